@@ -1,0 +1,142 @@
+"""Command line: parse arguments into typed options and call the library.
+
+Exit codes: 0 ok, 1 problems found or a run failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from runner import __version__, commands
+from runner.errors import EXIT_FAILED, EXIT_USAGE, RunnerError, UsageError
+from runner.problems import REPORTERS
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _var(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--var takes NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def _selection(args: argparse.Namespace) -> commands.Selection:
+    selectors = [*getattr(args, "segments", []), *getattr(args, "select", [])]
+    return commands.Selection(
+        project=args.project,
+        selectors=selectors,
+        exclude=getattr(args, "exclude", []),
+        as_of=getattr(args, "as_of", None),
+        variables=dict(getattr(args, "var", []) or []),
+        state_ref=getattr(args, "state", None),
+    )
+
+
+def _add_selection(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        p.add_argument(
+            "segments", nargs="*", metavar="SEGMENT", help="name, file path or label:NAME"
+        )
+    p.add_argument("--select", action="append", default=[], metavar="SEL", help="more selectors")
+    p.add_argument("--exclude", action="append", default=[], metavar="SEL", help="leave these out")
+    p.add_argument("--state", metavar="REF", help="git ref for the state:modified selector")
+    _add_clock(p)
+
+
+def _add_clock(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as-of", metavar="T", help="freeze the clock (ISO-8601) for relative dates")
+    p.add_argument(
+        "--var", action="append", type=_var, default=[], metavar="K=V", help="template variable"
+    )
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    sel = commands.Selection(
+        project=args.project,
+        selectors=args.select,
+        exclude=args.exclude,
+        as_of=args.as_of,
+        variables=dict(args.var),
+        state_ref=args.state,
+        paths=paths,
+    )
+    return commands.validate(sel, args.format, sys.stdout, sys.stderr)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    return commands.render(_selection(args), args.format, args.out, sys.stdout, sys.stderr)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    return commands.list_segments(_selection(args), args.format, args.out, sys.stdout, sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segments",
+        description="Validate, render and export audience segments kept as YAML in git.",
+        epilog="Exit codes: 0 ok, 1 problems found or a run failed, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"segment-runner {__version__}")
+    parser.add_argument(
+        "-C",
+        "--project",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="project folder holding runner.yaml and segments/ (default: .)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check segment files; exit 1 on any problem")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: segments/)")
+    p.add_argument("--format", choices=sorted(REPORTERS), default="text")
+    _add_selection(p, positional=False)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("render", help="print the exact request body and output path; no network")
+    _add_selection(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--out", metavar="DIR", help="show paths re-rooted under DIR")
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("list", help="list segments: name, labels, format, output, file")
+    _add_selection(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--out", metavar="DIR", help="show paths re-rooted under DIR")
+    p.set_defaults(func=_cmd_list)
+
+    for register in _EXTRA:
+        register(sub)
+    return parser
+
+
+_EXTRA: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Handler = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        print(f"segments: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunnerError as exc:
+        print(f"segments: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("segments: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

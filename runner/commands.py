@@ -1,0 +1,136 @@
+"""What each command does, callable from Python without the CLI.
+
+Each function takes typed options and a text stream and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from runner.errors import EXIT_FAILED, EXIT_OK
+from runner.problems import REPORTERS, Problem
+from runner.spec import Segment
+from runner.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which segments a command works on, and on which clock."""
+
+    project: Path = Path(".")
+    selectors: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    as_of: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    state_ref: str | None = None
+    paths: Sequence[Path] = ()
+
+
+def open_workspace(sel: Selection) -> Workspace:
+    ws = Workspace.open(
+        sel.project, as_of=sel.as_of, variables=sel.variables, paths=list(sel.paths) or None
+    )
+    if sel.state_ref:
+        from runner.gitops import modified_filter
+
+        ws.state = modified_filter(ws, sel.state_ref)
+    return ws
+
+
+def resolved_output(seg: Segment, ws: Workspace, out: str | None = None) -> str:
+    """Where a segment's file goes, as a user would type it."""
+    from runner.sinks import destination_for
+
+    return destination_for(seg, ws.project, out).display
+
+
+def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
+    if problems:
+        stream.write(REPORTERS[fmt](problems))
+
+
+def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> int:
+    ws = open_workspace(sel)
+    chosen = {s.file for s in ws.select(sel.selectors, sel.exclude)}
+    problems = ws.problems
+    if sel.state_ref or sel.selectors:
+        # Files that failed to load cannot be matched by name: report them anyway.
+        loaded = {s.file for s in ws.segments}
+        problems = [p for p in problems if p.file in chosen or p.file not in loaded]
+    if fmt == "json":
+        out.write(REPORTERS["json"](problems))
+    else:
+        report_problems(problems, fmt, out)
+    count = len({s.file for s in ws.segments if s.file in chosen})
+    files = len({p.file for p in problems})
+    if fmt == "text":
+        summary = (
+            f"{len(problems)} problem(s) in {files} file(s)"
+            if problems
+            else f"{count} segment(s) valid"
+        )
+        err.write(summary + "\n")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO) -> int:
+    ws = open_workspace(sel)
+    segments = ws.select(sel.selectors, sel.exclude)
+    report_problems(ws.problems, "text", err)
+    items: list[dict[str, Any]] = []
+    for seg in segments:
+        items.append(
+            {
+                "name": seg.name,
+                "file": seg.file,
+                "as_of": ws.clock.iso(),
+                "url": ws.project.api.url,
+                "output": resolved_output(seg, ws, out_root),
+                "body": seg.body,
+            }
+        )
+    if fmt == "json":
+        out.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
+    else:
+        for item in items:
+            out.write(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
+            out.write(f"# POST {item['url']}\n# output: {item['output']}\n")
+            out.write(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
+    return EXIT_FAILED if ws.problems else EXIT_OK
+
+
+def list_segments(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO) -> int:
+    ws = open_workspace(sel)
+    segments = ws.select(sel.selectors, sel.exclude)
+    report_problems(ws.problems, "text", err)
+    rows = [
+        {
+            "name": s.name,
+            "labels": list(s.labels),
+            "format": s.output.format,
+            "output": resolved_output(s, ws, out_root),
+            "file": s.file,
+        }
+        for s in segments
+    ]
+    if fmt == "json":
+        out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    else:
+        table = [["NAME", "LABELS", "FORMAT", "OUTPUT", "FILE"]] + [
+            [r["name"], ",".join(r["labels"]) or "-", r["format"], r["output"], r["file"]]
+            for r in rows
+        ]
+        out.write(format_table(table))
+    return EXIT_FAILED if ws.problems else EXIT_OK
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
+        for r in rows
+    )

@@ -1,0 +1,359 @@
+"""Segment files -> typed, rendered segments, with every problem collected.
+
+``load_segments(project, files, ctx)`` reads each file, renders its templates
+on the run's clock, checks it against ``segment.schema.json`` and the rules
+the schema cannot say, and returns :class:`Segment` values plus a list of
+:class:`~runner.problems.Problem` for everything wrong in every file.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import schema
+from runner.columns import ExprError, Getter, compile_expr
+from runner.config import Project
+from runner.errors import TemplateError
+from runner.loader import Document, Path_, load_yaml
+from runner.problems import Problem
+from runner.templating import Clock, TemplateContext, is_template, render_string
+
+RANGE_FILTERS = ("lastSeenAt", "createdAt")
+EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl"}
+DEFAULT_PATH = "exports/{{ segment.name }}"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    source: str
+    getter: Getter = field(compare=False, repr=False)
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str = ","
+    header: bool = True
+    bom: bool = False
+    list_separator: str = "|"
+    formula_guard: bool = True
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    format: str
+    path: str  # rendered: relative local path or s3://bucket/key
+    columns: tuple[Column, ...] | None
+    compression: str
+    csv: CsvOptions
+    s3: Mapping[str, Any]
+
+    @property
+    def is_s3(self) -> bool:
+        return self.path.startswith("s3://")
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    file: str  # as given, relative to the working directory when possible
+    description: str
+    owner: str
+    labels: tuple[str, ...]
+    filter: Mapping[str, Any]  # rendered, only what the file sets
+    body: Mapping[str, Any]  # complete request body for page 1
+    output: OutputSpec
+    min_rows: int | None
+    max_rows: int | None
+    raw: Mapping[str, Any] = field(compare=False, repr=False)
+    key_pos: Mapping[str, tuple[int, int]] = field(compare=False, repr=False, default_factory=dict)
+
+    def body_for(self, page: int) -> dict[str, Any]:
+        body = dict(self.body)
+        body["page"] = page
+        return body
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+def _render_tree(
+    doc: Document, value: Any, path: Path_, ctx: TemplateContext, problems: list[Problem]
+) -> Any:
+    if isinstance(value, str) and is_template(value):
+        try:
+            return render_string(value, ctx)
+        except TemplateError as exc:
+            problems.append(doc.problem(path, f"'{schema.dotted(path)}': {exc}"))
+            return value
+    if isinstance(value, dict):
+        return {k: _render_tree(doc, v, (*path, k), ctx, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_tree(doc, v, (*path, i), ctx, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _merge_output(defaults: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(defaults))
+    for key, value in own.items():
+        if key in ("csv", "s3") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_api_date(text: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _check_filter(doc: Document, body: Mapping[str, Any], raw: Mapping[str, Any]) -> list[Problem]:
+    """Rules the API enforces silently, by ignoring what it does not apply."""
+    problems: list[Problem] = []
+    defaults = schema.filter_defaults()
+    applicable = set(body.get("applicableFilters", []))
+    for name in schema.toggle_names():
+        if name in raw and body[name] != defaults[name] and name not in applicable:
+            problems.append(
+                doc.problem(
+                    ("filter", name),
+                    f"'filter.{name}' is set to {schema.show(body[name])} but 'applicableFilters' "
+                    f"does not list '{name}': the API would ignore it and widen the audience; "
+                    f"add '{name}' to filter.applicableFilters",
+                )
+            )
+    for name in RANGE_FILTERS:
+        rng = body[name]
+        where: Path_ = ("filter", name)
+        for end in ("startAt", "endsAt"):
+            text = rng.get(end, "")
+            if text and parse_api_date(text) is None:
+                problems.append(
+                    doc.problem(
+                        (*where, end),
+                        f"'filter.{name}.{end}' is not a valid date-time: {schema.show(text)}",
+                    )
+                )
+        start, end_ = parse_api_date(rng.get("startAt", "")), parse_api_date(rng.get("endsAt", ""))
+        if start and end_ and start > end_:
+            problems.append(
+                doc.problem(
+                    (*where, "startAt"),
+                    f"'filter.{name}.startAt' ({rng['startAt']}) is after endsAt ({rng['endsAt']})",
+                )
+            )
+        if name in applicable and not rng.get("startAt") and not rng.get("endsAt"):
+            problems.append(
+                doc.problem(
+                    ("filter", "applicableFilters"),
+                    f"'applicableFilters' lists '{name}' but filter.{name} has neither "
+                    "startAt nor endsAt",
+                )
+            )
+    last_at = body["hasOrdered"].get("lastAt", "")
+    if last_at and parse_api_date(last_at) is None:
+        problems.append(
+            doc.problem(
+                ("filter", "hasOrdered", "lastAt"),
+                f"'filter.hasOrdered.lastAt' is not a valid date-time: {schema.show(last_at)}",
+            )
+        )
+    return problems
+
+
+def check_output_path(text: str) -> str | None:
+    """Return why ``text`` is not an acceptable output path, or None."""
+    if text.startswith("s3://"):
+        bucket, _, key = text[5:].partition("/")
+        if not _BUCKET.match(bucket):
+            return f"'{bucket}' is not a valid S3 bucket name"
+        if not key or key.endswith("/"):
+            return "an s3:// path needs an object key after the bucket, not ending in '/'"
+        if any(part in ("..", ".") for part in key.split("/")):
+            return "an s3:// key must not contain '.' or '..' segments"
+        return None
+    if "://" in text:
+        return f"unsupported scheme in {text!r}: use a relative local path or s3://bucket/key"
+    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
+        return "local output paths must be relative to the output root, not absolute"
+    if "\\" in text:
+        return "use '/' to separate folders in output paths"
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../"):
+        return "the output path escapes the output root with '..'"
+    if text.endswith("/") or norm in (".", ""):
+        return "the output path must name a file"
+    if "\x00" in text:
+        return "the output path contains a NUL character"
+    return None
+
+
+def _columns(
+    doc: Document, raw: list[Any] | None, problems: list[Problem]
+) -> tuple[Column, ...] | None:
+    if raw is None:
+        return None
+    out: list[Column] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        where: Path_ = ("output", "columns", i)
+        if isinstance(item, str):
+            name, source, default = item, item, ""
+        else:
+            name, source = item["name"], item.get("expr") or item["path"]
+            default = item.get("default", "")
+            where = (*where, "expr" if "expr" in item else "path")
+        if name in seen:
+            problems.append(
+                doc.problem(
+                    ("output", "columns", i),
+                    f"column name '{name}' is used twice (first in column {seen[name] + 1})",
+                )
+            )
+        seen.setdefault(name, i)
+        try:
+            getter = compile_expr(source)
+        except ExprError as exc:
+            problems.append(doc.problem(where, f"'{schema.dotted(where)}': {exc}"))
+            continue
+        out.append(Column(name, source, getter, default))
+    return tuple(out)
+
+
+def load_segment(
+    file: Path, project: Project, clock: Clock, variables: Mapping[str, str]
+) -> tuple[Segment | None, list[Problem]]:
+    name = display_path(file)
+    try:
+        text = file.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(name, 1, 1, f"file is not UTF-8 text: {exc.reason}")]
+    except OSError as exc:
+        return None, [Problem(name, 1, 1, f"cannot read file: {exc.strerror}")]
+    doc, problems = load_yaml(text, name)
+    if doc is None:
+        return None, problems
+    if not isinstance(doc.data, dict):
+        return None, [*problems, doc.problem((), "a segment file must be a mapping of keys")]
+    data: dict[str, Any] = doc.data
+    seg_name = data.get("name") if isinstance(data.get("name"), str) else file.stem
+    labels = data.get("labels") if isinstance(data.get("labels"), list) else []
+    ctx = TemplateContext(clock, variables, {"name": seg_name, "labels": labels})
+    rendered = dict(data)
+    if "filter" in data:
+        rendered["filter"] = _render_tree(doc, data["filter"], ("filter",), ctx, problems)
+    own_output = data.get("output", {})
+    if isinstance(own_output, dict):
+        output = _merge_output(project.output_defaults, own_output)
+        output.setdefault("format", "csv")
+        if "path" not in output:
+            ext = EXTENSIONS.get(str(output["format"]), "")
+            gz = ".gz" if output.get("compression") == "gzip" else ""
+            output["path"] = f"{DEFAULT_PATH}{ext}{gz}"
+        if isinstance(output["path"], str):
+            output["path"] = _render_tree(doc, output["path"], ("output", "path"), ctx, problems)
+        rendered["output"] = output
+    if problems:
+        return None, problems
+    problems = schema.check(doc, schema.SEGMENT_SCHEMA, data=rendered)
+    if problems:
+        return None, problems
+    body = {**schema.filter_defaults(), **rendered["filter"], "page": 1, "isExport": "none"}
+    problems += _check_filter(doc, body, rendered["filter"])
+    output = rendered["output"]
+    why = check_output_path(output["path"])
+    if why:
+        problems.append(doc.problem(("output", "path"), f"'output.path' {output['path']!r}: {why}"))
+    columns = _columns(doc, output.get("columns"), problems)
+    expect = rendered.get("expect", {})
+    low, high = expect.get("min_rows"), expect.get("max_rows")
+    if low is not None and high is not None and low > high:
+        problems.append(
+            doc.problem(("expect", "min_rows"), f"'expect.min_rows' ({low}) is above max_rows ({high})")
+        )
+    if problems:
+        return None, problems
+    csv_opts = output.get("csv", {})
+    segment = Segment(
+        name=rendered["name"],
+        file=name,
+        description=rendered.get("description", ""),
+        owner=rendered.get("owner", ""),
+        labels=tuple(rendered.get("labels", [])),
+        filter=rendered["filter"],
+        body=body,
+        output=OutputSpec(
+            format=output["format"],
+            path=output["path"],
+            columns=columns,
+            compression=output.get("compression", "none"),
+            csv=CsvOptions(**csv_opts),
+            s3=output.get("s3", {}),
+        ),
+        min_rows=low,
+        max_rows=high,
+        raw=data,
+        key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
+    )
+    return segment, []
+
+
+def find_segment_files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            found.append(path)
+    return found
+
+
+def cross_check(segments: list[Segment]) -> list[Problem]:
+    """Problems between files: duplicate names and colliding output paths."""
+    problems: list[Problem] = []
+    by_name: dict[str, Segment] = {}
+    by_path: dict[str, Segment] = {}
+    for seg in segments:
+        first = by_name.setdefault(seg.name, seg)
+        if first is not seg:
+            problems.append(
+                Problem(seg.file, *_pos(seg, "name"), f"segment name '{seg.name}' is already used by {first.file}")
+            )
+        key = posixpath.normpath(seg.output.path)
+        other = by_path.setdefault(key, seg)
+        if other is not seg:
+            problems.append(
+                Problem(
+                    seg.file,
+                    *_pos(seg, "output"),
+                    f"output path '{seg.output.path}' collides with segment '{other.name}' ({other.file})",
+                )
+            )
+    return problems
+
+
+def _pos(seg: Segment, key: str) -> tuple[int, int]:
+    return seg.key_pos.get(key, (1, 1))
+
+
+def body_json(segment: Segment) -> str:
+    return json.dumps(segment.body, indent=2, ensure_ascii=False)
