@@ -14,8 +14,8 @@ functions, whose arguments are paths, quoted strings or other calls:
     the first value that is not empty
 ``lower(x)``, ``upper(x)``, ``json(x)``
 
->>> getter = compile_expr("e164(profile.userDetails.contact.phone)")
->>> getter({"profile": {"userDetails": {"contact": {"phone": {"prefix": "91", "number": "09876"}}}}})
+>>> getter = compile_expr("e164(contact.phone)")
+>>> getter({"contact": {"phone": {"prefix": "91", "number": "09876"}}})
 '+919876'
 """
 

@@ -120,7 +120,7 @@ def list_segments(sel: Selection, fmt: str, out_root: str | None, out: TextIO, e
     if fmt == "json":
         out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     else:
-        table = [["NAME", "LABELS", "FORMAT", "OUTPUT", "FILE"]] + [
+        table: list[list[str]] = [["NAME", "LABELS", "FORMAT", "OUTPUT", "FILE"]] + [
             [r["name"], ",".join(r["labels"]) or "-", r["format"], r["output"], r["file"]]
             for r in rows
         ]

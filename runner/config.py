@@ -35,7 +35,9 @@ class ApiSettings:
     base_url: str = "https://api.v7.flowmatix.ai"
     path: str = "/inbox/users"
     token_env: str = "FLOWMATIX_TOKEN"
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({"authtype": "Key"}))
+    headers: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({"authtype": "Key"})
+    )
     records_path: str = "data"
     id_key: str = "_id"
     connect_timeout: float = 10.0
@@ -112,9 +114,7 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
         id_key=_pick(api, "id_key", base.id_key),
         connect_timeout=float(_pick(timeout, "connect", base.connect_timeout)),
         read_timeout=float(_pick(timeout, "read", base.read_timeout)),
-        retry=RetryPolicy(
-            **{k: retry[k] for k in RetryPolicy.__dataclass_fields__ if k in retry}
-        ),
+        retry=RetryPolicy(**{k: retry[k] for k in RetryPolicy.__dataclass_fields__ if k in retry}),
         concurrency=int(_pick(api, "concurrency", base.concurrency)),
         rate_limit=float(_pick(api, "rate_limit", base.rate_limit)),
         max_pages=int(_pick(api, "max_pages", base.max_pages)),

@@ -76,6 +76,8 @@ class _Builder:
         self.doc.value_pos[path] = self._at(node)
         if id(node) in active:
             raise _Recursive(node)
+        if node.tag not in _STANDARD_TAGS:
+            raise _BadTag(node)
         if isinstance(node, yaml.ScalarNode):
             return self.loader.construct_object(node, deep=True)
         active = active | {id(node)}
@@ -113,6 +115,12 @@ class _Builder:
         raise _Unsupported(node)  # pragma: no cover - compose yields only these three
 
 
+_STANDARD_TAGS = {
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "seq", "map", "binary")
+} - {"tag:yaml.org,2002:binary"}
+
+
 class _TooBig(Exception):
     def __init__(self, node: yaml.Node) -> None:
         self.node = node
@@ -123,6 +131,10 @@ class _Recursive(_TooBig):
 
 
 class _Unsupported(_TooBig):
+    pass
+
+
+class _BadTag(_TooBig):
     pass
 
 
@@ -155,6 +167,9 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     builder = _Builder(doc, loader)
     try:
         doc.data = builder.build(node, (), frozenset())
+    except _BadTag as exc:
+        line, col = builder._at(exc.node)
+        return None, [Problem(file, line, col, f"unsupported YAML tag {exc.node.tag!r}")]
     except _Recursive as exc:
         line, col = builder._at(exc.node)
         return None, [Problem(file, line, col, "recursive alias: an anchor refers to itself")]

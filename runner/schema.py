@@ -100,21 +100,19 @@ def _convert(doc: Document, base: Path_, error: ValidationError) -> Iterator[Pro
     kind = error.validator
     schema = _schema_at(error)
     instance = error.instance
-    if error.schema is False and path and path[-1] in RUNNER_OWNED:
-        yield doc.problem(
-            path, f"'{where}' {RUNNER_OWNED[str(path[-1])]}; remove it from the segment", key=True
-        )
-    elif kind == "additionalProperties" and isinstance(instance, dict):
+    if kind == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted(schema.get("properties", {}))
+        if path == ("filter",):
+            allowed = [k for k in allowed if k not in RUNNER_OWNED]
         for key in instance:
             if key in allowed:
                 continue
             hint = did_you_mean(key, allowed)
-            where_parent = dotted(path) if path else "the top level"
-            message = f"unknown key '{key}' in {where_parent}{hint}"
+            where_parent = f"in {dotted(path)}" if path else "at the top level"
+            message = f"unknown key '{key}' {where_parent}{hint}"
             if not hint:
                 message += f"; allowed keys: {', '.join(allowed)}"
-            if where_parent.startswith("filter"):
+            if path[:1] == ("filter",):
                 message += " (the API ignores unknown filters, which would widen the audience)"
             yield doc.problem((*path, key), message, key=True)
     elif kind == "required":

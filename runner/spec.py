@@ -180,6 +180,24 @@ def _check_filter(doc: Document, body: Mapping[str, Any], raw: Mapping[str, Any]
     return problems
 
 
+def _runner_owned(doc: Document, rendered: dict[str, Any]) -> list[Problem]:
+    """Remove, and report, the body fields that only the runner may set."""
+    problems: list[Problem] = []
+    filt = rendered.get("filter")
+    if isinstance(filt, dict):
+        for key, why in schema.RUNNER_OWNED.items():
+            if key in filt:
+                problems.append(
+                    doc.problem(
+                        ("filter", key),
+                        f"'filter.{key}' {why}; remove it from the segment",
+                        key=True,
+                    )
+                )
+        rendered["filter"] = {k: v for k, v in filt.items() if k not in schema.RUNNER_OWNED}
+    return problems
+
+
 def check_output_path(text: str) -> str | None:
     """Return why ``text`` is not an acceptable output path, or None."""
     if text.startswith("s3://"):
@@ -274,7 +292,8 @@ def load_segment(
         rendered["output"] = output
     if problems:
         return None, problems
-    problems = schema.check(doc, schema.SEGMENT_SCHEMA, data=rendered)
+    problems = _runner_owned(doc, rendered)
+    problems += schema.check(doc, schema.SEGMENT_SCHEMA, data=rendered)
     if problems:
         return None, problems
     body = {**schema.filter_defaults(), **rendered["filter"], "page": 1, "isExport": "none"}
@@ -288,7 +307,9 @@ def load_segment(
     low, high = expect.get("min_rows"), expect.get("max_rows")
     if low is not None and high is not None and low > high:
         problems.append(
-            doc.problem(("expect", "min_rows"), f"'expect.min_rows' ({low}) is above max_rows ({high})")
+            doc.problem(
+                ("expect", "min_rows"), f"'expect.min_rows' ({low}) is above max_rows ({high})"
+            )
         )
     if problems:
         return None, problems
@@ -336,7 +357,11 @@ def cross_check(segments: list[Segment]) -> list[Problem]:
         first = by_name.setdefault(seg.name, seg)
         if first is not seg:
             problems.append(
-                Problem(seg.file, *_pos(seg, "name"), f"segment name '{seg.name}' is already used by {first.file}")
+                Problem(
+                    seg.file,
+                    *_pos(seg, "name"),
+                    f"segment name '{seg.name}' is already used by {first.file}",
+                )
             )
         key = posixpath.normpath(seg.output.path)
         other = by_path.setdefault(key, seg)
@@ -345,7 +370,8 @@ def cross_check(segments: list[Segment]) -> list[Problem]:
                 Problem(
                     seg.file,
                     *_pos(seg, "output"),
-                    f"output path '{seg.output.path}' collides with segment '{other.name}' ({other.file})",
+                    f"output path '{seg.output.path}' collides with segment "
+                    f"'{other.name}' ({other.file})",
                 )
             )
     return problems

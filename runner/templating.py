@@ -106,7 +106,9 @@ def _shift(value: dt.datetime, sign: int, **amounts: int) -> dt.datetime:
             f"plus/minus got unknown unit {sorted(unknown)[0]!r}; use {', '.join(sorted(allowed))}"
         )
     tz = value.tzinfo
-    calendar = {k: sign * v for k, v in amounts.items() if k in ("years", "months", "weeks", "days")}
+    calendar = {
+        k: sign * v for k, v in amounts.items() if k in ("years", "months", "weeks", "days")
+    }
     clock = {k: sign * v for k, v in amounts.items() if k in ("hours", "minutes", "seconds")}
     # Calendar units keep the wall-clock time across DST; clock units are elapsed time.
     moment = value.replace(tzinfo=None) + relativedelta(**calendar)  # type: ignore[arg-type]
@@ -180,7 +182,9 @@ class _Sandbox(SandboxedEnvironment):
         if isinstance(left, str | list | tuple) or isinstance(right, str | list | tuple):
             count = right if isinstance(left, str | list | tuple) else left
             if isinstance(count, int) and count > MAX_SEQUENCE:
-                raise TemplateError(f"template repeats a value {count} times (at most {MAX_SEQUENCE})")
+                raise TemplateError(
+                    f"template repeats a value {count} times (at most {MAX_SEQUENCE})"
+                )
         return operator.mul(left, right)
 
 

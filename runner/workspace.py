@@ -56,9 +56,7 @@ class Workspace:
         problems += cross_check(segments)
         return cls(project, clock, segments, sorted(set(problems)), variables)
 
-    def select(
-        self, selectors: Iterable[str] = (), exclude: Iterable[str] = ()
-    ) -> list[Segment]:
+    def select(self, selectors: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Segment]:
         """Segments matching any selector (all when none), minus any ``exclude`` match.
 
         A selector is a segment name (shell-style wildcards allowed), a file path,

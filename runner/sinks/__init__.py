@@ -26,7 +26,8 @@ class Upload(Protocol):
 
 
 class Destination(Protocol):
-    display: str
+    @property
+    def display(self) -> str: ...
 
     def open(self) -> Upload: ...
 
