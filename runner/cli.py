@@ -6,6 +6,8 @@ Exit codes: 0 ok, 1 problems found or a run failed, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -111,12 +113,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="show paths re-rooted under DIR")
     p.set_defaults(func=_cmd_list)
 
-    for register in _EXTRA:
-        register(sub)
+    p = sub.add_parser("sandbox", help="serve a local Flowmatix-compatible API until stopped")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    p.add_argument("--users", type=_positive, default=1000, help="contacts to generate")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--token", default="sandbox-token", help="the token clients must send")
+    p.add_argument("--page-size", type=_positive, default=50)
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every reply")
+    p.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,html=0.05,drop@3")
+    p.add_argument("--churn", type=int, default=0, metavar="N", help="new contacts per page")
+    p.add_argument("--anchor", metavar="T", help="instant the data is generated around")
+    p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
+    p.set_defaults(func=_cmd_sandbox)
     return parser
 
 
-_EXTRA: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from runner.sandbox.server import Sandbox, SandboxOptions
+
+    options = SandboxOptions(
+        host=args.host,
+        port=args.port,
+        users=args.users,
+        seed=args.seed,
+        token=args.token,
+        page_size=args.page_size,
+        latency_ms=args.latency_ms,
+        faults=args.faults,
+        churn=args.churn,
+        anchor=args.anchor,
+        ignore_page=args.ignore_page,
+    )
+    try:
+        sandbox = Sandbox(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    print(f"sandbox: {args.users} contacts (seed {args.seed}), page size {args.page_size}")
+    print(f"export FLOWMATIX_API_URL={sandbox.url}")
+    print(f"export FLOWMATIX_TOKEN={args.token}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        sandbox.serve_forever()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,7 +107,7 @@ def list_segments(sel: Selection, fmt: str, out_root: str | None, out: TextIO, e
     ws = open_workspace(sel)
     segments = ws.select(sel.selectors, sel.exclude)
     report_problems(ws.problems, "text", err)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": s.name,
             "labels": list(s.labels),

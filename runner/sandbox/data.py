@@ -1,0 +1,225 @@
+"""Deterministic contacts shaped like the platform's, about one in ten hostile."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+BOTS = {
+    "WHATSAPP": ["64f1c2a9e4b0a1b2c3d4e5f6", "64f1c2a9e4b0a1b2c3d4e5a1"],
+    "WEBSITE": ["64f1c2a9e4b0a1b2c3d4e5f7", "64f1c2a9e4b0a1b2c3d4e5a2"],
+    "TELEGRAM": ["64f1c2a9e4b0a1b2c3d4e5f8"],
+    "FACEBOOK": ["64f1c2a9e4b0a1b2c3d4e5f9"],
+}
+BOT_FIELDS = {
+    "_botWhatsapp": "WHATSAPP",
+    "_botWebsite": "WEBSITE",
+    "_botTelegram": "TELEGRAM",
+    "_botFacebook": "FACEBOOK",
+}
+AGENTS = [f"65a0b1c2d3e4f5a6b7c8d9{i:02x}" for i in range(5)]
+SEGMENT_IDS = [f"66b0c1d2e3f4a5b6c7d8e9{i:02x}" for i in range(4)]
+STATUSES = ["OPEN", "INPROGRESS", "REVIEW", "ONHOLD", "DEPENDANCY", "CLOSED"]
+TAGS = ["vip", "lead", "gold", "newsletter", "churned", "b2b", "wholesale"]
+FIRST = ["Asha", "Ravi", "Maria", "John", "Li", "Fatima", "Olga", "Kenji", "Amara", "Lucas"]
+LAST = ["Patel", "Smith", "Garcia", "Chen", "Khan", "Ivanova", "Sato", "Okafor", "Silva", "Brown"]
+COUNTRIES = [
+    ("IN", "91", "Mumbai"),
+    ("GB", "+44", "London"),
+    ("US", "1", "Austin"),
+    ("BR", "+55", "Recife"),
+    ("AE", "971", "Dubai"),
+]
+HOSTILE = [
+    'Smith, "Bob"',
+    "Line one\nLine two",
+    "Carriage\r\nReturn",
+    '=HYPERLINK("http://evil.example","click")',
+    "+SUM(A1:A9)",
+    "-2+3",
+    "@cmd|' /C calc'!A0",
+    "\tTabbed",
+    "🎉 Party Person 🎂",
+    "Zoë Ångström-Ünal",
+    "محمد عبد الله",
+    "张伟",
+    "Ελένη Παπαδοπούλου",
+    "zero\u200bwidth\u200djoiner",
+    "",
+    "O'Brien; DROP TABLE users;--",
+    "comma,separated,name",
+    '"quoted"',
+    "trailing space ",
+    "नमस्ते दुनिया",
+]
+TEXTS = [
+    "Hi, is my order shipped?",
+    "Thanks!",
+    "Can I talk to a human?",
+    "Price for 2 units?",
+    "Where is your store?",
+]
+
+
+def api_time(moment: dt.datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the filters look at, kept beside the serialized contact."""
+
+    id: str
+    search: str
+    tags: frozenset[str]
+    status: str
+    platform: str
+    bot: str
+    agent: str | None
+    segments: frozenset[str]
+    last_by: str
+    is_online: bool
+    user_interacted: bool
+    is_live_chat_active: bool
+    is_subscriber: bool
+    is_contact: bool
+    ordered: bool
+    ordered_at: str
+    last_seen_at: str
+    created_at: str
+
+
+def _hex(rng: random.Random, bits: int = 96) -> str:
+    return f"{rng.getrandbits(bits):0{bits // 4}x}"
+
+
+def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict[str, Any]:
+    anchor = anchor.astimezone(dt.UTC).replace(tzinfo=None)
+    hostile = rng.random() < 0.1
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    name = rng.choice(HOSTILE) if hostile else f"{first} {last}"
+    country, prefix, city = rng.choice(COUNTRIES)
+    if hostile and rng.random() < 0.5:
+        prefix = prefix.lstrip("+") if prefix.startswith("+") else "+" + prefix
+    number = ("0" if rng.random() < 0.2 else "") + str(rng.randrange(7_000_000_000, 9_999_999_999))
+    platform = rng.choice(list(BOTS))
+    created = anchor - dt.timedelta(
+        seconds=rng.randrange(0, 400 * 86400), milliseconds=rng.randrange(1000)
+    )
+    last_seen = created + (anchor - created) * rng.random() ** 0.3
+    ordered = rng.random() < 0.45
+    ordered_at = api_time(created + (anchor - created) * rng.random()) if ordered else ""
+    by = rng.choices(["user", "bot", rng.choice(AGENTS)], [5, 4, 1])[0]
+    tags = sorted(rng.sample(TAGS, rng.choice([0, 1, 1, 2, 3])))
+    email = f"{first}.{last}{rng.randrange(1000)}@example.com".lower()
+    if hostile:
+        email = rng.choice([email, "", f'"weird,addr"@{city.lower()}.example', email.upper()])
+    agent = rng.choice([None, None, *AGENTS])
+    return {
+        "_id": _hex(rng),
+        "_customer": customer,
+        "_bot": rng.choice(BOTS[platform]),
+        "_agentAssigned": agent,
+        "platform": [platform],
+        "secondaryPlatform": [rng.choice(["website", "whatsapp", "api"])],
+        "isOnline": rng.random() < 0.1,
+        "userInteracted": rng.random() < 0.8,
+        "isContact": rng.random() < 0.85,
+        "isLiveChatActive": rng.random() < 0.15,
+        "isSubscriber": rng.random() < 0.6,
+        "status": rng.choice(STATUSES),
+        "profile": {
+            "userDetails": {
+                "name": name,
+                "userProvidedName": rng.choice([name, "", first]),
+                "contact": {"email": email, "phone": {"number": number, "prefix": prefix}},
+                "tags": tags,
+                "attributes": [
+                    {"key": "plan", "value": rng.choice(["gold", "silver", "free"])},
+                    {"key": "source", "value": rng.choice(["ads", "organic", "referral, partner"])},
+                ],
+                "country": country,
+                "city": city,
+                "gender": rng.choice(["MALE", "FEMALE", "OTHER", ""]),
+            },
+            "notes": [{"title": "first contact", "description": rng.choice(TEXTS)}]
+            if rng.random() < 0.3
+            else [],
+        },
+        "lastMessage": {
+            "by": by,
+            "at": api_time(last_seen),
+            "text": rng.choice(HOSTILE) if hostile else rng.choice(TEXTS),
+        },
+        "segments": sorted(rng.sample(SEGMENT_IDS, rng.choice([0, 0, 1, 2]))),
+        "hasOrdered": {"status": ordered, "lastAt": ordered_at},
+        "lastSeenAt": api_time(last_seen),
+        "createdAt": api_time(created),
+        "updatedAt": api_time(last_seen),
+        "__v": 0,
+    }
+
+
+def facts_of(c: dict[str, Any]) -> Facts:
+    details = c["profile"]["userDetails"]
+    phone = details["contact"]["phone"]
+    search = " ".join(
+        [
+            details["name"],
+            details["userProvidedName"],
+            details["contact"]["email"],
+            phone["prefix"] + phone["number"],
+            phone["number"],
+        ]
+    ).lower()
+    return Facts(
+        id=c["_id"],
+        search=search,
+        tags=frozenset(details["tags"]),
+        status=c["status"],
+        platform=c["platform"][0],
+        bot=c["_bot"],
+        agent=c["_agentAssigned"],
+        segments=frozenset(c["segments"]),
+        last_by=c["lastMessage"]["by"],
+        is_online=c["isOnline"],
+        user_interacted=c["userInteracted"],
+        is_live_chat_active=c["isLiveChatActive"],
+        is_subscriber=c["isSubscriber"],
+        is_contact=c["isContact"],
+        ordered=c["hasOrdered"]["status"],
+        ordered_at=c["hasOrdered"]["lastAt"],
+        last_seen_at=c["lastSeenAt"],
+        created_at=c["createdAt"],
+    )
+
+
+@dataclass
+class Population:
+    """Contacts newest ``createdAt`` first: their JSON bytes and their facts."""
+
+    blobs: list[bytes]
+    facts: list[Facts]
+
+    @classmethod
+    def generate(cls, users: int, seed: int, anchor: dt.datetime) -> Population:
+        rng = random.Random(seed)
+        customer = _hex(rng)
+        rows = []
+        for _ in range(users):
+            contact = make_contact(rng, anchor, customer)
+            rows.append((contact["createdAt"], orjson.dumps(contact), facts_of(contact)))
+        rows.sort(key=lambda r: r[0], reverse=True)
+        return cls([r[1] for r in rows], [r[2] for r in rows])
+
+    def clone_first(self, index: int, rng: random.Random) -> tuple[bytes, Facts]:
+        """A new contact identical to ``index`` but for its id (live data churn)."""
+        contact = orjson.loads(self.blobs[index])
+        contact["_id"] = _hex(rng)
+        return orjson.dumps(contact), facts_of(contact)

@@ -1,0 +1,73 @@
+"""Faults on demand: ``429=0.1,html=0.05,drop@3|7,slow=0.02``.
+
+Each entry is ``KIND=RATE`` (a probability per request) or ``KIND@N|N`` (on those
+request numbers, counting from 1). Kinds: ``429`` (with ``Retry-After``),
+``500``, ``502``, ``503`` (JSON bodies), ``html`` (a gateway's 502 HTML page),
+``drop`` (close the connection without a reply), ``slow`` (reply late).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+KINDS = ("429", "500", "502", "503", "html", "drop", "slow")
+
+
+@dataclass
+class FaultPlan:
+    rates: dict[str, float] = field(default_factory=dict)
+    schedule: dict[int, str] = field(default_factory=dict)
+    seed: int = 0
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    @classmethod
+    def parse(cls, spec: str, seed: int = 0) -> FaultPlan:
+        plan = cls(seed=seed)
+        plan._rng.seed(seed)
+        for raw in filter(None, (part.strip() for part in spec.split(","))):
+            if "@" in raw:
+                kind, _, numbers = raw.partition("@")
+                _kind(kind)
+                for number in numbers.split("|"):
+                    if not number.isdigit() or int(number) < 1:
+                        raise ValueError(f"fault {raw!r}: request numbers are whole numbers from 1")
+                    plan.schedule[int(number)] = kind
+            elif "=" in raw:
+                kind, _, rate = raw.partition("=")
+                _kind(kind)
+                try:
+                    value = float(rate)
+                except ValueError:
+                    raise ValueError(f"fault {raw!r}: rate must be a number from 0 to 1") from None
+                if not 0 <= value <= 1:
+                    raise ValueError(f"fault {raw!r}: rate must be from 0 to 1")
+                plan.rates[kind] = value
+            else:
+                raise ValueError(
+                    f"fault {raw!r}: use KIND=RATE or KIND@N (kinds: {', '.join(KINDS)})"
+                )
+        if sum(plan.rates.values()) > 1:
+            raise ValueError("fault rates add up to more than 1")
+        return plan
+
+    def next(self) -> str | None:
+        """The fault for the next request, or None."""
+        with self._lock:
+            self.count += 1
+            if self.count in self.schedule:
+                return self.schedule[self.count]
+            roll = self._rng.random()
+        for kind, rate in self.rates.items():
+            if roll < rate:
+                return kind
+            roll -= rate
+        return None
+
+
+def _kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; kinds: {', '.join(KINDS)}")

@@ -1,0 +1,272 @@
+"""The sandbox over a real socket: auth, body errors, paging, filters, faults, churn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from runner.sandbox import Sandbox
+from tests.conftest import full_body
+
+Start = Callable[..., Sandbox]
+
+
+def post(api: Sandbox, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
+    hdrs = api.headers if headers is None else headers
+    if isinstance(body, bytes):
+        return requests.post(api.url + "/inbox/users", data=body, headers=hdrs, timeout=10)
+    return requests.post(api.url + "/inbox/users", json=body, headers=hdrs, timeout=10)
+
+
+def all_pages(api: Sandbox, **fields: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    with requests.Session() as session:
+        for page in range(1, 10_000):
+            reply = session.post(
+                api.url + "/inbox/users", json=full_body(**fields, page=page), headers=api.headers
+            )
+            assert reply.status_code == 200
+            data = reply.json()["data"]
+            if not data:
+                return out
+            out += data
+    raise AssertionError("paging never ended")
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({}, "no headers"),
+        ({"authtype": "Key"}, "no bearer"),
+        ({"Authorization": "Bearer wrong", "authtype": "Key"}, "wrong token"),
+        ({"Authorization": "Bearer sandbox-token"}, "no authtype"),
+    ],
+)
+def test_auth_failures_get_401_envelope(sandbox: Start, headers: dict[str, str], why: str) -> None:
+    api = sandbox(users=10)
+    reply = post(api, full_body(), headers)
+    assert reply.status_code == 401, why
+    assert reply.json() == {
+        "success": False,
+        "message": "Unauthorized: invalid or missing token",
+        "code": 401,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "Unexpected token in JSON body"),
+        ({k: v for k, v in full_body().items() if k != "tags"}, "Missing required field: tags"),
+        (full_body(tags="vip"), 'Cast to Array failed for value "vip" (type str) at path "tags"'),
+        (
+            full_body(isOnline="yes"),
+            'Cast to Boolean failed for value "yes" (type str) at path "isOnline"',
+        ),
+        (
+            full_body(createdAt={"startAt": "soon", "endsAt": ""}),
+            'Cast to date failed for value "soon" (type string) at path "createdAt.startAt"',
+        ),
+        (full_body(page=0), "page must be 1 or more, got 0"),
+        (full_body(page="2"), 'Cast to Number failed for value "2" (type str) at path "page"'),
+    ],
+)
+def test_body_errors_get_400_envelope(sandbox: Start, body: Any, message: str) -> None:
+    api = sandbox(users=10)
+    reply = post(api, body)
+    assert reply.status_code == 400
+    assert reply.json() == {"success": False, "message": message, "code": 400}
+
+
+def test_paging_to_the_end_newest_first(sandbox: Start) -> None:
+    api = sandbox(users=230, page_size=50)
+    contacts = all_pages(api, isContact=False, applicableFilters=[])
+    ids = [c["_id"] for c in contacts]
+    assert len(ids) == len(set(ids)) == 230
+    created = [c["createdAt"] for c in contacts]
+    assert created == sorted(created, reverse=True)
+    assert ids == api.truth(full_body(isContact=False, applicableFilters=[]))
+    # past the end: an empty list, still a success envelope
+    reply = post(api, full_body(isContact=False, applicableFilters=[], page=6)).json()
+    assert reply == {
+        "success": True,
+        "message": "Users fetched successfully",
+        "data": [],
+        "code": 200,
+    }
+
+
+def test_contacts_are_shaped_like_the_platform(sandbox: Start) -> None:
+    api = sandbox(users=300)
+    contacts = all_pages(api, isContact=False)
+    first = contacts[0]
+    assert len(first["_id"]) == 24 and int(first["_id"], 16) >= 0
+    phone = first["profile"]["userDetails"]["contact"]["phone"]
+    assert set(phone) == {"number", "prefix"}
+    assert first["createdAt"].endswith("Z") and len(first["createdAt"]) == 24
+    names = [c["profile"]["userDetails"]["name"] for c in contacts]
+    hostile = [n for n in names if not n.replace(" ", "").isalpha()]
+    assert 0.03 < len(hostile) / len(names) < 0.25
+    prefixes = {c["profile"]["userDetails"]["contact"]["phone"]["prefix"][:1] for c in contacts}
+    assert "+" in prefixes and any(p.isdigit() for p in prefixes)
+
+
+def _naive(contact: dict[str, Any], **f: Any) -> bool:
+    """A second, plain reading of the filter semantics, written without the sandbox's code."""
+    d = contact["profile"]["userDetails"]
+    body = full_body(**f)
+    ok = True
+    if body["searchText"]:
+        hay = [
+            d["name"],
+            d["userProvidedName"],
+            d["contact"]["email"],
+            d["contact"]["phone"]["prefix"] + d["contact"]["phone"]["number"],
+        ]
+        ok &= any(body["searchText"].lower() in h.lower() for h in hay)
+    if body["tags"]:
+        ok &= bool(set(body["tags"]) & set(d["tags"]))
+    if body["status"]:
+        ok &= contact["status"] in body["status"]
+    if body["_botWhatsapp"]:
+        ok &= contact["platform"] == ["WHATSAPP"] and contact["_bot"] in body["_botWhatsapp"]
+    if body["_agentAssigned"]:
+        ok &= contact["_agentAssigned"] in body["_agentAssigned"]
+    if body["segments"]:
+        ok &= bool(set(body["segments"]) & set(contact["segments"]))
+    if body["lastMessageBy"]:
+        ok &= contact["lastMessage"]["by"] in body["lastMessageBy"]
+    if body["isContact"]:
+        ok &= contact["isContact"]
+    for toggle in ("isOnline", "userInteracted", "isLiveChatActive", "isSubscriber"):
+        if toggle in body["applicableFilters"]:
+            ok &= contact[toggle] == body[toggle]
+    for rng in ("lastSeenAt", "createdAt"):
+        if rng in body["applicableFilters"]:
+            lo, hi = body[rng]["startAt"], body[rng]["endsAt"]
+            ok &= (not lo or contact[rng] >= lo) and (not hi or contact[rng] <= hi)
+    if "hasOrdered" in body["applicableFilters"]:
+        want, since = body["hasOrdered"]["status"], body["hasOrdered"]["lastAt"]
+        got = contact["hasOrdered"]
+        if want:
+            ok &= got["status"] and (not since or got["lastAt"] >= since)
+        else:
+            ok &= not got["status"] or bool(since and got["lastAt"] < since)
+    return bool(ok)
+
+
+FILTERS: list[dict[str, Any]] = [
+    {"searchText": "PATEL"},
+    {"searchText": "98"},
+    {"tags": ["vip", "gold"]},
+    {"status": ["OPEN", "REVIEW"]},
+    {"_botWhatsapp": ["64f1c2a9e4b0a1b2c3d4e5f6"]},
+    {"_agentAssigned": ["65a0b1c2d3e4f5a6b7c8d901"]},
+    {"segments": ["66b0c1d2e3f4a5b6c7d8e902"]},
+    {"lastMessageBy": ["bot"]},
+    {"isContact": True},
+    {"applicableFilters": ["isOnline"], "isOnline": True},
+    {"applicableFilters": ["userInteracted"], "userInteracted": False},
+    {"applicableFilters": ["isLiveChatActive"], "isLiveChatActive": True},
+    {"applicableFilters": ["isSubscriber"], "isSubscriber": True},
+    {
+        "applicableFilters": ["lastSeenAt"],
+        "lastSeenAt": {"startAt": "2026-11-18T00:00:00.000Z", "endsAt": "2026-11-25T00:00:00.000Z"},
+    },
+    {
+        "applicableFilters": ["createdAt"],
+        "createdAt": {"startAt": "2026-11-01T00:00:00.000Z", "endsAt": ""},
+    },
+    {
+        "applicableFilters": ["hasOrdered"],
+        "hasOrdered": {"status": True, "lastAt": "2026-10-01T00:00:00.000Z"},
+    },
+    {
+        "applicableFilters": ["hasOrdered"],
+        "hasOrdered": {"status": False, "lastAt": "2026-08-27T00:00:00.000Z"},
+    },
+    # set but not applicable: ignored, like the real API
+    {
+        "applicableFilters": [],
+        "isOnline": True,
+        "createdAt": {"startAt": "2030-01-01T00:00:00.000Z", "endsAt": ""},
+    },
+]
+
+
+@pytest.mark.parametrize("fields", FILTERS, ids=lambda f: ",".join(f))
+def test_each_filter_field(sandbox: Start, fields: dict[str, Any]) -> None:
+    api = sandbox(users=600, seed=7)
+    everyone = all_pages(api, isContact=False, applicableFilters=[])
+    fields = {"isContact": False, "applicableFilters": [], **fields}
+    expected = [c["_id"] for c in everyone if _naive(c, **fields)]
+    got = [c["_id"] for c in all_pages(api, **fields)]
+    assert got == expected
+    assert 0 < len(got) < len(everyone) or fields.get("isOnline")
+
+
+def test_same_seed_same_contacts(sandbox: Start) -> None:
+    first, second, other = (
+        sandbox(users=100, seed=3),
+        sandbox(users=100, seed=3),
+        sandbox(users=100, seed=4),
+    )
+    body = {"isContact": False}
+    assert all_pages(first, **body) == all_pages(second, **body)
+    assert all_pages(first, **body) != all_pages(other, **body)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "content_type"),
+    [
+        ("429", 429, "application/json"),
+        ("500", 500, "application/json"),
+        ("503", 503, "application/json"),
+        ("html", 502, "text/html"),
+    ],
+)
+def test_scheduled_faults(sandbox: Start, kind: str, status: int, content_type: str) -> None:
+    api = sandbox(users=10, faults=f"{kind}@2")
+    assert post(api, full_body()).status_code == 200
+    reply = post(api, full_body())
+    assert reply.status_code == status
+    assert reply.headers["Content-Type"].startswith(content_type)
+    if kind == "429":
+        assert reply.headers["Retry-After"] == "1"
+    assert post(api, full_body()).status_code == 200
+
+
+def test_dropped_connection_and_slow_reply(sandbox: Start) -> None:
+    api = sandbox(users=10, faults="drop@1,slow@2", slow_ms=800)
+    with pytest.raises(requests.ConnectionError):
+        post(api, full_body())
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(api.url + "/inbox/users", json=full_body(), headers=api.headers, timeout=0.3)
+    assert api.stats["fault:drop"] == 1 and api.stats["fault:slow"] == 1
+
+
+def test_fault_rates_are_seeded(sandbox: Start) -> None:
+    api = sandbox(users=10, faults="503=0.5", seed=11)
+    codes = [post(api, full_body()).status_code for _ in range(40)]
+    assert 8 < codes.count(503) < 32
+    again = sandbox(users=10, faults="503=0.5", seed=11)
+    assert [post(again, full_body()).status_code for _ in range(40)] == codes
+
+
+def test_churn_shifts_pages_so_page_numbers_repeat_contacts(sandbox: Start) -> None:
+    api = sandbox(users=200, page_size=20, churn=5)
+    body = {"isContact": False}
+    before = api.truth(full_body(**body))
+    seen = [c["_id"] for c in all_pages(api, **body)]
+    assert len(seen) > len(set(seen))  # duplicates across pages, as with live data
+    assert set(before) <= set(seen)  # but nothing is missed
+    assert len(api.inserted) > 0 and set(api.inserted).isdisjoint(before)
+
+
+def test_unknown_path_is_404(sandbox: Start) -> None:
+    api = sandbox(users=1)
+    reply = requests.post(api.url + "/inbox/other", json={}, headers=api.headers, timeout=5)
+    assert reply.status_code == 404 and reply.json()["success"] is False
