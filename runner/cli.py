@@ -113,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="show paths re-rooted under DIR")
     p.set_defaults(func=_cmd_list)
 
+    p = sub.add_parser("export", help="fetch every page and publish CSV/JSONL with a manifest")
+    _add_selection(p)
+    p.add_argument("--out", metavar="DIR", help="re-root output under DIR (or an s3:// prefix)")
+    p.add_argument("--concurrency", type=_positive, help="pages fetched in parallel")
+    p.add_argument("--max-pages", type=_positive, help="stop after this many pages")
+    p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
+    p.add_argument("--results", type=Path, metavar="FILE", help="write run results as JSON")
+    p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("sandbox", help="serve a local Flowmatix-compatible API until stopped")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
@@ -127,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
     p.set_defaults(func=_cmd_sandbox)
     return parser
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from runner.export import ExportOptions
+
+    options = ExportOptions(
+        out=args.out,
+        concurrency=args.concurrency,
+        max_pages=args.max_pages,
+        dry_run=args.dry_run,
+        fail_fast=args.fail_fast,
+    )
+    live = {"auto": None, "live": True, "log": False}[args.progress]
+    return commands.export(_selection(args), options, args.results, live, sys.stdout, sys.stderr)
 
 
 def _positive(text: str) -> int:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.errors import EXIT_FAILED, EXIT_OK
 from runner.problems import REPORTERS, Problem
 from runner.spec import Segment
 from runner.workspace import Workspace
+
+if TYPE_CHECKING:
+    from runner.export import ExportOptions
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,34 @@ def list_segments(sel: Selection, fmt: str, out_root: str | None, out: TextIO, e
         ]
         out.write(format_table(table))
     return EXIT_FAILED if ws.problems else EXIT_OK
+
+
+def export(
+    sel: Selection,
+    options: ExportOptions,
+    results_file: Path | None,
+    live: bool | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    from runner.export import export_all, results_document
+    from runner.report import Progress, summary
+
+    ws = open_workspace(sel)
+    segments = ws.select(sel.selectors, sel.exclude)
+    report_problems(ws.problems, "text", err)
+    if not segments:
+        err.write("no segments selected\n")
+        return EXIT_FAILED if ws.problems else EXIT_OK
+    results = export_all(segments, ws, options, listener=Progress(err, live=live))
+    out.write(summary(results))
+    if results_file is not None:
+        args = {"selectors": list(sel.selectors), "exclude": list(sel.exclude), **asdict(options)}
+        doc = results_document(ws, results, args)
+        results_file.parent.mkdir(parents=True, exist_ok=True)
+        results_file.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    failed = ws.problems or any(r.status == "failed" for r in results)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def format_table(rows: list[list[str]]) -> str:

@@ -1,0 +1,249 @@
+"""Export: segment -> rendered request -> pages -> records -> rows -> destination -> manifest.
+
+:func:`export_segment` runs one segment and returns a :class:`SegmentResult`;
+it never leaves a partial file or object under the destination name.
+:func:`export_all` runs several, each independently, and reports as it goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from runner import __version__
+from runner.errors import GuardError, RunnerError
+from runner.fetch import PageFetcher, token_from_env
+from runner.formats import Encoder
+from runner.manifest import git_blob_id, manifest_bytes
+from runner.records import Deduplicator
+from runner.sinks import Destination, destination_for
+from runner.spec import Segment
+from runner.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    out: str | None = None
+    concurrency: int | None = None
+    max_pages: int | None = None
+    dry_run: bool = False
+    fail_fast: bool = False
+
+
+@dataclass
+class SegmentResult:
+    segment: str
+    status: str = "pending"  # success | failed | dry-run | skipped
+    rows: int = 0
+    pages: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+    destination: str = ""
+    manifest: str = ""
+    sha256: str = ""
+    error: str = ""
+
+
+Listener = Callable[[str, SegmentResult], None]
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every ``finally`` runs (abort, clean up)."""
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _NullUpload:
+    """``--dry-run``: count and hash, publish nothing."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def export_segment(
+    seg: Segment,
+    ws: Workspace,
+    options: ExportOptions,
+    token: str,
+    listener: Listener | None = None,
+) -> SegmentResult:
+    result = SegmentResult(seg.name)
+    started = time.monotonic()
+    started_at = _utc_now()
+    notify = listener or (lambda _event, _result: None)
+    upload = None
+    try:
+        destination: Destination = destination_for(seg, ws.project, options.out)
+        result.destination = destination.display
+        notify("start", result)
+
+        def on_retry(page: int, reason: str) -> None:
+            result.retries += 1
+            notify("retry:" + redact(reason, token), result)
+
+        fetcher = PageFetcher(
+            ws.project.api,
+            token,
+            seg.body,
+            concurrency=options.concurrency,
+            max_pages=options.max_pages,
+            on_retry=on_retry,
+        )
+        dedupe = Deduplicator(ws.project.api.id_key)
+        upload = _NullUpload() if options.dry_run else destination.open()
+        encoder = Encoder(seg.output, upload)
+        for page in fetcher.pages():
+            encoder.write_page(list(dedupe.filter(page.records)))
+            result.pages += 1
+            result.rows = encoder.rows
+            result.duplicates = dedupe.dropped
+            notify("page", result)
+        encoder.finish()
+        result.rows, result.bytes = encoder.rows, encoder.size
+        result.retries = fetcher.retries
+        result.sha256 = encoder.sha256
+        _check_guards(seg, result.rows)
+        if options.dry_run:
+            upload.abort()
+            result.status = "dry-run"
+        else:
+            upload.commit()
+            manifest = _manifest(seg, ws, result, started_at, fetcher, encoder, destination)
+            destination.write_manifest(manifest)
+            result.manifest = destination.manifest_display()
+            result.status = "success"
+    except RunnerError as exc:
+        result.status = "failed"
+        result.error = redact(str(exc), token)
+    except (KeyboardInterrupt, Terminated):
+        result.status = "failed"
+        result.error = "interrupted"
+        raise
+    finally:
+        if upload is not None and result.status not in ("success",):
+            upload.abort()
+        result.seconds = round(time.monotonic() - started, 3)
+        if result.status != "pending":
+            notify("end", result)
+    return result
+
+
+def _check_guards(seg: Segment, rows: int) -> None:
+    if seg.min_rows is not None and rows < seg.min_rows:
+        raise GuardError(
+            f"{rows} rows is below expect.min_rows ({seg.min_rows}); the previous file is kept"
+        )
+    if seg.max_rows is not None and rows > seg.max_rows:
+        raise GuardError(
+            f"{rows} rows is above expect.max_rows ({seg.max_rows}); the previous file is kept"
+        )
+
+
+def _manifest(
+    seg: Segment,
+    ws: Workspace,
+    result: SegmentResult,
+    started_at: str,
+    fetcher: PageFetcher,
+    encoder: Encoder,
+    destination: Destination,
+) -> bytes:
+    source = Path(seg.file)
+    return manifest_bytes(
+        {
+            "segment": seg.name,
+            "source_file": seg.file,
+            "source_git_blob": git_blob_id(source),
+            "request": {"method": "POST", "url": ws.project.api.url, "body": seg.body},
+            "as_of": ws.clock.iso(),
+            "variables": dict(ws.variables),
+            "started_at": started_at,
+            "finished_at": _utc_now(),
+            "pages": result.pages,
+            "rows": result.rows,
+            "duplicates_dropped": result.duplicates,
+            "retries": fetcher.retries,
+            "format": seg.output.format,
+            "compression": seg.output.compression,
+            "columns": encoder.format.header,
+            "destination": destination.display,
+            "bytes": encoder.size,
+            "sha256": encoder.sha256,
+            "runner_version": __version__,
+        }
+    )
+
+
+def export_all(
+    segments: Sequence[Segment],
+    ws: Workspace,
+    options: ExportOptions,
+    env: Mapping[str, str] | None = None,
+    listener: Listener | None = None,
+) -> list[SegmentResult]:
+    env = os.environ if env is None else env
+    token = token_from_env(ws.project.api, env)
+    results: list[SegmentResult] = []
+    with sigterm_raises():
+        for seg in segments:
+            result = export_segment(seg, ws, options, token, listener)
+            results.append(result)
+            if result.status == "failed" and options.fail_fast:
+                for rest in segments[len(results) :]:
+                    results.append(SegmentResult(rest.name, status="skipped"))
+                break
+    return results
+
+
+def results_document(
+    ws: Workspace, results: Sequence[SegmentResult], args: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "runner_version": __version__,
+            "generated_at": _utc_now(),
+            "as_of": ws.clock.iso(),
+        },
+        "args": dict(args),
+        "results": [asdict(r) for r in results],
+        "elapsed_seconds": round(sum(r.seconds for r in results), 3),
+        "success": all(r.status in ("success", "dry-run") for r in results),
+    }

@@ -1,0 +1,339 @@
+"""Pages from the API: retries, back-off, rate limits, and pages fetched ahead in parallel.
+
+:class:`PageFetcher` yields the records of page 1, 2, 3 ... in order and stops at
+the first page with no records, while up to ``concurrency`` later pages are
+already on their way. Retries use :mod:`tenacity`: exponential back-off with
+jitter, ``Retry-After`` honoured but capped, a cap on attempts and a total
+deadline per page. A 429 also halves the number of requests in flight for the
+rest of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import orjson
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+from runner import __version__
+from runner.config import ApiSettings, RetryPolicy
+from runner.errors import AuthError, FetchError, PagingError
+
+USER_AGENT = f"segment-runner/{__version__}"
+
+
+class Retryable(Exception):
+    """A failure worth another try (429, 5xx, dropped connection, timeout, bad body)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int
+    records: list[Any]
+    nbytes: int
+
+
+def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
+    token = env.get(api.token_env, "").strip()
+    if not token:
+        raise AuthError(
+            f"environment variable {api.token_env} is not set: export your Flowmatix API token "
+            f"there (or name another variable in runner.yaml api.token_env)"
+        )
+    return token
+
+
+class InFlight:
+    """How many requests may be on the wire at once; halves on every 429, never grows back."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._cond:
+            while self.active >= self.limit:
+                self._cond.wait()
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.active -= 1
+                self._cond.notify_all()
+
+    def slow_down(self) -> None:
+        with self._cond:
+            self.limit = max(1, self.limit // 2)
+
+
+class RateLimiter:
+    """At most ``rate`` requests per second across threads (0: no limit)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), cap)
+
+
+def _server_message(response: requests.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"])[:300]
+    except orjson.JSONDecodeError:
+        pass
+    text = response.text.strip()
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        return f"(HTML page: {title.group(1).strip()[:100]})"
+    return " ".join(text.split())[:200] or response.reason
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Exponential back-off with full jitter, or the server's capped Retry-After."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.backoff = tenacity.wait_random_exponential(
+            multiplier=policy.backoff_initial, max=policy.backoff_max
+        )
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome else None
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(self.backoff(retry_state))
+
+
+class PageFetcher:
+    """Fetch every page of one request body.
+
+    >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
+    >>> for page in fetcher.pages(): ...  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        api: ApiSettings,
+        token: str,
+        body: Mapping[str, Any],
+        *,
+        concurrency: int | None = None,
+        max_pages: int | None = None,
+        on_retry: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.body = dict(body)
+        self.concurrency = max(1, concurrency or api.concurrency)
+        self.max_pages = max_pages or api.max_pages
+        self.retries = 0
+        self.in_flight = InFlight(self.concurrency)
+        self.rate = RateLimiter(api.rate_limit)
+        self._on_retry = on_retry
+        self._headers = {
+            **api.headers,
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._record_path = [p for p in api.records_path.split(".") if p]
+
+    # -- one request -----------------------------------------------------
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2))
+            session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2))
+            session.headers.update(self._headers)
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def _attempt(self, number: int) -> Page:
+        if self._stopped.is_set():
+            raise FetchError("stopped")
+        body = orjson.dumps({**self.body, "page": number})
+        self.rate.wait()
+        try:
+            with self.in_flight.slot():
+                response = self._session().post(
+                    self.api.url,
+                    data=body,
+                    timeout=(self.api.connect_timeout, self.api.read_timeout),
+                )
+        except requests.Timeout as exc:
+            raise Retryable(f"page {number}: timed out") from exc
+        except requests.ConnectionError as exc:
+            raise Retryable(f"page {number}: connection failed ({_reason(exc)})") from exc
+        except requests.RequestException as exc:
+            raise Retryable(f"page {number}: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status == 429:
+            self.in_flight.slow_down()
+            wait = _retry_after(response.headers.get("Retry-After"), self.api.retry.retry_after_cap)
+            raise Retryable(f"page {number}: HTTP 429 Too Many Requests", wait)
+        if status >= 500 or status == 408:
+            raise Retryable(f"page {number}: HTTP {status} {_server_message(response)}")
+        if status in (401, 403):
+            raise AuthError(
+                f"the API refused the token (HTTP {status}): {_server_message(response)}; "
+                f"check {self.api.token_env}"
+            )
+        if status >= 400:
+            raise FetchError(
+                f"the API rejected the request (HTTP {status}): {_server_message(response)}"
+            )
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            kind = response.headers.get("Content-Type", "unknown type")
+            raise Retryable(f"page {number}: response is not JSON ({kind})") from exc
+        return Page(number, self._records(payload, number), len(response.content))
+
+    def _records(self, payload: Any, number: int) -> list[Any]:
+        node = payload
+        for i, key in enumerate(self._record_path):
+            if not isinstance(node, dict) or key not in node:
+                where = ".".join(self._record_path[:i]) or "the response"
+                found = ", ".join(sorted(node)) if isinstance(node, dict) else type(node).__name__
+                if isinstance(payload, dict) and payload.get("success") is False:
+                    raise FetchError(f"the API reported an error: {payload.get('message')}")
+                raise PagingError(
+                    f"page {number}: no '{key}' in {where} (api.records_path is "
+                    f"'{self.api.records_path}'); found keys: {found}"
+                )
+            node = node[key]
+        if not isinstance(node, list):
+            raise PagingError(
+                f"page {number}: '{self.api.records_path}' is {type(node).__name__}, not a list "
+                "of records; set api.records_path in runner.yaml"
+            )
+        return node
+
+    def _sleep(self, seconds: float) -> None:
+        self._stopped.wait(seconds)
+
+    def fetch(self, number: int) -> Page:
+        policy = self.api.retry
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            with self._lock:
+                self.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            if self._on_retry:
+                self._on_retry(number, str(exc))
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.max_attempts)
+            | tenacity.stop_after_delay(policy.deadline),
+            wait=_Wait(policy),
+            retry=tenacity.retry_if_exception_type(Retryable),
+            before_sleep=before_sleep,
+            sleep=self._sleep,  # wakes at once when the run stops
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, number)
+        except Retryable as exc:
+            raise FetchError(
+                f"{exc} (gave up after {policy.max_attempts} attempts or " f"{policy.deadline:g}s)"
+            ) from exc
+
+    # -- all pages -------------------------------------------------------
+    def pages(self) -> Iterator[Page]:
+        """Pages in order until the first empty one; fails if the API ignores ``page``."""
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
+        queue: deque[Future[Page]] = deque()
+        next_number = 1
+        previous_ids: list[Any] | None = None
+        id_key = self.api.id_key
+        try:
+            while True:
+                while len(queue) < self.concurrency and next_number <= self.max_pages:
+                    queue.append(pool.submit(self.fetch, next_number))
+                    next_number += 1
+                if not queue:
+                    return
+                page = queue.popleft().result()
+                if not page.records:
+                    return
+                ids = [r.get(id_key) if isinstance(r, dict) else r for r in page.records]
+                if ids == previous_ids:
+                    raise PagingError(
+                        f"page {page.number} returned exactly the records of page "
+                        f"{page.number - 1}: the API seems to ignore the page number "
+                        "(check api.path and api.base_url)"
+                    )
+                previous_ids = ids
+                yield page
+        finally:
+            self._stopped.set()
+            for future in queue:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for session in self._sessions:
+                session.close()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "RemoteDisconnected",
+        "Connection reset",
+        "Connection aborted",
+        "timed out",
+    ):
+        if marker in text:
+            return marker
+    return type(exc).__name__

@@ -1,0 +1,156 @@
+"""Rows: records -> cells, by the segment's columns or a stable flattening.
+
+Without ``output.columns`` a CSV gets every field of the platform's contact
+object, flattened to dotted names in a fixed order (so the header is known
+before the first page arrives), plus ``_extra``: the JSON of any field the
+platform adds that is not in that list. Nothing is lost and the column order
+never depends on the data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from runner.columns import compile_path
+from runner.spec import Column
+
+KNOWN_FIELDS: tuple[str, ...] = (
+    "_id",
+    "_customer",
+    "_bot",
+    "_agentAssigned",
+    "platform",
+    "secondaryPlatform",
+    "isOnline",
+    "userInteracted",
+    "isContact",
+    "isLiveChatActive",
+    "isSubscriber",
+    "status",
+    "profile.userDetails.name",
+    "profile.userDetails.userProvidedName",
+    "profile.userDetails.contact.email",
+    "profile.userDetails.contact.phone.prefix",
+    "profile.userDetails.contact.phone.number",
+    "profile.userDetails.tags",
+    "profile.userDetails.attributes",
+    "profile.userDetails.country",
+    "profile.userDetails.city",
+    "profile.userDetails.gender",
+    "profile.notes",
+    "lastMessage.by",
+    "lastMessage.at",
+    "lastMessage.text",
+    "segments",
+    "hasOrdered.status",
+    "hasOrdered.lastAt",
+    "lastSeenAt",
+    "createdAt",
+    "updatedAt",
+    "__v",
+)
+EXTRA = "_extra"
+
+
+def _tree(paths: Sequence[str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None  # a leaf: taken whole
+    return tree
+
+
+_KNOWN_TREE = _tree(KNOWN_FIELDS)
+
+
+def extra_fields(record: Any, tree: dict[str, Any] = _KNOWN_TREE) -> dict[str, Any]:
+    """The parts of ``record`` that no known column covers."""
+    if not isinstance(record, dict):
+        return {}
+    extra: dict[str, Any] = {}
+    for key, value in record.items():
+        if key not in tree:
+            extra[key] = value
+        elif tree[key] is not None:
+            inner = extra_fields(value, tree[key])
+            if inner:
+                extra[key] = inner
+    return extra
+
+
+Cell = Callable[[Any], Any]
+
+
+class RowBuilder:
+    """Turn records into lists of plain values (not yet strings)."""
+
+    def __init__(self, columns: Sequence[Column] | None) -> None:
+        if columns:
+            self.header = [c.name for c in columns]
+            self.getters: list[Cell] = [_with_default(c.getter, c.default) for c in columns]
+            self.extra = False
+        else:
+            self.header = [*KNOWN_FIELDS, EXTRA]
+            self.getters = [compile_path(p) for p in KNOWN_FIELDS]
+            self.extra = True
+
+    def values(self, record: Any) -> list[Any]:
+        row = [get(record) for get in self.getters]
+        if self.extra:
+            extra = extra_fields(record)
+            row.append(extra or None)
+        return row
+
+    def mapping(self, record: Any) -> dict[str, Any]:
+        return dict(zip(self.header, self.values(record), strict=True))
+
+
+def _with_default(get: Cell, default: str) -> Cell:
+    if not default:
+        return get
+
+    def cell(record: Any) -> Any:
+        value = get(record)
+        return default if value is None or value == "" else value
+
+    return cell
+
+
+# -- text cells (CSV) -----------------------------------------------------
+_DANGER = frozenset("=+-@\t\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_PHONE = re.compile(r"\+\d[\d ]{4,}")
+
+
+def guard_formula(text: str) -> str:
+    """Neutralise a cell Excel would run as a formula; keep numbers and phone numbers.
+
+    >>> guard_formula("=1+1"), guard_formula("+447911123456"), guard_formula("-12.5")
+    ("'=1+1", '+447911123456', '-12.5')
+    """
+    if text and text[0] in _DANGER and not (_NUMBER.fullmatch(text) or _PHONE.fullmatch(text)):
+        return "'" + text
+    return text
+
+
+def to_text(value: Any, list_separator: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return list_separator.join(str(v) for v in value)
+    return orjson.dumps(value).decode("utf-8")
