@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from runner import __version__, commands
-from runner.errors import EXIT_FAILED, EXIT_USAGE, RunnerError, UsageError
+from runner.errors import EXIT_FAILED, EXIT_USAGE, RunnerError, Terminated, UsageError
 from runner.problems import REPORTERS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -208,8 +208,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"segments: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("segments: interrupted", file=sys.stderr)
+        print(
+            "segments: interrupted; nothing was published for the unfinished segment",
+            file=sys.stderr,
+        )
         return 130
+    except Terminated:
+        print(
+            "segments: terminated; nothing was published for the unfinished segment",
+            file=sys.stderr,
+        )
+        return 143
     except BrokenPipeError:
         return EXIT_FAILED
 

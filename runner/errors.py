@@ -14,6 +14,8 @@ The tree (catch the narrowest one that fits)::
     └── DestinationError        the file or object could not be written
         └── PathEscapeError     an output path tried to leave its root
 
+    Terminated (BaseException)  SIGTERM during an export, like KeyboardInterrupt
+
 Library errors (requests, botocore, jinja2, yaml) are converted at the
 boundary with ``raise ... from exc`` so the cause stays in ``__cause__``.
 """
@@ -76,3 +78,7 @@ class DestinationError(RunnerError):
 
 class PathEscapeError(DestinationError):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every ``finally`` runs (abort, clean up)."""

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from runner import __version__
-from runner.errors import GuardError, RunnerError
+from runner.errors import GuardError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder
 from runner.manifest import git_blob_id, manifest_bytes
@@ -46,6 +46,7 @@ class SegmentResult:
     pages: int = 0
     duplicates: int = 0
     retries: int = 0
+    reread: bool = False
     seconds: float = 0.0
     bytes: int = 0
     destination: str = ""
@@ -55,10 +56,6 @@ class SegmentResult:
 
 
 Listener = Callable[[str, SegmentResult], None]
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so every ``finally`` runs (abort, clean up)."""
 
 
 @contextmanager
@@ -130,12 +127,16 @@ def export_segment(
         dedupe = Deduplicator(ws.project.api.id_key)
         upload = _NullUpload() if options.dry_run else destination.open()
         encoder = Encoder(seg.output, upload)
-        for page in fetcher.pages():
-            encoder.write_page(list(dedupe.filter(page.records)))
-            result.pages += 1
-            result.rows = encoder.rows
-            result.duplicates = dedupe.dropped
-            notify("page", result)
+        try:
+            for page in fetcher.pages():
+                encoder.write_page(list(dedupe.filter(page.records)))
+                result.pages += 1
+                result.rows = encoder.rows
+                result.duplicates = dedupe.dropped
+                notify("page", result)
+        finally:
+            fetcher.close()
+        result.reread = fetcher.reread
         encoder.finish()
         result.rows, result.bytes = encoder.rows, encoder.size
         result.retries = fetcher.retries
@@ -201,6 +202,7 @@ def _manifest(
             "rows": result.rows,
             "duplicates_dropped": result.duplicates,
             "retries": fetcher.retries,
+            "reread_after_churn": fetcher.reread,
             "format": seg.output.format,
             "compression": seg.output.compression,
             "columns": encoder.format.header,

@@ -184,6 +184,7 @@ class PageFetcher:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._record_path = [p for p in api.records_path.split(".") if p]
+        self.reread = False
 
     # -- one request -----------------------------------------------------
     def _session(self) -> requests.Session:
@@ -290,15 +291,38 @@ class PageFetcher:
 
     # -- all pages -------------------------------------------------------
     def pages(self) -> Iterator[Page]:
-        """Pages in order until the first empty one; fails if the API ignores ``page``."""
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
+        """Pages in order until the first empty one; fails if the API ignores ``page``.
+
+        Live data shifts pages while we read them. In order, a shift only repeats
+        records (dropped later by id). Fetched in parallel, a later page can be
+        read before an earlier one and a shift in between skips records at that
+        boundary. So after a parallel pass the runner reads page 1 again: if the
+        top of the list moved, it reads the list once more, in order, and the
+        duplicates are dropped. ``self.reread`` tells whether that happened.
+        """
+        first: list[Any] | None = None
+        for page in self._pass(self.concurrency):
+            if first is None:
+                first = self._ids(page)
+            yield page
+        if self.concurrency == 1 or first is None:
+            return
+        if self._ids(self.fetch(1)) != first:
+            self.reread = True
+            yield from self._pass(1)
+
+    def _ids(self, page: Page) -> list[Any]:
+        key = self.api.id_key
+        return [r.get(key) if isinstance(r, dict) else r for r in page.records]
+
+    def _pass(self, concurrency: int) -> Iterator[Page]:
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
         queue: deque[Future[Page]] = deque()
         next_number = 1
         previous_ids: list[Any] | None = None
-        id_key = self.api.id_key
         try:
             while True:
-                while len(queue) < self.concurrency and next_number <= self.max_pages:
+                while len(queue) < concurrency and next_number <= self.max_pages:
                     queue.append(pool.submit(self.fetch, next_number))
                     next_number += 1
                 if not queue:
@@ -306,7 +330,7 @@ class PageFetcher:
                 page = queue.popleft().result()
                 if not page.records:
                     return
-                ids = [r.get(id_key) if isinstance(r, dict) else r for r in page.records]
+                ids = self._ids(page)
                 if ids == previous_ids:
                     raise PagingError(
                         f"page {page.number} returned exactly the records of page "
@@ -320,8 +344,12 @@ class PageFetcher:
             for future in queue:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
-            for session in self._sessions:
-                session.close()
+            self._stopped.clear()
+
+    def close(self) -> None:
+        self._stopped.set()
+        for session in self._sessions:
+            session.close()
 
 
 def _reason(exc: Exception) -> str:

@@ -14,12 +14,22 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
 
 
+def cli_env(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The test's environment plus ``env``; a None value removes that variable."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWMATIX_", "AWS_"))}
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return full
+
+
 def run_cli(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str, cwd: Path = ROOT, env: dict[str, str | None] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run ``segments`` as a user would, in a child process."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("FLOWMATIX_API_URL", None) if env is None else None
+    full_env = cli_env(env)
     return subprocess.run(
         [sys.executable, "-m", "runner", *args],
         cwd=cwd,
@@ -64,3 +74,29 @@ def full_body(**fields: object) -> dict[str, object]:
     from runner.schema import filter_defaults
 
     return {**filter_defaults(), "page": 1, "isExport": "none", **fields}
+
+
+FAST_RETRY = """\
+version: 1
+api:
+  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.02, deadline: 60}
+  timeout: {connect: 2, read: 2}
+timezone: UTC
+"""
+
+
+def make_project(root: Path, segments: dict[str, str], runner_yaml: str = FAST_RETRY) -> Path:
+    """A project folder with runner.yaml (fast retries) and the given segment files."""
+    (root / "segments").mkdir(parents=True, exist_ok=True)
+    (root / "runner.yaml").write_text(runner_yaml, "utf-8")
+    for name, text in segments.items():
+        (root / "segments" / f"{name}.yaml").write_text(text, "utf-8")
+    return root
+
+
+def rendered_body(project: Path, name: str, as_of: str = ANCHOR) -> dict[str, object]:
+    from runner.workspace import Workspace
+
+    ws = Workspace.open(project, as_of=as_of, env={})
+    (seg,) = ws.select([name])
+    return dict(seg.body)

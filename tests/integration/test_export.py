@@ -1,0 +1,371 @@
+"""`segments export` against the sandbox over a real socket."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from runner.rows import guard_formula
+from runner.sandbox import Sandbox
+from tests.conftest import ANCHOR, FAST_RETRY, cli_env, make_project, rendered_body, run_cli
+
+Start = Callable[..., Sandbox]
+TOKEN = "tok-Zq9-VERY-SECRET"
+
+ALL_CONTACTS = """\
+version: 1
+name: everyone
+filter:
+  isContact: false
+  applicableFilters: []
+output:
+  format: {fmt}
+  path: out/everyone.{fmt}
+"""
+
+
+def env_for(api: Sandbox, token: str | None = TOKEN) -> dict[str, str | None]:
+    return {"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": token}
+
+
+def read_ids(path: Path, fmt: str) -> list[str]:
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return [row["_id"] for row in csv.DictReader(fh)]
+    return [json.loads(line)["_id"] for line in path.read_text("utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_equals_ground_truth_under_faults_and_churn(
+    sandbox: Start, tmp_path: Path, fmt: str
+) -> None:
+    api = sandbox(
+        users=1200,
+        page_size=40,
+        seed=5,
+        churn=3,
+        token=TOKEN,
+        faults="429=0.08,500=0.04,503=0.03,html=0.05,drop=0.05",
+    )
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt=fmt)})
+    truth = api.truth(rendered_body(project, "everyone"))
+    result = run_cli(
+        "export",
+        "--as-of",
+        ANCHOR,
+        "--concurrency",
+        "4",
+        "--results",
+        "results.json",
+        cwd=project,
+        env=env_for(api, api.options.token),
+    )
+    assert result.returncode == 0, result.stderr
+    ids = read_ids(project / "out" / f"everyone.{fmt}", fmt)
+    assert len(ids) == len(set(ids)), "an id was written twice"
+    assert set(ids) >= set(truth), "a contact the server held was missed"
+    assert set(ids) <= set(truth) | set(api.inserted)
+    (entry,) = json.loads((project / "results.json").read_text())["results"]
+    assert entry["status"] == "success" and entry["rows"] == len(ids)
+    assert entry["retries"] > 0 and entry["duplicates"] > 0
+    assert sum(v for k, v in api.stats.items() if k.startswith("fault:")) > 0
+
+
+def test_manifest_describes_the_file(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=300, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert result.returncode == 0, result.stderr
+    data = (project / "out" / "everyone.csv").read_bytes()
+    manifest = json.loads((project / "out" / "everyone.csv.manifest.json").read_text())
+    import hashlib
+
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["bytes"] == len(data)
+    assert manifest["rows"] == 300 and manifest["pages"] == 6
+    assert manifest["segment"] == "everyone" and manifest["as_of"] == "2026-11-25T00:00:00+00:00"
+    assert manifest["request"]["body"]["isContact"] is False
+    assert manifest["columns"][0] == "_id" and manifest["columns"][-1] == "_extra"
+    assert manifest["source_file"] == "segments/everyone.yaml"
+
+
+HOSTILE = """\
+version: 1
+name: hostile
+filter:
+  isContact: false
+  applicableFilters: []
+output:
+  path: out/hostile.csv
+  csv: {{bom: true, formula_guard: {guard}}}
+  columns:
+    - {{name: id, path: _id}}
+    - {{name: name, path: profile.userDetails.name}}
+    - {{name: email, path: profile.userDetails.contact.email}}
+    - {{name: text, path: lastMessage.text}}
+    - {{name: phone, expr: e164(profile.userDetails.contact.phone)}}
+"""
+
+
+@pytest.mark.parametrize("guard", [False, True])
+def test_csv_gives_back_the_hostile_strings(sandbox: Start, tmp_path: Path, guard: bool) -> None:
+    api = sandbox(users=400, seed=9, token=TOKEN)
+    project = make_project(tmp_path, {"hostile": HOSTILE.format(guard=str(guard).lower())})
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert result.returncode == 0, result.stderr
+    raw = (project / "out" / "hostile.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    served = {c["_id"]: c for c in map(orjson.loads, api.population.blobs)}
+    with io.StringIO(raw.decode("utf-8-sig"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 400
+    hostile_seen = 0
+    for row in rows:
+        contact = served[row["id"]]
+        name = contact["profile"]["userDetails"]["name"]
+        expect = guard_formula(name) if guard else name
+        assert row["name"] == expect
+        assert row["text"] == (
+            guard_formula(contact["lastMessage"]["text"])
+            if guard
+            else contact["lastMessage"]["text"]
+        )
+        assert row["phone"].startswith("+") or row["phone"] == ""
+        hostile_seen += name != name.strip() or "\n" in name or '"' in name or "," in name
+    assert hostile_seen > 3
+    if guard:
+        assert all(not r["name"].startswith(("=", "@", "\t", "-2+3")) for r in rows)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def _temps(folder: Path) -> list[Path]:
+    return (
+        [p for p in folder.iterdir() if p.name.startswith(".segments-tmp-")]
+        if folder.exists()
+        else []
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_killed_export_keeps_previous_file(sandbox: Start, tmp_path: Path, sig: int) -> None:
+    fast = sandbox(users=200, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(fast)).returncode == 0
+    target = project / "out" / "everyone.csv"
+    before = target.read_bytes()
+    manifest_before = (project / "out" / "everyone.csv.manifest.json").read_bytes()
+
+    slow = sandbox(users=3000, page_size=10, latency_ms=40, token=TOKEN, seed=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        cwd=project,
+        env=cli_env(env_for(slow)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Wait until the new file is really being written, then stop the run mid-way.
+        _wait_for(lambda: any(p.stat().st_size > 5000 for p in _temps(target.parent)))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert b"Traceback" not in err
+    assert target.read_bytes() == before
+    assert (project / "out" / "everyone.csv.manifest.json").read_bytes() == manifest_before
+    if sig != signal.SIGKILL:
+        assert _temps(target.parent) == []  # cleaned up on the way out
+    # The next run removes a killed run's temporary and publishes normally.
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(fast)).returncode == 0
+    assert _temps(target.parent) == []
+
+
+def test_guard_failure_keeps_previous_file(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=100, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api)).returncode == 0
+    target = project / "out" / "everyone.csv"
+    before = target.read_bytes()
+    seg = project / "segments" / "everyone.yaml"
+    seg.write_text(seg.read_text() + "expect:\n  min_rows: 5000\n")
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert result.returncode == 1
+    assert "100 rows is below expect.min_rows (5000); the previous file is kept" in result.stdout
+    assert target.read_bytes() == before
+    assert _temps(target.parent) == []
+
+
+def test_dry_run_and_out_publish_nothing_in_place(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=120, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="jsonl")})
+    dry = run_cli("export", "--dry-run", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert dry.returncode == 0, dry.stderr
+    assert "dry-run" in dry.stdout and "120" in dry.stdout
+    assert not (project / "out").exists()
+    tried = run_cli("export", "--out", "try", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert tried.returncode == 0, tried.stderr
+    assert len((project / "try" / "out" / "everyone.jsonl").read_text().splitlines()) == 120
+    assert not (project / "out").exists()
+
+
+def test_gzip_and_columns_in_jsonl(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=150, token=TOKEN)
+    seg = """\
+version: 1
+name: slim
+filter: {isContact: false, applicableFilters: [], tags: [vip]}
+output:
+  format: jsonl
+  compression: gzip
+  path: out/slim.jsonl.gz
+  columns: [_id, {name: plan, expr: attr("plan")}, {name: tags, path: profile.userDetails.tags}]
+"""
+    project = make_project(tmp_path, {"slim": seg})
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert result.returncode == 0, result.stderr
+    lines = gzip.decompress((project / "out" / "slim.jsonl.gz").read_bytes()).splitlines()
+    records = [json.loads(line) for line in lines]
+    truth = api.truth(rendered_body(project, "slim"))
+    assert [r["_id"] for r in records] == truth
+    assert all(set(r) == {"_id", "plan", "tags"} and "vip" in r["tags"] for r in records)
+
+
+def _everything_written(project: Path, result: subprocess.CompletedProcess[str]) -> str:
+    texts = [result.stdout, result.stderr]
+    for path in project.rglob("*"):
+        if path.is_file() and "segments" not in path.parts:
+            data = path.read_bytes()
+            texts.append(
+                gzip.decompress(data).decode("utf-8", "replace")
+                if path.suffix == ".gz"
+                else data.decode("utf-8", "replace")
+            )
+    return "\n".join(texts)
+
+
+def test_token_never_appears_anywhere(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=200, token=TOKEN, faults="429=0.1,html=0.1")
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
+    ok = run_cli("export", "--as-of", ANCHOR, "--results", "r.json", cwd=project, env=env_for(api))
+    assert ok.returncode == 0
+    bad = run_cli(
+        "export",
+        "--as-of",
+        ANCHOR,
+        "--results",
+        "r2.json",
+        cwd=project,
+        env=env_for(api, TOKEN + "-wrong"),
+    )
+    assert bad.returncode == 1
+    everything = _everything_written(project, ok) + _everything_written(project, bad)
+    assert "manifest" in everything and "everyone" in everything
+    assert TOKEN not in everything
+
+
+def _run_failure(
+    project: Path, api: Sandbox | None, env: dict[str, str | None]
+) -> subprocess.CompletedProcess[str]:
+    return run_cli("export", "--as-of", ANCHOR, cwd=project, env=env)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no-token", "environment variable FLOWMATIX_TOKEN is not set"),
+        (
+            "wrong-token",
+            "the API refused the token (HTTP 401): Unauthorized: invalid or missing token",
+        ),
+        (
+            "unreachable",
+            "page 1: connection failed (Connection refused) (gave up after 12 attempts",
+        ),
+        (
+            "records-path",
+            "page 1: no 'items' in the response (api.records_path is 'items'); found keys: code, data, message, success",
+        ),
+        (
+            "ignores-page",
+            "page 2 returned exactly the records of page 1: the API seems to ignore the page number",
+        ),
+    ],
+)
+def test_user_facing_failures_exit_1_with_one_clear_line(
+    sandbox: Start, tmp_path: Path, case: str, message: str
+) -> None:
+    api = sandbox(users=120, token=TOKEN, ignore_page=case == "ignores-page")
+    runner_yaml = FAST_RETRY + ("api_records: x\n" if False else "")
+    if case == "records-path":
+        runner_yaml = FAST_RETRY.replace("api:\n", "api:\n  records_path: items\n")
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")}, runner_yaml)
+    env = env_for(api)
+    if case == "no-token":
+        env["FLOWMATIX_TOKEN"] = None
+    elif case == "wrong-token":
+        env["FLOWMATIX_TOKEN"] = "nope"
+    elif case == "unreachable":
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env["FLOWMATIX_API_URL"] = f"http://127.0.0.1:{port}"
+    result = _run_failure(project, api, env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if message in line]
+    assert errors, result.stdout + result.stderr
+    assert not (project / "out" / "everyone.csv").exists()
+
+
+def test_failure_of_one_segment_does_not_stop_others(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=100, token=TOKEN)
+    good = ALL_CONTACTS.format(fmt="csv")
+    bad = good.replace("name: everyone", "name: too-few").replace("out/everyone", "out/few")
+    bad += "expect: {min_rows: 1000}\n"
+    project = make_project(tmp_path, {"a-too-few": bad, "b-everyone": good})
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert result.returncode == 1
+    assert (project / "out" / "everyone.csv").exists()
+    fast = run_cli(
+        "export",
+        "--fail-fast",
+        "--as-of",
+        ANCHOR,
+        "--results",
+        "r.json",
+        cwd=project,
+        env=env_for(api),
+    )
+    statuses = [r["status"] for r in json.loads((project / "r.json").read_text())["results"]]
+    assert fast.returncode == 1 and statuses == ["failed", "skipped"]
+
+
+def test_max_pages_caps_a_run(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=500, page_size=50, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="jsonl")})
+    result = run_cli("export", "--max-pages", "3", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    assert result.returncode == 0, result.stderr
+    assert len((project / "out" / "everyone.jsonl").read_text().splitlines()) == 150
+    assert os.environ.get("FLOWMATIX_TOKEN") != TOKEN
