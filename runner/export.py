@@ -84,6 +84,9 @@ class _NullUpload:
     def write(self, data: bytes) -> int:
         return len(data)
 
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        pass
+
     def commit(self) -> None:
         pass
 
@@ -146,6 +149,9 @@ def export_segment(
             upload.abort()
             result.status = "dry-run"
         else:
+            upload.set_metadata(
+                {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
+            )
             upload.commit()
             manifest = _manifest(seg, ws, result, started_at, fetcher, encoder, destination)
             destination.write_manifest(manifest)

@@ -100,3 +100,15 @@ def rendered_body(project: Path, name: str, as_of: str = ANCHOR) -> dict[str, ob
     ws = Workspace.open(project, as_of=as_of, env={})
     (seg,) = ws.select([name])
     return dict(seg.body)
+
+
+@pytest.fixture(params=["moto", "rclone"])
+def s3(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    """A real S3-compatible server on 127.0.0.1 and a free port, with bucket 'exports'."""
+    from tests.integration.s3servers import run_server
+
+    with run_server(request.param, tmp_path_factory.mktemp(request.param)) as server:
+        server.client().create_bucket(Bucket="exports")
+        yield server

@@ -56,6 +56,9 @@ class LocalUpload:
     def write(self, data: bytes) -> int:
         return self._file.write(data)
 
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        pass  # a local file has its manifest beside it
+
     def commit(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())

@@ -1,0 +1,292 @@
+"""S3 objects: streamed as multipart parts, completed only when the export is good.
+
+Rows are encoded and sent as parts as they fill (``part_size_mb``, 8 MiB by
+default), so memory holds one part whatever the export's size; an export
+smaller than one part is sent with a single ``put_object``. The multipart
+upload is completed only on :meth:`S3Upload.commit` (after the last row and the
+row-count guards) and aborted on any failure or interrupt. A run killed with
+``kill -9`` cannot abort; the next run for the same key aborts uploads left
+open on it before it starts. The manifest object is written after the data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+
+from runner.errors import DestinationError
+
+if TYPE_CHECKING:
+    from runner.config import Project
+    from runner.spec import Segment
+
+MIB = 1024 * 1024
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+MAX_COPY = 5 * 1024 * MIB
+
+
+def s3_error(exc: Exception, url: str) -> DestinationError:
+    """One line a person can act on, for any botocore failure."""
+    if isinstance(exc, NoCredentialsError):
+        text = "no AWS credentials found (environment, profile or instance role)"
+    elif isinstance(exc, EndpointConnectionError):
+        text = f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')}".rstrip()
+    elif isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        bucket = url[5:].split("/", 1)[0]
+        if code in ("NoSuchBucket",) or (code == "404" and status == 404):
+            text = f"bucket '{bucket}' does not exist"
+        elif code in (
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "InvalidToken",
+            "ExpiredToken",
+        ):
+            text = f"S3 rejected the credentials ({code}); check AWS_ACCESS_KEY_ID/AWS_PROFILE"
+        elif code in ("AccessDenied", "403", "AllAccessDisabled"):
+            text = f"access denied to {url}; check the bucket policy and credentials"
+        else:
+            message = exc.response.get("Error", {}).get("Message", "")
+            text = f"S3 error {code or status}: {message}".rstrip(": ")
+    else:
+        text = f"S3 request failed: {type(exc).__name__}"
+    return DestinationError(f"{url}: {text}")
+
+
+def make_client(project: Project | None = None) -> Any:
+    endpoint = (project.s3_endpoint_url if project else None) or os.environ.get("AWS_ENDPOINT_URL")
+    region = (
+        (project.s3_region if project else None)
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    config = Config(
+        retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60
+    )
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config
+    )
+
+
+@dataclass
+class S3Upload:
+    client: Any
+    bucket: str
+    key: str
+    url: str
+    part_size: int
+    extra: dict[str, Any]
+    metadata: dict[str, str]
+    buffer: bytearray = field(default_factory=bytearray)
+    upload_id: str | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    final_metadata: dict[str, str] = field(default_factory=dict)
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        while len(self.buffer) >= self.part_size:
+            self._send_part(bytes(self.buffer[: self.part_size]))
+            del self.buffer[: self.part_size]
+        return len(data)
+
+    def _send_part(self, chunk: bytes) -> None:
+        try:
+            if self.upload_id is None:
+                created = self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, Metadata=self.metadata, **self.extra
+                )
+                self.upload_id = created["UploadId"]
+            number = len(self.parts) + 1
+            reply = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=chunk,
+            )
+            self.parts.append({"PartNumber": number, "ETag": reply["ETag"]})
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_error(exc, self.url) from exc
+
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        self.final_metadata = dict(metadata)
+
+    def commit(self) -> None:
+        meta = {**self.metadata, **self.final_metadata}
+        try:
+            if self.upload_id is None:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=bytes(self.buffer),
+                    Metadata=meta,
+                    **self.extra,
+                )
+            else:
+                if self.buffer:
+                    self._send_part(bytes(self.buffer))
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": self.parts},
+                )
+                self.upload_id = None
+                self._stamp_metadata(meta)
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_error(exc, self.url) from exc
+        self.buffer.clear()
+        self.done = True
+
+    def _stamp_metadata(self, meta: dict[str, str]) -> None:
+        # Rows and sha256 are known only at the end; a multipart object gets them by an
+        # in-place copy (server side). The manifest carries them as well.
+        size = len(self.parts) * self.part_size
+        if size > MAX_COPY or meta == self.metadata:
+            return
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=self.key,
+            CopySource={"Bucket": self.bucket, "Key": self.key},
+            Metadata=meta,
+            MetadataDirective="REPLACE",
+            **self.extra,
+        )
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.buffer.clear()
+        if self.upload_id is not None:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+                )
+            except (ClientError, BotoCoreError):
+                pass  # the next run for this key aborts it
+            self.upload_id = None
+
+
+def abort_stale_uploads(client: Any, bucket: str, key: str) -> int:
+    """Abort multipart uploads left open on exactly ``key`` by killed runs."""
+    aborted = 0
+    try:
+        reply = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    except ClientError:
+        return 0
+    for upload in reply.get("Uploads", []):
+        if upload.get("Key") == key:
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+                aborted += 1
+            except ClientError:
+                continue
+    return aborted
+
+
+@dataclass
+class S3Destination:
+    bucket: str
+    key: str
+    client: Any
+    options: Mapping[str, Any]
+    format: str
+    compression: str
+    metadata: dict[str, str]
+
+    @property
+    def display(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @classmethod
+    def from_url(cls, url: str, seg: Segment, project: Project) -> S3Destination:
+        bucket, _, key = url[5:].partition("/")
+        metadata = {
+            "segment": seg.name,
+            **{k: str(v) for k, v in seg.output.s3.get("metadata", {}).items()},
+        }
+        return cls(
+            bucket=bucket,
+            key=key,
+            client=make_client(project),
+            options=seg.output.s3,
+            format=seg.output.format,
+            compression=seg.output.compression,
+            metadata=metadata,
+        )
+
+    def _extra(self, content_type: str) -> dict[str, Any]:
+        opts = self.options
+        extra: dict[str, Any] = {"ContentType": opts.get("content_type", content_type)}
+        if opts.get("sse"):
+            extra["ServerSideEncryption"] = opts["sse"]
+        if opts.get("kms_key_id"):
+            extra["SSEKMSKeyId"] = opts["kms_key_id"]
+        if opts.get("acl"):
+            extra["ACL"] = opts["acl"]
+        if opts.get("storage_class"):
+            extra["StorageClass"] = opts["storage_class"]
+        return extra
+
+    def open(self) -> S3Upload:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status != 403:
+                raise s3_error(exc, self.display) from exc
+            self._check_credentials()
+        except BotoCoreError as exc:
+            raise s3_error(exc, self.display) from exc
+        abort_stale_uploads(self.client, self.bucket, self.key)
+        content_type = (
+            "application/gzip" if self.compression == "gzip" else CONTENT_TYPES[self.format]
+        )
+        return S3Upload(
+            client=self.client,
+            bucket=self.bucket,
+            key=self.key,
+            url=self.display,
+            part_size=int(self.options.get("part_size_mb", 8)) * MIB,
+            extra=self._extra(content_type),
+            metadata=dict(self.metadata),
+        )
+
+    def _check_credentials(self) -> None:
+        # HEAD gives no error code; a listing does. AccessDenied may still allow writing.
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1, Prefix=self.key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in ("AccessDenied", "403", "AllAccessDisabled"):
+                raise s3_error(exc, self.display) from exc
+        except BotoCoreError as exc:
+            raise s3_error(exc, self.display) from exc
+
+    def manifest_display(self) -> str:
+        return self.display + ".manifest.json"
+
+    def write_manifest(self, data: bytes) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key + ".manifest.json",
+                Body=data,
+                **self._extra("application/json"),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_error(exc, self.manifest_display()) from exc

@@ -1,0 +1,190 @@
+"""The S3 destination against moto's server and rclone's S3 server, over HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runner.sandbox import Sandbox
+from tests.conftest import ANCHOR, cli_env, make_project, rendered_body, run_cli
+from tests.integration.s3servers import S3Server
+
+Start = Callable[..., Sandbox]
+TOKEN = "tok-s3-SECRET"
+
+SEGMENT = """\
+version: 1
+name: everyone
+filter: {{isContact: false, applicableFilters: []}}
+output:
+  format: {fmt}
+  compression: {compression}
+  path: s3://exports/daily/everyone.{ext}
+  s3:
+    part_size_mb: 5
+    metadata: {{team: crm}}
+{expect}"""
+
+
+def segment(fmt: str = "csv", compression: str = "none", expect: str = "") -> str:
+    ext = fmt + (".gz" if compression == "gzip" else "")
+    return SEGMENT.format(fmt=fmt, compression=compression, ext=ext, expect=expect)
+
+
+def env(api: Sandbox, s3: S3Server, **extra: str | None) -> dict[str, str | None]:
+    return {"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": TOKEN, **s3.env(**extra)}
+
+
+def test_multipart_export_equals_local_export(sandbox: Start, s3: S3Server, tmp_path: Path) -> None:
+    api = sandbox(users=34000, page_size=200, token=TOKEN, seed=3)
+    project = make_project(tmp_path, {"everyone": segment()})
+    run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3), timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    local = run_cli(
+        "export", "--as-of", ANCHOR, "--out", "local", cwd=project, env=env(api, s3), timeout=300
+    )
+    assert local.returncode == 0, local.stderr
+    expected = (project / "local" / "exports" / "daily" / "everyone.csv").read_bytes()
+    assert len(expected) > 3 * 5 * 1024 * 1024, "the export must span more than three parts"
+    client = s3.client()
+    obj = client.get_object(Bucket="exports", Key="daily/everyone.csv")
+    assert obj["Body"].read() == expected
+    head = client.head_object(Bucket="exports", Key="daily/everyone.csv")
+    meta = {k.lower(): v for k, v in head["Metadata"].items()}
+    assert meta["rows"] == "34000" and meta["segment"] == "everyone" and meta["team"] == "crm"
+    assert meta["sha256"] == hashlib.sha256(expected).hexdigest()
+    assert head["ContentType"].startswith("text/csv")
+    manifest = json.loads(
+        client.get_object(Bucket="exports", Key="daily/everyone.csv.manifest.json")["Body"].read()
+    )
+    assert manifest["sha256"] == meta["sha256"] and manifest["rows"] == 34000
+    assert manifest["destination"] == "s3://exports/daily/everyone.csv"
+    assert s3.open_uploads("exports", "daily/everyone.csv") == []
+
+
+def test_gzip_jsonl_single_put(sandbox: Start, s3: S3Server, tmp_path: Path) -> None:
+    api = sandbox(users=300, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": segment("jsonl", "gzip")})
+    run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3))
+    assert run.returncode == 0, run.stdout + run.stderr
+    body = s3.client().get_object(Bucket="exports", Key="daily/everyone.jsonl.gz")["Body"].read()
+    ids = [json.loads(line)["_id"] for line in gzip.decompress(body).splitlines()]
+    assert ids == api.truth(rendered_body(project, "everyone"))
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def _missing(s3: S3Server, key: str) -> bool:
+    try:
+        s3.client().head_object(Bucket="exports", Key=key)
+    except ClientError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_upload_leaves_no_object(
+    sandbox: Start, s3: S3Server, tmp_path: Path, sig: int
+) -> None:
+    slow = sandbox(users=20000, page_size=200, latency_ms=30, token=TOKEN, seed=4)
+    project = make_project(tmp_path, {"everyone": segment()})
+    key = "daily/everyone.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        cwd=project,
+        env=cli_env(env(slow, s3)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for(lambda: bool(s3.open_uploads("exports", key)))  # a part is on its way
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and b"Traceback" not in err
+    assert _missing(s3, key)
+    if sig == signal.SIGTERM:
+        assert s3.open_uploads("exports", key) == []  # aborted on the way out
+    fast = sandbox(users=200, token=TOKEN)
+    again = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(fast, s3))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert s3.open_uploads("exports", key) == []
+    assert not _missing(s3, key)
+
+
+def test_guard_failure_keeps_previous_object(sandbox: Start, s3: S3Server, tmp_path: Path) -> None:
+    api = sandbox(users=150, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": segment()})
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3)).returncode == 0
+    before = s3.client().get_object(Bucket="exports", Key="daily/everyone.csv")["Body"].read()
+    (project / "segments" / "everyone.yaml").write_text(segment(expect="expect: {max_rows: 10}\n"))
+    run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3))
+    assert run.returncode == 1
+    assert "150 rows is above expect.max_rows (10)" in run.stdout
+    assert (
+        s3.client().get_object(Bucket="exports", Key="daily/everyone.csv")["Body"].read() == before
+    )
+    assert s3.open_uploads("exports", "daily/everyone.csv") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"AWS_SECRET_ACCESS_KEY": "wrong-secret"}, "S3 rejected the credentials"),
+        ("bucket", "s3://nope-bucket/daily/everyone.csv: bucket 'nope-bucket' does not exist"),
+        ("endpoint", "cannot reach the S3 endpoint"),
+    ],
+)
+def test_s3_errors_are_one_clear_line(
+    sandbox: Start, s3: S3Server, tmp_path: Path, change: object, message: str
+) -> None:
+    if isinstance(change, dict) and s3.kind == "moto":
+        pytest.skip("moto accepts any credentials; rclone checks signatures")
+    api = sandbox(users=50, token=TOKEN)
+    text = segment()
+    extra: dict[str, str | None] = {}
+    if change == "bucket":
+        text = text.replace("s3://exports/", "s3://nope-bucket/")
+    elif change == "endpoint":
+        from tests.integration.s3servers import free_port
+
+        extra = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    elif isinstance(change, dict):
+        extra = change
+    project = make_project(tmp_path, {"everyone": text})
+    run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3, **extra))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    assert any(message in line for line in run.stdout.splitlines()), run.stdout
+    assert SECRET_NOT_SHOWN(run)
+
+
+def SECRET_NOT_SHOWN(run: subprocess.CompletedProcess[str]) -> bool:
+    from tests.integration.s3servers import SECRET_KEY
+
+    return SECRET_KEY not in run.stdout + run.stderr and TOKEN not in run.stdout + run.stderr
+
+
+def test_render_and_list_show_the_s3_url(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"everyone": segment()})
+    listed = run_cli("list", "--format", "json", cwd=project)
+    assert json.loads(listed.stdout)[0]["output"] == "s3://exports/daily/everyone.csv"
+    rerooted = run_cli("render", "--format", "json", "--out", "s3://other/try", cwd=project)
+    assert json.loads(rerooted.stdout)[0]["output"] == "s3://other/try/exports/daily/everyone.csv"
