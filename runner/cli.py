@@ -124,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser("diff", help="rendered request bodies before and after a git ref")
+    p.add_argument("ref", nargs="?", help="git ref (default: merge base with the main branch)")
+    p.add_argument("--select", action="append", default=[], metavar="SEL")
+    p.add_argument("--exclude", action="append", default=[], metavar="SEL")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--count", action="store_true", help="also page both versions to count contacts")
+    _add_clock(p)
+    p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("init", help="scaffold a new segments repository with CI workflows")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("."))
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=_cmd_init)
+
     p = sub.add_parser("sandbox", help="serve a local Flowmatix-compatible API until stopped")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
@@ -152,6 +166,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     live = {"auto": None, "live": True, "log": False}[args.progress]
     return commands.export(_selection(args), options, args.results, live, sys.stdout, sys.stderr)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    sel = commands.Selection(
+        project=args.project,
+        selectors=args.select,
+        exclude=args.exclude,
+        as_of=args.as_of,
+        variables=dict(args.var),
+    )
+    return commands.diff(sel, args.ref, args.format, args.count, sys.stdout, sys.stderr)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from runner.scaffold import init_project
+
+    written = init_project(args.dir, force=args.force)
+    for path in written:
+        print(f"created {path}")
+    print("next: git init && git add . && segments validate")
+    return 0
 
 
 def _positive(text: str) -> int:

@@ -6,6 +6,7 @@ Each function takes typed options and a text stream and returns an exit code.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -157,6 +158,20 @@ def export(
         results_file.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
     failed = ws.problems or any(r.status == "failed" for r in results)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def diff(sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, err: TextIO) -> int:
+    from runner import gitops
+
+    ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)
+    base = ref or gitops.default_base(ws.project.root)
+    selected = ws.select(sel.selectors, sel.exclude)
+    found = gitops.changes(ws, base, selected)
+    if count:
+        gitops.count_audiences(ws, found, os.environ)
+    out.write(gitops.render_changes(found, fmt, base))
+    return EXIT_FAILED if ws.problems else EXIT_OK
 
 
 def format_table(rows: list[list[str]]) -> str:

@@ -11,6 +11,7 @@ open on it before it starts. The manifest object is written after the data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -172,12 +173,11 @@ class S3Upload:
         self.done = True
         self.buffer.clear()
         if self.upload_id is not None:
-            try:
+            # If this fails, the next run for this key aborts the upload.
+            with contextlib.suppress(ClientError, BotoCoreError):
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
                 )
-            except (ClientError, BotoCoreError):
-                pass  # the next run for this key aborts it
             self.upload_id = None
 
 

@@ -1,0 +1,234 @@
+"""Git-aware review: what changed since a ref, rendered before and after.
+
+``state:modified`` compares each segment's *effective* configuration (its
+rendered body, output, expectations and the API settings that shape its
+records) with the same project at a git ref, rendered on the same clock, so a
+change in ``runner.yaml`` selects exactly the segments it affects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import UsageError
+from runner.spec import Segment
+from runner.workspace import Workspace
+
+
+def _git(cwd: Path, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError as exc:
+        raise UsageError("git is not installed; state:modified and diff need it") from exc
+    if done.returncode != 0:
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UsageError(
+            f"git {' '.join(args)} failed: {reason[-1] if reason else 'unknown error'}"
+        )
+    return done.stdout
+
+
+def default_base(project: Path) -> str:
+    """The merge base of HEAD with the main branch (main, master, or their origin copies)."""
+    for branch in ("origin/main", "main", "origin/master", "master"):
+        try:
+            return _git(project, "merge-base", "HEAD", branch).decode().strip()
+        except UsageError:
+            continue
+    raise UsageError("no main branch to compare with: pass a REF, e.g. `segments diff HEAD~1`")
+
+
+def checkout_at(project: Path, ref: str, into: Path) -> Path:
+    """Extract the project folder as it was at ``ref`` into ``into``; return its root there."""
+    prefix = _git(project, "rev-parse", "--show-prefix").decode().strip()
+    _git(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    treeish = f"{ref}:{prefix.rstrip('/')}" if prefix else ref
+    data = _git(project, "archive", "--format=tar", treeish)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def fingerprint(seg: Segment, ws: Workspace) -> str:
+    api = ws.project.api
+    out = seg.output
+    return json.dumps(
+        {
+            "body": seg.body,
+            "output": {
+                "format": out.format,
+                "path": out.path,
+                "columns": [(c.name, c.source, c.default) for c in out.columns or ()],
+                "compression": out.compression,
+                "csv": vars(out.csv),
+                "s3": dict(out.s3),
+            },
+            "expect": [seg.min_rows, seg.max_rows],
+            "api": [api.url, api.records_path, api.id_key, sorted(api.headers)],
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+
+def workspace_at(ws: Workspace, ref: str, tmp: Path) -> Workspace:
+    root = checkout_at(ws.project.root, ref, tmp)
+    return Workspace.open(root, as_of=ws.clock.iso(), variables=ws.variables, env={})
+
+
+def modified_filter(ws: Workspace, ref: str) -> Callable[[Segment], bool]:
+    with tempfile.TemporaryDirectory(prefix="segments-state-") as tmp:
+        old = workspace_at(ws, ref, Path(tmp))
+        before = {s.name: fingerprint(s, old) for s in old.segments}
+    return lambda seg: before.get(seg.name) != fingerprint(seg, ws)
+
+
+@dataclass
+class Change:
+    name: str
+    status: str  # added | removed | changed
+    file: str
+    body_diff: str
+    output_before: str | None
+    output_after: str | None
+    count_before: int | None = None
+    count_after: int | None = None
+    before: Segment | None = None
+    after: Segment | None = None
+
+
+def _body_text(seg: Segment | None) -> list[str]:
+    if seg is None:
+        return []
+    return json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+
+
+def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
+    with tempfile.TemporaryDirectory(prefix="segments-diff-") as tmp:
+        old = workspace_at(ws, ref, Path(tmp))
+        old_by_name = {s.name: s for s in old.segments}
+        before_print = {s.name: fingerprint(s, old) for s in old.segments}
+        old_files = {
+            s.name: os.path.relpath(
+                ws.project.root / Path(s.file).resolve().relative_to(Path(tmp).resolve())
+            )
+            for s in old.segments
+        }
+    new_by_name = {s.name: s for s in selected}
+    out: list[Change] = []
+    for name in sorted(set(old_by_name) | set(new_by_name)):
+        prev, cur = old_by_name.get(name), new_by_name.get(name)
+        if cur is None and name in {s.name for s in ws.segments}:
+            continue  # not selected
+        if prev is not None and cur is not None and before_print[name] == fingerprint(cur, ws):
+            continue
+        status = "added" if prev is None else "removed" if cur is None else "changed"
+        diff = "".join(
+            difflib.unified_diff(
+                _body_text(prev), _body_text(cur), f"{name} @ {ref[:12]}", f"{name} (working tree)"
+            )
+        )
+        out.append(
+            Change(
+                name=name,
+                status=status,
+                file=cur.file if cur else old_files[name],
+                body_diff=diff,
+                output_before=prev.output.path if prev else None,
+                output_after=cur.output.path if cur else None,
+                before=prev,
+                after=cur,
+            )
+        )
+    return out
+
+
+def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) -> None:
+    """Page through both versions of each change without writing anything."""
+    from runner.fetch import PageFetcher, token_from_env
+    from runner.records import Deduplicator
+
+    token = token_from_env(ws.project.api, env)
+
+    def count(seg: Segment) -> int:
+        fetcher = PageFetcher(ws.project.api, token, seg.body)
+        dedupe = Deduplicator(ws.project.api.id_key)
+        total = 0
+        try:
+            for page in fetcher.pages():
+                total += sum(1 for _ in dedupe.filter(page.records))
+        finally:
+            fetcher.close()
+        return total
+
+    for change in found:
+        change.count_before = count(change.before) if change.before else None
+        change.count_after = count(change.after) if change.after else None
+
+
+def _counts(c: Change) -> str:
+    if c.count_before is None and c.count_after is None:
+        return ""
+    before = "-" if c.count_before is None else f"{c.count_before:,}"
+    after = "-" if c.count_after is None else f"{c.count_after:,}"
+    return f"{before} -> {after} contacts"
+
+
+def render_changes(found: list[Change], fmt: str, ref: str) -> str:
+    if fmt == "json":
+        keys = (
+            "name",
+            "status",
+            "file",
+            "body_diff",
+            "output_before",
+            "output_after",
+            "count_before",
+            "count_after",
+        )
+        return json.dumps([{k: getattr(c, k) for k in keys} for c in found], indent=2) + "\n"
+    if not found:
+        return (
+            "No segment changes.\n"
+            if fmt == "text"
+            else "### Segment changes\n\nNo segment changes.\n"
+        )
+    lines: list[str] = []
+    if fmt == "markdown":
+        lines.append(f"### Segment changes since `{ref[:12]}`\n")
+        lines.append("| segment | change | output | audience |")
+        lines.append("|---|---|---|---|")
+        for c in found:
+            output = _arrow(c.output_before, c.output_after, "`")
+            lines.append(f"| `{c.name}` | {c.status} | {output} | {_counts(c) or 'not counted'} |")
+        for c in found:
+            lines.append(f"\n<details><summary><code>{c.name}</code>: request body</summary>\n")
+            lines.append("```diff\n" + c.body_diff.rstrip("\n") + "\n```\n</details>")
+        return "\n".join(lines) + "\n"
+    for c in found:
+        head = f"{c.status}: {c.name} ({c.file})"
+        counts = _counts(c)
+        lines.append(head + (f": {counts}" if counts else ""))
+        lines.append(f"  output: {_arrow(c.output_before, c.output_after, '')}")
+        lines.append(c.body_diff.rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _arrow(before: str | None, after: str | None, quote: str) -> str:
+    b = f"{quote}{before}{quote}" if before else "-"
+    a = f"{quote}{after}{quote}" if after else "-"
+    return b if before == after else f"{b} -> {a}"
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
