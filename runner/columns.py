@@ -56,11 +56,55 @@ def compile_path(path: str) -> Getter:
     if len(parts) == 1:
         key = parts[0]
         return lambda r: r.get(key) if isinstance(r, dict) else None
+    if all(isinstance(p, str) for p in parts):
+        return _fast_path(tuple(str(p) for p in parts), get)
     return get
 
 
+def _fast_path(parts: tuple[str, ...], slow: Getter) -> Getter:
+    """Plain subscripts for the common case (all parts present); ``slow`` otherwise."""
+    errors = (KeyError, TypeError, IndexError)
+    if len(parts) == 2:
+        a, b = parts
+
+        def get2(r: Any) -> Any:
+            try:
+                return r[a][b]
+            except errors:
+                return slow(r)
+
+        return get2
+    if len(parts) == 3:
+        a, b, c = parts
+
+        def get3(r: Any) -> Any:
+            try:
+                return r[a][b][c]
+            except errors:
+                return slow(r)
+
+        return get3
+    if len(parts) == 4:
+        a, b, c, d = parts
+
+        def get4(r: Any) -> Any:
+            try:
+                return r[a][b][c][d]
+            except errors:
+                return slow(r)
+
+        return get4
+    return slow
+
+
+_NON_DIGITS = re.compile(r"\D+")
+
+
 def _digits(value: Any) -> str:
-    return "".join(ch for ch in str(value) if ch.isdigit()) if value is not None else ""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return text if text.isdigit() else _NON_DIGITS.sub("", text)
 
 
 def e164(phone: Any) -> str:

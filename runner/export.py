@@ -8,6 +8,7 @@ it never leaves a partial file or object under the destination name.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import signal
 import time
@@ -72,6 +73,18 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def fewer_gc_passes(threshold: int = 200_000) -> Iterator[None]:
+    """Pages are trees of fresh dicts freed by reference counting; the cycle collector
+    running every 700 allocations only rescans them (a third of the CPU time)."""
+    previous = gc.get_threshold()
+    gc.set_threshold(threshold, previous[1], previous[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def _utc_now() -> str:
@@ -230,7 +243,7 @@ def export_all(
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results: list[SegmentResult] = []
-    with sigterm_raises():
+    with sigterm_raises(), fewer_gc_passes():
         for seg in segments:
             result = export_segment(seg, ws, options, token, listener)
             results.append(result)

@@ -48,6 +48,14 @@ class Page:
     nbytes: int
 
 
+@dataclass(frozen=True)
+class RawPage:
+    """A reply body, checked cheaply in the fetching thread and parsed in the main one."""
+
+    number: int
+    content: bytes
+
+
 def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
     token = env.get(api.token_env, "").strip()
     if not token:
@@ -199,7 +207,7 @@ class PageFetcher:
                 self._sessions.append(session)
         return session
 
-    def _attempt(self, number: int) -> Page:
+    def _attempt(self, number: int) -> RawPage:
         if self._stopped.is_set():
             raise FetchError("stopped")
         body = orjson.dumps({**self.body, "page": number})
@@ -233,12 +241,28 @@ class PageFetcher:
             raise FetchError(
                 f"the API rejected the request (HTTP {status}): {_server_message(response)}"
             )
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+        content = response.content
+        if content.lstrip()[:1] not in (b"{", b"["):
             kind = response.headers.get("Content-Type", "unknown type")
-            raise Retryable(f"page {number}: response is not JSON ({kind})") from exc
-        return Page(number, self._records(payload, number), len(response.content))
+            raise Retryable(f"page {number}: response is not JSON ({kind})")
+        # Parsing happens in the consuming thread: one thread building Python objects
+        # beats several fighting over the GIL.
+        return RawPage(number, content)
+
+    def parse(self, raw: RawPage) -> Page:
+        """Decode a page; a body that only looked like JSON is fetched again."""
+        for _ in range(self.api.retry.max_attempts):
+            try:
+                payload = orjson.loads(raw.content)
+            except orjson.JSONDecodeError:
+                with self._lock:
+                    self.retries += 1
+                if self._on_retry:
+                    self._on_retry(raw.number, f"page {raw.number}: response is not valid JSON")
+                raw = self.fetch(raw.number)
+                continue
+            return Page(raw.number, self._records(payload, raw.number), len(raw.content))
+        raise FetchError(f"page {raw.number}: response is not valid JSON after retries")
 
     def _records(self, payload: Any, number: int) -> list[Any]:
         node = payload
@@ -263,7 +287,7 @@ class PageFetcher:
     def _sleep(self, seconds: float) -> None:
         self._stopped.wait(seconds)
 
-    def fetch(self, number: int) -> Page:
+    def fetch(self, number: int) -> RawPage:
         policy = self.api.retry
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -307,7 +331,7 @@ class PageFetcher:
             yield page
         if self.concurrency == 1 or first is None:
             return
-        if self._ids(self.fetch(1)) != first:
+        if self._ids(self.parse(self.fetch(1))) != first:
             self.reread = True
             yield from self._pass(1)
 
@@ -317,7 +341,7 @@ class PageFetcher:
 
     def _pass(self, concurrency: int) -> Iterator[Page]:
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
-        queue: deque[Future[Page]] = deque()
+        queue: deque[Future[RawPage]] = deque()
         next_number = 1
         previous_ids: list[Any] | None = None
         try:
@@ -327,7 +351,7 @@ class PageFetcher:
                     next_number += 1
                 if not queue:
                     return
-                page = queue.popleft().result()
+                page = self.parse(queue.popleft().result())
                 if not page.records:
                     return
                 ids = self._ids(page)

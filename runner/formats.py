@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from runner.rows import RowBuilder, guard_formula, to_text
+from runner.rows import _DANGER, RowBuilder, guard_formula, to_text
 from runner.sinks import Upload
 from runner.spec import OutputSpec
 
@@ -85,11 +85,14 @@ class CsvFormat:
     def write_page(self, records: Sequence[Any]) -> int:
         values, sep, guard = self.builder.values, self.opts.list_separator, self.opts.formula_guard
         rows = []
-        for record in records:
-            cells = [to_text(v, sep) for v in values(record)]
-            if guard:
-                cells = [guard_formula(c) if c and c[0] in "=+-@\t\r" else c for c in cells]
-            rows.append(cells)
+        danger = _DANGER
+        if guard:
+            for record in records:
+                cells = [v if type(v) is str else to_text(v, sep) for v in values(record)]
+                rows.append([guard_formula(c) if c[:1] in danger else c for c in cells])
+        else:
+            for record in records:
+                rows.append([v if type(v) is str else to_text(v, sep) for v in values(record)])
         self._writer.writerows(rows)
         self._flush()
         return len(rows)

@@ -104,7 +104,7 @@ class LocalDestination:
             shown = os.path.relpath(target)
         except ValueError:  # pragma: no cover
             shown = str(target)
-        return cls(base, target, shown if not shown.startswith("../..") else str(target))
+        return cls(base, target, str(target) if shown.startswith("..") else shown)
 
     def open(self) -> LocalUpload:
         try:

@@ -1,0 +1,279 @@
+"""`make bench`: is the runner limited by the network, not by itself?
+
+Starts the sandbox (a separate process) and measures, in one run:
+1. the limit: a bare requests.Session loop posting page 1..N and parsing each reply;
+2. `segments export` to CSV (nested columns + a computed phone) and JSONL, 10k and 100k contacts;
+3. 50 ms added per page at --concurrency 1, 4 and 8;
+4. peak memory (max RSS) of exports of 10k and 1M contacts.
+Each figure is the median of several runs; ratios come from the same run.
+Writes bench/results.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+from runner.schema import filter_defaults
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+BIG = int(os.environ.get("BENCH_BIG", "1000000"))
+
+BODY = {"isContact": False, "applicableFilters": []}
+CSV_SEGMENT = """\
+version: 1
+name: bench-csv
+filter: {isContact: false, applicableFilters: []}
+output:
+  path: out/bench.csv
+  columns:
+    - {name: id, path: _id}
+    - {name: name, path: profile.userDetails.name}
+    - {name: email, path: profile.userDetails.contact.email}
+    - {name: phone, expr: e164(profile.userDetails.contact.phone)}
+    - {name: plan, expr: attr("plan")}
+    - {name: tags, path: profile.userDetails.tags}
+    - {name: country, path: profile.userDetails.country}
+    - {name: last_message, path: lastMessage.text}
+    - {name: created, path: createdAt}
+"""
+JSONL_SEGMENT = """\
+version: 1
+name: bench-jsonl
+filter: {isContact: false, applicableFilters: []}
+output: {format: jsonl, path: out/bench.jsonl}
+"""
+RUNNER_YAML = """\
+version: 1
+api: {concurrency: %d, max_pages: 1000000}
+timezone: UTC
+"""
+
+
+class SandboxProcess:
+    def __init__(self, users: int, latency_ms: float = 0, page_size: int = 50) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "runner",
+            "sandbox",
+            "--port",
+            "0",
+            "--users",
+            str(users),
+            "--token",
+            TOKEN,
+            "--page-size",
+            str(page_size),
+            "--latency-ms",
+            str(latency_ms),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.url = ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("export FLOWMATIX_API_URL="):
+                self.url = line.split("=", 1)[1].strip()
+                break
+        if not self.url:
+            raise RuntimeError("sandbox did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def bare_loop(url: str) -> tuple[float, int]:
+    """Records per second of the plainest client: post, parse, next page, write nothing."""
+    body = {**filter_defaults(), **BODY, "isExport": "none"}
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "authtype": "Key",
+        "Content-Type": "application/json",
+    }
+    records = 0
+    start = time.perf_counter()
+    with requests.Session() as session:
+        page = 1
+        while True:
+            body["page"] = page
+            reply = session.post(url + "/inbox/users", data=orjson.dumps(body), headers=headers)
+            data = orjson.loads(reply.content)["data"]
+            if not data:
+                break
+            records += len(data)
+            page += 1
+    return records / (time.perf_counter() - start), records
+
+
+def export(project: Path, url: str, segment: str, concurrency: int) -> dict[str, Any]:
+    (project / "runner.yaml").write_text(RUNNER_YAML % concurrency)
+    results = project / "results.json"
+    env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "export",
+            segment,
+            "--results",
+            str(results),
+            "--progress",
+            "log",
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"export {segment} failed")
+    (entry,) = json.loads(results.read_text())["results"]
+    return {
+        "rows": entry["rows"],
+        "seconds": entry["seconds"],
+        "max_rss_mb": usage.ru_maxrss / 1024,
+        "rate": entry["rows"] / entry["seconds"],
+    }
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def repeat(fn: Callable[[], dict[str, Any]], key: str) -> dict[str, Any]:
+    runs = [fn() for _ in range(RUNS)]
+    return {**runs[0], key: median([r[key] for r in runs]), "runs": [r[key] for r in runs]}
+
+
+def main() -> int:
+    out: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": _cpu(),
+        },
+        "runs_per_figure": RUNS,
+    }
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
+        project = Path(tmp)
+        (project / "segments").mkdir()
+        (project / "segments" / "csv.yaml").write_text(CSV_SEGMENT)
+        (project / "segments" / "jsonl.yaml").write_text(JSONL_SEGMENT)
+
+        for users in (10_000, 100_000):
+            api = SandboxProcess(users)
+            try:
+                limit = median([bare_loop(api.url)[0] for _ in range(RUNS)])
+                rows.append([f"bare loop, {users:,}", f"{limit:,.0f} rec/s", "1.00", ""])
+                out[f"bare_{users}"] = limit
+                for fmt in ("csv", "jsonl"):
+                    for conc in (1, 4):
+                        res = repeat(
+                            lambda fmt=fmt, conc=conc: export(
+                                project, api.url, f"bench-{fmt}", conc
+                            ),
+                            "rate",
+                        )
+                        ratio = res["rate"] / limit
+                        out[f"export_{fmt}_{users}_c{conc}"] = {**res, "ratio_to_bare": ratio}
+                        rows.append(
+                            [
+                                f"export {fmt}, {users:,}, concurrency {conc}",
+                                f"{res['rate']:,.0f} rec/s",
+                                f"{ratio:.2f}",
+                                f"{res['max_rss_mb']:.0f} MB",
+                            ]
+                        )
+            finally:
+                api.stop()
+
+        api = SandboxProcess(10_000, latency_ms=50)
+        try:
+            base = None
+            for conc in (1, 4, 8):
+                res = repeat(
+                    lambda conc=conc: export(project, api.url, "bench-csv", conc), "seconds"
+                )
+                base = base or res["seconds"]
+                speedup = base / res["seconds"]
+                out[f"latency50_c{conc}"] = {**res, "speedup_vs_c1": speedup}
+                rows.append(
+                    [
+                        f"50 ms/page, 10,000, concurrency {conc}",
+                        f"{res['seconds']:.2f} s",
+                        f"x{speedup:.1f}",
+                        f"{res['max_rss_mb']:.0f} MB",
+                    ]
+                )
+        finally:
+            api.stop()
+
+        mem: dict[int, float] = {}
+        for users in (10_000, BIG):
+            api = SandboxProcess(users, page_size=200)
+            try:
+                res = repeat(lambda url=api.url: export(project, url, "bench-csv", 4), "max_rss_mb")
+                mem[users] = res["max_rss_mb"]
+                out[f"memory_{users}"] = res
+                rows.append(
+                    [
+                        f"peak memory, {users:,} contacts (csv)",
+                        f"{res['rows']:,} rows",
+                        "",
+                        f"{res['max_rss_mb']:.0f} MB",
+                    ]
+                )
+            finally:
+                api.stop()
+        out["memory_ratio"] = mem[BIG] / mem[10_000]
+        rows.append([f"memory {BIG:,} / 10,000", "", f"{out['memory_ratio']:.2f}", ""])
+
+    table = _table([["benchmark", "figure", "ratio", "max RSS"], *rows])
+    print(table)
+    out["table"] = table
+    target = ROOT / "bench" / "results.json"
+    target.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {target.relative_to(ROOT)}")
+    return 0
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
