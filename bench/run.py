@@ -188,8 +188,8 @@ def main() -> int:
                 for fmt in ("csv", "jsonl"):
                     for conc in (1, 4):
                         res = repeat(
-                            lambda fmt=fmt, conc=conc: export(
-                                project, api.url, f"bench-{fmt}", conc
+                            lambda fmt=fmt, conc=conc, url=api.url: export(
+                                project, url, f"bench-{fmt}", conc
                             ),
                             "rate",
                         )
