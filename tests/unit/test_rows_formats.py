@@ -1,0 +1,131 @@
+"""Rows, CSV/JSONL encoding and de-duplication, without a server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.columns import compile_expr
+from runner.formats import Encoder
+from runner.records import Deduplicator, SeenIds
+from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder, guard_formula
+from runner.spec import Column, CsvOptions, OutputSpec
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def spec(guard: bool, fmt: str = "csv", columns: tuple[Column, ...] | None = None) -> OutputSpec:
+    if columns is None:
+        columns = tuple(Column(n, n, compile_expr(n)) for n in ("a", "b"))
+    return OutputSpec(fmt, "x.csv", columns, "none", CsvOptions(formula_guard=guard, bom=True), {})
+
+
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(text, text), max_size=20), st.booleans())
+def test_csv_round_trip_gives_back_the_same_strings(
+    pairs: list[tuple[str, str]], guard: bool
+) -> None:
+    sink = Sink()
+    encoder = Encoder(spec(guard), sink)
+    encoder.write_page([{"a": a, "b": b} for a, b in pairs])
+    encoder.finish()
+    rows = list(csv.reader(io.StringIO(bytes(sink.data).decode("utf-8-sig"), newline="")))
+    expected = [(guard_formula(a), guard_formula(b)) if guard else (a, b) for a, b in pairs]
+    assert [tuple(r) for r in rows[1:]] == expected
+    assert rows[0] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+SUM(A1)", "'+SUM(A1)"),
+        ("-2+3", "'-2+3"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("+447911123456", "+447911123456"),
+        ("+44 7911 123456", "+44 7911 123456"),
+        ("-12.5", "-12.5"),
+        ("+3", "+3"),
+        ("1e5", "1e5"),
+        ("plain", "plain"),
+        ("", ""),
+    ],
+)
+def test_formula_guard(cell: str, expected: str) -> None:
+    assert guard_formula(cell) == expected
+
+
+@pytest.mark.parametrize(
+    ("phone", "expected"),
+    [
+        ({"prefix": "91", "number": "9876543210"}, "+919876543210"),
+        ({"prefix": "+44", "number": "07911 123456"}, "+447911123456"),
+        ({"prefix": "", "number": "555-0100"}, "5550100"),
+        ({"prefix": "1", "number": ""}, ""),
+        (None, ""),
+    ],
+)
+def test_e164(phone: Any, expected: str) -> None:
+    get = compile_expr("e164(p)")
+    assert get({"p": phone}) == expected
+
+
+def test_default_columns_are_stable_and_lossless() -> None:
+    builder = RowBuilder(None)
+    assert builder.header == [*KNOWN_FIELDS, EXTRA]
+    record = {"_id": "x", "newField": 1, "profile": {"userDetails": {"name": "n", "nick": "k"}}}
+    row = builder.values(record)
+    assert row[0] == "x" and row[builder.header.index("profile.userDetails.name")] == "n"
+    assert row[-1] == {"newField": 1, "profile": {"userDetails": {"nick": "k"}}}
+
+
+def test_jsonl_with_columns_keeps_types() -> None:
+    cols = (Column("id", "_id", compile_expr("_id")), Column("tags", "t", compile_expr("t")))
+    sink = Sink()
+    encoder = Encoder(spec(False, "jsonl", cols), sink)
+    encoder.write_page([{"_id": "a", "t": ["x", "y"], "other": 1}])
+    encoder.finish()
+    assert bytes(sink.data) == b'{"id":"a","tags":["x","y"]}\n'
+
+
+def test_seen_ids_grow_and_remember() -> None:
+    seen = SeenIds(capacity=4)
+    ids = [f"{i:024x}" for i in range(10_000)]
+    assert all(seen.add(i) for i in ids)
+    assert not any(seen.add(i) for i in ids[::7])
+    assert len(seen) == 10_000
+
+
+def test_deduplicator_counts_and_keeps_records_without_id() -> None:
+    dedupe = Deduplicator("meta.id")
+    records = [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"meta": {"id": 1}}, {"x": 1}, {"x": 1}]
+    kept = list(dedupe.filter(records))
+    assert kept == [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"x": 1}, {"x": 1}]
+    assert dedupe.dropped == 1 and dedupe.without_id == 2
