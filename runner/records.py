@@ -61,6 +61,24 @@ class SeenIds:
                 table[i] = h
 
 
+class ShardedSeenIds:
+    """:class:`SeenIds` split in 16 by hash, so growing one shard copies 1/16 of the table.
+
+    Keeps the peak of a growth step (old and new table alive together) small.
+    """
+
+    def __init__(self, shards: int = 16) -> None:
+        self._shards = [SeenIds(256) for _ in range(shards)]
+        self._mask = shards - 1
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self._shards)
+
+    def add(self, key: Any) -> bool:
+        h = hash(key)
+        return self._shards[(h >> 40) & self._mask].add(key)
+
+
 class Deduplicator:
     """Pass each record once, by ``id_key`` (a dotted path); count what was dropped.
 
@@ -68,7 +86,7 @@ class Deduplicator:
     """
 
     def __init__(self, id_key: str) -> None:
-        self.seen = SeenIds()
+        self.seen = ShardedSeenIds()
         self.dropped = 0
         self.without_id = 0
         self._get: Callable[[Any], Any] = compile_path(id_key)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from runner.columns import compile_expr
 from runner.formats import Encoder
-from runner.records import Deduplicator, SeenIds
+from runner.records import Deduplicator, SeenIds, ShardedSeenIds
 from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder, guard_formula
 from runner.spec import Column, CsvOptions, OutputSpec
 
@@ -115,8 +115,9 @@ def test_jsonl_with_columns_keeps_types() -> None:
     assert bytes(sink.data) == b'{"id":"a","tags":["x","y"]}\n'
 
 
-def test_seen_ids_grow_and_remember() -> None:
-    seen = SeenIds(capacity=4)
+@pytest.mark.parametrize("make", [lambda: SeenIds(capacity=4), ShardedSeenIds])
+def test_seen_ids_grow_and_remember(make: Any) -> None:
+    seen = make()
     ids = [f"{i:024x}" for i in range(10_000)]
     assert all(seen.add(i) for i in ids)
     assert not any(seen.add(i) for i in ids[::7])
