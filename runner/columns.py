@@ -61,6 +61,62 @@ def compile_path(path: str) -> Getter:
     return get
 
 
+Many = Callable[[list[Any]], list[Any]]
+_ERRORS = (KeyError, TypeError, IndexError)
+
+
+def compile_many(source: str) -> Many:
+    """Like :func:`compile_expr`, for a whole page: one list per column.
+
+    A plain path is read with subscripts in a list comprehension (no call per
+    record); a page where one record lacks a part falls back to the per-record
+    getter, which returns None for what is missing.
+    """
+    one = compile_expr(source)
+    parts = source.split(".")
+    if "(" in source or not all(p and not p.isdigit() for p in parts) or len(parts) > 4:
+        return lambda records: [one(r) for r in records]
+    if len(parts) == 1:
+        (a,) = parts
+
+        def many1(records: list[Any]) -> list[Any]:
+            try:
+                return [r[a] for r in records]
+            except _ERRORS:
+                return [one(r) for r in records]
+
+        return many1
+    if len(parts) == 2:
+        a, b = parts
+
+        def many2(records: list[Any]) -> list[Any]:
+            try:
+                return [r[a][b] for r in records]
+            except _ERRORS:
+                return [one(r) for r in records]
+
+        return many2
+    if len(parts) == 3:
+        a, b, c = parts
+
+        def many3(records: list[Any]) -> list[Any]:
+            try:
+                return [r[a][b][c] for r in records]
+            except _ERRORS:
+                return [one(r) for r in records]
+
+        return many3
+    a, b, c, d = parts
+
+    def many4(records: list[Any]) -> list[Any]:
+        try:
+            return [r[a][b][c][d] for r in records]
+        except _ERRORS:
+            return [one(r) for r in records]
+
+    return many4
+
+
 def _fast_path(parts: tuple[str, ...], slow: Getter) -> Getter:
     """Plain subscripts for the common case (all parts present); ``slow`` otherwise."""
     errors = (KeyError, TypeError, IndexError)

@@ -193,6 +193,7 @@ class PageFetcher:
         self._stopped = threading.Event()
         self._record_path = [p for p in api.records_path.split(".") if p]
         self.reread = False
+        self._proxies = _proxies_for(api.url)
 
     # -- one request -----------------------------------------------------
     def _session(self) -> requests.Session:
@@ -202,6 +203,10 @@ class PageFetcher:
             session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2))
             session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2))
             session.headers.update(self._headers)
+            # Proxy and .netrc settings are read from the environment once, here, instead
+            # of on every request (requests does that per call with trust_env on).
+            session.trust_env = False
+            session.proxies.update(self._proxies)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -340,6 +345,9 @@ class PageFetcher:
         return [r.get(key) if isinstance(r, dict) else r for r in page.records]
 
     def _pass(self, concurrency: int) -> Iterator[Page]:
+        if concurrency == 1:
+            yield from self._sequential()
+            return
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
         queue: deque[Future[RawPage]] = deque()
         next_number = 1
@@ -356,11 +364,7 @@ class PageFetcher:
                     return
                 ids = self._ids(page)
                 if ids == previous_ids:
-                    raise PagingError(
-                        f"page {page.number} returned exactly the records of page "
-                        f"{page.number - 1}: the API seems to ignore the page number "
-                        "(check api.path and api.base_url)"
-                    )
+                    raise self._ignored(page)
                 previous_ids = ids
                 yield page
         finally:
@@ -370,10 +374,37 @@ class PageFetcher:
             pool.shutdown(wait=True, cancel_futures=True)
             self._stopped.clear()
 
+    def _sequential(self) -> Iterator[Page]:
+        # One page at a time in this thread: no hand-offs between threads.
+        previous_ids: list[Any] | None = None
+        for number in range(1, self.max_pages + 1):
+            page = self.parse(self.fetch(number))
+            if not page.records:
+                return
+            ids = self._ids(page)
+            if ids == previous_ids:
+                raise self._ignored(page)
+            previous_ids = ids
+            yield page
+
+    def _ignored(self, page: Page) -> PagingError:
+        return PagingError(
+            f"page {page.number} returned exactly the records of page "
+            f"{page.number - 1}: the API seems to ignore the page number "
+            "(check api.path and api.base_url)"
+        )
+
     def close(self) -> None:
         self._stopped.set()
         for session in self._sessions:
             session.close()
+
+
+def _proxies_for(url: str) -> dict[str, str]:
+    """The proxies the environment sets for ``url`` (HTTP(S)_PROXY, NO_PROXY)."""
+    if requests.utils.should_bypass_proxies(url, no_proxy=None):
+        return {}
+    return dict(requests.utils.get_environ_proxies(url))
 
 
 def _reason(exc: Exception) -> str:

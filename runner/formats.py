@@ -83,19 +83,17 @@ class CsvFormat:
             self._buffer.truncate()
 
     def write_page(self, records: Sequence[Any]) -> int:
-        values, sep, guard = self.builder.values, self.opts.list_separator, self.opts.formula_guard
-        rows = []
-        danger = _DANGER
-        if guard:
-            for record in records:
-                cells = [v if type(v) is str else to_text(v, sep) for v in values(record)]
-                rows.append([guard_formula(c) if c[:1] in danger else c for c in cells])
-        else:
-            for record in records:
-                rows.append([v if type(v) is str else to_text(v, sep) for v in values(record)])
-        self._writer.writerows(rows)
+        # Column by column: comprehensions instead of a call per cell.
+        sep, danger = self.opts.list_separator, _DANGER
+        cols = []
+        for col in self.builder.columns(list(records)):
+            col = [v if type(v) is str else to_text(v, sep) for v in col]
+            if self.opts.formula_guard:
+                col = [guard_formula(v) if v[:1] in danger else v for v in col]
+            cols.append(col)
+        self._writer.writerows(zip(*cols, strict=True))
         self._flush()
-        return len(rows)
+        return len(records)
 
     def close(self) -> None:
         self._flush()
@@ -112,8 +110,9 @@ class JsonlFormat:
     def write_page(self, records: Sequence[Any]) -> int:
         dumps = orjson.dumps
         if self.builder:
-            mapping = self.builder.mapping
-            chunk = b"".join(dumps(mapping(r)) + b"\n" for r in records)
+            header = self.builder.header
+            rows = zip(*self.builder.columns(list(records)), strict=True)
+            chunk = b"".join(dumps(dict(zip(header, row, strict=True))) + b"\n" for row in rows)
         else:
             chunk = b"".join(dumps(r) + b"\n" for r in records)
         self.out.write(chunk)
