@@ -76,7 +76,7 @@ def sigterm_raises() -> Iterator[None]:
 
 
 @contextmanager
-def fewer_gc_passes(threshold: int = 200_000) -> Iterator[None]:
+def fewer_gc_passes(threshold: int = 20_000) -> Iterator[None]:
     """Pages are trees of fresh dicts freed by reference counting; the cycle collector
     running every 700 allocations only rescans them (a third of the CPU time)."""
     previous = gc.get_threshold()
