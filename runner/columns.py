@@ -173,11 +173,11 @@ def e164(phone: Any) -> str:
     return f"+{prefix}{number}" if prefix else number
 
 
-def attr(*args: Any) -> Any:
-    items, key = (args[0], args[1]) if len(args) == 2 else (None, args[0])
-    for item in items or []:
-        if isinstance(item, dict) and item.get("key") == key:
-            return item.get("value")
+def attr(items: Any, key: Any) -> Any:
+    if type(items) is list:
+        for item in items:
+            if type(item) is dict and item.get("key") == key:
+                return item.get("value")
     return None
 
 
@@ -283,6 +283,9 @@ class _Parser:
         if len(args) == 1:
             (one,) = args
             return lambda r: func(one(r))
+        if len(args) == 2:
+            first, second = args
+            return lambda r: func(first(r), second(r))
         return lambda r: func(*(a(r) for a in args))
 
 

@@ -293,6 +293,21 @@ class PageFetcher:
         self._stopped.wait(seconds)
 
     def fetch(self, number: int) -> RawPage:
+        try:
+            return self._attempt(number)
+        except Retryable as first:
+            # The common case pays no retry machinery; a failure enters tenacity with
+            # that failure as its first attempt, so the limits stay exact.
+            pending = [first]
+
+            def attempt() -> RawPage:
+                if pending:
+                    raise pending.pop()
+                return self._attempt(number)
+
+            return self._retry(number, attempt)
+
+    def _retry(self, number: int, attempt: Callable[[], RawPage]) -> RawPage:
         policy = self.api.retry
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -312,7 +327,7 @@ class PageFetcher:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, number)
+            return retrying(attempt)
         except Retryable as exc:
             raise FetchError(
                 f"{exc} (gave up after {policy.max_attempts} attempts or " f"{policy.deadline:g}s)"

@@ -32,7 +32,9 @@ class SeenIds:
         return self._count
 
     def add(self, key: Any) -> bool:
-        h = hash(key) or 1  # 0 marks an empty slot
+        return self.add_hash(hash(key) or 1)  # 0 marks an empty slot
+
+    def add_hash(self, h: int) -> bool:
         table, mask = self._table, self._mask
         i = h & mask
         while True:
@@ -75,8 +77,8 @@ class ShardedSeenIds:
         return sum(len(s) for s in self._shards)
 
     def add(self, key: Any) -> bool:
-        h = hash(key)
-        return self._shards[(h >> 40) & self._mask].add(key)
+        h = hash(key) or 1
+        return self._shards[(h >> 40) & self._mask].add_hash(h)
 
 
 class Deduplicator:
@@ -98,7 +100,7 @@ class Deduplicator:
             if key is None:
                 self.without_id += 1
                 yield record
-            elif add(key if isinstance(key, str | int) else repr(key)):
+            elif add(key if type(key) is str or type(key) is int else repr(key)):
                 yield record
             else:
                 self.dropped += 1

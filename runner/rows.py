@@ -157,16 +157,22 @@ def guard_formula(text: str) -> str:
 
 
 def to_text(value: Any, list_separator: str) -> str:
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
+    if kind is list:
+        try:
+            return list_separator.join(value)  # the common case: a list of strings
+        except TypeError:
+            if all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+                return list_separator.join(str(v) for v in value)
+            return orjson.dumps(value).decode("utf-8")
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int | float):
+    if kind is int or kind is float:
         return str(value)
-    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-        return list_separator.join(str(v) for v in value)
     return orjson.dumps(value).decode("utf-8")
