@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -360,21 +360,11 @@ class PageFetcher:
         return [r.get(key) if isinstance(r, dict) else r for r in page.records]
 
     def _pass(self, concurrency: int) -> Iterator[Page]:
-        if concurrency == 1:
-            yield from self._sequential()
-            return
-        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
-        queue: deque[Future[RawPage]] = deque()
-        next_number = 1
+        raw = self._in_order(concurrency)
         previous_ids: list[Any] | None = None
         try:
-            while True:
-                while len(queue) < concurrency and next_number <= self.max_pages:
-                    queue.append(pool.submit(self.fetch, next_number))
-                    next_number += 1
-                if not queue:
-                    return
-                page = self.parse(queue.popleft().result())
+            for item in raw:
+                page = self.parse(item)
                 if not page.records:
                     return
                 ids = self._ids(page)
@@ -383,24 +373,32 @@ class PageFetcher:
                 previous_ids = ids
                 yield page
         finally:
+            raw.close()
+
+    def _in_order(self, concurrency: int) -> Generator[RawPage, None, None]:
+        """Raw pages 1, 2, 3 ... in order, up to ``concurrency`` of them in flight."""
+        if concurrency == 1:
+            # One page at a time in this thread: no hand-offs between threads.
+            for number in range(1, self.max_pages + 1):
+                yield self.fetch(number)
+            return
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
+        queue: deque[Future[RawPage]] = deque()
+        next_number = 1
+        try:
+            while True:
+                while len(queue) < concurrency and next_number <= self.max_pages:
+                    queue.append(pool.submit(self.fetch, next_number))
+                    next_number += 1
+                if not queue:
+                    return
+                yield queue.popleft().result()
+        finally:
             self._stopped.set()
             for future in queue:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             self._stopped.clear()
-
-    def _sequential(self) -> Iterator[Page]:
-        # One page at a time in this thread: no hand-offs between threads.
-        previous_ids: list[Any] | None = None
-        for number in range(1, self.max_pages + 1):
-            page = self.parse(self.fetch(number))
-            if not page.records:
-                return
-            ids = self._ids(page)
-            if ids == previous_ids:
-                raise self._ignored(page)
-            previous_ids = ids
-            yield page
 
     def _ignored(self, page: Page) -> PagingError:
         return PagingError(
