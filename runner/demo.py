@@ -6,6 +6,7 @@ what you see is what a scheduled export does.
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -26,10 +27,11 @@ def main() -> int:
         code = subprocess.call(cmd, cwd=root, env=env)
     sample = root / "exports" / "vip-whatsapp-last-7-days.csv"
     if sample.exists():
-        print(f"\nfirst lines of {sample.relative_to(root)}:")
-        with sample.open(encoding="utf-8-sig") as fh:
-            for _, line in zip(range(6), fh, strict=False):
-                print("  " + line.rstrip("\r\n"))
+        print(f"\nfirst rows of {sample.relative_to(root)} (newlines inside cells shown as \\n):")
+        with sample.open(encoding="utf-8-sig", newline="") as fh:
+            for _, row in zip(range(8), csv.reader(fh), strict=False):
+                cells = [c.replace("\r", "\\r").replace("\n", "\\n") for c in row]
+                print("  " + " | ".join(cells))
         print(f"manifest: {sample.relative_to(root)}.manifest.json")
     return code
 
