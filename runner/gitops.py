@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from runner.errors import UsageError
 from runner.spec import Segment
@@ -83,7 +82,8 @@ def fingerprint(seg: Segment, ws: Workspace) -> str:
 
 def workspace_at(ws: Workspace, ref: str, tmp: Path) -> Workspace:
     root = checkout_at(ws.project.root, ref, tmp)
-    return Workspace.open(root, as_of=ws.clock.iso(), variables=ws.variables, env={})
+    # Same environment as the current side: FLOWMATIX_API_URL must not read as a change.
+    return Workspace.open(root, as_of=ws.clock.iso(), variables=ws.variables)
 
 
 def modified_filter(ws: Workspace, ref: str) -> Callable[[Segment], bool]:
@@ -228,7 +228,3 @@ def _arrow(before: str | None, after: str | None, quote: str) -> str:
     b = f"{quote}{before}{quote}" if before else "-"
     a = f"{quote}{after}{quote}" if after else "-"
     return b if before == after else f"{b} -> {a}"
-
-
-def as_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
