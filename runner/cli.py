@@ -35,6 +35,7 @@ def _selection(args: argparse.Namespace) -> commands.Selection:
         as_of=getattr(args, "as_of", None),
         variables=dict(getattr(args, "var", []) or []),
         state_ref=getattr(args, "state", None),
+        paths=[Path(p) for p in getattr(args, "paths", [])],
     )
 
 
@@ -57,17 +58,7 @@ def _add_clock(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.paths]
-    sel = commands.Selection(
-        project=args.project,
-        selectors=args.select,
-        exclude=args.exclude,
-        as_of=args.as_of,
-        variables=dict(args.var),
-        state_ref=args.state,
-        paths=paths,
-    )
-    return commands.validate(sel, args.format, sys.stdout, sys.stderr)
+    return commands.validate(_selection(args), args.format, sys.stdout, sys.stderr)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -169,13 +160,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    sel = commands.Selection(
-        project=args.project,
-        selectors=args.select,
-        exclude=args.exclude,
-        as_of=args.as_of,
-        variables=dict(args.var),
-    )
+    sel = _selection(args)
     return commands.diff(sel, args.ref, args.format, args.count, sys.stdout, sys.stderr)
 
 

@@ -21,6 +21,7 @@ functions, whose arguments are paths, quoted strings or other calls:
 
 from __future__ import annotations
 
+import ast
 import json as _json
 import re
 from collections.abc import Callable
@@ -56,8 +57,6 @@ def compile_path(path: str) -> Getter:
     if len(parts) == 1:
         key = parts[0]
         return lambda r: r.get(key) if isinstance(r, dict) else None
-    if all(isinstance(p, str) for p in parts):
-        return _fast_path(tuple(str(p) for p in parts), get)
     return get
 
 
@@ -65,92 +64,27 @@ Many = Callable[[list[Any]], list[Any]]
 _ERRORS = (KeyError, TypeError, IndexError)
 
 
-def compile_many(source: str) -> Many:
-    """Like :func:`compile_expr`, for a whole page: one list per column.
+def _many_path(path: str) -> Many:
+    """One column of a page: subscripts in list comprehensions, no call per record.
 
-    A plain path is read with subscripts in a list comprehension (no call per
-    record); a page where one record lacks a part falls back to the per-record
-    getter, which returns None for what is missing.
+    A page where a record lacks a part (or a part is a list index) falls back to
+    the per-record getter, which returns None for what is missing.
     """
-    one = compile_expr(source)
-    parts = source.split(".")
-    if "(" in source or not all(p and not p.isdigit() for p in parts) or len(parts) > 4:
+    one = compile_path(path)
+    parts = path.split(".")
+    if any(p.isdigit() for p in parts):
         return lambda records: [one(r) for r in records]
-    if len(parts) == 1:
-        (a,) = parts
 
-        def many1(records: list[Any]) -> list[Any]:
-            try:
-                return [r[a] for r in records]
-            except _ERRORS:
-                return [one(r) for r in records]
-
-        return many1
-    if len(parts) == 2:
-        a, b = parts
-
-        def many2(records: list[Any]) -> list[Any]:
-            try:
-                return [r[a][b] for r in records]
-            except _ERRORS:
-                return [one(r) for r in records]
-
-        return many2
-    if len(parts) == 3:
-        a, b, c = parts
-
-        def many3(records: list[Any]) -> list[Any]:
-            try:
-                return [r[a][b][c] for r in records]
-            except _ERRORS:
-                return [one(r) for r in records]
-
-        return many3
-    a, b, c, d = parts
-
-    def many4(records: list[Any]) -> list[Any]:
+    def many(records: list[Any]) -> list[Any]:
         try:
-            return [r[a][b][c][d] for r in records]
+            column = records
+            for part in parts:
+                column = [value[part] for value in column]
+            return column
         except _ERRORS:
             return [one(r) for r in records]
 
-    return many4
-
-
-def _fast_path(parts: tuple[str, ...], slow: Getter) -> Getter:
-    """Plain subscripts for the common case (all parts present); ``slow`` otherwise."""
-    errors = (KeyError, TypeError, IndexError)
-    if len(parts) == 2:
-        a, b = parts
-
-        def get2(r: Any) -> Any:
-            try:
-                return r[a][b]
-            except errors:
-                return slow(r)
-
-        return get2
-    if len(parts) == 3:
-        a, b, c = parts
-
-        def get3(r: Any) -> Any:
-            try:
-                return r[a][b][c]
-            except errors:
-                return slow(r)
-
-        return get3
-    if len(parts) == 4:
-        a, b, c, d = parts
-
-        def get4(r: Any) -> Any:
-            try:
-                return r[a][b][c][d]
-            except errors:
-                return slow(r)
-
-        return get4
-    return slow
+    return many
 
 
 _NON_DIGITS = re.compile(r"\D+")
@@ -237,24 +171,26 @@ class _Parser:
         if tok != ("punct", char):
             raise ExprError(f"expected '{char}' in expression {self.text!r}")
 
-    def parse(self) -> Getter:
+    def parse(self) -> Node:
         tok = self.token()
         if tok is None:
             raise ExprError("empty expression")
         kind, value = tok
         if kind == "str":
-            literal = _json.loads('"' + value[1:-1].replace('"', '\\"') + '"') if value else ""
-            return lambda _r: literal
+            try:
+                return _Literal(ast.literal_eval(value))  # a quoted string, nothing else
+            except (ValueError, SyntaxError) as exc:
+                raise ExprError(f"bad string {value} in expression {self.text!r}") from exc
         if kind == "num":
-            number = float(value) if "." in value else int(value)
-            return lambda _r: number
+            return _Literal(float(value) if "." in value else int(value))
         if kind != "name":
             raise ExprError(f"unexpected {value!r} in expression {self.text!r}")
         if self.peek() != ("punct", "("):
-            return compile_path(value)
+            compile_path(value)  # checks the path now, not at the first record
+            return _Path(value)
         return self._call(value)
 
-    def _call(self, name: str) -> Getter:
+    def _call(self, name: str) -> Node:
         if name not in FUNCTIONS:
             from runner.problems import did_you_mean
 
@@ -264,7 +200,7 @@ class _Parser:
             )
         low, high, func = FUNCTIONS[name]
         self.expect("(")
-        args: list[Getter] = []
+        args: list[Node] = []
         if self.peek() == ("punct", ")"):
             self.token()
         else:
@@ -279,20 +215,68 @@ class _Parser:
             want = str(low) if low == high else f"{low} to {high}"
             raise ExprError(f"{name}() takes {want} argument(s), got {len(args)}")
         if name == "attr" and len(args) == 1:
-            args.insert(0, compile_path(ATTRIBUTES_PATH))
-        if len(args) == 1:
-            (one,) = args
-            return lambda r: func(one(r))
-        if len(args) == 2:
-            first, second = args
-            return lambda r: func(first(r), second(r))
-        return lambda r: func(*(a(r) for a in args))
+            args.insert(0, _Path(ATTRIBUTES_PATH))
+        return _Call(func, tuple(args))
+
+
+@dataclass(frozen=True)
+class _Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Path:
+    path: str
+
+
+@dataclass(frozen=True)
+class _Call:
+    func: Callable[..., Any]
+    args: tuple[Node, ...]
+
+
+Node = _Literal | _Path | _Call
+
+
+def _one(node: Node) -> Getter:
+    if isinstance(node, _Literal):
+        value = node.value
+        return lambda _r: value
+    if isinstance(node, _Path):
+        return compile_path(node.path)
+    func, getters = node.func, [_one(arg) for arg in node.args]
+    if len(getters) == 1:
+        (only,) = getters
+        return lambda r: func(only(r))
+    return lambda r: func(*[get(r) for get in getters])
+
+
+def _many(node: Node) -> Many:
+    if isinstance(node, _Literal):
+        value = node.value
+        return lambda records: [value] * len(records)
+    if isinstance(node, _Path):
+        return _many_path(node.path)
+    func, columns = node.func, [_many(arg) for arg in node.args]
+    if len(columns) == 1:
+        (only,) = columns
+        return lambda records: [func(v) for v in only(records)]
+    return lambda records: [func(*row) for row in zip(*[c(records) for c in columns], strict=True)]
+
+
+def _parse(text: str) -> Node:
+    parser = _Parser(text)
+    node = parser.parse()
+    if parser.peek() is not None:
+        raise ExprError(f"unexpected text after expression {text!r}")
+    return node
 
 
 def compile_expr(text: str) -> Getter:
     """Compile a column expression or path into a function of one record."""
-    parser = _Parser(text)
-    getter = parser.parse()
-    if parser.peek() is not None:
-        raise ExprError(f"unexpected text after expression {text!r}")
-    return getter
+    return _one(_parse(text))
+
+
+def compile_many(text: str) -> Many:
+    """Like :func:`compile_expr`, for a whole page at once: records -> one column."""
+    return _many(_parse(text))

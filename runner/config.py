@@ -14,8 +14,10 @@ from types import MappingProxyType
 from typing import Any
 
 from runner import schema
+from runner.errors import UsageError
 from runner.loader import load_yaml
 from runner.problems import Problem
+from runner.templating import zone
 
 PROJECT_FILE = "runner.yaml"
 API_URL_ENV = "FLOWMATIX_API_URL"
@@ -94,11 +96,9 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
                 problems += schema.check(doc, schema.RUNNER_SCHEMA)
                 if not problems:
                     data = doc.data
-                    from runner.templating import zone
-
                     try:
                         zone(str(data.get("timezone", "UTC")))
-                    except Exception as exc:
+                    except UsageError as exc:
                         problems.append(doc.problem(("timezone",), str(exc)))
     api = data.get("api", {})
     retry = api.get("retry", {})

@@ -25,7 +25,7 @@ from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder
 from runner.manifest import git_blob_id, manifest_bytes
 from runner.records import Deduplicator
-from runner.sinks import Destination, destination_for
+from runner.sinks import Destination, DiscardUpload, destination_for
 from runner.spec import Segment
 from runner.workspace import Workspace
 
@@ -91,22 +91,6 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _NullUpload:
-    """``--dry-run``: count and hash, publish nothing."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def set_metadata(self, metadata: dict[str, str]) -> None:
-        pass
-
-    def commit(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
 def redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
@@ -129,7 +113,7 @@ def export_segment(
         notify("start", result)
 
         def on_retry(page: int, reason: str) -> None:
-            result.retries += 1
+            result.retries = fetcher.retries
             notify("retry:" + redact(reason, token), result)
 
         fetcher = PageFetcher(
@@ -141,7 +125,7 @@ def export_segment(
             on_retry=on_retry,
         )
         dedupe = Deduplicator(ws.project.api.id_key)
-        upload = _NullUpload() if options.dry_run else destination.open()
+        upload = DiscardUpload() if options.dry_run else destination.open()
         encoder = Encoder(seg.output, upload)
         try:
             for page in fetcher.pages():
@@ -155,7 +139,6 @@ def export_segment(
         result.reread = fetcher.reread
         encoder.finish()
         result.rows, result.bytes = encoder.rows, encoder.size
-        result.retries = fetcher.retries
         result.sha256 = encoder.sha256
         _check_guards(seg, result.rows)
         if options.dry_run:

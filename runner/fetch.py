@@ -45,7 +45,6 @@ class Retryable(Exception):
 class Page:
     number: int
     records: list[Any]
-    nbytes: int
 
 
 @dataclass(frozen=True)
@@ -266,7 +265,7 @@ class PageFetcher:
                     self._on_retry(raw.number, f"page {raw.number}: response is not valid JSON")
                 raw = self.fetch(raw.number)
                 continue
-            return Page(raw.number, self._records(payload, raw.number), len(raw.content))
+            return Page(raw.number, self._records(payload, raw.number))
         raise FetchError(f"page {raw.number}: response is not valid JSON after retries")
 
     def _records(self, payload: Any, number: int) -> list[Any]:

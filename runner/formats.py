@@ -11,7 +11,7 @@ import csv
 import gzip
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -122,7 +122,10 @@ class JsonlFormat:
         pass
 
 
-FORMATS: dict[str, type[CsvFormat] | type[JsonlFormat]] = {"csv": CsvFormat, "jsonl": JsonlFormat}
+FORMATS: dict[str, Callable[[ByteSink, OutputSpec], Format]] = {
+    "csv": CsvFormat,
+    "jsonl": JsonlFormat,
+}
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
@@ -137,7 +140,7 @@ class Encoder:
             # mtime=0 and no file name: the same rows always give the same bytes.
             self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self.hashing, mtime=0)
             sink = self._gzip
-        self.format = FORMATS[spec.format](sink, spec)
+        self.format: Format = FORMATS[spec.format](sink, spec)
         self.rows = 0
 
     def write_page(self, records: Sequence[Any]) -> None:

@@ -10,12 +10,12 @@ never depends on the data.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from runner.columns import compile_many, compile_path
+from runner.columns import compile_many
 from runner.spec import Column
 
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -85,28 +85,22 @@ def extra_fields(record: Any, tree: dict[str, Any] = _KNOWN_TREE) -> dict[str, A
     return extra
 
 
-Cell = Callable[[Any], Any]
-
-
 class RowBuilder:
-    """Turn records into lists of plain values (not yet strings)."""
+    """Turn a page of records into one list of plain values (not yet strings) per column."""
 
     def __init__(self, columns: Sequence[Column] | None) -> None:
         if columns:
             self.header = [c.name for c in columns]
-            self.getters: list[Cell] = [_with_default(c.getter, c.default) for c in columns]
             self.manys = [compile_many(c.source) for c in columns]
             self.defaults = [c.default for c in columns]
             self.extra = False
         else:
             self.header = [*KNOWN_FIELDS, EXTRA]
-            self.getters = [compile_path(p) for p in KNOWN_FIELDS]
             self.manys = [compile_many(p) for p in KNOWN_FIELDS]
             self.defaults = [""] * len(KNOWN_FIELDS)
             self.extra = True
 
     def columns(self, records: list[Any]) -> list[list[Any]]:
-        """The page as one list of values per column (the fast path for whole pages)."""
         cols: list[list[Any]] = []
         for many, default in zip(self.manys, self.defaults, strict=True):
             col = many(records)
@@ -116,27 +110,6 @@ class RowBuilder:
         if self.extra:
             cols.append([extra_fields(r) or None for r in records])
         return cols
-
-    def values(self, record: Any) -> list[Any]:
-        row = [get(record) for get in self.getters]
-        if self.extra:
-            extra = extra_fields(record)
-            row.append(extra or None)
-        return row
-
-    def mapping(self, record: Any) -> dict[str, Any]:
-        return dict(zip(self.header, self.values(record), strict=True))
-
-
-def _with_default(get: Cell, default: str) -> Cell:
-    if not default:
-        return get
-
-    def cell(record: Any) -> Any:
-        value = get(record)
-        return default if value is None or value == "" else value
-
-    return cell
 
 
 # -- text cells (CSV) -----------------------------------------------------

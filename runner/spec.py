@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import os
 import posixpath
 import re
@@ -379,7 +378,3 @@ def cross_check(segments: list[Segment]) -> list[Problem]:
 
 def _pos(seg: Segment, key: str) -> tuple[int, int]:
     return seg.key_pos.get(key, (1, 1))
-
-
-def body_json(segment: Segment) -> str:
-    return json.dumps(segment.body, indent=2, ensure_ascii=False)

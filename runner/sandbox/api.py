@@ -18,6 +18,7 @@ Semantics (also in the README):
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -102,6 +103,18 @@ def check_body(body: Any) -> dict[str, Any]:
 Predicate = Callable[[Facts], bool]
 
 
+# Body field -> Facts attribute, by how the field matches.
+ONE_OF = {"status": "status", "_agentAssigned": "agent", "lastMessageBy": "last_by"}
+OVERLAPS = {"tags": "tags", "segments": "segments"}
+TOGGLES = {
+    "isOnline": "is_online",
+    "userInteracted": "user_interacted",
+    "isLiveChatActive": "is_live_chat_active",
+    "isSubscriber": "is_subscriber",
+}
+RANGES = {"lastSeenAt": "last_seen_at", "createdAt": "created_at"}
+
+
 def compile_filter(body: dict[str, Any]) -> Predicate:
     """Turn a checked body into one predicate over :class:`Facts`."""
     tests: list[Predicate] = []
@@ -109,45 +122,29 @@ def compile_filter(body: dict[str, Any]) -> Predicate:
     text = body["searchText"].strip().lower()
     if text:
         tests.append(lambda f: text in f.search)
-    tags = set(body["tags"])
-    if tags:
-        tests.append(lambda f: not tags.isdisjoint(f.tags))
-    status = set(body["status"])
-    if status:
-        tests.append(lambda f: f.status in status)
+    for key, attr in ONE_OF.items():
+        if body[key]:
+            tests.append(_one_of(attr, set(body[key])))
+    for key, attr in OVERLAPS.items():
+        if body[key]:
+            tests.append(_overlaps(attr, set(body[key])))
     bots = {(platform, bot) for key, platform in BOT_FIELDS.items() for bot in body[key]}
     automation = set(body.get("_botAutomation", []))
     if bots or automation:
         tests.append(lambda f: (f.platform, f.bot) in bots or f.bot in automation)
-    agents = set(body["_agentAssigned"])
-    if agents:
-        tests.append(lambda f: f.agent in agents)
-    segments = set(body["segments"])
-    if segments:
-        tests.append(lambda f: not segments.isdisjoint(f.segments))
-    by = set(body["lastMessageBy"])
-    if by:
-        tests.append(lambda f: f.last_by in by)
     if body["isContact"]:
         tests.append(lambda f: f.is_contact)
-    toggles: dict[str, Callable[[Facts], bool]] = {
-        "isOnline": lambda f: f.is_online,
-        "userInteracted": lambda f: f.user_interacted,
-        "isLiveChatActive": lambda f: f.is_live_chat_active,
-        "isSubscriber": lambda f: f.is_subscriber,
-    }
-    for name, get in toggles.items():
+    for name, attr in TOGGLES.items():
         if name in applicable:
-            wanted = bool(body.get(name, False))
-            tests.append(_toggle(get, wanted))
-    for name, attr in (("lastSeenAt", "last_seen_at"), ("createdAt", "created_at")):
+            tests.append(_one_of(attr, {bool(body.get(name, False))}))
+    for name, attr in RANGES.items():
         if name in applicable:
             lo = _date(body[name].get("startAt", ""), name)
             hi = _date(body[name].get("endsAt", ""), name)
             if lo:
-                tests.append(_at_least(attr, lo))
+                tests.append(_compare(attr, operator.ge, lo))
             if hi:
-                tests.append(_at_most(attr, hi))
+                tests.append(_compare(attr, operator.le, hi))
     if "hasOrdered" in applicable:
         want = bool(body["hasOrdered"].get("status", False))
         since = _date(body["hasOrdered"].get("lastAt", ""), "hasOrdered.lastAt")
@@ -158,13 +155,14 @@ def compile_filter(body: dict[str, Any]) -> Predicate:
     return lambda f: all(t(f) for t in tests)
 
 
-def _toggle(get: Predicate, wanted: bool) -> Predicate:
-    return lambda f: get(f) is wanted
+def _one_of(attr: str, wanted: set[Any]) -> Predicate:
+    return lambda f: getattr(f, attr) in wanted
 
 
-def _at_least(attr: str, bound: str) -> Predicate:
-    return lambda f: str(getattr(f, attr)) >= bound
+def _compare(attr: str, op: Callable[[str, str], bool], bound: str) -> Predicate:
+    # Dates are all in the platform's own format, so strings compare in time order.
+    return lambda f: op(getattr(f, attr), bound)
 
 
-def _at_most(attr: str, bound: str) -> Predicate:
-    return lambda f: str(getattr(f, attr)) <= bound
+def _overlaps(attr: str, wanted: set[Any]) -> Predicate:
+    return lambda f: not wanted.isdisjoint(getattr(f, attr))

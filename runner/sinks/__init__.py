@@ -27,6 +27,22 @@ class Upload(Protocol):
     def abort(self) -> None: ...
 
 
+class DiscardUpload:
+    """``--dry-run``: takes every byte, publishes nothing."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
 class Destination(Protocol):
     @property
     def display(self) -> str: ...
@@ -64,4 +80,4 @@ def _s3(url: str, seg: Segment, project: Project) -> Destination:
     return S3Destination.from_url(url, seg, project)
 
 
-__all__ = ["Destination", "PathEscapeError", "Upload", "destination_for"]
+__all__ = ["Destination", "DiscardUpload", "PathEscapeError", "Upload", "destination_for"]

@@ -27,13 +27,13 @@ from botocore.exceptions import (
 )
 
 from runner.errors import DestinationError
+from runner.formats import CONTENT_TYPES
 
 if TYPE_CHECKING:
     from runner.config import Project
     from runner.spec import Segment
 
 MIB = 1024 * 1024
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 MAX_COPY = 5 * 1024 * MIB
 
 

@@ -14,25 +14,19 @@ from runner.columns import compile_expr
 from runner.formats import Encoder
 from runner.records import Deduplicator, SeenIds, ShardedSeenIds
 from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder, guard_formula
+from runner.sinks import DiscardUpload
 from runner.spec import Column, CsvOptions, OutputSpec
 
 
-class Sink:
+class Sink(DiscardUpload):
+    """An upload that keeps what it is given."""
+
     def __init__(self) -> None:
         self.data = bytearray()
 
     def write(self, data: bytes) -> int:
         self.data += data
         return len(data)
-
-    def set_metadata(self, metadata: dict[str, str]) -> None:
-        pass
-
-    def commit(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 def spec(guard: bool, fmt: str = "csv", columns: tuple[Column, ...] | None = None) -> OutputSpec:
@@ -101,7 +95,7 @@ def test_default_columns_are_stable_and_lossless() -> None:
     builder = RowBuilder(None)
     assert builder.header == [*KNOWN_FIELDS, EXTRA]
     record = {"_id": "x", "newField": 1, "profile": {"userDetails": {"name": "n", "nick": "k"}}}
-    row = builder.values(record)
+    row = [column[0] for column in builder.columns([record])]
     assert row[0] == "x" and row[builder.header.index("profile.userDetails.name")] == "n"
     assert row[-1] == {"newField": 1, "profile": {"userDetails": {"nick": "k"}}}
 
@@ -130,3 +124,20 @@ def test_deduplicator_counts_and_keeps_records_without_id() -> None:
     kept = list(dedupe.filter(records))
     assert kept == [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"x": 1}, {"x": 1}]
     assert dedupe.dropped == 1 and dedupe.without_id == 2
+
+
+def test_csv_options_delimiter_lists_header_and_bom() -> None:
+    cols = (Column("id", "_id", compile_expr("_id")), Column("tags", "t", compile_expr("t")))
+    out = OutputSpec(
+        "csv",
+        "x.csv",
+        cols,
+        "none",
+        CsvOptions(delimiter=";", header=False, bom=False, list_separator=", "),
+        {},
+    )
+    sink = Sink()
+    encoder = Encoder(out, sink)
+    encoder.write_page([{"_id": "a", "t": ["x", "y"]}, {"_id": "b;c", "t": []}])
+    encoder.finish()
+    assert bytes(sink.data) == b'a;x, y\r\n"b;c";\r\n'
