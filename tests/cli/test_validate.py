@@ -176,3 +176,50 @@ def test_module_and_console_script_agree() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("segment-runner ")
     assert (ROOT / "schemas" / "segment.schema.json").exists()
+
+
+def test_templates_cannot_inject_yaml_structure(project: Path) -> None:
+    write_segment(
+        project,
+        "inject",
+        "version: 1\nname: inject\nfilter:\n  searchText: \"{{ 'x\\n  tags: [vip]' }}\"\n",
+    )
+    result = run_cli("render", "--format", "json", "--as-of", AS_OF, cwd=project)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)[0]["body"]
+    assert body["searchText"] == "x\n  tags: [vip]"
+    assert body["tags"] == []
+
+
+def test_sandbox_command_serves_until_stopped() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--users", "25", "--token", "t"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("sandbox: 25 contacts (seed 1)")
+        url = lines[1].strip().removeprefix("export FLOWMATIX_API_URL=")
+        assert lines[2].strip() == "export FLOWMATIX_TOKEN=t"
+        from tests.conftest import full_body
+
+        reply = requests.post(
+            url + "/inbox/users",
+            json=full_body(isContact=False, applicableFilters=[]),
+            headers={"Authorization": "Bearer t", "authtype": "Key"},
+            timeout=10,
+        )
+        assert reply.status_code == 200 and len(reply.json()["data"]) == 25
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.communicate()

@@ -69,3 +69,37 @@ def test_attempts_are_capped(sandbox: Start) -> None:
         list(fetcher.pages())
     fetcher.close()
     assert api.stats["fault:503"] == 3 and fetcher.retries == 2
+
+
+def test_read_timeout_is_retried(sandbox: Start) -> None:
+    api = sandbox(users=30, faults="slow@1", slow_ms=800)
+    fetcher = PageFetcher(
+        settings(api, concurrency=1, read_timeout=0.3), api.options.token, full_body()
+    )
+    pages = list(fetcher.pages())
+    fetcher.close()
+    assert pages and fetcher.retries == 1 and api.stats["fault:slow"] == 1
+
+
+def test_total_deadline_stops_retrying(sandbox: Start) -> None:
+    api = sandbox(users=30, faults="503=1")
+    policy = RetryPolicy(max_attempts=50, backoff_initial=0.05, backoff_max=0.05, deadline=0.3)
+    fetcher = PageFetcher(
+        settings(api, retry=policy, concurrency=1), api.options.token, full_body()
+    )
+    with pytest.raises(FetchError, match="gave up after 50 attempts or 0.3s"):
+        list(fetcher.pages())
+    fetcher.close()
+    assert 2 <= api.stats["fault:503"] < 50
+
+
+def test_400_fails_at_once_with_the_server_message(sandbox: Start) -> None:
+    api = sandbox(users=30)
+    body = {k: v for k, v in full_body().items() if k != "tags"}
+    fetcher = PageFetcher(settings(api, concurrency=1), api.options.token, body)
+    with pytest.raises(
+        FetchError, match=r"rejected the request \(HTTP 400\): Missing required field: tags"
+    ):
+        list(fetcher.pages())
+    fetcher.close()
+    assert fetcher.retries == 0 and api.stats["bad_request"] == 1

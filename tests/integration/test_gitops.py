@@ -55,7 +55,7 @@ def names(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [row["name"] for row in json.loads(result.stdout)]
 
 
-def test_state_modified_picks_exactly_the_affected_segments(tmp_path: Path) -> None:
+def test_state_modified_picks_exactly_the_affected_segments(sandbox: Start, tmp_path: Path) -> None:
     repo = repo_with_segments(tmp_path)
     assert (
         names(run_cli("list", "state:modified", "--state", "main", "--format", "json", cwd=repo))
@@ -89,6 +89,24 @@ def test_state_modified_picks_exactly_the_affected_segments(tmp_path: Path) -> N
     assert names(rendered) == ["alpha", "beta"]
     validated = run_cli("validate", "--select", "state:modified", "--state", "main", cwd=repo)
     assert validated.returncode == 0 and "2 segment(s) valid" in validated.stderr
+    api = sandbox(users=100, token="tok")
+    exported = run_cli(
+        "export",
+        "state:modified",
+        "--state",
+        "main",
+        "--dry-run",
+        "--results",
+        "r.json",
+        cwd=repo,
+        env={"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": "tok"},
+    )
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    results = json.loads((repo / "r.json").read_text())["results"]
+    assert [(r["segment"], r["status"]) for r in results] == [
+        ("alpha", "dry-run"),
+        ("beta", "dry-run"),
+    ]
 
 
 def test_diff_shows_added_removed_and_changed(tmp_path: Path) -> None:

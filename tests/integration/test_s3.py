@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import json
@@ -188,3 +189,39 @@ def test_render_and_list_show_the_s3_url(tmp_path: Path) -> None:
     assert json.loads(listed.stdout)[0]["output"] == "s3://exports/daily/everyone.csv"
     rerooted = run_cli("render", "--format", "json", "--out", "s3://other/try", cwd=project)
     assert json.loads(rerooted.stdout)[0]["output"] == "s3://other/try/exports/daily/everyone.csv"
+
+
+def test_encryption_acl_and_storage_class(sandbox: Start, s3: S3Server, tmp_path: Path) -> None:
+    if s3.kind == "rclone":
+        pytest.skip("rclone's S3 server keeps no encryption or storage class; moto does")
+    api = sandbox(users=40, token=TOKEN)
+    text = segment().replace(
+        "    part_size_mb: 5\n",
+        "    part_size_mb: 5\n    sse: AES256\n    acl: bucket-owner-full-control\n"
+        "    storage_class: STANDARD_IA\n    content_type: text/plain\n",
+    )
+    project = make_project(tmp_path, {"everyone": text})
+    run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3))
+    assert run.returncode == 0, run.stdout + run.stderr
+    head = s3.client().head_object(Bucket="exports", Key="daily/everyone.csv")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["ContentType"] == "text/plain"
+    grants = s3.client().get_object_acl(Bucket="exports", Key="daily/everyone.csv")["Grants"]
+    assert any(g["Permission"] == "FULL_CONTROL" for g in grants)
+
+
+def test_dry_run_and_out_leave_the_bucket_alone(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    api = sandbox(users=60, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": segment()})
+    dry = run_cli("export", "--dry-run", "--as-of", ANCHOR, cwd=project, env=env(api, s3))
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "dry-run" in dry.stdout
+    tried = run_cli("export", "--out", "try", "--as-of", ANCHOR, cwd=project, env=env(api, s3))
+    assert tried.returncode == 0, tried.stdout + tried.stderr
+    with (project / "try" / "exports" / "daily" / "everyone.csv").open(newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 60
+    assert _missing(s3, "daily/everyone.csv")
+    assert s3.open_uploads("exports", "daily/everyone.csv") == []
