@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.columns import compile_expr
+from runner.columns import compile_expr, compile_many
 from runner.formats import Encoder
 from runner.records import Deduplicator, SeenIds, ShardedSeenIds
 from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder, guard_formula
@@ -141,3 +141,12 @@ def test_csv_options_delimiter_lists_header_and_bom() -> None:
     encoder.write_page([{"_id": "a", "t": ["x", "y"]}, {"_id": "b;c", "t": []}])
     encoder.finish()
     assert bytes(sink.data) == b'a;x, y\r\n"b;c";\r\n'
+
+
+def test_expression_string_literals_with_escapes() -> None:
+    assert compile_expr('coalesce(missing, "say \\"hi\\", ok")')({}) == 'say "hi", ok'
+    assert compile_many("coalesce(missing, 'x')")([{}, {"missing": "y"}]) == ["x", "y"]
+    from runner.columns import ExprError
+
+    with pytest.raises(ExprError, match="bad string"):
+        compile_expr('coalesce(x, "\\N{no such name}")')
