@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from runner import __version__, commands
 from runner.errors import EXIT_FAILED, EXIT_USAGE, RunnerError, Terminated, UsageError
 from runner.problems import REPORTERS
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 def _var(text: str) -> tuple[str, str]:
@@ -148,13 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_export(args: argparse.Namespace) -> int:
     from runner.export import ExportOptions
 
-    options = ExportOptions(
-        out=args.out,
-        concurrency=args.concurrency,
-        max_pages=args.max_pages,
-        dry_run=args.dry_run,
-        fail_fast=args.fail_fast,
-    )
+    options = _options(ExportOptions, args)
     live = {"auto": None, "live": True, "log": False}[args.progress]
     return commands.export(_selection(args), options, args.results, live, sys.stdout, sys.stderr)
 
@@ -174,6 +171,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options(kind: type[T], args: argparse.Namespace) -> T:
+    """A typed options dataclass from the arguments of the same names."""
+    names = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    return kind(**{k: v for k, v in vars(args).items() if k in names})
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -187,19 +190,7 @@ def _positive(text: str) -> int:
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from runner.sandbox.server import Sandbox, SandboxOptions
 
-    options = SandboxOptions(
-        host=args.host,
-        port=args.port,
-        users=args.users,
-        seed=args.seed,
-        token=args.token,
-        page_size=args.page_size,
-        latency_ms=args.latency_ms,
-        faults=args.faults,
-        churn=args.churn,
-        anchor=args.anchor,
-        ignore_page=args.ignore_page,
-    )
+    options = _options(SandboxOptions, args)
     try:
         sandbox = Sandbox(options)
     except ValueError as exc:
