@@ -87,24 +87,28 @@ def _many_path(path: str) -> Many:
     return many
 
 
-_NON_DIGITS = re.compile(r"\D+")
+_NON_DIGITS = re.compile(r"[^0-9]+")
 
 
 def _digits(value: Any) -> str:
+    """ASCII digits only (``str.isdigit`` also takes superscripts and other scripts)."""
+    if type(value) is str and value.isdigit() and value.isascii():
+        return value
     if value is None:
         return ""
-    text = value if isinstance(value, str) else str(value)
-    return text if text.isdigit() else _NON_DIGITS.sub("", text)
+    return _NON_DIGITS.sub("", value if isinstance(value, str) else str(value))
 
 
 def e164(phone: Any) -> str:
-    if not isinstance(phone, dict):
+    """``+`` prefix digits, number digits without a trunk 0: only ``+`` and 0-9, so a
+    cell Excel never reads as a formula."""
+    if type(phone) is not dict:
         return ""
     number = _digits(phone.get("number")).lstrip("0")
     if not number:
         return ""
     prefix = _digits(phone.get("prefix"))
-    return f"+{prefix}{number}" if prefix else number
+    return "+" + prefix + number if prefix else number
 
 
 def attr(items: Any, key: Any) -> Any:
@@ -118,6 +122,9 @@ def attr(items: Any, key: Any) -> Any:
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
+
+# Functions whose result is never text a spreadsheet runs (a + and digits, a count).
+FORMULA_SAFE = frozenset({"e164", "count"})
 
 FUNCTIONS: dict[str, tuple[int, int, Callable[..., Any]]] = {
     # name: (min args, max args, function)
@@ -216,7 +223,7 @@ class _Parser:
             raise ExprError(f"{name}() takes {want} argument(s), got {len(args)}")
         if name == "attr" and len(args) == 1:
             args.insert(0, _Path(ATTRIBUTES_PATH))
-        return _Call(func, tuple(args))
+        return _Call(name, func, tuple(args))
 
 
 @dataclass(frozen=True)
@@ -231,6 +238,7 @@ class _Path:
 
 @dataclass(frozen=True)
 class _Call:
+    name: str
     func: Callable[..., Any]
     args: tuple[Node, ...]
 
@@ -280,3 +288,9 @@ def compile_expr(text: str) -> Getter:
 def compile_many(text: str) -> Many:
     """Like :func:`compile_expr`, for a whole page at once: records -> one column."""
     return _many(_parse(text))
+
+
+def formula_safe(text: str) -> bool:
+    """Whether the expression's cells can never start like a spreadsheet formula."""
+    node = _parse(text)
+    return isinstance(node, _Call) and node.name in FORMULA_SAFE

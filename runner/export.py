@@ -129,7 +129,7 @@ def export_segment(
         encoder = Encoder(seg.output, upload)
         try:
             for page in fetcher.pages():
-                encoder.write_page(list(dedupe.filter(page.records)))
+                encoder.write_page(dedupe.filter(page.records))
                 result.pages += 1
                 result.rows = encoder.rows
                 result.duplicates = dedupe.dropped

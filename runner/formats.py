@@ -84,11 +84,12 @@ class CsvFormat:
 
     def write_page(self, records: Sequence[Any]) -> int:
         # Column by column: comprehensions instead of a call per cell.
-        sep, danger = self.opts.list_separator, _DANGER
+        sep, danger, guard = self.opts.list_separator, _DANGER, self.opts.formula_guard
         cols = []
-        for col in self.builder.columns(list(records)):
+        columns = self.builder.columns(list(records))
+        for col, safe in zip(columns, self.builder.formula_safe, strict=True):
             col = [v if type(v) is str else to_text(v, sep) for v in col]
-            if self.opts.formula_guard:
+            if guard and not safe:
                 col = [guard_formula(v) if v[:1] in danger else v for v in col]
             cols.append(col)
         self._writer.writerows(zip(*cols, strict=True))

@@ -166,7 +166,7 @@ def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) 
         total = 0
         try:
             for page in fetcher.pages():
-                total += sum(1 for _ in dedupe.filter(page.records))
+                total += len(dedupe.filter(page.records))
         finally:
             fetcher.close()
         return total

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from runner.columns import compile_many
+from runner.columns import compile_many, formula_safe
 from runner.spec import Column
 
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -93,11 +93,14 @@ class RowBuilder:
             self.header = [c.name for c in columns]
             self.manys = [compile_many(c.source) for c in columns]
             self.defaults = [c.default for c in columns]
+            # A default is user text: it may need the guard even where the values do not.
+            self.formula_safe = [formula_safe(c.source) and not c.default for c in columns]
             self.extra = False
         else:
             self.header = [*KNOWN_FIELDS, EXTRA]
             self.manys = [compile_many(p) for p in KNOWN_FIELDS]
             self.defaults = [""] * len(KNOWN_FIELDS)
+            self.formula_safe = [False] * (len(KNOWN_FIELDS) + 1)
             self.extra = True
 
     def columns(self, records: list[Any]) -> list[list[Any]]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from runner.columns import compile_expr, compile_many
 from runner.formats import Encoder
-from runner.records import Deduplicator, SeenIds, ShardedSeenIds
+from runner.records import Deduplicator, SeenIds
 from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder, guard_formula
 from runner.sinks import DiscardUpload
 from runner.spec import Column, CsvOptions, OutputSpec
@@ -109,7 +109,7 @@ def test_jsonl_with_columns_keeps_types() -> None:
     assert bytes(sink.data) == b'{"id":"a","tags":["x","y"]}\n'
 
 
-@pytest.mark.parametrize("make", [lambda: SeenIds(capacity=4), ShardedSeenIds])
+@pytest.mark.parametrize("make", [lambda: SeenIds(shards=1, capacity=4), SeenIds])
 def test_seen_ids_grow_and_remember(make: Any) -> None:
     seen = make()
     ids = [f"{i:024x}" for i in range(10_000)]
@@ -121,7 +121,7 @@ def test_seen_ids_grow_and_remember(make: Any) -> None:
 def test_deduplicator_counts_and_keeps_records_without_id() -> None:
     dedupe = Deduplicator("meta.id")
     records = [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"meta": {"id": 1}}, {"x": 1}, {"x": 1}]
-    kept = list(dedupe.filter(records))
+    kept = dedupe.filter(records)
     assert kept == [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"x": 1}, {"x": 1}]
     assert dedupe.dropped == 1 and dedupe.without_id == 2
 
