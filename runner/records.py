@@ -1,10 +1,9 @@
 """Records: drop the duplicates that live data produces under page-number paging.
 
 :class:`SeenIds` is the only structure that grows with the export: open-addressing
-tables of 64-bit hashes in ``array``s, about 16 bytes per id instead of ~100 for
-a ``set`` of strings. Two different ids collide with a probability near n²/2⁶⁵
-(3·10⁻⁸ for a million ids). The table is split in shards by hash so that growing
-copies one shard, not the whole table: the peak of a growth step stays small.
+tables of 64-bit hashes in ``array``s, 11-16 bytes per id instead of ~100 for a
+``set`` of strings. Two different ids collide with a probability near n²/2⁶⁵
+(3·10⁻⁸ for a million ids).
 """
 
 from __future__ import annotations
@@ -17,12 +16,24 @@ from runner.columns import compile_many
 
 
 class SeenIds:
-    """A set of hashed ids. ``add`` returns True the first time it sees an id."""
+    """A set of hashed ids. ``add`` returns True the first time it sees an id.
+
+    The ids are split in shards by hash; each shard is a linear-probing table that
+    grows by half when three quarters full, so a growth step copies one shard
+    (1/16 of the ids), not all of them. Shard sizes start spread over one growth
+    step: the shards fill up at different counts, and memory follows the number
+    of ids smoothly instead of doubling at once.
+    """
+
+    MAX_LOAD = 0.75
+    GROWTH = 1.5
 
     def __init__(self, shards: int = 16, capacity: int = 256) -> None:
-        if shards & (shards - 1) or capacity & (capacity - 1):
-            raise ValueError("shards and capacity must be powers of two")
-        self._tables = [array("q", bytes(8 * capacity)) for _ in range(shards)]
+        if shards < 1 or shards & (shards - 1) or capacity < 4:
+            raise ValueError("shards must be a power of two and capacity at least 4")
+        sizes = [int(capacity * self.GROWTH ** (i / shards)) for i in range(shards)]
+        self._tables = [array("q", bytes(8 * size)) for size in sizes]
+        self._limits = [int(size * self.MAX_LOAD) for size in sizes]
         self._counts = [0] * shards
         self._shard_mask = shards - 1
 
@@ -33,31 +44,37 @@ class SeenIds:
         h = hash(key) or 1  # 0 marks an empty slot
         shard = (h >> 40) & self._shard_mask
         table = self._tables[shard]
-        mask = len(table) - 1
-        i = h & mask
+        size = len(table)
+        i = h % size
         while True:
             slot = table[i]
             if slot == 0:
-                table[i] = h
-                count = self._counts[shard] = self._counts[shard] + 1
-                if count * 4 > len(table) * 3:
-                    self._grow(shard)
-                return True
+                break
             if slot == h:
                 return False
-            i = (i + 1) & mask
+            i += 1
+            if i == size:
+                i = 0
+        table[i] = h
+        count = self._counts[shard] = self._counts[shard] + 1
+        if count > self._limits[shard]:
+            self._grow(shard)
+        return True
 
     def _grow(self, shard: int) -> None:
         old = self._tables[shard]
-        table = array("q", bytes(16 * len(old)))
-        mask = len(table) - 1
+        size = int(len(old) * self.GROWTH)
+        table = array("q", bytes(8 * size))
         for h in old:
             if h:
-                i = h & mask
+                i = h % size
                 while table[i]:
-                    i = (i + 1) & mask
+                    i += 1
+                    if i == size:
+                        i = 0
                 table[i] = h
         self._tables[shard] = table
+        self._limits[shard] = int(size * self.MAX_LOAD)
 
 
 class Deduplicator:

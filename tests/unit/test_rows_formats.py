@@ -109,7 +109,9 @@ def test_jsonl_with_columns_keeps_types() -> None:
     assert bytes(sink.data) == b'{"id":"a","tags":["x","y"]}\n'
 
 
-@pytest.mark.parametrize("make", [lambda: SeenIds(shards=1, capacity=4), SeenIds])
+@pytest.mark.parametrize(
+    "make", [lambda: SeenIds(shards=1, capacity=4), SeenIds, lambda: SeenIds(shards=4, capacity=5)]
+)
 def test_seen_ids_grow_and_remember(make: Any) -> None:
     seen = make()
     ids = [f"{i:024x}" for i in range(10_000)]
