@@ -14,6 +14,8 @@ from typing import Any
 
 from runner.columns import compile_many
 
+_ZERO = (0,)
+
 
 class SeenIds:
     """A set of hashed ids. ``add`` returns True the first time it sees an id.
@@ -32,7 +34,7 @@ class SeenIds:
         if shards < 1 or shards & (shards - 1) or capacity < 4:
             raise ValueError("shards must be a power of two and capacity at least 4")
         sizes = [int(capacity * self.GROWTH ** (i / shards)) for i in range(shards)]
-        self._tables = [array("q", bytes(8 * size)) for size in sizes]
+        self._tables = [array("q", _ZERO) * size for size in sizes]
         self._limits = [int(size * self.MAX_LOAD) for size in sizes]
         self._counts = [0] * shards
         self._shard_mask = shards - 1
@@ -64,7 +66,7 @@ class SeenIds:
     def _grow(self, shard: int) -> None:
         old = self._tables[shard]
         size = int(len(old) * self.GROWTH)
-        table = array("q", bytes(8 * size))
+        table = array("q", _ZERO) * size  # one allocation (bytes(n) would be a second)
         for h in old:
             if h:
                 i = h % size
