@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import ssl
 import threading
 import time
 from collections import deque
@@ -228,7 +229,9 @@ class PageFetcher:
                     redirect=False,
                 )
         except SSLError as exc:
-            raise FetchError(f"TLS with {_host(self.api.url)} failed: {_reason(exc)}") from exc
+            if tls_is_permanent(exc):
+                raise FetchError(f"TLS with {_host(self.api.url)} failed: {_reason(exc)}") from exc
+            raise Retryable(f"page {number}: TLS failed ({_reason(exc)})") from exc
         except NewConnectionError as exc:  # before HTTPTimeout: urllib3 makes it a subclass
             raise Retryable(f"page {number}: connection failed ({_reason(exc)})") from exc
         except HTTPTimeout as exc:
@@ -456,6 +459,21 @@ def _proxy_for(url: str) -> str | None:
     proxies = requests.utils.get_environ_proxies(url)
     scheme = urlsplit(url).scheme
     return proxies.get(scheme) or proxies.get("all")
+
+
+# A handshake that fails for one of these fails the same way on every try.
+_PERMANENT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"}
+)
+
+
+def tls_is_permanent(exc: SSLError) -> bool:
+    """A bad certificate or a TLS/plain-HTTP mix-up (not worth retrying), rather than a
+    handshake cut short by the network (worth retrying)."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return True
+    return isinstance(inner, ssl.SSLError) and inner.reason in _PERMANENT_TLS
 
 
 def _host(url: str) -> str:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 
 import pytest
+from urllib3.exceptions import SSLError
 
 from runner import fetch
-from runner.fetch import RateLimiter, _retry_after
+from runner.fetch import RateLimiter, _retry_after, tls_is_permanent
+
+
+def _ssl_error(reason: str) -> ssl.SSLError:
+    error = ssl.SSLError(1, f"[SSL: {reason}] ...")
+    error.reason = reason
+    return error
 
 
 @pytest.mark.parametrize(
@@ -40,3 +48,18 @@ def test_rate_limiter_spaces_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     assert slept == [0.25, 0.25, 0.25]
     RateLimiter(0.0, clock=lambda: now[0]).wait()  # 0 means no limit
     assert len(slept) == 3
+
+
+@pytest.mark.parametrize(
+    ("inner", "permanent"),
+    [
+        (ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] self-signed"), True),
+        (_ssl_error("WRONG_VERSION_NUMBER"), True),
+        (_ssl_error("UNEXPECTED_EOF_WHILE_READING"), False),
+        (_ssl_error("SSLV3_ALERT_HANDSHAKE_FAILURE"), False),
+    ],
+)
+def test_tls_failures_retried_only_when_another_try_can_help(
+    inner: ssl.SSLError, permanent: bool
+) -> None:
+    assert tls_is_permanent(SSLError(inner)) is permanent
