@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,6 +69,24 @@ def sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield start
     for api in started:
         api.stop()
+
+
+def api_env(api: Sandbox, token: str | None = None) -> dict[str, str | None]:
+    """What the CLI needs to reach ``api``: its URL and a token (the sandbox's own unless
+    given)."""
+    return {
+        "FLOWMATIX_API_URL": api.url,
+        "FLOWMATIX_TOKEN": api.options.token if token is None else token,
+    }
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
 
 
 def full_body(**fields: object) -> dict[str, object]:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +18,16 @@ import pytest
 
 from runner.rows import guard_formula
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, FAST_RETRY, cli_env, make_project, rendered_body, run_cli
+from tests.conftest import (
+    ANCHOR,
+    FAST_RETRY,
+    api_env,
+    cli_env,
+    make_project,
+    rendered_body,
+    run_cli,
+    wait_for,
+)
 
 Start = Callable[..., Sandbox]
 TOKEN = "tok-Zq9-VERY-SECRET"
@@ -34,10 +42,6 @@ output:
   format: {fmt}
   path: out/everyone.{fmt}
 """
-
-
-def env_for(api: Sandbox, token: str | None = TOKEN) -> dict[str, str | None]:
-    return {"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": token}
 
 
 def read_ids(path: Path, fmt: str) -> list[str]:
@@ -70,7 +74,7 @@ def test_export_equals_ground_truth_under_faults_and_churn(
         "--results",
         "results.json",
         cwd=project,
-        env=env_for(api, api.options.token),
+        env=api_env(api),
     )
     assert result.returncode == 0, result.stderr
     ids = read_ids(project / "out" / f"everyone.{fmt}", fmt)
@@ -86,7 +90,7 @@ def test_export_equals_ground_truth_under_faults_and_churn(
 def test_manifest_describes_the_file(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=300, token=TOKEN)
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
-    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 0, result.stderr
     data = (project / "out" / "everyone.csv").read_bytes()
     manifest = json.loads((project / "out" / "everyone.csv.manifest.json").read_text())
@@ -123,7 +127,7 @@ output:
 def test_csv_gives_back_the_hostile_strings(sandbox: Start, tmp_path: Path, guard: bool) -> None:
     api = sandbox(users=400, seed=9, token=TOKEN)
     project = make_project(tmp_path, {"hostile": HOSTILE.format(guard=str(guard).lower())})
-    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 0, result.stderr
     raw = (project / "out" / "hostile.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -149,14 +153,6 @@ def test_csv_gives_back_the_hostile_strings(sandbox: Start, tmp_path: Path, guar
         assert all(not r["name"].startswith(("=", "@", "\t", "-2+3")) for r in rows)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 def _temps(folder: Path) -> list[Path]:
     return (
         [p for p in folder.iterdir() if p.name.startswith(".segments-tmp-")]
@@ -169,7 +165,7 @@ def _temps(folder: Path) -> list[Path]:
 def test_killed_export_keeps_previous_file(sandbox: Start, tmp_path: Path, sig: int) -> None:
     fast = sandbox(users=200, token=TOKEN)
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
-    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(fast)).returncode == 0
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(fast)).returncode == 0
     target = project / "out" / "everyone.csv"
     before = target.read_bytes()
     manifest_before = (project / "out" / "everyone.csv.manifest.json").read_bytes()
@@ -178,13 +174,13 @@ def test_killed_export_keeps_previous_file(sandbox: Start, tmp_path: Path, sig: 
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
-        env=cli_env(env_for(slow)),
+        env=cli_env(api_env(slow)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         # Wait until the new file is really being written, then stop the run mid-way.
-        _wait_for(lambda: any(p.stat().st_size > 5000 for p in _temps(target.parent)))
+        wait_for(lambda: any(p.stat().st_size > 5000 for p in _temps(target.parent)))
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -196,19 +192,19 @@ def test_killed_export_keeps_previous_file(sandbox: Start, tmp_path: Path, sig: 
     if sig != signal.SIGKILL:
         assert _temps(target.parent) == []  # cleaned up on the way out
     # The next run removes a killed run's temporary and publishes normally.
-    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(fast)).returncode == 0
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(fast)).returncode == 0
     assert _temps(target.parent) == []
 
 
 def test_guard_failure_keeps_previous_file(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=100, token=TOKEN)
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
-    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api)).returncode == 0
+    assert run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api)).returncode == 0
     target = project / "out" / "everyone.csv"
     before = target.read_bytes()
     seg = project / "segments" / "everyone.yaml"
     seg.write_text(seg.read_text() + "expect:\n  min_rows: 5000\n")
-    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 1
     assert "100 rows is below expect.min_rows (5000); the previous file is kept" in result.stdout
     assert target.read_bytes() == before
@@ -218,11 +214,11 @@ def test_guard_failure_keeps_previous_file(sandbox: Start, tmp_path: Path) -> No
 def test_dry_run_and_out_publish_nothing_in_place(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=120, token=TOKEN)
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="jsonl")})
-    dry = run_cli("export", "--dry-run", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    dry = run_cli("export", "--dry-run", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert dry.returncode == 0, dry.stderr
     assert "dry-run" in dry.stdout and "120" in dry.stdout
     assert not (project / "out").exists()
-    tried = run_cli("export", "--out", "try", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    tried = run_cli("export", "--out", "try", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert tried.returncode == 0, tried.stderr
     assert len((project / "try" / "out" / "everyone.jsonl").read_text().splitlines()) == 120
     assert not (project / "out").exists()
@@ -241,7 +237,7 @@ output:
   columns: [_id, {name: plan, expr: attr("plan")}, {name: tags, path: profile.userDetails.tags}]
 """
     project = make_project(tmp_path, {"slim": seg})
-    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 0, result.stderr
     lines = gzip.decompress((project / "out" / "slim.jsonl.gz").read_bytes()).splitlines()
     records = [json.loads(line) for line in lines]
@@ -266,7 +262,7 @@ def _everything_written(project: Path, result: subprocess.CompletedProcess[str])
 def test_token_never_appears_anywhere(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=200, token=TOKEN, faults="429=0.1,html=0.1")
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
-    ok = run_cli("export", "--as-of", ANCHOR, "--results", "r.json", cwd=project, env=env_for(api))
+    ok = run_cli("export", "--as-of", ANCHOR, "--results", "r.json", cwd=project, env=api_env(api))
     assert ok.returncode == 0
     bad = run_cli(
         "export",
@@ -275,7 +271,7 @@ def test_token_never_appears_anywhere(sandbox: Start, tmp_path: Path) -> None:
         "--results",
         "r2.json",
         cwd=project,
-        env=env_for(api, TOKEN + "-wrong"),
+        env=api_env(api, TOKEN + "-wrong"),
     )
     assert bad.returncode == 1
     everything = _everything_written(project, ok) + _everything_written(project, bad)
@@ -319,7 +315,7 @@ def test_user_facing_failures_exit_1_with_one_clear_line(
     if case == "records-path":
         runner_yaml = FAST_RETRY.replace("api:\n", "api:\n  records_path: items\n")
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")}, runner_yaml)
-    env = env_for(api)
+    env = api_env(api)
     if case == "no-token":
         env["FLOWMATIX_TOKEN"] = None
     elif case == "wrong-token":
@@ -345,7 +341,7 @@ def test_failure_of_one_segment_does_not_stop_others(sandbox: Start, tmp_path: P
     bad = good.replace("name: everyone", "name: too-few").replace("out/everyone", "out/few")
     bad += "expect: {min_rows: 1000}\n"
     project = make_project(tmp_path, {"a-too-few": bad, "b-everyone": good})
-    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 1
     assert (project / "out" / "everyone.csv").exists()
     fast = run_cli(
@@ -356,7 +352,7 @@ def test_failure_of_one_segment_does_not_stop_others(sandbox: Start, tmp_path: P
         "--results",
         "r.json",
         cwd=project,
-        env=env_for(api),
+        env=api_env(api),
     )
     statuses = [r["status"] for r in json.loads((project / "r.json").read_text())["results"]]
     assert fast.returncode == 1 and statuses == ["failed", "skipped"]
@@ -365,7 +361,7 @@ def test_failure_of_one_segment_does_not_stop_others(sandbox: Start, tmp_path: P
 def test_max_pages_caps_a_run(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=500, page_size=50, token=TOKEN)
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="jsonl")})
-    result = run_cli("export", "--max-pages", "3", "--as-of", ANCHOR, cwd=project, env=env_for(api))
+    result = run_cli("export", "--max-pages", "3", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 0, result.stderr
     assert len((project / "out" / "everyone.jsonl").read_text().splitlines()) == 150
     assert os.environ.get("FLOWMATIX_TOKEN") != TOKEN

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, ROOT, rendered_body, run_cli
+from tests.conftest import ANCHOR, ROOT, api_env, rendered_body, run_cli
 
 Start = Callable[..., Sandbox]
 
@@ -99,7 +99,7 @@ def test_state_modified_picks_exactly_the_affected_segments(sandbox: Start, tmp_
         "--results",
         "r.json",
         cwd=repo,
-        env={"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": "tok"},
+        env=api_env(api),
     )
     assert exported.returncode == 0, exported.stdout + exported.stderr
     results = json.loads((repo / "r.json").read_text())["results"]
@@ -163,7 +163,7 @@ def test_diff_count_gives_true_audience_sizes(sandbox: Start, tmp_path: Path) ->
         "--as-of",
         ANCHOR,
         cwd=repo,
-        env={"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": "tok"},
+        env=api_env(api),
     )
     assert result.returncode == 0, result.stderr
     assert before < after
@@ -190,7 +190,7 @@ def test_init_scaffolds_a_working_project(sandbox: Start, tmp_path: Path) -> Non
         "--as-of",
         ANCHOR,
         cwd=target,
-        env={"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": "tok"},
+        env=api_env(api),
     )
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "dry-run" in dry.stdout and not (target / "exports").exists()

@@ -17,8 +17,8 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, make_project, run_cli
-from tests.integration.test_export import ALL_CONTACTS, TOKEN, env_for
+from tests.conftest import ANCHOR, api_env, make_project, run_cli
+from tests.integration.test_export import ALL_CONTACTS, TOKEN
 
 Start = Callable[..., Sandbox]
 NO_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -93,7 +93,7 @@ def test_export_goes_through_the_proxy_the_environment_names(
     ForwardingProxy.seen = []
     with serve(ForwardingProxy) as proxy:
         proxied = proxy.replace("http://", "http://ops:p%40ss@")
-        env = {**_no_proxies(), **env_for(api), "HTTP_PROXY": proxied}
+        env = {**_no_proxies(), **api_env(api), "HTTP_PROXY": proxied}
         result = run_cli("export", "--concurrency", "1", "--as-of", ANCHOR, cwd=project, env=env)
     assert result.returncode == 0, result.stderr
     with open(project / "out" / "everyone.csv", newline="", encoding="utf-8-sig") as f:
@@ -111,7 +111,7 @@ def test_no_proxy_bypasses_the_proxy(sandbox: Start, tmp_path: Path) -> None:
     project = _project(tmp_path)
     ForwardingProxy.seen = []
     with serve(ForwardingProxy) as proxy:
-        env = {**_no_proxies(), **env_for(api), "HTTP_PROXY": proxy, "NO_PROXY": "127.0.0.1"}
+        env = {**_no_proxies(), **api_env(api), "HTTP_PROXY": proxy, "NO_PROXY": "127.0.0.1"}
         result = run_cli("export", "--concurrency", "1", "--as-of", ANCHOR, cwd=project, env=env)
     assert result.returncode == 0, result.stderr
     assert ForwardingProxy.seen == []
@@ -120,7 +120,7 @@ def test_no_proxy_bypasses_the_proxy(sandbox: Start, tmp_path: Path) -> None:
 
 def test_unsupported_proxy_scheme_is_one_line(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=10, token=TOKEN)
-    env = {**_no_proxies(), **env_for(api), "HTTP_PROXY": "socks5://127.0.0.1:9"}
+    env = {**_no_proxies(), **api_env(api), "HTTP_PROXY": "socks5://127.0.0.1:9"}
     result = run_cli("export", "--as-of", ANCHOR, cwd=_project(tmp_path), env=env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

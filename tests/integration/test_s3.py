@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, cli_env, make_project, rendered_body, run_cli
+from tests.conftest import ANCHOR, api_env, cli_env, make_project, rendered_body, run_cli, wait_for
 from tests.integration.s3servers import S3Server
 
 Start = Callable[..., Sandbox]
@@ -43,7 +42,7 @@ def segment(fmt: str = "csv", compression: str = "none", expect: str = "") -> st
 
 
 def env(api: Sandbox, s3: S3Server, **extra: str | None) -> dict[str, str | None]:
-    return {"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": TOKEN, **s3.env(**extra)}
+    return {**api_env(api), **s3.env(**extra)}
 
 
 def test_multipart_export_equals_local_export(sandbox: Start, s3: S3Server, tmp_path: Path) -> None:
@@ -83,14 +82,6 @@ def test_gzip_jsonl_single_put(sandbox: Start, s3: S3Server, tmp_path: Path) -> 
     assert ids == api.truth(rendered_body(project, "everyone"))
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 def _missing(s3: S3Server, key: str) -> bool:
     try:
         s3.client().head_object(Bucket="exports", Key=key)
@@ -114,7 +105,7 @@ def test_killed_upload_leaves_no_object(
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for(lambda: bool(s3.open_uploads("exports", key)))  # a part is on its way
+        wait_for(lambda: bool(s3.open_uploads("exports", key)))  # a part is on its way
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
