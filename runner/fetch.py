@@ -201,9 +201,9 @@ class PageFetcher:
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,
         }
-        self._headers["Accept-Encoding"] = "gzip, deflate"
         self._timeout = urllib3.Timeout(connect=api.connect_timeout, read=api.read_timeout)
         self._http = _pool_manager(api.url, self.concurrency + 1)
         self._lock = threading.Lock()

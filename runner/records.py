@@ -9,7 +9,6 @@ tables of 64-bit hashes in ``array``s, about 13 bytes per id instead of ~100 for
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
 from typing import Any
 
 from runner.columns import compile_many
@@ -91,9 +90,8 @@ class Deduplicator:
         self.without_id = 0
         self._ids = compile_many(id_key)
 
-    def filter(self, records: Sequence[Any]) -> list[Any]:
+    def filter(self, records: list[Any]) -> list[Any]:
         """The records of one page whose id has not been seen before, in order."""
-        records = list(records)
         ids = self._ids(records)
         add = self.seen.add
         kept = [
@@ -101,7 +99,6 @@ class Deduplicator:
             for record, key in zip(records, ids, strict=True)
             if key is None or add(key if type(key) is str or type(key) is int else repr(key))
         ]
-        without = sum(1 for key in ids if key is None)
-        self.without_id += without
+        self.without_id += ids.count(None)
         self.dropped += len(records) - len(kept)
         return kept
