@@ -44,10 +44,12 @@ class ApiSettings:
     id_key: str = "_id"
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    request_timeout: float = 120.0  # one request, first byte sent to last byte read
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = 4
     rate_limit: float = 0.0
     max_pages: int = 100_000
+    max_page_bytes: int = 64 * 1024 * 1024  # decompressed
 
     @property
     def url(self) -> str:
@@ -114,10 +116,12 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
         id_key=_pick(api, "id_key", base.id_key),
         connect_timeout=float(_pick(timeout, "connect", base.connect_timeout)),
         read_timeout=float(_pick(timeout, "read", base.read_timeout)),
+        request_timeout=float(_pick(timeout, "total", base.request_timeout)),
         retry=RetryPolicy(**{k: retry[k] for k in RetryPolicy.__dataclass_fields__ if k in retry}),
         concurrency=int(_pick(api, "concurrency", base.concurrency)),
         rate_limit=float(_pick(api, "rate_limit", base.rate_limit)),
         max_pages=int(_pick(api, "max_pages", base.max_pages)),
+        max_page_bytes=int(float(_pick(api, "max_page_mb", 64)) * 1024 * 1024),
     )
     s3 = data.get("s3", {})
     project = Project(
