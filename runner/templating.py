@@ -1,8 +1,9 @@
 """Relative dates through a sandboxed Jinja environment, on one frozen clock.
 
-Segment files come from pull requests, so templates run in Jinja's
-:class:`~jinja2.sandbox.SandboxedEnvironment` with undefined names as errors
-and with ``*`` and ``**`` guarded so a template cannot allocate gigabytes.
+Segment files come from pull requests, so a template is plain text and
+``{{ ... }}`` expressions only, checked and budgeted by
+:mod:`runner.template_guard` (no ``{% %}`` statements, no calls but ``var``,
+no huge strings, one second at most), with undefined names as errors.
 Templates only ever produce strings; they cannot add YAML structure.
 
 In a template:
@@ -17,7 +18,8 @@ filters
     ``plus(days=.., weeks=.., months=.., hours=.., minutes=..)``, ``minus(...)``,
     ``start_of('day'|'week'|'month'|'year')``, ``end_of(...)``,
     ``in_tz('Asia/Kolkata')``, ``api`` (ISO-8601 UTC with milliseconds and ``Z``),
-    ``fmt('%Y%m%d')``
+    ``fmt('%Y%m%d')``; for text ``default``, ``lower``, ``upper``, ``trim``,
+    ``replace``, ``join``, ``length``
 
 >>> clock = Clock.parse("2026-11-25T10:00:00Z", "UTC")
 >>> render_string("{{ now | minus(days=7) | start_of('day') | api }}", clock)
@@ -27,7 +29,8 @@ filters
 from __future__ import annotations
 
 import datetime as dt
-import operator
+import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,19 +38,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from dateutil.relativedelta import relativedelta
-from jinja2.sandbox import SandboxedEnvironment
 
+from runner import template_guard as guard
 from runner.errors import TemplateError, UsageError
 
 MAX_OUTPUT = 4096
-MAX_SEQUENCE = 10_000
+MAX_PATTERN = 256  # characters of a fmt() pattern
+MAX_AMOUNT = 1_000_000_000  # of any one plus/minus unit
+MAX_CONTEXT = 4096  # characters of repr(segment) a template may see
 UNITS = ("day", "week", "month", "year")
+AMOUNTS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
 
 
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError) as exc:
         raise UsageError(
             f"unknown time zone {name!r}: use an IANA name such as 'UTC', "
             "'Europe/London' or 'Asia/Kolkata'"
@@ -74,12 +80,16 @@ class Clock:
                 moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=tz)
+            return cls(moment.astimezone(tz), tz)
         except ValueError as exc:
             raise UsageError(
                 f"--as-of {as_of!r} is not an ISO-8601 date or date-time "
                 "(for example 2026-11-25 or 2026-11-25T09:00:00Z)"
             ) from exc
-        return cls(moment.astimezone(tz), tz)
+        except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise UsageError(
+                f"--as-of {as_of!r} is out of range in time zone {tz_name!r}: {exc}"
+            ) from exc
 
     def iso(self) -> str:
         return self.now.isoformat()
@@ -97,23 +107,31 @@ def _need_datetime(value: Any, name: str) -> dt.datetime:
     raise TemplateError(f"filter '{name}' needs a date-time such as now, got {value!r}")
 
 
-def _shift(value: dt.datetime, sign: int, **amounts: int) -> dt.datetime:
+def _check_amounts(amounts: Mapping[str, Any]) -> None:
+    for unit, amount in amounts.items():
+        if unit not in AMOUNTS:
+            raise TemplateError(
+                f"plus/minus got unknown unit {unit!r}; use {', '.join(sorted(AMOUNTS))}"
+            )
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise TemplateError(f"plus/minus {unit}={amount!r}: expected a number")
+        if not math.isfinite(amount) or abs(amount) > MAX_AMOUNT:
+            raise TemplateError(
+                f"plus/minus {unit}={amount!r} is out of range (at most {MAX_AMOUNT})"
+            )
+
+
+def _shift(value: dt.datetime, sign: int, **amounts: Any) -> dt.datetime:
     value = _need_datetime(value, "plus/minus")
-    allowed = {"years", "months", "weeks", "days", "hours", "minutes", "seconds"}
-    unknown = set(amounts) - allowed
-    if unknown:
-        raise TemplateError(
-            f"plus/minus got unknown unit {sorted(unknown)[0]!r}; use {', '.join(sorted(allowed))}"
-        )
+    _check_amounts(amounts)
     tz = value.tzinfo
-    calendar = {
-        k: sign * v for k, v in amounts.items() if k in ("years", "months", "weeks", "days")
-    }
-    clock = {k: sign * v for k, v in amounts.items() if k in ("hours", "minutes", "seconds")}
-    # Calendar units keep the wall-clock time across DST; clock units are elapsed time.
-    moment = value.replace(tzinfo=None) + relativedelta(**calendar)  # type: ignore[arg-type]
-    moment = moment.replace(tzinfo=tz)
-    if clock:
+    calendar = {k: sign * v for k, v in amounts.items() if k in AMOUNTS[:4]}
+    clock = {k: sign * v for k, v in amounts.items() if k in AMOUNTS[4:]}
+    moment = value
+    if calendar:  # calendar units keep the wall-clock time across DST ...
+        moment = value.replace(tzinfo=None) + relativedelta(**calendar)
+        moment = moment.replace(tzinfo=tz)
+    if clock:  # ... clock units are elapsed time (from the instant, whichever fold it is in)
         moment = (moment.astimezone(dt.UTC) + dt.timedelta(**clock)).astimezone(tz)
     return _normalise(moment)
 
@@ -124,11 +142,11 @@ def _normalise(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).astimezone(tz)
 
 
-def plus(value: dt.datetime, **amounts: int) -> dt.datetime:
+def plus(value: dt.datetime, **amounts: Any) -> dt.datetime:
     return _shift(value, 1, **amounts)
 
 
-def minus(value: dt.datetime, **amounts: int) -> dt.datetime:
+def minus(value: dt.datetime, **amounts: Any) -> dt.datetime:
     return _shift(value, -1, **amounts)
 
 
@@ -138,26 +156,52 @@ def _unit(unit: str, name: str) -> str:
     return unit
 
 
-def start_of(value: dt.datetime, unit: str) -> dt.datetime:
-    value = _need_datetime(value, "start_of")
-    _unit(unit, "start_of")
-    day = value.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
+def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The first instant whose local date is ``day`` (or later, if DST skips all of ``day``).
+
+    Usually local midnight; the earlier one when midnight repeats (a fold); the
+    end of the gap when DST skips midnight (America/Santiago, 2026-09-06: 01:00).
+    """
+    wall = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+    readings = sorted({wall.replace(fold=fold).astimezone(dt.UTC) for fold in (0, 1)})
+    for instant in readings:
+        if instant.astimezone(tz).replace(tzinfo=None) == wall.replace(tzinfo=None):
+            return instant.astimezone(tz)
+    # Midnight is in a gap: the two readings straddle the change, so the day
+    # starts at the first instant between them whose local date is ``day``.
+    before, after = readings[0], readings[-1]
+    low, high = 0, (after - before) // dt.timedelta(microseconds=1)
+    while high - low > 1:
+        middle = (low + high) // 2
+        reached = (before + dt.timedelta(microseconds=middle)).astimezone(tz).date() >= day
+        low, high = (low, middle) if reached else (middle, high)
+    return (before + dt.timedelta(microseconds=high)).astimezone(tz)
+
+
+def _first_day(value: dt.datetime, unit: str) -> dt.date:
+    day = value.date()
     if unit == "week":  # ISO weeks start on Monday
-        day = day.replace(tzinfo=None) - dt.timedelta(days=day.weekday())
-        day = day.replace(tzinfo=value.tzinfo)
-    elif unit == "month":
-        day = day.replace(day=1)
-    elif unit == "year":
-        day = day.replace(month=1, day=1)
-    return _normalise(day)
+        return day - dt.timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    if unit == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def start_of(value: dt.datetime, unit: str) -> dt.datetime:
+    """The first instant of the local day, week, month or year ``value`` falls in."""
+    value = _need_datetime(value, "start_of")
+    return day_start(_first_day(value, _unit(unit, "start_of")), value.tzinfo)  # type: ignore[arg-type]
 
 
 def end_of(value: dt.datetime, unit: str) -> dt.datetime:
-    """The last millisecond of the day, week, month or year ``value`` falls in."""
-    first = start_of(value, unit)
+    """The last millisecond before the next local day, week, month or year starts."""
+    value = _need_datetime(value, "end_of")
+    first = _first_day(value, _unit(unit, "end_of"))
     step = {"day": {"days": 1}, "week": {"weeks": 1}, "month": {"months": 1}, "year": {"years": 1}}
-    nxt = plus(first, **step[unit])
-    return (nxt.astimezone(dt.UTC) - dt.timedelta(milliseconds=1)).astimezone(value.tzinfo)
+    following = day_start(first + relativedelta(**step[unit]), value.tzinfo)  # type: ignore[arg-type]
+    return (following.astimezone(dt.UTC) - dt.timedelta(milliseconds=1)).astimezone(value.tzinfo)
 
 
 def in_tz(value: dt.datetime, name: str) -> dt.datetime:
@@ -165,31 +209,15 @@ def in_tz(value: dt.datetime, name: str) -> dt.datetime:
 
 
 def fmt(value: dt.datetime, pattern: str = "%Y-%m-%d") -> str:
+    if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN:
+        raise TemplateError(f"fmt() needs a pattern of at most {MAX_PATTERN} characters")
     return _need_datetime(value, "fmt").strftime(pattern)
 
 
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            too_big = isinstance(right, int) and abs(right) > 64
-            if isinstance(left, int) and isinstance(right, int):
-                too_big = too_big or left.bit_length() * abs(right) > 4096
-            if too_big:
-                raise TemplateError("number too large in template ('**' result over 4096 bits)")
-            return operator.pow(left, right)
-        if isinstance(left, str | list | tuple) or isinstance(right, str | list | tuple):
-            count = right if isinstance(left, str | list | tuple) else left
-            if isinstance(count, int) and count > MAX_SEQUENCE:
-                raise TemplateError(
-                    f"template repeats a value {count} times (at most {MAX_SEQUENCE})"
-                )
-        return operator.mul(left, right)
-
-
-def _make_env() -> _Sandbox:
-    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+def _make_env() -> guard.GuardedSandbox:
+    env = guard.GuardedSandbox(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+    )
     filters: dict[str, Callable[..., Any]] = {
         "plus": plus,
         "minus": minus,
@@ -198,12 +226,32 @@ def _make_env() -> _Sandbox:
         "in_tz": in_tz,
         "api": to_api,
         "fmt": fmt,
+        **guard.TEXT_FILTERS,
     }
-    env.filters.update(filters)
+    env.filters = {name: guard.counted(name, function) for name, function in filters.items()}
+    env.globals = {}
     return env
 
 
 _ENV = _make_env()
+
+
+class _Var(guard.TemplateFunction):
+    """``var(name, default)``: a ``--var name=value`` from the command line."""
+
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self.variables = dict(variables)
+
+    def __call__(self, name: str, default: Any = None) -> Any:
+        if name in self.variables:
+            value = self.variables[name]
+            bad = guard.lone_surrogate(value)
+            if bad is not None:
+                raise TemplateError(f"--var {name} has a lone surrogate {bad}: not valid Unicode")
+            return value
+        if default is None:
+            raise TemplateError(f"variable {name!r} is not set: pass --var {name}=VALUE")
+        return default
 
 
 @dataclass(frozen=True)
@@ -212,23 +260,26 @@ class TemplateContext:
     variables: Mapping[str, str] = field(default_factory=dict)
     segment: Mapping[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def _segment(self) -> Any:
+        # The raw file is not validated yet: give templates a segment small enough
+        # that using it many times stays within a few MB.
+        seen = dict(self.segment)
+        if len(repr(seen)) <= MAX_CONTEXT:
+            return seen
+        return jinja2.StrictUndefined(
+            hint=f"'segment' is not available: its name and labels are longer than "
+            f"{MAX_CONTEXT} characters"
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        variables = dict(self.variables)
-
-        def var(name: str, default: Any = None) -> Any:
-            if name in variables:
-                return variables[name]
-            if default is None:
-                raise TemplateError(f"variable {name!r} is not set: pass --var {name}=VALUE")
-            return default
-
         return {
             "now": self.clock.now,
             "run_date": self.clock.now.strftime("%Y-%m-%d"),
             "as_of": self.clock.iso(),
             "tz": str(self.clock.tz.key),
-            "segment": dict(self.segment),
-            "var": var,
+            "segment": self._segment,
+            "var": _Var(self.variables),
         }
 
 
@@ -241,8 +292,19 @@ def render_string(text: str, clock: Clock | TemplateContext) -> str:
     if not is_template(text):
         return text
     ctx = clock if isinstance(clock, TemplateContext) else TemplateContext(clock)
+    with guard.budget():
+        result = _render(text, ctx)
+    if len(result) > MAX_OUTPUT:
+        raise TemplateError(f"template output is longer than {MAX_OUTPUT} characters")
+    bad = guard.lone_surrogate(result)
+    if bad is not None:
+        raise TemplateError(f"template output has a lone surrogate {bad}: not valid Unicode text")
+    return result
+
+
+def _render(text: str, ctx: TemplateContext) -> str:
     try:
-        result = _ENV.from_string(text).render(ctx.as_dict())
+        return guard.compile_checked(_ENV, text).render(ctx.as_dict())
     except TemplateError:
         raise
     except jinja2.TemplateSyntaxError as exc:
@@ -253,8 +315,9 @@ def render_string(text: str, clock: Clock | TemplateContext) -> str:
         raise TemplateError(f"template uses an undefined name: {exc.message}") from exc
     except UsageError as exc:
         raise TemplateError(str(exc)) from exc
-    except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise TemplateError(f"template failed: {exc}") from exc
-    if len(result) > MAX_OUTPUT:
-        raise TemplateError(f"template output is longer than {MAX_OUTPUT} characters")
-    return result
+    except (RecursionError, MemoryError) as exc:
+        raise TemplateError(f"template is too complex: {type(exc).__name__}") from exc
+    except Exception as exc:  # a library failing on a template is the template's problem
+        raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from exc
