@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import EXIT_FAILED, EXIT_OK
+from runner.errors import EXIT_FAILED, EXIT_OK, ProjectFileError
 from runner.problems import REPORTERS, Problem
 from runner.spec import Segment
 from runner.workspace import Workspace
@@ -58,7 +58,14 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
 
 
 def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> int:
-    ws = open_workspace(sel)
+    try:
+        ws = open_workspace(sel)
+    except ProjectFileError as exc:  # segments are not checked against settings not understood
+        report_problems(exc.problems, fmt, out)
+        if fmt == "text":
+            shown = exc.problems[0].file
+            err.write(f"{len(exc.problems)} problem(s) in {shown}; segments not checked\n")
+        return EXIT_FAILED
     chosen = {s.file for s in ws.select(sel.selectors, sel.exclude)}
     problems = ws.problems
     if sel.state_ref or sel.selectors:

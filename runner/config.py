@@ -1,12 +1,16 @@
 """The project file ``runner.yaml``: API, time zone, output root and defaults.
 
-A project without ``runner.yaml`` works on the defaults. The environment
-variable ``FLOWMATIX_API_URL`` overrides ``api.base_url`` (the sandbox prints it).
+A project without ``runner.yaml`` works on the defaults. A ``runner.yaml``
+with any problem is never half-used: :func:`load_project` returns every
+problem, and no command that depends on the file runs (see
+:meth:`runner.workspace.Workspace.open`). The environment variable
+``FLOWMATIX_API_URL`` overrides ``api.base_url`` (the sandbox prints it).
 """
 
 from __future__ import annotations
 
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +18,23 @@ from types import MappingProxyType
 from typing import Any
 
 from runner import schema
-from runner.errors import UsageError
-from runner.loader import load_yaml
-from runner.problems import Problem
-from runner.templating import zone
+from runner.loader import Document, load_file
+from runner.problems import Problem, did_you_mean
 
 PROJECT_FILE = "runner.yaml"
 API_URL_ENV = "FLOWMATIX_API_URL"
+# Headers the runner sets itself: a value in runner.yaml would clash with (or leak) them.
+RESERVED_HEADERS = (
+    "authorization",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "accept-encoding",
+    "transfer-encoding",
+    "host",
+    "connection",
+)
+MIN_RATE = 1 / 3600  # one request an hour
 
 
 @dataclass(frozen=True)
@@ -82,31 +96,60 @@ def _pick(data: Mapping[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
 def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Project, list[Problem]]:
-    """Read ``root/runner.yaml`` if present; return the project and any problems."""
+    """Read ``root/runner.yaml`` if present; return the project and any problems.
+
+    With problems, the project returned holds only the defaults: callers must
+    not run anything on it (the settings the user wrote were not understood).
+    """
     env = os.environ if env is None else env
     path = root / PROJECT_FILE
-    data: dict[str, Any] = {}
-    problems: list[Problem] = []
-    display = os.path.relpath(path) if path.exists() else None
-    if path.exists():
-        doc, problems = load_yaml(path.read_text("utf-8"), str(display))
-        if doc is not None:
-            if not isinstance(doc.data, dict):
-                problems.append(doc.problem((), "runner.yaml must be a mapping of settings"))
-            else:
-                problems += schema.check(doc, schema.RUNNER_SCHEMA)
-                if not problems:
-                    data = doc.data
-                    try:
-                        zone(str(data.get("timezone", "UTC")))
-                    except UsageError as exc:
-                        problems.append(doc.problem(("timezone",), str(exc)))
+    if not os.path.lexists(path):
+        return _project(root, {}, env, None), _misnamed(root)
+    display = _display(path)
+    doc, problems = load_file(
+        path, display, expected=f"a mapping of settings (or delete {PROJECT_FILE} for the defaults)"
+    )
+    if problems:  # what the loader refused (bytes, shapes) is all there is to say
+        return _project(root, {}, env, display), problems
+    if doc is not None and not isinstance(doc.data, dict):
+        problems.append(doc.problem((), f"{PROJECT_FILE} must be a mapping of settings"))
+    elif doc is not None:
+        problems += schema.check(doc, schema.RUNNER_SCHEMA)
+        problems += _check_values(doc, root)
+    if doc is None or problems:
+        return _project(root, {}, env, display), sorted(set(problems))
+    return _project(root, doc.data, env, display), []
+
+
+def _misnamed(root: Path) -> list[Problem]:
+    """A project file under a near-miss name would be silently ignored: say so."""
+    try:
+        names = [p.name for p in root.iterdir() if p.name.lower() in ("runner.yml", "runner.yaml")]
+    except OSError:
+        return []
+    return [
+        Problem(name, 1, 1, f"the project file must be named {PROJECT_FILE}: {name} is not read")
+        for name in sorted(names)
+    ]
+
+
+def _project(
+    root: Path, data: Mapping[str, Any], env: Mapping[str, str], display: str | None
+) -> Project:
     api = data.get("api", {})
     retry = api.get("retry", {})
     timeout = api.get("timeout", {})
     base = ApiSettings()
     headers = dict(base.headers) if "headers" not in api else dict(api["headers"])
+    policy = RetryPolicy()
     settings = ApiSettings(
         base_url=env.get(API_URL_ENV) or _pick(api, "base_url", base.base_url),
         path=_pick(api, "path", base.path),
@@ -117,14 +160,20 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
         connect_timeout=float(_pick(timeout, "connect", base.connect_timeout)),
         read_timeout=float(_pick(timeout, "read", base.read_timeout)),
         request_timeout=float(_pick(timeout, "total", base.request_timeout)),
-        retry=RetryPolicy(**{k: retry[k] for k in RetryPolicy.__dataclass_fields__ if k in retry}),
+        retry=RetryPolicy(
+            max_attempts=int(_pick(retry, "max_attempts", policy.max_attempts)),
+            backoff_initial=float(_pick(retry, "backoff_initial", policy.backoff_initial)),
+            backoff_max=float(_pick(retry, "backoff_max", policy.backoff_max)),
+            retry_after_cap=float(_pick(retry, "retry_after_cap", policy.retry_after_cap)),
+            deadline=float(_pick(retry, "deadline", policy.deadline)),
+        ),
         concurrency=int(_pick(api, "concurrency", base.concurrency)),
         rate_limit=float(_pick(api, "rate_limit", base.rate_limit)),
         max_pages=int(_pick(api, "max_pages", base.max_pages)),
         max_page_bytes=int(float(_pick(api, "max_page_mb", 64)) * 1024 * 1024),
     )
     s3 = data.get("s3", {})
-    project = Project(
+    return Project(
         root=root,
         api=settings,
         timezone=_pick(data, "timezone", "UTC"),
@@ -135,4 +184,76 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
         raw=data,
         file=display,
     )
-    return project, problems
+
+
+def _check_values(doc: Document, root: Path) -> list[Problem]:
+    """What the schema cannot say; each check skips a value of the wrong type (the
+    schema reports that)."""
+    data: dict[str, Any] = doc.data
+    api: dict[str, Any] = data["api"] if isinstance(data.get("api"), dict) else {}
+    problems: list[Problem] = []
+    tz = data.get("timezone")
+    if isinstance(tz, str):
+        why = timezone_problem(tz)
+        if why:
+            problems.append(doc.problem(("timezone",), f"'timezone' {why}"))
+    headers = api.get("headers")
+    for name in headers if isinstance(headers, dict) else {}:
+        if name.lower() in RESERVED_HEADERS:
+            problems.append(
+                doc.problem(
+                    ("api", "headers", name),
+                    f"'api.headers' must not set {name!r}: the runner sets it "
+                    f"(the token comes from the variable named by api.token_env); remove it",
+                    key=True,
+                )
+            )
+    rate = api.get("rate_limit")
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 < rate < MIN_RATE:
+        problems.append(
+            doc.problem(
+                ("api", "rate_limit"),
+                f"'api.rate_limit' is {rate:g} requests per second, more than an hour between "
+                f"requests: use 0 for no limit or at least {MIN_RATE:.6f} (one an hour)",
+            )
+        )
+    out = data.get("output_root")
+    if isinstance(out, str):
+        why = output_root_problem(root, out)
+        if why:
+            problems.append(doc.problem(("output_root",), f"'output_root' {out!r} {why}"))
+    return problems
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why ``name`` is not an IANA time zone, with the nearest name, or None."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    else:
+        return None
+    hint = did_you_mean(name, sorted(zoneinfo.available_timezones()))
+    shown = schema.show(name)
+    return (
+        f"has invalid value {shown}{hint}: expected an IANA time zone such as "
+        "'UTC', 'Europe/London' or 'Asia/Kolkata'"
+    )
+
+
+def output_root_problem(root: Path, text: str) -> str | None:
+    """Why local outputs may not go under ``text`` (relative to ``root``), or None."""
+    try:
+        folder = (root / text).resolve()
+        project = root.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return f"cannot be resolved: {exc}"
+    git = project / ".git"
+    if folder == git or folder.is_relative_to(git):
+        return "is inside the project's .git folder: exports would overwrite git's own files"
+    segments = project / "segments"
+    if folder == segments or folder.is_relative_to(segments):
+        return "is inside the segments folder: exports would land among the segment files"
+    if folder.exists() and not folder.is_dir():
+        return "is an existing file, not a folder"
+    return None

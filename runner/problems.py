@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line and encodable as UTF-8: control characters and lone
+    surrogates (from a file name or a value) become escapes such as ``\\n``."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 @dataclass(frozen=True, order=True)
@@ -20,7 +29,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        return printable(f"{self.file}:{self.line}:{self.col}: {self.message}")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -39,11 +48,15 @@ def _text(problems: list[Problem]) -> str:
 
 
 def _json(problems: list[Problem]) -> str:
-    return json.dumps([asdict(p) for p in problems], indent=2, ensure_ascii=False) + "\n"
+    items = [
+        {k: printable(v) if isinstance(v, str) else v for k, v in asdict(p).items()}
+        for p in problems
+    ]
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
 
 
 def _escape_github(value: str, *, prop: bool = False) -> str:
-    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    value = printable(value).replace("%", "%25")
     if prop:
         value = value.replace(":", "%3A").replace(",", "%2C")
     return value

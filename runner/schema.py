@@ -1,8 +1,11 @@
 """JSON Schema checks that speak the user's language.
 
 The schemas in ``schemas/`` are the single source of truth for editors and for
-the runner. Errors from :mod:`jsonschema` are turned into :class:`Problem`
-values that name the key, the bad value and the allowed values.
+the runner. Each has a stable ``$id`` (``SCHEMA_BASE`` + its file name) and
+refers to the others by file name, so a ``$ref`` resolves the same way by
+``$id`` (a registry, ajv) and relative to the file (an editor, check-jsonschema
+with ``--base-uri``). Errors from :mod:`jsonschema` are turned into
+:class:`Problem` values that name the key, the bad value and the allowed values.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from runner.loader import Document, Path_
+from runner.loader import Document, Path_, dotted
 from runner.problems import Problem, did_you_mean
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_BASE = "https://segment-runner.dev/schemas/"
 FILTER_SCHEMA = "inbox-users-filter.schema.json"
 SEGMENT_SCHEMA = "segment.schema.json"
 RUNNER_SCHEMA = "runner.schema.json"
@@ -37,10 +41,18 @@ def load_schema(name: str) -> dict[str, Any]:
     return data
 
 
+def schema_id(name: str) -> str:
+    """The ``$id`` of schema file ``name``."""
+    return SCHEMA_BASE + name
+
+
 @functools.cache
 def _registry() -> Registry[Any]:
     resources = [
-        (name, Resource.from_contents(load_schema(name), default_specification=DRAFT202012))
+        (
+            schema_id(name),
+            Resource.from_contents(load_schema(name), default_specification=DRAFT202012),
+        )
         for name in (FILTER_SCHEMA, SEGMENT_SCHEMA, RUNNER_SCHEMA)
     ]
     return Registry().with_resources(resources)
@@ -48,7 +60,9 @@ def _registry() -> Registry[Any]:
 
 @functools.cache
 def validator(name: str, pointer: str = "") -> Draft202012Validator:
-    schema: dict[str, Any] = {"$ref": f"{name}#{pointer}"} if pointer else load_schema(name)
+    schema: dict[str, Any] = (
+        {"$ref": f"{schema_id(name)}#{pointer}"} if pointer else load_schema(name)
+    )
     return Draft202012Validator(schema, registry=_registry())
 
 
@@ -61,13 +75,6 @@ def filter_defaults() -> dict[str, Any]:
 def toggle_names() -> list[str]:
     names: list[str] = load_schema(FILTER_SCHEMA)["$defs"]["toggleName"]["enum"]
     return names
-
-
-def dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
 
 
 def show(value: Any) -> str:
@@ -136,6 +143,13 @@ def _convert(doc: Document, base: Path_, error: ValidationError) -> Iterator[Pro
         yield doc.problem(
             path, f"'{where}' must be {show(error.validator_value)}, got {show(instance)}"
         )
+    elif kind == "pattern" and "propertyNames" in error.relative_schema_path:
+        what = schema.get("description", f"match {error.validator_value}")
+        yield doc.problem(
+            (*path, instance),
+            f"'{where}' has invalid key {show(instance)}: expected {what}",
+            key=True,
+        )
     elif kind == "pattern":
         what = schema.get("description", f"match {error.validator_value}")
         yield doc.problem(path, f"'{where}' has invalid value {show(instance)}: expected {what}")
@@ -145,10 +159,26 @@ def _convert(doc: Document, base: Path_, error: ValidationError) -> Iterator[Pro
             yield from _convert(doc, base, sub)
         else:
             yield doc.problem(path, f"'{where}' is not valid: {error.message}")
+    elif kind in _BOUNDS:
+        yield doc.problem(
+            path, f"'{where}' is {show(instance)}: {_BOUNDS[kind]} {error.validator_value}"
+        )
+    elif kind == "minLength":
+        need = error.validator_value
+        wanted = "must not be empty" if need == 1 else f"must be at least {need} characters"
+        yield doc.problem(path, f"'{where}' {wanted}")
     elif kind == "uniqueItems":
         yield doc.problem(path, f"'{where}' lists the same value twice: {show(instance)}")
     else:
         yield doc.problem(path, f"'{where}': {error.message}")
+
+
+_BOUNDS = {
+    "minimum": "it must be at least",
+    "maximum": "it must be at most",
+    "exclusiveMinimum": "it must be more than",
+    "exclusiveMaximum": "it must be less than",
+}
 
 
 def _pick_branch(error: ValidationError) -> ValidationError | None:

@@ -1,9 +1,10 @@
 """Segment files -> typed, rendered segments, with every problem collected.
 
-``load_segments(project, files, ctx)`` reads each file, renders its templates
-on the run's clock, checks it against ``segment.schema.json`` and the rules
-the schema cannot say, and returns :class:`Segment` values plus a list of
-:class:`~runner.problems.Problem` for everything wrong in every file.
+``load_segment(file, project, clock, variables)`` reads one file, renders its
+templates on the run's clock, checks it against ``segment.schema.json`` and the
+rules the schema cannot say (output paths: :mod:`runner.targets`), and returns
+a :class:`Loaded`: the :class:`Segment`, or every
+:class:`~runner.problems.Problem` in the file.
 """
 
 from __future__ import annotations
@@ -11,25 +12,22 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
-import posixpath
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import schema
+from runner import schema, targets
 from runner.columns import ExprError, Getter, compile_expr
 from runner.config import Project
 from runner.errors import TemplateError
-from runner.loader import Document, Path_, load_yaml
+from runner.loader import Document, Path_, dotted, load_file, surrogate_problem
 from runner.problems import Problem
 from runner.templating import Clock, TemplateContext, is_template, render_string
 
 RANGE_FILTERS = ("lastSeenAt", "createdAt")
 EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl"}
 DEFAULT_PATH = "exports/{{ segment.name }}"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -96,10 +94,14 @@ def _render_tree(
 ) -> Any:
     if isinstance(value, str) and is_template(value):
         try:
-            return render_string(value, ctx)
+            text = render_string(value, ctx)
         except TemplateError as exc:
-            problems.append(doc.problem(path, f"'{schema.dotted(path)}': {exc}"))
+            problems.append(doc.problem(path, f"'{dotted(path)}': {exc}"))
             return value
+        bad = surrogate_problem(text)  # from a --var or an escape in the template
+        if bad:
+            problems.append(doc.problem(path, f"'{dotted(path)}' renders to text that {bad}"))
+        return text
     if isinstance(value, dict):
         return {k: _render_tree(doc, v, (*path, k), ctx, problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -197,33 +199,6 @@ def _runner_owned(doc: Document, rendered: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def check_output_path(text: str) -> str | None:
-    """Return why ``text`` is not an acceptable output path, or None."""
-    if text.startswith("s3://"):
-        bucket, _, key = text[5:].partition("/")
-        if not _BUCKET.match(bucket):
-            return f"'{bucket}' is not a valid S3 bucket name"
-        if not key or key.endswith("/"):
-            return "an s3:// path needs an object key after the bucket, not ending in '/'"
-        if any(part in ("..", ".") for part in key.split("/")):
-            return "an s3:// key must not contain '.' or '..' segments"
-        return None
-    if "://" in text:
-        return f"unsupported scheme in {text!r}: use a relative local path or s3://bucket/key"
-    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
-        return "local output paths must be relative to the output root, not absolute"
-    if "\\" in text:
-        return "use '/' to separate folders in output paths"
-    norm = posixpath.normpath(text)
-    if norm == ".." or norm.startswith("../"):
-        return "the output path escapes the output root with '..'"
-    if text.endswith("/") or norm in (".", ""):
-        return "the output path must name a file"
-    if "\x00" in text:
-        return "the output path contains a NUL character"
-    return None
-
-
 def _columns(
     doc: Document, raw: list[Any] | None, problems: list[Problem]
 ) -> tuple[Column, ...] | None:
@@ -250,31 +225,52 @@ def _columns(
         try:
             getter = compile_expr(source)
         except ExprError as exc:
-            problems.append(doc.problem(where, f"'{schema.dotted(where)}': {exc}"))
+            problems.append(doc.problem(where, f"'{dotted(where)}': {exc}"))
             continue
         out.append(Column(name, source, getter, default))
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """One segment file: its segment, or what is wrong with it and what it is called.
+
+    ``name`` is the file's ``name:`` if it could be read, else the file stem, so a
+    selector can still find a file that failed to load and show its problems.
+    """
+
+    file: str
+    name: str
+    labels: tuple[str, ...]
+    segment: Segment | None
+    problems: list[Problem]
+
+
 def load_segment(
     file: Path, project: Project, clock: Clock, variables: Mapping[str, str]
-) -> tuple[Segment | None, list[Problem]]:
-    name = display_path(file)
-    try:
-        text = file.read_text("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(name, 1, 1, f"file is not UTF-8 text: {exc.reason}")]
-    except OSError as exc:
-        return None, [Problem(name, 1, 1, f"cannot read file: {exc.strerror}")]
-    doc, problems = load_yaml(text, name)
+) -> Loaded:
+    shown = display_path(file)
+    doc, problems = load_file(file, shown)
     if doc is None:
-        return None, problems
+        return Loaded(shown, file.stem, (), None, problems)
     if not isinstance(doc.data, dict):
-        return None, [*problems, doc.problem((), "a segment file must be a mapping of keys")]
+        problems.append(doc.problem((), "a segment file must be a mapping of keys"))
+        return Loaded(shown, file.stem, (), None, problems)
     data: dict[str, Any] = doc.data
-    seg_name = data.get("name") if isinstance(data.get("name"), str) else file.stem
-    labels = data.get("labels") if isinstance(data.get("labels"), list) else []
-    ctx = TemplateContext(clock, variables, {"name": seg_name, "labels": labels})
+    name = data["name"] if isinstance(data.get("name"), str) else file.stem
+    raw_labels: list[Any] = data["labels"] if isinstance(data.get("labels"), list) else []
+    labels = tuple(label for label in raw_labels if isinstance(label, str))
+    ctx = TemplateContext(clock, variables, {"name": name, "labels": list(labels)})
+    rendered = _render(doc, project, ctx, problems)
+    segment = None if problems else _build(doc, rendered, project, problems)
+    return Loaded(shown, name, labels, segment, problems)
+
+
+def _render(
+    doc: Document, project: Project, ctx: TemplateContext, problems: list[Problem]
+) -> dict[str, Any]:
+    """The segment with its templates rendered and its output merged with the defaults."""
+    data: dict[str, Any] = doc.data
     rendered = dict(data)
     if "filter" in data:
         rendered["filter"] = _render_tree(doc, data["filter"], ("filter",), ctx, problems)
@@ -289,18 +285,31 @@ def load_segment(
         if isinstance(output["path"], str):
             output["path"] = _render_tree(doc, output["path"], ("output", "path"), ctx, problems)
         rendered["output"] = output
-    if problems:
-        return None, problems
-    problems = _runner_owned(doc, rendered)
+    return rendered
+
+
+def _output_problem(project: Project, output: Mapping[str, Any]) -> str | None:
+    path = output["path"]
+    why = targets.path_problem(path, output["format"], output.get("compression", "none"))
+    if why is None and not path.startswith("s3://"):
+        why = targets.local_problem(project, path)
+    shown = path if len(path) <= 80 else f"{path[:60]}...{path[-12:]}"
+    return f"'output.path' {shown!r}: {why}" if why else None
+
+
+def _build(
+    doc: Document, rendered: dict[str, Any], project: Project, problems: list[Problem]
+) -> Segment | None:
+    problems += _runner_owned(doc, rendered)
     problems += schema.check(doc, schema.SEGMENT_SCHEMA, data=rendered)
     if problems:
-        return None, problems
+        return None
     body = {**schema.filter_defaults(), **rendered["filter"], "page": 1, "isExport": "none"}
     problems += _check_filter(doc, body, rendered["filter"])
     output = rendered["output"]
-    why = check_output_path(output["path"])
+    why = _output_problem(project, output)
     if why:
-        problems.append(doc.problem(("output", "path"), f"'output.path' {output['path']!r}: {why}"))
+        problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
     expect = rendered.get("expect", {})
     low, high = expect.get("min_rows"), expect.get("max_rows")
@@ -311,11 +320,10 @@ def load_segment(
             )
         )
     if problems:
-        return None, problems
-    csv_opts = output.get("csv", {})
-    segment = Segment(
+        return None
+    return Segment(
         name=rendered["name"],
-        file=name,
+        file=doc.file,
         description=rendered.get("description", ""),
         owner=rendered.get("owner", ""),
         labels=tuple(rendered.get("labels", [])),
@@ -326,15 +334,14 @@ def load_segment(
             path=output["path"],
             columns=columns,
             compression=output.get("compression", "none"),
-            csv=CsvOptions(**csv_opts),
+            csv=CsvOptions(**output.get("csv", {})),
             s3=output.get("s3", {}),
         ),
         min_rows=low,
         max_rows=high,
-        raw=data,
+        raw=doc.data,
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
     )
-    return segment, []
 
 
 def find_segment_files(paths: Iterable[Path]) -> list[Path]:
@@ -347,11 +354,10 @@ def find_segment_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def cross_check(segments: list[Segment]) -> list[Problem]:
+def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
     """Problems between files: duplicate names and colliding output paths."""
     problems: list[Problem] = []
     by_name: dict[str, Segment] = {}
-    by_path: dict[str, Segment] = {}
     for seg in segments:
         first = by_name.setdefault(seg.name, seg)
         if first is not seg:
@@ -362,18 +368,7 @@ def cross_check(segments: list[Segment]) -> list[Problem]:
                     f"segment name '{seg.name}' is already used by {first.file}",
                 )
             )
-        key = posixpath.normpath(seg.output.path)
-        other = by_path.setdefault(key, seg)
-        if other is not seg:
-            problems.append(
-                Problem(
-                    seg.file,
-                    *_pos(seg, "output"),
-                    f"output path '{seg.output.path}' collides with segment "
-                    f"'{other.name}' ({other.file})",
-                )
-            )
-    return problems
+    return problems + targets.collisions(segments, project)
 
 
 def _pos(seg: Segment, key: str) -> tuple[int, int]:

@@ -7,14 +7,15 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.config import Project, load_project
-from runner.errors import UsageError
+from runner.errors import ProjectFileError, UsageError
 from runner.problems import Problem, did_you_mean
-from runner.spec import Segment, cross_check, find_segment_files, load_segment
+from runner.spec import Loaded, Segment, cross_check, find_segment_files, load_segment
 from runner.templating import Clock
 
 StateFilter = Callable[[Segment], bool]
@@ -28,6 +29,7 @@ class Workspace:
     problems: list[Problem]
     variables: Mapping[str, str] = field(default_factory=dict)
     state: StateFilter | None = None
+    failed: list[Loaded] = field(default_factory=list)  # files that did not load
 
     @classmethod
     def open(
@@ -39,22 +41,30 @@ class Workspace:
         paths: Sequence[Path] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Workspace:
+        """Load ``root/runner.yaml`` and every segment file.
+
+        Raises :class:`ProjectFileError` if ``runner.yaml`` has any problem: its
+        settings (API, token variable, output root, time zone) were not understood,
+        so nothing may run on defaults in their place.
+        """
         project, problems = load_project(root, env)
-        clock = Clock.parse(as_of, project.timezone if not problems else "UTC")
+        if problems:
+            raise ProjectFileError(problems)
+        clock = Clock.parse(as_of, project.timezone)
         variables = dict(variables or {})
         if paths:
-            missing = [p for p in paths if not p.exists()]
+            missing = [p for p in paths if not os.path.lexists(p)]
             if missing:
                 raise UsageError(f"no such file or folder: {missing[0]}")
         files = find_segment_files(paths or [project.segments_dir])
-        segments: list[Segment] = []
-        for file in files:
-            seg, found = load_segment(file, project, clock, variables)
-            problems += found
-            if seg is not None:
-                segments.append(seg)
-        problems += cross_check(segments)
-        return cls(project, clock, segments, sorted(set(problems)), variables)
+        loaded = [load_segment(file, project, clock, variables) for file in files]
+        segments = [item.segment for item in loaded if item.segment is not None]
+        failed = [item for item in loaded if item.segment is None]
+        problems = [p for item in loaded for p in item.problems]
+        problems += cross_check(segments, project)
+        ws = cls(project, clock, segments, sorted(set(problems)), variables)
+        ws.failed = failed
+        return ws
 
     def select(self, selectors: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Segment]:
         """Segments matching any selector (all when none), minus any ``exclude`` match.
@@ -65,15 +75,21 @@ class Workspace:
         chosen = list(selectors)
         picked = [s for s in self.segments if not chosen or any(self._match(s, c) for c in chosen)]
         for sel in chosen:
-            if not any(self._match(s, sel) for s in self.segments) and not sel.startswith(
-                ("state:", "label:")
-            ):
-                hint = did_you_mean(sel, [s.name for s in self.segments])
-                raise UsageError(f"no segment matches {sel!r}{hint}")
+            if sel.startswith("state:") or any(self._match(s, sel) for s in self.segments):
+                continue
+            if any(self._match(item, sel) for item in self.failed):
+                continue  # a file with problems: they are reported, it is not exported
+            if sel.startswith("label:"):
+                known = sorted({label for s in self.segments for label in s.labels})
+                hint = did_you_mean(sel[6:], known) or f" (in use: {', '.join(known) or 'none'})"
+                raise UsageError(f"no segment has the label {sel[6:]!r}{hint}")
+            names = [s.name for s in self.segments] + [item.name for item in self.failed]
+            hint = did_you_mean(sel, names)
+            raise UsageError(f"no segment matches {sel!r}{hint}")
         excluded = list(exclude)
         return [s for s in picked if not any(self._match(s, x) for x in excluded)]
 
-    def _match(self, seg: Segment, selector: str) -> bool:
+    def _match(self, seg: Segment | Loaded, selector: str) -> bool:
         if selector.startswith("label:"):
             return selector[6:] in seg.labels
         if selector.startswith("state:"):
@@ -81,7 +97,9 @@ class Workspace:
                 raise UsageError(f"unknown selector {selector!r}: the only state is state:modified")
             if self.state is None:
                 raise UsageError("state:modified needs --state REF (a git ref to compare with)")
-            return self.state(seg)
+            return isinstance(seg, Segment) and self.state(seg)
         if selector.endswith((".yaml", ".yml")) or "/" in selector:
             return Path(selector).resolve() == Path(seg.file).resolve()
+        if isinstance(seg, Loaded) and fnmatch.fnmatchcase(Path(seg.file).stem, selector):
+            return True
         return fnmatch.fnmatchcase(seg.name, selector)

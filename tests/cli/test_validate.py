@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,22 +12,41 @@ from tests.conftest import CASES, ROOT, run_cli
 
 AS_OF = "2026-11-25T10:00:00Z"
 INVALID = CASES / "invalid"
-EXPECTED: dict[str, list[str]] = json.loads((INVALID / "expected.json").read_text("utf-8"))
+# Each folder of bad files has an expected.json: file name -> the exact "line:col: message"
+# lines it must produce. invalid/ holds segment files, validated where they lie;
+# invalid-runner/ holds runner.yaml files, each copied into an empty project.
+CORPORA = ("invalid", "invalid-runner")
 
 
-def test_every_invalid_case_has_an_expectation() -> None:
-    files = sorted(p.name for p in INVALID.glob("*.yaml"))
-    assert files == sorted(EXPECTED)
+def expected(folder: str) -> dict[str, list[str]]:
+    data: dict[str, list[str]] = json.loads((CASES / folder / "expected.json").read_text("utf-8"))
+    return data
+
+
+EXPECTED = expected("invalid")
+CASE_FILES = [(folder, name) for folder in CORPORA for name in sorted(expected(folder))]
+
+
+@pytest.mark.parametrize("folder", CORPORA)
+def test_every_invalid_case_has_an_expectation(folder: str) -> None:
+    files = sorted(p.name for p in (CASES / folder).glob("*.yaml"))
+    assert files == sorted(expected(folder))
     assert len(files) >= 25
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_file_gives_exact_message(name: str) -> None:
-    path = f"tests/cases/invalid/{name}"
-    result = run_cli("validate", path, "--as-of", AS_OF)
+@pytest.mark.parametrize(("folder", "name"), CASE_FILES)
+def test_invalid_file_gives_exact_message(folder: str, name: str, tmp_path: Path) -> None:
+    if folder == "invalid-runner":
+        (tmp_path / "segments").mkdir()
+        shutil.copyfile(CASES / folder / name, tmp_path / "runner.yaml")
+        path, cwd, args = "runner.yaml", tmp_path, ()
+    else:
+        path = f"tests/cases/{folder}/{name}"
+        cwd, args = ROOT, (path,)
+    result = run_cli("validate", *args, "--as-of", AS_OF, cwd=cwd, timeout=30)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stdout.splitlines() == [f"{path}:{line}" for line in EXPECTED[name]]
+    assert result.stdout.splitlines() == [f"{path}:{line}" for line in expected(folder)[name]]
 
 
 def test_all_files_reported_in_one_run() -> None:

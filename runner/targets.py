@@ -1,0 +1,195 @@
+"""Where a segment may write: output path rules, checked when a segment is loaded.
+
+An output path is a relative local path (under ``output_root``) or
+``s3://bucket/key``. It must name a data file that belongs to nobody else, so
+a reviewed segment can never overwrite the project or another run's files:
+
+- printable text only (no control character, no lone surrogate), S3's bucket and
+  key rules for ``s3://`` (:mod:`runner.locations`);
+- a file, not a folder (no trailing ``/``, ``.`` or ``..``), never inside ``.git``;
+- not a name the runner uses itself: ``.segments-*`` (temporaries and locks) and
+  ``*.manifest.json`` (the manifest beside every output);
+- the extension of its format (``.csv``/``.tsv``, ``.jsonl``/``.ndjson``, ``.xlsx``,
+  ``.parquet``), plus ``.gz`` exactly when ``compression: gzip`` (so
+  ``runner.yaml``, ``Makefile`` or a git hook can never be a target);
+- resolved (symlinks followed) under the output root, and not the project
+  folder, ``runner.yaml``, the ``segments/`` folder, ``.git`` or an existing folder;
+- different from every other segment's output, and not a folder of one.
+
+>>> path_problem("exports/vip.csv", "csv", "none") is None
+True
+>>> path_problem("runner.yaml", "csv", "none")
+"ends in '.yaml': a csv output must end in .csv or .tsv (a data file, never a project file)"
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.loader import surrogate_problem
+from runner.locations import S3_SCHEME, S3Location
+from runner.problems import Problem
+
+if TYPE_CHECKING:
+    from runner.config import Project
+    from runner.spec import Segment
+
+RESERVED_PREFIX = ".segments-"  # the sinks' temporaries and locks
+MANIFEST_SUFFIX = ".manifest.json"
+EXTENSIONS = {
+    "csv": (".csv", ".tsv"),
+    "jsonl": (".jsonl", ".ndjson"),
+    "xlsx": (".xlsx",),
+    "parquet": (".parquet",),
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def path_problem(text: str, fmt: str, compression: str) -> str | None:
+    """Why ``text`` is not an acceptable output path, from its text alone, or None."""
+    bad = surrogate_problem(text)
+    if bad:
+        return bad
+    control = _CONTROL.search(text)
+    if control:
+        return (
+            f"contains the control character {ascii(control.group())[1:-1]}: "
+            "file and object names must be printable on one line"
+        )
+    if text.startswith(S3_SCHEME):
+        try:
+            key = S3Location.parse(text).key
+        except ValueError as exc:
+            return str(exc)
+        return _name_problem(key, fmt, compression)
+    if "://" in text:
+        return f"unsupported scheme in {text!r}: use a relative local path or s3://bucket/key"
+    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
+        return "local output paths must be relative to the output root, not absolute"
+    if "\\" in text:
+        return "use '/' to separate folders in output paths"
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../"):
+        return "the output path escapes the output root with '..'"
+    return _name_problem(text, fmt, compression)
+
+
+def _name_problem(path: str, fmt: str, compression: str) -> str | None:
+    parts = path.split("/")
+    name = parts[-1]
+    if name in ("", ".", ".."):
+        end = "/" if path.endswith("/") else name
+        return f"must name a file, not a folder (it ends in {end!r})"
+    if "" in parts:
+        return "has an empty folder name ('//')"
+    if any(part.casefold() == ".git" for part in parts):
+        return "is inside a .git folder: git's own files are never an output"
+    if name.startswith(RESERVED_PREFIX):
+        return f"names starting with {RESERVED_PREFIX!r} are the runner's temporary and lock files"
+    if name.endswith(MANIFEST_SUFFIX):
+        return f"names ending in {MANIFEST_SUFFIX!r} are the manifests written beside each output"
+    allowed = EXTENSIONS.get(fmt, ())
+    gz = compression == "gzip"
+    stem = name[: -len(".gz")] if gz and name.endswith(".gz") else name
+    if gz and stem == name:
+        return f"a gzip-compressed output ends in .gz (such as {_example(fmt, gz)})"
+    if not gz and name.endswith(".gz"):
+        return "ends in .gz but 'output.compression' is not gzip"
+    if allowed and not stem.endswith(allowed):
+        suffix = posixpath.splitext(stem)[1]
+        kind = f"ends in {suffix!r}" if suffix else "has no extension"
+        endings = " or ".join(allowed)
+        return f"{kind}: a {fmt} output must end in {endings} (a data file, never a project file)"
+    return None
+
+
+def _example(fmt: str, gz: bool) -> str:
+    return "exports/name" + EXTENSIONS.get(fmt, (".csv",))[0] + (".gz" if gz else "")
+
+
+def resolved_target(project: Project, text: str) -> Path:
+    """The file a local output path lands on, symlinks followed."""
+    return (project.local_root / text).resolve()
+
+
+def local_problem(project: Project, text: str) -> str | None:
+    """Why the local path ``text`` would land on something that is not an output, or None."""
+    try:
+        target = resolved_target(project, text)
+        root = project.root.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return f"cannot be resolved: {exc}"
+    base = project.local_root
+    if not target.is_relative_to(base):
+        return f"resolves to {target}, outside the output root {base} (through a symlink)"
+    git = root / ".git"
+    if target in (root, base) or target.is_dir():
+        return "is an existing folder, not a file"
+    if target == git or target.is_relative_to(git):
+        return "resolves inside the project's .git folder"
+    if target == root / "runner.yaml":
+        return "would overwrite the project file runner.yaml"
+    segments = project.segments_dir.resolve()
+    if target.is_relative_to(segments):
+        return "would write into the segments folder"
+    return None
+
+
+def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
+    """Outputs that land on the same file (or object), on a segment file, or on a folder
+    another output needs."""
+    problems: list[Problem] = []
+    owners: dict[str, Segment] = {}
+    files = {_key_of_file(seg.file): seg for seg in segments}
+    for seg in segments:
+        key = _target_key(seg, project)
+        if key in files:
+            problems.append(_problem(seg, f"would overwrite the segment file {files[key].file}"))
+        other = owners.setdefault(key, seg)
+        if other is not seg:
+            problems.append(_problem(seg, f"collides with segment '{other.name}' ({other.file})"))
+    for key, seg in owners.items():
+        for parent in _parents(key):
+            if parent in owners:
+                other = owners[parent]
+                problems.append(
+                    _problem(
+                        seg,
+                        f"needs the folder {other.output.path!r}, which is the "
+                        f"output of segment '{other.name}' ({other.file})",
+                    )
+                )
+    return problems
+
+
+def _problem(seg: Segment, message: str) -> Problem:
+    line, col = seg.key_pos.get("output", (1, 1))
+    return Problem(seg.file, line, col, f"output path '{seg.output.path}' {message}")
+
+
+def _target_key(seg: Segment, project: Project) -> str:
+    if seg.output.is_s3:
+        return seg.output.path
+    try:
+        return str(resolved_target(project, seg.output.path))
+    except (OSError, ValueError, RuntimeError):
+        return posixpath.normpath(seg.output.path)
+
+
+def _key_of_file(file: str) -> str:
+    try:
+        return str(Path(file).resolve())
+    except (OSError, ValueError, RuntimeError):
+        return file
+
+
+def _parents(key: str) -> list[str]:
+    if key.startswith(S3_SCHEME):
+        bucket, _, path = key[len(S3_SCHEME) :].partition("/")
+        parts = path.split("/")[:-1]
+        return [f"{S3_SCHEME}{bucket}/{'/'.join(parts[: i + 1])}" for i in range(len(parts))]
+    return [str(p) for p in Path(key).parents]
