@@ -17,6 +17,8 @@ from typing import TypeVar
 from runner import __version__, commands
 from runner.errors import EXIT_FAILED, EXIT_USAGE, RunnerError, Terminated, UsageError
 from runner.problems import REPORTERS
+from runner.sinks import OutputRoot, parse_output_root
+from runner.sinks.local import file_problem
 
 Handler = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -72,6 +74,22 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return commands.list_segments(_selection(args), args.format, args.out, sys.stdout, sys.stderr)
 
 
+def _out(text: str) -> OutputRoot:
+    """--out, parsed once: an empty, malformed or '..' value is a usage error."""
+    try:
+        return parse_output_root(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _results(text: str) -> Path:
+    """--results: a folder or an unwritable place is a usage error, before anything runs."""
+    problem = file_problem(Path(text)) if text else "is empty: give a file name"
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segments",
@@ -98,23 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="print the exact request body and output path; no network")
     _add_selection(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--out", metavar="DIR", help="show paths re-rooted under DIR")
+    p.add_argument("--out", type=_out, metavar="DIR", help="show paths re-rooted under DIR")
     p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("list", help="list segments: name, labels, format, output, file")
     _add_selection(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--out", metavar="DIR", help="show paths re-rooted under DIR")
+    p.add_argument("--out", type=_out, metavar="DIR", help="show paths re-rooted under DIR")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("export", help="fetch every page and publish CSV/JSONL with a manifest")
     _add_selection(p)
-    p.add_argument("--out", metavar="DIR", help="re-root output under DIR (or an s3:// prefix)")
+    p.add_argument(
+        "--out", type=_out, metavar="DIR", help="re-root output under DIR (or an s3:// prefix)"
+    )
     p.add_argument("--concurrency", type=_positive, help="pages fetched in parallel")
     p.add_argument("--max-pages", type=_positive, help="stop after this many pages")
     p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
-    p.add_argument("--results", type=Path, metavar="FILE", help="write run results as JSON")
+    p.add_argument("--results", type=_results, metavar="FILE", help="write run results as JSON")
     p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
     p.set_defaults(func=_cmd_export)
 

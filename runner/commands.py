@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.errors import EXIT_FAILED, EXIT_OK, ProjectFileError
+from runner.locations import public_url
 from runner.problems import REPORTERS, Problem
 from runner.spec import Segment
 from runner.workspace import Workspace
@@ -99,7 +100,7 @@ def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: Tex
                 "name": seg.name,
                 "file": seg.file,
                 "as_of": ws.clock.iso(),
-                "url": ws.project.api.url,
+                "url": public_url(ws.project.api.url),
                 "output": resolved_output(seg, ws, out_root),
                 "body": seg.body,
             }
@@ -147,7 +148,7 @@ def export(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    from runner.export import export_all, results_document
+    from runner.export import export_all, results_document, write_results
     from runner.report import Progress, summary
 
     ws = open_workspace(sel)
@@ -159,10 +160,8 @@ def export(
     results = export_all(segments, ws, options, listener=Progress(err, live=live))
     out.write(summary(results))
     if results_file is not None:
-        args = {"selectors": list(sel.selectors), "exclude": list(sel.exclude), **asdict(options)}
-        doc = results_document(ws, results, args)
-        results_file.parent.mkdir(parents=True, exist_ok=True)
-        results_file.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        args = {"selectors": list(sel.selectors), "exclude": list(sel.exclude), **options.as_args()}
+        write_results(results_file, results_document(ws, results, args))
     failed = ws.problems or any(r.status == "failed" for r in results)
     return EXIT_FAILED if failed else EXIT_OK
 

@@ -13,7 +13,8 @@ The tree (catch the narrowest one that fits)::
     │   └── PagingError         the API ignored the page number, or a bad envelope
     ├── GuardError              expect.min_rows / max_rows not met
     └── DestinationError        the file or object could not be written
-        └── PathEscapeError     an output path tried to leave its root
+        ├── PathEscapeError     an output path tried to leave its root
+        └── ManifestError       the data was published, its manifest was not
 
     Terminated (BaseException)  SIGTERM during an export, like KeyboardInterrupt
 
@@ -91,6 +92,10 @@ class DestinationError(RunnerError):
 
 class PathEscapeError(DestinationError):
     pass
+
+
+class ManifestError(DestinationError):
+    """The data is published but its manifest is not; the message says what is on disk."""
 
 
 class Terminated(BaseException):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import os
 import signal
 import time
@@ -20,23 +21,34 @@ from types import FrameType
 from typing import Any
 
 from runner import __version__
-from runner.errors import GuardError, RunnerError, Terminated
+from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder
+from runner.locations import public_url
 from runner.manifest import git_blob_id, manifest_bytes
 from runner.records import Deduplicator
-from runner.sinks import Destination, DiscardUpload, destination_for
+from runner.sinks import Destination, DiscardUpload, OutputRoot, as_output_root, destination_for
+from runner.sinks.local import write_atomically
 from runner.spec import Segment
 from runner.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class ExportOptions:
-    out: str | None = None
+    """``out`` is parsed once (text from Python callers is parsed here, UsageError if bad)."""
+
+    out: OutputRoot | None = None
     concurrency: int | None = None
     max_pages: int | None = None
     dry_run: bool = False
     fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", as_output_root(self.out))
+
+    def as_args(self) -> dict[str, Any]:
+        """The options as plain JSON values, for the results file."""
+        return {**asdict(self), "out": None if self.out is None else str(self.out)}
 
 
 @dataclass
@@ -54,6 +66,7 @@ class SegmentResult:
     manifest: str = ""
     sha256: str = ""
     error: str = ""
+    published: bool = False  # the destination holds this run's data (even if status failed)
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -145,14 +158,16 @@ def export_segment(
             upload.abort()
             result.status = "dry-run"
         else:
-            upload.set_metadata(
-                {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
-            )
-            upload.commit()
             manifest = _manifest(seg, ws, result, started_at, fetcher, encoder, destination)
-            destination.write_manifest(manifest)
-            result.manifest = destination.manifest_display()
+            metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
+            upload.publish(manifest, metadata)
+            result.published = True
+            result.manifest = destination.manifest_display
             result.status = "success"
+    except ManifestError as exc:
+        result.status = "failed"
+        result.published = True
+        result.error = redact(str(exc), token)
     except RunnerError as exc:
         result.status = "failed"
         result.error = redact(str(exc), token)
@@ -195,7 +210,7 @@ def _manifest(
             "segment": seg.name,
             "source_file": seg.file,
             "source_git_blob": git_blob_id(source),
-            "request": {"method": "POST", "url": ws.project.api.url, "body": seg.body},
+            "request": {"method": "POST", "url": public_url(ws.project.api.url), "body": seg.body},
             "as_of": ws.clock.iso(),
             "variables": dict(ws.variables),
             "started_at": started_at,
@@ -251,3 +266,9 @@ def results_document(
         "elapsed_seconds": round(sum(r.seconds for r in results), 3),
         "success": all(r.status in ("success", "dry-run") for r in results),
     }
+
+
+def write_results(path: Path, document: Mapping[str, Any]) -> None:
+    """The results file, whole or not at all; DestinationError names the path and reason."""
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    write_atomically(path, text.encode("utf-8", "surrogatepass"))

@@ -1,79 +1,123 @@
-"""Local files: write a temporary file beside the target, fsync, rename over it."""
+"""Local files: written to an exclusive temporary beside the target, published under a lock.
+
+Publishing one target (``out/t.csv``) takes an ``flock`` on ``out/.segments-lock-t.csv``
+and, holding it: removes the old manifest (set aside, put back if the data cannot be
+replaced), renames the data over ``t.csv``, renames the manifest (written and fsynced
+before the lock) over ``t.csv.manifest.json``. So at every instant a manifest that
+exists describes the file beside it, and two runs of one segment publish one after
+the other, never a mix.
+
+Temporaries are ``.segments-tmp-<random>-<name>``, created with ``O_EXCL`` and
+``flock``-ed by their writer for as long as they exist; a temporary nobody holds a
+lock on belongs to a run that died, and the next run in that folder removes it
+(whatever its PID or PID namespace).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
-import re
-import time
+import signal
+import stat
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from runner.errors import DestinationError, PathEscapeError
+from runner.errors import DestinationError, ManifestError, PathEscapeError
 
 TEMP_PREFIX = ".segments-tmp-"
-STALE_AFTER = 3600.0
-_TEMP = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-")
+LOCK_PREFIX = ".segments-lock-"
+MANIFEST_SUFFIX = ".manifest.json"
+# Tests stop a run here (SIGSTOP) to kill it between the data and the manifest rename.
+STOP_HOOK = "SEGMENTS_TEST_STOP_BEFORE_MANIFEST"
+_NAME_KEPT = 100  # of the target's name, in temporary and lock names (NAME_MAX is 255)
 
 
-def _pid_alive(pid: int) -> bool:
+def reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _same_file(fd: int, path: str | Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+
+
+class Temporary:
+    """A new file beside its target: created exclusively, ``flock``-ed while it lives."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        while True:
+            fd, path = tempfile.mkstemp(
+                prefix=TEMP_PREFIX, suffix="-" + name[:_NAME_KEPT], dir=folder
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a cleaner holds it for an instant at most
+            if _same_file(fd, path):
+                break
+            os.close(fd)  # a cleaner removed it between creation and lock: make another
+        self.path = Path(path)
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+
+        self.renamed = False
+
+    def sync(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def rename_to(self, target: Path) -> None:
+        """Publish under ``target``; the lock is kept until :meth:`discard` closes the file."""
+        os.replace(self.path, target)
+        self.renamed = True
+
+    def discard(self) -> None:
+        """Close (keeping quiet about a failing flush) and remove it unless it was renamed."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if not self.renamed:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
 
 def clean_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove temporaries left by killed runs: their process is gone, or they are old."""
+    """Remove temporaries whose writer is gone: nobody holds their ``flock``."""
     removed: list[Path] = []
-    if not folder.is_dir():
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(TEMP_PREFIX)]
+    except OSError:
         return removed
-    now = time.time()
-    for entry in folder.iterdir():
-        match = _TEMP.match(entry.name)
-        if not match:
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             continue
-        with contextlib.suppress(OSError):
-            dead = not _pid_alive(int(match.group(1)))
-            if dead or now - entry.stat().st_mtime > STALE_AFTER:
-                entry.unlink()
-                removed.append(entry)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, entry.path):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # locked by a live writer, or not ours to remove
+        finally:
+            os.close(fd)
     return removed
 
 
-class LocalUpload:
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_temporaries(target.parent)
-        self.temp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{target.name}"
-        self._file = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/abort
-        self.done = False
-
-    def write(self, data: bytes) -> int:
-        return self._file.write(data)
-
-    def set_metadata(self, metadata: dict[str, str]) -> None:
-        pass  # a local file has its manifest beside it
-
-    def commit(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self.temp, self.target)
-        _fsync_dir(self.target.parent)
-        self.done = True
-
-    def abort(self) -> None:
-        if self.done:
-            return
-        self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.temp.unlink()
-        self.done = True
+@contextlib.contextmanager
+def target_lock(target: Path) -> Iterator[None]:
+    """Held from the first rename of a publish to the last: one publisher per target."""
+    path = target.with_name(LOCK_PREFIX + target.name[:_NAME_KEPT])
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -83,6 +127,87 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def stop_for_tests() -> None:
+    if os.environ.get(STOP_HOOK):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+class LocalUpload:
+    def __init__(self, dest: LocalDestination) -> None:
+        self.dest = dest
+        clean_stale_temporaries(dest.target.parent)
+        self.data = Temporary(dest.target.parent, dest.target.name)
+        self._write = self.data.file.write
+        self._manifest: Temporary | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._write(data)
+        except OSError as exc:
+            raise self.dest.error(exc) from exc
+
+    def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
+        dest = self.dest
+        try:
+            self.data.sync()
+        except OSError as exc:
+            raise dest.error(exc) from exc
+        try:
+            self._manifest = Temporary(dest.target.parent, dest.manifest.name)
+            self._manifest.file.write(manifest)
+            self._manifest.sync()
+        except OSError as exc:
+            raise dest.error(exc, dest.manifest) from exc
+        try:
+            with target_lock(dest.target):
+                self._swap(self._manifest, metadata)
+                clean_stale_temporaries(dest.target.parent)  # of a run killed while we waited
+        except OSError as exc:  # the lock file itself
+            raise dest.error(exc, dest.target.with_name(LOCK_PREFIX + dest.target.name)) from exc
+        self.data.discard()
+        self._manifest.discard()
+
+    def _swap(self, manifest: Temporary, metadata: Mapping[str, str]) -> None:
+        dest = self.dest
+        aside = dest.set_old_manifest_aside()
+        try:
+            self.data.rename_to(dest.target)
+        except OSError as exc:
+            dest.put_back(aside)
+            raise dest.error(exc) from exc
+        _fsync_dir(dest.target.parent)
+        stop_for_tests()
+        try:
+            manifest.rename_to(dest.manifest)
+        except OSError as exc:
+            removed = "the previous manifest was removed before the file was replaced, so "
+            raise ManifestError(
+                f"published {dest.display} (sha256 {metadata.get('sha256', '?')}, "
+                f"{metadata.get('rows', '?')} rows) but could not write its manifest "
+                f"{dest.manifest_display}: {reason(exc)}; "
+                f"{removed if aside else ''}no manifest describes it"
+            ) from exc
+        finally:
+            if aside is not None:
+                with contextlib.suppress(OSError):
+                    aside.unlink()
+        _fsync_dir(dest.target.parent)
+
+    def abort(self) -> None:
+        self.data.discard()
+        if self._manifest is not None:
+            self._manifest.discard()
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when under it, else absolute."""
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:  # pragma: no cover
+        return str(path)
+    return str(path) if shown.startswith("..") else shown
 
 
 @dataclass(frozen=True)
@@ -96,29 +221,101 @@ class LocalDestination:
         """``root/relative``, refusing anything that resolves outside ``root``."""
         base = root.resolve()
         target = (base / relative).resolve()
-        if not target.is_relative_to(base):
+        if not target.is_relative_to(base) or target == base:
             raise PathEscapeError(
                 f"output path {relative!r} resolves to {target}, outside the output root {base}"
             )
-        try:
-            shown = os.path.relpath(target)
-        except ValueError:  # pragma: no cover
-            shown = str(target)
-        return cls(base, target, str(target) if shown.startswith("..") else shown)
+        return cls(base, target, _shown(target))
+
+    @property
+    def manifest(self) -> Path:
+        return self.target.with_name(self.target.name + MANIFEST_SUFFIX)
+
+    @property
+    def manifest_display(self) -> str:
+        return self.display + MANIFEST_SUFFIX
+
+    def error(self, exc: OSError, path: Path | None = None) -> DestinationError:
+        """One line: which path could not be written and the OS's reason."""
+        shown = self.display if path in (None, self.target) else self._show(path)
+        return DestinationError(f"cannot write {shown}: {reason(exc)}")
+
+    def _show(self, path: Path) -> str:
+        if path == self.manifest:
+            return self.manifest_display
+        return os.path.join(os.path.dirname(self.display), path.name)
 
     def open(self) -> LocalUpload:
+        for path in (self.target, self.manifest):
+            if path.is_dir():
+                raise self.error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), path)
+        folder = self.target.parent
         try:
-            return LocalUpload(self.target)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DestinationError(f"cannot write {self.display}: {exc.strerror}") from exc
-
-    def manifest_display(self) -> str:
-        return self.display + ".manifest.json"
-
-    def write_manifest(self, data: bytes) -> None:
-        upload = LocalUpload(self.target.with_name(self.target.name + ".manifest.json"))
+            blocking = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+            if blocking is None:
+                raise self.error(exc) from exc
+            why = NotADirectoryError(errno.ENOTDIR, f"{_shown(blocking)} is a file, not a folder")
+            raise self.error(why) from exc
         try:
-            upload.write(data)
-            upload.commit()
-        finally:
-            upload.abort()
+            return LocalUpload(self)
+        except OSError as exc:
+            raise self.error(exc) from exc
+
+    def set_old_manifest_aside(self) -> Path | None:
+        """Move the old manifest out of the way (under the target lock); None if none."""
+        try:
+            mode = os.lstat(self.manifest).st_mode
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(mode):
+            raise self.error(
+                IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), self.manifest
+            )
+        aside = self.target.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:8]}-old{MANIFEST_SUFFIX}")
+        try:
+            os.rename(self.manifest, aside)
+        except OSError as exc:
+            raise self.error(exc, self.manifest) from exc
+        return aside
+
+    def put_back(self, aside: Path | None) -> None:
+        if aside is not None:
+            with contextlib.suppress(OSError):
+                os.rename(aside, self.manifest)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (temporary, fsync, rename); DestinationError."""
+    temp: Temporary | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = Temporary(path.parent, path.name)
+        temp.file.write(data)
+        temp.sync()
+        temp.rename_to(path)
+    except OSError as exc:
+        raise DestinationError(f"cannot write {path}: {reason(exc)}") from exc
+    finally:
+        if temp is not None:
+            temp.discard()
+    _fsync_dir(path.parent)
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` could not be written as a new file (checked before a run), or None."""
+    if path.is_dir():
+        return f"{path} is a folder: give a file name"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"cannot write {path}: {folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
+        why = os.strerror(errno.EROFS if read_only else errno.EACCES)
+        return f"cannot write {path}: {why} ({folder})"
+    return None

@@ -3,10 +3,16 @@
 Rows are encoded and sent as parts as they fill (``part_size_mb``, 8 MiB by
 default), so memory holds one part whatever the export's size; an export
 smaller than one part is sent with a single ``put_object``. The multipart
-upload is completed only on :meth:`S3Upload.commit` (after the last row and the
+upload is completed only on :meth:`S3Upload.publish` (after the last row and the
 row-count guards) and aborted on any failure or interrupt. A run killed with
 ``kill -9`` cannot abort; the next run for the same key aborts uploads left
-open on it before it starts. The manifest object is written after the data.
+open on it before it starts.
+
+Publishing: the old manifest object is deleted (its bytes kept, to put back if the
+data cannot be written), the data object is written, then the new manifest. So a
+manifest object that exists describes the object beside it, unless two runs publish
+one key at once (S3 has no lock): readers compare the manifest's ``sha256`` with the
+object's ``sha256`` metadata.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from runner.errors import DestinationError
+from runner.errors import DestinationError, ManifestError
 from runner.formats import CONTENT_TYPES
+from runner.locations import S3Location
+from runner.sinks.local import MANIFEST_SUFFIX, stop_for_tests
 
 if TYPE_CHECKING:
     from runner.config import Project
@@ -39,6 +47,11 @@ MAX_COPY = 5 * 1024 * MIB
 
 def s3_error(exc: Exception, url: str) -> DestinationError:
     """One line a person can act on, for any botocore failure."""
+    return DestinationError(f"{url}: {s3_reason(exc, url)}")
+
+
+def s3_reason(exc: Exception, url: str) -> str:
+    """What went wrong with a botocore request on ``url``, in words."""
     if isinstance(exc, NoCredentialsError):
         text = "no AWS credentials found (environment, profile or instance role)"
     elif isinstance(exc, EndpointConnectionError):
@@ -63,7 +76,7 @@ def s3_error(exc: Exception, url: str) -> DestinationError:
             text = f"S3 error {code or status}: {message}".rstrip(": ")
     else:
         text = f"S3 request failed: {type(exc).__name__}"
-    return DestinationError(f"{url}: {text}")
+    return text
 
 
 def make_client(project: Project | None = None) -> Any:
@@ -81,6 +94,10 @@ def make_client(project: Project | None = None) -> Any:
     )
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 @dataclass
 class S3Upload:
     client: Any
@@ -89,12 +106,16 @@ class S3Upload:
     url: str
     part_size: int
     extra: dict[str, Any]
+    manifest_extra: dict[str, Any]
     metadata: dict[str, str]
     buffer: bytearray = field(default_factory=bytearray)
     upload_id: str | None = None
     parts: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
-    final_metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def manifest_key(self) -> str:
+        return self.key + MANIFEST_SUFFIX
 
     def write(self, data: bytes) -> int:
         self.buffer += data
@@ -122,11 +143,68 @@ class S3Upload:
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, self.url) from exc
 
-    def set_metadata(self, metadata: dict[str, str]) -> None:
-        self.final_metadata = dict(metadata)
+    def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
+        """Old manifest out, data in, new manifest in (see the module docstring)."""
+        meta = {**self.metadata, **metadata}
+        old = self._remove_old_manifest()
+        try:
+            self._commit(meta)
+        except DestinationError:
+            self._put_back(old)
+            raise
+        published = (
+            f"published {self.url} (sha256 {metadata.get('sha256', '?')}, "
+            f"{metadata.get('rows', '?')} rows)"
+        )
+        stamp_problem = self._stamp_metadata(meta)
+        stop_for_tests()
+        try:
+            self._put_manifest(manifest)
+        except (ClientError, BotoCoreError) as exc:
+            raise ManifestError(
+                f"{published} but could not write its manifest {self.url}{MANIFEST_SUFFIX}: "
+                f"{s3_reason(exc, self.url)}; any previous manifest was removed before the "
+                "object was replaced, so no manifest describes it"
+            ) from exc
+        if stamp_problem:
+            raise ManifestError(
+                f"{published} and its manifest, but could not set the object's rows/sha256 "
+                f"metadata: {stamp_problem}"
+            )
 
-    def commit(self) -> None:
-        meta = {**self.metadata, **self.final_metadata}
+    def _remove_old_manifest(self) -> bytes | None:
+        """Delete the old manifest before the data changes; its bytes, to put back."""
+        where = f"{self.url}{MANIFEST_SUFFIX}"
+        old: bytes | None = None
+        try:
+            old = self.client.get_object(Bucket=self.bucket, Key=self.manifest_key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            if _code(exc) not in ("AccessDenied", "403"):
+                raise s3_error(exc, where) from exc
+        except BotoCoreError as exc:
+            raise s3_error(exc, where) from exc
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.manifest_key)
+        except (ClientError, BotoCoreError) as exc:
+            raise DestinationError(
+                f"cannot remove the old manifest {where}: {s3_reason(exc, where)}; "
+                "nothing was published"
+            ) from exc
+        return old
+
+    def _put_back(self, old: bytes | None) -> None:
+        if old is not None:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._put_manifest(old)
+
+    def _put_manifest(self, data: bytes) -> None:
+        self.client.put_object(
+            Bucket=self.bucket, Key=self.manifest_key, Body=data, **self.manifest_extra
+        )
+
+    def _commit(self, meta: dict[str, str]) -> None:
         try:
             if self.upload_id is None:
                 self.client.put_object(
@@ -146,26 +224,30 @@ class S3Upload:
                     MultipartUpload={"Parts": self.parts},
                 )
                 self.upload_id = None
-                self._stamp_metadata(meta)
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, self.url) from exc
-        self.buffer.clear()
+        finally:
+            self.buffer.clear()
         self.done = True
 
-    def _stamp_metadata(self, meta: dict[str, str]) -> None:
-        # Rows and sha256 are known only at the end; a multipart object gets them by an
-        # in-place copy (server side). The manifest carries them as well.
+    def _stamp_metadata(self, meta: dict[str, str]) -> str | None:
+        """Rows and sha256 are known only at the end; a multipart object gets them by an
+        in-place copy (server side). Returns what went wrong, if anything."""
         size = len(self.parts) * self.part_size
-        if size > MAX_COPY or meta == self.metadata:
-            return
-        self.client.copy_object(
-            Bucket=self.bucket,
-            Key=self.key,
-            CopySource={"Bucket": self.bucket, "Key": self.key},
-            Metadata=meta,
-            MetadataDirective="REPLACE",
-            **self.extra,
-        )
+        if not self.parts or size > MAX_COPY or meta == self.metadata:
+            return None
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                CopySource={"Bucket": self.bucket, "Key": self.key},
+                Metadata=meta,
+                MetadataDirective="REPLACE",
+                **self.extra,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return s3_reason(exc, self.url)
+        return None
 
     def abort(self) -> None:
         if self.done:
@@ -212,16 +294,19 @@ class S3Destination:
     def display(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    @property
+    def manifest_display(self) -> str:
+        return self.display + MANIFEST_SUFFIX
+
     @classmethod
-    def from_url(cls, url: str, seg: Segment, project: Project) -> S3Destination:
-        bucket, _, key = url[5:].partition("/")
+    def at(cls, location: S3Location, seg: Segment, project: Project) -> S3Destination:
         metadata = {
             "segment": seg.name,
             **{k: str(v) for k, v in seg.output.s3.get("metadata", {}).items()},
         }
         return cls(
-            bucket=bucket,
-            key=key,
+            bucket=location.bucket,
+            key=location.key,
             client=make_client(project),
             options=seg.output.s3,
             format=seg.output.format,
@@ -263,6 +348,7 @@ class S3Destination:
             url=self.display,
             part_size=int(self.options.get("part_size_mb", 8)) * MIB,
             extra=self._extra(content_type),
+            manifest_extra=self._extra("application/json"),
             metadata=dict(self.metadata),
         )
 
@@ -276,17 +362,3 @@ class S3Destination:
                 raise s3_error(exc, self.display) from exc
         except BotoCoreError as exc:
             raise s3_error(exc, self.display) from exc
-
-    def manifest_display(self) -> str:
-        return self.display + ".manifest.json"
-
-    def write_manifest(self, data: bytes) -> None:
-        try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=self.key + ".manifest.json",
-                Body=data,
-                **self._extra("application/json"),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise s3_error(exc, self.manifest_display()) from exc

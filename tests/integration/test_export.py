@@ -365,3 +365,29 @@ def test_max_pages_caps_a_run(sandbox: Start, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert len((project / "out" / "everyone.jsonl").read_text().splitlines()) == 150
     assert os.environ.get("FLOWMATIX_TOKEN") != TOKEN
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"),
+    [
+        ("s3://", "names no bucket"),
+        ("", "is empty"),
+        ("s3://eg..bucket/x", "must not contain '..'"),
+        ("s3://Seg_Bucket", "lower-case letters"),
+        ("s3://seg-bucket/a/../b", "'.' or '..' segments"),
+        ("../elsewhere", "contains '..'"),
+        ("gs://seg-bucket/x", "only local folders and s3://"),
+    ],
+)
+def test_bad_out_is_a_usage_error_before_anything_runs(
+    sandbox: Start, tmp_path: Path, out: str, reason: str
+) -> None:
+    api = sandbox(users=50, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")})
+    for command in ("export", "render", "list"):
+        run = run_cli(command, "--out", out, cwd=project, env=api_env(api))
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "Traceback" not in run.stderr
+        assert any("--out" in line and reason in line for line in run.stderr.splitlines())
+    assert sum(api.stats.values()) == 0, "no request before the usage error"
+    assert sorted(p.name for p in project.iterdir()) == ["runner.yaml", "segments"]

@@ -174,12 +174,129 @@ def SECRET_NOT_SHOWN(run: subprocess.CompletedProcess[str]) -> bool:
     return SECRET_KEY not in run.stdout + run.stderr and TOKEN not in run.stdout + run.stderr
 
 
+LOCAL_SEGMENT = """\
+version: 1
+name: nearby
+filter: {isContact: false, applicableFilters: []}
+output: {format: jsonl, path: out/nearby.jsonl}
+"""
+
+
 def test_render_and_list_show_the_s3_url(tmp_path: Path) -> None:
-    project = make_project(tmp_path, {"everyone": segment()})
+    project = make_project(tmp_path, {"everyone": segment(), "nearby": LOCAL_SEGMENT})
     listed = run_cli("list", "--format", "json", cwd=project)
-    assert json.loads(listed.stdout)[0]["output"] == "s3://exports/daily/everyone.csv"
-    rerooted = run_cli("render", "--format", "json", "--out", "s3://other/try", cwd=project)
-    assert json.loads(rerooted.stdout)[0]["output"] == "s3://other/try/exports/daily/everyone.csv"
+    assert [r["output"] for r in json.loads(listed.stdout)] == [
+        "s3://exports/daily/everyone.csv",
+        "out/nearby.jsonl",
+    ]
+    # Under --out, an s3:// path keeps its bucket as the first folder; a local path its path.
+    for out, expected in [
+        (
+            "s3://other/try",
+            ["s3://other/try/exports/daily/everyone.csv", "s3://other/try/out/nearby.jsonl"],
+        ),
+        ("s3://other", ["s3://other/exports/daily/everyone.csv", "s3://other/out/nearby.jsonl"]),
+        ("try", ["try/exports/daily/everyone.csv", "try/out/nearby.jsonl"]),
+    ]:
+        for command in ("render", "list"):
+            run = run_cli(command, "--format", "json", "--out", out, cwd=project)
+            assert [r["output"] for r in json.loads(run.stdout)] == expected, run.stderr
+
+
+def test_out_s3_prefix_reroots_s3_and_local_paths(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    api = sandbox(users=70, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": segment(), "nearby": LOCAL_SEGMENT})
+    run = run_cli(
+        "export", "--as-of", ANCHOR, "--out", "s3://exports/try", cwd=project, env=env(api, s3)
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    client = s3.client()
+    for key in ("try/exports/daily/everyone.csv", "try/out/nearby.jsonl"):
+        data = client.get_object(Bucket="exports", Key=key)["Body"].read()
+        manifest = json.loads(
+            client.get_object(Bucket="exports", Key=key + ".manifest.json")["Body"].read()
+        )
+        assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+        assert manifest["destination"] == f"s3://exports/{key}" and manifest["rows"] == 70
+    assert _missing(s3, "daily/everyone.csv")
+    assert not (project / "out").exists()
+
+
+def test_kill_between_the_object_and_its_manifest(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    from runner.sinks.local import STOP_HOOK
+    from tests.integration.test_publish_integrity import finish, stopped
+
+    project = make_project(tmp_path, {"everyone": segment()})
+    old = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(sandbox(users=50), s3))
+    assert old.returncode == 0, old.stdout + old.stderr
+    api = sandbox(users=80, seed=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR],
+        cwd=project,
+        env=cli_env(env(api, s3, **{STOP_HOOK: "1"})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: stopped(proc))  # the object is replaced, its manifest not written
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        finish(proc)
+    client = s3.client()
+    obj = client.get_object(Bucket="exports", Key="daily/everyone.csv")
+    ids = [
+        row["_id"] for row in csv.DictReader(obj["Body"].read().decode("utf-8-sig").splitlines())
+    ]
+    assert ids == api.truth(rendered_body(project, "everyone"))
+    assert _missing(s3, "daily/everyone.csv.manifest.json"), "a manifest of the old object"
+
+
+def test_manifest_failure_after_the_object_says_what_was_published(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    from runner.sinks.local import STOP_HOOK
+    from tests.integration.s3servers import run_server
+    from tests.integration.test_publish_integrity import finish, stopped
+
+    project = make_project(tmp_path / "project", {"everyone": segment()})
+    with run_server("rclone", tmp_path) as server:
+        server.client().create_bucket(Bucket="exports")
+        old = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(sandbox(users=50), server))
+        assert old.returncode == 0, old.stdout + old.stderr
+        api = sandbox(users=80, seed=2)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--results", "r.json"],
+            cwd=project,
+            env=cli_env(env(api, server, **{STOP_HOOK: "1"})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for(lambda: stopped(proc))
+            # rclone keeps objects as files: a folder in the manifest's place makes its PUT fail.
+            blocker = tmp_path / "rclone-data" / "exports" / "daily" / "everyone.csv.manifest.json"
+            blocker.mkdir()
+            (blocker / "x").write_text("x")
+            proc.send_signal(signal.SIGCONT)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            finish(proc)
+        data = server.client().get_object(Bucket="exports", Key="daily/everyone.csv")["Body"].read()
+    text = (out + err).decode()
+    assert proc.returncode == 1 and "Traceback" not in text
+    digest = hashlib.sha256(data).hexdigest()
+    expected = (
+        f"published s3://exports/daily/everyone.csv (sha256 {digest}, 80 rows) but could not "
+        "write its manifest s3://exports/daily/everyone.csv.manifest.json: "
+    )
+    assert expected in text, text
+    assert "any previous manifest was removed before the object was replaced" in text
+    (entry,) = json.loads((project / "r.json").read_text())["results"]
+    assert entry["status"] == "failed" and entry["published"] is True
 
 
 def test_encryption_acl_and_storage_class(sandbox: Start, s3: S3Server, tmp_path: Path) -> None:

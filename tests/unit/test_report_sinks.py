@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import PathEscapeError
-from runner.export import SegmentResult
+from runner.errors import DestinationError, PathEscapeError, UsageError
+from runner.export import ExportOptions, SegmentResult
+from runner.locations import S3Location
 from runner.report import Progress, summary
-from runner.sinks.local import TEMP_PREFIX, LocalDestination, clean_stale_temporaries
+from runner.sinks import LocalRoot, S3Root, parse_output_root
+from runner.sinks.local import (
+    TEMP_PREFIX,
+    LocalDestination,
+    Temporary,
+    clean_stale_temporaries,
+)
 
 
 def test_live_progress_rewrites_one_line() -> None:
@@ -90,11 +97,77 @@ def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
         LocalDestination.under(root, "link/x.csv")
 
 
-def test_stale_temporaries_of_dead_runs_are_removed(tmp_path: Path) -> None:
-    dead = tmp_path / f"{TEMP_PREFIX}999999999-x.csv"
-    alive = tmp_path / f"{TEMP_PREFIX}{os.getpid()}-x.csv"
+def test_stale_temporaries_are_those_no_writer_holds_a_lock_on(tmp_path: Path) -> None:
+    live = Temporary(tmp_path, "x.csv")  # a writer that is still running holds its flock
+    # The PID in a name says nothing (another PID namespace may reuse it): no lock = stale.
+    dead = tmp_path / f"{TEMP_PREFIX}{os.getpid()}-x.csv"
     other = tmp_path / "x.csv"
-    for path in (dead, alive, other):
+    for path in (dead, other):
         path.write_text("data")
     assert clean_stale_temporaries(tmp_path) == [dead]
-    assert alive.exists() and other.exists() and not dead.exists()
+    assert live.path.exists() and other.exists()
+    live.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
+
+
+def test_temporaries_are_unique_and_exclusive(tmp_path: Path) -> None:
+    first, second = Temporary(tmp_path, "x.csv"), Temporary(tmp_path, "x.csv")
+    assert first.path != second.path
+    assert first.path.name.startswith(TEMP_PREFIX) and first.path.name.endswith("-x.csv")
+    first.discard()
+    second.discard()
+
+
+def test_a_failed_data_rename_keeps_the_previous_file_and_manifest(tmp_path: Path) -> None:
+    dest = LocalDestination.under(tmp_path, "out/t.csv")
+    first = dest.open()
+    first.write(b"old\n")
+    first.publish(b'{"old": true}\n', {"sha256": "0", "rows": "1"})
+    upload = dest.open()
+    upload.write(b"new\n")
+    dest.target.unlink()
+    dest.target.mkdir()  # the data's name is taken between the start and the publish
+    with pytest.raises(DestinationError, match=r"t\.csv: Is a directory$"):
+        upload.publish(b'{"new": true}\n', {"sha256": "1", "rows": "1"})
+    upload.abort()
+    assert dest.manifest.read_bytes() == b'{"old": true}\n'  # put back
+    assert sorted(p.name for p in dest.target.parent.iterdir()) == [
+        ".segments-lock-t.csv",
+        "t.csv",
+        "t.csv.manifest.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "is empty"),
+        ("  ", "is empty"),
+        ("s3://", "names no bucket"),
+        ("s3:///exports", "names no bucket"),
+        ("s3://eg..bucket/x", "must not contain '..'"),
+        ("s3://Bad_Bucket", "lower-case letters"),
+        ("s3://192.168.1.1", "IP address"),
+        ("s3://bucket/a/../b", "'.' or '..' segments"),
+        ("s3://bucket/a//b", "empty segments"),
+        ("../elsewhere", "contains '..'"),
+        ("try/../../x", "contains '..'"),
+        ("gs://bucket/x", "only local folders and s3://"),
+        ("S3://bucket", "only local folders and s3://"),
+        ("try\nrun", "control character"),
+    ],
+)
+def test_bad_out_values_are_refused_with_the_reason(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_output_root(text)
+    with pytest.raises(UsageError, match=reason):
+        ExportOptions(out=text)
+
+
+def test_out_is_parsed_once_into_a_typed_value() -> None:
+    assert parse_output_root("s3://try-bucket/run-1/") == S3Root(S3Location("try-bucket", "run-1"))
+    assert parse_output_root("s3://try-bucket") == S3Root(S3Location("try-bucket", ""))
+    assert parse_output_root("/tmp/try") == LocalRoot(Path("/tmp/try"))
+    options = ExportOptions(out="s3://try-bucket/run-1")
+    assert options.out == S3Root(S3Location("try-bucket", "run-1"))
+    assert options.as_args()["out"] == "s3://try-bucket/run-1"
