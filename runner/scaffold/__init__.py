@@ -83,20 +83,20 @@ def init_project(
         )
     created: list[Path] = []
     overwritten = 0
-    try:
-        for name, text in files.items():
-            path = target / name
+    for name, text in files.items():
+        path = target / name
+        try:
             _make_parents(path.parent, created)
             existed = path.exists()
             _write_atomically(path, text)
-            overwritten += existed
-            if not existed:
-                created.append(path)
-    except OSError as exc:
-        _remove(created)
-        where = exc.filename if exc.filename is not None else target
-        state = f"{overwritten} file(s) were overwritten" if overwritten else "nothing was written"
-        raise DestinationError(f"cannot write {where}: {exc.strerror or exc}; {state}") from exc
+        except OSError as exc:
+            _remove(created)
+            where = exc.filename if exc.filename is not None else path
+            done = f"{overwritten} file(s) overwritten" if overwritten else "nothing was written"
+            raise DestinationError(f"cannot write {where}: {exc.strerror or exc}; {done}") from exc
+        overwritten += existed
+        if not existed:
+            created.append(path)
     return Scaffold([target / name for name in files], source)
 
 

@@ -115,10 +115,14 @@ def from_direct_url(record: dict[str, Any] | None, version: str) -> InstallSourc
 
 
 def _running_distribution() -> metadata.Distribution | None:
-    """The installed segment-runner that holds the ``runner`` package being run, if any."""
+    """The installed segment-runner that holds the ``runner`` package being run, if any.
+
+    Only what an installer recorded counts (an INSTALLER file, PEP 376): the
+    ``.egg-info`` folder a build leaves in a source tree describes no install.
+    """
     here = (Path(__file__).resolve().parent.parent / "__init__.py").resolve()
     for dist in metadata.distributions(name=DIST):
-        if _holds(dist, here):
+        if dist.read_text("INSTALLER") is not None and _holds(dist, here):
             return dist
     return None
 
