@@ -330,14 +330,17 @@ def read_text(path: Path, file: str) -> tuple[str | None, list[Problem]]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
+        try:  # a socket cannot be opened at all: say what it is
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            return None, [_not_regular(file, mode)]
         return None, [Problem(file, 1, 1, f"cannot read the file: {exc.strerror}")]
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = _kind(info.st_mode)
-            return None, [
-                Problem(file, 1, 1, f"not a regular file ({kind}): only regular files are read")
-            ]
+            return None, [_not_regular(file, info.st_mode)]
         chunks: list[bytes] = []
         size = 0
         while size <= MAX_BYTES:
@@ -353,6 +356,10 @@ def read_text(path: Path, file: str) -> tuple[str | None, list[Problem]]:
     if size > MAX_BYTES:
         return None, [Problem(file, 1, 1, f"file is larger than {MAX_BYTES} bytes (1 MiB)")]
     return _decode(b"".join(chunks), file)
+
+
+def _not_regular(file: str, mode: int) -> Problem:
+    return Problem(file, 1, 1, f"not a regular file ({_kind(mode)}): only regular files are read")
 
 
 def _kind(mode: int) -> str:

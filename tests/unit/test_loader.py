@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from runner.loader import MAX_NODES, load_yaml
+import os
+from pathlib import Path
+
+from runner.loader import MAX_BYTES, MAX_DEPTH, MAX_INT, MAX_NODES, load_yaml, read_text
 
 
 def test_positions_point_at_values_and_keys() -> None:
@@ -51,3 +54,60 @@ def test_several_duplicate_keys_all_reported() -> None:
         (2, "duplicate key 'a' (first defined on line 1)"),
         (4, "duplicate key 'b' (first defined on line 3)"),
     ]
+
+
+def test_yaml_12_floats_are_numbers() -> None:
+    doc, problems = load_yaml("a: 1e300\nb: 2E-3\nc: e5\nd: 1e\n", "f.yaml")
+    assert problems == [] and doc is not None
+    assert doc.data == {"a": 1e300, "b": 0.002, "c": "e5", "d": "1e"}
+
+
+def test_nesting_is_cut_at_the_limit_not_at_python_recursion() -> None:
+    ok, problems = load_yaml("a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n", "f")
+    assert problems == [] and ok is not None
+    doc, problems = load_yaml("a: " + "[" * 5000 + "\n", "f.yaml")
+    assert doc is None
+    assert [(p.line, p.col, p.message) for p in problems] == [
+        (1, 4 + MAX_DEPTH - 1, f"values are nested more than {MAX_DEPTH} levels deep")
+    ]
+
+
+def test_integers_within_64_bits() -> None:
+    doc, problems = load_yaml(f"a: {MAX_INT}\nb: {-MAX_INT - 1}\n", "f.yaml")
+    assert problems == [] and doc is not None and doc.data["a"] == MAX_INT
+    _, problems = load_yaml(f"a: {MAX_INT + 1}\nb: 0x{'f' * 40}\n", "f.yaml")
+    assert [(p.line, p.col) for p in problems] == [(1, 4), (2, 4)]
+    assert all("out of range" in p.message for p in problems)
+
+
+def test_control_characters_point_at_their_line_and_column() -> None:
+    doc, problems = load_yaml("a: 1\nb: x\x1by\n", "f.yaml")
+    assert doc is None
+    assert str(problems[0]).startswith("f.yaml:2:5: invalid YAML: control character U+001B (ESC)")
+
+
+def test_lone_surrogates_in_keys_and_values() -> None:
+    doc, problems = load_yaml('a: "\\udc80"\n"b\\ud800": 1\nc: [ok, "\\udfff"]\n', "f.yaml")
+    assert doc is not None
+    assert [(p.line, p.col) for p in problems] == [(1, 4), (2, 1), (3, 9)]
+    assert all("lone surrogate" in p.message for p in problems)
+    assert all(str(p).isprintable() for p in problems)
+
+
+def test_read_text_names_the_first_byte_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes("a: é\n".encode() + b"b: caf\xe9\n")  # line 1 is UTF-8, line 2 latin-1
+    text, problems = read_text(path, "f.yaml")
+    assert text is None
+    assert str(problems[0]).startswith("f.yaml:2:7: file is not UTF-8 text: byte 0xE9")
+
+
+def test_read_text_reads_at_most_the_limit(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    _, problems = read_text(fifo, "pipe.yaml")  # returns at once: never blocks on a FIFO
+    assert problems[0].message == "not a regular file (a FIFO): only regular files are read"
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"a" * (MAX_BYTES + 1))
+    _, problems = read_text(big, "big.yaml")
+    assert problems[0].message == f"file is larger than {MAX_BYTES} bytes (1 MiB)"
