@@ -4,7 +4,7 @@ Every ``run:`` step of each GitHub workflow and every ``script:`` line of each G
 job runs in order with bash, in a clone of a temporary git repository, against the
 sandbox API, with the install line pointing at a wheel built from this checkout.
 ``tests/integration/ci_harness.py`` says what is stood in for (the ``uses:`` actions,
-the runner images) and how.
+the runner images) and how; ``ci_github.py`` and ``ci_gitlab.py`` do it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ import yaml
 
 from runner.sandbox import Sandbox
 from tests.conftest import ROOT, run_cli
-from tests.integration.ci_harness import GitHub, GitLab, Job, build_wheel, git, machine_env
+from tests.integration.ci_github import GitHub
+from tests.integration.ci_gitlab import GitLab
+from tests.integration.ci_harness import Job, build_wheel, git, machine_env
 
 Start = Callable[..., Sandbox]
 BIN = Path(sys.executable).parent
@@ -405,12 +408,16 @@ def test_scheduled_and_manual_exports_keep_their_files(
         assert plan.ok, plan.log
         names = json.loads(plan.outputs["segments"])
         assert names == ["recent-vip-contacts", "to-s3", "too-strict"]
-        jobs: dict[str, Job] = {}
-        for name in names:
-            needs = {"plan": {"outputs": plan.outputs, "result": "success"}}
-            jobs[name] = gh.run_job(
-                scheduled, "export", ref="main", event=event, matrix={"segment": name}, needs=needs
+        needs = {"plan": {"outputs": plan.outputs, "result": "success"}}
+
+        def export(name: str) -> Job:
+            matrix = {"segment": name}
+            return gh.run_job(
+                scheduled, "export", ref="main", event=event, matrix=matrix, needs=needs
             )
+
+        with ThreadPoolExecutor(2) as pool:  # matrix jobs run side by side, as on GitHub
+            jobs = dict(zip(names, pool.map(export, names), strict=True))
         stored = s3.client().get_object(Bucket="exports", Key="daily/to-s3.csv")["Body"].read()
 
     for name in ("recent-vip-contacts", "to-s3"):
