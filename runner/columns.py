@@ -290,6 +290,45 @@ def compile_many(text: str) -> Many:
     return _many(_parse(text))
 
 
+# What each function returns: a kind (see ``runner.rows.KNOWN_KINDS``), or None when it
+# depends on the arguments.
+_RESULT_KINDS: dict[str, str | None] = {
+    "e164": "string",
+    "join": "string",
+    "lower": "string",
+    "upper": "string",
+    "json": "string",
+    "count": "int",
+    "attr": "any",
+    "first": None,
+    "coalesce": None,
+}
+
+
+def _kind(node: Node, path_kind: Callable[[str], str]) -> str:
+    if isinstance(node, _Literal):
+        return {str: "string", int: "int", float: "float"}.get(type(node.value), "any")
+    if isinstance(node, _Path):
+        return path_kind(node.path)
+    known = _RESULT_KINDS.get(node.name, "any")
+    if known is not None:
+        return known
+    kinds = {_kind(arg, path_kind) for arg in node.args}
+    if node.name == "first":
+        # The first item of a list of strings is a string; of anything else, anything.
+        return "string" if kinds <= {"list", "string"} else "any"
+    return kinds.pop() if len(kinds) == 1 else "any"  # coalesce: the arguments agree
+
+
+def result_kind(text: str, path_kind: Callable[[str], str]) -> str:
+    """The kind of value an expression gives, known before any record is read.
+
+    >>> result_kind("count(tags)", lambda p: "list"), result_kind("coalesce(a, b)", lambda p: "int")
+    ('int', 'int')
+    """
+    return _kind(_parse(text), path_kind)
+
+
 def formula_safe(text: str) -> bool:
     """Whether the expression's cells can never start like a spreadsheet formula."""
     node = _parse(text)

@@ -58,6 +58,7 @@ class SegmentResult:
     rows: int = 0
     pages: int = 0
     duplicates: int = 0
+    dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
     retries: int = 0
     reread: bool = False
     seconds: float = 0.0
@@ -153,6 +154,7 @@ def export_segment(
         encoder.finish()
         result.rows, result.bytes = encoder.rows, encoder.size
         result.sha256 = encoder.sha256
+        result.dropped_unmatchable = encoder.dropped_unmatchable
         _check_guards(seg, result.rows)
         if options.dry_run:
             upload.abort()
@@ -218,10 +220,12 @@ def _manifest(
             "pages": result.pages,
             "rows": result.rows,
             "duplicates_dropped": result.duplicates,
+            "dropped_unmatchable": result.dropped_unmatchable,
             "retries": fetcher.retries,
             "reread_after_churn": fetcher.reread,
             "format": seg.output.format,
             "compression": seg.output.compression,
+            "preset": seg.output.preset,
             "columns": encoder.format.header,
             "destination": destination.display,
             "bytes": encoder.size,

@@ -9,13 +9,12 @@ never depends on the data.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from runner.columns import compile_many, formula_safe
+from runner.columns import compile_many, formula_safe, result_kind
 from runner.spec import Column
 
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -55,6 +54,40 @@ KNOWN_FIELDS: tuple[str, ...] = (
 )
 EXTRA = "_extra"
 
+# What each known field holds, so typed formats (Parquet, XLSX) know a column's type
+# before the first page: string, bool, int, float, timestamp (ISO-8601 text in the
+# API), list (of strings) or json (objects and lists of objects, kept as JSON text).
+KNOWN_KINDS: dict[str, str] = {
+    **dict.fromkeys(KNOWN_FIELDS, "string"),
+    **dict.fromkeys(("platform", "secondaryPlatform", "segments"), "list"),
+    "profile.userDetails.tags": "list",
+    **dict.fromkeys(
+        ("isOnline", "userInteracted", "isContact", "isLiveChatActive", "isSubscriber"), "bool"
+    ),
+    "hasOrdered.status": "bool",
+    **dict.fromkeys(
+        ("lastMessage.at", "hasOrdered.lastAt", "lastSeenAt", "createdAt", "updatedAt"),
+        "timestamp",
+    ),
+    "profile.userDetails.attributes": "json",
+    "profile.notes": "json",
+    "__v": "int",
+    EXTRA: "json",
+}
+
+
+def path_kind(path: str) -> str:
+    """The kind of a dotted path: a known field's, ``json`` for a known object, else ``any``.
+
+    >>> path_kind("createdAt"), path_kind("profile.userDetails.contact.phone"), path_kind("x")
+    ('timestamp', 'json', 'any')
+    """
+    if path in KNOWN_KINDS:
+        return KNOWN_KINDS[path]
+    if any(field.startswith(path + ".") for field in KNOWN_FIELDS):
+        return "json"
+    return "any"
+
 
 def _tree(paths: Sequence[str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
@@ -85,8 +118,21 @@ def extra_fields(record: Any, tree: dict[str, Any] = _KNOWN_TREE) -> dict[str, A
     return extra
 
 
+class Rows(Protocol):
+    """Records -> columns of plain values; what every format reads its cells from."""
+
+    header: list[str]
+    kinds: list[str]  # per column, see KNOWN_KINDS; "any" when only the data can tell
+    formula_safe: list[bool]  # per column: no cell can start like a formula
+    dropped: int  # records left out (a preset's rows with nothing to match on)
+
+    def columns(self, records: list[Any]) -> list[list[Any]]: ...
+
+
 class RowBuilder:
     """Turn a page of records into one list of plain values (not yet strings) per column."""
+
+    dropped = 0
 
     def __init__(self, columns: Sequence[Column] | None) -> None:
         if columns:
@@ -95,12 +141,19 @@ class RowBuilder:
             self.defaults = [c.default for c in columns]
             # A default is user text: it may need the guard even where the values do not.
             self.formula_safe = [formula_safe(c.source) and not c.default for c in columns]
+            # A default is text: it makes a typed column hold strings as well.
+            kinds = [result_kind(c.source, path_kind) for c in columns]
+            self.kinds = [
+                k if not c.default or k == "string" else "any"
+                for k, c in zip(kinds, columns, strict=True)
+            ]
             self.extra = False
         else:
             self.header = [*KNOWN_FIELDS, EXTRA]
             self.manys = [compile_many(p) for p in KNOWN_FIELDS]
             self.defaults = [""] * len(KNOWN_FIELDS)
             self.formula_safe = [False] * (len(KNOWN_FIELDS) + 1)
+            self.kinds = [KNOWN_KINDS[name] for name in self.header]
             self.extra = True
 
     def columns(self, records: list[Any]) -> list[list[Any]]:
@@ -115,23 +168,7 @@ class RowBuilder:
         return cols
 
 
-# -- text cells (CSV) -----------------------------------------------------
-_DANGER = frozenset("=+-@\t\r")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_PHONE = re.compile(r"\+\d[\d ]{4,}")
-
-
-def guard_formula(text: str) -> str:
-    """Neutralise a cell Excel would run as a formula; keep numbers and phone numbers.
-
-    >>> guard_formula("=1+1"), guard_formula("+447911123456"), guard_formula("-12.5")
-    ("'=1+1", '+447911123456', '-12.5')
-    """
-    if text and text[0] in _DANGER and not (_NUMBER.fullmatch(text) or _PHONE.fullmatch(text)):
-        return "'" + text
-    return text
-
-
+# -- text cells (CSV, XLSX) ------------------------------------------------
 def to_text(value: Any, list_separator: str) -> str:
     kind = type(value)
     if kind is str:

@@ -26,7 +26,7 @@ from runner.problems import Problem
 from runner.templating import Clock, TemplateContext, is_template, render_string
 
 RANGE_FILTERS = ("lastSeenAt", "createdAt")
-EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl"}
+EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx", "parquet": ".parquet"}
 DEFAULT_PATH = "exports/{{ segment.name }}"
 
 
@@ -48,6 +48,18 @@ class CsvOptions:
 
 
 @dataclass(frozen=True)
+class XlsxOptions:
+    sheet_name: str = "contacts"
+    list_separator: str = "|"
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    row_group_rows: int = 50_000
+    compression: str = "snappy"
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     format: str
     path: str  # rendered: relative local path or s3://bucket/key
@@ -55,6 +67,11 @@ class OutputSpec:
     compression: str
     csv: CsvOptions
     s3: Mapping[str, Any]
+    preset: str | None = None  # runner.presets.PRESETS
+    hash: bool | None = None  # None: the preset's default
+    rename: Mapping[str, str] = field(default_factory=dict)  # preset header -> new name
+    xlsx: XlsxOptions = field(default_factory=XlsxOptions)
+    parquet: ParquetOptions = field(default_factory=ParquetOptions)
 
     @property
     def is_s3(self) -> bool:
@@ -112,7 +129,11 @@ def _render_tree(
 def _merge_output(defaults: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(dict(defaults))
     for key, value in own.items():
-        if key in ("csv", "s3") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if (
+            key in ("csv", "s3", "xlsx", "parquet")
+            and isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+        ):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = copy.deepcopy(value)
@@ -336,6 +357,11 @@ def _build(
             compression=output.get("compression", "none"),
             csv=CsvOptions(**output.get("csv", {})),
             s3=output.get("s3", {}),
+            preset=output.get("preset"),
+            hash=output.get("hash"),
+            rename=output.get("rename", {}),
+            xlsx=XlsxOptions(**output.get("xlsx", {})),
+            parquet=ParquetOptions(**output.get("parquet", {})),
         ),
         min_rows=low,
         max_rows=high,

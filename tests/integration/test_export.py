@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from runner.rows import guard_formula
+from runner.formats.csv import guard_formula
 from runner.sandbox import Sandbox
 from tests.conftest import (
     ANCHOR,

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from runner.columns import compile_expr, compile_many
 from runner.formats import Encoder
+from runner.formats.csv import guard_formula
 from runner.records import Deduplicator, SeenIds
-from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder, guard_formula
+from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder
 from runner.sinks import DiscardUpload
 from runner.spec import Column, CsvOptions, OutputSpec
 

@@ -1,0 +1,43 @@
+"""JSONL: one JSON object per line, UTF-8: the raw records, or the selected columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from runner.rows import RowBuilder
+
+if TYPE_CHECKING:
+    from runner.formats import ByteSink
+    from runner.spec import OutputSpec
+
+
+class JsonlFormat:
+    """One JSON object per line, UTF-8: the raw records, or the selected columns."""
+
+    name = "jsonl"
+    extension = ".jsonl"
+    content_type = "application/x-ndjson; charset=utf-8"
+    compressible = True
+    dropped_unmatchable = 0
+
+    def __init__(self, out: ByteSink, spec: OutputSpec) -> None:
+        self.out = out
+        self.builder = RowBuilder(spec.columns) if spec.columns else None
+        self.header = self.builder.header if self.builder else []
+
+    def write_page(self, records: Sequence[Any]) -> int:
+        dumps = orjson.dumps
+        if self.builder:
+            header = self.builder.header
+            rows = zip(*self.builder.columns(list(records)), strict=True)
+            chunk = b"".join(dumps(dict(zip(header, row, strict=True))) + b"\n" for row in rows)
+        else:
+            chunk = b"".join(dumps(r) + b"\n" for r in records)
+        self.out.write(chunk)
+        return len(records)
+
+    def close(self) -> None:
+        pass
