@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from runner import schema
 from runner.loader import Document, load_file
@@ -217,12 +218,34 @@ def _check_values(doc: Document, root: Path) -> list[Problem]:
                 f"requests: use 0 for no limit or at least {MIN_RATE:.6f} (one an hour)",
             )
         )
+    s3 = data["s3"] if isinstance(data.get("s3"), dict) else {}
+    for where, url in (
+        (("api", "base_url"), api.get("base_url")),
+        (("s3", "endpoint_url"), s3.get("endpoint_url")),
+    ):
+        why = url_problem(url) if isinstance(url, str) else None
+        if why:
+            problems.append(doc.problem(where, f"'{'.'.join(where)}' {schema.show(url)}: {why}"))
     out = data.get("output_root")
     if isinstance(out, str):
         why = output_root_problem(root, out)
         if why:
             problems.append(doc.problem(("output_root",), f"'output_root' {out!r} {why}"))
     return problems
+
+
+def url_problem(url: str) -> str | None:
+    """What makes an http(s) URL unusable (a port out of range, a broken IPv6 host), or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a usable URL: {exc}"
+    if not parts.hostname:
+        return "names no host"
+    if port == 0:
+        return "port 0 is not a port a server listens on"
+    return None
 
 
 def timezone_problem(name: str) -> str | None:

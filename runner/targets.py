@@ -46,7 +46,10 @@ EXTENSIONS = {
     "xlsx": (".xlsx",),
     "parquet": (".parquet",),
 }
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line separators and the bidi controls that make a name read
+# differently from what it is (U+202E "right-to-left override").
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_NAME_BYTES = 255  # NAME_MAX of common file systems
 
 
 def path_problem(text: str, fmt: str, compression: str) -> str | None:
@@ -65,7 +68,7 @@ def path_problem(text: str, fmt: str, compression: str) -> str | None:
             key = S3Location.parse(text).key
         except ValueError as exc:
             return str(exc)
-        return _name_problem(key, fmt, compression)
+        return _name_problem(key, fmt, compression, local=False)
     if "://" in text:
         return f"unsupported scheme in {text!r}: use a relative local path or s3://bucket/key"
     if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
@@ -78,7 +81,7 @@ def path_problem(text: str, fmt: str, compression: str) -> str | None:
     return _name_problem(text, fmt, compression)
 
 
-def _name_problem(path: str, fmt: str, compression: str) -> str | None:
+def _name_problem(path: str, fmt: str, compression: str, *, local: bool = True) -> str | None:
     parts = path.split("/")
     name = parts[-1]
     if name in ("", ".", ".."):
@@ -86,6 +89,12 @@ def _name_problem(path: str, fmt: str, compression: str) -> str | None:
         return f"must name a file, not a folder (it ends in {end!r})"
     if "" in parts:
         return "has an empty folder name ('//')"
+    longest = max(parts, key=lambda part: len(part.encode("utf-8")))
+    if local and len(longest.encode("utf-8")) > MAX_NAME_BYTES:
+        return (
+            f"has a name of {len(longest.encode('utf-8'))} bytes; file systems allow at most "
+            f"{MAX_NAME_BYTES} per file or folder name"
+        )
     if any(part.casefold() == ".git" for part in parts):
         return "is inside a .git folder: git's own files are never an output"
     if name.startswith(RESERVED_PREFIX):

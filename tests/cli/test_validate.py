@@ -75,10 +75,10 @@ def test_github_format_lands_on_the_line() -> None:
 
 
 def test_json_format_is_machine_readable() -> None:
-    result = run_cli("validate", "tests/cases/invalid/bad-format.yaml", "--format", "json")
+    result = run_cli("validate", "tests/cases/invalid/bad-status.yaml", "--format", "json")
     assert result.returncode == 1
     data = json.loads(result.stdout)
-    assert data[0]["line"] == 5 and data[0]["col"] == 11 and "xlsx" in data[0]["message"]
+    assert data[0]["line"] == 4 and data[0]["col"] == 18 and "CLOSD" in data[0]["message"]
 
 
 def write_segment(project: Path, name: str, body: str) -> Path:
