@@ -1,6 +1,9 @@
 """Command line: parse arguments into typed options and call the library.
 
-Exit codes: 0 ok, 1 problems found or a run failed, 2 usage error.
+:func:`main` is the one place that turns outcomes and errors into exit codes
+(:class:`runner.errors.ExitCode`): 0 ok, 1 problems found, a run failed or an OS
+failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM. It is also where process-wide
+things are set: the SIGTERM handler and, for exports, the GC threshold.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -15,20 +19,25 @@ from pathlib import Path
 from typing import TypeVar
 
 from runner import __version__, commands
-from runner.errors import EXIT_FAILED, EXIT_USAGE, RunnerError, Terminated, UsageError
+from runner.args import MAX_CONCURRENCY, instant, number, text, token, var, whole
+from runner.commands import Outcome
+from runner.errors import ExitCode, RunnerError, Terminated, UsageError
 from runner.problems import REPORTERS
+from runner.process import STDOUT, fewer_gc_passes, named_stdout, release_stdout, sigterm_raises
 from runner.sinks import OutputRoot, parse_output_root
 from runner.sinks.local import file_problem
 
-Handler = Callable[[argparse.Namespace], int]
+Handler = Callable[[argparse.Namespace], Outcome]
 T = TypeVar("T")
 
-
-def _var(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"--var takes NAME=VALUE, got {text!r}")
-    return name.strip(), value
+EXIT_CODES = {
+    Outcome.OK: ExitCode.OK,
+    Outcome.PROBLEMS: ExitCode.FAILED,
+    Outcome.FAILED: ExitCode.FAILED,
+}
+# Raised by user input that is too deep, too big or badly encoded (a template, a value, a
+# file name); shown as one line with the exception type. SEGMENTS_TRACEBACK=1 shows where.
+INPUT_ERRORS = (RecursionError, MemoryError, UnicodeError, OverflowError)
 
 
 def _selection(args: argparse.Namespace) -> commands.Selection:
@@ -56,21 +65,26 @@ def _add_selection(p: argparse.ArgumentParser, *, positional: bool = True) -> No
 
 
 def _add_clock(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--as-of", metavar="T", help="freeze the clock (ISO-8601) for relative dates")
     p.add_argument(
-        "--var", action="append", type=_var, default=[], metavar="K=V", help="template variable"
+        "--as-of",
+        type=instant,
+        metavar="T",
+        help="freeze the clock (ISO-8601, years 1970-2999; no offset = project time zone)",
+    )
+    p.add_argument(
+        "--var", action="append", type=var, default=[], metavar="K=V", help="template variable"
     )
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def _cmd_validate(args: argparse.Namespace) -> Outcome:
     return commands.validate(_selection(args), args.format, sys.stdout, sys.stderr)
 
 
-def _cmd_render(args: argparse.Namespace) -> int:
+def _cmd_render(args: argparse.Namespace) -> Outcome:
     return commands.render(_selection(args), args.format, args.out, sys.stdout, sys.stderr)
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _cmd_list(args: argparse.Namespace) -> Outcome:
     return commands.list_segments(_selection(args), args.format, args.out, sys.stdout, sys.stderr)
 
 
@@ -94,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segments",
         description="Validate, render and export audience segments kept as YAML in git.",
-        epilog="Exit codes: 0 ok, 1 problems found or a run failed, 2 usage error.",
+        epilog="Exit codes: 0 ok, 1 problems found, a run failed or an OS error, "
+        "2 usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"segment-runner {__version__}")
     parser.add_argument(
@@ -130,8 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=_out, metavar="DIR", help="re-root output under DIR (or an s3:// prefix)"
     )
-    p.add_argument("--concurrency", type=_positive, help="pages fetched in parallel")
-    p.add_argument("--max-pages", type=_positive, help="stop after this many pages")
+    p.add_argument(
+        "--concurrency",
+        type=whole(1, MAX_CONCURRENCY, "the cap of runner.yaml api.concurrency"),
+        help=f"pages fetched in parallel (1-{MAX_CONCURRENCY})",
+    )
+    p.add_argument(
+        "--max-pages", type=whole(1, 10_000_000), help="stop after this many pages (1-10,000,000)"
+    )
     p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
     p.add_argument("--results", type=_results, metavar="FILE", help="write run results as JSON")
@@ -150,45 +171,68 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="scaffold a new segments repository with CI workflows")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."))
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--ci", choices=["github", "gitlab"], default="github", help="CI to wire")
+    p.add_argument(
+        "--runner-source",
+        metavar="SPEC",
+        help="what CI installs, pinned: git+https://...@SHA, a wheel URL or NAME==VERSION "
+        "(default: where this segments was installed from)",
+    )
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("sandbox", help="serve a local Flowmatix-compatible API until stopped")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
-    p.add_argument("--users", type=_positive, default=1000, help="contacts to generate")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--token", default="sandbox-token", help="the token clients must send")
-    p.add_argument("--page-size", type=_positive, default=50)
-    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every reply")
-    p.add_argument("--faults", default="", metavar="SPEC", help="e.g. 429=0.1,html=0.05,drop@3")
-    p.add_argument("--churn", type=int, default=0, metavar="N", help="new contacts per page")
-    p.add_argument("--anchor", metavar="T", help="instant the data is generated around")
+    p.add_argument("--host", type=text, default="127.0.0.1")
+    p.add_argument(
+        "--port", type=whole(0, 65535), default=8765, help="0 picks a free port (default 8765)"
+    )
+    p.add_argument(
+        "--users", type=whole(1, 1_000_000), default=1000, help="contacts to generate (1-1,000,000)"
+    )
+    p.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
+    p.add_argument("--token", type=token, default="sandbox-token", help="the token clients send")
+    p.add_argument("--page-size", type=whole(1, 10_000), default=50, help="1-10,000")
+    p.add_argument(
+        "--latency-ms", type=number(0, 60_000), default=0.0, help="added to every reply (0-60,000)"
+    )
+    p.add_argument(
+        "--faults",
+        type=text,
+        default="",
+        metavar="SPEC",
+        help="e.g. 429=0.1,html=0.05,drop@3",
+    )
+    p.add_argument(
+        "--churn", type=whole(0, 10_000), default=0, metavar="N", help="new contacts per page"
+    )
+    p.add_argument(
+        "--anchor", type=instant, metavar="T", help="instant the data is generated around"
+    )
     p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
     p.set_defaults(func=_cmd_sandbox)
     return parser
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _cmd_export(args: argparse.Namespace) -> Outcome:
     from runner.export import ExportOptions
 
     options = _options(ExportOptions, args)
     live = {"auto": None, "live": True, "log": False}[args.progress]
-    return commands.export(_selection(args), options, args.results, live, sys.stdout, sys.stderr)
+    with fewer_gc_passes():
+        return commands.export(
+            _selection(args), options, args.results, live, sys.stdout, sys.stderr
+        )
 
 
-def _cmd_diff(args: argparse.Namespace) -> int:
+def _cmd_diff(args: argparse.Namespace) -> Outcome:
     sel = _selection(args)
     return commands.diff(sel, args.ref, args.format, args.count, sys.stdout, sys.stderr)
 
 
-def _cmd_init(args: argparse.Namespace) -> int:
-    from runner.scaffold import init_project
+def _cmd_init(args: argparse.Namespace) -> Outcome:
+    from runner.scaffold import init
 
-    written = init_project(args.dir, force=args.force)
-    for path in written:
-        print(f"created {path}")
-    print("next: git init && git add . && segments validate")
-    return 0
+    init(args.dir, force=args.force, ci=args.ci, runner_source=args.runner_source)
+    return Outcome.OK
 
 
 def _options(kind: type[T], args: argparse.Namespace) -> T:
@@ -197,17 +241,7 @@ def _options(kind: type[T], args: argparse.Namespace) -> T:
     return kind(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
-def _cmd_sandbox(args: argparse.Namespace) -> int:
+def _cmd_sandbox(args: argparse.Namespace) -> Outcome:
     from runner.sandbox.server import Sandbox, SandboxOptions
 
     options = _options(SandboxOptions, args)
@@ -222,36 +256,68 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     print(f"export FLOWMATIX_TOKEN={args.token}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        sandbox.serve_forever()
-    return 0
+        sandbox.serve_forever()  # stopping the sandbox is its normal end: exit 0
+    return Outcome.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Handler = args.func
+    """Run one command; return its exit code (the only place one is chosen)."""
     try:
-        return func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help and --version exit 0; argparse's usage errors exit 2
+        return ExitCode.OK if exc.code in (0, None) else ExitCode.USAGE
+    with named_stdout():
+        code = _exit_code(args)
+        failed = release_stdout()
+    return code if failed is None or code != ExitCode.OK else _os_failure(failed)
+
+
+def _exit_code(args: argparse.Namespace) -> ExitCode:
+    try:
+        return EXIT_CODES[_run(args)]
     except UsageError as exc:
-        print(f"segments: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(ExitCode.USAGE, str(exc))
     except RunnerError as exc:
-        print(f"segments: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(ExitCode.FAILED, str(exc))
     except KeyboardInterrupt:
-        print(
-            "segments: interrupted; nothing was published for the unfinished segment",
-            file=sys.stderr,
-        )
-        return 130
+        return _fail(ExitCode.INTERRUPTED, _unfinished("interrupted", args), prefix="segments")
     except Terminated:
-        print(
-            "segments: terminated; nothing was published for the unfinished segment",
-            file=sys.stderr,
-        )
-        return 143
-    except BrokenPipeError:
-        return EXIT_FAILED
+        return _fail(ExitCode.TERMINATED, _unfinished("terminated", args), prefix="segments")
+    except OSError as exc:
+        return _os_failure(exc)
+    except INPUT_ERRORS as exc:
+        if os.environ.get("SEGMENTS_TRACEBACK"):
+            raise
+        return _fail(ExitCode.FAILED, f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+def _run(args: argparse.Namespace) -> Outcome:
+    func: Handler = args.func
+    if func is _cmd_sandbox:  # stops cleanly on SIGTERM by itself
+        return func(args)
+    with sigterm_raises():  # every `finally` runs: temporaries removed, uploads aborted
+        return func(args)
+
+
+def _fail(code: ExitCode, message: str, prefix: str = "segments: error") -> ExitCode:
+    print(f"{prefix}: {message}", file=sys.stderr)
+    return code
+
+
+def _unfinished(what: str, args: argparse.Namespace) -> str:
+    if args.command == "export":
+        return f"{what}; nothing was published for the unfinished segment"
+    return what
+
+
+def _os_failure(exc: OSError) -> ExitCode:
+    """One line: ``path: reason`` (``a -> b: reason`` for a rename), whatever the names hold."""
+    if isinstance(exc, BrokenPipeError) and exc.filename == STDOUT:
+        return ExitCode.FAILED  # `segments list | head -1`: the reader has gone, nothing to say
+    reason = exc.strerror or str(exc)
+    names = [os.fsdecode(n) for n in (exc.filename, exc.filename2) if n is not None]
+    shown = [n if n.isprintable() else repr(n) for n in names]
+    return _fail(ExitCode.FAILED, f"{' -> '.join(shown)}: {reason}" if shown else reason)
 
 
 if __name__ == "__main__":  # pragma: no cover

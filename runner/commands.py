@@ -1,10 +1,12 @@
 """What each command does, callable from Python without the CLI.
 
-Each function takes typed options and a text stream and returns an exit code.
+Each function takes typed options and text streams and returns an :class:`Outcome`;
+``runner.cli.main`` alone turns outcomes and errors into exit codes.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from collections.abc import Sequence
@@ -12,14 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import EXIT_FAILED, EXIT_OK, ProjectFileError
+from runner.errors import ProjectFileError, UsageError
 from runner.locations import public_url
 from runner.problems import REPORTERS, Problem
+from runner.report import format_table
 from runner.spec import Segment
 from runner.workspace import Workspace
 
 if TYPE_CHECKING:
     from runner.export import ExportOptions
+
+
+class Outcome(enum.Enum):
+    """What a command found (errors are raised instead: :mod:`runner.errors`)."""
+
+    OK = "ok"
+    PROBLEMS = "problems"  # a file has problems; every other file was still handled
+    FAILED = "failed"  # a segment failed to export, or a file has problems
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,9 @@ class Selection:
 
 
 def open_workspace(sel: Selection) -> Workspace:
+    if not sel.project.is_dir():
+        state = "is not a folder" if sel.project.exists() else "does not exist"
+        raise UsageError(f"project folder {sel.project} {state}")
     ws = Workspace.open(
         sel.project, as_of=sel.as_of, variables=sel.variables, paths=list(sel.paths) or None
     )
@@ -58,7 +72,7 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
         stream.write(REPORTERS[fmt](problems))
 
 
-def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> int:
+def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> Outcome:
     try:
         ws = open_workspace(sel)
     except ProjectFileError as exc:  # segments are not checked against settings not understood
@@ -66,7 +80,7 @@ def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> int:
         if fmt == "text":
             shown = exc.problems[0].file
             err.write(f"{len(exc.problems)} problem(s) in {shown}; segments not checked\n")
-        return EXIT_FAILED
+        return Outcome.PROBLEMS
     chosen = {s.file for s in ws.select(sel.selectors, sel.exclude)}
     problems = ws.problems
     if sel.state_ref or sel.selectors:
@@ -86,13 +100,13 @@ def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> int:
             else f"{count} segment(s) valid"
         )
         err.write(summary + "\n")
-    return EXIT_FAILED if problems else EXIT_OK
+    return Outcome.PROBLEMS if problems else Outcome.OK
 
 
-def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO) -> int:
+def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO) -> Outcome:
     ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
     segments = ws.select(sel.selectors, sel.exclude)
-    report_problems(ws.problems, "text", err)
     items: list[dict[str, Any]] = []
     for seg in segments:
         items.append(
@@ -112,13 +126,15 @@ def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: Tex
             out.write(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
             out.write(f"# POST {item['url']}\n# output: {item['output']}\n")
             out.write(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
-    return EXIT_FAILED if ws.problems else EXIT_OK
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
-def list_segments(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO) -> int:
+def list_segments(
+    sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO
+) -> Outcome:
     ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
     segments = ws.select(sel.selectors, sel.exclude)
-    report_problems(ws.problems, "text", err)
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,
@@ -137,7 +153,7 @@ def list_segments(sel: Selection, fmt: str, out_root: str | None, out: TextIO, e
             for r in rows
         ]
         out.write(format_table(table))
-    return EXIT_FAILED if ws.problems else EXIT_OK
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
 def export(
@@ -147,26 +163,28 @@ def export(
     live: bool | None,
     out: TextIO,
     err: TextIO,
-) -> int:
+) -> Outcome:
     from runner.export import export_all, results_document, write_results
     from runner.report import Progress, summary
 
     ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
     segments = ws.select(sel.selectors, sel.exclude)
-    report_problems(ws.problems, "text", err)
     if not segments:
         err.write("no segments selected\n")
-        return EXIT_FAILED if ws.problems else EXIT_OK
+        return Outcome.PROBLEMS if ws.problems else Outcome.OK
     results = export_all(segments, ws, options, listener=Progress(err, live=live))
     out.write(summary(results))
     if results_file is not None:
         args = {"selectors": list(sel.selectors), "exclude": list(sel.exclude), **options.as_args()}
         write_results(results_file, results_document(ws, results, args))
     failed = ws.problems or any(r.status == "failed" for r in results)
-    return EXIT_FAILED if failed else EXIT_OK
+    return Outcome.FAILED if failed else Outcome.OK
 
 
-def diff(sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, err: TextIO) -> int:
+def diff(
+    sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, err: TextIO
+) -> Outcome:
     from runner import gitops
 
     ws = open_workspace(sel)
@@ -177,12 +195,4 @@ def diff(sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, er
     if count:
         gitops.count_audiences(ws, found, os.environ)
     out.write(gitops.render_changes(found, fmt, base))
-    return EXIT_FAILED if ws.problems else EXIT_OK
-
-
-def format_table(rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
-        for r in rows
-    )
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK

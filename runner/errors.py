@@ -12,6 +12,8 @@ The tree (catch the narrowest one that fits)::
     │   ├── AuthError           401/403/400: retrying will not help
     │   └── PagingError         the API ignored the page number, or a bad envelope
     ├── GuardError              expect.min_rows / max_rows not met
+    ├── HistoryError            the run history cannot be read or written
+    │   └── SnapshotError       an id snapshot is damaged or keyed differently
     └── DestinationError        the file or object could not be written
         ├── PathEscapeError     an output path tried to leave its root
         └── ManifestError       the data was published, its manifest was not
@@ -24,24 +26,34 @@ boundary with ``raise ... from exc`` so the cause stays in ``__cause__``.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runner.problems import Problem
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+
+class ExitCode(IntEnum):
+    """What the process exits with; only ``runner.cli.main`` picks one."""
+
+    OK = 0  # everything valid / exported
+    FAILED = 1  # problems found in a file, a segment failed, or an OS failure
+    USAGE = 2  # bad command-line input: option, selector, --as-of, git ref, project folder
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM
+
+
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
 
 
 class RunnerError(Exception):
-    """Base class: ``str(exc)`` is the one line shown to the user."""
-
-    exit_code = EXIT_FAILED
+    """Base class: ``str(exc)`` is the one line shown to the user (exit 1)."""
 
 
 class UsageError(RunnerError):
-    exit_code = EXIT_USAGE
+    """Bad command-line input (exit 2)."""
 
 
 class ConfigError(RunnerError):
@@ -100,3 +112,11 @@ class ManifestError(DestinationError):
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so every ``finally`` runs (abort, clean up)."""
+
+
+class HistoryError(RunnerError):
+    """The run history (or an id snapshot kept with it) cannot be read or written."""
+
+
+class SnapshotError(HistoryError):
+    """An id snapshot is damaged, or was keyed by another ``api.id_key``."""

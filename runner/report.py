@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from runner.commands import format_table
-from runner.export import SegmentResult
+if TYPE_CHECKING:
+    from runner.export import SegmentResult
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
+        for r in rows
+    )
 
 
 class Progress:
