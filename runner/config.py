@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner import schema
+from runner.errors import ConfigError
 from runner.loader import Document, load_file
+from runner.locations import public_url
 from runner.problems import Problem, did_you_mean
 
 PROJECT_FILE = "runner.yaml"
@@ -111,6 +113,7 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
     not run anything on it (the settings the user wrote were not understood).
     """
     env = os.environ if env is None else env
+    _check_url_env(env)
     path = root / PROJECT_FILE
     if not os.path.lexists(path):
         return _project(root, {}, env, None), _misnamed(root)
@@ -128,6 +131,22 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
     if doc is None or problems:
         return _project(root, {}, env, display), sorted(set(problems))
     return _project(root, doc.data, env, display), []
+
+
+def _check_url_env(env: Mapping[str, str]) -> None:
+    """``FLOWMATIX_API_URL`` overrides ``api.base_url``: the same rules, one line if broken."""
+    url = env.get(API_URL_ENV)
+    if not url:
+        return
+    why = (
+        None if url.startswith(("http://", "https://")) else "is not an http:// or https:// URL"
+    ) or url_problem(url)
+    if why:
+        try:
+            shown = public_url(url)
+        except ValueError:  # unparseable: drop anything up to an '@' (a password)
+            shown = url.rpartition("@")[2]
+        raise ConfigError(f"{API_URL_ENV} {schema.show(shown)} {why}")
 
 
 def _misnamed(root: Path) -> list[Problem]:

@@ -141,3 +141,21 @@ def test_valid_settings_are_used(sandbox: Start, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (project / "published" / "out" / "everyone.csv").exists()
     assert api.stats["pages"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("api.example.com", '"api.example.com" is not an http:// or https:// URL'),
+        ("http://127.0.0.1:99999", '"http://127.0.0.1:99999" is not a usable URL: Port out of'),
+        ("http://u:s3cr3t@[::1", '"[::1" is not a usable URL: Invalid IPv6 URL'),
+    ],
+)
+def test_a_broken_api_url_variable_is_one_line(tmp_path: Path, url: str, why: str) -> None:
+    project = project_with(tmp_path, "version: 1\n")
+    result = run_cli("export", cwd=project, env={"FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": "t"})
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"segments: error: FLOWMATIX_API_URL {why}")
+    assert "s3cr3t" not in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "out").exists()
