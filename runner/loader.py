@@ -116,6 +116,8 @@ class _Builder:
         self.loader = loader
         self.count = 0
         self.problems: list[Problem] = []
+        self.built: set[int] = set()
+        self.aliased = False  # a node built twice: an alias expanded it
 
     def _at(self, node: yaml.Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
@@ -128,6 +130,9 @@ class _Builder:
         if self.count > MAX_NODES:
             raise _TooBig(node)
         self.doc.value_pos[path] = self._at(node)
+        if id(node) in self.built:
+            self.aliased = True
+        self.built.add(id(node))
         if id(node) in active:
             raise _Recursive(node)
         if node.tag not in _STANDARD_TAGS:
@@ -307,15 +312,14 @@ def load_yaml(
         return None, [Problem(file, line, col, "recursive alias: an anchor refers to itself")]
     except _TooBig as exc:
         line, col = builder._at(exc.node)
-        return None, [
-            Problem(
-                file,
-                line,
-                col,
-                f"document expands to more than {MAX_NODES} values through aliases; "
-                "anchors must not be used to build huge documents",
-            )
-        ]
+        message = (
+            f"document expands to more than {MAX_NODES} values through aliases; "
+            "anchors must not be used to build huge documents"
+            if builder.aliased
+            else f"document has more than {MAX_NODES} values; a segment or runner.yaml needs "
+            "far fewer"
+        )
+        return None, [Problem(file, line, col, message)]
     except (yaml.YAMLError, ValueError) as exc:
         return None, [Problem(file, 1, 1, f"invalid YAML: {exc}")]
     return doc, builder.problems

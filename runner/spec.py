@@ -248,6 +248,11 @@ def _columns(
         except ExprError as exc:
             problems.append(doc.problem(where, f"'{dotted(where)}': {exc}"))
             continue
+        except (RecursionError, MemoryError):  # the parser's own stack, not a bug of ours
+            problems.append(
+                doc.problem(where, f"'{dotted(where)}': the expression is nested too deeply")
+            )
+            continue
         out.append(Column(name, source, getter, default))
     return tuple(out)
 
