@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from runner.errors import ExitCode
 from runner.sandbox import Sandbox, SandboxOptions
 
 DEMO_TOKEN = "sandbox-demo-token"
@@ -24,7 +26,17 @@ def main() -> int:
         env = {**os.environ, "FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": DEMO_TOKEN}
         cmd = [sys.executable, "-m", "runner", "export", "--results", "exports/run_results.json"]
         print("$ segments " + " ".join(cmd[3:]), flush=True)
-        code = subprocess.call(cmd, cwd=root, env=env)
+        # Ctrl-C reaches the export too, which cleans up and exits 130: wait for that code.
+        # (A KeyboardInterrupt here could land between waitpid and storing the status,
+        # losing the code; a handler that returns lets waitpid simply retry. Handlers,
+        # unlike SIG_IGN, are reset to the default in the child at exec.)
+        previous = signal.signal(signal.SIGINT, lambda *_: None)
+        try:
+            code = subprocess.call(cmd, cwd=root, env=env)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            return code
     sample = root / "exports" / "vip-whatsapp-last-7-days.csv"
     if sample.exists():
         print(f"\nfirst rows of {sample.relative_to(root)} (newlines inside cells shown as \\n):")
