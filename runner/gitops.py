@@ -49,6 +49,9 @@ def default_base(project: Path) -> str:
 
 def checkout_at(project: Path, ref: str, into: Path) -> Path:
     """Extract the project folder as it was at ``ref`` into ``into``; return its root there."""
+    if ref.startswith("-") or not ref.isprintable() or not ref.strip():
+        # git would read '--output=...' as an option, not a ref.
+        raise UsageError(f"{ref!r} is not a git ref (a branch, tag or commit, e.g. HEAD~1)")
     prefix = _git(project, "rev-parse", "--show-prefix").decode().strip()
     _git(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     treeish = f"{ref}:{prefix.rstrip('/')}" if prefix else ref

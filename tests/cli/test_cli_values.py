@@ -229,3 +229,16 @@ def test_bad_sandbox_value_is_one_line_exit_2(
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == f"segments sandbox: error: {message}"
+
+
+def test_git_ref_that_reads_as_an_option_is_refused(tmp_path: Path) -> None:
+    project = make_project(tmp_path, PROJECT)
+    for args in (
+        ["diff", "--", "--output=x.tar"],
+        ["list", "state:modified", "--state=--output=x"],
+    ):
+        result = run_cli(*args, cwd=project)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1].startswith("segments: error: '--output=")
+        assert result.stderr.endswith("is not a git ref (a branch, tag or commit, e.g. HEAD~1)\n")
+    assert not (project / "x.tar").exists() and not (project / "x").exists()
