@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test lint typecheck pytest test-readers demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Files opened by real programs (LibreOffice Calc). Not part of `make test`: it needs
+# apt-get install -y --no-install-recommends libreoffice-calc-nogui (about 35 s here).
+test-readers: $(STAMP)
+	@command -v soffice >/dev/null || { echo "soffice not found: apt-get install -y --no-install-recommends libreoffice-calc-nogui"; exit 1; }
+	$(BIN)/pytest -q -m readers tests/readers
 
 demo: $(STAMP)
 	$(BIN)/python -m runner.demo

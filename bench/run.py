@@ -5,7 +5,7 @@ Starts the sandbox (a separate process) and measures, in one run:
    (run just before each export, so each ratio compares neighbours in time);
 2. `segments export` to CSV (nested columns + a computed phone) and JSONL, 10k and 100k contacts;
 3. 50 ms added per page at --concurrency 1, 4 and 8;
-4. peak memory (max RSS) of exports of 10k and 1M contacts.
+4. peak memory (max RSS) of exports of 10k and 1M contacts, and of 1M contacts to XLSX.
 Each figure is the median of several runs; ratios come from the same run.
 Writes bench/results.json and prints a table.
 """
@@ -254,6 +254,17 @@ def main() -> int:
                 api.stop()
         out["memory_ratio"] = mem[BIG] / mem[10_000]
         rows.append([f"memory {BIG:,} / 10,000", "", f"{out['memory_ratio']:.2f}", ""])
+        from bench.xlsx_memory import measure  # here: it imports this module
+
+        out[f"memory_xlsx_{BIG}"] = xlsx = measure(BIG)
+        rows.append(
+            [
+                f"peak memory, {BIG:,} contacts (xlsx)",
+                f"{xlsx['rows']:,} rows, {xlsx['seconds']:.0f} s",
+                "",
+                f"{xlsx['max_rss_mb']:.0f} MB",
+            ]
+        )
 
     table = _table([["benchmark", "figure", "ratio", "max RSS"], *rows])
     print(table)

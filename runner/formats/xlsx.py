@@ -101,7 +101,7 @@ class XlsxFormat:
         self.text = self.book.add_format({"num_format": "@"})
         self.guarded = self.book.add_format({"num_format": "@", "quote_prefix": True})
         self.when = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        self.sheets: list[tuple[Worksheet, int]] = []
+        self.sheets: list[Worksheet] = []
         self.widths: list[float] | None = None
         self.sheet = self._new_sheet()
         self.row = 1
@@ -122,7 +122,7 @@ class XlsxFormat:
         if self.widths:
             for col, width in enumerate(self.widths):
                 sheet.set_column(col, col, width)
-        self.sheets.append((sheet, 0))
+        self.sheets.append(sheet)
         return sheet
 
     def _cells(self, records: Sequence[Any]) -> list[list[Any]]:
@@ -187,10 +187,7 @@ class XlsxFormat:
                 sheet.write_string(r, c, str(v), text)
 
     def _end_sheet(self) -> None:
-        sheet, _ = self.sheets[-1]
-        last = self.row - 1
-        sheet.autofilter(0, 0, last, max(len(self.header) - 1, 0))
-        self.sheets[-1] = (sheet, last)
+        self.sheet.autofilter(0, 0, self.row - 1, max(len(self.header) - 1, 0))
 
     def close(self) -> None:
         try:
