@@ -1,0 +1,194 @@
+"""One run of one segment, as the history keeps it.
+
+A :class:`RunRecord` is written once, when a run ends, and never changed. Its
+``run_id`` sorts by the moment the run ended (``20261125T000312.041Z-3f9c0a1b7d2e``:
+UTC to the millisecond, then 48 random bits), so every store lists runs in the
+order they finished, which is the order their files were published.
+
+>>> rec = RunRecord(run_id=new_run_id("2026-11-25T00:03:12.041Z"), segment="vip",
+...                 status=RunStatus.SUCCESS, ended="2026-11-25T00:03:12.041Z", rows=10)
+>>> rec.run_id[:19], RunRecord.from_json(rec.to_json()) == rec
+('20261125T000312.041', True)
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import hashlib
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FORMAT_VERSION = 1
+SEGMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{12}$")
+
+
+class RunStatus(StrEnum):
+    """How a run ended. ``guard``: the rows were fetched but a guard kept the previous file."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    GUARD = "guard"
+    INTERRUPTED = "interrupted"
+
+
+def utc_now() -> str:
+    """Now, as ISO-8601 UTC with milliseconds and ``Z``."""
+    return utc_text(dt.datetime.now(dt.UTC))
+
+
+def utc_text(moment: dt.datetime) -> str:
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An ISO-8601 instant (``Z`` or an offset) as an aware datetime; ValueError if not one."""
+    moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (end it with Z or an offset)")
+    return moment
+
+
+def new_run_id(ended: str) -> str:
+    """A unique id that sorts by ``ended`` (an ISO instant)."""
+    stamp = parse_time(ended).astimezone(dt.UTC)
+    return (
+        stamp.strftime("%Y%m%dT%H%M%S.")
+        + f"{stamp.microsecond // 1000:03d}Z-"
+        + (secrets.token_hex(6))
+    )
+
+
+def body_fingerprint(body: Mapping[str, Any]) -> str:
+    """sha256 of the request body as canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def git_commit(folder: Path, env: Mapping[str, str] | None = None) -> str | None:
+    """The commit checked out in ``folder`` (CI's own variable first), or None outside git."""
+    env = os.environ if env is None else env
+    for name in ("GITHUB_SHA", "CI_COMMIT_SHA"):
+        if re.fullmatch(r"[0-9a-f]{40}", env.get(name, "")):
+            return env[name]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", sha) else None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one run did. Times are ISO-8601; ``as_of`` is the run's frozen clock.
+
+    ``watermark`` (incremental runs that published): contacts created before it are
+    exported; the next run starts there. ``snapshot``: the store's reference to the
+    ids this run published (delta segments). ``accepted_change``: ``--accept-change``
+    let this run publish past ``expect.max_change``.
+    """
+
+    run_id: str
+    segment: str
+    status: RunStatus
+    ended: str
+    as_of: str = ""
+    started: str = ""
+    seconds: float = 0.0
+    rows: int = 0
+    pages: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    bytes: int = 0
+    sha256: str = ""
+    destination: str = ""
+    body_fingerprint: str = ""
+    runner_version: str = ""
+    git_commit: str | None = None
+    accepted_change: bool = False
+    error: str = ""
+    mode: str = "full"
+    watermark: str | None = None
+    window_start: str | None = None
+    window_end: str | None = None
+    snapshot: str | None = None
+    added: int | None = None
+    removed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not SEGMENT_NAME.match(self.segment):
+            raise ValueError(f"segment name {self.segment!r} is not lowercase-kebab-case")
+        if not RUN_ID.match(self.run_id):
+            raise ValueError(f"run id {self.run_id!r} is not one made by new_run_id")
+        object.__setattr__(self, "status", RunStatus(self.status))
+        if "\n" in self.error or "\r" in self.error:
+            object.__setattr__(self, "error", " ".join(self.error.split()))
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCESS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": FORMAT_VERSION, **asdict(self), "status": str(self.status)}
+
+    def to_json(self) -> builtins.bytes:
+        """One line of JSON (no newline inside: error lines are made one line)."""
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, data: builtins.bytes | str) -> RunRecord:
+        """Parse what :meth:`to_json` wrote; keys a later version added are ignored.
+
+        Raises ValueError for anything else (not JSON, a missing or mistyped field).
+        """
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ValueError("a run record is a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        for name, field in known.items():
+            if name in values and not _fits(values[name], str(field.type)):
+                raise ValueError(f"{name}: {values[name]!r} is not {field.type}")
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a required field is missing
+            raise ValueError(str(exc)) from exc
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "RunStatus": (str,),
+    "float": (int, float),
+    "int": (int,),
+    "bool": (bool,),
+    "str | None": (str, type(None)),
+    "int | None": (int, type(None)),
+}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    kinds = _TYPES[annotation]
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
