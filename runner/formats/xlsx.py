@@ -12,13 +12,16 @@ file as soon as the next one starts, so memory does not grow with the export
 (openpyxl's write-only mode also streams, but keeps every distinct string in a
 shared-strings table until the end). The zip is assembled at ``close`` in a
 private temporary folder and then streamed to the sink in 1 MiB chunks, so the
-bytes reach the same hashing and atomic-publish chain as CSV.
+bytes reach the same hashing and atomic-publish chain as CSV. The folder goes at
+the end, on failure, and (named after the PID) after a ``kill -9`` with the next
+XLSX export.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from runner.formats import ByteSink
     from runner.spec import OutputSpec
 
+SCRATCH_PREFIX = "segments-xlsx-"  # then the writer's PID: a killed run's folder is found
 MAX_DATA_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header
 CHUNK = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -81,7 +85,8 @@ class XlsxFormat:
         self.header = self.rows.header
         self.truncated = 0  # cells cut to Excel's 32,767 characters
         self._dates = [kind == "timestamp" for kind in self.rows.kinds]
-        self._tmp = tempfile.mkdtemp(prefix="segments-xlsx-")
+        _sweep_scratch()
+        self._tmp = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         self._path = Path(self._tmp) / "export.xlsx"
         self.book = xlsxwriter.Workbook(
             str(self._path),
@@ -200,6 +205,24 @@ class XlsxFormat:
                     self.out.write(chunk)
         finally:
             self._discard()
+
+
+def _sweep_scratch() -> None:
+    """Remove the scratch folders of runs that were killed (kill -9 runs no clean-up)."""
+    for folder in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
 
 
 def _discard(book: Workbook, folder: str) -> None:

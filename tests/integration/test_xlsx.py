@@ -7,6 +7,9 @@ import hashlib
 import io
 import json
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from runner.formats.xlsx import XlsxFormat
 from runner.sandbox import Sandbox
 from runner.sinks import DiscardUpload
 from runner.spec import Column, CsvOptions, OutputSpec
-from tests.conftest import ANCHOR, api_env, make_project, run_cli
+from tests.conftest import ANCHOR, api_env, cli_env, make_project, run_cli, wait_for
 
 Start = Callable[..., Sandbox]
 
@@ -295,3 +298,32 @@ def test_s3_object_is_the_local_file(sandbox: Start, s3: Any, tmp_path: Path) ->
         [c.value for c in r] for r in local_sheet.worksheets[0].iter_rows()
     ]
     assert sheet.max_row == 301
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_export_leaves_no_scratch_behind(sandbox: Start, tmp_path: Path, sig: int) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    project = make_project(tmp_path / "project", {"phones": PHONES})
+    slow = sandbox(users=3000, page_size=10, latency_ms=40, seed=2)
+    env = cli_env({**api_env(slow), "TMPDIR": str(scratch)})
+    argv = [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"]
+    proc = subprocess.Popen(argv, cwd=project, env=env, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: slow.stats["pages"] > 5 and any(scratch.glob("segments-xlsx-*")))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and b"Traceback" not in err
+    assert not (project / "out" / "phones.xlsx").exists()
+    left = list(scratch.glob("segments-xlsx-*"))
+    if sig == signal.SIGKILL:
+        assert [p.name.split("-")[2] for p in left] == [str(proc.pid)]  # nothing ran to clean it
+        fast = sandbox(users=50)
+        rerun = run_cli(
+            "export", "--as-of", ANCHOR, cwd=project, env={**api_env(fast), "TMPDIR": str(scratch)}
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        left = list(scratch.glob("segments-xlsx-*"))
+    assert left == []
