@@ -50,6 +50,8 @@ class Progress:
                 self.stream.write("\r\x1b[K")
             detail = f"{r.rows:,} rows, {r.pages} pages, {r.duplicates} duplicates dropped, "
             detail += f"{r.retries} retries, {r.seconds:.1f}s"
+            if r.dropped_unmatchable:
+                detail += f", {r.dropped_unmatchable:,} with nothing to match on left out"
             if r.status == "failed":
                 self._log(f"{r.segment}: FAILED: {r.error}")
             else:
@@ -79,6 +81,12 @@ def summary(results: Sequence[SegmentResult]) -> str:
             ]
         )
     text = format_table(rows)
+    for r in results:
+        if r.dropped_unmatchable:
+            text += (
+                f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
+                "platform can match were left out (dropped_unmatchable)\n"
+            )
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         text += f"error: {r.segment}: {r.error}\n"

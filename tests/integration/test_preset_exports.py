@@ -28,7 +28,7 @@ output:
 PROJECT = FAST_RETRY + "defaults:\n  output: {csv: {bom: true, delimiter: ';'}}\n"
 
 
-def export(sandbox: Start, tmp_path: Path, preset: str) -> tuple[bytes, dict, dict, list]:
+def export(sandbox: Start, tmp_path: Path, preset: str) -> tuple[bytes, dict, dict, list, str]:
     api = sandbox(users=900, seed=21)
     project = make_project(tmp_path, {"handoff": SEGMENT.format(preset=preset)}, PROJECT)
     result = run_cli(
@@ -39,13 +39,14 @@ def export(sandbox: Start, tmp_path: Path, preset: str) -> tuple[bytes, dict, di
     manifest = json.loads((project / "out" / "handoff.csv.manifest.json").read_text())
     (entry,) = json.loads((project / "r.json").read_text())["results"]
     served = [orjson.loads(blob) for blob in api.population.blobs]
-    return data, manifest, entry, served
+    return data, manifest, entry, served, result.stdout + result.stderr
 
 
 def test_google_file_is_hashed_plain_utf8_with_googles_headers(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    data, manifest, entry, served = export(sandbox, tmp_path, "google_customer_match")
+    data, manifest, entry, served, output = export(sandbox, tmp_path, "google_customer_match")
+    assert "left out" not in output
     assert data.startswith(b"Email,Phone,First Name,Last Name,Country,Zip\r\n")  # no BOM
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
     assert manifest["preset"] == "google_customer_match"
@@ -69,13 +70,15 @@ def test_google_file_is_hashed_plain_utf8_with_googles_headers(
 def test_mailchimp_leaves_out_and_counts_rows_without_an_email(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    data, manifest, entry, served = export(sandbox, tmp_path, "mailchimp")
+    data, manifest, entry, served, output = export(sandbox, tmp_path, "mailchimp")
     assert data.startswith(b"Email Address,First Name,Last Name,Phone Number\r\n")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
     without = [c for c in served if "@" not in c["profile"]["userDetails"]["contact"]["email"]]
     assert len(without) > 3
     assert manifest["dropped_unmatchable"] == entry["dropped_unmatchable"] == len(without)
     assert manifest["rows"] == len(rows) == 900 - len(without)
+    assert f"{len(without)} with nothing to match on left out" in output  # progress line
+    assert f"handoff: {len(without)} rows with no e-mail or phone" in output  # summary
     emails = {c["profile"]["userDetails"]["contact"]["email"].lower() for c in served}
     assert {r["Email Address"] for r in rows} <= emails
     assert all(r["Phone Number"].startswith("+") for r in rows)
