@@ -1,0 +1,95 @@
+"""De-duplication compares ids exactly: by JSON type and value, never by Python's hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runner.records import Deduplicator, SeenIds, first_non_object, json_type
+
+M = 2**61 - 1  # hash(n) == hash(n + M) for ints
+
+
+def test_ids_that_share_a_python_hash_stay_apart() -> None:
+    ids = [0, 1, -1, -2, M, 2 * M, M + 1, -M, -M - 1, 3 * M + 5, 5]
+    assert len({hash(i) or 1 for i in ids}) < len(ids)  # what the old table stored
+    seen = SeenIds()
+    assert [seen.add(i) for i in ids] == [True] * len(ids)
+    assert [seen.add(i) for i in ids] == [False] * len(ids)
+    assert len(seen) == len(ids)
+
+
+def test_a_string_id_never_equals_a_number_or_a_boolean() -> None:
+    seen = SeenIds()
+    distinct = [1, "1", True, "true", 1.5, "1.5", None, "null", [1], "[1]", {"a": 1}, '{"a":1}']
+    assert all(seen.add(key) for key in distinct)
+    # one JSON number, whatever its spelling; an object whatever its key order
+    assert not seen.add(1.0)
+    assert not seen.add({"a": 1})
+    # exact values: 2**53 + 1 has no float of its own, 2**53 and 2.0**53 are one number
+    assert seen.add(2**53 + 1) and seen.add(2.0**53) and not seen.add(2**53)
+
+
+def test_strings_compare_by_every_character() -> None:
+    seen = SeenIds()
+    keys = ["a", "a ", "A", "\ud800", "\ud800x", "é", "e\u0301", ""]
+    assert [seen.add(k) for k in keys] == [True] * len(keys)
+    assert [seen.add(k) for k in keys] == [False] * len(keys)
+
+
+def test_growth_keeps_every_id() -> None:
+    seen = SeenIds(shards=4, capacity=8)
+    n = 60_000
+    keys: list[Any] = [i * M for i in range(-n // 2, n // 2)]  # every one hashes to 0
+    assert all(seen.add(k) for k in keys)
+    assert not any(seen.add(k) for k in keys)
+    assert len(seen) == n
+
+
+JSON_SCALARS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=-3, max_value=3).map(lambda i: i * M + 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.booleans(),
+)
+
+
+def _model(key: Any) -> tuple[str, Any]:
+    """The specification: booleans, numbers (1 == 1.0) and strings are separate kinds."""
+    if isinstance(key, bool):
+        return ("boolean", key)
+    if isinstance(key, int | float):
+        return ("number", key)  # Python compares int and float by exact value
+    return ("string", key)
+
+
+@given(st.lists(JSON_SCALARS, max_size=60))
+def test_same_answers_as_an_exact_set(keys: list[Any]) -> None:
+    seen, model = SeenIds(capacity=4), set()
+    for key in keys:
+        expected = _model(key) not in model
+        model.add(_model(key))
+        assert seen.add(key) is expected, key
+
+
+def test_deduplicator_keeps_records_without_id_and_counts() -> None:
+    dedupe = Deduplicator("_id")
+    page = [{"_id": 0}, {"_id": 1}, {"_id": "1"}, {"x": 1}, {"_id": None}, {"_id": 1}]
+    assert dedupe.filter(page) == page[:5]
+    assert (dedupe.dropped, dedupe.without_id) == (1, 2)
+
+
+def test_first_non_object() -> None:
+    assert first_non_object([{"a": 1}, {}]) is None
+    assert first_non_object([{}, 1, "a", None, [2]]) == (2, 1)
+    assert [json_type(v) for v in (1, "a", None, [2], True, 1.5)] == [
+        "a number",
+        "a string",
+        "null",
+        "an array",
+        "a boolean",
+        "a number",
+    ]
