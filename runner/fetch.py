@@ -1,75 +1,70 @@
-"""Pages from the API: retries, back-off, rate limits, and pages fetched ahead in parallel.
+"""Pages from the API: retries, back-off, rate limits, pages fetched ahead in parallel,
+and the checks that a run read the whole list, each record once.
 
-:class:`PageFetcher` yields the records of page 1, 2, 3 ... in order and stops at
-the first page with no records, while up to ``concurrency`` later pages are
-already on their way. Retries use :mod:`tenacity`: exponential back-off with
-jitter, ``Retry-After`` honoured but capped, a cap on attempts and a total
-deadline per page. A 429 also halves the number of requests in flight for the
+:class:`PageFetcher` yields the new records of page 1, 2, 3 ... in order and stops
+at the first page with no records, while up to ``concurrency`` later pages are
+already on their way. One :mod:`tenacity` loop per page covers sending, reading
+and decoding: exponential back-off with jitter, ``Retry-After`` honoured but
+capped, ``retry.max_attempts`` requests at most, and no request running past
+``retry.deadline`` (each is also cut at ``timeout.total``, however slowly the
+server trickles). A 429 also halves the number of requests in flight for the
 rest of the run.
 
-Pages go over urllib3 (the transport under requests) directly: one thread-safe
-pool, no redirects, no library retries. A ``requests.Session.post`` costs about
-twice the CPU of the same ``urlopen`` (about 1 ms against 0.45 ms per 50-contact
-page, see README "Benchmarks"), and at zero latency that CPU is the export's
-speed. requests still supplies the environment's proxy rules and CA bundle, so
-behaviour matches a plain requests client.
+A run fails rather than publish a partial list: at ``max_pages`` pages with more
+to come, on a page of records that are not objects or have no id, and when the
+API does not page (a page holding only records already read, as when it ignores
+``page`` or reorders).
+
+Pages go over urllib3 (the transport under requests) directly, see
+:mod:`runner.transport`: a ``requests.Session.post`` costs about twice the CPU of
+the same ``urlopen`` (README "Benchmarks"), and at zero latency that CPU is the
+export's speed. Text a server sends is passed through :class:`~runner.redact.Redactor`
+before it reaches any message.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import orjson
-import requests
 import tenacity
 import urllib3
-from urllib3.exceptions import (
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ProxySchemeUnknown,
-    SSLError,
-)
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as HTTPTimeout
 
 from runner import __version__
-from runner.config import ApiSettings, RetryPolicy
+from runner.config import ApiSettings
 from runner.errors import AuthError, FetchError, PagingError
+from runner.locations import public_url
+from runner.pacing import InFlight, RateLimiter, Retryable, Schedule, retry_after
+from runner.records import Deduplicator, first_non_object, json_type
+from runner.redact import Redactor, token_problem
+from runner.transport import (
+    Deadlines,
+    host_of,
+    pool_manager,
+    read_capped,
+    reason,
+    tls_is_permanent,
+)
+
+__all__ = ["Page", "PageFetcher", "tls_is_permanent", "token_from_env"]
 
 USER_AGENT = f"segment-runner/{__version__}"
-
-
-class Retryable(Exception):
-    """A failure worth another try (429, 5xx, dropped connection, timeout, bad body)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+ERROR_BODY_LIMIT = 64 * 1024  # enough for any message worth showing
 
 
 @dataclass(frozen=True)
 class Page:
     number: int
     records: list[Any]
-
-
-@dataclass(frozen=True)
-class RawPage:
-    """A reply body, checked cheaply in the fetching thread and parsed in the main one."""
-
-    number: int
-    content: bytes
 
 
 def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
@@ -79,100 +74,33 @@ def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
             f"environment variable {api.token_env} is not set: export your Flowmatix API token "
             f"there (or name another variable in runner.yaml api.token_env)"
         )
+    problem = token_problem(api.token_env, token)
+    if problem:
+        raise AuthError(problem)
     return token
 
 
-class InFlight:
-    """How many requests may be on the wire at once; halves on every 429, never grows back."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-        self._cond = threading.Condition()
-
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        with self._cond:
-            while self.active >= self.limit:
-                self._cond.wait()
-            self.active += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.active -= 1
-                self._cond.notify_all()
-
-    def slow_down(self) -> None:
-        with self._cond:
-            self.limit = max(1, self.limit // 2)
-
-
-class RateLimiter:
-    """At most ``rate`` requests per second across threads (0: no limit)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-        self._clock = clock
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-
-def _retry_after(value: str | None, cap: float) -> float | None:
-    if not value:
-        return None
+def _server_message(body: bytes, scrub: Redactor, fallback: str) -> str:
+    """What an error reply says, masked (see :mod:`runner.redact`) and short."""
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), cap)
-
-
-def _server_message(response: urllib3.BaseHTTPResponse) -> str:
-    try:
-        body = orjson.loads(response.data)
-        if isinstance(body, dict) and body.get("message"):
-            return str(body["message"])[:300]
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        pass
-    text = response.data.decode("utf-8", "replace").strip()
+        payload = None
+    if isinstance(payload, dict) and payload.get("message"):
+        return scrub(str(payload["message"]), 300)
+    text = body.decode("utf-8", "replace")
     title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
     if title:
-        return f"(HTML page: {title.group(1).strip()[:100]})"
-    return " ".join(text.split())[:200] or response.reason or f"HTTP {response.status}"
-
-
-class _Wait(tenacity.wait.wait_base):
-    """Exponential back-off with full jitter, or the server's capped Retry-After."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.backoff = tenacity.wait_random_exponential(
-            multiplier=policy.backoff_initial, max=policy.backoff_max
-        )
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome else None
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            return exc.retry_after
-        return float(self.backoff(retry_state))
+        return f"(HTML page: {scrub(title.group(1), 100)})"
+    return scrub(text, 200) or scrub(fallback, 100)
 
 
 class PageFetcher:
-    """Fetch every page of one request body.
+    """Fetch every page of one request body; yield each page's records not seen before.
+
+    ``duplicates`` and ``records_without_id`` count what was dropped and what could
+    not be compared; ``retries`` the failed tries; ``reread`` whether the list was
+    read a second time after it moved (see :meth:`pages`).
 
     >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
     >>> for page in fetcher.pages(): ...  # doctest: +SKIP
@@ -193,6 +121,7 @@ class PageFetcher:
         self.concurrency = max(1, concurrency or api.concurrency)
         self.max_pages = max_pages or api.max_pages
         self.retries = 0
+        self.reread = False
         self.in_flight = InFlight(self.concurrency)
         self.rate = RateLimiter(api.rate_limit)
         self._on_retry = on_retry
@@ -204,127 +133,170 @@ class PageFetcher:
             "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,
         }
-        self._timeout = urllib3.Timeout(connect=api.connect_timeout, read=api.read_timeout)
-        self._http = _pool_manager(api.url, self.concurrency + 1)
+        self._scrub = Redactor(token)
+        self._dedupe = Deduplicator(api.id_key)
+        self._deadlines = Deadlines()
+        self._http = pool_manager(api.url, self.concurrency + 1)
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._record_path = [p for p in api.records_path.split(".") if p]
-        self.reread = False
+        self._first_ids: list[Any] | None = None
+
+    @property
+    def duplicates(self) -> int:
+        """Records dropped because their id was already read."""
+        return self._dedupe.dropped
+
+    @property
+    def records_without_id(self) -> int:
+        """Records kept without de-duplication: no value at ``api.id_key``."""
+        return self._dedupe.without_id
 
     # -- one request -----------------------------------------------------
-    def _attempt(self, number: int) -> RawPage:
+    def _attempt(self, number: int, deadline: float) -> Page:
         if self._stopped.is_set():
             raise FetchError("stopped")
         body = orjson.dumps({**self.body, "page": number})
         self.rate.wait()
+        with self.in_flight.slot():
+            now = time.monotonic()
+            allowed = min(self.api.request_timeout, deadline - now)
+            timeout = urllib3.Timeout(
+                connect=max(0.001, min(self.api.connect_timeout, allowed)),
+                read=max(0.001, min(self.api.read_timeout, allowed)),
+            )
+            with self._deadlines.watch(now + allowed) as watch:
+                try:
+                    return self._request(number, body, timeout)
+                except (Retryable, HTTPError, OSError) as exc:
+                    if watch.expired:
+                        raise Retryable(self._cut_off(number, allowed)) from exc
+                    raise
+
+    def _cut_off(self, number: int, allowed: float) -> str:
+        if allowed >= self.api.request_timeout:
+            return f"page {number}: no complete reply within {allowed:g}s (api.timeout.total)"
+        return f"page {number}: no complete reply before the page's retry deadline"
+
+    def _request(self, number: int, body: bytes, timeout: urllib3.Timeout) -> Page:
+        response = None
         try:
-            with self.in_flight.slot():
-                response = self._http.urlopen(
-                    "POST",
-                    self.api.url,
-                    body=body,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                    retries=False,
-                    redirect=False,
-                )
+            response = self._http.urlopen(
+                "POST",
+                self.api.url,
+                body=body,
+                headers=self._headers,
+                timeout=timeout,
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+            return self._reply(number, response)
         except SSLError as exc:
             if tls_is_permanent(exc):
-                raise FetchError(f"TLS with {_host(self.api.url)} failed: {_reason(exc)}") from exc
-            raise Retryable(f"page {number}: TLS failed ({_reason(exc)})") from exc
+                raise FetchError(f"TLS with {host_of(self.api.url)} failed: {reason(exc)}") from exc
+            raise Retryable(f"page {number}: TLS failed ({reason(exc)})") from exc
         except NewConnectionError as exc:  # before HTTPTimeout: urllib3 makes it a subclass
-            raise Retryable(f"page {number}: connection failed ({_reason(exc)})") from exc
+            raise Retryable(f"page {number}: connection failed ({reason(exc)})") from exc
         except HTTPTimeout as exc:
             raise Retryable(f"page {number}: timed out") from exc
         except ProtocolError as exc:
-            raise Retryable(f"page {number}: connection failed ({_reason(exc)})") from exc
+            raise Retryable(f"page {number}: connection failed ({reason(exc)})") from exc
         except HTTPError as exc:
             raise Retryable(f"page {number}: {type(exc).__name__}") from exc
+        finally:
+            if response is not None:
+                response.close()  # a reply not read to its end takes its connection with it
+                response.release_conn()
+
+    def _reply(self, number: int, response: urllib3.BaseHTTPResponse) -> Page:
+        if response.status >= 300:
+            self._refuse(number, response)
+        content = read_capped(response, self.api.max_page_bytes)
+        if content is None:
+            size = f"{self.api.max_page_bytes / 2**20:g} MiB"
+            raise FetchError(
+                f"page {number}: reply is larger than {size} decompressed (api.max_page_mb)"
+            )
+        try:
+            payload = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            if bytes(content.lstrip()[:1]) not in (b"{", b"["):
+                kind = self._scrub(response.headers.get("Content-Type", "unknown type"), 100)
+                raise Retryable(f"page {number}: response is not JSON ({kind})") from None
+            raise Retryable(f"page {number}: response is not valid JSON") from None
+        return Page(number, self._records(payload, number))
+
+    def _refuse(self, number: int, response: urllib3.BaseHTTPResponse) -> None:
+        """Raise what a reply other than 2xx means: retry, or fail at once."""
         status = response.status
         if status == 429:
             self.in_flight.slow_down()
-            wait = _retry_after(response.headers.get("Retry-After"), self.api.retry.retry_after_cap)
+            wait = retry_after(response.headers.get("Retry-After"), self.api.retry.retry_after_cap)
             raise Retryable(f"page {number}: HTTP 429 Too Many Requests", wait)
-        if status >= 500 or status == 408:
-            raise Retryable(f"page {number}: HTTP {status} {_server_message(response)}")
-        if status in (401, 403):
-            raise AuthError(
-                f"the API refused the token (HTTP {status}): {_server_message(response)}; "
-                f"check {self.api.token_env}"
-            )
-        if status >= 400:
-            raise FetchError(
-                f"the API rejected the request (HTTP {status}): {_server_message(response)}"
-            )
-        if status >= 300:
-            where = response.headers.get("Location", "elsewhere")
+        if status < 400:
+            where = self._scrub(public_url(response.headers.get("Location", "elsewhere")), 200)
             raise FetchError(
                 f"the API answered HTTP {status}, a redirect to {where}: set api.base_url "
                 "to the final address (a redirected POST may lose its body)"
             )
-        content = response.data
-        if content.lstrip()[:1] not in (b"{", b"["):
-            kind = response.headers.get("Content-Type", "unknown type")
-            raise Retryable(f"page {number}: response is not JSON ({kind})")
-        # Parsing happens in the consuming thread: one thread building Python objects
-        # beats several fighting over the GIL.
-        return RawPage(number, content)
-
-    def parse(self, raw: RawPage) -> Page:
-        """Decode a page; a body that only looked like JSON is fetched again."""
-        for _ in range(self.api.retry.max_attempts):
-            try:
-                payload = orjson.loads(raw.content)
-            except orjson.JSONDecodeError:
-                with self._lock:
-                    self.retries += 1
-                if self._on_retry:
-                    self._on_retry(raw.number, f"page {raw.number}: response is not valid JSON")
-                raw = self.fetch(raw.number)
-                continue
-            return Page(raw.number, self._records(payload, raw.number))
-        raise FetchError(f"page {raw.number}: response is not valid JSON after retries")
+        head = read_capped(response, ERROR_BODY_LIMIT, keep_head=True) or b""
+        message = _server_message(bytes(head), self._scrub, response.reason or f"HTTP {status}")
+        if status >= 500 or status == 408:
+            raise Retryable(f"page {number}: HTTP {status} {message}")
+        if status in (401, 403):
+            raise AuthError(
+                f"the API refused the token (HTTP {status}): {message}; "
+                f"check {self.api.token_env}"
+            )
+        raise FetchError(f"the API rejected the request (HTTP {status}): {message}")
 
     def _records(self, payload: Any, number: int) -> list[Any]:
         node = payload
-        for i, key in enumerate(self._record_path):
+        for i, key in enumerate(self.api.records_path.split(".")):
+            if not key:
+                continue
             if not isinstance(node, dict) or key not in node:
-                where = ".".join(self._record_path[:i]) or "the response"
-                found = ", ".join(sorted(node)) if isinstance(node, dict) else type(node).__name__
                 if isinstance(payload, dict) and payload.get("success") is False:
-                    raise FetchError(f"the API reported an error: {payload.get('message')}")
+                    message = self._scrub(str(payload.get("message")), 300)
+                    raise FetchError(f"the API reported an error: {message}")
+                where = ".".join(self.api.records_path.split(".")[:i]) or "the response"
+                found = ", ".join(sorted(node)) if isinstance(node, dict) else json_type(node)
                 raise PagingError(
                     f"page {number}: no '{key}' in {where} (api.records_path is "
-                    f"'{self.api.records_path}'); found keys: {found}"
+                    f"'{self.api.records_path}'); found keys: {self._scrub(found, 200)}"
                 )
             node = node[key]
         if not isinstance(node, list):
             raise PagingError(
-                f"page {number}: '{self.api.records_path}' is {type(node).__name__}, not a list "
+                f"page {number}: '{self.api.records_path}' is {json_type(node)}, not a list "
                 "of records; set api.records_path in runner.yaml"
             )
         return node
 
-    def _sleep(self, seconds: float) -> None:
-        self._stopped.wait(seconds)
-
-    def fetch(self, number: int) -> RawPage:
+    # -- one page, with retries --------------------------------------------
+    def fetch(self, number: int) -> Page:
+        """Page ``number``, parsed; tries again within ``api.retry``."""
+        deadline = time.monotonic() + self.api.retry.deadline
         try:
-            return self._attempt(number)
+            return self._attempt(number, deadline)
         except Retryable as first:
             # The common case pays no retry machinery; a failure enters tenacity with
             # that failure as its first attempt, so the limits stay exact.
             pending = [first]
 
-            def attempt() -> RawPage:
+            def attempt() -> Page:
                 if pending:
                     raise pending.pop()
-                return self._attempt(number)
+                return self._attempt(number, deadline)
 
-            return self._retry(number, attempt)
+            return self._retry(number, attempt, deadline)
 
-    def _retry(self, number: int, attempt: Callable[[], RawPage]) -> RawPage:
+    def _sleep(self, seconds: float) -> None:
+        self._stopped.wait(seconds)
+
+    def _retry(self, number: int, attempt: Callable[[], Page], deadline: float) -> Page:
         policy = self.api.retry
+        schedule = Schedule(policy, deadline)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             with self._lock:
@@ -334,9 +306,8 @@ class PageFetcher:
                 self._on_retry(number, str(exc))
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_attempts)
-            | tenacity.stop_after_delay(policy.deadline),
-            wait=_Wait(policy),
+            stop=schedule.stop,
+            wait=schedule.wait,
             retry=tenacity.retry_if_exception_type(Retryable),
             before_sleep=before_sleep,
             sleep=self._sleep,  # wakes at once when the run stops
@@ -346,64 +317,90 @@ class PageFetcher:
             return retrying(attempt)
         except Retryable as exc:
             raise FetchError(
-                f"{exc} (gave up after {policy.max_attempts} attempts or " f"{policy.deadline:g}s)"
+                f"{exc} (gave up after {policy.max_attempts} attempts or {policy.deadline:g}s)"
             ) from exc
 
     # -- all pages -------------------------------------------------------
     def pages(self) -> Iterator[Page]:
-        """Pages in order until the first empty one; fails if the API ignores ``page``.
+        """Pages in order until the first empty one, each with its records not seen before.
 
         Live data shifts pages while we read them. In order, a shift only repeats
-        records (dropped later by id). Fetched in parallel, a later page can be
+        records (dropped here by id). Fetched in parallel, a later page can be
         read before an earlier one and a shift in between skips records at that
         boundary. So after a parallel pass the runner reads page 1 again: if the
         top of the list moved, it reads the list once more, in order, and the
         duplicates are dropped. ``self.reread`` tells whether that happened.
         """
-        first: list[Any] | None = None
-        for page in self._pass(self.concurrency):
-            if first is None:
-                first = self._ids(page)
-            yield page
-        if self.concurrency == 1 or first is None:
+        yield from self._pass(self.concurrency, first=True)
+        if self.concurrency == 1 or self._first_ids is None:
             return
-        if self._ids(self.parse(self.fetch(1))) != first:
+        again = self.fetch(1)
+        if self._dedupe.ids(again.records) != self._first_ids:
             self.reread = True
-            yield from self._pass(1)
+            yield from self._pass(1, first=False)
+
+    def _pass(self, concurrency: int, *, first: bool) -> Iterator[Page]:
+        pages = self._in_order(concurrency)
+        previous: list[Any] | None = None
+        try:
+            for page in pages:
+                records = page.records
+                if not records:
+                    return
+                if page.number > self.max_pages:
+                    raise PagingError(
+                        f"stopped at max_pages {self.max_pages} before the API's last page; "
+                        "nothing published (raise --max-pages or api.max_pages)"
+                    )
+                ids = self._ids(page)
+                if ids == previous:
+                    raise self._ignored(page)
+                if first and page.number == 1:
+                    self._first_ids = ids
+                kept = self._dedupe.keep_new(records, ids)
+                # Records pushed down from the page before can fill a page (the list
+                # grew while we read it), but such pages shrink towards the end. A page
+                # of old records as long as the one before means the API is not paging.
+                if first and len(kept) == ids.count(None) and len(records) >= len(previous or ()):
+                    raise self._not_paging(page)
+                previous = ids
+                yield Page(page.number, kept)
+        finally:
+            pages.close()
 
     def _ids(self, page: Page) -> list[Any]:
-        key = self.api.id_key
-        return [r.get(key) if isinstance(r, dict) else r for r in page.records]
+        """The page's ids; fails on records that are not objects, or carry no id at all."""
+        bad = first_non_object(page.records)
+        if bad:
+            index, value = bad
+            shown = "" if value is None else f" ({self._scrub(orjson.dumps(value).decode(), 60)})"
+            raise PagingError(
+                f"page {page.number}: record {index} is {json_type(value)}{shown}, not an "
+                "object; the API must return a list of JSON objects"
+            )
+        ids = self._dedupe.ids(page.records)
+        if ids.count(None) == len(ids):
+            keys = self._scrub(", ".join(page.records[0]), 200) or "no keys"
+            raise PagingError(
+                f"page {page.number}: none of its {len(ids)} records has an id at "
+                f"'{self.api.id_key}' (api.id_key); the first record has: {keys}"
+            )
+        return ids
 
-    def _pass(self, concurrency: int) -> Iterator[Page]:
-        raw = self._in_order(concurrency)
-        previous_ids: list[Any] | None = None
-        try:
-            for item in raw:
-                page = self.parse(item)
-                if not page.records:
-                    return
-                ids = self._ids(page)
-                if ids == previous_ids:
-                    raise self._ignored(page)
-                previous_ids = ids
-                yield page
-        finally:
-            raw.close()
-
-    def _in_order(self, concurrency: int) -> Generator[RawPage, None, None]:
-        """Raw pages 1, 2, 3 ... in order, up to ``concurrency`` of them in flight."""
+    def _in_order(self, concurrency: int) -> Generator[Page, None, None]:
+        """Pages 1, 2, 3 ... up to one past ``max_pages``, ``concurrency`` of them in flight."""
+        last = self.max_pages + 1
         if concurrency == 1:
             # One page at a time in this thread: no hand-offs between threads.
-            for number in range(1, self.max_pages + 1):
+            for number in range(1, last + 1):
                 yield self.fetch(number)
             return
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
-        queue: deque[Future[RawPage]] = deque()
+        queue: deque[Future[Page]] = deque()
         next_number = 1
         try:
             while True:
-                while len(queue) < concurrency and next_number <= self.max_pages:
+                while len(queue) < concurrency and next_number <= last:
                     queue.append(pool.submit(self.fetch, next_number))
                     next_number += 1
                 if not queue:
@@ -423,76 +420,14 @@ class PageFetcher:
             "(check api.path and api.base_url)"
         )
 
+    def _not_paging(self, page: Page) -> PagingError:
+        return PagingError(
+            f"page {page.number} holds only records read on earlier pages: the API is "
+            "not paging (it ignores or reorders 'page'), or the list grew by a whole "
+            "page while it was read; nothing published"
+        )
+
     def close(self) -> None:
         self._stopped.set()
+        self._deadlines.close()
         self._http.clear()
-
-
-def _pool_manager(url: str, connections: int) -> urllib3.PoolManager:
-    """Keep-alive connections for ``url``: through the environment's proxy if it names
-    one (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, as requests reads them), verified
-    against the CA bundle requests uses."""
-    options: dict[str, Any] = {
-        "num_pools": 2,
-        "maxsize": connections,
-        "retries": False,
-        "ca_certs": requests.utils.DEFAULT_CA_BUNDLE_PATH,
-    }
-    proxy = _proxy_for(url)
-    if not proxy:
-        return urllib3.PoolManager(**options)
-    parsed = urllib3.util.parse_url(proxy)
-    if parsed.auth:
-        options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=unquote(parsed.auth))
-    try:
-        return urllib3.ProxyManager(proxy, **options)
-    except ProxySchemeUnknown as exc:
-        raise FetchError(
-            f"proxy {_host(proxy)} for {_host(url)} has scheme {parsed.scheme!r}; "
-            "supported: http, https"
-        ) from exc
-
-
-def _proxy_for(url: str) -> str | None:
-    if requests.utils.should_bypass_proxies(url, no_proxy=None):
-        return None
-    proxies = requests.utils.get_environ_proxies(url)
-    scheme = urlsplit(url).scheme
-    return proxies.get(scheme) or proxies.get("all")
-
-
-# A handshake that fails for one of these fails the same way on every try.
-_PERMANENT_TLS = frozenset(
-    {"WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"}
-)
-
-
-def tls_is_permanent(exc: SSLError) -> bool:
-    """A bad certificate or a TLS/plain-HTTP mix-up (not worth retrying), rather than a
-    handshake cut short by the network (worth retrying)."""
-    inner = exc.args[0] if exc.args else None
-    if isinstance(inner, ssl.SSLCertVerificationError):
-        return True
-    return isinstance(inner, ssl.SSLError) and inner.reason in _PERMANENT_TLS
-
-
-def _host(url: str) -> str:
-    """scheme://host:port without credentials or path."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in (
-        "Connection refused",
-        "Name or service not known",
-        "RemoteDisconnected",
-        "Connection reset",
-        "Connection aborted",
-        "timed out",
-    ):
-        if marker in text:
-            return marker
-    return type(exc).__name__

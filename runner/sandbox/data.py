@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def api_time(moment: dt.datetime) -> str:
 class Facts:
     """What the filters look at, kept beside the serialized contact."""
 
-    id: str
+    id: Any  # a string, an integer with records="int-ids", None when missing
     search: str
     tags: frozenset[str]
     status: str
@@ -200,6 +201,13 @@ def facts_of(c: dict[str, Any]) -> Facts:
     )
 
 
+def _int_id(i: int) -> int:
+    """0, 2**61-1, ..., -1, -2**61, ..., 1, ...: hash() maps n and n + 2**61 - 1 to one
+    value and -1 to -2, so ``hash(id) or 1`` folds these ids eight or more at a time."""
+    multiple, j = (i % 8) * (2**61 - 1), i // 8
+    return multiple + j if i % 8 < 4 else -(multiple - 4 * (2**61 - 1) + j + 1)
+
+
 @dataclass
 class Population:
     """Contacts newest ``createdAt`` first: their JSON bytes and their facts."""
@@ -217,6 +225,35 @@ class Population:
             rows.append((contact["createdAt"], orjson.dumps(contact), facts_of(contact)))
         rows.sort(key=lambda r: r[0], reverse=True)
         return cls([r[1] for r in rows], [r[2] for r in rows])
+
+    def reshape(self, kind: str) -> None:
+        """Misbehave on purpose (``SandboxOptions.records``): integer ids that Python's
+        ``hash`` folds together, ids missing, or records that are not objects."""
+        if kind == "contacts":
+            return
+        odd: list[Any] = [1, "a", None, [2]]
+        for i, blob in enumerate(self.blobs):
+            contact = orjson.loads(blob)
+            if kind == "int-ids":
+                contact["_id"] = _int_id(i)
+            elif i % 10 != 9:
+                continue
+            elif kind == "missing-ids":
+                del contact["_id"]
+            else:  # non-objects
+                self.blobs[i] = orjson.dumps(odd[(i // 10) % len(odd)])
+                continue
+            self.blobs[i] = orjson.dumps(contact)
+            self.facts[i] = dataclasses.replace(self.facts[i], id=contact.get("_id"))
+
+    def newcomers(self, number: int, size: int) -> list[bytes]:
+        """A page of new contacts, their ids made from the page number (paging="endless")."""
+        contact = orjson.loads(self.blobs[0]) if self.blobs else {}
+        page = []
+        for i in range(size):
+            contact["_id"] = f"{number:012x}{i:012x}"
+            page.append(orjson.dumps(contact))
+        return page
 
     def clone_first(self, index: int, rng: random.Random) -> tuple[bytes, Facts]:
         """A new contact identical to ``index`` but for its id (live data churn)."""

@@ -1,9 +1,18 @@
 """Faults on demand: ``429=0.1,html=0.05,drop@3|7,slow=0.02``.
 
 Each entry is ``KIND=RATE`` (a probability per request) or ``KIND@N|N`` (on those
-request numbers, counting from 1). Kinds: ``429`` (with ``Retry-After``),
-``500``, ``502``, ``503`` (JSON bodies), ``html`` (a gateway's 502 HTML page),
-``drop`` (close the connection without a reply), ``slow`` (reply late).
+request numbers, counting from 1). Kinds:
+
+- ``429`` (with ``Retry-After``), ``500``, ``502``, ``503`` (JSON bodies), ``html``
+  (a gateway's 502 HTML page), ``drop`` (close the connection without a reply),
+  ``slow`` (reply late);
+- misbehaving servers: ``echo401``, ``echo500`` (a JSON error whose message quotes
+  the request's ``Authorization`` header, several times, so that cutting it at 100,
+  200 or 300 characters splits it), ``echohtml`` (the same in a 502 HTML page's
+  title and body), ``echotext`` (the same in a plain-text 503); ``badjson`` (200,
+  a body that starts like JSON and is cut short); ``bomb`` (200, a gzip body that
+  inflates to ``bomb_mb`` MiB of spaces); ``trickle`` (the whole reply, status
+  line first, one byte every ``trickle_ms``).
 """
 
 from __future__ import annotations
@@ -12,7 +21,22 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("429", "500", "502", "503", "html", "drop", "slow")
+KINDS = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "html",
+    "drop",
+    "slow",
+    "echo401",
+    "echo500",
+    "echohtml",
+    "echotext",
+    "badjson",
+    "bomb",
+    "trickle",
+)
 
 
 @dataclass
@@ -71,3 +95,13 @@ class FaultPlan:
 def _kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; kinds: {', '.join(KINDS)}")
+
+
+def echo_text(header: str) -> str:
+    """A message that quotes ``header`` so that a cut at 100, 200 or 300 characters
+    falls inside one of the quotes (a prefix of the secret would survive the cut)."""
+    secret_at = len(header) - len(header.split(" ", 1)[-1])  # past "Bearer "
+    text = "Unauthorized: the header you sent was"
+    for cut in (100, 200, 300):
+        text += "." * max(1, cut - 12 - secret_at - len(text)) + header
+    return text + " and it is not valid"

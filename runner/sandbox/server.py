@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,13 +18,14 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter
 from runner.sandbox.data import Population
-from runner.sandbox.faults import FaultPlan
+from runner.sandbox.faults import FaultPlan, echo_text
 
 OK_MESSAGE = b"Users fetched successfully"
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 )
+CUT_SHORT = b'{"success":true,"message":"Users fetched successfully","data":[{"_id":'
 REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -49,8 +52,27 @@ class SandboxOptions:
     anchor: str | None = None  # ISO instant the data is generated around; default today 00:00Z
     slow_ms: float = 1500.0
     retry_after: int = 1
-    ignore_page: bool = False
+    ignore_page: bool = False  # the same as paging="ignore"
     path: str = "/inbox/users"
+    paging: str = "pages"  # see PAGING
+    records: str = "contacts"  # see RECORDS
+    trickle_ms: float = 500.0  # the ``trickle`` fault: one byte every this many ms
+    bomb_mb: int = 1024  # the ``bomb`` fault: MiB of spaces once inflated
+
+
+PAGING = {
+    "pages": "page N is the N-th slice of the matches, as the API does",
+    "ignore": "every page is page 1",
+    "rotate": "every page holds page 1's records, rotated by N - 1",
+    "alternate": "odd pages are page 1, even pages page 2",
+    "endless": "past the last page, pages of new contacts for ever",
+}
+RECORDS = {
+    "contacts": "contacts as the platform sends them",
+    "int-ids": "integer ids that Python's hash() maps to a few values (0, 1, n and n + 2**61 - 1)",
+    "missing-ids": "every tenth contact without an _id",
+    "non-objects": "every tenth record is 1, 'a', null or [2] instead of a contact",
+}
 
 
 @dataclass
@@ -82,13 +104,23 @@ class Sandbox:
             else dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         )
         self.anchor = anchor
+        for name, value, known in (
+            ("paging", self.options.paging, PAGING),
+            ("records", self.options.records, RECORDS),
+        ):
+            if value not in known:
+                raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
         self.population = Population.generate(self.options.users, self.options.seed, anchor)
+        self.population.reshape(self.options.records)
         self.faults = FaultPlan.parse(self.options.faults, self.options.seed)
         self.stats: Counter[str] = Counter()
         self.inserted: list[str] = []
         self._cache: dict[bytes, _Matches] = {}
         self._cache_lock = threading.Lock()
         self._churn_rng = random.Random(self.options.seed + 1)
+        self._closing = threading.Event()
+        self._bomb: bytes | None = None
+        self._bomb_lock = threading.Lock()
         self._server = _Server((self.options.host, self.options.port), _Handler)
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
@@ -112,6 +144,7 @@ class Sandbox:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread:
@@ -148,9 +181,21 @@ class Sandbox:
     def page(self, body: dict[str, Any]) -> bytes:
         found = self.matches(body)
         size = self.options.page_size
-        page = 1 if self.options.ignore_page else body["page"]
+        mode = "ignore" if self.options.ignore_page else self.options.paging
+        number = body["page"]
         with found.lock:
-            chunk = found.blobs[(page - 1) * size : page * size]
+            blobs = found.blobs
+            if mode == "ignore":
+                chunk = blobs[:size]
+            elif mode == "rotate":
+                turn = (number - 1) % max(1, min(size, len(blobs)))
+                chunk = blobs[turn:size] + blobs[:turn]
+            elif mode == "alternate":
+                chunk = blobs[:size] if number % 2 else blobs[size : 2 * size]
+            else:
+                chunk = blobs[(number - 1) * size : number * size]
+                if not chunk and mode == "endless":
+                    chunk = self.population.newcomers(number, size)
             if chunk and self.options.churn:
                 self._churn(found)
         self.stats["pages"] += 1
@@ -158,6 +203,17 @@ class Sandbox:
             OK_MESSAGE,
             b",".join(chunk),
         )
+
+    @property
+    def closing(self) -> threading.Event:
+        return self._closing
+
+    def bomb(self) -> bytes:
+        """A gzip body of about 1 KiB per MiB that inflates to ``bomb_mb`` MiB."""
+        with self._bomb_lock:
+            if self._bomb is None:
+                self._bomb = gzip_bomb(b'{"success":true,"data":[', self.options.bomb_mb)
+            return self._bomb
 
     def _churn(self, found: _Matches) -> None:
         # New matching contacts arrive at the top, pushing everything down a page.
@@ -167,6 +223,22 @@ class Sandbox:
             found.blobs.insert(0, orjson.dumps(template))
             found.ids.insert(0, template["_id"])
             self.inserted.append(template["_id"])
+
+
+def gzip_bomb(prefix: bytes, mib: int) -> bytes:
+    """``prefix`` and ``mib`` MiB of spaces, gzip-compressed: one compressed MiB repeated
+    (a full flush resets the compressor, so each MiB compresses to the same bytes)."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = b" " * (1 << 20)
+    head = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
+    one = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    tail = deflate.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(prefix)
+    for _ in range(mib):
+        crc = zlib.crc32(block, crc)
+    size = len(prefix) + mib * len(block)
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + head + one * mib + tail + trailer
 
 
 class _Server(ThreadingHTTPServer):
@@ -196,19 +268,67 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes,
         content_type: str = "application/json; charset=utf-8",
         extra: str = "",
+        trickle: bool = False,
     ) -> None:
         head = (
             f"HTTP/1.1 {code} {REASONS.get(code, 'Error')}\r\n"
             f"X-Powered-By: Express\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
-        self.wfile.write(head + body)
+        if trickle:
+            self._trickle(head + body)
+        else:
+            self.wfile.write(head + body)
+
+    def _trickle(self, reply: bytes) -> None:
+        """One byte at a time, until the reply is out, the client leaves or the sandbox stops."""
+        sandbox = self.server.sandbox
+        self.close_connection = True
+        for i in range(len(reply)):
+            if sandbox.closing.wait(sandbox.options.trickle_ms / 1000):
+                return
+            try:
+                self.wfile.write(reply[i : i + 1])
+            except OSError:
+                return
 
     def _error(self, code: int, message: str, extra: str = "") -> None:
         self._send(code, envelope(False, message, code), extra=extra)
 
     def do_GET(self) -> None:
         self._error(404, f"Cannot GET {self.path}")
+
+    def _fault(self, fault: str) -> bool:
+        """Serve ``fault`` if it replaces the reply; True when the request is answered."""
+        opts = self.server.sandbox.options
+        echo = echo_text(self.headers.get("Authorization", ""))
+        if fault == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif fault == "429":
+            self._error(
+                429,
+                "Too many requests, please try again later.",
+                extra=f"Retry-After: {opts.retry_after}\r\n",
+            )
+        elif fault == "html":
+            self._send(502, HTML_502, "text/html")
+        elif fault in ("500", "502", "503"):
+            self._error(int(fault), "Something went wrong")
+        elif fault in ("echo401", "echo500"):
+            self._error(int(fault[4:]), echo)
+        elif fault == "echohtml":
+            page = f"<html><head><title>{echo}</title></head><body>{echo}</body></html>"
+            self._send(502, page.encode(), "text/html")
+        elif fault == "echotext":
+            self._send(503, echo.encode(), "text/plain")
+        elif fault == "badjson":
+            self._send(200, CUT_SHORT)
+        elif fault == "bomb":
+            self._send(200, self.server.sandbox.bomb(), extra="Content-Encoding: gzip\r\n")
+        else:
+            return False
+        return True
 
     def do_POST(self) -> None:
         sandbox = self.server.sandbox
@@ -221,22 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = sandbox.faults.next()
         if fault:
             sandbox.stats[f"fault:{fault}"] += 1
-            if fault == "drop":
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if fault == "429":
-                self._error(
-                    429,
-                    "Too many requests, please try again later.",
-                    extra=f"Retry-After: {opts.retry_after}\r\n",
-                )
-                return
-            if fault == "html":
-                self._send(502, HTML_502, "text/html")
-                return
-            if fault in ("500", "502", "503"):
-                self._error(int(fault), "Something went wrong")
+            if self._fault(fault):
                 return
             if fault == "slow":
                 time.sleep(opts.slow_ms / 1000)
@@ -258,4 +363,4 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.stats["bad_request"] += 1
             self._error(400, str(exc))
             return
-        self._send(200, sandbox.page(body))
+        self._send(200, sandbox.page(body), trickle=fault == "trickle")

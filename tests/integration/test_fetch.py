@@ -9,7 +9,8 @@ import pytest
 
 from runner.config import ApiSettings, RetryPolicy
 from runner.errors import FetchError
-from runner.fetch import InFlight, PageFetcher
+from runner.fetch import PageFetcher
+from runner.pacing import InFlight
 from runner.sandbox import Sandbox
 from tests.conftest import full_body
 

@@ -149,3 +149,25 @@ def test_tls_failure_is_not_retried(sandbox: Start, tmp_path: Path) -> None:
     assert "Traceback" not in out
     assert f"TLS with {https} failed" in out
     assert api.stats["pages"] == 0  # no request ever reached the API
+
+
+class RedirectWithCredentials(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.send_response(307)
+        self.send_header("Location", "https://ops:pw-SECRET-77@api.example.com/inbox/users")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_urls_are_shown_without_credentials(tmp_path: Path) -> None:
+    with serve(RedirectWithCredentials) as url:
+        with_user = url.replace("http://", "http://me:url-SECRET-88@")
+        env = {**_no_proxies(), "FLOWMATIX_API_URL": with_user, "FLOWMATIX_TOKEN": TOKEN}
+        result = run_cli("export", "--as-of", ANCHOR, cwd=_project(tmp_path), env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "HTTP 307, a redirect to https://api.example.com/inbox/users" in out
+    assert "SECRET" not in out

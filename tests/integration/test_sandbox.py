@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 import requests
 
@@ -270,3 +271,85 @@ def test_unknown_path_is_404(sandbox: Start) -> None:
     api = sandbox(users=1)
     reply = requests.post(api.url + "/inbox/other", json={}, headers=api.headers, timeout=5)
     assert reply.status_code == 404 and reply.json()["success"] is False
+
+
+def _page_ids(api: Sandbox, page: int) -> list[Any]:
+    reply = post(api, full_body(isContact=False, applicableFilters=[], page=page))
+    return [c["_id"] for c in reply.json()["data"]]
+
+
+def test_paging_modes_that_misbehave(sandbox: Start) -> None:
+    rotate = sandbox(users=120, page_size=50, paging="rotate")
+    first = _page_ids(rotate, 1)
+    assert _page_ids(rotate, 2) == first[1:] + first[:1]
+    assert _page_ids(rotate, 9) == first[8:] + first[:8]
+    alternate = sandbox(users=120, page_size=50, paging="alternate")
+    one, two = _page_ids(alternate, 1), _page_ids(alternate, 2)
+    assert set(one).isdisjoint(two) and _page_ids(alternate, 3) == one
+    assert _page_ids(alternate, 4) == two
+    endless = sandbox(users=60, page_size=50, paging="endless")
+    past_the_end = [_page_ids(endless, n) for n in (3, 4, 1000)]
+    assert all(len(ids) == 50 for ids in past_the_end)
+    assert len({i for ids in past_the_end for i in ids}) == 150
+    with pytest.raises(ValueError, match="sandbox paging 'sideways'; choose one of pages"):
+        sandbox(paging="sideways")
+
+
+def test_record_shapes_that_misbehave(sandbox: Start) -> None:
+    everyone = {"isContact": False, "applicableFilters": []}
+    ints = all_pages(sandbox(users=80, records="int-ids"), **everyone)
+    ids = [c["_id"] for c in ints]
+    assert all(type(i) is int for i in ids) and len(set(ids)) == 80
+    assert len({hash(i) or 1 for i in ids}) <= 80 // 4 + 2  # what hash() folds together
+    odd = post(sandbox(users=30, records="non-objects"), full_body(**everyone)).json()
+    assert [r for r in odd["data"] if not isinstance(r, dict)] == [1, "a", None]
+    missing = all_pages(sandbox(users=30, records="missing-ids"), **everyone)
+    assert sum("_id" not in c for c in missing) == 3
+
+
+def test_echo_faults_quote_the_authorization_header(sandbox: Start) -> None:
+    api = sandbox(users=10, faults="echo401@1,echo500@2,echohtml@3,echotext@4")
+    header = api.headers["Authorization"]
+    replies = [post(api, full_body()) for _ in range(4)]
+    assert [r.status_code for r in replies] == [401, 500, 502, 503]
+    assert replies[0].json()["message"].count(header) == 3
+    assert replies[2].text.startswith("<html><head><title>Unauthorized: ")
+    assert all(header in r.text for r in replies)
+
+
+def test_badjson_and_bomb_faults(sandbox: Start) -> None:
+    import gzip
+
+    api = sandbox(users=10, faults="badjson@1,bomb@2", bomb_mb=16)
+    bad = post(api, full_body())
+    assert bad.status_code == 200 and bad.text.startswith('{"success":true')
+    with pytest.raises(ValueError):
+        bad.json()
+    raw = requests.post(
+        api.url + "/inbox/users", json=full_body(), headers=api.headers, stream=True, timeout=10
+    )
+    assert raw.headers["Content-Encoding"] == "gzip"
+    compressed = raw.raw.read(decode_content=False)
+    assert len(compressed) < 64 * 1024
+    assert len(gzip.decompress(compressed)) == 16 * 2**20 + len('{"success":true,"data":[')
+
+
+def test_trickle_sends_one_byte_at_a_time(sandbox: Start) -> None:
+    import socket
+    import time
+
+    api = sandbox(users=10, faults="trickle@1", trickle_ms=50)
+    host, port = api.url.removeprefix("http://").split(":")
+    body = orjson.dumps(full_body())
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        head = (
+            f"POST /inbox/users HTTP/1.1\r\nHost: x\r\nAuthorization: {api.headers['Authorization']}"
+            f"\r\nauthtype: Key\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        start = time.monotonic()
+        got = b"".join(sock.recv(100) for _ in range(5))
+        elapsed = time.monotonic() - start
+    assert got == b"HTTP/"  # the status line itself, a byte per read
+    assert elapsed >= 0.15

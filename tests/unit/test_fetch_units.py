@@ -9,8 +9,10 @@ import time
 import pytest
 from urllib3.exceptions import SSLError
 
-from runner import fetch
-from runner.fetch import RateLimiter, _retry_after, tls_is_permanent
+from runner import pacing
+from runner.pacing import RateLimiter, retry_after
+from runner.redact import Redactor, token_problem
+from runner.transport import tls_is_permanent
 
 
 def _ssl_error(reason: str) -> ssl.SSLError:
@@ -24,12 +26,12 @@ def _ssl_error(reason: str) -> ssl.SSLError:
     [(None, None), ("", None), ("3", 3.0), ("0", 0.0), ("-5", 0.0), ("9999", 60.0), ("soon", None)],
 )
 def test_retry_after_seconds_are_capped(header: str | None, expected: float | None) -> None:
-    assert _retry_after(header, cap=60.0) == expected
+    assert retry_after(header, cap=60.0) == expected
 
 
 def test_retry_after_http_date() -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    value = _retry_after(when, cap=60.0)
+    value = retry_after(when, cap=60.0)
     assert value is not None and 25 <= value <= 30
 
 
@@ -41,7 +43,7 @@ def test_rate_limiter_spaces_calls(monkeypatch: pytest.MonkeyPatch) -> None:
         slept.append(round(seconds, 6))
         now[0] += seconds
 
-    monkeypatch.setattr(fetch.time, "sleep", sleep)
+    monkeypatch.setattr(pacing.time, "sleep", sleep)
     limiter = RateLimiter(4.0, clock=lambda: now[0])
     for _ in range(4):
         limiter.wait()
@@ -63,3 +65,38 @@ def test_tls_failures_retried_only_when_another_try_can_help(
     inner: ssl.SSLError, permanent: bool
 ) -> None:
     assert tls_is_permanent(SSLError(inner)) is permanent
+
+
+SECRET = "tok-Zq9-VERY-SECRET-a81f"
+
+
+@pytest.mark.parametrize("limit", [10, 50, 100, 200, 300])
+@pytest.mark.parametrize("at", [0, 5, 37, 95, 190, 290])
+def test_no_piece_of_the_secret_survives_a_cut(limit: int, at: int) -> None:
+    text = "x" * at + f"Bearer {SECRET}" + " tail" * 80
+    shown = Redactor(SECRET)(text, limit)
+    assert len(shown) <= limit
+    assert not any(SECRET[i : i + 6] in shown for i in range(len(SECRET) - 5))
+
+
+def test_pieces_the_server_cut_itself_are_masked() -> None:
+    scrub = Redactor(SECRET)
+    assert scrub(f"token {SECRET[:12]}... and {SECRET[-9:]}", 100) == "token ***... and ***"
+    assert scrub("nothing secret here", 100) == "nothing secret here"
+    assert scrub("multi\n  line\ttext", 100) == "multi line text"
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("abc\ndef", "FLOWMATIX_TOKEN contains a control character"),
+        ("abc\rdef", "FLOWMATIX_TOKEN contains a control character"),
+        ("abc\x7fdef", "FLOWMATIX_TOKEN contains a control character"),
+        ("abcédef", "FLOWMATIX_TOKEN contains a character that is not ASCII"),
+        ("abc-DEF_123.xyz~+/=", None),
+    ],
+)
+def test_token_problems_never_quote_the_token(token: str, problem: str | None) -> None:
+    found = token_problem("FLOWMATIX_TOKEN", token)
+    assert found == problem if problem is None else found is not None and found.startswith(problem)
+    assert found is None or "abc" not in found

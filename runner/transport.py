@@ -1,0 +1,236 @@
+"""The wire under :mod:`runner.fetch`: one urllib3 pool, a deadline per request,
+and reply bodies read with a cap.
+
+- :func:`pool_manager`: keep-alive connections, through the environment's proxy
+  (as requests reads it), verified against the CA bundle requests uses.
+- :class:`Deadlines`: a socket read timeout bounds each wait for bytes, not a
+  whole reply; a server sending one byte every half second never trips it. One
+  watcher thread shuts the socket of any request past its deadline, whatever
+  phase it is in (headers or body), and the blocked read fails at once.
+- :func:`read_capped`: a reply body, decompressed in bounded steps and refused
+  past a size (a gzip bomb of 1 MB that inflates to 1 GiB never gets past it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ProxySchemeUnknown, SSLError
+
+from runner.errors import FetchError
+
+READ_STEP = 1 << 20  # decompressed bytes per read: the most held beyond the cap
+
+
+class Watch:
+    """One request under watch: its deadline, its connection once known."""
+
+    __slots__ = ("conn", "deadline", "expired", "shut")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.conn: HTTPConnection | None = None
+        self.expired = False
+        self.shut = False
+
+
+_current = threading.local()  # the Watch of the request this thread is making
+
+
+def _attach(conn: HTTPConnection) -> None:
+    watch: Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.conn = conn
+
+
+class _WatchedHTTP(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPS(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTP
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPS
+
+
+class Deadlines:
+    """Cut requests off at their deadlines (see the module docstring).
+
+    >>> deadlines = Deadlines()
+    >>> with deadlines.watch(time.monotonic() + 5) as watch:  # doctest: +SKIP
+    ...     response = pool.urlopen(...)
+    >>> watch.expired  # doctest: +SKIP
+    """
+
+    RECHECK = 0.05  # a request past its deadline with no socket yet (connecting)
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active: set[Watch] = set()
+        self._wake_at = float("inf")
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @contextlib.contextmanager
+    def watch(self, deadline: float) -> Iterator[Watch]:
+        entry = Watch(deadline)
+        with self._cond:
+            self._active.add(entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
+                self._thread.start()
+            elif deadline < self._wake_at:
+                self._cond.notify()
+        _current.watch = entry
+        try:
+            yield entry
+        finally:
+            _current.watch = None
+            with self._cond:
+                self._active.discard(entry)
+                entry.conn = None  # the connection may go back to the pool now
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                self._wake_at = float("inf")
+                for entry in self._active:
+                    if entry.deadline <= now and not entry.shut:
+                        entry.expired = True
+                        entry.shut = _shut(entry.conn)
+                        wake = now + self.RECHECK if not entry.shut else float("inf")
+                    else:
+                        wake = entry.deadline if not entry.shut else float("inf")
+                    self._wake_at = min(self._wake_at, wake)
+                timeout = None if self._wake_at == float("inf") else self._wake_at - now
+                self._cond.wait(timeout)
+
+
+def _shut(conn: HTTPConnection | None) -> bool:
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return False
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+def read_capped(
+    response: urllib3.BaseHTTPResponse, limit: int, *, keep_head: bool = False
+) -> bytearray | None:
+    """The decoded body, or None as soon as it grows past ``limit`` bytes (with
+    ``keep_head``, its first ``limit`` bytes instead: enough of an error page)."""
+    length = response.headers.get("Content-Length", "")
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if not keep_head and encoded == "identity" and length.isdigit() and int(length) > limit:
+        return None
+    body = bytearray()
+    while True:
+        chunk = response.read(min(READ_STEP, limit + 1 - len(body)))
+        if not chunk:
+            return body
+        body += chunk
+        if len(body) > limit:
+            return body[:limit] if keep_head else None
+
+
+def pool_manager(url: str, connections: int) -> urllib3.PoolManager:
+    """Keep-alive connections for ``url``: through the environment's proxy if it names
+    one (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, as requests reads them), verified
+    against the CA bundle requests uses."""
+    options: dict[str, Any] = {
+        "num_pools": 2,
+        "maxsize": connections,
+        "retries": False,
+        "ca_certs": requests.utils.DEFAULT_CA_BUNDLE_PATH,
+    }
+    proxy = _proxy_for(url)
+    manager: urllib3.PoolManager
+    if not proxy:
+        manager = urllib3.PoolManager(**options)
+    else:
+        parsed = urllib3.util.parse_url(proxy)
+        if parsed.auth:
+            options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=unquote(parsed.auth))
+        try:
+            manager = urllib3.ProxyManager(proxy, **options)
+        except ProxySchemeUnknown as exc:
+            raise FetchError(
+                f"proxy {host_of(proxy)} for {host_of(url)} has scheme {parsed.scheme!r}; "
+                "supported: http, https"
+            ) from exc
+    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return manager
+
+
+def _proxy_for(url: str) -> str | None:
+    if requests.utils.should_bypass_proxies(url, no_proxy=None):
+        return None
+    proxies = requests.utils.get_environ_proxies(url)
+    scheme = urlsplit(url).scheme
+    return proxies.get(scheme) or proxies.get("all")
+
+
+# A handshake that fails for one of these fails the same way on every try.
+_PERMANENT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"}
+)
+
+
+def tls_is_permanent(exc: SSLError) -> bool:
+    """A bad certificate or a TLS/plain-HTTP mix-up (not worth retrying), rather than a
+    handshake cut short by the network (worth retrying)."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return True
+    return isinstance(inner, ssl.SSLError) and inner.reason in _PERMANENT_TLS
+
+
+def host_of(url: str) -> str:
+    """scheme://host:port without credentials or path."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def reason(exc: Exception) -> str:
+    """A few words for a network failure, never the library's text (it may hold a URL)."""
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "RemoteDisconnected",
+        "Connection reset",
+        "Connection aborted",
+        "timed out",
+    ):
+        if marker in text:
+            return marker
+    return type(exc).__name__
