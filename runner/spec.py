@@ -55,7 +55,7 @@ class XlsxOptions:
 
 @dataclass(frozen=True)
 class ParquetOptions:
-    row_group_rows: int = 50_000
+    row_group_rows: int = 10_000
     compression: str = "snappy"
 
 
