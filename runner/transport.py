@@ -144,13 +144,16 @@ def _shut(conn: HTTPConnection | None) -> bool:
 
 def read_capped(
     response: urllib3.BaseHTTPResponse, limit: int, *, keep_head: bool = False
-) -> bytearray | None:
+) -> bytes | bytearray | None:
     """The decoded body, or None as soon as it grows past ``limit`` bytes (with
     ``keep_head``, its first ``limit`` bytes instead: enough of an error page)."""
-    length = response.headers.get("Content-Length", "")
-    encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
-    if not keep_head and encoded == "identity" and length.isdigit() and int(length) > limit:
-        return None
+    headers = response.headers
+    length = headers.get("Content-Length", "")
+    if length.isdigit() and "Content-Encoding" not in headers:
+        if int(length) <= limit:  # the usual page: one read, its size known
+            return response.read()
+        if not keep_head:
+            return None
     body = bytearray()
     while True:
         chunk = response.read(min(READ_STEP, limit + 1 - len(body)))
