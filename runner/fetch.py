@@ -40,12 +40,12 @@ from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSL
 from urllib3.exceptions import TimeoutError as HTTPTimeout
 
 from runner import __version__
-from runner.config import ApiSettings
 from runner.errors import AuthError, FetchError, PagingError
 from runner.locations import public_url
 from runner.pacing import InFlight, RateLimiter, Retryable, Schedule, retry_after
 from runner.records import Deduplicator, first_non_object, json_type
 from runner.redact import Redactor, token_problem
+from runner.spec.project import ApiSettings
 from runner.transport import (
     Deadlines,
     host_of,
@@ -65,6 +65,14 @@ ERROR_BODY_LIMIT = 64 * 1024  # enough for any message worth showing
 class Page:
     number: int
     records: list[Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A 2xx body, read (capped) but not decoded yet."""
+
+    content: bytes | bytearray
+    content_type: str
 
 
 def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
@@ -152,7 +160,7 @@ class PageFetcher:
         return self._dedupe.without_id
 
     # -- one request -----------------------------------------------------
-    def _attempt(self, number: int, deadline: float) -> Page:
+    def _attempt(self, number: int, deadline: float) -> Reply:
         if self._stopped.is_set():
             raise FetchError("stopped")
         body = orjson.dumps({**self.body, "page": number})
@@ -166,18 +174,21 @@ class PageFetcher:
             )
             with self._deadlines.watch(now + allowed) as watch:
                 try:
-                    return self._request(number, body, timeout)
+                    reply = self._request(number, body, timeout)
                 except (Retryable, HTTPError, OSError) as exc:
                     if watch.expired:
                         raise Retryable(self._cut_off(number, allowed)) from exc
                     raise
+                if watch.expired:  # shut mid-reply: an end that looked normal may be a cut
+                    raise Retryable(self._cut_off(number, allowed))
+                return reply
 
     def _cut_off(self, number: int, allowed: float) -> str:
         if allowed >= self.api.request_timeout:
             return f"page {number}: no complete reply within {allowed:g}s (api.timeout.total)"
         return f"page {number}: no complete reply before the page's retry deadline"
 
-    def _request(self, number: int, body: bytes, timeout: urllib3.Timeout) -> Page:
+    def _request(self, number: int, body: bytes, timeout: urllib3.Timeout) -> Reply:
         response = None
         try:
             response = self._http.urlopen(
@@ -208,7 +219,7 @@ class PageFetcher:
                 response.close()  # a reply not read to its end takes its connection with it
                 response.release_conn()
 
-    def _reply(self, number: int, response: urllib3.BaseHTTPResponse) -> Page:
+    def _reply(self, number: int, response: urllib3.BaseHTTPResponse) -> Reply:
         if response.status >= 300:
             self._refuse(number, response)
         content = read_capped(response, self.api.max_page_bytes)
@@ -217,11 +228,14 @@ class PageFetcher:
             raise FetchError(
                 f"page {number}: reply is larger than {size} decompressed (api.max_page_mb)"
             )
+        return Reply(content, response.headers.get("Content-Type", "unknown type"))
+
+    def _decode(self, number: int, reply: Reply) -> Page:
         try:
-            payload = orjson.loads(content)
+            payload = orjson.loads(reply.content)
         except orjson.JSONDecodeError:
-            if bytes(content.lstrip()[:1]) not in (b"{", b"["):
-                kind = self._scrub(response.headers.get("Content-Type", "unknown type"), 100)
+            if bytes(reply.content.lstrip()[:1]) not in (b"{", b"["):
+                kind = self._scrub(reply.content_type, 100)
                 raise Retryable(f"page {number}: response is not JSON ({kind})") from None
             raise Retryable(f"page {number}: response is not valid JSON") from None
         return Page(number, self._records(payload, number))
@@ -274,22 +288,38 @@ class PageFetcher:
         return node
 
     # -- one page, with retries --------------------------------------------
-    def fetch(self, number: int) -> Page:
-        """Page ``number``, parsed; tries again within ``api.retry``."""
-        deadline = time.monotonic() + self.api.retry.deadline
+    def fetch(
+        self, number: int, first: Future[Reply] | None = None, deadline: float | None = None
+    ) -> Page:
+        """Page ``number``, decoded; tries again within ``api.retry``.
+
+        Each try is sending, reading and decoding: a body that is not JSON counts
+        like a 503. ``first`` is the first try's request, already under way in the
+        pool (started at ``deadline - retry.deadline``); decoding and any further
+        try happen in this thread, where one thread building Python objects beats
+        several fighting over the GIL.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.api.retry.deadline
+        started = [first] if first is not None else []
+
+        def attempt() -> Page:
+            reply = started.pop().result() if started else self._attempt(number, deadline)
+            return self._decode(number, reply)
+
         try:
-            return self._attempt(number, deadline)
-        except Retryable as first:
+            return attempt()
+        except Retryable as failure:
             # The common case pays no retry machinery; a failure enters tenacity with
             # that failure as its first attempt, so the limits stay exact.
-            pending = [first]
+            pending = [failure]
 
-            def attempt() -> Page:
+            def again() -> Page:
                 if pending:
                     raise pending.pop()
-                return self._attempt(number, deadline)
+                return attempt()
 
-            return self._retry(number, attempt, deadline)
+            return self._retry(number, again, deadline)
 
     def _sleep(self, seconds: float) -> None:
         self._stopped.wait(seconds)
@@ -342,6 +372,7 @@ class PageFetcher:
     def _pass(self, concurrency: int, *, first: bool) -> Iterator[Page]:
         pages = self._in_order(concurrency)
         previous: list[Any] | None = None
+        stale = 0  # pages in a row with nothing new that are not a shrinking tail
         try:
             for page in pages:
                 records = page.records
@@ -358,11 +389,17 @@ class PageFetcher:
                 if first and page.number == 1:
                     self._first_ids = ids
                 kept = self._dedupe.keep_new(records, ids)
-                # Records pushed down from the page before can fill a page (the list
-                # grew while we read it), but such pages shrink towards the end. A page
-                # of old records as long as the one before means the API is not paging.
-                if first and len(kept) == ids.count(None) and len(records) >= len(previous or ()):
-                    raise self._not_paging(page)
+                if len(kept) > ids.count(None):
+                    stale = 0
+                elif first and len(records) >= len(previous or ()):
+                    # Nothing new. Live data does this: new records on top push read
+                    # ones down, by a page or more between two reads when pages are
+                    # fetched in parallel, and the tail of a growing list is pages of
+                    # pushed-down records that shrink. An API that ignores or reorders
+                    # ``page`` does it for ever, in pages that do not shrink.
+                    stale += 1
+                    if stale > concurrency + 1:
+                        raise self._not_paging(page, stale)
                 previous = ids
                 yield Page(page.number, kept)
         finally:
@@ -388,7 +425,8 @@ class PageFetcher:
         return ids
 
     def _in_order(self, concurrency: int) -> Generator[Page, None, None]:
-        """Pages 1, 2, 3 ... up to one past ``max_pages``, ``concurrency`` of them in flight."""
+        """Pages 1, 2, 3 ... up to one past ``max_pages``, the first request of the next
+        ``concurrency`` pages in flight while this thread decodes and retries."""
         last = self.max_pages + 1
         if concurrency == 1:
             # One page at a time in this thread: no hand-offs between threads.
@@ -396,19 +434,22 @@ class PageFetcher:
                 yield self.fetch(number)
             return
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
-        queue: deque[Future[Page]] = deque()
+        queue: deque[tuple[int, float, Future[Reply]]] = deque()
         next_number = 1
         try:
             while True:
                 while len(queue) < concurrency and next_number <= last:
-                    queue.append(pool.submit(self.fetch, next_number))
+                    deadline = time.monotonic() + self.api.retry.deadline
+                    future = pool.submit(self._attempt, next_number, deadline)
+                    queue.append((next_number, deadline, future))
                     next_number += 1
                 if not queue:
                     return
-                yield queue.popleft().result()
+                number, deadline, future = queue.popleft()
+                yield self.fetch(number, future, deadline)
         finally:
             self._stopped.set()
-            for future in queue:
+            for _, _, future in queue:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             self._stopped.clear()
@@ -420,11 +461,11 @@ class PageFetcher:
             "(check api.path and api.base_url)"
         )
 
-    def _not_paging(self, page: Page) -> PagingError:
+    def _not_paging(self, page: Page, stale: int) -> PagingError:
         return PagingError(
-            f"page {page.number} holds only records read on earlier pages: the API is "
-            "not paging (it ignores or reorders 'page'), or the list grew by a whole "
-            "page while it was read; nothing published"
+            f"pages {page.number - stale + 1} to {page.number} hold only records read on "
+            "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
+            "list grows by a page or more with every request; nothing published"
         )
 
     def close(self) -> None:

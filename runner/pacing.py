@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 
 import tenacity
 
-from runner.config import RetryPolicy
+from runner.spec.project import RetryPolicy
 
 
 class Retryable(Exception):

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from runner.config import ApiSettings, RetryPolicy
 from runner.errors import FetchError
 from runner.fetch import PageFetcher
 from runner.pacing import InFlight
 from runner.sandbox import Sandbox
+from runner.spec.project import ApiSettings, RetryPolicy
 from tests.conftest import full_body
 
 Start = Callable[..., Sandbox]
