@@ -22,7 +22,7 @@ from runner.formats import Encoder
 from runner.records import Deduplicator
 from runner.sandbox.data import make_contact
 from runner.sinks import DiscardUpload
-from runner.spec import Column, CsvOptions, OutputSpec
+from runner.spec.segment import Column, CsvOptions, OutputSpec
 
 PAGE = 50
 

@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 from bench.run import TOKEN, SandboxProcess
-from runner.schema import filter_defaults
+from runner.spec.schema import filter_defaults
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import requests
 
-from runner.schema import filter_defaults
+from runner.spec.schema import filter_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"

@@ -12,7 +12,7 @@ import time
 import orjson
 
 from runner.sandbox import Sandbox, SandboxOptions
-from runner.schema import filter_defaults
+from runner.spec.schema import filter_defaults
 
 
 def main() -> int:

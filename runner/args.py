@@ -111,7 +111,7 @@ def instant(text: str) -> str:
     """An ISO-8601 date or date-time from 1970 to 2999, returned as typed.
 
     A date means its midnight, and a time without an offset is read in the
-    project's time zone (:meth:`runner.templating.Clock.parse` does that).
+    project's time zone (:meth:`runner.spec.templating.Clock.parse` does that).
     """
     example = "for example 2026-11-25 or 2026-11-25T09:00:00Z"
     bad = bad_character(text)

@@ -18,8 +18,8 @@ from runner.errors import ProjectFileError, UsageError
 from runner.locations import public_url
 from runner.problems import REPORTERS, Problem
 from runner.report import format_table
-from runner.spec import Segment
-from runner.workspace import Workspace
+from runner.spec.segment import Segment
+from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
     from runner.export import ExportOptions

@@ -29,8 +29,8 @@ from runner.manifest import git_blob_id, manifest_bytes
 from runner.records import Deduplicator
 from runner.sinks import Destination, DiscardUpload, OutputRoot, as_output_root, destination_for
 from runner.sinks.local import write_atomically
-from runner.spec import Segment
-from runner.workspace import Workspace
+from runner.spec.segment import Segment
+from runner.spec.workspace import Workspace
 
 
 @dataclass(frozen=True)

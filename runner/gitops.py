@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import UsageError
-from runner.spec import Segment
-from runner.workspace import Workspace
+from runner.spec.segment import Segment
+from runner.spec.workspace import Workspace
 
 
 def _git(cwd: Path, *args: str) -> bytes:

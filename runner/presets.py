@@ -29,7 +29,7 @@ from runner.columns import compile_many
 from runner.rows import RowBuilder, Rows
 
 if TYPE_CHECKING:
-    from runner.spec import Column, OutputSpec
+    from runner.spec.segment import Column, OutputSpec
 
 EMAIL = "profile.userDetails.contact.email"
 PHONE = "profile.userDetails.contact.phone"

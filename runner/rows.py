@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import orjson
 
 from runner.columns import compile_many, formula_safe, result_kind
-from runner.spec import Column
+from runner.spec.segment import Column
 
 KNOWN_FIELDS: tuple[str, ...] = (
     "_id",

@@ -90,7 +90,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
 
 
 def full_body(**fields: object) -> dict[str, object]:
-    from runner.schema import filter_defaults
+    from runner.spec.schema import filter_defaults
 
     return {**filter_defaults(), "page": 1, "isExport": "none", **fields}
 
@@ -114,7 +114,7 @@ def make_project(root: Path, segments: dict[str, str], runner_yaml: str = FAST_R
 
 
 def rendered_body(project: Path, name: str, as_of: str = ANCHOR) -> dict[str, object]:
-    from runner.workspace import Workspace
+    from runner.spec.workspace import Workspace
 
     ws = Workspace.open(project, as_of=as_of, env={})
     (seg,) = ws.select([name])

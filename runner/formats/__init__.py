@@ -25,7 +25,7 @@ from runner.formats.parquet import ParquetFormat
 from runner.formats.xlsx import XlsxFormat
 
 if TYPE_CHECKING:
-    from runner.spec import OutputSpec
+    from runner.spec.segment import OutputSpec
 
 
 class ByteSink(Protocol):

@@ -18,7 +18,7 @@ from runner.rows import Rows, to_text
 
 if TYPE_CHECKING:
     from runner.formats import ByteSink
-    from runner.spec import OutputSpec
+    from runner.spec.segment import OutputSpec
 
 DANGER = frozenset("=+-@\t\r")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")

@@ -11,7 +11,7 @@ from runner.rows import RowBuilder
 
 if TYPE_CHECKING:
     from runner.formats import ByteSink
-    from runner.spec import OutputSpec
+    from runner.spec.segment import OutputSpec
 
 
 class JsonlFormat:

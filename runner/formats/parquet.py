@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
     from runner.formats import ByteSink
-    from runner.spec import OutputSpec
+    from runner.spec.segment import OutputSpec
 
 
 def _json(value: Any) -> str | None:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from xlsxwriter.worksheet import Worksheet
 
     from runner.formats import ByteSink
-    from runner.spec import OutputSpec
+    from runner.spec.segment import OutputSpec
 
 SCRATCH_PREFIX = "segments-xlsx-"  # then the writer's PID: a killed run's folder is found
 MAX_DATA_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header

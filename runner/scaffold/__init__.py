@@ -20,7 +20,7 @@ from typing import TextIO
 
 from runner.errors import DestinationError, UsageError
 from runner.scaffold.source import InstallSource, detect, explicit
-from runner.schema import SCHEMA_DIR
+from runner.spec.schema import SCHEMA_DIR
 
 REQUIREMENTS = "ci/requirements.txt"
 COMMON_FILES = {

@@ -29,8 +29,8 @@ from runner.errors import DestinationError, PathEscapeError, UsageError
 from runner.locations import S3_SCHEME, S3Location
 
 if TYPE_CHECKING:
-    from runner.config import Project
-    from runner.spec import Segment
+    from runner.spec.project import Project
+    from runner.spec.segment import Segment
 
 
 class Upload(Protocol):

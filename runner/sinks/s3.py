@@ -38,8 +38,8 @@ from runner.locations import S3Location
 from runner.sinks.local import MANIFEST_SUFFIX, stop_for_tests
 
 if TYPE_CHECKING:
-    from runner.config import Project
-    from runner.spec import Segment
+    from runner.spec.project import Project
+    from runner.spec.segment import Segment
 
 MIB = 1024 * 1024
 MAX_COPY = 5 * 1024 * MIB

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.loader import MAX_BYTES
 from runner.sandbox import Sandbox
+from runner.spec.files import MAX_BYTES
 from tests.conftest import api_env, make_project, run_cli
 
 Start = Callable[..., Sandbox]
@@ -108,7 +108,7 @@ def test_a_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
 def test_a_var_that_is_not_utf8(tmp_path: Path, where: str, template: str, position: str) -> None:
     """From Python (the CLI refuses such a --var itself): bytes that are not UTF-8 in
     argv become lone surrogates, which no request body or file name can carry."""
-    from runner.workspace import Workspace
+    from runner.spec.workspace import Workspace
 
     seg = f"version: 1\nname: v\n{where}: {template}\n"
     project = make_project(tmp_path, {"v": seg})

@@ -22,7 +22,7 @@ from runner.formats import Encoder
 from runner.rows import EXTRA, KNOWN_FIELDS, KNOWN_KINDS
 from runner.sandbox import Sandbox
 from runner.sinks import DiscardUpload
-from runner.spec import Column, CsvOptions, OutputSpec, ParquetOptions
+from runner.spec.segment import Column, CsvOptions, OutputSpec, ParquetOptions
 from tests.conftest import ANCHOR, api_env, make_project, run_cli
 
 Start = Callable[..., Sandbox]

@@ -25,7 +25,7 @@ from runner.formats import Encoder
 from runner.formats.xlsx import XlsxFormat
 from runner.sandbox import Sandbox
 from runner.sinks import DiscardUpload
-from runner.spec import Column, CsvOptions, OutputSpec
+from runner.spec.segment import Column, CsvOptions, OutputSpec
 from tests.conftest import ANCHOR, api_env, cli_env, make_project, run_cli, wait_for
 
 Start = Callable[..., Sandbox]

@@ -20,7 +20,7 @@ import pytest
 from runner.columns import compile_expr
 from runner.formats import Encoder
 from runner.sandbox import Sandbox
-from runner.spec import Column, CsvOptions, OutputSpec
+from runner.spec.segment import Column, CsvOptions, OutputSpec
 from tests.conftest import ANCHOR, api_env, make_project, run_cli
 from tests.integration.test_xlsx import HOSTILE, PHONES
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.templating import Clock, render_string
+from runner.spec.templating import Clock, render_string
 
 
 def at(as_of: str, tz: str, expression: str) -> str:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runner.loader import MAX_BYTES, MAX_DEPTH, MAX_INT, MAX_NODES, load_yaml, read_text
+from runner.spec.files import MAX_BYTES, read_text
+from runner.spec.loader import MAX_DEPTH, MAX_INT, MAX_NODES, load_yaml
 
 
 def test_positions_point_at_values_and_keys() -> None:

@@ -14,7 +14,7 @@ from runner.columns import compile_expr
 from runner.formats import Encoder
 from runner.presets import PRESETS, PresetRows, phone_digits
 from runner.sinks import DiscardUpload
-from runner.spec import Column, CsvOptions, OutputSpec
+from runner.spec.segment import Column, CsvOptions, OutputSpec
 from tests.conftest import ROOT, make_project, run_cli
 
 

@@ -16,7 +16,7 @@ from runner.formats.csv import guard_formula
 from runner.records import Deduplicator, SeenIds
 from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder
 from runner.sinks import DiscardUpload
-from runner.spec import Column, CsvOptions, OutputSpec
+from runner.spec.segment import Column, CsvOptions, OutputSpec
 
 
 class Sink(DiscardUpload):

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 
-from runner.loader import load_file
+from runner.spec.loader import load_file
 from tests.conftest import CASES, ROOT
 
 SCHEMAS = ROOT / "schemas"

@@ -15,15 +15,15 @@ import sys
 
 import pytest
 
-from runner import template_guard
 from runner.errors import TemplateError
-from runner.templating import Clock, TemplateContext, render_string
+from runner.spec import template_guard
+from runner.spec.templating import Clock, TemplateContext, render_string
 from tests.conftest import ROOT, cli_env
 
 CHILD = r"""
 import json, resource, sys, time, tracemalloc
 from runner.errors import TemplateError
-from runner.templating import Clock, TemplateContext, render_string
+from runner.spec.templating import Clock, TemplateContext, render_string
 
 ctx = TemplateContext(
     Clock.parse("2026-11-25T10:00:00Z", "UTC"),

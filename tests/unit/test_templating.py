@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from runner import template_guard, templating
 from runner.errors import TemplateError, UsageError
-from runner.templating import Clock, TemplateContext, render_string
+from runner.spec import template_guard, templating
+from runner.spec.templating import Clock, TemplateContext, render_string
 from tests.conftest import ROOT
 
 

@@ -2,7 +2,7 @@
 
 Segment files come from pull requests, so a template is plain text and
 ``{{ ... }}`` expressions only, checked and budgeted by
-:mod:`runner.template_guard` (no ``{% %}`` statements, no calls but ``var``,
+:mod:`runner.spec.template_guard` (no ``{% %}`` statements, no calls but ``var``,
 no huge strings, one second at most), with undefined names as errors.
 Templates only ever produce strings; they cannot add YAML structure.
 
@@ -39,8 +39,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from dateutil.relativedelta import relativedelta
 
-from runner import template_guard as guard
 from runner.errors import TemplateError, UsageError
+from runner.spec import template_guard as guard
 
 MAX_OUTPUT = 4096
 MAX_PATTERN = 256  # characters of a fmt() pattern

@@ -12,13 +12,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.config import Project, load_project
 from runner.errors import ProjectFileError, UsageError
 from runner.problems import Problem, did_you_mean
-from runner.spec import Loaded, Segment, cross_check, find_segment_files, load_segment
-from runner.templating import Clock
+from runner.spec.project import Project, load_project
+from runner.spec.rules import cross_check
+from runner.spec.segment import Loaded, Segment, load_segment
+from runner.spec.templating import Clock
 
 StateFilter = Callable[[Segment], bool]
+
+
+def find_segment_files(paths: Iterable[Path]) -> list[Path]:
+    """The ``.yaml``/``.yml`` files under each folder (sorted), and each file as given."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            found.append(path)
+    return found
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``load_segment(file, project, clock, variables)`` reads one file, renders its
 templates on the run's clock, checks it against ``segment.schema.json`` and the
-rules the schema cannot say (output paths: :mod:`runner.targets`), and returns
+rules the schema cannot say (:mod:`runner.spec.rules`), and returns
 a :class:`Loaded`: the :class:`Segment`, or every
 :class:`~runner.problems.Problem` in the file.
 """
@@ -10,23 +10,20 @@ a :class:`Loaded`: the :class:`Segment`, or every
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import schema, targets
 from runner.columns import ExprError, Getter, compile_expr
-from runner.config import Project
 from runner.errors import TemplateError
-from runner.loader import Document, Path_, dotted, load_file, surrogate_problem
 from runner.problems import Problem
-from runner.templating import Clock, TemplateContext, is_template, render_string
+from runner.spec import rules, schema, targets
+from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
+from runner.spec.project import Project
+from runner.spec.templating import Clock, TemplateContext, is_template, render_string
 
-RANGE_FILTERS = ("lastSeenAt", "createdAt")
-EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx", "parquet": ".parquet"}
 DEFAULT_PATH = "exports/{{ segment.name }}"
 
 
@@ -140,86 +137,6 @@ def _merge_output(defaults: Mapping[str, Any], own: Mapping[str, Any]) -> dict[s
     return merged
 
 
-def parse_api_date(text: str) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
-def _check_filter(doc: Document, body: Mapping[str, Any], raw: Mapping[str, Any]) -> list[Problem]:
-    """Rules the API enforces silently, by ignoring what it does not apply."""
-    problems: list[Problem] = []
-    defaults = schema.filter_defaults()
-    applicable = set(body.get("applicableFilters", []))
-    for name in schema.toggle_names():
-        if name in raw and body[name] != defaults[name] and name not in applicable:
-            problems.append(
-                doc.problem(
-                    ("filter", name),
-                    f"'filter.{name}' is set to {schema.show(body[name])} but 'applicableFilters' "
-                    f"does not list '{name}': the API would ignore it and widen the audience; "
-                    f"add '{name}' to filter.applicableFilters",
-                )
-            )
-    for name in RANGE_FILTERS:
-        rng = body[name]
-        where: Path_ = ("filter", name)
-        for end in ("startAt", "endsAt"):
-            text = rng.get(end, "")
-            if text and parse_api_date(text) is None:
-                problems.append(
-                    doc.problem(
-                        (*where, end),
-                        f"'filter.{name}.{end}' is not a valid date-time: {schema.show(text)}",
-                    )
-                )
-        start, end_ = parse_api_date(rng.get("startAt", "")), parse_api_date(rng.get("endsAt", ""))
-        if start and end_ and start > end_:
-            problems.append(
-                doc.problem(
-                    (*where, "startAt"),
-                    f"'filter.{name}.startAt' ({rng['startAt']}) is after endsAt ({rng['endsAt']})",
-                )
-            )
-        if name in applicable and not rng.get("startAt") and not rng.get("endsAt"):
-            problems.append(
-                doc.problem(
-                    ("filter", "applicableFilters"),
-                    f"'applicableFilters' lists '{name}' but filter.{name} has neither "
-                    "startAt nor endsAt",
-                )
-            )
-    last_at = body["hasOrdered"].get("lastAt", "")
-    if last_at and parse_api_date(last_at) is None:
-        problems.append(
-            doc.problem(
-                ("filter", "hasOrdered", "lastAt"),
-                f"'filter.hasOrdered.lastAt' is not a valid date-time: {schema.show(last_at)}",
-            )
-        )
-    return problems
-
-
-def _runner_owned(doc: Document, rendered: dict[str, Any]) -> list[Problem]:
-    """Remove, and report, the body fields that only the runner may set."""
-    problems: list[Problem] = []
-    filt = rendered.get("filter")
-    if isinstance(filt, dict):
-        for key, why in schema.RUNNER_OWNED.items():
-            if key in filt:
-                problems.append(
-                    doc.problem(
-                        ("filter", key),
-                        f"'filter.{key}' {why}; remove it from the segment",
-                        key=True,
-                    )
-                )
-        rendered["filter"] = {k: v for k, v in filt.items() if k not in schema.RUNNER_OWNED}
-    return problems
-
-
 def _columns(
     doc: Document, raw: list[Any] | None, problems: list[Problem]
 ) -> tuple[Column, ...] | None:
@@ -305,7 +222,7 @@ def _render(
         output = _merge_output(project.output_defaults, own_output)
         output.setdefault("format", "csv")
         if "path" not in output:
-            ext = EXTENSIONS.get(str(output["format"]), "")
+            ext = targets.EXTENSIONS.get(str(output["format"]), ("",))[0]
             gz = ".gz" if output.get("compression") == "gzip" else ""
             output["path"] = f"{DEFAULT_PATH}{ext}{gz}"
         if isinstance(output["path"], str):
@@ -314,37 +231,24 @@ def _render(
     return rendered
 
 
-def _output_problem(project: Project, output: Mapping[str, Any]) -> str | None:
-    path = output["path"]
-    why = targets.path_problem(path, output["format"], output.get("compression", "none"))
-    if why is None and not path.startswith("s3://"):
-        why = targets.local_problem(project, path)
-    shown = path if len(path) <= 80 else f"{path[:60]}...{path[-12:]}"
-    return f"'output.path' {shown!r}: {why}" if why else None
-
-
 def _build(
     doc: Document, rendered: dict[str, Any], project: Project, problems: list[Problem]
 ) -> Segment | None:
-    problems += _runner_owned(doc, rendered)
+    problems += rules.runner_owned(doc, rendered)
     problems += schema.check(doc, schema.SEGMENT_SCHEMA, data=rendered)
     if problems:
         return None
     body = {**schema.filter_defaults(), **rendered["filter"], "page": 1, "isExport": "none"}
-    problems += _check_filter(doc, body, rendered["filter"])
+    problems += rules.check_filter(doc, body, rendered["filter"])
     output = rendered["output"]
-    why = _output_problem(project, output)
+    why = rules.output_problem(project, output)
     if why:
         problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
     expect = rendered.get("expect", {})
-    low, high = expect.get("min_rows"), expect.get("max_rows")
-    if low is not None and high is not None and low > high:
-        problems.append(
-            doc.problem(
-                ("expect", "min_rows"), f"'expect.min_rows' ({low}) is above max_rows ({high})"
-            )
-        )
+    bounds = rules.expect_problem(doc, expect)
+    if bounds:
+        problems.append(bounds)
     if problems:
         return None
     return Segment(
@@ -355,52 +259,25 @@ def _build(
         labels=tuple(rendered.get("labels", [])),
         filter=rendered["filter"],
         body=body,
-        output=OutputSpec(
-            format=output["format"],
-            path=output["path"],
-            columns=columns,
-            compression=output.get("compression", "none"),
-            csv=CsvOptions(**output.get("csv", {})),
-            s3=output.get("s3", {}),
-            preset=output.get("preset"),
-            hash=output.get("hash"),
-            rename=output.get("rename", {}),
-            xlsx=XlsxOptions(**output.get("xlsx", {})),
-            parquet=ParquetOptions(**output.get("parquet", {})),
-        ),
-        min_rows=low,
-        max_rows=high,
+        output=_output_spec(output, columns),
+        min_rows=expect.get("min_rows"),
+        max_rows=expect.get("max_rows"),
         raw=doc.data,
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
     )
 
 
-def find_segment_files(paths: Iterable[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
-        else:
-            found.append(path)
-    return found
-
-
-def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
-    """Problems between files: duplicate names and colliding output paths."""
-    problems: list[Problem] = []
-    by_name: dict[str, Segment] = {}
-    for seg in segments:
-        first = by_name.setdefault(seg.name, seg)
-        if first is not seg:
-            problems.append(
-                Problem(
-                    seg.file,
-                    *_pos(seg, "name"),
-                    f"segment name '{seg.name}' is already used by {first.file}",
-                )
-            )
-    return problems + targets.collisions(segments, project)
-
-
-def _pos(seg: Segment, key: str) -> tuple[int, int]:
-    return seg.key_pos.get(key, (1, 1))
+def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) -> OutputSpec:
+    return OutputSpec(
+        format=output["format"],
+        path=output["path"],
+        columns=columns,
+        compression=output.get("compression", "none"),
+        csv=CsvOptions(**output.get("csv", {})),
+        s3=output.get("s3", {}),
+        preset=output.get("preset"),
+        hash=output.get("hash"),
+        rename=output.get("rename", {}),
+        xlsx=XlsxOptions(**output.get("xlsx", {})),
+        parquet=ParquetOptions(**output.get("parquet", {})),
+    )

@@ -3,7 +3,7 @@
 A project without ``runner.yaml`` works on the defaults. A ``runner.yaml``
 with any problem is never half-used: :func:`load_project` returns every
 problem, and no command that depends on the file runs (see
-:meth:`runner.workspace.Workspace.open`). The environment variable
+:meth:`runner.spec.workspace.Workspace.open`). The environment variable
 ``FLOWMATIX_API_URL`` overrides ``api.base_url`` (the sandbox prints it).
 """
 
@@ -18,11 +18,11 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from runner import schema
 from runner.errors import ConfigError
-from runner.loader import Document, load_file
 from runner.locations import public_url
 from runner.problems import Problem, did_you_mean
+from runner.spec import schema
+from runner.spec.loader import Document, load_file
 
 PROJECT_FILE = "runner.yaml"
 API_URL_ENV = "FLOWMATIX_API_URL"

@@ -21,10 +21,10 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from runner.loader import Document, Path_, dotted
 from runner.problems import Problem, did_you_mean
+from runner.spec.loader import Document, Path_, dotted
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_BASE = "https://segment-runner.dev/schemas/"
 FILTER_SCHEMA = "inbox-users-filter.schema.json"
 SEGMENT_SCHEMA = "segment.schema.json"
@@ -103,74 +103,71 @@ def _schema_at(error: ValidationError) -> dict[str, Any]:
 
 def _convert(doc: Document, base: Path_, error: ValidationError) -> Iterator[Problem]:
     path: Path_ = (*base, *error.absolute_path)
-    where = dotted(path)
     kind = error.validator
-    schema = _schema_at(error)
     instance = error.instance
     if kind == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(schema.get("properties", {}))
-        if path == ("filter",):
-            allowed = [k for k in allowed if k not in RUNNER_OWNED]
-        for key in instance:
-            if key in allowed:
-                continue
-            hint = did_you_mean(key, allowed)
-            where_parent = f"in {dotted(path)}" if path else "at the top level"
-            message = f"unknown key '{key}' {where_parent}{hint}"
-            if not hint:
-                message += f"; allowed keys: {', '.join(allowed)}"
-            if path[:1] == ("filter",):
-                message += " (the API ignores unknown filters, which would widen the audience)"
-            yield doc.problem((*path, key), message, key=True)
+        yield from _unknown_keys(doc, path, error)
     elif kind == "required":
         missing = [k for k in error.validator_value if k not in instance]
         for key in missing:
-            at = f" in {where}" if path else ""
+            at = f" in {dotted(path)}" if path else ""
             yield doc.problem(path, f"missing required key '{key}'{at}")
-    elif kind == "type":
-        wanted = error.validator_value
-        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
-        yield doc.problem(
-            path, f"'{where}' must be {_article(wanted)}, got {_kind(instance)} {show(instance)}"
-        )
-    elif kind == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)
-        hint = did_you_mean(str(instance), [str(c) for c in error.validator_value])
-        yield doc.problem(
-            path, f"'{where}' has invalid value {show(instance)}{hint}; valid choices: {choices}"
-        )
-    elif kind == "const":
-        yield doc.problem(
-            path, f"'{where}' must be {show(error.validator_value)}, got {show(instance)}"
-        )
     elif kind == "pattern" and "propertyNames" in error.relative_schema_path:
-        what = schema.get("description", f"match {error.validator_value}")
+        what = _schema_at(error).get("description", f"match {error.validator_value}")
         yield doc.problem(
             (*path, instance),
-            f"'{where}' has invalid key {show(instance)}: expected {what}",
+            f"'{dotted(path)}' has invalid key {show(instance)}: expected {what}",
             key=True,
         )
-    elif kind == "pattern":
-        what = schema.get("description", f"match {error.validator_value}")
-        yield doc.problem(path, f"'{where}' has invalid value {show(instance)}: expected {what}")
     elif kind == "oneOf" and error.context:
         sub = _pick_branch(error)
         if sub is not None:
             yield from _convert(doc, base, sub)
         else:
-            yield doc.problem(path, f"'{where}' is not valid: {error.message}")
-    elif kind in _BOUNDS:
-        yield doc.problem(
-            path, f"'{where}' is {show(instance)}: {_BOUNDS[kind]} {error.validator_value}"
-        )
-    elif kind == "minLength":
-        need = error.validator_value
-        wanted = "must not be empty" if need == 1 else f"must be at least {need} characters"
-        yield doc.problem(path, f"'{where}' {wanted}")
-    elif kind == "uniqueItems":
-        yield doc.problem(path, f"'{where}' lists the same value twice: {show(instance)}")
+            yield doc.problem(path, f"'{dotted(path)}' is not valid: {error.message}")
     else:
-        yield doc.problem(path, f"'{where}': {error.message}")
+        yield doc.problem(path, f"'{dotted(path)}'{_wrong_value(error)}")
+
+
+def _unknown_keys(doc: Document, path: Path_, error: ValidationError) -> Iterator[Problem]:
+    allowed = sorted(_schema_at(error).get("properties", {}))
+    if path == ("filter",):
+        allowed = [k for k in allowed if k not in RUNNER_OWNED]
+    for key in error.instance:
+        if key in allowed:
+            continue
+        hint = did_you_mean(key, allowed)
+        where_parent = f"in {dotted(path)}" if path else "at the top level"
+        message = f"unknown key '{key}' {where_parent}{hint}"
+        if not hint:
+            message += f"; allowed keys: {', '.join(allowed)}"
+        if path[:1] == ("filter",):
+            message += " (the API ignores unknown filters, which would widen the audience)"
+        yield doc.problem((*path, key), message, key=True)
+
+
+def _wrong_value(error: ValidationError) -> str:
+    """What is wrong with one value, as the end of a message that starts with its key."""
+    kind, instance, expected = error.validator, error.instance, error.validator_value
+    if kind == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        return f" must be {_article(wanted)}, got {_kind(instance)} {show(instance)}"
+    if kind == "enum":
+        choices = ", ".join(str(c) for c in expected)
+        hint = did_you_mean(str(instance), [str(c) for c in expected])
+        return f" has invalid value {show(instance)}{hint}; valid choices: {choices}"
+    if kind == "const":
+        return f" must be {show(expected)}, got {show(instance)}"
+    if kind == "pattern":
+        what = _schema_at(error).get("description", f"match {expected}")
+        return f" has invalid value {show(instance)}: expected {what}"
+    if kind in _BOUNDS:
+        return f" is {show(instance)}: {_BOUNDS[kind]} {expected}"
+    if kind == "minLength":
+        return " must not be empty" if expected == 1 else f" must be at least {expected} characters"
+    if kind == "uniqueItems":
+        return f" lists the same value twice: {show(instance)}"
+    return f": {error.message}"
 
 
 _BOUNDS = {

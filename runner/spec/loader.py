@@ -17,9 +17,7 @@ no NaN or infinity, integers within 64 bits.
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +25,11 @@ from typing import Any
 import yaml
 
 from runner.problems import Problem
+from runner.spec.files import MAX_BYTES, line_col, read_text
 
 Path_ = tuple[str | int, ...]
 MAX_NODES = 20_000
 MAX_DEPTH = 50
-MAX_BYTES = 1024 * 1024  # 1 MiB: a segment or runner.yaml is a few hundred bytes
 MAX_INT = 2**63 - 1
 
 
@@ -231,12 +229,6 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-def _line_col(text: str, index: int) -> tuple[int, int]:
-    """1-based line and column of character ``index`` in ``text``."""
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
 def _char_name(char: str) -> str:
     code = ord(char)
     names = {0: "NUL", 7: "BEL", 8: "BS", 0x1B: "ESC", 0x7F: "DEL", 0xFEFF: "BOM"}
@@ -248,7 +240,7 @@ def _parse(text: str, file: str) -> tuple[yaml.Node | None, _Loader | None, list
     try:
         loader = _Loader(text)
     except yaml.reader.ReaderError as exc:
-        line, col = _line_col(text, exc.position)
+        line, col = line_col(text, exc.position)
         char = text[exc.position] if exc.position < len(text) else "\0"
         return (
             None,
@@ -323,76 +315,6 @@ def load_yaml(
     except (yaml.YAMLError, ValueError) as exc:
         return None, [Problem(file, 1, 1, f"invalid YAML: {exc}")]
     return doc, builder.problems
-
-
-def read_text(path: Path, file: str) -> tuple[str | None, list[Problem]]:
-    """The UTF-8 text of the regular file ``path``, at most ``MAX_BYTES`` long.
-
-    A FIFO, a device (``/dev/zero``) or a folder is refused without reading it:
-    the file is opened non-blocking and checked with ``fstat`` before any read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        try:  # a socket cannot be opened at all: say what it is
-            mode = os.stat(path).st_mode
-        except OSError:
-            mode = stat.S_IFREG
-        if not stat.S_ISREG(mode):
-            return None, [_not_regular(file, mode)]
-        return None, [Problem(file, 1, 1, f"cannot read the file: {exc.strerror}")]
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, [_not_regular(file, info.st_mode)]
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        return None, [Problem(file, 1, 1, f"cannot read the file: {exc.strerror}")]
-    finally:
-        os.close(fd)
-    if size > MAX_BYTES:
-        return None, [Problem(file, 1, 1, f"file is larger than {MAX_BYTES} bytes (1 MiB)")]
-    return _decode(b"".join(chunks), file)
-
-
-def _not_regular(file: str, mode: int) -> Problem:
-    return Problem(file, 1, 1, f"not a regular file ({_kind(mode)}): only regular files are read")
-
-
-def _kind(mode: int) -> str:
-    kinds = {
-        stat.S_ISDIR: "a folder",
-        stat.S_ISFIFO: "a FIFO",
-        stat.S_ISCHR: "a character device",
-        stat.S_ISBLK: "a block device",
-        stat.S_ISSOCK: "a socket",
-    }
-    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
-
-
-def _decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
-    try:
-        return data.decode("utf-8"), []
-    except UnicodeDecodeError as exc:
-        good = data[: exc.start].decode("utf-8")
-        line, col = _line_col(good, len(good))
-        byte = data[exc.start]
-        return None, [
-            Problem(
-                file,
-                line,
-                col,
-                f"file is not UTF-8 text: byte 0x{byte:02X} cannot be decoded ({exc.reason}); "
-                "save the file as UTF-8",
-            )
-        ]
 
 
 def load_file(

@@ -30,13 +30,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.loader import surrogate_problem
 from runner.locations import S3_SCHEME, S3Location
 from runner.problems import Problem
+from runner.spec.loader import surrogate_problem
 
 if TYPE_CHECKING:
-    from runner.config import Project
-    from runner.spec import Segment
+    from runner.spec.project import Project
+    from runner.spec.segment import Segment
 
 RESERVED_PREFIX = ".segments-"  # the sinks' temporaries and locks
 MANIFEST_SUFFIX = ".manifest.json"
