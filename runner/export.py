@@ -8,16 +8,12 @@ it never leaves a partial file or object under the destination name.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from runner import __version__
@@ -26,7 +22,6 @@ from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder
 from runner.locations import public_url
 from runner.manifest import git_blob_id, manifest_bytes
-from runner.records import Deduplicator
 from runner.sinks import Destination, DiscardUpload, OutputRoot, as_output_root, destination_for
 from runner.sinks.local import write_atomically
 from runner.spec.segment import Segment
@@ -73,34 +68,6 @@ class SegmentResult:
 Listener = Callable[[str, SegmentResult], None]
 
 
-@contextmanager
-def sigterm_raises() -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def fewer_gc_passes(threshold: int = 20_000) -> Iterator[None]:
-    """Pages are trees of fresh dicts freed by reference counting; the cycle collector
-    running every 700 allocations only rescans them (a third of the CPU time)."""
-    previous = gc.get_threshold()
-    gc.set_threshold(threshold, previous[1], previous[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-
-
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -138,15 +105,14 @@ def export_segment(
             max_pages=options.max_pages,
             on_retry=on_retry,
         )
-        dedupe = Deduplicator(ws.project.api.id_key)
         upload = DiscardUpload() if options.dry_run else destination.open()
         encoder = Encoder(seg.output, upload)
         try:
             for page in fetcher.pages():
-                encoder.write_page(dedupe.filter(page.records))
+                encoder.write_page(page.records)  # de-duplicated by the fetcher
                 result.pages += 1
                 result.rows = encoder.rows
-                result.duplicates = dedupe.dropped
+                result.duplicates = fetcher.duplicates
                 notify("page", result)
         finally:
             fetcher.close()
@@ -245,14 +211,13 @@ def export_all(
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results: list[SegmentResult] = []
-    with sigterm_raises(), fewer_gc_passes():
-        for seg in segments:
-            result = export_segment(seg, ws, options, token, listener)
-            results.append(result)
-            if result.status == "failed" and options.fail_fast:
-                for rest in segments[len(results) :]:
-                    results.append(SegmentResult(rest.name, status="skipped"))
-                break
+    for seg in segments:
+        result = export_segment(seg, ws, options, token, listener)
+        results.append(result)
+        if result.status == "failed" and options.fail_fast:
+            for rest in segments[len(results) :]:
+                results.append(SegmentResult(rest.name, status="skipped"))
+            break
     return results
 
 

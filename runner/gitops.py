@@ -159,17 +159,15 @@ def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
 def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) -> None:
     """Page through both versions of each change without writing anything."""
     from runner.fetch import PageFetcher, token_from_env
-    from runner.records import Deduplicator
 
     token = token_from_env(ws.project.api, env)
 
     def count(seg: Segment) -> int:
         fetcher = PageFetcher(ws.project.api, token, seg.body)
-        dedupe = Deduplicator(ws.project.api.id_key)
         total = 0
         try:
             for page in fetcher.pages():
-                total += len(dedupe.filter(page.records))
+                total += len(page.records)  # de-duplicated by the fetcher
         finally:
             fetcher.close()
         return total
