@@ -54,7 +54,7 @@ def open_workspace(sel: Selection) -> Workspace:
         sel.project, as_of=sel.as_of, variables=sel.variables, paths=list(sel.paths) or None
     )
     if sel.state_ref:
-        from runner.gitops import modified_filter
+        from runner.review import modified_filter
 
         ws.state = modified_filter(ws, sel.state_ref)
     return ws
@@ -185,14 +185,14 @@ def export(
 def diff(
     sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, err: TextIO
 ) -> Outcome:
-    from runner import gitops
+    from runner import review
 
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)
-    base = ref or gitops.default_base(ws.project.root)
+    base = ref or review.default_base(ws.project.root)
     selected = ws.select(sel.selectors, sel.exclude)
-    found = gitops.changes(ws, base, selected)
+    found = review.changes(ws, base, selected)
     if count:
-        gitops.count_audiences(ws, found, os.environ)
-    out.write(gitops.render_changes(found, fmt, base))
+        review.count_audiences(ws, found, os.environ)
+    out.write(review.render_changes(found, fmt, base))
     return Outcome.PROBLEMS if ws.problems else Outcome.OK

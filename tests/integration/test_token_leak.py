@@ -20,7 +20,7 @@ from runner.sandbox import Sandbox
 from runner.sandbox.faults import echo_text
 from tests.conftest import ANCHOR, api_env, cli_env, make_project, run_cli, wait_for
 from tests.integration.test_export import ALL_CONTACTS
-from tests.integration.test_gitops import repo_with_segments
+from tests.integration.test_review import repo_with_segments
 
 Start = Callable[..., Sandbox]
 TOKEN = "flx_live_Q7mZ2vK9pR4tW8yB3nC6dF1gH5jL0xS2aE7uI9oP4kM8qT3wV6zY1rN5bD"
