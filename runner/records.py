@@ -167,6 +167,7 @@ class Deduplicator:
     """
 
     def __init__(self, id_key: str) -> None:
+        self.id_key = id_key
         self.seen = SeenIds()
         self.dropped = 0
         self.without_id = 0

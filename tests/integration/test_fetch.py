@@ -9,7 +9,7 @@ import pytest
 
 from runner.errors import FetchError
 from runner.fetch import PageFetcher
-from runner.pacing import InFlight
+from runner.fetch.retry import InFlight
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings, RetryPolicy
 from tests.conftest import full_body

@@ -9,10 +9,11 @@ import time
 import pytest
 from urllib3.exceptions import SSLError
 
-from runner import pacing
-from runner.pacing import RateLimiter, retry_after
-from runner.redact import Redactor, token_problem
-from runner.transport import tls_is_permanent
+from runner.fetch import retry as pacing
+from runner.fetch.redact import Redactor, token_problem
+from runner.fetch.reply import retry_after
+from runner.fetch.retry import RateLimiter
+from runner.fetch.transport import tls_is_permanent
 
 
 def _ssl_error(reason: str) -> ssl.SSLError:

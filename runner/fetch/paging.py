@@ -1,0 +1,207 @@
+"""Which request comes next: paging strategies as small state machines.
+
+A strategy hands the fetcher one request at a time (:meth:`Paging.next`) and is
+handed back each page's records, in the order the requests were made
+(:meth:`Paging.read`); it says which records to pass on and when the list is
+complete. The fetcher keeps up to :attr:`Paging.ahead` requests on their way, so a
+strategy whose next request depends on a page's content (a time window that
+starts where the last one's records end) returns None from ``next`` until that
+page is read, and one that can look ahead (page numbers) never does.
+
+>>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
+>>> paging.next()
+PageRequest(number=1, body={'q': 1, 'page': 1})
+>>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next().number
+([{'_id': 'a'}], 2)
+>>> paging.read(PageRequest(2, {}), []), paging.next()  # the first empty page ends the list
+(None, None)
+
+:class:`PageNumbers` is the strategy in use; the rules that tell an API which
+does not page from one that does (``max_pages``, the same page twice, pages of
+records read already) are its own. :class:`NewRecords` is what every strategy
+shares: records must be objects with ids, and each passes once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from runner.errors import PagingError
+from runner.fetch.redact import Redactor
+from runner.records import Deduplicator, first_non_object, json_type
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One request: ``number`` names it in messages ("page 3"); ``body`` is what is sent."""
+
+    number: int
+    body: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"page {self.number}"
+
+
+class Paging(Protocol):
+    """A paging strategy: the state machine the fetcher drives (see the module docstring)."""
+
+    ahead: int  # requests that may be on their way at once now (1: one by one, in order)
+    reread: bool  # the list moved while it was read, and was read again
+
+    def next(self) -> PageRequest | None:
+        """The next request to send; None until a page on its way is read, or when done."""
+
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+        """Take ``request``'s records; return those to pass on (new ones), or None when
+        this page ends a run of requests: the requests sent after it are dropped unread
+        and :meth:`next` is asked again. Raises PagingError when the list cannot be
+        trusted."""
+
+
+class NewRecords:
+    """The records of a page that were not read before; each must be an object with an id.
+
+    ``scrub`` masks the token in the parts of records quoted in messages.
+    """
+
+    def __init__(self, dedupe: Deduplicator, scrub: Redactor) -> None:
+        self.dedupe = dedupe
+        self.scrub = scrub
+
+    def ids(self, number: int, records: list[Any]) -> list[Any]:
+        """The page's ids; fails on records that are not objects, or carry no id at all."""
+        bad = first_non_object(records)
+        if bad:
+            index, value = bad
+            shown = "" if value is None else f" ({self.scrub(orjson.dumps(value).decode(), 60)})"
+            raise PagingError(
+                f"page {number}: record {index} is {json_type(value)}{shown}, not an "
+                "object; the API must return a list of JSON objects"
+            )
+        ids = self.dedupe.ids(records)
+        if ids.count(None) == len(ids):
+            keys = self.scrub(", ".join(records[0]), 200) or "no keys"
+            raise PagingError(
+                f"page {number}: none of its {len(ids)} records has an id at "
+                f"'{self.dedupe.id_key}' (api.id_key); the first record has: {keys}"
+            )
+        return ids
+
+    def keep_new(self, records: list[Any], ids: list[Any]) -> list[Any]:
+        return self.dedupe.keep_new(records, ids)
+
+
+class _Phase(enum.Enum):
+    FIRST = "the first pass, ``ahead`` pages at once"
+    CHECK = "page 1 again, to send"
+    CHECKING = "page 1 again, on its way"
+    AGAIN = "the list once more, in order"
+    DONE = "complete"
+
+
+class PageNumbers:
+    """Page 1, 2, 3 ... with ``page`` in the body, until the first page with no records.
+
+    Live data shifts pages while they are read. In order, a shift only repeats
+    records (dropped by id). Fetched in parallel, a later page can be read before
+    an earlier one and a shift in between skips records at that boundary. So after
+    a parallel pass page 1 is read again: if the top of the list moved, the list is
+    read once more, in order, and the duplicates are dropped (``reread``).
+
+    A list is refused rather than passed on partly: at ``max_pages`` pages with
+    more to come, and when the API does not page (a page holding only records
+    already read, as when it ignores ``page`` or reorders).
+    """
+
+    def __init__(
+        self, body: Mapping[str, Any], records: NewRecords, concurrency: int, max_pages: int
+    ) -> None:
+        self.body = body
+        self.records = records
+        self.concurrency = self.ahead = concurrency
+        self.max_pages = max_pages
+        self.reread = False
+        self._phase = _Phase.FIRST
+        self._next = 1
+        self._previous: list[Any] | None = None
+        self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
+        self._first_ids: list[Any] | None = None
+
+    def next(self) -> PageRequest | None:
+        if self._phase is _Phase.CHECK:
+            self._phase = _Phase.CHECKING
+            return self._request(1)
+        if self._phase in (_Phase.CHECKING, _Phase.DONE) or self._next > self.max_pages + 1:
+            return None
+        self._next += 1
+        return self._request(self._next - 1)
+
+    def _request(self, number: int) -> PageRequest:
+        return PageRequest(number, {**self.body, "page": number})
+
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+        if self._phase is _Phase.CHECKING:
+            self._check(records)
+            return None
+        if not records:
+            self._end_pass()
+            return None
+        if request.number > self.max_pages:
+            raise PagingError(
+                f"stopped at max_pages {self.max_pages} before the API's last page; "
+                "nothing published (raise --max-pages or api.max_pages)"
+            )
+        ids = self.records.ids(request.number, records)
+        if ids == self._previous:
+            raise self._ignored(request.number)
+        first = self._phase is _Phase.FIRST
+        if first and request.number == 1:
+            self._first_ids = ids
+        kept = self.records.keep_new(records, ids)
+        if len(kept) > ids.count(None):
+            self._stale = 0
+        elif first and len(records) >= len(self._previous or ()):
+            # Nothing new. Live data does this: new records on top push read ones
+            # down, by a page or more between two reads when pages are fetched in
+            # parallel, and the tail of a growing list is pages of pushed-down records
+            # that shrink. An API that ignores or reorders ``page`` does it for ever,
+            # in pages that do not shrink.
+            self._stale += 1
+            if self._stale > self.ahead + 1:
+                raise self._not_paging(request.number)
+        self._previous = ids
+        return kept
+
+    def _end_pass(self) -> None:
+        parallel = self._phase is _Phase.FIRST and self.ahead > 1
+        self._phase = _Phase.CHECK if parallel and self._first_ids is not None else _Phase.DONE
+        self.ahead = 1
+
+    def _check(self, records: list[Any]) -> None:
+        if self.records.dedupe.ids(records) == self._first_ids:
+            self._phase = _Phase.DONE
+            return
+        self.reread = True
+        self._phase = _Phase.AGAIN
+        self._next = 1
+        self._previous = None
+
+    def _ignored(self, number: int) -> PagingError:
+        return PagingError(
+            f"page {number} returned exactly the records of page "
+            f"{number - 1}: the API seems to ignore the page number "
+            "(check api.path and api.base_url)"
+        )
+
+    def _not_paging(self, number: int) -> PagingError:
+        return PagingError(
+            f"pages {number - self._stale + 1} to {number} hold only records read on "
+            "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
+            "list grows by a page or more with every request; nothing published"
+        )

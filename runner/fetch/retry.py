@@ -1,0 +1,212 @@
+"""When to send a request and when to try again, and THE one retry loop.
+
+:class:`Tries` runs one page's tries in one :mod:`tenacity` loop that covers
+sending, reading and decoding: exponential back-off with jitter, ``Retry-After``
+honoured but capped, ``retry.max_attempts`` requests at most, and no request
+running past ``retry.deadline`` (each is also cut at ``timeout.total``, however
+slowly the server trickles). :class:`InFlight` and :class:`RateLimiter` pace the
+requests: a 429 halves the number in flight for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import tenacity
+
+from runner.errors import FetchError
+from runner.fetch.reply import Replies, Reply
+from runner.fetch.transport import Retryable, Transport
+
+if TYPE_CHECKING:
+    from runner.fetch.paging import PageRequest
+    from runner.spec.project import ApiSettings, RetryPolicy
+
+
+class InFlight:
+    """How many requests may be on the wire at once; halves on every 429, never grows back."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._cond:
+            while self.active >= self.limit:
+                self._cond.wait()
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.active -= 1
+                self._cond.notify_all()
+
+    def slow_down(self) -> None:
+        with self._cond:
+            self.limit = max(1, self.limit // 2)
+
+
+class RateLimiter:
+    """At most ``rate`` requests per second across threads (0: no limit)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class Schedule:
+    """Back-off and stop for one page's tries: full-jitter exponential back-off or
+    the server's capped Retry-After; stop at ``max_attempts``, or when the next try
+    would start after the page's deadline.
+
+    tenacity asks for the wait and the stop decision in either order (by version),
+    so the wait is drawn once per attempt and kept.
+    """
+
+    def __init__(self, policy: RetryPolicy, deadline: float) -> None:
+        self.policy = policy
+        self.deadline = deadline
+        self.backoff = tenacity.wait_random_exponential(
+            multiplier=policy.backoff_initial, max=policy.backoff_max
+        )
+        self._drawn = (0, 0.0)
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        if self._drawn[0] != state.attempt_number:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, Retryable) and exc.retry_after is not None:
+                seconds = exc.retry_after
+            else:
+                seconds = float(self.backoff(state))
+            self._drawn = (state.attempt_number, seconds)
+        return self._drawn[1]
+
+    def stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.policy.max_attempts:
+            return True
+        return time.monotonic() + self.wait(state) >= self.deadline
+
+
+class Tries:
+    """One page's tries within ``api.retry``: send, read and decode, again on a
+    :class:`~runner.fetch.transport.Retryable` failure.
+
+    ``stopped`` ends every wait and refuses new requests (the fetcher sets it
+    while it drops pages it no longer needs); ``retries`` counts failed tries.
+    """
+
+    def __init__(
+        self,
+        api: ApiSettings,
+        transport: Transport,
+        replies: Replies,
+        in_flight: InFlight,
+        on_retry: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.transport = transport
+        self.replies = replies
+        self.in_flight = in_flight
+        self.rate = RateLimiter(api.rate_limit)
+        self.stopped = threading.Event()
+        self.retries = 0
+        self._lock = threading.Lock()
+        self._on_retry = on_retry
+
+    def send(self, request: PageRequest, deadline: float) -> Reply:
+        """One try's request and reply, not decoded: what the pool runs ahead."""
+        if self.stopped.is_set():
+            raise FetchError("stopped")
+        body = orjson.dumps(request.body)
+        self.rate.wait()
+        with (
+            self.in_flight.slot(),
+            self.transport.post(request.label, body, deadline) as response,
+        ):
+            return self.replies.read(request.label, response)
+
+    def fetch(
+        self,
+        request: PageRequest,
+        first: Future[Reply] | None = None,
+        deadline: float | None = None,
+    ) -> list[Any]:
+        """The records of ``request``'s reply; tries again within ``api.retry``.
+
+        Each try is sending, reading and decoding: a body that is not JSON counts
+        like a 503. ``first`` is the first try's request, already under way in the
+        pool (started at ``deadline - retry.deadline``); decoding and any further
+        try happen in this thread, where one thread building Python objects beats
+        several fighting over the GIL.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.api.retry.deadline
+        started = [first] if first is not None else []
+
+        def attempt() -> list[Any]:
+            reply = started.pop().result() if started else self.send(request, deadline)
+            return self.replies.records(request.label, reply)
+
+        try:
+            return attempt()
+        except Retryable as failure:
+            # The common case pays no retry machinery; a failure enters tenacity with
+            # that failure as its first attempt, so the limits stay exact.
+            pending = [failure]
+
+            def again() -> list[Any]:
+                if pending:
+                    raise pending.pop()
+                return attempt()
+
+            return self._retry(request.number, again, deadline)
+
+    def _sleep(self, seconds: float) -> None:
+        self.stopped.wait(seconds)
+
+    def _retry(self, number: int, attempt: Callable[[], list[Any]], deadline: float) -> list[Any]:
+        policy = self.api.retry
+        schedule = Schedule(policy, deadline)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            with self._lock:
+                self.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            if self._on_retry:
+                self._on_retry(number, str(exc))
+
+        retrying = tenacity.Retrying(
+            stop=schedule.stop,
+            wait=schedule.wait,
+            retry=tenacity.retry_if_exception_type(Retryable),
+            before_sleep=before_sleep,
+            sleep=self._sleep,  # wakes at once when the run stops
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except Retryable as exc:
+            raise FetchError(
+                f"{exc} (gave up after {policy.max_attempts} attempts or {policy.deadline:g}s)"
+            ) from exc
