@@ -22,8 +22,9 @@ from runner import __version__, commands
 from runner.args import MAX_CONCURRENCY, instant, number, text, token, var, whole
 from runner.commands import Outcome
 from runner.errors import ExitCode, RunnerError, Terminated, UsageError
-from runner.problems import REPORTERS
 from runner.process import STDOUT, fewer_gc_passes, named_stdout, release_stdout, sigterm_raises
+from runner.report import REPORTERS
+from runner.report.diff import DIFF_FORMATS
 from runner.sinks import OutputRoot, parse_output_root
 from runner.sinks.local import file_problem
 
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", nargs="?", help="git ref (default: merge base with the main branch)")
     p.add_argument("--select", action="append", default=[], metavar="SEL")
     p.add_argument("--exclude", action="append", default=[], metavar="SEL")
-    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--format", choices=list(DIFF_FORMATS), default="text")
     p.add_argument("--count", action="store_true", help="also page both versions to count contacts")
     _add_clock(p)
     p.set_defaults(func=_cmd_diff)
@@ -208,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--anchor", type=instant, metavar="T", help="instant the data is generated around"
     )
     p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
+    p.add_argument(
+        "--skip-cost-us",
+        type=number(0, 10_000),
+        default=0.0,
+        metavar="X",
+        help="page N waits (N-1) x page size x X microseconds, as a database skipping rows",
+    )
+    p.add_argument(
+        "--capacity",
+        type=whole(0, 10_000),
+        default=0,
+        metavar="N",
+        help="serve at most N requests at once, answer more with 429 (0: no limit)",
+    )
     p.set_defaults(func=_cmd_sandbox)
     return parser
 
@@ -257,6 +272,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> Outcome:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         sandbox.serve_forever()  # stopping the sandbox is its normal end: exit 0
+    print(sandbox.gate.report(), flush=True)
     return Outcome.OK
 
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.errors import ProjectFileError, UsageError
 from runner.locations import public_url
-from runner.problems import REPORTERS, Problem
-from runner.report import format_table
+from runner.problems import Problem
+from runner.report.problems import REPORTERS, not_checked, validation_summary
+from runner.report.table import format_table
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
@@ -68,18 +69,17 @@ def resolved_output(seg: Segment, ws: Workspace, out: str | None = None) -> str:
 
 
 def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
-    if problems:
-        stream.write(REPORTERS[fmt](problems))
+    stream.write(REPORTERS[fmt]().render(problems))
 
 
 def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> Outcome:
     try:
         ws = open_workspace(sel)
     except ProjectFileError as exc:  # segments are not checked against settings not understood
-        report_problems(exc.problems, fmt, out)
-        if fmt == "text":
-            shown = exc.problems[0].file
-            err.write(f"{len(exc.problems)} problem(s) in {shown}; segments not checked\n")
+        reporter = REPORTERS[fmt]()
+        out.write(reporter.render(exc.problems))
+        if reporter.for_people:
+            err.write(not_checked(exc.problems))
         return Outcome.PROBLEMS
     chosen = {s.file for s in ws.select(sel.selectors, sel.exclude)}
     problems = ws.problems
@@ -87,19 +87,11 @@ def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> Outcome:
         # Files that failed to load cannot be matched by name: report them anyway.
         loaded = {s.file for s in ws.segments}
         problems = [p for p in problems if p.file in chosen or p.file not in loaded]
-    if fmt == "json":
-        out.write(REPORTERS["json"](problems))
-    else:
-        report_problems(problems, fmt, out)
-    count = len({s.file for s in ws.segments if s.file in chosen})
-    files = len({p.file for p in problems})
-    if fmt == "text":
-        summary = (
-            f"{len(problems)} problem(s) in {files} file(s)"
-            if problems
-            else f"{count} segment(s) valid"
-        )
-        err.write(summary + "\n")
+    reporter = REPORTERS[fmt]()
+    out.write(reporter.render(problems))
+    if reporter.for_people:
+        count = len({s.file for s in ws.segments if s.file in chosen})
+        err.write(validation_summary(problems, count))
     return Outcome.PROBLEMS if problems else Outcome.OK
 
 
@@ -165,7 +157,8 @@ def export(
     err: TextIO,
 ) -> Outcome:
     from runner.export import export_all, results_document, write_results
-    from runner.report import Progress, summary
+    from runner.report.progress import Progress
+    from runner.report.summary import summary
 
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
@@ -186,6 +179,7 @@ def diff(
     sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, err: TextIO
 ) -> Outcome:
     from runner import review
+    from runner.report.diff import render_changes
 
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)
@@ -194,5 +188,5 @@ def diff(
     found = review.changes(ws, base, selected)
     if count:
         review.count_audiences(ws, found, os.environ)
-    out.write(review.render_changes(found, fmt, base))
+    out.write(render_changes(found, fmt, base))
     return Outcome.PROBLEMS if ws.problems else Outcome.OK

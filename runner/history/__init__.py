@@ -9,7 +9,7 @@ the rules that compare one run with the last (drift guard, deltas, incremental w
   the :class:`DeltaTracker` that makes ``added``/``removed`` files.
 - :mod:`~runner.history.guard`: ``expect.max_change``.
 - :mod:`~runner.history.window`: the ``createdAt`` window of an incremental run.
-- :mod:`~runner.history.report`: ``segments history`` output.
+- :mod:`~runner.report.history`: ``segments history`` output.
 """
 
 from __future__ import annotations

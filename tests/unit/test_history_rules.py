@@ -12,8 +12,8 @@ import pytest
 from runner.errors import UsageError
 from runner.history.guard import Baseline, check_drift, parse_max_change
 from runner.history.record import RunRecord, RunStatus, body_fingerprint, new_run_id
-from runner.history.report import render_json, render_text, sparkline
 from runner.history.window import incremental_window
+from runner.report.history import render_json, render_text, sparkline
 
 DAY = "2026-11-24T00:00:00+00:00"
 

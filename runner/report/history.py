@@ -12,10 +12,12 @@ from fractions import Fraction
 
 from runner.history.guard import percent
 from runner.history.record import RunRecord, RunStatus
+from runner.report.table import format_table
 
 BARS = "▁▂▃▄▅▆▇█"
 NO_ROWS = "·"  # a run that ended before it had a row count (failed, interrupted)
 NOTE_WIDTH = 70
+NUMBERS = {2, 3, 4, 5, 6}  # columns that line up on the right
 
 
 def sparkline(values: Sequence[int | None]) -> str:
@@ -81,19 +83,6 @@ def _rows(runs: Sequence[RunRecord]) -> list[list[str]]:
     return table
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    right = {2, 3, 4, 5, 6}  # numbers line up on the right
-    return "".join(
-        "  ".join(
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-        + "\n"
-        for r in rows
-    )
-
-
 def render_text(history: Mapping[str, Sequence[RunRecord]], where: str) -> str:
     """Each segment: a title line with the sparkline of rows, then its runs, oldest first."""
     out = []
@@ -104,7 +93,7 @@ def render_text(history: Mapping[str, Sequence[RunRecord]], where: str) -> str:
         line = sparkline([_counted(r) for r in runs])
         ok = sum(r.ok for r in runs)
         title = f"{segment}  {line}  ({len(runs)} runs, {ok} successful)\n"
-        out.append(title + _table(_rows(runs)))
+        out.append(title + format_table(_rows(runs), right=NUMBERS))
     return "\n".join(out)
 
 

@@ -1,22 +1,12 @@
-"""What a person sees during and after an export: progress, log lines, a summary table."""
+"""What a person sees during an export: a live line on a terminal, log lines elsewhere."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from runner.export import SegmentResult
-
-
-def format_table(rows: list[list[str]]) -> str:
-    """Columns padded to their widest cell, two spaces apart."""
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
-        for r in rows
-    )
 
 
 class Progress:
@@ -61,37 +51,3 @@ class Progress:
         stamp = time.strftime("%H:%M:%S")
         self.stream.write(f"{stamp} {text}\n")
         self.stream.flush()
-
-
-def summary(results: Sequence[SegmentResult]) -> str:
-    rows = [
-        ["SEGMENT", "ROWS", "PAGES", "DUPLICATES", "RETRIES", "SECONDS", "DESTINATION", "STATUS"]
-    ]
-    for r in results:
-        rows.append(
-            [
-                r.segment,
-                f"{r.rows:,}",
-                str(r.pages),
-                str(r.duplicates),
-                str(r.retries),
-                f"{r.seconds:.2f}",
-                r.destination or "-",
-                r.status,
-            ]
-        )
-    text = format_table(rows)
-    for r in results:
-        if r.dropped_unmatchable:
-            text += (
-                f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
-                "platform can match were left out (dropped_unmatchable)\n"
-            )
-    failed = [r for r in results if r.status == "failed"]
-    for r in failed:
-        text += f"error: {r.segment}: {r.error}\n"
-    ok = sum(1 for r in results if r.status in ("success", "dry-run"))
-    text += f"{ok} of {len(results)} segment(s) exported" + (
-        f", {len(failed)} failed\n" if failed else "\n"
-    )
-    return text

@@ -1,0 +1,46 @@
+"""What a person sees after an export: a table of the segments, then what went wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from runner.report.table import format_table
+
+if TYPE_CHECKING:
+    from runner.export import SegmentResult
+
+
+def summary(results: Sequence[SegmentResult]) -> str:
+    """The table of every segment's figures, the rows a preset left out, the errors and a count."""
+    rows = [
+        ["SEGMENT", "ROWS", "PAGES", "DUPLICATES", "RETRIES", "SECONDS", "DESTINATION", "STATUS"]
+    ]
+    for r in results:
+        rows.append(
+            [
+                r.segment,
+                f"{r.rows:,}",
+                str(r.pages),
+                str(r.duplicates),
+                str(r.retries),
+                f"{r.seconds:.2f}",
+                r.destination or "-",
+                str(r.status),
+            ]
+        )
+    text = format_table(rows)
+    for r in results:
+        if r.dropped_unmatchable:
+            text += (
+                f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
+                "platform can match were left out (dropped_unmatchable)\n"
+            )
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        text += f"error: {r.segment}: {r.error}\n"
+    ok = sum(1 for r in results if r.status in ("success", "dry-run"))
+    text += f"{ok} of {len(results)} segment(s) exported" + (
+        f", {len(failed)} failed\n" if failed else "\n"
+    )
+    return text
