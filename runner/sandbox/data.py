@@ -66,6 +66,11 @@ TEXTS = [
 ]
 
 
+def _parse(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def api_time(moment: dt.datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
@@ -254,6 +259,36 @@ class Population:
             contact["_id"] = f"{number:012x}{i:012x}"
             page.append(orjson.dumps(contact))
         return page
+
+    def tie(self, count: int, at: str | None) -> str:
+        """Move ``count`` contacts onto one ``createdAt``: the newest ones created at or
+        before ``at`` (default: the middle contact's instant), so the list stays newest
+        first. Returns that instant in the platform's format."""
+        if not self.facts:
+            return ""
+        instant = api_time(_parse(at)) if at else self.facts[len(self.facts) // 2].created_at
+        start = next((i for i, f in enumerate(self.facts) if f.created_at <= instant), None)
+        chosen = range(0) if start is None else range(start, min(len(self.facts), start + count))
+        for i in chosen:
+            contact = orjson.loads(self.blobs[i])
+            contact["createdAt"] = instant
+            self.blobs[i] = orjson.dumps(contact)
+            self.facts[i] = dataclasses.replace(self.facts[i], created_at=instant)
+        return instant
+
+    def scramble(self, seed: int) -> None:
+        """Put the contacts in an order unrelated to ``createdAt`` (the same for a seed)."""
+        order = list(range(len(self.blobs)))
+        random.Random(seed).shuffle(order)
+        self.blobs = [self.blobs[i] for i in order]
+        self.facts = [self.facts[i] for i in order]
+
+    def arrival(self, stamp: str, rng: random.Random) -> tuple[bytes, Facts]:
+        """A contact created at ``stamp`` with a new id, shaped like the newest one."""
+        contact = orjson.loads(self.blobs[0])
+        contact["_id"] = _hex(rng)
+        contact["createdAt"] = stamp
+        return orjson.dumps(contact), facts_of(contact)
 
     def clone_first(self, index: int, rng: random.Random) -> tuple[bytes, Facts]:
         """A new contact identical to ``index`` but for its id (live data churn)."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 import socket
 import struct
 import threading
 import time
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,6 +18,7 @@ import orjson
 from runner.sandbox.api import BadRequest, check_body, compile_filter
 from runner.sandbox.data import Population
 from runner.sandbox.faults import FaultPlan, echo_text
+from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
 
 OK_MESSAGE = b"Users fetched successfully"
 HTML_502 = (
@@ -58,6 +58,11 @@ class SandboxOptions:
     records: str = "contacts"  # see RECORDS
     trickle_ms: float = 500.0  # the ``trickle`` fault: one byte every this many ms
     bomb_mb: int = 1024  # the ``bomb`` fault: MiB of spaces once inflated
+    skip_cost_us: float = 0.0  # page N waits (N - 1) x page_size x this (a database's skip)
+    capacity: int = 0  # requests served at once (0: no limit); more are turned away with 429
+    churn_at: str = "top"  # see CHURN
+    ties: int = 0  # contacts moved onto one createdAt instant (Population.tie)
+    tie_at: str | None = None  # that instant; default the middle contact's
 
 
 PAGING = {
@@ -66,6 +71,7 @@ PAGING = {
     "rotate": "every page holds page 1's records, rotated by N - 1",
     "alternate": "odd pages are page 1, even pages page 2",
     "endless": "past the last page, pages of new contacts for ever",
+    "scrambled": "pages of a list in an order unrelated to createdAt (the same for a seed)",
 }
 RECORDS = {
     "contacts": "contacts as the platform sends them",
@@ -73,13 +79,6 @@ RECORDS = {
     "missing-ids": "every tenth contact without an _id",
     "non-objects": "every tenth record is 1, 'a', null or [2] instead of a contact",
 }
-
-
-@dataclass
-class _Matches:
-    blobs: list[bytes]
-    ids: list[str]
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def envelope(success: bool, message: str, code: int, data: Any = None) -> bytes:
@@ -107,17 +106,22 @@ class Sandbox:
         for name, value, known in (
             ("paging", self.options.paging, PAGING),
             ("records", self.options.records, RECORDS),
+            ("churn_at", self.options.churn_at, CHURN),
         ):
             if value not in known:
                 raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
         self.population = Population.generate(self.options.users, self.options.seed, anchor)
         self.population.reshape(self.options.records)
+        self.tie_instant = self.population.tie(self.options.ties, self.options.tie_at)
+        if self.options.paging == "scrambled":
+            self.population.scramble(self.options.seed)
         self.faults = FaultPlan.parse(self.options.faults, self.options.seed)
         self.stats: Counter[str] = Counter()
-        self.inserted: list[str] = []
-        self._cache: dict[bytes, _Matches] = {}
+        self.gate = Gate(self.options.capacity, self.stats)
+        self.arrivals = Arrivals(self.population, anchor, self.options.seed)
+        self.inserted: list[Any] = self.arrivals.inserted  # ids of contacts added by churn
+        self._cache: dict[bytes, MatchList] = {}
         self._cache_lock = threading.Lock()
-        self._churn_rng = random.Random(self.options.seed + 1)
         self._closing = threading.Event()
         self._bomb: bytes | None = None
         self._bomb_lock = threading.Lock()
@@ -157,7 +161,7 @@ class Sandbox:
         self.stop()
 
     # -- ground truth ----------------------------------------------------
-    def matches(self, body: dict[str, Any]) -> _Matches:
+    def matches(self, body: dict[str, Any]) -> MatchList:
         key = orjson.dumps(
             {k: v for k, v in body.items() if k != "page"}, option=orjson.OPT_SORT_KEYS
         )
@@ -167,7 +171,9 @@ class Sandbox:
                 test = compile_filter(body)
                 pop = self.population
                 picked = [i for i, facts in enumerate(pop.facts) if test(facts)]
-                found = _Matches([pop.blobs[i] for i in picked], [pop.facts[i].id for i in picked])
+                found = MatchList(
+                    [pop.blobs[i] for i in picked], [pop.facts[i].id for i in picked], test
+                )
                 self._cache[key] = found
         return found
 
@@ -196,8 +202,11 @@ class Sandbox:
                 chunk = blobs[(number - 1) * size : number * size]
                 if not chunk and mode == "endless":
                     chunk = self.population.newcomers(number, size)
-            if chunk and self.options.churn:
-                self._churn(found)
+            skipped = min((number - 1) * size, len(blobs))
+        if self.options.skip_cost_us:
+            time.sleep(skipped * self.options.skip_cost_us / 1e6)
+        if chunk and self.options.churn:
+            self._churn(found)
         self.stats["pages"] += 1
         return b'{"success":true,"message":"%s","data":[%s],"code":200}' % (
             OK_MESSAGE,
@@ -215,14 +224,13 @@ class Sandbox:
                 self._bomb = gzip_bomb(b'{"success":true,"data":[', self.options.bomb_mb)
             return self._bomb
 
-    def _churn(self, found: _Matches) -> None:
+    def _churn(self, found: MatchList) -> None:
         # New matching contacts arrive at the top, pushing everything down a page.
-        template = orjson.loads(found.blobs[0])
-        for _ in range(self.options.churn):
-            template["_id"] = f"{self._churn_rng.getrandbits(96):024x}"
-            found.blobs.insert(0, orjson.dumps(template))
-            found.ids.insert(0, template["_id"])
-            self.inserted.append(template["_id"])
+        if self.options.churn_at == "top":
+            self.arrivals.copy_top(self.options.churn, found)
+            return
+        with self._cache_lock:
+            self.arrivals.arrive(self.options.churn, self._cache.values())
 
 
 def gzip_bomb(prefix: bytes, mib: int) -> bytes:
@@ -331,6 +339,17 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_POST(self) -> None:
+        sandbox = self.server.sandbox
+        if not sandbox.gate.admit():  # a gateway's answer: at once, no latency
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._fault("429")
+            return
+        try:
+            self._serve()
+        finally:
+            sandbox.gate.leave()
+
+    def _serve(self) -> None:
         sandbox = self.server.sandbox
         opts = sandbox.options
         length = int(self.headers.get("Content-Length") or 0)

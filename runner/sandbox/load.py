@@ -1,0 +1,123 @@
+"""Load the sandbox models: a server that serves only so many requests at once, and
+contacts that keep arriving while a list is paged.
+
+- :class:`Gate` (``capacity``): at most N requests in service; one more is turned away
+  at once with 429 and ``Retry-After``, as a gateway in front of a busy API does. It
+  counts the requests and those turned away (``stats["requests"]``,
+  ``stats["turned_away"]``) and sums them up in one line (:meth:`Gate.report`).
+- :class:`Arrivals` (``churn``): ``churn_at="top"`` copies the first contact of the
+  list being paged on top of it (its createdAt: pages shift, windows too);
+  ``churn_at="now"`` creates contacts now, each a millisecond or more after the last
+  and never before the anchor, on top of every list they match, as a database's
+  newest-first index would (a window closed before now never sees them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from runner.sandbox.data import Facts, Population, api_time
+
+CHURN = {
+    "top": "copies of the list's first contact (its createdAt) on top of the list being paged",
+    "now": "contacts created now (after the anchor), on top of every list they match",
+}
+
+
+class Gate:
+    """Seats for ``capacity`` requests (0: no limit), and exact counts of what came."""
+
+    def __init__(self, capacity: int, stats: Counter[str]) -> None:
+        self.capacity = capacity
+        self.stats = stats
+        self._seats = threading.BoundedSemaphore(capacity or 1)
+        self._lock = threading.Lock()
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def admit(self) -> bool:
+        """Take a seat; False when all are taken (the caller answers 429)."""
+        self.count("requests")
+        if not self.capacity or self._seats.acquire(blocking=False):
+            return True
+        self.count("turned_away")
+        return False
+
+    def leave(self) -> None:
+        """Give back the seat :meth:`admit` took."""
+        if self.capacity:
+            self._seats.release()
+
+    def report(self) -> str:
+        """``sandbox: 1,234 requests, 12 turned away (1.0%) at capacity 6``."""
+        total, away = self.stats["requests"], self.stats["turned_away"]
+        share = f" ({100 * away / total:.1f}%)" if total else ""
+        limit = f" at capacity {self.capacity}" if self.capacity else ""
+        return f"sandbox: {total:,} requests, {away:,} turned away{share}{limit}"
+
+
+@dataclass
+class MatchList:
+    """The contacts one request body matches, newest first, and the filter that picked
+    them (new contacts are tested with it)."""
+
+    blobs: list[bytes]
+    ids: list[Any]
+    test: Callable[[Facts], bool]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Arrivals:
+    """New contacts created now: on top of the population and of each list they match."""
+
+    def __init__(self, population: Population, anchor: dt.datetime, seed: int) -> None:
+        self.population = population
+        self.anchor = anchor
+        self.inserted: list[Any] = []
+        self._copies = random.Random(seed + 1)
+        self._rng = random.Random(seed + 2)
+        self._last: dt.datetime | None = None
+
+    def copy_top(self, count: int, found: MatchList) -> None:
+        """``count`` copies of the list's first contact, new ids, on top of that list only."""
+        with found.lock:
+            template = orjson.loads(found.blobs[0])
+            for _ in range(count):
+                template["_id"] = f"{self._copies.getrandbits(96):024x}"
+                found.blobs.insert(0, orjson.dumps(template))
+                found.ids.insert(0, template["_id"])
+                self.inserted.append(template["_id"])
+
+    def _stamp(self) -> str:
+        now = max(dt.datetime.now(dt.UTC), self.anchor + dt.timedelta(milliseconds=1))
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last is not None and now <= self._last:
+            now = self._last + dt.timedelta(milliseconds=1)
+        self._last = now
+        return api_time(now)
+
+    def arrive(self, count: int, lists: Iterable[MatchList]) -> None:
+        """``count`` contacts; the caller holds the lock that guards ``lists`` and the
+        population."""
+        lists = list(lists)
+        pop = self.population
+        for _ in range(count):
+            blob, facts = pop.arrival(self._stamp(), self._rng)
+            pop.blobs.insert(0, blob)
+            pop.facts.insert(0, facts)
+            self.inserted.append(facts.id)
+            for found in lists:
+                if found.test(facts):
+                    with found.lock:
+                        found.blobs.insert(0, blob)
+                        found.ids.insert(0, facts.id)
