@@ -17,7 +17,6 @@ import orjson
 import yaml
 
 from bench.run import CSV_SEGMENT
-from runner.columns import compile_expr
 from runner.formats import Encoder
 from runner.records import Deduplicator
 from runner.sandbox.data import make_contact
@@ -31,7 +30,7 @@ def spec(fmt: str) -> OutputSpec:
     columns = None
     if fmt == "csv":
         columns = tuple(
-            Column(c["name"], src, compile_expr(src))
+            Column(c["name"], src)
             for c in yaml.safe_load(CSV_SEGMENT)["output"]["columns"]
             for src in [c.get("expr") or c["path"]]
         )

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from runner.columns import compile_many
+from runner.rows.columns import compile_many
 
 _ZERO = (0,)
 _SPLIT = struct.Struct("<qi").unpack_from  # digest -> its first 64 bits and 32 more

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from runner.presets import rows_for
-from runner.rows import Rows, to_text
+from runner.rows.build import Rows, to_text
+from runner.rows.presets import rows_for
 
 if TYPE_CHECKING:
     from runner.formats import ByteSink

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from runner.rows import RowBuilder
+from runner.rows.build import RowBuilder
 
 if TYPE_CHECKING:
     from runner.formats import ByteSink

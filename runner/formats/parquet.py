@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from runner.presets import rows_for
-from runner.rows import Rows
+from runner.rows.build import Rows
+from runner.rows.presets import rows_for
 
 if TYPE_CHECKING:
     import pyarrow as pa

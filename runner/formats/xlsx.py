@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import DestinationError
 from runner.formats.csv import DANGER
-from runner.presets import rows_for
-from runner.rows import Rows, to_text
+from runner.rows.build import Rows, to_text
+from runner.rows.presets import rows_for
 
 if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook

@@ -34,7 +34,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from runner.columns import compile_many
 from runner.history.snapshot import (
     DIGEST_SIZE,
     SnapshotBase,
@@ -43,6 +42,7 @@ from runner.history.snapshot import (
     load_id,
     open_writer,
 )
+from runner.rows.columns import compile_many
 
 BUCKETS = 256  # by the digest's first byte: the snapshot's order, one bucket at a time
 BUFFER_BYTES = 4 * 1024 * 1024

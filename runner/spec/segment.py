@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.columns import ExprError, Getter, compile_expr
 from runner.errors import TemplateError
 from runner.problems import Problem
 from runner.spec import rules, schema, targets
+from runner.spec.expressions import ExprError, parse_expr
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
 from runner.spec.project import Project
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
@@ -31,7 +31,6 @@ DEFAULT_PATH = "exports/{{ segment.name }}"
 class Column:
     name: str
     source: str
-    getter: Getter = field(compare=False, repr=False)
     default: str = ""
 
 
@@ -64,7 +63,7 @@ class OutputSpec:
     compression: str
     csv: CsvOptions
     s3: Mapping[str, Any]
-    preset: str | None = None  # runner.presets.PRESETS
+    preset: str | None = None  # runner.rows.presets.PRESETS
     hash: bool | None = None  # None: the preset's default
     rename: Mapping[str, str] = field(default_factory=dict)  # preset header -> new name
     xlsx: XlsxOptions = field(default_factory=XlsxOptions)
@@ -161,7 +160,7 @@ def _columns(
             )
         seen.setdefault(name, i)
         try:
-            getter = compile_expr(source)
+            parse_expr(source)
         except ExprError as exc:
             problems.append(doc.problem(where, f"'{dotted(where)}': {exc}"))
             continue
@@ -170,7 +169,7 @@ def _columns(
                 doc.problem(where, f"'{dotted(where)}': the expression is nested too deeply")
             )
             continue
-        out.append(Column(name, source, getter, default))
+        out.append(Column(name, source, default))
     return tuple(out)
 
 

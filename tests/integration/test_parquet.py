@@ -17,9 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runner.columns import compile_expr
 from runner.formats import Encoder
-from runner.rows import EXTRA, KNOWN_FIELDS, KNOWN_KINDS
+from runner.rows.build import EXTRA, KNOWN_FIELDS, KNOWN_KINDS
 from runner.sandbox import Sandbox
 from runner.sinks import DiscardUpload
 from runner.spec.segment import Column, CsvOptions, OutputSpec, ParquetOptions
@@ -181,7 +180,7 @@ class Keep(DiscardUpload):
 
 def test_values_that_do_not_fit_their_type_become_null() -> None:
     names = ["isContact", "__v", "createdAt", "platform", "profile.userDetails.name"]
-    columns = tuple(Column(n, n, compile_expr(n)) for n in names)
+    columns = tuple(Column(n, n) for n in names)
     sink = Keep()
     spec = OutputSpec("parquet", "x", columns, "none", CsvOptions(), {}, parquet=ParquetOptions())
     encoder = Encoder(spec, sink)
@@ -222,7 +221,7 @@ def test_values_that_do_not_fit_their_type_become_null() -> None:
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
 def test_compression_option(compression: str) -> None:
-    column = Column("v", "v", compile_expr("v"))
+    column = Column("v", "v")
     sink = Keep()
     options = ParquetOptions(compression=compression)
     spec = OutputSpec("parquet", "x", (column,), "none", CsvOptions(), {}, parquet=options)

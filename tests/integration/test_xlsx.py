@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.columns import compile_expr
 from runner.formats import Encoder
 from runner.formats.xlsx import XlsxFormat
 from runner.sandbox import Sandbox
@@ -168,7 +167,7 @@ HOSTILE = [
 
 
 def xlsx_of(values: list[Any], **spec: Any) -> tuple[openpyxl.Workbook, Encoder]:
-    column = Column("v", "v", compile_expr("v"))
+    column = Column("v", "v")
     sink = Sink()
     encoder = Encoder(OutputSpec("xlsx", "x.xlsx", (column,), "none", CsvOptions(), {}), sink)
     for start in range(0, len(values), 7):
@@ -253,7 +252,7 @@ def test_scratch_folder_is_gone_after_close_and_after_failure(tmp_path: Path) ->
     try:
         xlsx_of(["a"])
         assert scratch() == []
-        column = Column("v", "v", compile_expr("v"))
+        column = Column("v", "v")
         spec = OutputSpec("xlsx", "x.xlsx", (column,), "none", CsvOptions(), {})
         encoder = Encoder(spec, Sink())
         encoder.write_page([{"v": "half"}])

@@ -17,7 +17,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from runner.columns import compile_expr
 from runner.formats import Encoder
 from runner.sandbox import Sandbox
 from runner.spec.segment import Column, CsvOptions, OutputSpec
@@ -98,7 +97,7 @@ class FileSink:
 def test_calc_keeps_hostile_strings_as_text(tmp_path: Path) -> None:
     path = tmp_path / "hostile.xlsx"
     sink = FileSink(path)
-    column = Column("v", "v", compile_expr("v"))
+    column = Column("v", "v")
     encoder = Encoder(OutputSpec("xlsx", "x.xlsx", (column,), "none", CsvOptions(), {}), sink)
     encoder.write_page([{"v": v} for v in HOSTILE])
     encoder.finish()

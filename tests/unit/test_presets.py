@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from runner.columns import compile_expr
 from runner.formats import Encoder
-from runner.presets import PRESETS, PresetRows, phone_digits
+from runner.rows.presets import PRESETS, PresetRows, phone_digits
 from runner.sinks import DiscardUpload
 from runner.spec.segment import Column, CsvOptions, OutputSpec
 from tests.conftest import ROOT, make_project, run_cli
@@ -204,8 +203,8 @@ def test_rows_with_nothing_to_match_are_left_out_and_counted() -> None:
 
 def test_a_segment_adds_overrides_and_renames_columns() -> None:
     extra = (
-        Column("Plan", 'attr("plan")', compile_expr('attr("plan")')),
-        Column("Phone Number", 'attr("mobile")', compile_expr('attr("mobile")')),
+        Column("Plan", 'attr("plan")'),
+        Column("Phone Number", 'attr("mobile")'),
     )
     rows = PresetRows(PRESETS["klaviyo"], False, extra, {"Email": "Email Address"})
     assert rows.header == [

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.columns import compile_expr, compile_many
 from runner.formats import Encoder
 from runner.formats.csv import guard_formula
 from runner.records import Deduplicator, SeenIds
-from runner.rows import EXTRA, KNOWN_FIELDS, RowBuilder
+from runner.rows.build import EXTRA, KNOWN_FIELDS, RowBuilder
+from runner.rows.columns import compile_expr, compile_many
 from runner.sinks import DiscardUpload
 from runner.spec.segment import Column, CsvOptions, OutputSpec
 
@@ -32,7 +32,7 @@ class Sink(DiscardUpload):
 
 def spec(guard: bool, fmt: str = "csv", columns: tuple[Column, ...] | None = None) -> OutputSpec:
     if columns is None:
-        columns = tuple(Column(n, n, compile_expr(n)) for n in ("a", "b"))
+        columns = tuple(Column(n, n) for n in ("a", "b"))
     return OutputSpec(fmt, "x.csv", columns, "none", CsvOptions(formula_guard=guard, bom=True), {})
 
 
@@ -102,7 +102,7 @@ def test_default_columns_are_stable_and_lossless() -> None:
 
 
 def test_jsonl_with_columns_keeps_types() -> None:
-    cols = (Column("id", "_id", compile_expr("_id")), Column("tags", "t", compile_expr("t")))
+    cols = (Column("id", "_id"), Column("tags", "t"))
     sink = Sink()
     encoder = Encoder(spec(False, "jsonl", cols), sink)
     encoder.write_page([{"_id": "a", "t": ["x", "y"], "other": 1}])
@@ -130,7 +130,7 @@ def test_deduplicator_counts_and_keeps_records_without_id() -> None:
 
 
 def test_csv_options_delimiter_lists_header_and_bom() -> None:
-    cols = (Column("id", "_id", compile_expr("_id")), Column("tags", "t", compile_expr("t")))
+    cols = (Column("id", "_id"), Column("tags", "t"))
     out = OutputSpec(
         "csv",
         "x.csv",
@@ -149,7 +149,7 @@ def test_csv_options_delimiter_lists_header_and_bom() -> None:
 def test_expression_string_literals_with_escapes() -> None:
     assert compile_expr('coalesce(missing, "say \\"hi\\", ok")')({}) == 'say "hi", ok'
     assert compile_many("coalesce(missing, 'x')")([{}, {"missing": "y"}]) == ["x", "y"]
-    from runner.columns import ExprError
+    from runner.spec.expressions import ExprError
 
     with pytest.raises(ExprError, match="bad string"):
         compile_expr('coalesce(x, "\\N{no such name}")')

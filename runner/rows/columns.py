@@ -14,6 +14,9 @@ functions, whose arguments are paths, quoted strings or other calls:
     the first value that is not empty
 ``lower(x)``, ``upper(x)``, ``json(x)``
 
+The grammar is :mod:`runner.spec.expressions` (a segment's columns are checked
+when it loads); this module compiles the parsed tree, per record or per page.
+
 >>> getter = compile_expr("e164(contact.phone)")
 >>> getter({"contact": {"phone": {"prefix": "91", "number": "09876"}}})
 '+919876'
@@ -21,25 +24,26 @@ functions, whose arguments are paths, quoted strings or other calls:
 
 from __future__ import annotations
 
-import ast
 import json as _json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from runner.spec.expressions import (
+    SIGNATURES,
+    Call,
+    Literal,
+    Node,
+    PathRef,
+    parse_expr,
+    path_parts,
+)
+
 Getter = Callable[[Any], Any]
-ATTRIBUTES_PATH = "profile.userDetails.attributes"
-
-
-class ExprError(ValueError):
-    """An expression that does not parse or calls an unknown function."""
 
 
 def compile_path(path: str) -> Getter:
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
-    if any(p == "" for p in parts):
-        raise ExprError(f"path {path!r} has an empty part")
+    parts = path_parts(path)
 
     def get(record: Any) -> Any:
         value = record
@@ -126,133 +130,29 @@ def _empty(value: Any) -> bool:
 # Functions whose result is never text a spreadsheet runs (a + and digits, a count).
 FORMULA_SAFE = frozenset({"e164", "count"})
 
-FUNCTIONS: dict[str, tuple[int, int, Callable[..., Any]]] = {
-    # name: (min args, max args, function)
-    "e164": (1, 1, e164),
-    "attr": (1, 2, attr),
-    "join": (
-        2,
-        2,
-        lambda v, sep: str(sep).join("" if x is None else str(x) for x in v)
-        if isinstance(v, list)
-        else v,
-    ),
-    "first": (1, 1, lambda v: (v[0] if v else None) if isinstance(v, list) else v),
-    "count": (1, 1, lambda v: len(v) if isinstance(v, list | dict | str) else 0),
-    "coalesce": (1, 16, lambda *vs: next((v for v in vs if not _empty(v)), None)),
-    "lower": (1, 1, lambda v: v.lower() if isinstance(v, str) else v),
-    "upper": (1, 1, lambda v: v.upper() if isinstance(v, str) else v),
-    "json": (1, 1, lambda v: _json.dumps(v, ensure_ascii=False, separators=(",", ":"))),
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "e164": e164,
+    "attr": attr,
+    "join": lambda v, sep: str(sep).join("" if x is None else str(x) for x in v)
+    if isinstance(v, list)
+    else v,
+    "first": lambda v: (v[0] if v else None) if isinstance(v, list) else v,
+    "count": lambda v: len(v) if isinstance(v, list | dict | str) else 0,
+    "coalesce": lambda *vs: next((v for v in vs if not _empty(v)), None),
+    "lower": lambda v: v.lower() if isinstance(v, str) else v,
+    "upper": lambda v: v.upper() if isinstance(v, str) else v,
+    "json": lambda v: _json.dumps(v, ensure_ascii=False, separators=(",", ":")),
 }
-
-_TOKEN = re.compile(
-    r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<num>-?\d+(?:\.\d+)?(?![\w.]))"""
-    r"""|(?P<name>[A-Za-z_$][\w$]*(?:\.[\w$]+)*)|(?P<punct>[(),]))"""
-)
-
-
-@dataclass
-class _Parser:
-    text: str
-    pos: int = 0
-
-    def token(self) -> tuple[str, str] | None:
-        match = _TOKEN.match(self.text, self.pos)
-        if not match or match.end() == self.pos:
-            if self.text[self.pos :].strip():
-                raise ExprError(f"unexpected text at {self.text[self.pos:].strip()!r}")
-            return None
-        self.pos = match.end()
-        kind = match.lastgroup or ""
-        return kind, match.group(kind)
-
-    def peek(self) -> tuple[str, str] | None:
-        saved = self.pos
-        try:
-            return self.token()
-        finally:
-            self.pos = saved
-
-    def expect(self, char: str) -> None:
-        tok = self.token()
-        if tok != ("punct", char):
-            raise ExprError(f"expected '{char}' in expression {self.text!r}")
-
-    def parse(self) -> Node:
-        tok = self.token()
-        if tok is None:
-            raise ExprError("empty expression")
-        kind, value = tok
-        if kind == "str":
-            try:
-                return _Literal(ast.literal_eval(value))  # a quoted string, nothing else
-            except (ValueError, SyntaxError) as exc:
-                raise ExprError(f"bad string {value} in expression {self.text!r}") from exc
-        if kind == "num":
-            return _Literal(float(value) if "." in value else int(value))
-        if kind != "name":
-            raise ExprError(f"unexpected {value!r} in expression {self.text!r}")
-        if self.peek() != ("punct", "("):
-            compile_path(value)  # checks the path now, not at the first record
-            return _Path(value)
-        return self._call(value)
-
-    def _call(self, name: str) -> Node:
-        if name not in FUNCTIONS:
-            from runner.problems import did_you_mean
-
-            raise ExprError(
-                f"unknown function {name!r}{did_you_mean(name, FUNCTIONS)}; "
-                f"available: {', '.join(FUNCTIONS)}"
-            )
-        low, high, func = FUNCTIONS[name]
-        self.expect("(")
-        args: list[Node] = []
-        if self.peek() == ("punct", ")"):
-            self.token()
-        else:
-            while True:
-                args.append(self.parse())
-                tok = self.token()
-                if tok == ("punct", ")"):
-                    break
-                if tok != ("punct", ","):
-                    raise ExprError(f"expected ',' or ')' in expression {self.text!r}")
-        if not low <= len(args) <= high:
-            want = str(low) if low == high else f"{low} to {high}"
-            raise ExprError(f"{name}() takes {want} argument(s), got {len(args)}")
-        if name == "attr" and len(args) == 1:
-            args.insert(0, _Path(ATTRIBUTES_PATH))
-        return _Call(name, func, tuple(args))
-
-
-@dataclass(frozen=True)
-class _Literal:
-    value: Any
-
-
-@dataclass(frozen=True)
-class _Path:
-    path: str
-
-
-@dataclass(frozen=True)
-class _Call:
-    name: str
-    func: Callable[..., Any]
-    args: tuple[Node, ...]
-
-
-Node = _Literal | _Path | _Call
+assert FUNCTIONS.keys() == SIGNATURES.keys()  # the grammar and the compiler agree
 
 
 def _one(node: Node) -> Getter:
-    if isinstance(node, _Literal):
+    if isinstance(node, Literal):
         value = node.value
         return lambda _r: value
-    if isinstance(node, _Path):
+    if isinstance(node, PathRef):
         return compile_path(node.path)
-    func, getters = node.func, [_one(arg) for arg in node.args]
+    func, getters = FUNCTIONS[node.name], [_one(arg) for arg in node.args]
     if len(getters) == 1:
         (only,) = getters
         return lambda r: func(only(r))
@@ -260,34 +160,26 @@ def _one(node: Node) -> Getter:
 
 
 def _many(node: Node) -> Many:
-    if isinstance(node, _Literal):
+    if isinstance(node, Literal):
         value = node.value
         return lambda records: [value] * len(records)
-    if isinstance(node, _Path):
+    if isinstance(node, PathRef):
         return _many_path(node.path)
-    func, columns = node.func, [_many(arg) for arg in node.args]
+    func, columns = FUNCTIONS[node.name], [_many(arg) for arg in node.args]
     if len(columns) == 1:
         (only,) = columns
         return lambda records: [func(v) for v in only(records)]
     return lambda records: [func(*row) for row in zip(*[c(records) for c in columns], strict=True)]
 
 
-def _parse(text: str) -> Node:
-    parser = _Parser(text)
-    node = parser.parse()
-    if parser.peek() is not None:
-        raise ExprError(f"unexpected text after expression {text!r}")
-    return node
-
-
 def compile_expr(text: str) -> Getter:
     """Compile a column expression or path into a function of one record."""
-    return _one(_parse(text))
+    return _one(parse_expr(text))
 
 
 def compile_many(text: str) -> Many:
     """Like :func:`compile_expr`, for a whole page at once: records -> one column."""
-    return _many(_parse(text))
+    return _many(parse_expr(text))
 
 
 # What each function returns: a kind (see ``runner.rows.KNOWN_KINDS``), or None when it
@@ -306,9 +198,9 @@ _RESULT_KINDS: dict[str, str | None] = {
 
 
 def _kind(node: Node, path_kind: Callable[[str], str]) -> str:
-    if isinstance(node, _Literal):
+    if isinstance(node, Literal):
         return {str: "string", int: "int", float: "float"}.get(type(node.value), "any")
-    if isinstance(node, _Path):
+    if isinstance(node, PathRef):
         return path_kind(node.path)
     known = _RESULT_KINDS.get(node.name, "any")
     if known is not None:
@@ -326,10 +218,10 @@ def result_kind(text: str, path_kind: Callable[[str], str]) -> str:
     >>> result_kind("count(tags)", lambda p: "list"), result_kind("coalesce(a, b)", lambda p: "int")
     ('int', 'int')
     """
-    return _kind(_parse(text), path_kind)
+    return _kind(parse_expr(text), path_kind)
 
 
 def formula_safe(text: str) -> bool:
     """Whether the expression's cells can never start like a spreadsheet formula."""
-    node = _parse(text)
-    return isinstance(node, _Call) and node.name in FORMULA_SAFE
+    node = parse_expr(text)
+    return isinstance(node, Call) and node.name in FORMULA_SAFE

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from runner.columns import compile_many, formula_safe, result_kind
+from runner.rows.columns import compile_many, formula_safe, result_kind
 from runner.spec.segment import Column
 
 KNOWN_FIELDS: tuple[str, ...] = (

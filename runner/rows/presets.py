@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from runner.columns import compile_many
-from runner.rows import RowBuilder, Rows
+from runner.rows.build import RowBuilder, Rows
+from runner.rows.columns import compile_many
 
 if TYPE_CHECKING:
     from runner.spec.segment import Column, OutputSpec
