@@ -1,4 +1,5 @@
-"""Command-line values, checked as argparse reads them: a bad one is a usage error (exit 2).
+"""The command line's grammar: the parser, one sub-parser per command, and every value
+checked as argparse reads it, so a bad one is a usage error (exit 2).
 
 Every number has a range, every text a clean alphabet, so nothing the user types
 can run unbounded, crash later or inject a line into output:
@@ -17,6 +18,17 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner import __version__
+from runner.report import REPORTERS
+from runner.report.diff import DIFF_FORMATS
+from runner.sinks import OutputRoot, parse_output_root
+from runner.sinks.local import file_problem
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 MAX_CONCURRENCY = 64  # the same cap as runner.yaml api.concurrency
 YEARS = (1970, 2999)  # --as-of outside is a typo, and date arithmetic stays far from year 1/9999
@@ -129,3 +141,182 @@ def instant(text: str) -> str:
             f"{_shown(text)} is outside the years {YEARS[0]} to {YEARS[1]} ({example})"
         )
     return text
+
+
+def output_root(text: str) -> OutputRoot:
+    """``--out``, parsed once: an empty, malformed or '..' value is a usage error."""
+    try:
+        return parse_output_root(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def results_file(text: str) -> Path:
+    """``--results``: a folder or an unwritable place is a usage error, before anything runs."""
+    problem = file_problem(Path(text)) if text else "is empty: give a file name"
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``segments``: the options every command shares, then one sub-parser per command."""
+    parser = argparse.ArgumentParser(
+        prog="segments",
+        description="Validate, render and export audience segments kept as YAML in git.",
+        epilog="Exit codes: 0 ok, 1 problems found, a run failed or an OS error, "
+        "2 usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
+    )
+    parser.add_argument("--version", action="version", version=f"segment-runner {__version__}")
+    parser.add_argument(
+        "-C",
+        "--project",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="project folder holding runner.yaml and segments/ (default: .)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_validate, _render, _list, _export, _diff, _init, _sandbox):
+        add(sub)
+    return parser
+
+
+def _add_selection(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        p.add_argument(
+            "segments", nargs="*", metavar="SEGMENT", help="name, file path or label:NAME"
+        )
+    p.add_argument("--select", action="append", default=[], metavar="SEL", help="more selectors")
+    p.add_argument("--exclude", action="append", default=[], metavar="SEL", help="leave these out")
+    p.add_argument("--state", metavar="REF", help="git ref for the state:modified selector")
+    _add_clock(p)
+
+
+def _add_clock(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--as-of",
+        type=instant,
+        metavar="T",
+        help="freeze the clock (ISO-8601, years 1970-2999; no offset = project time zone)",
+    )
+    p.add_argument(
+        "--var", action="append", type=var, default=[], metavar="K=V", help="template variable"
+    )
+
+
+def _validate(sub: Commands) -> None:
+    p = sub.add_parser("validate", help="check segment files; exit 1 on any problem")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: segments/)")
+    p.add_argument("--format", choices=sorted(REPORTERS), default="text")
+    _add_selection(p, positional=False)
+
+
+def _render(sub: Commands) -> None:
+    p = sub.add_parser("render", help="print the exact request body and output path; no network")
+    _add_selection(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--out", type=output_root, metavar="DIR", help="show paths re-rooted under DIR")
+
+
+def _list(sub: Commands) -> None:
+    p = sub.add_parser("list", help="list segments: name, labels, format, output, file")
+    _add_selection(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--out", type=output_root, metavar="DIR", help="show paths re-rooted under DIR")
+
+
+def _export(sub: Commands) -> None:
+    p = sub.add_parser("export", help="fetch every page and publish CSV/JSONL with a manifest")
+    _add_selection(p)
+    p.add_argument(
+        "--out",
+        type=output_root,
+        metavar="DIR",
+        help="re-root output under DIR (or an s3:// prefix)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=whole(1, MAX_CONCURRENCY, "the cap of runner.yaml api.concurrency"),
+        help=f"pages fetched in parallel (1-{MAX_CONCURRENCY})",
+    )
+    p.add_argument(
+        "--max-pages", type=whole(1, 10_000_000), help="stop after this many pages (1-10,000,000)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
+    p.add_argument("--results", type=results_file, metavar="FILE", help="write run results as JSON")
+    p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
+
+
+def _diff(sub: Commands) -> None:
+    p = sub.add_parser("diff", help="rendered request bodies before and after a git ref")
+    p.add_argument("ref", nargs="?", help="git ref (default: merge base with the main branch)")
+    p.add_argument("--select", action="append", default=[], metavar="SEL")
+    p.add_argument("--exclude", action="append", default=[], metavar="SEL")
+    p.add_argument("--format", choices=list(DIFF_FORMATS), default="text")
+    p.add_argument("--count", action="store_true", help="also page both versions to count contacts")
+    _add_clock(p)
+
+
+def _init(sub: Commands) -> None:
+    p = sub.add_parser("init", help="scaffold a new segments repository with CI workflows")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("."))
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--ci", choices=["github", "gitlab"], default="github", help="CI to wire")
+    p.add_argument(
+        "--runner-source",
+        metavar="SPEC",
+        help="what CI installs, pinned: git+https://...@SHA, a wheel URL or NAME==VERSION "
+        "(default: where this segments was installed from)",
+    )
+
+
+def _sandbox(sub: Commands) -> None:
+    p = sub.add_parser("sandbox", help="serve a local Flowmatix-compatible API until stopped")
+    p.add_argument("--host", type=text, default="127.0.0.1")
+    p.add_argument(
+        "--port", type=whole(0, 65535), default=8765, help="0 picks a free port (default 8765)"
+    )
+    p.add_argument(
+        "--users", type=whole(1, 1_000_000), default=1000, help="contacts to generate (1-1,000,000)"
+    )
+    p.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
+    p.add_argument("--token", type=token, default="sandbox-token", help="the token clients send")
+    p.add_argument("--page-size", type=whole(1, 10_000), default=50, help="1-10,000")
+    p.add_argument(
+        "--latency-ms", type=number(0, 60_000), default=0.0, help="added to every reply (0-60,000)"
+    )
+    p.add_argument(
+        "--faults",
+        type=text,
+        default="",
+        metavar="SPEC",
+        help="e.g. 429=0.1,html=0.05,drop@3",
+    )
+    p.add_argument(
+        "--churn", type=whole(0, 10_000), default=0, metavar="N", help="new contacts per page"
+    )
+    p.add_argument(
+        "--anchor", type=instant, metavar="T", help="instant the data is generated around"
+    )
+    _sandbox_paging(p)
+
+
+def _sandbox_paging(p: argparse.ArgumentParser) -> None:
+    """How the sandbox pages: wrongly, slowly, or turning requests away when busy."""
+    p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
+    p.add_argument(
+        "--skip-cost-us",
+        type=number(0, 10_000),
+        default=0.0,
+        metavar="X",
+        help="page N waits (N-1) x page size x X microseconds, as a database skipping rows",
+    )
+    p.add_argument(
+        "--capacity",
+        type=whole(0, 10_000),
+        default=0,
+        metavar="N",
+        help="serve at most N requests at once, answer more with 429 (0: no limit)",
+    )

@@ -1,7 +1,15 @@
 """What each command does, callable from Python without the CLI.
 
-Each function takes typed options and text streams and returns an :class:`Outcome`;
-``runner.cli.main`` alone turns outcomes and errors into exit codes.
+One function per command: its typed options and the text streams it writes to
+in, an :class:`Outcome` out. Errors a person can act on are raised
+(:mod:`runner.errors`); ``runner.cli.main`` alone turns outcomes and errors into
+exit codes, and sets what is process-wide (signals, the GC threshold).
+
+>>> import io
+>>> out = io.StringIO()
+>>> validate(ValidateOptions(Selection(Path("no-such-folder"))), out, out)
+Traceback (most recent call last):
+runner.errors.UsageError: project folder no-such-folder does not exist
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import ProjectFileError, UsageError
+from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
 from runner.problems import Problem
 from runner.report.problems import REPORTERS, not_checked, validation_summary
@@ -24,6 +32,8 @@ from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
     from runner.export import ExportOptions
+    from runner.sandbox.server import SandboxOptions
+    from runner.sinks import OutputRoot
 
 
 class Outcome(enum.Enum):
@@ -47,6 +57,45 @@ class Selection:
     paths: Sequence[Path] = ()
 
 
+@dataclass(frozen=True)
+class ValidateOptions:
+    selection: Selection = field(default_factory=Selection)
+    format: str = "text"  # a name in runner.report.REPORTERS
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    """``render`` and ``list``: what to show, and where outputs would go."""
+
+    selection: Selection = field(default_factory=Selection)
+    format: str = "text"  # text | json
+    out_root: OutputRoot | None = None  # --out: paths shown re-rooted under it
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    selection: Selection
+    options: ExportOptions
+    results: Path | None = None  # --results FILE: run results as JSON
+    live: bool | None = None  # a live progress line; None: when the stream is a terminal
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    selection: Selection = field(default_factory=Selection)
+    ref: str | None = None  # None: the merge base with the main branch
+    format: str = "text"  # a name in runner.report.diff.DIFF_FORMATS
+    count: bool = False  # also page both versions to count contacts
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    folder: Path = Path(".")
+    force: bool = False
+    ci: str = "github"  # github | gitlab
+    runner_source: str | None = None  # what CI installs; None: where this runner came from
+
+
 def open_workspace(sel: Selection) -> Workspace:
     if not sel.project.is_dir():
         state = "is not a folder" if sel.project.exists() else "does not exist"
@@ -61,7 +110,7 @@ def open_workspace(sel: Selection) -> Workspace:
     return ws
 
 
-def resolved_output(seg: Segment, ws: Workspace, out: str | None = None) -> str:
+def resolved_output(seg: Segment, ws: Workspace, out: OutputRoot | None = None) -> str:
     """Where a segment's file goes, as a user would type it."""
     from runner.sinks import destination_for
 
@@ -72,11 +121,12 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
     stream.write(REPORTERS[fmt]().render(problems))
 
 
-def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> Outcome:
+def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Check the selected segment files; every problem is reported, not only the first."""
+    sel, reporter = options.selection, REPORTERS[options.format]()
     try:
         ws = open_workspace(sel)
     except ProjectFileError as exc:  # segments are not checked against settings not understood
-        reporter = REPORTERS[fmt]()
         out.write(reporter.render(exc.problems))
         if reporter.for_people:
             err.write(not_checked(exc.problems))
@@ -87,7 +137,6 @@ def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> Outcome:
         # Files that failed to load cannot be matched by name: report them anyway.
         loaded = {s.file for s in ws.segments}
         problems = [p for p in problems if p.file in chosen or p.file not in loaded]
-    reporter = REPORTERS[fmt]()
     out.write(reporter.render(problems))
     if reporter.for_people:
         count = len({s.file for s in ws.segments if s.file in chosen})
@@ -95,23 +144,22 @@ def validate(sel: Selection, fmt: str, out: TextIO, err: TextIO) -> Outcome:
     return Outcome.PROBLEMS if problems else Outcome.OK
 
 
-def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO) -> Outcome:
-    ws = open_workspace(sel)
+def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
+    """The exact request body and output of each selected segment; no network."""
+    ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
-    segments = ws.select(sel.selectors, sel.exclude)
-    items: list[dict[str, Any]] = []
-    for seg in segments:
-        items.append(
-            {
-                "name": seg.name,
-                "file": seg.file,
-                "as_of": ws.clock.iso(),
-                "url": public_url(ws.project.api.url),
-                "output": resolved_output(seg, ws, out_root),
-                "body": seg.body,
-            }
-        )
-    if fmt == "json":
+    items: list[dict[str, Any]] = [
+        {
+            "name": seg.name,
+            "file": seg.file,
+            "as_of": ws.clock.iso(),
+            "url": public_url(ws.project.api.url),
+            "output": resolved_output(seg, ws, options.out_root),
+            "body": seg.body,
+        }
+        for seg in ws.select(options.selection.selectors, options.selection.exclude)
+    ]
+    if options.format == "json":
         out.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
     else:
         for item in items:
@@ -121,23 +169,21 @@ def render(sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: Tex
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
-def list_segments(
-    sel: Selection, fmt: str, out_root: str | None, out: TextIO, err: TextIO
-) -> Outcome:
-    ws = open_workspace(sel)
+def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
+    """One line per selected segment: name, labels, format, output, file."""
+    ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
-    segments = ws.select(sel.selectors, sel.exclude)
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,
             "labels": list(s.labels),
             "format": s.output.format,
-            "output": resolved_output(s, ws, out_root),
+            "output": resolved_output(s, ws, options.out_root),
             "file": s.file,
         }
-        for s in segments
+        for s in ws.select(options.selection.selectors, options.selection.exclude)
     ]
-    if fmt == "json":
+    if options.format == "json":
         out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     else:
         table: list[list[str]] = [["NAME", "LABELS", "FORMAT", "OUTPUT", "FILE"]] + [
@@ -148,45 +194,85 @@ def list_segments(
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
-def export(
-    sel: Selection,
-    options: ExportOptions,
-    results_file: Path | None,
-    live: bool | None,
-    out: TextIO,
-    err: TextIO,
-) -> Outcome:
+def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
+    """Export the selected segments: progress on ``err``, the summary table on ``out``."""
     from runner.export import export_all, results_document, write_results
     from runner.report.progress import Progress
     from runner.report.summary import summary
 
+    sel = job.selection
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
     segments = ws.select(sel.selectors, sel.exclude)
     if not segments:
         err.write("no segments selected\n")
         return Outcome.PROBLEMS if ws.problems else Outcome.OK
-    results = export_all(segments, ws, options, listener=Progress(err, live=live))
+    results = export_all(segments, ws, job.options, listener=Progress(err, live=job.live))
     out.write(summary(results))
-    if results_file is not None:
-        args = {"selectors": list(sel.selectors), "exclude": list(sel.exclude), **options.as_args()}
-        write_results(results_file, results_document(ws, results, args))
+    if job.results is not None:
+        args = {
+            "selectors": list(sel.selectors),
+            "exclude": list(sel.exclude),
+            **job.options.as_args(),
+        }
+        write_results(job.results, results_document(ws, results, args))
     failed = ws.problems or any(r.status == "failed" for r in results)
     return Outcome.FAILED if failed else Outcome.OK
 
 
-def diff(
-    sel: Selection, ref: str | None, fmt: str, count: bool, out: TextIO, err: TextIO
-) -> Outcome:
+def diff(options: DiffOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Rendered request bodies before and after a git ref (and audience counts)."""
     from runner import review
     from runner.report.diff import render_changes
 
+    sel = options.selection
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)
-    base = ref or review.default_base(ws.project.root)
+    base = options.ref or review.default_base(ws.project.root)
     selected = ws.select(sel.selectors, sel.exclude)
     found = review.changes(ws, base, selected)
-    if count:
+    if options.count:
         review.count_audiences(ws, found, os.environ)
-    out.write(render_changes(found, fmt, base))
+    out.write(render_changes(found, options.format, base))
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
+
+
+def init(options: InitOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Scaffold a segments repository with CI workflows; nothing is overwritten unless forced."""
+    from runner.scaffold import init as scaffold
+
+    scaffold(
+        options.folder,
+        force=options.force,
+        ci=options.ci,
+        runner_source=options.runner_source,
+        out=out,
+        err=err,
+    )
+    return Outcome.OK
+
+
+def sandbox(options: SandboxOptions, out: TextIO) -> Outcome:
+    """Serve a local Flowmatix-compatible API until Ctrl-C or SIGTERM (its normal end)."""
+    from runner.sandbox.server import Sandbox
+
+    try:
+        server = Sandbox(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from exc
+    out.write(
+        f"sandbox: {options.users} contacts (seed {options.seed}), page size {options.page_size}\n"
+        f"export FLOWMATIX_API_URL={server.url}\nexport FLOWMATIX_TOKEN={options.token}\n"
+    )
+    out.flush()
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, Terminated):
+        pass  # stopping the sandbox is how it ends: OK
+    finally:
+        server.stop()
+    out.write(server.gate.report() + "\n")
+    out.flush()
+    return Outcome.OK
