@@ -1,0 +1,209 @@
+"""How many requests to keep on the wire when nobody knows: found while the run goes.
+
+``api.concurrency: auto`` (the default) uses :class:`Adaptive`, the rule TCP uses
+for its congestion window (AIMD: additive increase, multiplicative decrease):
+
+- start low (2 requests at once);
+- after each *round* (as many requests as the limit allows, started at this limit
+  and answered) grow by one, while the limit was used in full, no 429 came and the
+  round's latency stayed near the lowest seen (with the latency flat, more requests
+  at once is more throughput; when it rises the server is queueing and throughput
+  has stopped growing, so the limit holds);
+- on a 429 (once per round: the replies already on their way to the same crowd do
+  not count twice), or when a round's latency doubles, halve;
+- never above ``max_concurrency`` (16 by default).
+
+A 429 also marks a *ceiling*: the limit climbs back to one below it and stays there,
+trying the ceiling again after 16 rounds, then 32, 64 ... as long as it fails (a
+server that turns requests away keeps doing so, and each try costs a request and its
+``Retry-After``). :attr:`Adaptive.settled` is what the run settled at (the limit it
+spent the most time at, the median by time), for the summary and the manifest.
+
+Thread-safe; the clock is injectable, so the rules are tested on a fake one:
+
+>>> now = [0.0]
+>>> limit = Adaptive(cap=4, clock=lambda: now[0])
+>>> tickets = [limit.begin(), limit.begin()]
+>>> now[0] = 0.05
+>>> for t in tickets:
+...     limit.end(t)
+>>> limit.limit
+3
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+START = 2
+CAP = 16
+RISE = 2.0  # a round this many times slower than the fastest is a server queueing
+FLAT = 1.25  # up to this many times slower: more at once still means more throughput
+FIRST_RETRY = 16  # rounds spent below a ceiling before trying it again (doubles)
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One request in a slot: when it started, at which round and limit."""
+
+    started: float
+    round: int
+    limit: int
+    overloaded: bool = False
+
+
+@dataclass
+class _Round:
+    number: int
+    started: float
+    done: int = 0  # requests of this round answered
+    latency: float = 0.0  # their summed latency
+    full: bool = False  # the limit was reached during the round
+
+
+@dataclass
+class _Log:
+    """The limit over time, for :attr:`Adaptive.settled`."""
+
+    since: float
+    current: int
+    seconds: dict[int, float] = field(default_factory=dict)
+
+    def change(self, now: float, limit: int) -> None:
+        self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self.since
+        self.since, self.current = now, limit
+
+
+class Adaptive:
+    """Requests on the wire at once, found by AIMD (see the module docstring).
+
+    ``slot()`` holds one while a request is on the wire; ``slow_down()`` inside it
+    says the server answered 429. ``begin()``/``end()`` are the same without the
+    ``with`` (and what the unit tests drive).
+    """
+
+    def __init__(
+        self,
+        cap: int = CAP,
+        start: int = START,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cap = max(1, cap)
+        self.limit = min(self.cap, max(1, start))
+        self.peak = self.limit
+        self.active = 0
+        self.ceiling: int | None = None  # the lowest limit a 429 answered, while it holds
+        self.turned_away = 0  # 429s seen
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._local = threading.local()
+        now = clock()
+        self._round = _Round(0, now)
+        self._cut_round = 0  # requests from rounds before this one cannot cut again
+        self._fastest: float | None = None
+        self._below = 0  # rounds spent one below the ceiling
+        self._retry_after_rounds = FIRST_RETRY
+        self._log = _Log(now, self.limit)
+
+    # -- slots -------------------------------------------------------------
+    def begin(self) -> Ticket:
+        """Wait for a free slot and take it."""
+        with self._cond:
+            while self.active >= self.limit:
+                self._round.full = True
+                self._cond.wait()
+            self.active += 1
+            if self.active >= self.limit:
+                self._round.full = True
+            return Ticket(self._clock(), self._round.number, self.limit)
+
+    def end(self, ticket: Ticket, overloaded: bool = False) -> None:
+        """Give the slot back; ``overloaded``: the server answered 429."""
+        with self._cond:
+            self.active -= 1
+            now = self._clock()
+            if overloaded or ticket.overloaded:
+                self.turned_away += 1
+                if ticket.round >= self._cut_round:
+                    self._cut(now, ceiling=ticket.limit)
+            elif ticket.round == self._round.number:
+                self._round.done += 1
+                self._round.latency += now - ticket.started
+                if self._round.done >= self.limit:
+                    self._decide(now)
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        ticket = self.begin()
+        self._local.ticket = ticket
+        try:
+            yield
+        finally:
+            self._local.ticket = None
+            self.end(ticket)
+
+    def slow_down(self) -> None:
+        """The request in this thread's slot was answered 429."""
+        ticket: Ticket | None = getattr(self._local, "ticket", None)
+        if ticket is not None:
+            ticket.overloaded = True
+
+    # -- the rules ---------------------------------------------------------
+    def _decide(self, now: float) -> None:
+        latency = self._round.latency / self._round.done
+        fastest = self._fastest = min(self._fastest or latency, latency)
+        if latency > RISE * fastest and self.limit > 1:
+            self._cut(now, ceiling=self.limit)
+        elif self._round.full and latency <= FLAT * fastest and self.limit < self.cap:
+            self._grow(now)
+        else:
+            self._next_round(now, self.limit)
+
+    def _grow(self, now: float) -> None:
+        if self.ceiling is not None and self.limit >= self.ceiling:
+            self.ceiling = None  # a try at the ceiling went through: the server takes more
+            self._retry_after_rounds = FIRST_RETRY
+        elif self.ceiling is not None and self.limit + 1 >= self.ceiling:
+            self._below += 1
+            if self._below < self._retry_after_rounds:
+                self._next_round(now, self.limit)
+                return
+            self._below = 0
+            self._retry_after_rounds *= 2  # the next wait, if this try fails too
+        self._next_round(now, self.limit + 1)
+
+    def _cut(self, now: float, ceiling: int) -> None:
+        self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
+        self._below = 0
+        self._next_round(now, max(1, self.limit // 2))
+        self._cut_round = self._round.number
+
+    def _next_round(self, now: float, limit: int) -> None:
+        if limit != self.limit:
+            self._log.change(now, limit)
+        self.limit = limit
+        self.peak = max(self.peak, limit)
+        self._round = _Round(self._round.number + 1, now)
+
+    # -- what the run settled at -------------------------------------------
+    @property
+    def settled(self) -> int:
+        """The limit the run spent most of its time at or around: the median by time."""
+        with self._cond:
+            seconds = dict(self._log.seconds)
+            held = self._clock() - self._log.since
+            seconds[self.limit] = seconds.get(self.limit, 0.0) + held
+        total = sum(seconds.values())
+        if total <= 0:
+            return self.limit
+        running = 0.0
+        for limit in sorted(seconds):
+            running += seconds[limit]
+            if running >= total / 2:
+                return limit
+        return self.limit

@@ -1,0 +1,241 @@
+"""Closed ``createdAt`` windows: a deep list read as many shallow ones.
+
+Page-number paging makes page N cost O(N) on a database (it skips N x page-size rows
+before it answers), so a long list costs O(N^2). The API lists newest ``createdAt``
+first and filters on a ``createdAt`` range, so the list can be cut into windows a few
+pages deep instead, each paged from page 1:
+
+- The whole range ends at the run's as-of (and inside the segment's own
+  ``createdAt`` range, when the segment applies one): a contact created during the
+  run is in no window, so the export is a snapshot (:func:`closed_range`).
+- :class:`WindowPlan` opens the next window with page 1 of "created before F" (F:
+  where the windows so far end). That page tells the density of the list at F: the
+  oldest ``createdAt`` on a full page 1 is one page below F, so ``depth`` times that
+  distance is about ``depth`` pages. The page is also the new window's page 1;
+  its pages 2, 3 ... follow with the window's own bounds, and the next window
+  opens at once below it.
+- Bounds are inclusive, at millisecond precision, and windows overlap by their edge
+  (a window ends where the one above starts): contacts on an edge are read twice and
+  de-duplicated, never missed, however many share that instant. A page 1 entirely
+  on one instant F becomes the window [F, F], and the next one ends 1 ms below.
+- :class:`Order` checks every page: records newest first and inside their window.
+  An API that does not keep that order or ignores the range cannot be windowed; the
+  caller falls back to plain paging and says why.
+
+Instants are whole milliseconds since the epoch (``int``); the API's own text form
+(``2026-11-20T12:00:00.000Z``) sorts like the instant, so records in that form are
+checked by comparing text, without parsing each one.
+
+>>> plan = WindowPlan(Range(None, ms("2026-11-25T00:00:00Z")), depth=4)
+>>> probe = plan.probe()
+>>> probe.start is None and text(probe.end)
+'2026-11-25T00:00:00.000Z'
+>>> opened = plan.opened(probe, 50, oldest=ms("2026-11-24T22:00:00Z"))  # a full page 1
+>>> text(opened.start), text(plan.probe().end)  # 4 x 2 hours below the as-of
+('2026-11-24T16:00:00.000Z', '2026-11-24T16:00:00.000Z')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+CREATED = "createdAt"
+DEPTH = 8  # pages a window is sized to: deep pages stay cheap, few requests per window
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def ms(value: Any) -> int | None:
+    """An ISO-8601 instant (or a datetime) as whole milliseconds since the epoch, rounded
+    down; None when it is not one. A time without an offset is UTC, as the API reads it."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def text(instant: int) -> str:
+    """The API's form of an instant: ``2026-11-20T12:00:00.000Z``."""
+    moment = EPOCH + dt.timedelta(milliseconds=instant)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant % 1000:03d}Z"
+
+
+def canonical(value: Any) -> bool:
+    """Whether ``value`` is in the API's own form, where text order is time order."""
+    return (
+        isinstance(value, str)
+        and len(value) == 24
+        and value[23] == "Z"
+        and value[19] == "."
+        and value[10] == "T"
+    )
+
+
+@dataclass(frozen=True)
+class Range:
+    """``createdAt`` from ``start`` to ``end``, both inclusive; ``start`` None: no lower
+    bound (the API's ``startAt: ""``)."""
+
+    start: int | None
+    end: int
+
+
+@dataclass(frozen=True)
+class Window(Range):
+    """A range the API is asked for, page 1 first. ``probe``: a "created before" request
+    whose page 1 sizes the window it opens."""
+
+    probe: bool = False
+
+    @property
+    def label(self) -> str:
+        start = "..." if self.start is None else text(self.start)
+        return f"createdAt {start} to {text(self.end)}"
+
+    def body(self, base: Mapping[str, Any], page: int) -> dict[str, Any]:
+        """``base`` with this window's range applied (``createdAt`` in applicableFilters)."""
+        applicable = list(base.get("applicableFilters") or [])
+        if CREATED not in applicable:
+            applicable.append(CREATED)
+        start = "" if self.start is None else text(self.start)
+        return {
+            **base,
+            "applicableFilters": applicable,
+            CREATED: {"startAt": start, "endsAt": text(self.end)},
+            "page": page,
+        }
+
+
+def closed_range(body: Mapping[str, Any], as_of: dt.datetime) -> Range | None:
+    """The range to window: up to ``as_of``, inside the segment's own ``createdAt`` range
+    when the segment applies one. None when that leaves nothing, or the segment's bounds
+    cannot be read (then the caller pages as the segment says)."""
+    end = ms(as_of)
+    assert end is not None
+    start = None
+    if CREATED in (body.get("applicableFilters") or []):
+        own = body.get(CREATED) or {}
+        if not isinstance(own, Mapping):
+            return None
+        low, high = own.get("startAt") or "", own.get("endsAt") or ""
+        start, until = ms(low) if low else None, ms(high) if high else None
+        if (low and start is None) or (high and until is None):
+            return None
+        if until is not None:
+            end = min(end, until)
+    if start is not None and start > end:
+        return None
+    return Range(start, end)
+
+
+class WindowPlan:
+    """Which window comes next, newest first (see the module docstring).
+
+    :meth:`probe` gives the "created before F" request that opens the next window,
+    :meth:`opened` takes the size of its page 1 and the oldest ``createdAt`` on it and
+    returns the window that page belongs to. ``windows`` lists the windows opened.
+    """
+
+    def __init__(self, whole: Range, depth: int = DEPTH) -> None:
+        self.whole = whole
+        self.depth = max(1, depth)
+        self.frontier: int | None = whole.end  # None: every window is open
+        self.page_size = 0  # the longest page seen: a page this long is full
+        self.windows: list[Window] = []
+
+    @property
+    def done(self) -> bool:
+        return self.frontier is None
+
+    def probe(self) -> Window | None:
+        """Page 1 of this window opens the next one; None when the range is covered."""
+        if self.frontier is None:
+            return None
+        return Window(self.whole.start, self.frontier, probe=True)
+
+    def opened(self, probe: Window, count: int, oldest: int | None) -> Window | None:
+        """The window ``probe``'s page 1 opens, given its number of records and the oldest
+        instant on it; None when the page is empty: nothing is left below the frontier."""
+        self.page_size = max(self.page_size, count)
+        top, start = probe.end, probe.start
+        if not count or oldest is None:
+            self.frontier = None
+            return None
+        if count < self.page_size:  # not full: everything left is on this page
+            window, self.frontier = Window(start, top), None
+        elif oldest >= top:  # a full page on one instant: that instant alone
+            window = Window(top, top)
+            below = top - 1
+            self.frontier = None if start is not None and below < start else below
+        else:
+            edge = top - self.depth * (top - oldest)
+            if start is not None and edge <= start:
+                window, self.frontier = Window(start, top), None
+            else:
+                window, self.frontier = Window(edge, top), edge
+        self.windows.append(window)
+        return window
+
+
+class OutOfOrder(Exception):
+    """A page that cannot be windowed: its message says why (records not newest first,
+    outside their window, or without a readable ``createdAt``)."""
+
+
+class Order:
+    """Checks the pages of one window, in page order: each record's ``createdAt`` inside
+    the window and no newer than the one before (across pages too)."""
+
+    def __init__(self, window: Window, last: str | None = None) -> None:
+        self.window = window
+        self.low = "" if window.start is None else text(window.start)
+        self.high = text(window.end)
+        self.last = last  # the oldest instant read so far in this window, API form
+
+    def check(self, number: int, records: Sequence[Any]) -> int | None:
+        """The oldest instant on the page (None when empty); raises :class:`OutOfOrder`."""
+        raw: list[Any] = [r.get(CREATED) if isinstance(r, dict) else None for r in records]
+        values: list[str] = (
+            raw
+            if all(map(canonical, raw))
+            else [self._normal(number, i, v) for i, v in enumerate(raw)]
+        )
+        previous = self.last or self.high
+        for index, value in enumerate(values):
+            if value > previous:
+                if value > self.high:
+                    raise OutOfOrder(self._outside(number, index, value))
+                raise OutOfOrder(
+                    f"page {number} of {self.window.label}: record {index} was created at "
+                    f"{value}, later than the record before it ({previous}): the API does "
+                    "not list newest createdAt first"
+                )
+            previous = value
+        if values and self.low and values[-1] < self.low:
+            raise OutOfOrder(self._outside(number, len(values) - 1, values[-1]))
+        self.last = previous
+        return ms(values[-1]) if values else None
+
+    def _normal(self, number: int, index: int, value: Any) -> str:
+        instant = ms(value)
+        if instant is None:
+            shown = "no createdAt" if value is None else f"createdAt {str(value)[:40]!r}"
+            raise OutOfOrder(f"page {number} of {self.window.label}: record {index} has {shown}")
+        return text(instant)
+
+    def _outside(self, number: int, index: int, value: str) -> str:
+        return (
+            f"page {number} of {self.window.label}: record {index} was created at {value}, "
+            "outside the window: the API does not apply the createdAt range"
+        )

@@ -1,0 +1,198 @@
+"""AIMD concurrency (runner.fetch.concurrency) on a fake clock, against simulated servers."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+
+import pytest
+
+from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Ticket
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def simulate(
+    capacity: int,
+    *,
+    cap: int = 16,
+    latency: float = 0.05,
+    seconds: float = 30.0,
+    queueing: bool = False,
+) -> tuple[Adaptive, int, int, list[int]]:
+    """Keep the limiter's slots full against a server that serves ``capacity`` at once:
+    past it, a 429 at once (or, ``queueing``, replies slower in proportion)."""
+    clock = Clock()
+    limit = Adaptive(cap=cap, clock=clock)
+    events: list[tuple[float, int, Ticket, bool]] = []
+    order = itertools.count()
+    serving = sent = turned = 0
+    limits: list[int] = []
+    while clock.now < seconds:
+        while limit.active < limit.limit:
+            ticket = limit.begin()
+            sent += 1
+            if queueing:
+                serving += 1
+                slower = latency * max(1.0, serving / capacity)
+                heapq.heappush(events, (clock.now + slower, next(order), ticket, False))
+            elif serving < capacity:
+                serving += 1
+                heapq.heappush(events, (clock.now + latency, next(order), ticket, False))
+            else:
+                turned += 1
+                heapq.heappush(events, (clock.now + 0.001, next(order), ticket, True))
+        clock.now, _, ticket, overloaded = heapq.heappop(events)
+        if not overloaded:
+            serving -= 1
+        limit.end(ticket, overloaded=overloaded)
+        limits.append(limit.limit)
+    return limit, sent, turned, limits
+
+
+@pytest.mark.parametrize("capacity", [2, 6, 12])
+def test_settles_near_the_capacity_and_rarely_crosses_it(capacity: int) -> None:
+    limit, sent, turned, limits = simulate(capacity)
+    assert limit.settled in (capacity - 1, capacity)
+    assert max(limits) <= capacity + 1
+    assert 0 < turned / sent < 0.01  # it had to find the limit; then it stays under
+    assert limit.turned_away == turned
+
+
+def test_never_above_the_cap() -> None:
+    limit, _, turned, limits = simulate(40, cap=16)
+    assert max(limits) == 16 and limit.settled == 16 and turned == 0
+
+
+def test_a_server_that_queues_instead_of_refusing_holds_it_near_its_capacity() -> None:
+    limit, _, turned, limits = simulate(6, queueing=True)
+    assert turned == 0
+    assert 5 <= limit.settled <= 8 and max(limits) <= 9
+
+
+def test_grows_by_one_per_round_from_two() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, clock=clock)
+    seen = [limit.limit]
+    for _ in range(5):
+        tickets = [limit.begin() for _ in range(limit.limit)]
+        clock.now += 0.05
+        for ticket in tickets:
+            limit.end(ticket)
+        seen.append(limit.limit)
+    assert seen == [2, 3, 4, 5, 6, 7]
+
+
+def test_does_not_grow_when_the_slots_are_not_used_in_full() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=4, clock=clock)
+    for _ in range(5):
+        tickets = [limit.begin() for _ in range(2)]  # two at a time out of four
+        clock.now += 0.05
+        for ticket in tickets:
+            limit.end(ticket)
+    assert limit.limit == 4
+
+
+def test_a_429_halves_once_per_round() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=8, clock=clock)
+    tickets = [limit.begin() for _ in range(8)]
+    clock.now += 0.01
+    for ticket in tickets[:3]:  # three replies to the same crowd: one cut
+        limit.end(ticket, overloaded=True)
+    assert limit.limit == 4 and limit.ceiling == 8 and limit.turned_away == 3
+    for ticket in tickets[3:]:  # answered, but started before the cut: no round of 4
+        limit.end(ticket)
+    assert limit.limit == 4
+    late = limit.begin()  # started after the cut: its 429 is news
+    limit.end(late, overloaded=True)
+    assert limit.limit == 2
+
+
+def test_rising_latency_halves() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=6, clock=clock)
+    for wait in (0.05, 0.05, 0.2):
+        tickets = [limit.begin() for _ in range(limit.limit)]
+        clock.now += wait
+        for ticket in tickets:
+            limit.end(ticket)
+    assert limit.limit == 4  # 6 -> 7 -> 8, then 4 times the latency: 8 // 2
+
+
+def test_after_a_ceiling_it_waits_longer_and_longer_before_trying_it_again() -> None:
+    _, sent, turned, limits = simulate(6, seconds=120)
+    tries = [i for i, (a, b) in enumerate(itertools.pairwise(limits)) if a == 6 and b == 7]
+    gaps = [b - a for a, b in itertools.pairwise(tries)]
+    assert len(tries) >= 3 and gaps == sorted(gaps) and gaps[-1] > 2 * gaps[0]
+    assert turned / sent < 0.005
+
+
+def test_a_ceiling_that_lifts_is_forgotten() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=6, clock=clock)
+    limit.end(limit.begin(), overloaded=True)  # 429 at 6: ceiling 6, limit 3
+    assert (limit.limit, limit.ceiling) == (3, 6)
+    rounds = 0
+    while limit.limit < 8 and rounds < 10 * FIRST_RETRY:
+        tickets = [limit.begin() for _ in range(limit.limit)]
+        clock.now += 0.05
+        for ticket in tickets:
+            limit.end(ticket)
+        rounds += 1
+    assert limit.limit == 8 and limit.ceiling is None
+
+
+def test_settled_is_the_median_by_time() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=2, clock=clock)
+    clock.now = 10.0  # 10 s at 2
+    tickets = [limit.begin() for _ in range(2)]
+    for ticket in tickets:
+        limit.end(ticket)  # -> 3
+    clock.now = 12.0  # 2 s at 3
+    assert limit.settled == 2 and limit.peak == 3
+
+
+def test_threads_never_hold_more_slots_than_the_limit() -> None:
+    limit = Adaptive(cap=5, start=2)
+    most = [0]
+    inside = [0]
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(40):
+            with limit.slot():
+                with lock:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                    assert inside[0] <= limit.limit or limit.limit < limit.peak
+                time.sleep(0.001)
+                with lock:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 2 <= most[0] <= 5 and limit.active == 0
+    assert limit.peak == 5  # it grew to the cap, with no 429 and flat latency
+
+
+def test_slow_down_marks_the_request_in_this_threads_slot() -> None:
+    limit = Adaptive(cap=16, start=8)
+    with limit.slot():
+        limit.slow_down()
+    assert limit.turned_away == 1 and limit.limit == 4
+    limit.slow_down()  # outside a slot: nothing to mark
+    assert limit.turned_away == 1

@@ -1,0 +1,234 @@
+"""The createdAt window planner and its checks (runner.fetch.windows), on lists in memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.fetch.windows import (
+    Order,
+    OutOfOrder,
+    Range,
+    Window,
+    WindowPlan,
+    closed_range,
+    ms,
+    text,
+)
+
+AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+
+
+def listing(instants: list[int]) -> list[dict[str, Any]]:
+    """Records newest first, ties in a fixed order, as the API lists them."""
+    ordered = sorted(range(len(instants)), key=lambda i: (-instants[i], i))
+    return [{"_id": i, "createdAt": text(instants[i])} for i in ordered]
+
+
+def page(records: list[dict[str, Any]], window: Window, number: int, size: int) -> list[Any]:
+    low, high = window.start, window.end
+    inside = [
+        r
+        for r in records
+        if (low is None or ms(r["createdAt"]) >= low) and ms(r["createdAt"]) <= high  # type: ignore[operator]
+    ]
+    return inside[(number - 1) * size : number * size]
+
+
+def export(
+    records: list[dict[str, Any]], whole: Range, size: int, depth: int = 4
+) -> tuple[list[Any], WindowPlan, list[int]]:
+    """Every window paged to its first empty page, as the fetcher does; the ids read and
+    the pages each window took."""
+    plan = WindowPlan(whole, depth)
+    ids: list[Any] = []
+    depths = []
+    while (probe := plan.probe()) is not None:
+        first = page(records, probe, 1, size)
+        oldest = Order(probe).check(1, first)
+        window = plan.opened(probe, len(first), oldest)
+        if window is None:
+            break
+        ids += [r["_id"] for r in first]
+        order = Order(window, last=first[-1]["createdAt"])
+        number = 2
+        while rows := page(records, window, number, size):
+            order.check(number, rows)
+            ids += [r["_id"] for r in rows]
+            number += 1
+        depths.append(number - 1)
+    return ids, plan, depths
+
+
+def spread(count: int, seed: int = 1, days: int = 400) -> list[int]:
+    rng = random.Random(seed)
+    end = ms(AS_OF)
+    assert end is not None
+    return [end - rng.randrange(days * 86_400_000) for _ in range(count)]
+
+
+def test_windows_cover_the_list_once_each_a_few_pages_deep() -> None:
+    records = listing(spread(5000))
+    ids, plan, depths = export(records, Range(None, ms(AS_OF) or 0), size=50, depth=4)
+    assert sorted(set(ids)) == list(range(5000))
+    assert len(ids) - 5000 < len(plan.windows)  # only edges are read twice
+    assert sorted(depths)[len(depths) // 2] in (3, 4, 5, 6)  # most windows ~4 pages
+    # newest first, each ending where the one above starts
+    for upper, lower in zip(plan.windows, plan.windows[1:], strict=False):
+        assert lower.end == upper.start
+    assert plan.windows[0].end == ms(AS_OF) and plan.done  # "created before" the last: empty
+
+
+def test_the_segments_own_range_bounds_the_windows() -> None:
+    instants = spread(3000)
+    records = listing(instants)
+    low, high = ms("2026-03-01T00:00:00Z"), ms("2026-09-01T00:00:00Z")
+    assert low is not None and high is not None
+    ids, plan, _ = export(records, Range(low, high), size=40)
+    assert sorted(set(ids)) == sorted(i for i, t in enumerate(instants) if low <= t <= high)
+    assert plan.windows[0].end == high and plan.windows[-1].start == low
+
+
+@pytest.mark.parametrize("tie", [30, 49, 50, 51, 175])
+def test_contacts_sharing_an_edge_are_all_read(tie: int) -> None:
+    # One contact per millisecond below the as-of: page 1 of "created before F" ends 9 ms
+    # below F, so with depth 4 the first edge is 36 ms below F. Put `tie` contacts there.
+    end = ms(AS_OF)
+    assert end is not None
+    instants = [end - i for i in range(400)] + [end - 36] * tie
+    records = listing(instants)
+    ids, plan, _ = export(records, Range(None, end), size=10, depth=4)
+    assert plan.windows[0].start == end - 36 == plan.windows[1].end  # the tie is an edge
+    assert sorted(set(ids)) == list(range(len(instants)))
+
+
+def test_a_full_page_on_one_instant_is_a_window_of_its_own() -> None:
+    end = ms(AS_OF)
+    assert end is not None
+    instants = [end] * 120 + [end - 5000 - i for i in range(60)]
+    ids, plan, _ = export(listing(instants), Range(None, end), size=50)
+    assert plan.windows[0] == Window(end, end)
+    assert plan.windows[1].end == end - 1
+    assert sorted(set(ids)) == list(range(180))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 2000), min_size=0, max_size=400),
+    st.integers(1, 30),
+    st.integers(1, 6),
+    st.one_of(st.none(), st.integers(0, 1500)),
+)
+def test_any_list_any_page_size_nothing_missed(
+    offsets: list[int], size: int, depth: int, low: int | None
+) -> None:
+    end = ms(AS_OF)
+    assert end is not None
+    instants = [end - o for o in offsets]
+    start = None if low is None else end - 1500 + low
+    ids, _, _ = export(listing(instants), Range(start, end), size=size, depth=depth)
+    want = {i for i, t in enumerate(instants) if start is None or t >= start}
+    assert set(ids) == want
+
+
+def test_closed_range_ends_at_the_as_of_inside_the_segments_own_range() -> None:
+    plain: dict[str, Any] = {"applicableFilters": []}
+    assert closed_range(plain, AS_OF) == Range(None, ms(AS_OF) or 0)
+    fine = dt.datetime(2026, 11, 25, 9, 30, 0, 123_999, tzinfo=dt.UTC)
+    assert text(closed_range(plain, fine).end) == "2026-11-25T09:30:00.123Z"  # type: ignore[union-attr]
+    ignored = {"applicableFilters": [], "createdAt": {"startAt": "2030-01-01", "endsAt": ""}}
+    assert closed_range(ignored, AS_OF) == Range(None, ms(AS_OF) or 0)
+    own = {
+        "applicableFilters": ["createdAt"],
+        "createdAt": {"startAt": "2026-01-01T00:00:00Z", "endsAt": "2026-06-01T00:00:00.000Z"},
+    }
+    assert closed_range(own, AS_OF) == Range(ms("2026-01-01"), ms("2026-06-01") or 0)
+    later = {"applicableFilters": ["createdAt"], "createdAt": {"startAt": "2026-11-01"}}
+    assert closed_range(later, AS_OF) == Range(ms("2026-11-01"), ms(AS_OF) or 0)
+    future = {"applicableFilters": ["createdAt"], "createdAt": {"startAt": "2027-01-01"}}
+    assert closed_range(future, AS_OF) is None
+    unreadable = {"applicableFilters": ["createdAt"], "createdAt": {"startAt": "soon"}}
+    assert closed_range(unreadable, AS_OF) is None
+
+
+def test_window_body_applies_the_range_with_millisecond_bounds() -> None:
+    base = {"applicableFilters": ["userInteracted"], "userInteracted": True, "page": 1}
+    body = Window(ms("2026-11-01T00:00:00Z"), ms("2026-11-24T23:59:59.999Z") or 0).body(base, 3)
+    assert body["applicableFilters"] == ["userInteracted", "createdAt"]
+    assert body["createdAt"] == {
+        "startAt": "2026-11-01T00:00:00.000Z",
+        "endsAt": "2026-11-24T23:59:59.999Z",
+    }
+    assert body["page"] == 3 and base["applicableFilters"] == ["userInteracted"]
+    assert Window(None, 0).body(base, 1)["createdAt"]["startAt"] == ""
+
+
+def test_instants_round_trip_at_millisecond_precision() -> None:
+    for value in (
+        "2026-11-20T12:00:00.000Z",
+        "1969-12-31T23:59:59.999Z",
+        "2999-01-01T00:00:00.001Z",
+    ):
+        assert text(ms(value) or 0) == value
+    assert ms("2026-11-20T14:00:00.0009+02:00") == ms("2026-11-20T12:00:00.000Z")
+    assert ms("2026-11-20") == ms("2026-11-20T00:00:00Z")
+    assert ms("") is None and ms("yesterday") is None and ms(5) is None
+
+
+def records_at(*stamps: Any) -> list[dict[str, Any]]:
+    return [{"_id": i, "createdAt": s} for i, s in enumerate(stamps)]
+
+
+WINDOW = Window(ms("2026-11-01T00:00:00Z"), ms("2026-11-02T00:00:00Z") or 0)
+
+
+def test_order_accepts_newest_first_inside_the_window_in_any_iso_form() -> None:
+    order = Order(WINDOW)
+    first = records_at(
+        "2026-11-02T00:00:00.000Z", "2026-11-01T12:00:00+00:00", "2026-11-01T12:00:00Z"
+    )
+    assert order.check(1, first) == ms("2026-11-01T12:00")
+    assert order.check(2, records_at("2026-11-01T12:00:00.000Z", "2026-11-01T00:00:00.000Z")) == ms(
+        "2026-11-01"
+    )
+    assert order.check(3, []) is None
+
+
+@pytest.mark.parametrize(
+    ("pages", "message"),
+    [
+        (
+            [["2026-11-01T10:00:00.000Z", "2026-11-01T11:00:00.000Z"]],
+            "page 1 of createdAt 2026-11-01T00:00:00.000Z to 2026-11-02T00:00:00.000Z: "
+            "record 1 was created at 2026-11-01T11:00:00.000Z, later than the record before "
+            "it (2026-11-01T10:00:00.000Z): the API does not list newest createdAt first",
+        ),
+        (
+            [["2026-11-01T10:00:00.000Z"], ["2026-11-01T10:00:00.001Z"]],
+            "page 2 of createdAt 2026-11-01T00:00:00.000Z to 2026-11-02T00:00:00.000Z: "
+            "record 0 was created at 2026-11-01T10:00:00.001Z, later than the record before",
+        ),
+        (
+            [["2026-11-03T00:00:00.000Z"]],
+            "record 0 was created at 2026-11-03T00:00:00.000Z, outside the window: the API "
+            "does not apply the createdAt range",
+        ),
+        (
+            [["2026-11-01T10:00:00.000Z", "2026-10-31T23:59:59.999Z"]],
+            "record 1 was created at 2026-10-31T23:59:59.999Z, outside the window",
+        ),
+        ([["2026-11-01T10:00:00.000Z", None]], "record 1 has no createdAt"),
+        ([["2026-11-01T10:00:00.000Z", "last tuesday"]], "record 1 has createdAt 'last tuesday'"),
+    ],
+)
+def test_order_refuses_what_cannot_be_windowed(pages: list[list[Any]], message: str) -> None:
+    order = Order(WINDOW)
+    with pytest.raises(OutOfOrder) as caught:
+        for number, stamps in enumerate(pages, 1):
+            order.check(number, records_at(*stamps))
+    assert message in str(caught.value)
