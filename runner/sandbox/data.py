@@ -105,6 +105,35 @@ def _hex(rng: random.Random, bits: int = 96) -> str:
     return f"{rng.getrandbits(bits):0{bits // 4}x}"
 
 
+def _profile(
+    rng: random.Random,
+    name: str,
+    first: str,
+    contact: dict[str, Any],
+    tags: list[str],
+    place: tuple[str, str],
+) -> dict[str, Any]:
+    country, city = place
+    return {
+        "userDetails": {
+            "name": name,
+            "userProvidedName": rng.choice([name, "", first]),
+            "contact": contact,
+            "tags": tags,
+            "attributes": [
+                {"key": "plan", "value": rng.choice(["gold", "silver", "free"])},
+                {"key": "source", "value": rng.choice(["ads", "organic", "referral, partner"])},
+            ],
+            "country": country,
+            "city": city,
+            "gender": rng.choice(["MALE", "FEMALE", "OTHER", ""]),
+        },
+        "notes": [{"title": "first contact", "description": rng.choice(TEXTS)}]
+        if rng.random() < 0.3
+        else [],
+    }
+
+
 def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict[str, Any]:
     anchor = anchor.astimezone(dt.UTC).replace(tzinfo=None)
     hostile = rng.random() < 0.1
@@ -127,6 +156,7 @@ def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict
     if hostile:
         email = rng.choice([email, "", f'"weird,addr"@{city.lower()}.example', email.upper()])
     agent = rng.choice([None, None, *AGENTS])
+    phone, place = {"number": number, "prefix": prefix}, (country, city)
     return {
         "_id": _hex(rng),
         "_customer": customer,
@@ -140,24 +170,8 @@ def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict
         "isLiveChatActive": rng.random() < 0.15,
         "isSubscriber": rng.random() < 0.6,
         "status": rng.choice(STATUSES),
-        "profile": {
-            "userDetails": {
-                "name": name,
-                "userProvidedName": rng.choice([name, "", first]),
-                "contact": {"email": email, "phone": {"number": number, "prefix": prefix}},
-                "tags": tags,
-                "attributes": [
-                    {"key": "plan", "value": rng.choice(["gold", "silver", "free"])},
-                    {"key": "source", "value": rng.choice(["ads", "organic", "referral, partner"])},
-                ],
-                "country": country,
-                "city": city,
-                "gender": rng.choice(["MALE", "FEMALE", "OTHER", ""]),
-            },
-            "notes": [{"title": "first contact", "description": rng.choice(TEXTS)}]
-            if rng.random() < 0.3
-            else [],
-        },
+        # Here, between "status" and "lastMessage": the random draws keep their order.
+        "profile": _profile(rng, name, first, {"email": email, "phone": phone}, tags, place),
         "lastMessage": {
             "by": by,
             "at": api_time(last_seen),
