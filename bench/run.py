@@ -166,6 +166,9 @@ def repeat(fn: Callable[[], dict[str, Any]], key: str) -> dict[str, Any]:
     return {**runs[0], key: median([r[key] for r in runs]), "runs": [r[key] for r in runs]}
 
 
+Row = list[str]
+
+
 def main() -> int:
     out: dict[str, Any] = {
         "machine": {
@@ -176,95 +179,16 @@ def main() -> int:
         },
         "runs_per_figure": {"zero_latency": RUNS, "latency_and_memory": STEADY_RUNS},
     }
-    rows: list[list[str]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
         project = Path(tmp)
         (project / "segments").mkdir()
         (project / "segments" / "csv.yaml").write_text(CSV_SEGMENT)
         (project / "segments" / "jsonl.yaml").write_text(JSONL_SEGMENT)
-
         for users in (10_000, 100_000):
-            api = SandboxProcess(users)
-            try:
-                bare_loop(api.url)  # warm the sandbox's filter cache
-                for fmt in ("csv", "jsonl"):
-                    for conc in (1, 4):
-                        # Interleave: each export is compared with a bare loop run just
-                        # before it, so a noisy neighbour hits both sides of a ratio.
-                        bares, rates = [], []
-                        for _ in range(RUNS):
-                            bares.append(bare_loop(api.url)[0])
-                            rates.append(export(project, api.url, f"bench-{fmt}", conc)["rate"])
-                        ratios = [r / b for r, b in zip(rates, bares, strict=True)]
-                        entry = {
-                            "rate": median(rates),
-                            "bare": median(bares),
-                            "ratio_to_bare": median(ratios),
-                            "ratios": ratios,
-                        }
-                        out[f"export_{fmt}_{users}_c{conc}"] = entry
-                        rows.append(
-                            [
-                                f"export {fmt}, {users:,}, concurrency {conc}",
-                                f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f})",
-                                f"{entry['ratio_to_bare']:.2f}",
-                                "",
-                            ]
-                        )
-            finally:
-                api.stop()
-
-        api = SandboxProcess(10_000, latency_ms=50)
-        try:
-            base = None
-            for conc in (1, 4, 8):
-                res = repeat(
-                    lambda conc=conc: export(project, api.url, "bench-csv", conc), "seconds"
-                )
-                base = base or res["seconds"]
-                speedup = base / res["seconds"]
-                out[f"latency50_c{conc}"] = {**res, "speedup_vs_c1": speedup}
-                rows.append(
-                    [
-                        f"50 ms/page, 10,000, concurrency {conc}",
-                        f"{res['seconds']:.2f} s",
-                        f"x{speedup:.1f}",
-                        f"{res['max_rss_mb']:.0f} MB",
-                    ]
-                )
-        finally:
-            api.stop()
-
-        mem: dict[int, float] = {}
-        for users in (10_000, BIG):
-            api = SandboxProcess(users, page_size=200)
-            try:
-                res = repeat(lambda url=api.url: export(project, url, "bench-csv", 4), "max_rss_mb")
-                mem[users] = res["max_rss_mb"]
-                out[f"memory_{users}"] = res
-                rows.append(
-                    [
-                        f"peak memory, {users:,} contacts (csv)",
-                        f"{res['rows']:,} rows",
-                        "",
-                        f"{res['max_rss_mb']:.0f} MB",
-                    ]
-                )
-            finally:
-                api.stop()
-        out["memory_ratio"] = mem[BIG] / mem[10_000]
-        rows.append([f"memory {BIG:,} / 10,000", "", f"{out['memory_ratio']:.2f}", ""])
-        from bench.xlsx_memory import measure  # here: it imports this module
-
-        out[f"memory_xlsx_{BIG}"] = xlsx = measure(BIG)
-        rows.append(
-            [
-                f"peak memory, {BIG:,} contacts (xlsx)",
-                f"{xlsx['rows']:,} rows, {xlsx['seconds']:.0f} s",
-                "",
-                f"{xlsx['max_rss_mb']:.0f} MB",
-            ]
-        )
+            rows += zero_latency(project, users, out)
+        rows += latency(project, out)
+        rows += memory(project, out)
 
     table = _table([["benchmark", "figure", "ratio", "max RSS"], *rows])
     print(table)
@@ -273,6 +197,102 @@ def main() -> int:
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target.relative_to(ROOT)}")
     return 0
+
+
+def zero_latency(project: Path, users: int, out: dict[str, Any]) -> list[Row]:
+    """Exports of ``users`` contacts to CSV and JSONL at concurrency 1 and 4, each run
+    beside a bare loop run just before it."""
+    rows: list[Row] = []
+    api = SandboxProcess(users)
+    try:
+        bare_loop(api.url)  # warm the sandbox's filter cache
+        for fmt in ("csv", "jsonl"):
+            for conc in (1, 4):
+                # Interleave: each export is compared with a bare loop run just
+                # before it, so a noisy neighbour hits both sides of a ratio.
+                bares, rates = [], []
+                for _ in range(RUNS):
+                    bares.append(bare_loop(api.url)[0])
+                    rates.append(export(project, api.url, f"bench-{fmt}", conc)["rate"])
+                ratios = [r / b for r, b in zip(rates, bares, strict=True)]
+                entry = {
+                    "rate": median(rates),
+                    "bare": median(bares),
+                    "ratio_to_bare": median(ratios),
+                    "ratios": ratios,
+                }
+                out[f"export_{fmt}_{users}_c{conc}"] = entry
+                rows.append(
+                    [
+                        f"export {fmt}, {users:,}, concurrency {conc}",
+                        f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f})",
+                        f"{entry['ratio_to_bare']:.2f}",
+                        "",
+                    ]
+                )
+    finally:
+        api.stop()
+    return rows
+
+
+def latency(project: Path, out: dict[str, Any]) -> list[Row]:
+    """10,000 contacts with 50 ms added per page, at concurrency 1, 4 and 8."""
+    rows: list[Row] = []
+    api = SandboxProcess(10_000, latency_ms=50)
+    try:
+        base = None
+        for conc in (1, 4, 8):
+            res = repeat(lambda conc=conc: export(project, api.url, "bench-csv", conc), "seconds")
+            base = base or res["seconds"]
+            speedup = base / res["seconds"]
+            out[f"latency50_c{conc}"] = {**res, "speedup_vs_c1": speedup}
+            rows.append(
+                [
+                    f"50 ms/page, 10,000, concurrency {conc}",
+                    f"{res['seconds']:.2f} s",
+                    f"x{speedup:.1f}",
+                    f"{res['max_rss_mb']:.0f} MB",
+                ]
+            )
+    finally:
+        api.stop()
+    return rows
+
+
+def memory(project: Path, out: dict[str, Any]) -> list[Row]:
+    """Peak memory of CSV exports of 10,000 and BIG contacts, and of BIG to XLSX."""
+    rows: list[Row] = []
+    mem: dict[int, float] = {}
+    for users in (10_000, BIG):
+        api = SandboxProcess(users, page_size=200)
+        try:
+            res = repeat(lambda url=api.url: export(project, url, "bench-csv", 4), "max_rss_mb")
+            mem[users] = res["max_rss_mb"]
+            out[f"memory_{users}"] = res
+            rows.append(
+                [
+                    f"peak memory, {users:,} contacts (csv)",
+                    f"{res['rows']:,} rows",
+                    "",
+                    f"{res['max_rss_mb']:.0f} MB",
+                ]
+            )
+        finally:
+            api.stop()
+    out["memory_ratio"] = mem[BIG] / mem[10_000]
+    rows.append([f"memory {BIG:,} / 10,000", "", f"{out['memory_ratio']:.2f}", ""])
+    from bench.xlsx_memory import measure  # here: it imports this module
+
+    out[f"memory_xlsx_{BIG}"] = xlsx = measure(BIG)
+    rows.append(
+        [
+            f"peak memory, {BIG:,} contacts (xlsx)",
+            f"{xlsx['rows']:,} rows, {xlsx['seconds']:.0f} s",
+            "",
+            f"{xlsx['max_rss_mb']:.0f} MB",
+        ]
+    )
+    return rows
 
 
 def _cpu() -> str:
