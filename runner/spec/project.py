@@ -84,6 +84,8 @@ class Project:
     output_defaults: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
+    expect_defaults: Mapping[str, Any] = field(default_factory=dict)  # defaults.expect
+    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
 
     @property
     def segments_dir(self) -> Path:
@@ -203,6 +205,8 @@ def _project(
         output_defaults=data.get("defaults", {}).get("output", {}),
         raw=data,
         file=display,
+        expect_defaults=data.get("defaults", {}).get("expect", {}),
+        notify=tuple(data.get("notify", ())),
     )
 
 

@@ -137,6 +137,19 @@ def expect_problem(doc: Document, expect: Mapping[str, Any]) -> Problem | None:
     return None
 
 
+def mode_problem(
+    doc: Document, rendered: Mapping[str, Any], output: Mapping[str, Any]
+) -> Problem | None:
+    """``output.delta`` on an incremental segment: its rows are all new by construction."""
+    if rendered.get("mode") == "incremental" and output.get("delta"):
+        return doc.problem(
+            ("output", "delta"),
+            "'output.delta' compares full exports, but 'mode: incremental' exports only new "
+            "contacts (every row would be added, every earlier id removed): remove one of them",
+        )
+    return None
+
+
 def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
     """Problems between files: duplicate names and colliding output paths."""
     problems: list[Problem] = []
