@@ -1,21 +1,26 @@
-"""Threads and order: the pages of one request body, fetched ahead and passed on in order."""
+"""Threads and order: the pages of one request body, fetched ahead and passed on in order
+(or, for a strategy that takes pages in any order, as they are answered)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from runner import __version__
 from runner.errors import AuthError
+from runner.fetch.concurrency import Adaptive
 from runner.fetch.paging import NewRecords, PageNumbers, PageRequest, Paging
 from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
 from runner.fetch.transport import Transport, UrllibTransport
+from runner.fetch.windowed import Windows
+from runner.fetch.windows import closed_range
 from runner.records import Deduplicator
 from runner.spec.project import ApiSettings
 
@@ -53,6 +58,12 @@ class PageFetcher:
     read a second time after it moved (see :class:`~runner.fetch.paging.PageNumbers`).
     ``transport`` replaces the HTTP client (by default a urllib3 pool).
 
+    The list is read as closed ``createdAt`` windows ending at ``as_of`` (default now)
+    unless ``api.windows`` is false (see :mod:`runner.fetch.windowed`); ``note`` says
+    why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
+    the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
+    ``api.max_concurrency``; :attr:`settled` is what the run settled at.
+
     >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
     >>> for page in fetcher.pages(): ...  # doctest: +SKIP
     """
@@ -67,12 +78,17 @@ class PageFetcher:
         max_pages: int | None = None,
         on_retry: Callable[[int, str], None] | None = None,
         transport: Transport | None = None,
+        as_of: dt.datetime | None = None,
     ) -> None:
         self.api = api
         self.body = dict(body)
-        self.concurrency = max(1, concurrency or api.concurrency)
+        fixed = concurrency or api.concurrency
+        self.auto = fixed == "auto"
+        self.concurrency = api.max_concurrency if fixed == "auto" else max(1, int(fixed))
         self.max_pages = max_pages or api.max_pages
-        self.in_flight = InFlight(self.concurrency)
+        self.in_flight: InFlight | Adaptive = (
+            Adaptive(self.concurrency) if self.auto else InFlight(self.concurrency)
+        )
         scrub = Redactor(token)
         headers = {
             **api.headers,
@@ -86,14 +102,48 @@ class PageFetcher:
         replies = Replies(api, scrub, self.in_flight.slow_down)
         self._tries = Tries(api, self.transport, replies, self.in_flight, on_retry)
         self._dedupe = Deduplicator(api.id_key)
-        records = NewRecords(self._dedupe, scrub)
-        self.paging: Paging = PageNumbers(self.body, records, self.concurrency, self.max_pages)
+        self._again: Deduplicator | None = None  # a plain pass's own, after windows
+        self.paging = self._strategy(NewRecords(self._dedupe, scrub), as_of)
         self._pool: ThreadPoolExecutor | None = None
+
+    def _strategy(self, records: NewRecords, as_of: dt.datetime | None) -> Paging:
+        def plain(records: NewRecords = records) -> PageNumbers:
+            return PageNumbers(self.body, records, self.concurrency, self.max_pages)
+
+        whole = closed_range(self.body, as_of or dt.datetime.now(dt.UTC))
+        if not self.api.windows or whole is None:
+            return plain()
+
+        def fallback() -> PageNumbers:
+            self._again = Deduplicator(self.api.id_key)
+            return plain(NewRecords(self._again, records.scrub))
+
+        return Windows(
+            self.body, records, whole, fallback, max_pages=self.max_pages, ahead=self.concurrency
+        )
+
+    @property
+    def settled(self) -> int:
+        """Requests at once the run settled at: auto's median by time, else the number
+        given (halved by any 429)."""
+        if isinstance(self.in_flight, Adaptive):
+            return self.in_flight.settled
+        return self.in_flight.limit
+
+    @property
+    def windows(self) -> int:
+        """createdAt windows opened (0: paged by page number only)."""
+        return self.paging.windows if isinstance(self.paging, Windows) else 0
+
+    @property
+    def note(self) -> str:
+        """Why windowing stopped, when it did ("" otherwise)."""
+        return self.paging.note if isinstance(self.paging, Windows) else ""
 
     @property
     def duplicates(self) -> int:
         """Records dropped because their id was already read."""
-        return self._dedupe.dropped
+        return self._dedupe.dropped + (self._again.dropped if self._again else 0)
 
     @property
     def records_without_id(self) -> int:
@@ -112,6 +162,8 @@ class PageFetcher:
         """Pages in order until the paging strategy says the list is complete, each with
         its records not seen before. While this thread decodes a page, the first try of
         the next ``paging.ahead`` ones is on its way in the pool."""
+        if not getattr(self.paging, "ordered", True) and not (yield from self._as_answered()):
+            return
         sent: deque[_Sent] = deque()
         try:
             while True:
@@ -127,6 +179,35 @@ class PageFetcher:
                 yield Page(request.number, kept)
         finally:
             self._drop(sent)
+
+    def _as_answered(self) -> Generator[Page, None, bool]:
+        """Pages as they are answered, each request's tries (decoding included) in the
+        pool: a page waiting out a ``Retry-After`` holds up no other. True when the
+        strategy turns to pages in order (it fell back to page numbers)."""
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
+        sent: dict[Future[list[Any]], PageRequest] = {}
+        try:
+            while True:
+                while len(sent) < self.paging.ahead and (request := self.paging.next()):
+                    deadline = time.monotonic() + self.api.retry.deadline
+                    sent[pool.submit(self._tries.fetch, request, None, deadline)] = request
+                if not sent:
+                    return False
+                done, _ = wait(sent, return_when=FIRST_COMPLETED)
+                future = min(done, key=lambda f: sent[f].number)
+                request = sent.pop(future)
+                records = future.result()
+                kept = self.paging.read(request, records)
+                if kept is None:
+                    return True
+                if records:  # an empty page only ends its window
+                    yield Page(request.number, kept)
+        finally:
+            self._tries.stopped.set()
+            for future in sent:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._tries.stopped.clear()
 
     def _send_ahead(self, sent: deque[_Sent]) -> None:
         ahead = self.paging.ahead

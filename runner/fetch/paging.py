@@ -51,8 +51,13 @@ class PageRequest:
 class Paging(Protocol):
     """A paging strategy: the state machine the fetcher drives (see the module docstring)."""
 
-    ahead: int  # requests that may be on their way at once now (1: one by one, in order)
-    reread: bool  # the list moved while it was read, and was read again
+    @property
+    def ahead(self) -> int:
+        """Requests that may be on their way at once now (1: one by one, in order)."""
+
+    @property
+    def reread(self) -> bool:
+        """The list moved while it was read, and was read again."""
 
     def next(self) -> PageRequest | None:
         """The next request to send; None until a page on its way is read, or when done."""

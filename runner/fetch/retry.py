@@ -25,6 +25,7 @@ from runner.fetch.reply import Replies, Reply
 from runner.fetch.transport import Retryable, Transport
 
 if TYPE_CHECKING:
+    from runner.fetch.concurrency import Adaptive
     from runner.fetch.paging import PageRequest
     from runner.spec.project import ApiSettings, RetryPolicy
 
@@ -121,7 +122,7 @@ class Tries:
         api: ApiSettings,
         transport: Transport,
         replies: Replies,
-        in_flight: InFlight,
+        in_flight: InFlight | Adaptive,
         on_retry: Callable[[int, str], None] | None = None,
     ) -> None:
         self.api = api

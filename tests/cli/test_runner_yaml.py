@@ -27,8 +27,8 @@ BAD_SETTINGS = {
         "(did you mean 'Europe/London'?)",
     ),
     "wrong type": (
-        "version: 1\napi:\n  concurrency: four\n",
-        "runner.yaml:3:16: 'api.concurrency' must be an integer, got string \"four\"",
+        "version: 1\napi:\n  max_pages: four\n",
+        "runner.yaml:3:14: 'api.max_pages' must be an integer, got string \"four\"",
     ),
     "header with CRLF": (
         'version: 1\napi:\n  headers: {X-Trace: "a\\r\\nX-Evil: 1"}\n',
