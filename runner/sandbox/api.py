@@ -17,9 +17,10 @@ Semantics (also in the README):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runner.sandbox.data import BOT_FIELDS, Facts, api_time
@@ -153,6 +154,19 @@ def compile_filter(body: dict[str, Any]) -> Predicate:
         else:
             tests.append(lambda f: not f.ordered or bool(since and f.ordered_at < since))
     return lambda f: all(t(f) for t in tests)
+
+
+def created_rows(facts: Sequence[Facts], body: dict[str, Any]) -> range:
+    """Where ``facts`` (newest ``createdAt`` first) can match ``body``'s createdAt range,
+    found by bisection as a database's index would: a window of a large list costs what
+    its own contacts cost. Every row when the range does not apply."""
+    if "createdAt" not in body.get("applicableFilters", []):
+        return range(len(facts))
+    lo = _date(body["createdAt"].get("startAt", ""), "createdAt")
+    hi = _date(body["createdAt"].get("endsAt", ""), "createdAt")
+    first = bisect.bisect_left(facts, True, key=lambda f: f.created_at <= hi) if hi else 0
+    last = bisect.bisect_left(facts, True, key=lambda f: f.created_at < lo) if lo else len(facts)
+    return range(first, max(first, last))
 
 
 def _one_of(attr: str, wanted: set[Any]) -> Predicate:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from runner.sandbox.api import BadRequest, check_body, compile_filter
+from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import Population
 from runner.sandbox.faults import FaultPlan, echo_text
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
@@ -170,7 +170,9 @@ class Sandbox:
             if found is None:
                 test = compile_filter(body)
                 pop = self.population
-                picked = [i for i, facts in enumerate(pop.facts) if test(facts)]
+                scrambled = self.options.paging == "scrambled"
+                rows = range(len(pop.facts)) if scrambled else created_rows(pop.facts, body)
+                picked = [i for i in rows if test(pop.facts[i])]
                 found = MatchList(
                     [pop.blobs[i] for i in picked], [pop.facts[i].id for i in picked], test
                 )
