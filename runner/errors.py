@@ -5,8 +5,7 @@ The tree (catch the narrowest one that fits)::
     RunnerError                 base: a message a person can act on, no traceback
     ├── UsageError              bad command-line input (exit 2)
     ├── ConfigError             runner.yaml or a segment file cannot be used
-    │   └── ProblemsFound       one or more Problem values were collected
-    │       └── ProjectFileError  runner.yaml has problems: nothing that needs it runs
+    │   └── ProjectFileError    runner.yaml has problems: nothing that needs it runs
     ├── TemplateError           a Jinja template failed to render
     ├── FetchError              the API could not give us every page
     │   ├── AuthError           401/403/400: retrying will not help
@@ -43,11 +42,6 @@ class ExitCode(IntEnum):
     TERMINATED = 143  # SIGTERM
 
 
-EXIT_OK = ExitCode.OK
-EXIT_FAILED = ExitCode.FAILED
-EXIT_USAGE = ExitCode.USAGE
-
-
 class RunnerError(Exception):
     """Base class: ``str(exc)`` is the one line shown to the user (exit 1)."""
 
@@ -60,22 +54,17 @@ class ConfigError(RunnerError):
     pass
 
 
-class ProblemsFound(ConfigError):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-class ProjectFileError(ProblemsFound):
+class ProjectFileError(ConfigError):
     """``runner.yaml`` has problems, so no command that depends on it runs (exit 1).
 
     ``str(exc)`` is a summary line, then one ``file:line:col: message`` line each.
     """
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems)
+        self.problems = problems
         lines = "".join(f"\n{p}" for p in problems)
-        self.args = (f"{problems[0].file} has {len(problems)} problem(s); nothing was run{lines}",)
+        count = len(problems)
+        super().__init__(f"{problems[0].file} has {count} problem(s); nothing was run{lines}")
 
 
 class TemplateError(RunnerError):

@@ -15,6 +15,14 @@ from runner.problems import Problem
 MAX_BYTES = 1024 * 1024  # 1 MiB: a segment or runner.yaml is a few hundred bytes
 
 
+def display_path(path: Path) -> str:
+    """``path`` as problems name it: relative to the working folder when it can be."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
 def line_col(text: str, index: int) -> tuple[int, int]:
     """1-based line and column of character ``index`` in ``text``."""
     line = text.count("\n", 0, index) + 1

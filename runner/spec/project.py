@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from runner.errors import ConfigError
 from runner.locations import public_url
 from runner.problems import Problem, did_you_mean
 from runner.spec import schema
+from runner.spec.files import display_path
 from runner.spec.loader import Document, load_file
 
 PROJECT_FILE = "runner.yaml"
@@ -63,9 +64,7 @@ class ApiSettings:
     read_timeout: float = 60.0
     request_timeout: float = 120.0  # one request, first byte sent to last byte read
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    concurrency: int | Literal["auto"] = "auto"  # a number fixes it (runner.fetch.concurrency)
-    max_concurrency: int = 16  # the most "auto" goes to
-    windows: bool = True  # long lists read as closed createdAt windows (runner.fetch.windows)
+    concurrency: int = 4
     rate_limit: float = 0.0
     max_pages: int = 100_000
     max_page_bytes: int = 64 * 1024 * 1024  # decompressed
@@ -84,10 +83,7 @@ class Project:
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     output_defaults: Mapping[str, Any] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
-    expect_defaults: Mapping[str, Any] = field(default_factory=dict)  # defaults.expect
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
 
     @property
     def segments_dir(self) -> Path:
@@ -103,17 +99,6 @@ def _pick(data: Mapping[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _concurrency(value: Any) -> int | Literal["auto"]:
-    return "auto" if value == "auto" else int(value)
-
-
-def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # pragma: no cover - other drive on Windows
-        return str(path)
-
-
 def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Project, list[Problem]]:
     """Read ``root/runner.yaml`` if present; return the project and any problems.
 
@@ -125,7 +110,7 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Proj
     path = root / PROJECT_FILE
     if not os.path.lexists(path):
         return _project(root, {}, env, None), _misnamed(root)
-    display = _display(path)
+    display = display_path(path)
     doc, problems = load_file(
         path, display, expected=f"a mapping of settings (or delete {PROJECT_FILE} for the defaults)"
     )
@@ -195,9 +180,7 @@ def _project(
             retry_after_cap=float(_pick(retry, "retry_after_cap", policy.retry_after_cap)),
             deadline=float(_pick(retry, "deadline", policy.deadline)),
         ),
-        concurrency=_concurrency(_pick(api, "concurrency", base.concurrency)),
-        max_concurrency=int(_pick(api, "max_concurrency", base.max_concurrency)),
-        windows=bool(_pick(api, "windows", base.windows)),
+        concurrency=int(_pick(api, "concurrency", base.concurrency)),
         rate_limit=float(_pick(api, "rate_limit", base.rate_limit)),
         max_pages=int(_pick(api, "max_pages", base.max_pages)),
         max_page_bytes=int(float(_pick(api, "max_page_mb", 64)) * 1024 * 1024),
@@ -211,10 +194,7 @@ def _project(
         s3_endpoint_url=s3.get("endpoint_url"),
         s3_region=s3.get("region"),
         output_defaults=data.get("defaults", {}).get("output", {}),
-        raw=data,
         file=display,
-        expect_defaults=data.get("defaults", {}).get("expect", {}),
-        notify=tuple(data.get("notify", ())),
     )
 
 

@@ -10,7 +10,6 @@ a :class:`Loaded`: the :class:`Segment`, or every
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from runner.errors import TemplateError
 from runner.problems import Problem
 from runner.spec import rules, schema, targets
 from runner.spec.expressions import ExprError, parse_expr
+from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
 from runner.spec.project import Project
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
@@ -68,11 +68,6 @@ class OutputSpec:
     rename: Mapping[str, str] = field(default_factory=dict)  # preset header -> new name
     xlsx: XlsxOptions = field(default_factory=XlsxOptions)
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
-    delta: bool = False  # also <name>.added.<ext> and <name>.removed.<ext>
-
-    @property
-    def is_s3(self) -> bool:
-        return self.path.startswith("s3://")
 
 
 @dataclass(frozen=True)
@@ -87,23 +82,7 @@ class Segment:
     output: OutputSpec
     min_rows: int | None
     max_rows: int | None
-    raw: Mapping[str, Any] = field(compare=False, repr=False)
     key_pos: Mapping[str, tuple[int, int]] = field(compare=False, repr=False, default_factory=dict)
-    mode: str = "full"  # full | incremental (runner.history.window)
-    max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
-
-    def body_for(self, page: int) -> dict[str, Any]:
-        body = dict(self.body)
-        body["page"] = page
-        return body
-
-
-def display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # pragma: no cover - other drive on Windows
-        return str(path)
 
 
 def _render_tree(
@@ -248,8 +227,8 @@ def _build(
     if why:
         problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
-    expect = {**project.expect_defaults, **rendered.get("expect", {})}
-    bounds = rules.expect_problem(doc, expect) or rules.mode_problem(doc, rendered, output)
+    expect = rendered.get("expect", {})
+    bounds = rules.expect_problem(doc, expect)
     if bounds:
         problems.append(bounds)
     if problems:
@@ -265,11 +244,7 @@ def _build(
         output=_output_spec(output, columns),
         min_rows=expect.get("min_rows"),
         max_rows=expect.get("max_rows"),
-        raw=doc.data,
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
-        mode=rendered.get("mode", "full"),
-        max_change=expect.get("max_change"),
-        notify=tuple(rendered.get("notify", project.notify)),
     )
 
 
@@ -286,5 +261,4 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         rename=output.get("rename", {}),
         xlsx=XlsxOptions(**output.get("xlsx", {})),
         parquet=ParquetOptions(**output.get("parquet", {})),
-        delta=output.get("delta", False),
     )

@@ -181,7 +181,7 @@ def _problem(seg: Segment, message: str) -> Problem:
 
 
 def _target_key(seg: Segment, project: Project) -> str:
-    if seg.output.is_s3:
+    if seg.output.path.startswith(S3_SCHEME):
         return seg.output.path
     try:
         return str(resolved_target(project, seg.output.path))
