@@ -196,7 +196,7 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     """Export the selected segments: progress on ``err``, the summary table on ``out``."""
-    from runner.export import export_all, results_document, write_results
+    from runner.export import Status, export_all, results_document, write_results
     from runner.report.progress import Progress
     from runner.report.summary import summary
 
@@ -216,7 +216,7 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
             **job.options.as_args(),
         }
         write_results(job.results, results_document(ws, results, args))
-    failed = ws.problems or any(r.status == "failed" for r in results)
+    failed = ws.problems or any(r.status == Status.FAILED for r in results)
     return Outcome.FAILED if failed else Outcome.OK
 
 

@@ -3,6 +3,7 @@
 :func:`export_segment` runs one segment and returns a :class:`SegmentResult`;
 it never leaves a partial file or object under the destination name.
 :func:`export_all` runs several, each independently, and reports as it goes.
+:func:`count_contacts` is the same path in dry-run mode, for ``segments diff --count``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,43 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
-from runner.formats import Encoder
+from runner.formats import Encoder, content_type
 from runner.locations import public_url
-from runner.manifest import git_blob_id, manifest_bytes
-from runner.sinks import Destination, DiscardUpload, OutputRoot, as_output_root, destination_for
+from runner.manifest import Manifest, git_blob_id
+from runner.sinks import (
+    Destination,
+    DiscardUpload,
+    OutputRoot,
+    Upload,
+    as_output_root,
+    destination_for,
+)
 from runner.sinks.local import write_atomically
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
+
+
+class Status(StrEnum):
+    """How one segment's export ended: ``status`` in the results file and the summary.
+
+    A guard that kept the previous file and an interrupted export are ``failed``
+    (their ``error`` says which).
+    """
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    DRY_RUN = "dry-run"
+    SKIPPED = "skipped"
+
+
+DONE = frozenset({Status.SUCCESS, Status.DRY_RUN})  # the segment ran to its end
 
 
 @dataclass(frozen=True)
@@ -49,7 +74,7 @@ class ExportOptions:
 @dataclass
 class SegmentResult:
     segment: str
-    status: str = "pending"  # success | failed | dry-run | skipped
+    status: Status | None = None  # None while the segment runs
     rows: int = 0
     pages: int = 0
     duplicates: int = 0
@@ -68,6 +93,10 @@ class SegmentResult:
 Listener = Callable[[str, SegmentResult], None]
 
 
+def _quiet(_event: str, _result: SegmentResult) -> None:
+    pass
+
+
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -83,73 +112,101 @@ def export_segment(
     token: str,
     listener: Listener | None = None,
 ) -> SegmentResult:
+    """Export one segment; every failure is in the result, only an interrupt is raised."""
     result = SegmentResult(seg.name)
-    started = time.monotonic()
-    started_at = _utc_now()
-    notify = listener or (lambda _event, _result: None)
-    upload = None
+    started, started_at = time.monotonic(), _utc_now()
+    notify = listener or _quiet
+    upload: Upload | None = None
     try:
-        destination: Destination = destination_for(seg, ws.project, options.out)
+        destination = destination_for(seg, ws.project, options.out)
         result.destination = destination.display
         notify("start", result)
-
-        def on_retry(page: int, reason: str) -> None:
-            result.retries = fetcher.retries
-            notify("retry:" + redact(reason, token), result)
-
-        fetcher = PageFetcher(
-            ws.project.api,
-            token,
-            seg.body,
-            concurrency=options.concurrency,
-            max_pages=options.max_pages,
-            on_retry=on_retry,
-        )
-        upload = DiscardUpload() if options.dry_run else destination.open()
-        encoder = Encoder(seg.output, upload)
-        try:
-            for page in fetcher.pages():
-                encoder.write_page(page.records)  # de-duplicated by the fetcher
-                result.pages += 1
-                result.rows = encoder.rows
-                result.duplicates = fetcher.duplicates
-                notify("page", result)
-        finally:
-            fetcher.close()
-        result.reread = fetcher.reread
-        encoder.finish()
-        result.rows, result.bytes = encoder.rows, encoder.size
-        result.sha256 = encoder.sha256
-        result.dropped_unmatchable = encoder.dropped_unmatchable
+        fetcher = _fetcher(seg, ws, options, token, result, notify)
+        upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
+        encoder = write_rows(fetcher, seg, upload, result, notify)
         _check_guards(seg, result.rows)
         if options.dry_run:
             upload.abort()
-            result.status = "dry-run"
+            result.status = Status.DRY_RUN
         else:
-            manifest = _manifest(seg, ws, result, started_at, fetcher, encoder, destination)
-            metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
-            upload.publish(manifest, metadata)
-            result.published = True
-            result.manifest = destination.manifest_display
-            result.status = "success"
+            manifest = _manifest(seg, ws, result, started_at, encoder, destination)
+            _publish(manifest, ws, result, upload, destination)
     except ManifestError as exc:
-        result.status = "failed"
-        result.published = True
+        result.status, result.published = Status.FAILED, True
         result.error = redact(str(exc), token)
     except RunnerError as exc:
-        result.status = "failed"
-        result.error = redact(str(exc), token)
+        result.status, result.error = Status.FAILED, redact(str(exc), token)
     except (KeyboardInterrupt, Terminated):
-        result.status = "failed"
-        result.error = "interrupted"
+        result.status, result.error = Status.FAILED, "interrupted"
         raise
     finally:
-        if upload is not None and result.status not in ("success",):
+        if upload is not None and result.status != Status.SUCCESS:
             upload.abort()
         result.seconds = round(time.monotonic() - started, 3)
-        if result.status != "pending":
+        if result.status is not None:
             notify("end", result)
     return result
+
+
+def _fetcher(
+    seg: Segment,
+    ws: Workspace,
+    options: ExportOptions,
+    token: str,
+    result: SegmentResult,
+    notify: Listener,
+) -> PageFetcher:
+    def on_retry(page: int, reason: str) -> None:
+        result.retries = fetcher.retries
+        notify("retry:" + redact(reason, token), result)
+
+    fetcher = PageFetcher(
+        ws.project.api,
+        token,
+        seg.body,
+        concurrency=options.concurrency,
+        max_pages=options.max_pages,
+        on_retry=on_retry,
+    )
+    return fetcher
+
+
+def write_rows(
+    fetcher: PageFetcher,
+    seg: Segment,
+    upload: Upload,
+    result: SegmentResult,
+    notify: Listener = _quiet,
+) -> Encoder:
+    """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
+    ``result`` gets the figures as they come."""
+    encoder = Encoder(seg.output, upload)
+    try:
+        for page in fetcher.pages():
+            encoder.write_page(page.records)  # de-duplicated by the fetcher
+            result.pages += 1
+            result.rows = encoder.rows
+            result.duplicates = fetcher.duplicates
+            notify("page", result)
+    finally:
+        fetcher.close()
+    result.reread = fetcher.reread
+    encoder.finish()
+    result.rows, result.bytes = encoder.rows, encoder.size
+    result.sha256 = encoder.sha256
+    result.dropped_unmatchable = encoder.dropped_unmatchable
+    result.retries = fetcher.retries
+    return encoder
+
+
+def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
+    """How many contacts ``seg`` selects: the export's path in dry-run mode (every page
+    fetched, de-duplicated and turned into rows, nothing written), without its guards.
+    A contact a preset leaves out is still counted. Failures are raised."""
+    result = SegmentResult(seg.name)
+    fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
+    write_rows(fetcher, seg, DiscardUpload(), result)
+    return result.rows + result.dropped_unmatchable
 
 
 def _check_guards(seg: Segment, rows: int) -> None:
@@ -168,37 +225,47 @@ def _manifest(
     ws: Workspace,
     result: SegmentResult,
     started_at: str,
-    fetcher: PageFetcher,
     encoder: Encoder,
     destination: Destination,
-) -> bytes:
-    source = Path(seg.file)
-    return manifest_bytes(
-        {
-            "segment": seg.name,
-            "source_file": seg.file,
-            "source_git_blob": git_blob_id(source),
-            "request": {"method": "POST", "url": public_url(ws.project.api.url), "body": seg.body},
-            "as_of": ws.clock.iso(),
-            "variables": dict(ws.variables),
-            "started_at": started_at,
-            "finished_at": _utc_now(),
-            "pages": result.pages,
-            "rows": result.rows,
-            "duplicates_dropped": result.duplicates,
-            "dropped_unmatchable": result.dropped_unmatchable,
-            "retries": fetcher.retries,
-            "reread_after_churn": fetcher.reread,
-            "format": seg.output.format,
-            "compression": seg.output.compression,
-            "preset": seg.output.preset,
-            "columns": encoder.format.header,
-            "destination": destination.display,
-            "bytes": encoder.size,
-            "sha256": encoder.sha256,
-            "runner_version": __version__,
-        }
+) -> Manifest:
+    return Manifest(
+        segment=seg.name,
+        source_file=seg.file,
+        source_git_blob=git_blob_id(Path(seg.file)),
+        request={"method": "POST", "url": public_url(ws.project.api.url), "body": seg.body},
+        as_of=ws.clock.iso(),
+        variables=dict(ws.variables),
+        started_at=started_at,
+        finished_at=_utc_now(),
+        pages=result.pages,
+        rows=result.rows,
+        duplicates_dropped=result.duplicates,
+        dropped_unmatchable=result.dropped_unmatchable,
+        retries=result.retries,
+        reread_after_churn=result.reread,
+        format=seg.output.format,
+        compression=seg.output.compression,
+        preset=seg.output.preset,
+        columns=encoder.format.header,
+        destination=destination.display,
+        bytes=encoder.size,
+        sha256=encoder.sha256,
+        runner_version=__version__,
     )
+
+
+def _publish(
+    manifest: Manifest,
+    ws: Workspace,
+    result: SegmentResult,
+    upload: Upload,
+    destination: Destination,
+) -> None:
+    metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
+    upload.publish(manifest.to_bytes(), metadata)
+    result.published = True
+    result.manifest = destination.manifest_display
+    result.status = Status.SUCCESS
 
 
 def export_all(
@@ -214,9 +281,9 @@ def export_all(
     for seg in segments:
         result = export_segment(seg, ws, options, token, listener)
         results.append(result)
-        if result.status == "failed" and options.fail_fast:
+        if result.status == Status.FAILED and options.fail_fast:
             for rest in segments[len(results) :]:
-                results.append(SegmentResult(rest.name, status="skipped"))
+                results.append(SegmentResult(rest.name, status=Status.SKIPPED))
             break
     return results
 
@@ -233,7 +300,7 @@ def results_document(
         "args": dict(args),
         "results": [asdict(r) for r in results],
         "elapsed_seconds": round(sum(r.seconds for r in results), 3),
-        "success": all(r.status in ("success", "dry-run") for r in results),
+        "success": all(r.status in DONE for r in results),
     }
 
 

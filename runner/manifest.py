@@ -1,8 +1,15 @@
-"""The manifest written next to each export: what was asked, what came back, and its hash."""
+"""The manifest written next to each export: what was asked, what came back, and its hash.
+
+A reader trusts a manifest only for the file beside it whose ``sha256`` and ``bytes``
+it matches (README "Manifests").
+"""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,5 +28,34 @@ def git_blob_id(path: Path) -> str | None:
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def manifest_bytes(fields: dict[str, Any]) -> bytes:
-    return orjson.dumps(fields, option=orjson.OPT_INDENT_2) + b"\n"
+@dataclass(frozen=True)
+class Manifest:
+    """One export's manifest; the fields appear in the file in this order."""
+
+    segment: str
+    source_file: str
+    source_git_blob: str | None
+    request: Mapping[str, Any]  # method, url (without credentials), body
+    as_of: str
+    variables: Mapping[str, str]
+    started_at: str
+    finished_at: str
+    pages: int
+    rows: int
+    duplicates_dropped: int
+    dropped_unmatchable: int
+    retries: int
+    reread_after_churn: bool
+    format: str
+    compression: str
+    preset: str | None
+    columns: list[str]
+    destination: str
+    bytes: int
+    sha256: str
+    runner_version: str
+
+    def to_bytes(self) -> builtins.bytes:  # (a field is named bytes)
+        """Indented JSON and a newline, the keys in field order."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return orjson.dumps(fields, option=orjson.OPT_INDENT_2) + b"\n"

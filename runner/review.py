@@ -157,21 +157,12 @@ def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
 
 
 def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) -> None:
-    """Page through both versions of each change without writing anything."""
-    from runner.fetch import PageFetcher, token_from_env
+    """Count both versions of each change: the export's path in dry-run mode, nothing written."""
+    from runner.export import count_contacts
+    from runner.fetch import token_from_env
 
     token = token_from_env(ws.project.api, env)
-
-    def count(seg: Segment) -> int:
-        fetcher = PageFetcher(ws.project.api, token, seg.body)
-        total = 0
-        try:
-            for page in fetcher.pages():
-                total += len(page.records)  # de-duplicated by the fetcher
-        finally:
-            fetcher.close()
-        return total
-
     for change in found:
-        change.count_before = count(change.before) if change.before else None
-        change.count_after = count(change.after) if change.after else None
+        before, after = change.before, change.after
+        change.count_before = count_contacts(before, ws, token) if before else None
+        change.count_after = count_contacts(after, ws, token) if after else None

@@ -1,12 +1,15 @@
 """Output formats: one small class each, in a registry by name.
 
 A format turns pages of records into bytes on a binary stream. Each format
-class owns its name, file extension, content type and whether gzip may wrap
-it (XLSX and Parquet are compressed containers already). Work is done a page
+class owns its name, file extensions, content type, whether gzip may wrap it
+(XLSX and Parquet are compressed containers already) and its safety rules (all
+of CSV's formula safety is in :mod:`runner.formats.csv`). Work is done a page
 at a time, so per-record overhead stays small and memory stays bounded:
 
->>> FORMATS["xlsx"].extension, CONTENT_TYPES["csv"]
+>>> FORMATS["xlsx"].extension, FORMATS["csv"].content_type
 ('.xlsx', 'text/csv; charset=utf-8')
+
+Adding a format is adding one class to :data:`FORMATS`.
 
 The chain for one export is ``format -> [gzip] -> HashingWriter -> upload``,
 built by :class:`Encoder`; the upload publishes atomically on commit.
@@ -76,9 +79,13 @@ class FormatClass(Protocol):
     """What the registry holds: a class that names itself and makes a :class:`Format`."""
 
     name: str
-    extension: str
+    extension: str  # the one ``segments init`` and default paths use
     content_type: str
     compressible: bool
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """Every extension an output path may end with (the first is ``extension``)."""
 
     def __call__(self, out: ByteSink, spec: OutputSpec) -> Format: ...
 
@@ -86,8 +93,12 @@ class FormatClass(Protocol):
 FORMATS: dict[str, FormatClass] = {
     cls.name: cls for cls in (CsvFormat, JsonlFormat, XlsxFormat, ParquetFormat)
 }
-CONTENT_TYPES = {name: cls.content_type for name, cls in FORMATS.items()}
-EXTENSIONS = {name: cls.extension for name, cls in FORMATS.items()}
+
+
+def content_type(spec: OutputSpec) -> str:
+    """What an export's bytes are, for destinations that record it (S3's Content-Type):
+    the format's, or gzip's when gzip wraps it."""
+    return "application/gzip" if spec.compression == "gzip" else FORMATS[spec.format].content_type
 
 
 class Encoder:
@@ -127,8 +138,6 @@ class Encoder:
 
 
 __all__ = [
-    "CONTENT_TYPES",
-    "EXTENSIONS",
     "FORMATS",
     "ByteSink",
     "CsvFormat",
@@ -139,4 +148,5 @@ __all__ = [
     "JsonlFormat",
     "ParquetFormat",
     "XlsxFormat",
+    "content_type",
 ]

@@ -46,6 +46,7 @@ class CsvFormat:
 
     name = "csv"
     extension = ".csv"
+    extensions = (".csv", ".tsv")
     content_type = "text/csv; charset=utf-8"
     compressible = True
 

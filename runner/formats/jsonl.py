@@ -19,6 +19,7 @@ class JsonlFormat:
 
     name = "jsonl"
     extension = ".jsonl"
+    extensions = (".jsonl", ".ndjson")
     content_type = "application/x-ndjson; charset=utf-8"
     compressible = True
     dropped_unmatchable = 0

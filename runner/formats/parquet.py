@@ -72,6 +72,7 @@ class ParquetFormat:
 
     name = "parquet"
     extension = ".parquet"
+    extensions = (".parquet",)
     content_type = "application/vnd.apache.parquet"
     compressible = False  # compressed inside, page by page
 

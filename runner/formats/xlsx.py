@@ -72,6 +72,7 @@ class XlsxFormat:
 
     name = "xlsx"
     extension = ".xlsx"
+    extensions = (".xlsx",)
     content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     compressible = False  # a zip already
     max_rows = MAX_DATA_ROWS

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from runner.export import Status
+
 if TYPE_CHECKING:
     from runner.export import SegmentResult
 
@@ -42,7 +44,7 @@ class Progress:
             detail += f"{r.retries} retries, {r.seconds:.1f}s"
             if r.dropped_unmatchable:
                 detail += f", {r.dropped_unmatchable:,} with nothing to match on left out"
-            if r.status == "failed":
+            if r.status == Status.FAILED:
                 self._log(f"{r.segment}: FAILED: {r.error}")
             else:
                 self._log(f"{r.segment}: {r.status}: {detail}")

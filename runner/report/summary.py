@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from runner.export import DONE, Status
 from runner.report.table import format_table
 
 if TYPE_CHECKING:
@@ -36,10 +37,10 @@ def summary(results: Sequence[SegmentResult]) -> str:
                 f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
                 "platform can match were left out (dropped_unmatchable)\n"
             )
-    failed = [r for r in results if r.status == "failed"]
+    failed = [r for r in results if r.status == Status.FAILED]
     for r in failed:
         text += f"error: {r.segment}: {r.error}\n"
-    ok = sum(1 for r in results if r.status in ("success", "dry-run"))
+    ok = sum(1 for r in results if r.status in DONE)
     text += f"{ok} of {len(results)} segment(s) exported" + (
         f", {len(failed)} failed\n" if failed else "\n"
     )

@@ -1,32 +1,31 @@
 """Destinations: where a finished file is published, atomically, with its manifest.
 
-One small interface and a registry (local disk, S3). A destination hands out
-an :class:`Upload`, a binary stream that becomes visible under its final name
-only on :meth:`Upload.publish`, which also writes the manifest beside it;
-:meth:`Upload.abort` leaves the previous file or object untouched and nothing
-half-written behind.
+One small interface and a registry by URL scheme (:data:`DESTINATIONS`: ``file``
+for local disk, ``s3``). A destination hands out an :class:`Upload`, a binary
+stream that becomes visible under its final name only on :meth:`Upload.publish`,
+which also writes the manifest beside it; :meth:`Upload.abort` leaves the previous
+file or object untouched and nothing half-written behind. Adding a destination is
+adding one class with a ``scheme`` and :meth:`DestinationType.for_path`.
 
-``--out`` is parsed once into an :class:`OutputRoot` (a local folder or an
-``s3://`` prefix) and every segment's path is re-rooted under it:
-
->>> root = parse_output_root("s3://try-bucket/run-1")
->>> rerooted_s3(root, "s3://seg-bucket/exports/t.csv").url
-'s3://try-bucket/run-1/seg-bucket/exports/t.csv'
->>> rerooted_s3(root, "exports/t.csv").url
-'s3://try-bucket/run-1/exports/t.csv'
+``--out`` (:mod:`runner.sinks.roots`) re-roots every segment's path: its scheme,
+not the path's, picks the destination.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from runner.errors import DestinationError, PathEscapeError, UsageError
-from runner.locations import S3_SCHEME, S3Location
+from runner.errors import DestinationError, PathEscapeError
+from runner.sinks.roots import (
+    LocalRoot,
+    OutputRoot,
+    S3Root,
+    as_output_root,
+    parse_output_root,
+    rerooted_s3,
+    scheme_of,
+)
 
 if TYPE_CHECKING:
     from runner.spec.project import Project
@@ -67,79 +66,35 @@ class Destination(Protocol):
     @property
     def manifest_display(self) -> str: ...
 
-    def open(self) -> Upload: ...
+    def open(self, content_type: str) -> Upload:
+        """Start the upload of bytes of ``content_type`` (what the format says they are)."""
 
 
-@dataclass(frozen=True)
-class LocalRoot:
-    """``--out DIR``: every output goes under this folder (an s3:// output under DIR/bucket/)."""
+class DestinationType(Protocol):
+    """A kind of destination: what :data:`DESTINATIONS` holds under its URL scheme."""
 
-    path: Path
+    scheme: str
 
-    def __str__(self) -> str:
-        return str(self.path)
-
-
-@dataclass(frozen=True)
-class S3Root:
-    """``--out s3://bucket[/prefix]``: every output goes under this prefix."""
-
-    location: S3Location
-
-    def __str__(self) -> str:
-        return self.location.url
+    def for_path(
+        self, path: str, root: OutputRoot | None, seg: Segment, project: Project
+    ) -> Destination:
+        """Where ``path`` (the segment's output path) goes, under ``root`` if given."""
 
 
-OutputRoot = LocalRoot | S3Root
+def _local() -> DestinationType:
+    from runner.sinks.local import LocalDestination
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def parse_output_root(text: str) -> OutputRoot:
-    """``--out`` as a typed value; ValueError names what is wrong with it.
-
-    >>> parse_output_root("s3://")
-    Traceback (most recent call last):
-    ...
-    ValueError: 's3://' names no bucket: write s3://BUCKET/...
-    """
-    if not text.strip():
-        raise ValueError("is empty: give a folder or an s3://BUCKET[/PREFIX]")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ValueError(f"{text!r} contains a control character")
-    if text.startswith(S3_SCHEME):
-        return S3Root(S3Location.parse(text, prefix=True))
-    if _SCHEME.match(text):
-        raise ValueError(f"{text!r}: only local folders and s3:// locations are supported")
-    if ".." in Path(text).parts:
-        raise ValueError(f"{text!r} contains '..': give the folder without it")
-    return LocalRoot(Path(text))
+    return LocalDestination
 
 
-def as_output_root(out: OutputRoot | str | None) -> OutputRoot | None:
-    """Python callers may pass ``--out`` as text: it is parsed the same way (UsageError)."""
-    if out is None or isinstance(out, LocalRoot | S3Root):
-        return out
-    try:
-        return parse_output_root(out)
-    except ValueError as exc:
-        raise UsageError(f"--out {exc}") from exc
+def _s3() -> DestinationType:
+    from runner.sinks.s3 import S3Destination  # boto3 loads only when S3 is used
+
+    return S3Destination
 
 
-def rerooted_s3(root: S3Root, path: str) -> S3Location:
-    """``path`` under ``root``: an s3:// path keeps its bucket as the first folder."""
-    relative = path[len(S3_SCHEME) :] if path.startswith(S3_SCHEME) else _relative(path)
-    try:
-        return root.location.join(relative)
-    except ValueError as exc:
-        raise DestinationError(f"{path} under --out {root}: {exc}") from exc
-
-
-def _relative(path: str) -> str:
-    clean = posixpath.normpath(path)
-    if clean.startswith(("/", "../")) or clean in ("..", "."):
-        raise PathEscapeError(f"output path {path!r} cannot be re-rooted: it leaves its folder")
-    return clean
+# Scheme -> the destination class, imported when first used.
+DESTINATIONS: dict[str, Callable[[], DestinationType]] = {"file": _local, "s3": _s3}
 
 
 def destination_for(
@@ -151,31 +106,18 @@ def destination_for(
     path at ``DIR/path``; ``--out s3://b/p`` puts them at ``s3://b/p/bucket/key`` and
     ``s3://b/p/path``.
     """
-    from runner.sinks.local import LocalDestination
-
     root = as_output_root(out)
     path = seg.output.path
-    if isinstance(root, S3Root):
-        return _s3(rerooted_s3(root, path), seg, project)
-    if path.startswith(S3_SCHEME):
-        if root is None:
-            try:
-                location = S3Location.parse(path)
-            except ValueError as exc:
-                raise DestinationError(f"output path {path}: {exc}") from exc
-            return _s3(location, seg, project)
-        return LocalDestination.under(root.path, path[len(S3_SCHEME) :])
-    return LocalDestination.under(root.path if root else project.local_root, path)
-
-
-def _s3(location: S3Location, seg: Segment, project: Project) -> Destination:
-    from runner.sinks.s3 import S3Destination
-
-    return S3Destination.at(location, seg, project)
+    scheme = root.scheme if root is not None else scheme_of(path)
+    if scheme not in DESTINATIONS:
+        raise DestinationError(f"output path {path}: no destination for {scheme}://")
+    return DESTINATIONS[scheme]().for_path(path, root, seg, project)
 
 
 __all__ = [
+    "DESTINATIONS",
     "Destination",
+    "DestinationType",
     "DiscardUpload",
     "LocalRoot",
     "OutputRoot",
@@ -185,4 +127,5 @@ __all__ = [
     "as_output_root",
     "destination_for",
     "parse_output_root",
+    "rerooted_s3",
 ]

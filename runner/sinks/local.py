@@ -26,9 +26,14 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from runner.errors import DestinationError, ManifestError, PathEscapeError
+from runner.sinks.roots import LocalRoot, OutputRoot, without_scheme
+
+if TYPE_CHECKING:
+    from runner.spec.project import Project
+    from runner.spec.segment import Segment
 
 TEMP_PREFIX = ".segments-tmp-"
 LOCK_PREFIX = ".segments-lock-"
@@ -212,9 +217,19 @@ def _shown(path: Path) -> str:
 
 @dataclass(frozen=True)
 class LocalDestination:
+    scheme: ClassVar[str] = "file"
     root: Path
     target: Path
     display: str
+
+    @classmethod
+    def for_path(
+        cls, path: str, root: OutputRoot | None, seg: Segment, project: Project
+    ) -> LocalDestination:
+        """The project's folder, or ``--out DIR`` (an s3:// path lands at DIR/bucket/key)."""
+        if isinstance(root, LocalRoot):
+            return cls.under(root.path, without_scheme(path))
+        return cls.under(project.local_root, path)
 
     @classmethod
     def under(cls, root: Path, relative: str) -> LocalDestination:
@@ -245,7 +260,8 @@ class LocalDestination:
             return self.manifest_display
         return os.path.join(os.path.dirname(self.display), path.name)
 
-    def open(self) -> LocalUpload:
+    def open(self, content_type: str = "") -> LocalUpload:
+        """The upload (a local file keeps no content type)."""
         for path in (self.target, self.manifest):
             if path.is_dir():
                 raise self.error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), path)

@@ -21,7 +21,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 from botocore.config import Config
@@ -33,9 +33,9 @@ from botocore.exceptions import (
 )
 
 from runner.errors import DestinationError, ManifestError
-from runner.formats import CONTENT_TYPES
 from runner.locations import S3Location
 from runner.sinks.local import MANIFEST_SUFFIX, stop_for_tests
+from runner.sinks.roots import OutputRoot, S3Root, rerooted_s3
 
 if TYPE_CHECKING:
     from runner.spec.project import Project
@@ -99,39 +99,36 @@ def _code(exc: ClientError) -> str:
 
 
 @dataclass
-class S3Upload:
+class Parts:
+    """The object's bytes: one ``put_object`` if they fit in a part, else a multipart
+    upload whose parts are sent as they fill; completed only by :meth:`commit`."""
+
     client: Any
     bucket: str
     key: str
     url: str
     part_size: int
     extra: dict[str, Any]
-    manifest_extra: dict[str, Any]
     metadata: dict[str, str]
     buffer: bytearray = field(default_factory=bytearray)
     upload_id: str | None = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
-    done: bool = False
-
-    @property
-    def manifest_key(self) -> str:
-        return self.key + MANIFEST_SUFFIX
+    sent: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, data: bytes) -> int:
         self.buffer += data
         while len(self.buffer) >= self.part_size:
-            self._send_part(bytes(self.buffer[: self.part_size]))
+            self._send(bytes(self.buffer[: self.part_size]))
             del self.buffer[: self.part_size]
         return len(data)
 
-    def _send_part(self, chunk: bytes) -> None:
+    def _send(self, chunk: bytes) -> None:
         try:
             if self.upload_id is None:
                 created = self.client.create_multipart_upload(
                     Bucket=self.bucket, Key=self.key, Metadata=self.metadata, **self.extra
                 )
                 self.upload_id = created["UploadId"]
-            number = len(self.parts) + 1
+            number = len(self.sent) + 1
             reply = self.client.upload_part(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -139,24 +136,100 @@ class S3Upload:
                 PartNumber=number,
                 Body=chunk,
             )
-            self.parts.append({"PartNumber": number, "ETag": reply["ETag"]})
+            self.sent.append({"PartNumber": number, "ETag": reply["ETag"]})
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, self.url) from exc
 
+    def commit(self, meta: dict[str, str]) -> None:
+        """Make the object visible under its key, with ``meta`` if it was one put."""
+        try:
+            if self.upload_id is None:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=bytes(self.buffer),
+                    Metadata=meta,
+                    **self.extra,
+                )
+            else:
+                if self.buffer:
+                    self._send(bytes(self.buffer))
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": self.sent},
+                )
+                self.upload_id = None
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_error(exc, self.url) from exc
+        finally:
+            self.buffer.clear()
+
+    def stamp(self, meta: dict[str, str]) -> str | None:
+        """Rows and sha256 are known only at the end; a multipart object gets them by an
+        in-place copy (server side). Returns what went wrong, if anything."""
+        size = len(self.sent) * self.part_size
+        if not self.sent or size > MAX_COPY or meta == self.metadata:
+            return None
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                CopySource={"Bucket": self.bucket, "Key": self.key},
+                Metadata=meta,
+                MetadataDirective="REPLACE",
+                **self.extra,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return s3_reason(exc, self.url)
+        return None
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        if self.upload_id is not None:
+            # If this fails, the next run for this key aborts the upload.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+                )
+            self.upload_id = None
+
+
+@dataclass
+class S3Upload:
+    """:class:`~runner.sinks.Upload` of one object and its manifest object."""
+
+    parts: Parts
+    manifest_extra: dict[str, Any]
+    done: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.parts.url
+
+    @property
+    def manifest_key(self) -> str:
+        return self.parts.key + MANIFEST_SUFFIX
+
+    def write(self, data: bytes) -> int:
+        return self.parts.write(data)
+
     def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         """Old manifest out, data in, new manifest in (see the module docstring)."""
-        meta = {**self.metadata, **metadata}
+        meta = {**self.parts.metadata, **metadata}
         old = self._remove_old_manifest()
         try:
-            self._commit(meta)
+            self.parts.commit(meta)
         except DestinationError:
             self._put_back(old)
             raise
+        self.done = True
         published = (
             f"published {self.url} (sha256 {metadata.get('sha256', '?')}, "
             f"{metadata.get('rows', '?')} rows)"
         )
-        stamp_problem = self._stamp_metadata(meta)
+        stamp_problem = self.parts.stamp(meta)
         stop_for_tests()
         try:
             self._put_manifest(manifest)
@@ -175,9 +248,10 @@ class S3Upload:
     def _remove_old_manifest(self) -> bytes | None:
         """Delete the old manifest before the data changes; its bytes, to put back."""
         where = f"{self.url}{MANIFEST_SUFFIX}"
+        client, bucket = self.parts.client, self.parts.bucket
         old: bytes | None = None
         try:
-            old = self.client.get_object(Bucket=self.bucket, Key=self.manifest_key)["Body"].read()
+            old = client.get_object(Bucket=bucket, Key=self.manifest_key)["Body"].read()
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "404"):
                 return None
@@ -186,7 +260,7 @@ class S3Upload:
         except BotoCoreError as exc:
             raise s3_error(exc, where) from exc
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.manifest_key)
+            client.delete_object(Bucket=bucket, Key=self.manifest_key)
         except (ClientError, BotoCoreError) as exc:
             raise DestinationError(
                 f"cannot remove the old manifest {where}: {s3_reason(exc, where)}; "
@@ -200,67 +274,15 @@ class S3Upload:
                 self._put_manifest(old)
 
     def _put_manifest(self, data: bytes) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=self.manifest_key, Body=data, **self.manifest_extra
+        self.parts.client.put_object(
+            Bucket=self.parts.bucket, Key=self.manifest_key, Body=data, **self.manifest_extra
         )
-
-    def _commit(self, meta: dict[str, str]) -> None:
-        try:
-            if self.upload_id is None:
-                self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    Body=bytes(self.buffer),
-                    Metadata=meta,
-                    **self.extra,
-                )
-            else:
-                if self.buffer:
-                    self._send_part(bytes(self.buffer))
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    UploadId=self.upload_id,
-                    MultipartUpload={"Parts": self.parts},
-                )
-                self.upload_id = None
-        except (ClientError, BotoCoreError) as exc:
-            raise s3_error(exc, self.url) from exc
-        finally:
-            self.buffer.clear()
-        self.done = True
-
-    def _stamp_metadata(self, meta: dict[str, str]) -> str | None:
-        """Rows and sha256 are known only at the end; a multipart object gets them by an
-        in-place copy (server side). Returns what went wrong, if anything."""
-        size = len(self.parts) * self.part_size
-        if not self.parts or size > MAX_COPY or meta == self.metadata:
-            return None
-        try:
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=self.key,
-                CopySource={"Bucket": self.bucket, "Key": self.key},
-                Metadata=meta,
-                MetadataDirective="REPLACE",
-                **self.extra,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            return s3_reason(exc, self.url)
-        return None
 
     def abort(self) -> None:
         if self.done:
             return
         self.done = True
-        self.buffer.clear()
-        if self.upload_id is not None:
-            # If this fails, the next run for this key aborts the upload.
-            with contextlib.suppress(ClientError, BotoCoreError):
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
-                )
-            self.upload_id = None
+        self.parts.abort()
 
 
 def abort_stale_uploads(client: Any, bucket: str, key: str) -> int:
@@ -282,21 +304,40 @@ def abort_stale_uploads(client: Any, bucket: str, key: str) -> int:
 
 @dataclass
 class S3Destination:
-    bucket: str
-    key: str
+    scheme: ClassVar[str] = "s3"
+    location: S3Location
     client: Any
     options: Mapping[str, Any]
-    format: str
-    compression: str
     metadata: dict[str, str]
 
     @property
+    def bucket(self) -> str:
+        return self.location.bucket
+
+    @property
+    def key(self) -> str:
+        return self.location.key
+
+    @property
     def display(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        return self.location.url
 
     @property
     def manifest_display(self) -> str:
         return self.display + MANIFEST_SUFFIX
+
+    @classmethod
+    def for_path(
+        cls, path: str, root: OutputRoot | None, seg: Segment, project: Project
+    ) -> S3Destination:
+        """``s3://bucket/key``, or any path under ``--out s3://...`` (its bucket a folder)."""
+        if isinstance(root, S3Root):
+            return cls.at(rerooted_s3(root, path), seg, project)
+        try:
+            location = S3Location.parse(path)
+        except ValueError as exc:
+            raise DestinationError(f"output path {path}: {exc}") from exc
+        return cls.at(location, seg, project)
 
     @classmethod
     def at(cls, location: S3Location, seg: Segment, project: Project) -> S3Destination:
@@ -305,12 +346,9 @@ class S3Destination:
             **{k: str(v) for k, v in seg.output.s3.get("metadata", {}).items()},
         }
         return cls(
-            bucket=location.bucket,
-            key=location.key,
+            location=location,
             client=make_client(project),
             options=seg.output.s3,
-            format=seg.output.format,
-            compression=seg.output.compression,
             metadata=metadata,
         )
 
@@ -327,7 +365,7 @@ class S3Destination:
             extra["StorageClass"] = opts["storage_class"]
         return extra
 
-    def open(self) -> S3Upload:
+    def open(self, content_type: str) -> S3Upload:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
@@ -338,19 +376,16 @@ class S3Destination:
         except BotoCoreError as exc:
             raise s3_error(exc, self.display) from exc
         abort_stale_uploads(self.client, self.bucket, self.key)
-        content_type = (
-            "application/gzip" if self.compression == "gzip" else CONTENT_TYPES[self.format]
-        )
-        return S3Upload(
+        parts = Parts(
             client=self.client,
             bucket=self.bucket,
             key=self.key,
             url=self.display,
             part_size=int(self.options.get("part_size_mb", 8)) * MIB,
             extra=self._extra(content_type),
-            manifest_extra=self._extra("application/json"),
             metadata=dict(self.metadata),
         )
+        return S3Upload(parts, manifest_extra=self._extra("application/json"))
 
     def _check_credentials(self) -> None:
         # HEAD gives no error code; a listing does. AccessDenied may still allow writing.

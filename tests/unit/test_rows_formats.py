@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.formats import Encoder
+from runner.formats import FORMATS, Encoder, content_type
 from runner.formats.csv import guard_formula
 from runner.records import Deduplicator, SeenIds
 from runner.rows.build import EXTRA, KNOWN_FIELDS, RowBuilder
 from runner.rows.columns import compile_expr, compile_many
 from runner.sinks import DiscardUpload
+from runner.spec import targets
 from runner.spec.segment import Column, CsvOptions, OutputSpec
 
 
@@ -153,3 +154,25 @@ def test_expression_string_literals_with_escapes() -> None:
 
     with pytest.raises(ExprError, match="bad string"):
         compile_expr('coalesce(x, "\\N{no such name}")')
+
+
+def test_the_spec_allows_exactly_the_registered_formats_and_extensions() -> None:
+    # spec/ may not import formats/ (layers import downward), so it keeps its own table:
+    # this is what keeps the two from drifting apart.
+    registered = {name: cls.extensions for name, cls in FORMATS.items()}
+    assert registered == targets.EXTENSIONS
+    assert all(cls.extensions[0] == cls.extension for cls in FORMATS.values())
+
+
+@pytest.mark.parametrize(
+    ("fmt", "compression", "expected"),
+    [
+        ("csv", "none", "text/csv; charset=utf-8"),
+        ("jsonl", "none", "application/x-ndjson; charset=utf-8"),
+        ("jsonl", "gzip", "application/gzip"),
+        ("parquet", "none", "application/vnd.apache.parquet"),
+    ],
+)
+def test_content_type_is_the_formats_or_gzips(fmt: str, compression: str, expected: str) -> None:
+    spec = OutputSpec(fmt, "x", None, compression, CsvOptions(), {})
+    assert content_type(spec) == expected
