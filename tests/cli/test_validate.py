@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CASES, ROOT, run_cli
+from runner import __version__
+from tests.conftest import CASES, ROOT, cli_env, run_cli
 
 AS_OF = "2026-11-25T10:00:00Z"
 INVALID = CASES / "invalid"
@@ -47,6 +50,31 @@ def test_invalid_file_gives_exact_message(folder: str, name: str, tmp_path: Path
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines() == [f"{path}:{line}" for line in expected(folder)[name]]
+
+
+VALID = CASES / "valid"  # a project: runner.yaml, segments/ and expected.json
+VALID_AS_OF = "2026-03-29T12:00:00Z"  # the morning British Summer Time begins
+VALID_EXPECTED: dict[str, dict[str, object]] = json.loads(
+    (VALID / "expected.json").read_text("utf-8")
+)
+
+
+def test_every_valid_case_validates_and_has_an_expectation() -> None:
+    files = sorted(p.name for p in (VALID / "segments").glob("*.yaml"))
+    assert files == sorted(VALID_EXPECTED)
+    result = run_cli("validate", "--as-of", VALID_AS_OF, cwd=VALID)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout
+    assert result.stderr == f"{len(files)} segment(s) valid\n"
+
+
+@pytest.mark.parametrize("name", sorted(VALID_EXPECTED))
+def test_valid_file_renders_to_its_exact_body(name: str) -> None:
+    """Each good file, rendered at one instant: its request body, URL and output, exactly."""
+    path = f"segments/{name}"
+    result = run_cli("render", path, "--as-of", VALID_AS_OF, "--format", "json", cwd=VALID)
+    assert result.returncode == 0, result.stderr
+    (item,) = json.loads(result.stdout)
+    assert item == VALID_EXPECTED[name]
 
 
 def test_all_files_reported_in_one_run() -> None:
@@ -193,9 +221,22 @@ def test_usage_errors_exit_2_without_traceback(args: list[str], message: str) ->
 
 
 def test_module_and_console_script_agree() -> None:
+    """``python -m runner`` and the installed ``segments`` script are the same program."""
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("segment-runner ")
-    assert (ROOT / "schemas" / "segment.schema.json").exists()
+    assert result.stdout == f"segment-runner {__version__}\n"
+    script = Path(sys.executable).with_name("segments")
+    for args in (["--version"], ["validate"], ["render", "--as-of", AS_OF, "--format", "json"]):
+        module = run_cli(*args)
+        console = subprocess.run(
+            [str(script), *args], cwd=ROOT, env=cli_env(), capture_output=True, text=True
+        )
+        assert (console.returncode, console.stdout, console.stderr) == (
+            module.returncode,
+            module.stdout,
+            module.stderr,
+        ), args
+        assert module.returncode == 0, module.stderr
 
 
 def test_templates_cannot_inject_yaml_structure(project: Path) -> None:

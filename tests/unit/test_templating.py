@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import doctest
 import re
 
@@ -10,7 +11,7 @@ import pytest
 from runner.errors import TemplateError, UsageError
 from runner.spec import template_guard, templating
 from runner.spec.templating import Clock, TemplateContext, render_string
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 
 def r(template: str, as_of: str, tz: str = "UTC", **variables: str) -> str:
@@ -184,9 +185,13 @@ def test_bad_as_of_is_a_usage_error() -> None:
 
 
 def test_one_clock_per_run() -> None:
+    """``now`` is the instant the run's clock was read, however long the run takes."""
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     clock = Clock.parse(None, "UTC")
     first = render_string("{{ now | api }}", clock)
-    assert render_string("{{ now | api }}", clock) == first
+    assert first == templating.to_api(clock.now) and clock.now >= before
+    wait_for(lambda: dt.datetime.now(dt.UTC).replace(microsecond=0) > clock.now, timeout=5)
+    assert render_string("{{ now | api }}", clock) == first  # the wall clock has moved on
 
 
 @pytest.mark.parametrize(
