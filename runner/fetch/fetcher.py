@@ -20,7 +20,7 @@ from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
 from runner.fetch.transport import Transport, UrllibTransport
 from runner.fetch.windowed import Windows
-from runner.fetch.windows import closed_range
+from runner.fetch.windows import DEPTH, closed_range
 from runner.records import Deduplicator
 from runner.spec.project import ApiSettings
 
@@ -118,8 +118,17 @@ class PageFetcher:
             self._again = Deduplicator(self.api.id_key)
             return plain(NewRecords(self._again, records.scrub))
 
+        def depth() -> int:
+            return max(DEPTH, self.in_flight.limit)
+
         return Windows(
-            self.body, records, whole, fallback, max_pages=self.max_pages, ahead=self.concurrency
+            self.body,
+            records,
+            whole,
+            fallback,
+            max_pages=self.max_pages,
+            ahead=lambda: self.in_flight.limit,
+            depth=depth,
         )
 
     @property

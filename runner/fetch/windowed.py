@@ -12,17 +12,18 @@ When a page fails that check the strategy stops windowing, says why
 records already passed on stay, and de-duplication drops them the second time.
 
 The rules that tell an API which does not page stay: ``max_pages`` pages of records at
-most, a window's page equal to its previous page, or several pages of a window in a
-row with nothing new.
+most, and a window's page equal to its previous page. An API that reorders pages
+breaks the order check and goes to page numbers, whose rules catch the rest. (Pages
+of nothing new are no sign here: the contacts on an edge are read by both windows.)
 
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.windows import Range
 >>> from runner.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
->>> paging = Windows({"q": 1}, records, Range(None, 0), list, max_pages=10, ahead=4)
+>>> paging = Windows({"q": 1}, records, Range(None, 0), list, max_pages=10, ahead=lambda: 4)
 >>> first = paging.next()
->>> first.label
-'page 1 of createdAt ... to 1970-01-01T00:00:00.000Z'
+>>> first.label  # the run's first request is page 1 of the whole list
+'page 1'
 >>> first.body["createdAt"], first.body["applicableFilters"]
 ({'startAt': '', 'endsAt': '1970-01-01T00:00:00.000Z'}, ['createdAt'])
 >>> paging.read(first, []), paging.next()  # nothing created before the as-of: done
@@ -40,8 +41,6 @@ from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest, Paging
 from runner.fetch.windows import DEPTH, Order, OutOfOrder, Range, Window, WindowPlan
 
-STALE_PAGES = 3  # pages of a window in a row with nothing new before it is "not paging"
-
 
 @dataclass
 class _Open:
@@ -51,7 +50,6 @@ class _Open:
     order: Order
     next: int = 2
     previous: list[Any] = field(default_factory=list)
-    stale: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,14 @@ class Windows:
     """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
 
     ``fallback`` makes the plain paging to hand over to (with de-duplication of its own,
-    so that its rules see its own pages). ``ahead``: requests that may be on their way
-    at once. ``note`` says why windowing stopped, if it did; ``plan`` lists
-    the windows opened.
+    so that its rules see its own pages). ``ahead`` (asked each time): requests that
+    may be on their way at once; the fetcher gives the requests allowed on the wire
+    now, so none waits for a slot behind others and the one that opens the next window
+    goes out as soon as it is made. ``depth`` (asked as each window opens): pages to
+    size it to; the fetcher gives ``max(DEPTH, requests at once)``, as windows open
+    one a round trip and are read a page a round trip, so about ``depth`` are read at
+    once and keep that many requests busy. ``note`` says why windowing stopped, if it
+    did; ``plan`` lists the windows opened.
     """
 
     def __init__(
@@ -88,12 +91,13 @@ class Windows:
         fallback: Callable[[], Paging],
         *,
         max_pages: int,
-        ahead: int,
-        depth: int = DEPTH,
+        ahead: Callable[[], int],
+        depth: Callable[[], int] = lambda: DEPTH,
     ) -> None:
         self.body = body
         self.records = records
-        self.plan = WindowPlan(whole, depth)
+        self.plan = WindowPlan(whole, depth())
+        self._depth = depth
         self.max_pages = max_pages
         self.note = ""
         self._ahead = ahead
@@ -110,7 +114,7 @@ class Windows:
 
     @property
     def ahead(self) -> int:
-        return self._fallback.ahead if self._fallback else self._ahead
+        return self._fallback.ahead if self._fallback else self._ahead()
 
     @property
     def reread(self) -> bool:
@@ -157,6 +161,7 @@ class Windows:
         ids = self.records.ids(request.number, records) if records else []
         order = Order(request.probe)
         oldest = order.check(1, records)
+        self.plan.depth = self._depth()
         window = self.plan.opened(request.probe, len(records), oldest)
         if window is None:
             return []
@@ -174,13 +179,6 @@ class Windows:
                 "the API seems to ignore the page number (check api.path and api.base_url)"
             )
         kept = self._keep(records, ids)
-        state.stale = 0 if len(kept) > ids.count(None) else state.stale + 1
-        if state.stale >= STALE_PAGES:
-            raise PagingError(
-                f"pages {request.number - state.stale + 1} to {request.number} of "
-                f"{state.window.label} hold only records read on earlier pages: the API is "
-                "not paging (it ignores or reorders 'page'); nothing published"
-            )
         state.previous = ids
         state.next += 1
         self._ready.append(state)

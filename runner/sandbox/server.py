@@ -72,6 +72,7 @@ PAGING = {
     "alternate": "odd pages are page 1, even pages page 2",
     "endless": "past the last page, pages of new contacts for ever",
     "scrambled": "pages of a list in an order unrelated to createdAt (the same for a seed)",
+    "unfiltered": "pages as the API does, but createdAt ranges are not applied",
 }
 RECORDS = {
     "contacts": "contacts as the platform sends them",
@@ -168,6 +169,9 @@ class Sandbox:
         with self._cache_lock:
             found = self._cache.get(key)
             if found is None:
+                if self.options.paging == "unfiltered":
+                    applied = [f for f in body["applicableFilters"] if f != "createdAt"]
+                    body = {**body, "applicableFilters": applied}
                 test = compile_filter(body)
                 pop = self.population
                 scrambled = self.options.paging == "scrambled"
