@@ -1,8 +1,8 @@
-"""The rules a JSON Schema cannot say: within one segment file, and across files.
+"""The rules a JSON Schema cannot say about one segment file.
 
-Each rule returns :class:`~runner.problems.Problem` values pointing at the key
-at fault; none raises. :func:`runner.spec.segment.load_segment` runs the rules
-of one file, :func:`cross_check` those between the files of a project.
+Each rule returns :class:`~runner.problems.Problem` values (or the text of one)
+pointing at the key at fault; none raises. :func:`runner.spec.segment.load_segment`
+runs them; the rules between files are :mod:`runner.spec.crosscheck`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from runner.spec import schema, targets
 if TYPE_CHECKING:
     from runner.spec.loader import Document, Path_
     from runner.spec.project import Project
-    from runner.spec.segment import Segment
 
 RANGE_FILTERS = ("lastSeenAt", "createdAt")
 
@@ -148,22 +147,3 @@ def mode_problem(
             "contacts (every row would be added, every earlier id removed): remove one of them",
         )
     return None
-
-
-def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
-    """Problems between files: duplicate names and colliding output paths."""
-    problems: list[Problem] = []
-    by_name: dict[str, Segment] = {}
-    for seg in segments:
-        first = by_name.setdefault(seg.name, seg)
-        if first is not seg:
-            line, col = seg.key_pos.get("name", (1, 1))
-            problems.append(
-                Problem(
-                    seg.file,
-                    line,
-                    col,
-                    f"segment name '{seg.name}' is already used by {first.file}",
-                )
-            )
-    return problems + targets.collisions(segments, project)

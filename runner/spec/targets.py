@@ -14,7 +14,8 @@ a reviewed segment can never overwrite the project or another run's files:
   ``runner.yaml``, ``Makefile`` or a git hook can never be a target);
 - resolved (symlinks followed) under the output root, and not the project
   folder, ``runner.yaml``, the ``segments/`` folder, ``.git`` or an existing folder;
-- different from every other segment's output, and not a folder of one.
+- different from every other segment's output, and not a folder of one
+  (:mod:`runner.spec.crosscheck`).
 
 >>> path_problem("exports/vip.csv", "csv", "none") is None
 True
@@ -26,17 +27,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.locations import S3_SCHEME, S3Location
-from runner.problems import Problem
 from runner.spec.loader import surrogate_problem
 
 if TYPE_CHECKING:
     from runner.spec.project import Project
-    from runner.spec.segment import Segment
 
 RESERVED_PREFIX = ".segments-"  # the sinks' temporaries and locks
 MANIFEST_SUFFIX = ".manifest.json"
@@ -146,59 +144,3 @@ def local_problem(project: Project, text: str) -> str | None:
     if target.is_relative_to(segments):
         return "would write into the segments folder"
     return None
-
-
-def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
-    """Outputs that land on the same file (or object), on a segment file, or on a folder
-    another output needs."""
-    problems: list[Problem] = []
-    owners: dict[str, Segment] = {}
-    files = {_key_of_file(seg.file): seg for seg in segments}
-    for seg in segments:
-        key = _target_key(seg, project)
-        if key in files:
-            problems.append(_problem(seg, f"would overwrite the segment file {files[key].file}"))
-        other = owners.setdefault(key, seg)
-        if other is not seg:
-            problems.append(_problem(seg, f"collides with segment '{other.name}' ({other.file})"))
-    for key, seg in owners.items():
-        for parent in _parents(key):
-            if parent in owners:
-                other = owners[parent]
-                problems.append(
-                    _problem(
-                        seg,
-                        f"needs the folder {other.output.path!r}, which is the "
-                        f"output of segment '{other.name}' ({other.file})",
-                    )
-                )
-    return problems
-
-
-def _problem(seg: Segment, message: str) -> Problem:
-    line, col = seg.key_pos.get("output", (1, 1))
-    return Problem(seg.file, line, col, f"output path '{seg.output.path}' {message}")
-
-
-def _target_key(seg: Segment, project: Project) -> str:
-    if seg.output.path.startswith(S3_SCHEME):
-        return seg.output.path
-    try:
-        return str(resolved_target(project, seg.output.path))
-    except (OSError, ValueError, RuntimeError):
-        return posixpath.normpath(seg.output.path)
-
-
-def _key_of_file(file: str) -> str:
-    try:
-        return str(Path(file).resolve())
-    except (OSError, ValueError, RuntimeError):
-        return file
-
-
-def _parents(key: str) -> list[str]:
-    if key.startswith(S3_SCHEME):
-        bucket, _, path = key[len(S3_SCHEME) :].partition("/")
-        parts = path.split("/")[:-1]
-        return [f"{S3_SCHEME}{bucket}/{'/'.join(parts[: i + 1])}" for i in range(len(parts))]
-    return [str(p) for p in Path(key).parents]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from runner.errors import ProjectFileError, UsageError
 from runner.problems import Problem, did_you_mean
+from runner.spec.crosscheck import cross_check
 from runner.spec.project import Project, load_project
-from runner.spec.rules import cross_check
 from runner.spec.segment import Loaded, Segment, load_segment
 from runner.spec.templating import Clock
 

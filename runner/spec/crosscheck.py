@@ -1,0 +1,92 @@
+"""The rules between the files of a project: each segment's name and output are its own.
+
+Run once every file is loaded (:meth:`runner.spec.workspace.Workspace.open`); each
+problem points at the later file's ``name`` or ``output`` key.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.locations import S3_SCHEME
+from runner.problems import Problem
+from runner.spec.project import Project
+from runner.spec.segment import Segment
+from runner.spec.targets import resolved_target
+
+
+def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
+    """Problems between files: duplicate names and colliding output paths."""
+    problems: list[Problem] = []
+    by_name: dict[str, Segment] = {}
+    for seg in segments:
+        first = by_name.setdefault(seg.name, seg)
+        if first is not seg:
+            line, col = seg.key_pos.get("name", (1, 1))
+            problems.append(
+                Problem(
+                    seg.file,
+                    line,
+                    col,
+                    f"segment name '{seg.name}' is already used by {first.file}",
+                )
+            )
+    return problems + collisions(segments, project)
+
+
+def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
+    """Outputs that land on the same file (or object), on a segment file, or on a folder
+    another output needs."""
+    problems: list[Problem] = []
+    owners: dict[str, Segment] = {}
+    files = {_key_of_file(seg.file): seg for seg in segments}
+    for seg in segments:
+        key = _target_key(seg, project)
+        if key in files:
+            problems.append(_problem(seg, f"would overwrite the segment file {files[key].file}"))
+        other = owners.setdefault(key, seg)
+        if other is not seg:
+            problems.append(_problem(seg, f"collides with segment '{other.name}' ({other.file})"))
+    for key, seg in owners.items():
+        for parent in _parents(key):
+            if parent in owners:
+                other = owners[parent]
+                problems.append(
+                    _problem(
+                        seg,
+                        f"needs the folder {other.output.path!r}, which is the "
+                        f"output of segment '{other.name}' ({other.file})",
+                    )
+                )
+    return problems
+
+
+def _problem(seg: Segment, message: str) -> Problem:
+    line, col = seg.key_pos.get("output", (1, 1))
+    return Problem(seg.file, line, col, f"output path '{seg.output.path}' {message}")
+
+
+def _target_key(seg: Segment, project: Project) -> str:
+    if seg.output.path.startswith(S3_SCHEME):
+        return seg.output.path
+    try:
+        return str(resolved_target(project, seg.output.path))
+    except (OSError, ValueError, RuntimeError):
+        return posixpath.normpath(seg.output.path)
+
+
+def _key_of_file(file: str) -> str:
+    try:
+        return str(Path(file).resolve())
+    except (OSError, ValueError, RuntimeError):
+        return file
+
+
+def _parents(key: str) -> list[str]:
+    if key.startswith(S3_SCHEME):
+        bucket, _, path = key[len(S3_SCHEME) :].partition("/")
+        parts = path.split("/")[:-1]
+        return [f"{S3_SCHEME}{bucket}/{'/'.join(parts[: i + 1])}" for i in range(len(parts))]
+    return [str(p) for p in Path(key).parents]
