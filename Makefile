@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest test-readers demo bench clean
+.PHONY: test lint typecheck imports pytest test-readers demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Layers import downward only: the contracts are [tool.importlinter] in pyproject.toml.
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck imports pytest
 
 # Files opened by real programs (LibreOffice Calc). Not part of `make test`: it needs
 # apt-get install -y --no-install-recommends libreoffice-calc-nogui (about 35 s here).
