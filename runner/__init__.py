@@ -1,11 +1,12 @@
 """segment-runner: audience segments as reviewed YAML, exported like clockwork.
 
-The pipeline, one module a step::
+The pipeline, one package a step::
 
-    loader -> spec (+ templating, schema) -> fetch (pages) -> records
-           -> rows (columns) -> formats -> sinks -> manifest
+    spec (segment file -> rendered request) -> fetch (pages) -> records
+         -> rows (columns) -> formats -> sinks -> manifest
 
-``runner.commands`` holds what each CLI command does, callable from Python.
+``runner.export`` runs it for each segment; ``runner.commands`` holds what each
+CLI command does, callable from Python; ``runner.cli`` maps outcomes to exit codes.
 """
 
 __version__ = "0.1.0"
