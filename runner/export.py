@@ -81,6 +81,10 @@ class SegmentResult:
     dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
     retries: int = 0
     reread: bool = False
+    concurrency: int = 0  # requests at once the run settled at
+    auto_concurrency: bool = False  # found as the run went (api.concurrency: auto)
+    windows: int = 0  # createdAt windows read (0: page numbers only)
+    note: str = ""  # why the run stopped reading windows, if it did
     seconds: float = 0.0
     bytes: int = 0
     destination: str = ""
@@ -167,6 +171,7 @@ def _fetcher(
         concurrency=options.concurrency,
         max_pages=options.max_pages,
         on_retry=on_retry,
+        as_of=ws.clock.now,
     )
     return fetcher
 
@@ -190,6 +195,10 @@ def write_rows(
             notify("page", result)
     finally:
         fetcher.close()
+        result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
+        result.windows, result.note = fetcher.windows, fetcher.note
+        if result.note:
+            notify("warning:" + result.note, result)
     result.reread = fetcher.reread
     encoder.finish()
     result.rows, result.bytes = encoder.rows, encoder.size
@@ -243,6 +252,9 @@ def _manifest(
         dropped_unmatchable=result.dropped_unmatchable,
         retries=result.retries,
         reread_after_churn=result.reread,
+        concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},
+        created_at_windows=result.windows,
+        paging_note=result.note,
         format=seg.output.format,
         compression=seg.output.compression,
         preset=seg.output.preset,

@@ -46,6 +46,9 @@ class Manifest:
     dropped_unmatchable: int
     retries: int
     reread_after_churn: bool
+    concurrency: Mapping[str, Any]  # auto (found as the run went) or not; settled: at what
+    created_at_windows: int  # 0: the list was paged by page number only
+    paging_note: str  # why the run stopped reading windows, if it did
     format: str
     compression: str
     preset: str | None

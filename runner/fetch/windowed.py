@@ -151,7 +151,8 @@ class Windows:
                 return self._opened(request, records)
             return self._paged(request, request.window, records)
         except OutOfOrder as exc:
-            self.note = f"{exc}; paging by page number instead, without windows"
+            note = f"{exc}; paging by page number instead, without windows"
+            self.note = self.records.scrub(note, 500)  # a record's text is the server's
             self._fallback = self._fallback_factory()
             return None  # the windows' requests on their way are dropped
 

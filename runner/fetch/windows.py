@@ -45,6 +45,7 @@ from typing import Any
 CREATED = "createdAt"
 DEPTH = 8  # pages a window is sized to: deep pages stay cheap, few requests per window
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+FLOOR = 0  # no window edge before the epoch: a list that old is read as one window
 
 
 def ms(value: Any) -> int | None:
@@ -180,7 +181,7 @@ class WindowPlan:
             self.frontier = None if start is not None and below < start else below
         else:
             edge = top - self.depth * (top - oldest)
-            if start is not None and edge <= start:
+            if edge <= (FLOOR if start is None else start):  # all that is left: one window
                 window, self.frontier = Window(start, top), None
             else:
                 window, self.frontier = Window(edge, top), edge

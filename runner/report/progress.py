@@ -34,6 +34,10 @@ class Progress:
                     f"\r\x1b[K{r.segment}: page {r.pages}, {r.rows:,} rows, {rate:,.0f} rows/s"
                 )
                 self.stream.flush()
+        elif event.startswith("warning:"):
+            if self.live:
+                self.stream.write("\r\x1b[K")
+            self._log(f"{r.segment}: warning: {event[8:]}")
         elif event.startswith("retry:"):
             if not self.live:
                 self._log(f"{r.segment}: retrying {event[6:]}")

@@ -37,6 +37,13 @@ def summary(results: Sequence[SegmentResult]) -> str:
                 f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
                 "platform can match were left out (dropped_unmatchable)\n"
             )
+    for r in results:
+        if r.concurrency:
+            mode = "auto" if r.auto_concurrency else "fixed"
+            read = f"{r.windows:,} createdAt windows" if r.windows else "page numbers"
+            text += f"{r.segment}: concurrency settled at {r.concurrency} ({mode}), {read}\n"
+        if r.note:
+            text += f"warning: {r.segment}: {r.note}\n"
     failed = [r for r in results if r.status == Status.FAILED]
     for r in failed:
         text += f"error: {r.segment}: {r.error}\n"

@@ -232,3 +232,12 @@ def test_order_refuses_what_cannot_be_windowed(pages: list[list[Any]], message: 
         for number, stamps in enumerate(pages, 1):
             order.check(number, records_at(*stamps))
     assert message in str(caught.value)
+
+
+def test_an_edge_before_the_epoch_makes_the_rest_one_window() -> None:
+    # as-of in the year 3000, contacts in 2026: 8 x the gap would be thousands of years ago
+    far = ms("3000-01-01T11:59:59Z")
+    assert far is not None
+    records = listing(spread(300))
+    ids, plan, _ = export(records, Range(None, far), size=50, depth=8)
+    assert plan.windows == [Window(None, far)] and sorted(ids) == list(range(300))

@@ -1,0 +1,169 @@
+"""Issue 17 against the sandbox over a real socket: createdAt windows give the sandbox's
+truth (a snapshot at the as-of, the segment's own range, contacts sharing an edge, an API
+that does not keep the order or the range), and concurrency: auto finds a server's limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.fetch import PageFetcher
+from runner.fetch.concurrency import Adaptive
+from runner.fetch.windowed import Windows
+from runner.fetch.windows import ms, text
+from runner.sandbox import Sandbox
+from runner.spec.project import ApiSettings, RetryPolicy
+from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli
+
+Start = Callable[..., Sandbox]
+AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)  # ANCHOR: no contact is created after it
+FAST = RetryPolicy(
+    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
+)
+EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
+SEGMENT = """\
+version: 1
+name: everyone
+filter: {isContact: false, applicableFilters: []}
+output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
+"""
+RUNNER = """\
+version: 1
+api:
+  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.05}
+  timeout: {connect: 2, read: 5}
+%s
+timezone: UTC
+"""
+
+
+def fetch(api: Sandbox, body: dict[str, Any], **settings: Any) -> tuple[list[Any], PageFetcher]:
+    """Every record's id, in the order passed on, and the fetcher (closed)."""
+    config = ApiSettings(base_url=api.url, retry=FAST, **settings)
+    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+    try:
+        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+    finally:
+        fetcher.close()
+    return ids, fetcher
+
+
+def windows_of(fetcher: PageFetcher) -> list[Any]:
+    assert isinstance(fetcher.paging, Windows)
+    return fetcher.paging.plan.windows
+
+
+def export(project: Path, api: Sandbox, *args: str) -> tuple[int, str, dict[str, Any]]:
+    result = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "results.json", *args, cwd=project,
+        env=api_env(api),
+    )  # fmt: skip
+    results = project / "results.json"
+    entry = json.loads(results.read_text())["results"][0] if results.exists() else {}
+    return result.returncode, result.stdout + result.stderr, entry
+
+
+def exported(project: Path) -> list[str]:
+    lines = (project / "out" / "everyone.csv").read_text("utf-8-sig").splitlines()
+    return lines[1:]
+
+
+def test_an_export_is_a_snapshot_at_the_as_of_while_contacts_arrive(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    api = sandbox(users=3000, page_size=50, seed=5, churn=2, churn_at="now")
+    truth = api.truth(full_body(**EVERYONE))
+    project = make_project(tmp_path / "windows", {"everyone": SEGMENT}, RUNNER % "")
+    code, out, entry = export(project, api)
+    assert code == 0, out
+    ids = exported(project)
+    assert len(api.inserted) > 100  # contacts kept arriving on top of every list
+    assert len(ids) == len(set(ids)) and set(ids) == set(truth)  # none missed, none twice
+    assert set(ids).isdisjoint(api.inserted)  # none created after the as-of
+    assert entry["windows"] > 3 and entry["note"] == ""
+    # The same export paging by page number only takes in what arrived meanwhile.
+    plain = make_project(tmp_path / "plain", {"everyone": SEGMENT}, RUNNER % "  windows: false")
+    code, out, entry = export(plain, api)
+    assert code == 0, out
+    assert entry["windows"] == 0 and not set(exported(plain)).isdisjoint(api.inserted)
+
+
+def test_windows_stay_inside_the_segments_own_created_at_range(sandbox: Start) -> None:
+    api = sandbox(users=4000, page_size=40, seed=2)
+    body = full_body(
+        isContact=False,
+        applicableFilters=["createdAt"],
+        createdAt={"startAt": "2026-03-01T00:00:00.000Z", "endsAt": "2026-09-01T00:00:00.000Z"},
+    )
+    ids, fetcher = fetch(api, body, concurrency=4)
+    truth = api.truth(body)
+    assert 1000 < len(truth) < 4000
+    assert len(ids) == len(set(ids)) and set(ids) == set(truth)
+    windows = windows_of(fetcher)
+    assert len(windows) > 3
+    assert windows[0].end == ms("2026-09-01T00:00:00Z")
+    assert all(w.start >= ms("2026-03-01T00:00:00Z") for w in windows)
+
+
+def test_contacts_sharing_the_instant_of_a_window_edge_are_all_exported(sandbox: Start) -> None:
+    body = full_body(**EVERYONE)
+    # Where the windows of this list have their edges (fixed concurrency: the same each run).
+    _, first = fetch(sandbox(users=3000, page_size=50, seed=9), body, concurrency=4)
+    edge = windows_of(first)[3].start
+    # The same list with 130 contacts (more than two pages) moved onto that instant: the
+    # windows above it are sized from contacts above it, so the edge stays where it was.
+    api = sandbox(users=3000, page_size=50, seed=9, ties=130, tie_at=text(edge))
+    assert api.tie_instant == text(edge)
+    ids, fetcher = fetch(api, body, concurrency=4)
+    windows = windows_of(fetcher)
+    assert windows[3].start == edge == windows[4].end  # the tie is on the edge of two windows
+    assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(body))
+    assert fetcher.duplicates >= 130  # each read in both windows, passed on once
+
+
+def test_an_api_that_does_not_list_newest_first_is_paged_by_number_and_says_so(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    api = sandbox(users=1500, page_size=50, seed=3, paging="scrambled")
+    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "")
+    code, out, entry = export(project, api)
+    assert code == 0, out
+    ids = exported(project)
+    assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(full_body(**EVERYONE)))
+    warning = "the API does not list newest createdAt first; paging by page number instead"
+    assert warning in entry["note"] and warning in out
+
+
+def test_a_window_with_records_outside_it_stops_windowing(sandbox: Start) -> None:
+    api = sandbox(users=1500, page_size=50, seed=4, paging="unfiltered")
+    ids, fetcher = fetch(api, full_body(**EVERYONE), concurrency=4)
+    assert "outside the window: the API does not apply the createdAt range" in fetcher.note
+    assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(full_body(**EVERYONE)))
+
+
+def test_max_pages_counts_the_pages_of_every_window(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=800, page_size=50)
+    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "")
+    code, out, _ = export(project, api, "--max-pages", "5")
+    assert code == 1 and "stopped at max_pages 5 before the API's last page" in out
+    assert not (project / "out" / "everyone.csv").exists()
+    code, out, entry = export(project, api, "--max-pages", "40")
+    assert code == 0 and entry["pages"] <= 40 and entry["windows"] > 1, out
+
+
+@pytest.mark.parametrize("capacity", [2, 6, 12])
+def test_auto_concurrency_settles_near_the_servers_capacity(sandbox: Start, capacity: int) -> None:
+    # About 40 round trips of 100 ms at the capacity: time to find it and stay there.
+    api = sandbox(users=capacity * 40 * 20, page_size=20, capacity=capacity, latency_ms=100)
+    body = full_body(**EVERYONE)
+    ids, fetcher = fetch(api, body)  # concurrency: auto, windows: the defaults
+    assert fetcher.auto and fetcher.windows > 1
+    assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(body))  # no page failed
+    assert 0.8 * capacity <= fetcher.settled <= capacity
+    assert isinstance(fetcher.in_flight, Adaptive) and fetcher.in_flight.peak <= capacity + 1
+    assert 0 < api.stats["turned_away"] <= 0.05 * api.stats["requests"]
