@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from runner.errors import ConfigError
@@ -64,7 +64,9 @@ class ApiSettings:
     read_timeout: float = 60.0
     request_timeout: float = 120.0  # one request, first byte sent to last byte read
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    concurrency: int = 4
+    concurrency: int | Literal["auto"] = "auto"  # a number fixes it (runner.fetch.concurrency)
+    max_concurrency: int = 16  # the most "auto" goes to
+    windows: bool = True  # long lists read as closed createdAt windows (runner.fetch.windows)
     rate_limit: float = 0.0
     max_pages: int = 100_000
     max_page_bytes: int = 64 * 1024 * 1024  # decompressed
@@ -84,6 +86,8 @@ class Project:
     s3_region: str | None = None
     output_defaults: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
+    expect_defaults: Mapping[str, Any] = field(default_factory=dict)  # defaults.expect
+    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
 
     @property
     def segments_dir(self) -> Path:
@@ -97,6 +101,10 @@ class Project:
 def _pick(data: Mapping[str, Any], key: str, default: Any) -> Any:
     value = data.get(key, default)
     return default if value is None else value
+
+
+def _concurrency(value: Any) -> int | Literal["auto"]:
+    return "auto" if value == "auto" else int(value)
 
 
 def load_project(root: Path, env: Mapping[str, str] | None = None) -> tuple[Project, list[Problem]]:
@@ -180,7 +188,9 @@ def _project(
             retry_after_cap=float(_pick(retry, "retry_after_cap", policy.retry_after_cap)),
             deadline=float(_pick(retry, "deadline", policy.deadline)),
         ),
-        concurrency=int(_pick(api, "concurrency", base.concurrency)),
+        concurrency=_concurrency(_pick(api, "concurrency", base.concurrency)),
+        max_concurrency=int(_pick(api, "max_concurrency", base.max_concurrency)),
+        windows=bool(_pick(api, "windows", base.windows)),
         rate_limit=float(_pick(api, "rate_limit", base.rate_limit)),
         max_pages=int(_pick(api, "max_pages", base.max_pages)),
         max_page_bytes=int(float(_pick(api, "max_page_mb", 64)) * 1024 * 1024),
@@ -195,6 +205,8 @@ def _project(
         s3_region=s3.get("region"),
         output_defaults=data.get("defaults", {}).get("output", {}),
         file=display,
+        expect_defaults=data.get("defaults", {}).get("expect", {}),
+        notify=tuple(data.get("notify", ())),
     )
 
 
