@@ -68,6 +68,7 @@ class OutputSpec:
     rename: Mapping[str, str] = field(default_factory=dict)  # preset header -> new name
     xlsx: XlsxOptions = field(default_factory=XlsxOptions)
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
+    delta: bool = False  # also <name>.added.<ext> and <name>.removed.<ext>
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class Segment:
     min_rows: int | None
     max_rows: int | None
     key_pos: Mapping[str, tuple[int, int]] = field(compare=False, repr=False, default_factory=dict)
+    mode: str = "full"  # full | incremental (runner.history.window)
+    max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
+    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
 
 
 def _render_tree(
@@ -227,8 +231,8 @@ def _build(
     if why:
         problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
-    expect = rendered.get("expect", {})
-    bounds = rules.expect_problem(doc, expect)
+    expect = {**project.expect_defaults, **rendered.get("expect", {})}
+    bounds = rules.expect_problem(doc, expect) or rules.mode_problem(doc, rendered, output)
     if bounds:
         problems.append(bounds)
     if problems:
@@ -245,6 +249,9 @@ def _build(
         min_rows=expect.get("min_rows"),
         max_rows=expect.get("max_rows"),
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
+        mode=rendered.get("mode", "full"),
+        max_change=expect.get("max_change"),
+        notify=tuple(rendered.get("notify", project.notify)),
     )
 
 
@@ -261,4 +268,5 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         rename=output.get("rename", {}),
         xlsx=XlsxOptions(**output.get("xlsx", {})),
         parquet=ParquetOptions(**output.get("parquet", {})),
+        delta=output.get("delta", False),
     )
