@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="project folder holding runner.yaml and segments/ (default: .)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _render, _list, _export, _diff, _init, _sandbox):
+    for add in (_validate, _render, _list, _export, _history, _diff, _init, _sandbox):
         add(sub)
     return parser
 
@@ -247,6 +247,32 @@ def _export(sub: Commands) -> None:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
     p.add_argument("--results", type=results_file, metavar="FILE", help="write run results as JSON")
     p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
+    p.add_argument(
+        "--accept-change",
+        action="store_true",
+        help="publish even past expect.max_change, once (recorded in the history)",
+    )
+    p.add_argument(
+        "--since",
+        type=instant,
+        metavar="T",
+        help="where the first incremental run starts (ISO-8601; no offset = project time zone)",
+    )
+
+
+def _history(sub: Commands) -> None:
+    p = sub.add_parser("history", help="past runs of each segment: a table with a sparkline")
+    _add_selection(p)
+    p.add_argument(
+        "--last", type=whole(1, 100_000), metavar="N", help="only the newest N runs (1-100,000)"
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--out",
+        type=output_root,
+        metavar="DIR",
+        help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
+    )
 
 
 def _diff(sub: Commands) -> None:

@@ -80,6 +80,11 @@ def _export(args: argparse.Namespace) -> Outcome:
         return commands.export(job, sys.stdout, sys.stderr)
 
 
+def _history(args: argparse.Namespace) -> Outcome:
+    options = commands.HistoryOptions(_selection(args), args.last, args.format, args.out)
+    return commands.history(options, sys.stdout, sys.stderr)
+
+
 def _diff(args: argparse.Namespace) -> Outcome:
     options = commands.DiffOptions(_selection(args), args.ref, args.format, args.count)
     return commands.diff(options, sys.stdout, sys.stderr)
@@ -101,6 +106,7 @@ RUNS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     "render": _render,
     "list": _list,
     "export": _export,
+    "history": _history,
     "diff": _diff,
     "init": _init,
     "sandbox": _sandbox,

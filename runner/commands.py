@@ -81,6 +81,14 @@ class ExportJob:
 
 
 @dataclass(frozen=True)
+class HistoryOptions:
+    selection: Selection = field(default_factory=Selection)
+    last: int | None = None  # only the newest N runs of each segment
+    format: str = "text"  # text | json
+    out_root: OutputRoot | None = None  # --out the exports were run with
+
+
+@dataclass(frozen=True)
 class DiffOptions:
     selection: Selection = field(default_factory=Selection)
     ref: str | None = None  # None: the merge base with the main branch
@@ -218,6 +226,25 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
         write_results(job.results, results_document(ws, results, args))
     failed = ws.problems or any(r.status == Status.FAILED for r in results)
     return Outcome.FAILED if failed else Outcome.OK
+
+
+def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
+    """The runs recorded for each selected segment: a table with a sparkline, or JSON."""
+    from runner.export_history import store_for
+    from runner.history import RunRecord, runs
+    from runner.report.history import render_json, render_text
+
+    sel = options.selection
+    ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)
+    found: dict[str, list[RunRecord]] = {}
+    texts: list[str] = []
+    for seg in ws.select(sel.selectors, sel.exclude):
+        store = store_for(seg, ws.project, options.out_root)
+        found[seg.name] = runs(store, seg.name, options.last)
+        texts.append(render_text({seg.name: found[seg.name]}, store.where))
+    out.write(render_json(found) if options.format == "json" else "\n".join(texts))
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
 def diff(options: DiffOptions, out: TextIO, err: TextIO) -> Outcome:

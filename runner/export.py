@@ -13,15 +13,17 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
+from runner.export_history import HistoryRun
 from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder, content_type
+from runner.history import RunStatus
 from runner.locations import public_url
 from runner.manifest import Manifest, git_blob_id
 from runner.sinks import (
@@ -30,8 +32,8 @@ from runner.sinks import (
     OutputRoot,
     Upload,
     as_output_root,
-    destination_for,
 )
+from runner.sinks.group import publish_group
 from runner.sinks.local import write_atomically
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
@@ -62,6 +64,8 @@ class ExportOptions:
     max_pages: int | None = None
     dry_run: bool = False
     fail_fast: bool = False
+    accept_change: bool = False  # publish past expect.max_change, once (recorded)
+    since: str | None = None  # where the first incremental run starts (like --as-of)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", as_output_root(self.out))
@@ -92,6 +96,7 @@ class SegmentResult:
     sha256: str = ""
     error: str = ""
     published: bool = False  # the destination holds this run's data (even if status failed)
+    warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -115,41 +120,81 @@ def export_segment(
     options: ExportOptions,
     token: str,
     listener: Listener | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> SegmentResult:
-    """Export one segment; every failure is in the result, only an interrupt is raised."""
+    """Export one segment; every failure is in the result, only an interrupt is raised.
+    The run is recorded in the history beside the destination (:mod:`runner.export_history`)."""
     result = SegmentResult(seg.name)
     started, started_at = time.monotonic(), _utc_now()
     notify = listener or _quiet
     upload: Upload | None = None
+    run: HistoryRun | None = None
+    ended = RunStatus.FAILED  # what the history records
     try:
-        destination = destination_for(seg, ws.project, options.out)
+        run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
+        destination = run.destination
         result.destination = destination.display
         notify("start", result)
-        fetcher = _fetcher(seg, ws, options, token, result, notify)
+        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
-        encoder = write_rows(fetcher, seg, upload, result, notify)
+        run.open_deltas()
+        encoder = write_rows(fetcher, seg, upload, result, notify, run)
         _check_guards(seg, result.rows)
+        run.check(result.rows)
         if options.dry_run:
             upload.abort()
             result.status = Status.DRY_RUN
         else:
-            manifest = _manifest(seg, ws, result, started_at, encoder, destination)
-            _publish(manifest, ws, result, upload, destination)
+            companions = run.companions()  # the delta files, finished
+            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
+            _publish(manifest, ws, result, upload, destination, companions)
+            ended = RunStatus.SUCCESS
     except ManifestError as exc:
         result.status, result.published = Status.FAILED, True
         result.error = redact(str(exc), token)
     except RunnerError as exc:
         result.status, result.error = Status.FAILED, redact(str(exc), token)
+        ended = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
     except (KeyboardInterrupt, Terminated):
         result.status, result.error = Status.FAILED, "interrupted"
+        ended = RunStatus.INTERRUPTED
         raise
     finally:
         if upload is not None and result.status != Status.SUCCESS:
             upload.abort()
         result.seconds = round(time.monotonic() - started, 3)
+        _remember(run, ended, result, os.environ if env is None else env, token, notify)
         if result.status is not None:
             notify("end", result)
     return result
+
+
+def _history_flags(options: ExportOptions) -> dict[str, Any]:
+    return {
+        "accept_change": options.accept_change,
+        "since": options.since,
+        "dry_run": options.dry_run,
+    }
+
+
+def _remember(
+    run: HistoryRun | None,
+    ended: RunStatus,
+    result: SegmentResult,
+    env: Mapping[str, str],
+    token: str,
+    notify: Listener,
+) -> None:
+    """Record the run and send its notifications; what goes wrong there is a warning."""
+    if run is None:
+        return
+    try:
+        if result.status is not None:
+            for text in run.end(ended, result, env, lambda line: redact(line, token)):
+                result.warnings.append(text)
+                notify("warning:" + text, result)
+    finally:
+        run.close()
 
 
 def _fetcher(
@@ -159,6 +204,7 @@ def _fetcher(
     token: str,
     result: SegmentResult,
     notify: Listener,
+    body: Mapping[str, Any] | None = None,
 ) -> PageFetcher:
     def on_retry(page: int, reason: str) -> None:
         result.retries = fetcher.retries
@@ -167,7 +213,7 @@ def _fetcher(
     fetcher = PageFetcher(
         ws.project.api,
         token,
-        seg.body,
+        seg.body if body is None else body,
         concurrency=options.concurrency,
         max_pages=options.max_pages,
         on_retry=on_retry,
@@ -182,13 +228,17 @@ def write_rows(
     upload: Upload,
     result: SegmentResult,
     notify: Listener = _quiet,
+    run: HistoryRun | None = None,
 ) -> Encoder:
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
-    ``result`` gets the figures as they come."""
+    ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
+    says when there is nothing to ask (an empty incremental window)."""
     encoder = Encoder(seg.output, upload)
     try:
-        for page in fetcher.pages():
+        for page in fetcher.pages() if run is None or run.fetch_needed else ():
             encoder.write_page(page.records)  # de-duplicated by the fetcher
+            if run is not None:
+                run.page(page.records)
             result.pages += 1
             result.rows = encoder.rows
             result.duplicates = fetcher.duplicates
@@ -236,6 +286,7 @@ def _manifest(
     started_at: str,
     encoder: Encoder,
     destination: Destination,
+    run: HistoryRun,
 ) -> Manifest:
     return Manifest(
         segment=seg.name,
@@ -263,6 +314,7 @@ def _manifest(
         bytes=encoder.size,
         sha256=encoder.sha256,
         runner_version=__version__,
+        history=run.manifest_fields(),
     )
 
 
@@ -272,9 +324,11 @@ def _publish(
     result: SegmentResult,
     upload: Upload,
     destination: Destination,
+    companions: Sequence[Upload] = (),
 ) -> None:
+    """Publish the file with its delta files (if any), all or none."""
     metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
-    upload.publish(manifest.to_bytes(), metadata)
+    publish_group(upload, companions, manifest.to_bytes(), metadata)
     result.published = True
     result.manifest = destination.manifest_display
     result.status = Status.SUCCESS
@@ -291,7 +345,7 @@ def export_all(
     token = token_from_env(ws.project.api, env)
     results: list[SegmentResult] = []
     for seg in segments:
-        result = export_segment(seg, ws, options, token, listener)
+        result = export_segment(seg, ws, options, token, listener, env)
         results.append(result)
         if result.status == Status.FAILED and options.fail_fast:
             for rest in segments[len(results) :]:

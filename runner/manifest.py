@@ -57,6 +57,7 @@ class Manifest:
     bytes: int
     sha256: str
     runner_version: str
+    history: Mapping[str, Any]  # mode, incremental window, delta files, accepted change
 
     def to_bytes(self) -> builtins.bytes:  # (a field is named bytes)
         """Indented JSON and a newline, the keys in field order."""

@@ -44,6 +44,8 @@ def summary(results: Sequence[SegmentResult]) -> str:
             text += f"{r.segment}: concurrency settled at {r.concurrency} ({mode}), {read}\n"
         if r.note:
             text += f"warning: {r.segment}: {r.note}\n"
+    for r in results:
+        text += "".join(f"warning: {r.segment}: {line}\n" for line in r.warnings)
     failed = [r for r in results if r.status == Status.FAILED]
     for r in failed:
         text += f"error: {r.segment}: {r.error}\n"

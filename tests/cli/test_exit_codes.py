@@ -56,7 +56,7 @@ def test_exit_code_values_are_the_documented_ones() -> None:
         (
             ["nosuch"],
             2,
-            "(choose from 'validate', 'render', 'list', 'export', 'diff', 'init', 'sandbox')\n",
+            "(choose from 'validate', 'render', 'list', 'export', 'history', 'diff', 'init', 'sandbox')\n",
         ),
         (["export", "--bogus"], 2, "segments: error: unrecognized arguments: --bogus\n"),
         (["render", "--format", "xml"], 2, "invalid choice: 'xml' (choose from 'text', 'json')\n"),
