@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import posixpath
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -49,10 +48,9 @@ from runner.notify import NotifyTarget, notify_run
 from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
 from runner.spec.project import Project
 from runner.spec.segment import Column, OutputSpec, Segment
+from runner.spec.targets import DELTA_TAGS, tagged_path
 from runner.spec.templating import Clock
 from runner.spec.workspace import Workspace
-
-DELTA_TAGS = ("added", "removed")
 
 
 class Figures(Protocol):
@@ -67,18 +65,6 @@ class Figures(Protocol):
     sha256: str
     destination: str
     error: str
-
-
-def tagged(path: str, tag: str) -> str:
-    """``path`` with ``.tag`` before its extension (and ``.gz``).
-
-    >>> tagged("exports/vip.csv.gz", "added"), tagged("s3://b/vip.jsonl", "removed")
-    ('exports/vip.added.csv.gz', 's3://b/vip.removed.jsonl')
-    """
-    head, name = posixpath.split(path)
-    gz = ".gz" if name.endswith(".gz") else ""
-    stem, ext = posixpath.splitext(name[: len(name) - len(gz)])
-    return f"{head}/{stem}.{tag}{ext}{gz}" if head else f"{stem}.{tag}{ext}{gz}"
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -145,7 +131,7 @@ class Deltas:
         for tag in DELTA_TAGS:
             spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
             dest = destination_for(
-                with_path(seg, tagged(seg.output.path, tag), spec), project, run.out
+                with_path(seg, tagged_path(seg.output.path, tag), spec), project, run.out
             )
             upload = dest.open(content_type(spec))
             deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
@@ -211,7 +197,7 @@ class HistoryRun:
     ) -> HistoryRun:
         """Find the destination and the history; HistoryError if the history cannot be read."""
         if seg.mode == "incremental":
-            seg = with_path(seg, tagged(seg.output.path, stamp(ws.clock.now)))
+            seg = with_path(seg, tagged_path(seg.output.path, stamp(ws.clock.now)))
         dest = destination_for(seg, ws.project, out)
         store = history_store(dest, out)
         window = None
@@ -356,4 +342,4 @@ def _lost(record: RunRecord) -> str:
     return ""
 
 
-__all__ = ["HistoryRun", "history_store", "store_for", "tagged"]
+__all__ = ["HistoryRun", "history_store", "store_for"]

@@ -14,7 +14,7 @@ from runner.locations import S3_SCHEME
 from runner.problems import Problem
 from runner.spec.project import Project
 from runner.spec.segment import Segment
-from runner.spec.targets import resolved_target
+from runner.spec.targets import DELTA_TAGS, resolved_target, tagged_path
 
 
 def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
@@ -43,12 +43,15 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
     owners: dict[str, Segment] = {}
     files = {_key_of_file(seg.file): seg for seg in segments}
     for seg in segments:
-        key = _target_key(seg, project)
-        if key in files:
-            problems.append(_problem(seg, f"would overwrite the segment file {files[key].file}"))
-        other = owners.setdefault(key, seg)
-        if other is not seg:
-            problems.append(_problem(seg, f"collides with segment '{other.name}' ({other.file})"))
+        for path in _written(seg):
+            key = _target_key(path, project)
+            if key in files:
+                message = f"would overwrite the segment file {files[key].file}"
+                problems.append(_problem(seg, message, path))
+            other = owners.setdefault(key, seg)
+            if other is not seg:
+                message = f"collides with segment '{other.name}' ({other.file})"
+                problems.append(_problem(seg, message, path))
     for key, seg in owners.items():
         for parent in _parents(key):
             if parent in owners:
@@ -63,18 +66,25 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
     return problems
 
 
-def _problem(seg: Segment, message: str) -> Problem:
+def _written(seg: Segment) -> list[str]:
+    """The paths a segment writes: its output, and the delta files beside it."""
+    path = seg.output.path
+    return [path, *(tagged_path(path, tag) for tag in DELTA_TAGS if seg.output.delta)]
+
+
+def _problem(seg: Segment, message: str, path: str | None = None) -> Problem:
     line, col = seg.key_pos.get("output", (1, 1))
-    return Problem(seg.file, line, col, f"output path '{seg.output.path}' {message}")
+    what = "output path" if path in (None, seg.output.path) else "delta file"
+    return Problem(seg.file, line, col, f"{what} '{path or seg.output.path}' {message}")
 
 
-def _target_key(seg: Segment, project: Project) -> str:
-    if seg.output.path.startswith(S3_SCHEME):
-        return seg.output.path
+def _target_key(path: str, project: Project) -> str:
+    if path.startswith(S3_SCHEME):
+        return path
     try:
-        return str(resolved_target(project, seg.output.path))
+        return str(resolved_target(project, path))
     except (OSError, ValueError, RuntimeError):
-        return posixpath.normpath(seg.output.path)
+        return posixpath.normpath(path)
 
 
 def _key_of_file(file: str) -> str:

@@ -118,6 +118,22 @@ def _example(fmt: str, gz: bool) -> str:
     return "exports/name" + EXTENSIONS.get(fmt, (".csv",))[0] + (".gz" if gz else "")
 
 
+def tagged_path(path: str, tag: str) -> str:
+    """``path`` with ``.tag`` before its extension (and ``.gz``): where ``output.delta``
+    puts ``added`` and ``removed`` beside the output.
+
+    >>> tagged_path("exports/vip.csv.gz", "added"), tagged_path("s3://b/vip.jsonl", "removed")
+    ('exports/vip.added.csv.gz', 's3://b/vip.removed.jsonl')
+    """
+    head, name = posixpath.split(path)
+    gz = ".gz" if name.endswith(".gz") else ""
+    stem, ext = posixpath.splitext(name[: len(name) - len(gz)])
+    return f"{head}/{stem}.{tag}{ext}{gz}" if head else f"{stem}.{tag}{ext}{gz}"
+
+
+DELTA_TAGS = ("added", "removed")
+
+
 def resolved_target(project: Project, text: str) -> Path:
     """The file a local output path lands on, symlinks followed."""
     return (project.local_root / text).resolve()

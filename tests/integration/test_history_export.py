@@ -253,6 +253,30 @@ def test_s3_deltas_are_put_back_when_the_object_fails(
         assert not [o["Key"] for o in listed.get("Contents", []) if ".segments-tmp-" in o["Key"]]
 
 
+def test_a_delta_file_is_claimed_like_an_output(tmp_path: Path) -> None:
+    other = everyone("other", path="out/seen.added.csv")
+    project = make_project(tmp_path, {"seen": seen(), "other": other})
+    run = run_cli("validate", cwd=project)
+    assert run.returncode == 1
+    assert "delta file 'out/seen.added.csv' collides with segment 'other'" in run.stdout
+
+
+def test_an_interrupted_run_is_recorded(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=4000, page_size=50, latency_ms=40)
+    project = make_project(tmp_path, {"everyone": everyone()})
+    proc = spawn(project, api_env(api), "--concurrency", "1", "--progress", "log")
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "started" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert not (project / "out" / "everyone.csv").exists()
+    (entry,) = history(project, "everyone")
+    assert (entry.status, entry.error) == ("interrupted", "interrupted")
+
+
 # -- incremental runs ----------------------------------------------------------------------
 
 
@@ -529,6 +553,8 @@ def test_failure_and_guard_notifications_arrive_without_the_token(
         for run in (failed, good, guarded):
             assert part not in run.stdout + run.stderr
     assert "SECRET-PART" not in failed.stdout + failed.stderr
+    stored = (project / ".segments" / "history" / "everyone" / "runs.jsonl").read_text()
+    assert "401" in stored and not any(TOKEN[i : i + 8] in stored for i in range(len(TOKEN) - 7))
 
 
 @pytest.mark.parametrize("mode", ["fail", "hang"])
