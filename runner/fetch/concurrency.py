@@ -6,14 +6,16 @@ for its congestion window (AIMD: additive increase, multiplicative decrease):
 - start low (2 requests at once);
 - after each *round* (as many requests as the limit allows, started at this limit
   and answered) grow by one, while the limit was used in full, no 429 came and the
-  round's latency stayed near the lowest seen (with the latency flat, more requests
-  at once is more throughput; when it rises the server is queueing and throughput
-  has stopped growing, so the limit holds);
+  round's median latency stayed within 1.5 times the lowest seen (with the latency
+  flat, more requests at once is more throughput; when it rises the server is
+  queueing and throughput has stopped growing, so the limit holds);
 - on a 429 (once per round: the replies already on their way to the same crowd do
-  not count twice), or when a round's latency doubles, halve;
+  not count twice), or when two rounds in a row take twice the fastest (one slow
+  round is a pause), halve;
 - never above ``max_concurrency`` (16 by default).
 
-A 429 also marks a *ceiling*: the limit climbs back to one below it and stays there,
+A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
+round up to half of it (TCP's slow start back to its threshold), and stays there,
 trying the ceiling again after 16 rounds, then 32, 64 ... as long as it fails (a
 server that turns requests away keeps doing so, and each try costs a request and its
 ``Retry-After``). :attr:`Adaptive.settled` is what the run settled at (the limit it
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 START = 2
 CAP = 16
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
-FLAT = 1.25  # up to this many times slower: more at once still means more throughput
+FLAT = 1.5  # up to this many times slower: more at once still means more throughput
 FIRST_RETRY = 16  # rounds spent below a ceiling before trying it again (doubles)
 
 
@@ -60,9 +62,14 @@ class Ticket:
 class _Round:
     number: int
     started: float
-    done: int = 0  # requests of this round answered
-    latency: float = 0.0  # their summed latency
+    latencies: list[float] = field(default_factory=list)  # of its requests answered
     full: bool = False  # the limit was reached during the round
+
+    @property
+    def latency(self) -> float:
+        """The median: one slow reply (a pause, a deep page) is not the server queueing."""
+        ordered = sorted(self.latencies)
+        return ordered[len(ordered) // 2]
 
 
 @dataclass
@@ -105,6 +112,7 @@ class Adaptive:
         self._round = _Round(0, now)
         self._cut_round = 0  # requests from rounds before this one cannot cut again
         self._fastest: float | None = None
+        self._slow = False  # the last round was more than RISE times the fastest
         self._below = 0  # rounds spent one below the ceiling
         self._retry_after_rounds = FIRST_RETRY
         self._log = _Log(now, self.limit)
@@ -131,9 +139,8 @@ class Adaptive:
                 if ticket.round >= self._cut_round:
                     self._cut(now, ceiling=ticket.limit)
             elif ticket.round == self._round.number:
-                self._round.done += 1
-                self._round.latency += now - ticket.started
-                if self._round.done >= self.limit:
+                self._round.latencies.append(now - ticket.started)
+                if len(self._round.latencies) >= self.limit:
                     self._decide(now)
             self._cond.notify_all()
 
@@ -155,16 +162,22 @@ class Adaptive:
 
     # -- the rules ---------------------------------------------------------
     def _decide(self, now: float) -> None:
-        latency = self._round.latency / self._round.done
+        latency = self._round.latency
         fastest = self._fastest = min(self._fastest or latency, latency)
-        if latency > RISE * fastest and self.limit > 1:
-            self._cut(now, ceiling=self.limit)
+        slow, self._slow = self._slow, latency > RISE * fastest
+        if slow and self._slow and self.limit > 1:
+            # Two slow rounds in a row: a slower server, not one pause (a collector, a
+            # neighbour); and not a limit it stated, so no ceiling.
+            self._cut(now, ceiling=None)
         elif self._round.full and latency <= FLAT * fastest and self.limit < self.cap:
             self._grow(now)
         else:
             self._next_round(now, self.limit)
 
     def _grow(self, now: float) -> None:
+        if self.ceiling is not None and self.limit * 2 < self.ceiling:
+            self._next_round(now, self.limit * 2)  # back to where it was safe: doubling
+            return
         if self.ceiling is not None and self.limit >= self.ceiling:
             self.ceiling = None  # a try at the ceiling went through: the server takes more
             self._retry_after_rounds = FIRST_RETRY
@@ -177,9 +190,10 @@ class Adaptive:
             self._retry_after_rounds *= 2  # the next wait, if this try fails too
         self._next_round(now, self.limit + 1)
 
-    def _cut(self, now: float, ceiling: int) -> None:
-        self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
-        self._below = 0
+    def _cut(self, now: float, ceiling: int | None) -> None:
+        if ceiling is not None:
+            self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
+            self._below = 0
         self._next_round(now, max(1, self.limit // 2))
         self._cut_round = self._round.number
 

@@ -127,7 +127,7 @@ class PageFetcher:
             whole,
             fallback,
             max_pages=self.max_pages,
-            ahead=lambda: self.in_flight.limit,
+            ahead=lambda: self.in_flight.limit + 1,  # one spare: a page waiting to retry
             depth=depth,
         )
 

@@ -68,13 +68,28 @@ class Gate:
 
 @dataclass
 class MatchList:
-    """The contacts one request body matches, newest first, and the filter that picked
-    them (new contacts are tested with it)."""
+    """The contacts one request body matches, newest first, read from the population as
+    far as pages ask (as a database reads an index: a page near the top of a large list
+    costs what that page costs), and the filter that picks them (new contacts are tested
+    with it). ``next_row``/``end_row``: the population rows still to read."""
 
     blobs: list[bytes]
     ids: list[Any]
     test: Callable[[Facts], bool]
+    next_row: int = 0
+    end_row: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fill(self, population: Population, count: int) -> None:
+        """Read rows until ``count`` contacts are held or the rows run out; the caller
+        holds the lock that guards the population, then :attr:`lock`."""
+        facts, blobs, test = population.facts, population.blobs, self.test
+        while len(self.blobs) < count and self.next_row < self.end_row:
+            row = self.next_row
+            self.next_row += 1
+            if test(facts[row]):
+                self.blobs.append(blobs[row])
+                self.ids.append(facts[row].id)
 
 
 class Arrivals:
@@ -117,6 +132,8 @@ class Arrivals:
             pop.facts.insert(0, facts)
             self.inserted.append(facts.id)
             for found in lists:
+                found.next_row += 1  # the rows below the new top moved down one
+                found.end_row += 1
                 if found.test(facts):
                     with found.lock:
                         found.blobs.insert(0, blob)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -172,21 +173,18 @@ class Sandbox:
                 if self.options.paging == "unfiltered":
                     applied = [f for f in body["applicableFilters"] if f != "createdAt"]
                     body = {**body, "applicableFilters": applied}
-                test = compile_filter(body)
-                pop = self.population
+                facts = self.population.facts
                 scrambled = self.options.paging == "scrambled"
-                rows = range(len(pop.facts)) if scrambled else created_rows(pop.facts, body)
-                picked = [i for i in rows if test(pop.facts[i])]
-                found = MatchList(
-                    [pop.blobs[i] for i in picked], [pop.facts[i].id for i in picked], test
-                )
+                rows = range(len(facts)) if scrambled else created_rows(facts, body)
+                found = MatchList([], [], compile_filter(body), rows.start, rows.stop)
                 self._cache[key] = found
         return found
 
     def truth(self, body: dict[str, Any]) -> list[str]:
         """Ids of the contacts that match ``body`` right now, in the order the API pages them."""
         found = self.matches(check_body(dict(body)))
-        with found.lock:
+        with self._cache_lock, found.lock:
+            found.fill(self.population, sys.maxsize)
             return list(found.ids)
 
     # -- one request -----------------------------------------------------
@@ -195,7 +193,8 @@ class Sandbox:
         size = self.options.page_size
         mode = "ignore" if self.options.ignore_page else self.options.paging
         number = body["page"]
-        with found.lock:
+        with self._cache_lock, found.lock:  # the lists are read as far as pages ask
+            found.fill(self.population, max(number, 2) * size)
             blobs = found.blobs
             if mode == "ignore":
                 chunk = blobs[:size]

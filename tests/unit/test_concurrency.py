@@ -75,7 +75,8 @@ def test_never_above_the_cap() -> None:
 def test_a_server_that_queues_instead_of_refusing_holds_it_near_its_capacity() -> None:
     limit, _, turned, limits = simulate(6, queueing=True)
     assert turned == 0
-    assert 5 <= limit.settled <= 8 and max(limits) <= 9
+    # it grows while the latency stays within 1.5 times the fastest: up to 9 at once
+    assert 6 <= limit.settled <= 10 and max(limits) <= 10
 
 
 def test_grows_by_one_per_round_from_two() -> None:
@@ -118,15 +119,19 @@ def test_a_429_halves_once_per_round() -> None:
     assert limit.limit == 2
 
 
-def test_rising_latency_halves() -> None:
+def test_latency_that_stays_high_halves_and_one_pause_does_not() -> None:
     clock = Clock()
     limit = Adaptive(cap=16, start=6, clock=clock)
-    for wait in (0.05, 0.05, 0.2):
+    seen = []
+    for wait in (0.05, 0.05, 0.2, 0.05, 0.2, 0.2):
         tickets = [limit.begin() for _ in range(limit.limit)]
         clock.now += wait
         for ticket in tickets:
             limit.end(ticket)
-    assert limit.limit == 4  # 6 -> 7 -> 8, then 4 times the latency: 8 // 2
+        seen.append(limit.limit)
+    # 6 -> 7 -> 8; a round 4 times slower holds it; a normal one grows it; two slow
+    # rounds in a row halve it, with no ceiling (the server did not refuse anything)
+    assert seen == [7, 8, 8, 9, 9, 4] and limit.ceiling is None
 
 
 def test_after_a_ceiling_it_waits_longer_and_longer_before_trying_it_again() -> None:
