@@ -104,7 +104,6 @@ class PageFetcher:
         self._dedupe = Deduplicator(api.id_key)
         self._again: Deduplicator | None = None  # a plain pass's own, after windows
         self.paging = self._strategy(NewRecords(self._dedupe, scrub), as_of)
-        self._pool: ThreadPoolExecutor | None = None
 
     def _strategy(self, records: NewRecords, as_of: dt.datetime | None) -> Paging:
         def plain(records: NewRecords = records) -> PageNumbers:
@@ -171,8 +170,29 @@ class PageFetcher:
         """Pages in order until the paging strategy says the list is complete, each with
         its records not seen before. While this thread decodes a page, the first try of
         the next ``paging.ahead`` ones is on its way in the pool."""
-        if not getattr(self.paging, "ordered", True) and not (yield from self._as_answered()):
+        pump = _Pump(self.paging, self._tries, self.api.retry.deadline, self.concurrency)
+        if not getattr(self.paging, "ordered", True) and not (yield from pump.as_answered()):
             return
+        yield from pump.in_order()
+
+    def close(self) -> None:
+        self._tries.stopped.set()
+        self.transport.close()
+
+
+class _Pump:
+    """Threads and order: one pass of a paging strategy over the page's tries."""
+
+    def __init__(self, paging: Paging, tries: Tries, deadline: float, concurrency: int) -> None:
+        self.paging = paging
+        self._tries = tries
+        self.deadline = deadline  # seconds a page's tries may take (api.retry.deadline)
+        self.concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+
+    def in_order(self) -> Iterator[Page]:
+        """Pages in the order they were asked for; the first try of the next
+        ``paging.ahead`` ones on its way in the pool while this thread decodes."""
         sent: deque[_Sent] = deque()
         try:
             while True:
@@ -189,7 +209,7 @@ class PageFetcher:
         finally:
             self._drop(sent)
 
-    def _as_answered(self) -> Generator[Page, None, bool]:
+    def as_answered(self) -> Generator[Page, None, bool]:
         """Pages as they are answered, each request's tries (decoding included) in the
         pool: a page waiting out a ``Retry-After`` holds up no other. True when the
         strategy turns to pages in order (it fell back to page numbers)."""
@@ -198,7 +218,7 @@ class PageFetcher:
         try:
             while True:
                 while len(sent) < self.paging.ahead and (request := self.paging.next()):
-                    deadline = time.monotonic() + self.api.retry.deadline
+                    deadline = time.monotonic() + self.deadline
                     sent[pool.submit(self._tries.fetch, request, None, deadline)] = request
                 if not sent:
                     return False
@@ -227,7 +247,7 @@ class PageFetcher:
                 continue
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(ahead, thread_name_prefix="page")
-            deadline = time.monotonic() + self.api.retry.deadline
+            deadline = time.monotonic() + self.deadline
             sent.append((request, deadline, self._pool.submit(self._tries.send, request, deadline)))
 
     def _drop(self, sent: deque[_Sent]) -> None:
@@ -241,7 +261,3 @@ class PageFetcher:
             pool.shutdown(wait=True, cancel_futures=True)
             self._tries.stopped.clear()
         sent.clear()
-
-    def close(self) -> None:
-        self._tries.stopped.set()
-        self.transport.close()
