@@ -44,6 +44,7 @@ timezone: UTC
 
 def fetch(api: Sandbox, body: dict[str, Any], **settings: Any) -> tuple[list[Any], PageFetcher]:
     """Every record's id, in the order passed on, and the fetcher (closed)."""
+    settings.setdefault("windows", True)
     config = ApiSettings(base_url=api.url, retry=FAST, **settings)
     fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
     try:
@@ -78,7 +79,7 @@ def test_an_export_is_a_snapshot_at_the_as_of_while_contacts_arrive(
 ) -> None:
     api = sandbox(users=3000, page_size=50, seed=5, churn=2, churn_at="now")
     truth = api.truth(full_body(**EVERYONE))
-    project = make_project(tmp_path / "windows", {"everyone": SEGMENT}, RUNNER % "")
+    project = make_project(tmp_path / "windows", {"everyone": SEGMENT}, RUNNER % "  windows: true")
     code, out, entry = export(project, api)
     assert code == 0, out
     ids = exported(project)
@@ -130,7 +131,7 @@ def test_an_api_that_does_not_list_newest_first_is_paged_by_number_and_says_so(
     sandbox: Start, tmp_path: Path
 ) -> None:
     api = sandbox(users=1500, page_size=50, seed=3, paging="scrambled")
-    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "")
+    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "  windows: true")
     code, out, entry = export(project, api)
     assert code == 0, out
     ids = exported(project)
@@ -148,7 +149,7 @@ def test_a_window_with_records_outside_it_stops_windowing(sandbox: Start) -> Non
 
 def test_max_pages_counts_the_pages_of_every_window(sandbox: Start, tmp_path: Path) -> None:
     api = sandbox(users=800, page_size=50)
-    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "")
+    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "  windows: true")
     code, out, _ = export(project, api, "--max-pages", "5")
     assert code == 1 and "stopped at max_pages 5 before the API's last page" in out
     assert not (project / "out" / "everyone.csv").exists()
