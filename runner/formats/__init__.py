@@ -9,7 +9,8 @@ at a time, so per-record overhead stays small and memory stays bounded:
 >>> FORMATS["xlsx"].extension, FORMATS["csv"].content_type
 ('.xlsx', 'text/csv; charset=utf-8')
 
-Adding a format is adding one class to :data:`FORMATS`.
+Adding a format is adding one class to :data:`FORMATS`; the interface it implements
+(:class:`Format`, :class:`FormatClass`, :class:`ByteSink`) is :mod:`runner.formats.base`.
 
 The chain for one export is ``format -> [gzip] -> HashingWriter -> upload``,
 built by :class:`Encoder`; the upload publishes atomically on commit.
@@ -20,8 +21,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from runner.formats.base import ByteSink, Format, FormatClass
 from runner.formats.csv import CsvFormat
 from runner.formats.jsonl import JsonlFormat
 from runner.formats.parquet import ParquetFormat
@@ -29,10 +31,6 @@ from runner.formats.xlsx import XlsxFormat
 
 if TYPE_CHECKING:
     from runner.spec.segment import OutputSpec
-
-
-class ByteSink(Protocol):
-    def write(self, data: bytes) -> int: ...
 
 
 class HashingWriter:
@@ -57,37 +55,6 @@ class HashingWriter:
 
     def flush(self) -> None:
         pass
-
-
-class Format(Protocol):
-    """One export being written: pages in, bytes out to the sink given at creation."""
-
-    header: list[str]
-
-    def write_page(self, records: Sequence[Any]) -> int:
-        """Write one page; return the number of rows written (records left out are
-        counted in ``dropped_unmatchable``)."""
-
-    def close(self) -> None:
-        """Write whatever the format keeps until the end (XLSX: the whole zip)."""
-
-    @property
-    def dropped_unmatchable(self) -> int: ...
-
-
-class FormatClass(Protocol):
-    """What the registry holds: a class that names itself and makes a :class:`Format`."""
-
-    name: str
-    extension: str  # the one ``segments init`` and default paths use
-    content_type: str
-    compressible: bool
-
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        """Every extension an output path may end with (the first is ``extension``)."""
-
-    def __call__(self, out: ByteSink, spec: OutputSpec) -> Format: ...
 
 
 FORMATS: dict[str, FormatClass] = {

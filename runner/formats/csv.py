@@ -17,7 +17,7 @@ from runner.rows.build import Rows, to_text
 from runner.rows.presets import rows_for
 
 if TYPE_CHECKING:
-    from runner.formats import ByteSink
+    from runner.formats.base import ByteSink
     from runner.spec.segment import OutputSpec
 
 DANGER = frozenset("=+-@\t\r")

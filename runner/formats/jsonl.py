@@ -10,7 +10,7 @@ import orjson
 from runner.rows.build import RowBuilder
 
 if TYPE_CHECKING:
-    from runner.formats import ByteSink
+    from runner.formats.base import ByteSink
     from runner.spec.segment import OutputSpec
 
 

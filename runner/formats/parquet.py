@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from runner.formats import ByteSink
+    from runner.formats.base import ByteSink
     from runner.spec.segment import OutputSpec
 
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
-    from runner.formats import ByteSink
+    from runner.formats.base import ByteSink
     from runner.spec.segment import OutputSpec
 
 SCRATCH_PREFIX = "segments-xlsx-"  # then the writer's PID: a killed run's folder is found
