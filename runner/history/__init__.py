@@ -4,7 +4,10 @@ the rules that compare one run with the last (drift guard, deltas, incremental w
 - :mod:`~runner.history.record`: :class:`RunRecord`, one immutable entry per run.
 - :mod:`~runner.history.store`: the :class:`HistoryStore` interface, queries and
   :func:`open_history`; :mod:`~runner.history.local` (a folder) and
-  :mod:`~runner.history.s3` (an S3 prefix) implement it.
+  :mod:`~runner.history.s3` (an S3 prefix: its objects in
+  :mod:`~runner.history.s3_objects`, writes that never replace an entry in
+  :mod:`~runner.history.s3_claim`) implement it, with the names both use
+  (segment folders, snapshot references) from :mod:`~runner.history.layout`.
 - :mod:`~runner.history.snapshot`, :mod:`~runner.history.delta`: id snapshots and
   the :class:`DeltaTracker` that makes ``added``/``removed`` files.
 - :mod:`~runner.history.guard`: ``expect.max_change``.

@@ -31,8 +31,13 @@ from pathlib import Path
 from typing import IO
 
 from runner.errors import HistoryError
+from runner.history.layout import (
+    is_snapshot_name,
+    segment_folder,
+    snapshot_ref,
+    split_snapshot_ref,
+)
 from runner.history.record import SEGMENT_NAME, RunRecord, RunStatus
-from runner.history.store import SNAPSHOT_SUFFIX
 
 RUNS_FILE = "runs.jsonl"
 LOCK_WAIT = 60.0  # seconds a writer waits for another run's append (a few ms each)
@@ -55,9 +60,7 @@ class LocalHistory:
         return str(self.root)
 
     def _folder(self, segment: str) -> Path:
-        if not SEGMENT_NAME.match(segment):
-            raise ValueError(f"segment name {segment!r} is not lowercase-kebab-case")
-        return self.root / segment
+        return self.root / segment_folder(segment)
 
     def append(self, record: RunRecord) -> RunRecord:
         folder = self._folder(record.segment)
@@ -123,13 +126,11 @@ class LocalHistory:
             raise HistoryError(f"cannot list the run history {self.root}: {_reason(exc)}") from exc
 
     def _snapshot_path(self, ref: str) -> Path:
-        segment, _, name = ref.partition("/")
-        if not name.endswith(SNAPSHOT_SUFFIX) or "/" in name or name.startswith("."):
-            raise HistoryError(f"{ref!r} is not a snapshot reference of this history")
+        segment, name = split_snapshot_ref(ref)
         return self._folder(segment) / "snapshots" / name
 
     def put_snapshot(self, segment: str, run_id: str, source: Path) -> str:
-        ref = f"{segment}/{run_id}{SNAPSHOT_SUFFIX}"
+        ref = snapshot_ref(segment, run_id)
         target = self._snapshot_path(ref)
         temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
@@ -165,9 +166,7 @@ class LocalHistory:
             return []
         except OSError as exc:
             raise HistoryError(f"cannot list the id snapshots {folder}: {_reason(exc)}") from exc
-        return sorted(
-            f"{segment}/{n}" for n in names if n.endswith(SNAPSHOT_SUFFIX) and not n.startswith(".")
-        )
+        return sorted(f"{segment}/{n}" for n in names if is_snapshot_name(n))
 
 
 def _parse_lines(data: bytes) -> Iterator[RunRecord]:

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
+from runner.history.layout import HISTORY_DIR
 from runner.history.record import RunRecord, RunStatus
-
-HISTORY_DIR = ".segments/history"  # under output_root, or under the S3 prefix
-SNAPSHOT_SUFFIX = ".ids.gz"
 
 
 class HistoryStore(Protocol):
