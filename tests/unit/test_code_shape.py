@@ -14,11 +14,6 @@ MODULE_LINES = 400
 FUNCTION_LINES = 60
 CLASS_LINES = 150
 FOLDERS = ("runner", "bench")
-# Still too long, waiting for its owner to split it. An entry that fits the
-# limits again fails the test below, so this list only ever shrinks.
-KNOWN: set[str] = {
-    "runner/history/s3.py: class S3History",
-}
 
 
 def _sources() -> list[Path]:
@@ -58,15 +53,8 @@ def test_the_sources_are_found() -> None:
 
 
 def test_no_module_function_or_class_is_too_long() -> None:
-    found = [item for path in _sources() for item in oversized(path)]
-    new = [text for key, text in found if key not in KNOWN]
-    assert not new, "split these:\n" + "\n".join(new)
-
-
-def test_the_known_long_ones_are_still_too_long() -> None:
-    """Once one is split, its entry in KNOWN goes too."""
-    keys = {key for path in _sources() for key, _ in oversized(path)}
-    assert not KNOWN - keys, f"within the limits now: remove from KNOWN {sorted(KNOWN - keys)}"
+    found = [text for path in _sources() for _, text in oversized(path)]
+    assert not found, "split these:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize(
