@@ -6,6 +6,9 @@ Starts the sandbox (a separate process) and measures, in one run:
 2. `segments export` to CSV (nested columns + a computed phone) and JSONL, 10k and 100k contacts;
 3. 50 ms added per page at --concurrency 1, 4 and 8;
 4. peak memory (max RSS) of exports of 10k and 1M contacts, and of 1M contacts to XLSX.
+5. deep lists and busy servers (bench/deep.py): createdAt windows against page numbers
+   on a server that pays for skipped rows; concurrency auto against a fixed 6 on a
+   server that serves 6 at once.
 Each figure is the median of several runs; ratios come from the same run.
 Writes bench/results.json and prints a table.
 """
@@ -189,6 +192,10 @@ def main() -> int:
             rows += zero_latency(project, users, out)
         rows += latency(project, out)
         rows += memory(project, out)
+        from bench.deep import measure as deep  # here: it imports this module
+
+        out["deep"], deep_rows = deep(project)
+        rows += deep_rows
 
     table = _table([["benchmark", "figure", "ratio", "max RSS"], *rows])
     print(table)

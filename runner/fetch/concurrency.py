@@ -18,7 +18,8 @@ A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling ea
 round up to half of it (TCP's slow start back to its threshold), and stays there,
 trying the ceiling again after 16 rounds, then 32, 64 ... as long as it fails (a
 server that turns requests away keeps doing so, and each try costs a request and its
-``Retry-After``). :attr:`Adaptive.settled` is what the run settled at (the limit it
+``Retry-After``); a try that is turned away goes back to one below the ceiling, not
+to half (the limit below it held). :attr:`Adaptive.settled` is what the run settled at (the limit it
 spent the most time at, the median by time), for the summary and the manifest.
 
 Thread-safe; the clock is injectable, so the rules are tested on a fake one:
@@ -191,10 +192,14 @@ class Adaptive:
         self._next_round(now, self.limit + 1)
 
     def _cut(self, now: float, ceiling: int | None) -> None:
+        limit = max(1, self.limit // 2)
         if ceiling is not None:
+            # A try at the ceiling turned away: back to the limit that held, not half.
+            tried = self.ceiling is not None and ceiling >= self.ceiling
             self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
             self._below = 0
-        self._next_round(now, max(1, self.limit // 2))
+            limit = max(1, self.ceiling - 1) if tried else limit
+        self._next_round(now, limit)
         self._cut_round = self._round.number
 
     def _next_round(self, now: float, limit: int) -> None:

@@ -7,8 +7,9 @@ import datetime as dt
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Any
 
 from runner import __version__
@@ -18,9 +19,9 @@ from runner.fetch.paging import NewRecords, PageNumbers, PageRequest, Paging
 from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
-from runner.fetch.transport import Transport, UrllibTransport
+from runner.fetch.transport import Retryable, Transport, UrllibTransport
 from runner.fetch.windowed import Windows
-from runner.fetch.windows import DEPTH, closed_range
+from runner.fetch.windows import closed_range
 from runner.records import Deduplicator
 from runner.spec.project import ApiSettings
 
@@ -117,8 +118,8 @@ class PageFetcher:
             self._again = Deduplicator(self.api.id_key)
             return plain(NewRecords(self._again, records.scrub))
 
-        def depth() -> int:
-            return max(DEPTH, self.in_flight.limit)
+        def depth() -> int:  # windows open one a round trip: as deep as requests at once
+            return self.in_flight.limit
 
         return Windows(
             self.body,
@@ -126,7 +127,7 @@ class PageFetcher:
             whole,
             fallback,
             max_pages=self.max_pages,
-            ahead=lambda: self.in_flight.limit + 1,  # one spare: a page waiting to retry
+            ahead=lambda: self.in_flight.limit,
             depth=depth,
         )
 
@@ -210,27 +211,49 @@ class _Pump:
             self._drop(sent)
 
     def as_answered(self) -> Generator[Page, None, bool]:
-        """Pages as they are answered, each request's tries (decoding included) in the
-        pool: a page waiting out a ``Retry-After`` holds up no other. True when the
-        strategy turns to pages in order (it fell back to page numbers)."""
+        """Pages as they are answered, their first try in the pool and decoded in this
+        thread; a page's further tries run in the pool, so one waiting out a
+        ``Retry-After`` holds up no other. True when the strategy turns to pages in
+        order (it fell back to page numbers)."""
+        windows = self.paging
+        assert isinstance(windows, Windows)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
-        sent: dict[Future[list[Any]], PageRequest] = {}
+        sent: dict[Future[Any], tuple[PageRequest, float, bool]] = {}
+        answered: SimpleQueue[Future[Any]] = SimpleQueue()  # futures as they finish
+
+        def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
+            future = pool.submit(work, *args)
+            future.add_done_callback(answered.put)
+            return future
+
         try:
             while True:
-                while len(sent) < self.paging.ahead and (request := self.paging.next()):
+                # A page waiting to try again holds no slot: it does not count.
+                retrying = sum(1 for _, _, again in sent.values() if again)
+                while len(sent) - retrying < windows.ahead and (request := windows.next()):
                     deadline = time.monotonic() + self.deadline
-                    sent[pool.submit(self._tries.fetch, request, None, deadline)] = request
+                    sent[submit(self._tries.send, request, deadline)] = (request, deadline, False)
                 if not sent:
+                    yield from (Page(n, records) for n, records in windows.passed())
                     return False
-                done, _ = wait(sent, return_when=FIRST_COMPLETED)
-                future = min(done, key=lambda f: sent[f].number)
-                request = sent.pop(future)
-                records = future.result()
-                kept = self.paging.read(request, records)
+                future = answered.get()
+                request, deadline, retried = sent.pop(future)
+                if not retried and isinstance(future.exception(), Retryable):
+                    # Its further tries (and their waits) in the pool, the first counted.
+                    again = submit(self._tries.fetch, request, future, deadline)
+                    sent[again] = (request, deadline, True)
+                    continue
+                # Decoded here: one thread building objects beats several fighting for
+                # the GIL.
+                records: list[Any] = (
+                    future.result() if retried else self._tries.fetch(request, future, deadline)
+                )
+                kept = windows.read(request, records)
+                # The pages next in the list's order, a page size each (and the rest
+                # when windowing stops).
+                yield from (Page(n, records) for n, records in windows.passed())
                 if kept is None:
                     return True
-                if records:  # an empty page only ends its window
-                    yield Page(request.number, kept)
         finally:
             self._tries.stopped.set()
             for future in sent:

@@ -36,6 +36,15 @@ from runner.fetch.redact import Redactor
 from runner.records import Deduplicator, first_non_object, json_type
 
 
+def past_max_pages(pages: int, max_pages: int) -> None:
+    """Refuse page ``pages`` of records past ``max_pages``: the list is not complete."""
+    if pages > max_pages:
+        raise PagingError(
+            f"stopped at max_pages {max_pages} before the API's last page; "
+            "nothing published (raise --max-pages or api.max_pages)"
+        )
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """One request: ``number`` names it in messages ("page 3"); ``body`` is what is sent."""
@@ -157,11 +166,7 @@ class PageNumbers:
         if not records:
             self._end_pass()
             return None
-        if request.number > self.max_pages:
-            raise PagingError(
-                f"stopped at max_pages {self.max_pages} before the API's last page; "
-                "nothing published (raise --max-pages or api.max_pages)"
-            )
+        past_max_pages(request.number, self.max_pages)
         ids = self.records.ids(request.number, records)
         if ids == self._previous:
             raise self._ignored(request.number)

@@ -38,12 +38,17 @@ checked by comparing text, without parsing each one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 CREATED = "createdAt"
-DEPTH = 8  # pages a window is sized to: deep pages stay cheap, few requests per window
+DEPTH = 16  # pages a window is sized to, by default
+RECORDS = 1600  # records a window is sized to hold at least (32 pages of 50): its deepest
+# page skips that many rows, and each window costs a page or two more than page numbers
+HOLD = 10_000  # records come early (a page above them late, e.g. waiting out a 429's
+# Retry-After) held before no more requests go out: a few MB, and seconds of paging
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FLOOR = 0  # no window edge before the epoch: a list that old is read as one window
 
@@ -99,21 +104,26 @@ class Window(Range):
 
     probe: bool = False
 
+    @functools.cached_property
+    def bounds(self) -> tuple[str, str]:
+        """``startAt`` ("" for no lower bound) and ``endsAt``, as the API writes them."""
+        return ("" if self.start is None else text(self.start), text(self.end))
+
     @property
     def label(self) -> str:
-        start = "..." if self.start is None else text(self.start)
-        return f"createdAt {start} to {text(self.end)}"
+        start, end = self.bounds
+        return f"createdAt {start or '...'} to {end}"
 
     def body(self, base: Mapping[str, Any], page: int) -> dict[str, Any]:
         """``base`` with this window's range applied (``createdAt`` in applicableFilters)."""
         applicable = list(base.get("applicableFilters") or [])
         if CREATED not in applicable:
             applicable.append(CREATED)
-        start = "" if self.start is None else text(self.start)
+        start, end = self.bounds
         return {
             **base,
             "applicableFilters": applicable,
-            CREATED: {"startAt": start, "endsAt": text(self.end)},
+            CREATED: {"startAt": start, "endsAt": end},
             "page": page,
         }
 
@@ -200,8 +210,7 @@ class Order:
 
     def __init__(self, window: Window, last: str | None = None) -> None:
         self.window = window
-        self.low = "" if window.start is None else text(window.start)
-        self.high = text(window.end)
+        self.low, self.high = window.bounds
         self.last = last  # the oldest instant read so far in this window, API form
 
     def check(self, number: int, records: Sequence[Any]) -> int | None:

@@ -66,9 +66,7 @@ class ApiSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int | Literal["auto"] = "auto"  # a number fixes it (runner.fetch.concurrency)
     max_concurrency: int = 16  # the most "auto" goes to
-    windows: bool = (
-        False  # true: long lists read as closed createdAt windows (runner.fetch.windows)
-    )
+    windows: bool = True  # long lists read as closed createdAt windows (runner.fetch.windows)
     rate_limit: float = 0.0
     max_pages: int = 100_000
     max_page_bytes: int = 64 * 1024 * 1024  # decompressed

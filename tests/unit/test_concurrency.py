@@ -201,3 +201,22 @@ def test_slow_down_marks_the_request_in_this_threads_slot() -> None:
     assert limit.turned_away == 1 and limit.limit == 4
     limit.slow_down()  # outside a slot: nothing to mark
     assert limit.turned_away == 1
+
+
+def test_a_try_at_the_ceiling_turned_away_goes_back_below_it_not_to_half() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=12, clock=clock)
+    limit.end(limit.begin(), overloaded=True)  # first 429 at 12: ceiling 12, half
+    assert (limit.limit, limit.ceiling) == (6, 12)
+    rounds = 0
+    while limit.limit < 12 and rounds < 10 * FIRST_RETRY:  # up to the try at the ceiling
+        tickets = [limit.begin() for _ in range(limit.limit)]
+        clock.now += 0.05
+        for ticket in tickets:
+            limit.end(ticket)
+        rounds += 1
+    assert limit.limit == 12 and limit.ceiling == 12
+    limit.end(limit.begin(), overloaded=True)  # the try fails: 11 held before, so 11
+    assert (limit.limit, limit.ceiling) == (11, 12)
+    limit.end(limit.begin(), overloaded=True)  # a 429 below the ceiling: it came down
+    assert (limit.limit, limit.ceiling) == (5, 11)
