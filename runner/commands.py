@@ -31,7 +31,7 @@ from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
-    from runner.export import ExportOptions
+    from runner.export import ExportOptions, SegmentResult
     from runner.sandbox.server import SandboxOptions
     from runner.sinks import OutputRoot
 
@@ -204,9 +204,8 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     """Export the selected segments: progress on ``err``, the summary table on ``out``."""
-    from runner.export import Status, export_all, results_document, write_results
+    from runner.export import DONE, export_all
     from runner.report.progress import Progress
-    from runner.report.summary import summary
 
     sel = job.selection
     ws = open_workspace(sel)
@@ -215,17 +214,35 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     if not segments:
         err.write("no segments selected\n")
         return Outcome.PROBLEMS if ws.problems else Outcome.OK
-    results = export_all(segments, ws, job.options, listener=Progress(err, live=job.live))
+    results: list[SegmentResult] = []
+    progress = Progress(err, live=job.live)
+    try:
+        export_all(segments, ws, job.options, listener=progress, results=results)
+    except (KeyboardInterrupt, Terminated):
+        if results:  # what ran, and which segment stopped; then on to 130 or 143
+            _report_export(job, ws, results, out)
+        raise
+    _report_export(job, ws, results, out)
+    failed = ws.problems or any(r.status not in DONE for r in results)
+    return Outcome.FAILED if failed else Outcome.OK
+
+
+def _report_export(
+    job: ExportJob, ws: Workspace, results: list[SegmentResult], out: TextIO
+) -> None:
+    """The summary table on ``out``, and the results file if ``--results`` asked for it."""
+    from runner.export import results_document, write_results
+    from runner.report.summary import summary
+
     out.write(summary(results))
     if job.results is not None:
+        sel = job.selection
         args = {
             "selectors": list(sel.selectors),
             "exclude": list(sel.exclude),
             **job.options.as_args(),
         }
         write_results(job.results, results_document(ws, results, args))
-    failed = ws.problems or any(r.status == Status.FAILED for r in results)
-    return Outcome.FAILED if failed else Outcome.OK
 
 
 def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:

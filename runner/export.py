@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +37,9 @@ from runner.sinks.local import write_atomically
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
-
-class Status(StrEnum):
-    """How one segment's export ended: ``status`` in the results file and the summary.
-
-    A guard that kept the previous file and an interrupted export are ``failed``
-    (their ``error`` says which).
-    """
-
-    SUCCESS = "success"
-    FAILED = "failed"
-    DRY_RUN = "dry-run"
-    SKIPPED = "skipped"
-
-
-DONE = frozenset({Status.SUCCESS, Status.DRY_RUN})  # the segment ran to its end
+# How a segment ended (``status`` in the results file, the summary and the history) is a
+# RunStatus; these two mean the segment ran to its end.
+DONE = frozenset({RunStatus.SUCCESS, RunStatus.DRY_RUN})
 
 
 @dataclass(frozen=True)
@@ -78,7 +65,7 @@ class ExportOptions:
 @dataclass
 class SegmentResult:
     segment: str
-    status: Status | None = None  # None while the segment runs
+    status: RunStatus | None = None  # None while the segment runs
     rows: int = 0
     pages: int = 0
     duplicates: int = 0
@@ -121,15 +108,16 @@ def export_segment(
     token: str,
     listener: Listener | None = None,
     env: Mapping[str, str] | None = None,
+    into: SegmentResult | None = None,
 ) -> SegmentResult:
-    """Export one segment; every failure is in the result, only an interrupt is raised.
-    The run is recorded in the history beside the destination (:mod:`runner.export_history`)."""
-    result = SegmentResult(seg.name)
+    """Export one segment; every failure is in the result, only an interrupt is raised
+    (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
+    history beside the destination (:mod:`runner.export_history`)."""
+    result = SegmentResult(seg.name) if into is None else into
     started, started_at = time.monotonic(), _utc_now()
     notify = listener or _quiet
     upload: Upload | None = None
     run: HistoryRun | None = None
-    ended = RunStatus.FAILED  # what the history records
     try:
         run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
         destination = run.destination
@@ -143,27 +131,25 @@ def export_segment(
         run.check(result.rows)
         if options.dry_run:
             upload.abort()
-            result.status = Status.DRY_RUN
+            result.status = RunStatus.DRY_RUN
         else:
             companions = run.companions()  # the delta files, finished
             manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
             _publish(manifest, ws, result, upload, destination, companions)
-            ended = RunStatus.SUCCESS
     except ManifestError as exc:
-        result.status, result.published = Status.FAILED, True
+        result.status, result.published = RunStatus.FAILED, True
         result.error = redact(str(exc), token)
     except RunnerError as exc:
-        result.status, result.error = Status.FAILED, redact(str(exc), token)
-        ended = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
+        result.status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
+        result.error = redact(str(exc), token)
     except (KeyboardInterrupt, Terminated):
-        result.status, result.error = Status.FAILED, "interrupted"
-        ended = RunStatus.INTERRUPTED
+        result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
         raise
     finally:
-        if upload is not None and result.status != Status.SUCCESS:
+        if upload is not None and result.status != RunStatus.SUCCESS:
             upload.abort()
         result.seconds = round(time.monotonic() - started, 3)
-        _remember(run, ended, result, os.environ if env is None else env, token, notify)
+        _remember(run, result, os.environ if env is None else env, token, notify)
         if result.status is not None:
             notify("end", result)
     return result
@@ -179,7 +165,6 @@ def _history_flags(options: ExportOptions) -> dict[str, Any]:
 
 def _remember(
     run: HistoryRun | None,
-    ended: RunStatus,
     result: SegmentResult,
     env: Mapping[str, str],
     token: str,
@@ -190,7 +175,7 @@ def _remember(
         return
     try:
         if result.status is not None:
-            for text in run.end(ended, result, env, lambda line: redact(line, token)):
+            for text in run.end(result.status, result, env, lambda line: redact(line, token)):
                 result.warnings.append(text)
                 notify("warning:" + text, result)
     finally:
@@ -331,7 +316,7 @@ def _publish(
     publish_group(upload, companions, manifest.to_bytes(), metadata)
     result.published = True
     result.manifest = destination.manifest_display
-    result.status = Status.SUCCESS
+    result.status = RunStatus.SUCCESS
 
 
 def export_all(
@@ -340,18 +325,36 @@ def export_all(
     options: ExportOptions,
     env: Mapping[str, str] | None = None,
     listener: Listener | None = None,
+    results: list[SegmentResult] | None = None,
 ) -> list[SegmentResult]:
+    """Export ``segments`` one after the other; their results, in order. With
+    ``fail_fast``, the segments after one that did not finish are ``skipped``.
+
+    ``results``, if given, is filled as the segments go, so a caller still holds it
+    when an interrupt is raised: the segment it stopped is ``interrupted``, the rest
+    ``skipped``.
+    """
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
-    results: list[SegmentResult] = []
-    for seg in segments:
-        result = export_segment(seg, ws, options, token, listener, env)
+    results = [] if results is None else results
+    for number, seg in enumerate(segments, 1):
+        result = SegmentResult(seg.name)
         results.append(result)
-        if result.status == Status.FAILED and options.fail_fast:
-            for rest in segments[len(results) :]:
-                results.append(SegmentResult(rest.name, status=Status.SKIPPED))
+        try:
+            export_segment(seg, ws, options, token, listener, env, into=result)
+        except (KeyboardInterrupt, Terminated):
+            if result.status is None:  # stopped before it began
+                result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
+            _skip(results, segments[number:])
+            raise
+        if result.status not in DONE and options.fail_fast:
+            _skip(results, segments[number:])
             break
     return results
+
+
+def _skip(results: list[SegmentResult], rest: Sequence[Segment]) -> None:
+    results.extend(SegmentResult(seg.name, status=RunStatus.SKIPPED) for seg in rest)
 
 
 def results_document(

@@ -34,12 +34,33 @@ RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{12}$")
 
 
 class RunStatus(StrEnum):
-    """How a run ended. ``guard``: the rows were fetched but a guard kept the previous file."""
+    """How one segment's run ended: the same word in the history, the results file
+    (``status``), the summary and the progress log.
+
+    - ``success``: published.
+    - ``failed``: an error kept the previous file (``error`` says which; a manifest
+      that could not be written after the file was published is ``failed`` too,
+      with ``published`` true in the results).
+    - ``guard``: the rows were fetched, but ``expect.min_rows``, ``max_rows`` or
+      ``max_change`` kept the previous file.
+    - ``interrupted``: Ctrl-C or SIGTERM stopped it; nothing was published.
+    - ``dry-run``: ``--dry-run`` fetched every page and wrote nothing.
+    - ``skipped``: never started (``--fail-fast`` after a segment that did not
+      finish, or an interrupt during an earlier segment).
+
+    The history records the first four (:data:`RECORDED`); a dry run or a
+    skipped segment leaves no entry.
+    """
 
     SUCCESS = "success"
     FAILED = "failed"
     GUARD = "guard"
     INTERRUPTED = "interrupted"
+    DRY_RUN = "dry-run"
+    SKIPPED = "skipped"
+
+
+RECORDED = frozenset({RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.GUARD, RunStatus.INTERRUPTED})
 
 
 def utc_now() -> str:
@@ -139,6 +160,8 @@ class RunRecord:
         if not RUN_ID.match(self.run_id):
             raise ValueError(f"run id {self.run_id!r} is not one made by new_run_id")
         object.__setattr__(self, "status", RunStatus(self.status))
+        if self.status not in RECORDED:
+            raise ValueError(f"status {self.status}: the history records no such run")
         if "\n" in self.error or "\r" in self.error:
             object.__setattr__(self, "error", " ".join(self.error.split()))
 

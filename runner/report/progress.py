@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from runner.export import Status
+from runner.history import RunStatus
 
 if TYPE_CHECKING:
     from runner.export import SegmentResult
@@ -48,8 +48,10 @@ class Progress:
             detail += f"{r.retries} retries, {r.seconds:.1f}s"
             if r.dropped_unmatchable:
                 detail += f", {r.dropped_unmatchable:,} with nothing to match on left out"
-            if r.status == Status.FAILED:
-                self._log(f"{r.segment}: FAILED: {r.error}")
+            if r.status in (RunStatus.FAILED, RunStatus.GUARD):
+                self._log(f"{r.segment}: {str(r.status).upper()}: {r.error}")
+            elif r.status == RunStatus.INTERRUPTED:
+                self._log(f"{r.segment}: INTERRUPTED after {detail}")
             else:
                 self._log(f"{r.segment}: {r.status}: {detail}")
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from runner.export import DONE, Status
+from runner.export import DONE
+from runner.history import RunStatus
 from runner.report.table import format_table
 
 if TYPE_CHECKING:
     from runner.export import SegmentResult
+
+
+STOPPED = (RunStatus.FAILED, RunStatus.GUARD)  # each with an error to show
+UNDONE = (*STOPPED, RunStatus.INTERRUPTED, RunStatus.SKIPPED)  # counted in the last line
 
 
 def summary(results: Sequence[SegmentResult]) -> str:
@@ -46,11 +52,10 @@ def summary(results: Sequence[SegmentResult]) -> str:
             text += f"warning: {r.segment}: {r.note}\n"
     for r in results:
         text += "".join(f"warning: {r.segment}: {line}\n" for line in r.warnings)
-    failed = [r for r in results if r.status == Status.FAILED]
-    for r in failed:
-        text += f"error: {r.segment}: {r.error}\n"
+    for r in results:
+        if r.status in STOPPED:  # an interrupt's error says only that: the table shows it
+            text += f"error: {r.segment}: {r.error}\n"
     ok = sum(1 for r in results if r.status in DONE)
-    text += f"{ok} of {len(results)} segment(s) exported" + (
-        f", {len(failed)} failed\n" if failed else "\n"
-    )
-    return text
+    counts = Counter(r.status for r in results if r.status not in DONE)
+    tail = "".join(f", {counts[status]} {status}" for status in UNDONE if counts[status])
+    return text + f"{ok} of {len(results)} segment(s) exported{tail}\n"

@@ -4,6 +4,7 @@ for a user's mistake or an OS failure."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -221,16 +222,21 @@ def _drain(stream: IO[bytes], into: bytearray) -> None:
 def test_signal_mid_export_exits_with_its_code(
     sandbox: Start, tmp_path: Path, sig: int, code: int, word: str
 ) -> None:
+    """The run stops with the signal's code; what ran is still summed up (``interrupted``,
+    then ``skipped`` for the segments it never reached), on stdout and in --results."""
     slow = sandbox(users=3000, page_size=10, latency_ms=40)
-    project = make_project(tmp_path, {"everyone": SEGMENT.format(name="everyone")})
+    segments = {name: SEGMENT.format(name=name) for name in ("everyone", "later")}
+    project = make_project(tmp_path, segments)
     command = ["export", "--as-of", ANCHOR, "--concurrency", "1", "--progress", "live"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", *command],
-        cwd=project,
-        env=cli_env(api_env(slow)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    summary = tmp_path / "summary.txt"
+    with summary.open("wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", *command, "--results", "results.json"],
+            cwd=project,
+            env=cli_env(api_env(slow)),
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+        )
     err = bytearray()
     assert proc.stderr is not None
     reader = threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)
@@ -247,9 +253,19 @@ def test_signal_mid_export_exits_with_its_code(
     assert proc.returncode == code
     text = err.decode()
     assert "Traceback" not in text
-    assert text.endswith(
-        "everyone: FAILED: interrupted\n"
-        f"segments: {word}; nothing was published for the unfinished segment\n"
-    )
+    assert re.search(
+        r"everyone: INTERRUPTED after [\d,]+ rows, \d+ pages, [^\n]*\n"
+        f"segments: {word}; nothing was published for the unfinished segment\n$",
+        text,
+    ), text[-500:]
+    results = json.loads((project / "results.json").read_text("utf-8"))
+    assert [(r["segment"], r["status"], r["error"]) for r in results["results"]] == [
+        ("everyone", "interrupted", "interrupted"),
+        ("later", "skipped", ""),
+    ]
+    assert results["success"] is False and results["results"][0]["pages"] >= 2
+    shown = summary.read_text("utf-8").splitlines()
+    assert [line.split()[-1] for line in shown[1:3]] == ["interrupted", "skipped"]
+    assert shown[-1] == "0 of 2 segment(s) exported, 1 interrupted, 1 skipped"
     out = project / "out"
     assert not out.exists() or list(out.iterdir()) == []  # nothing half-written, no temporary

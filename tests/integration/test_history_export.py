@@ -198,6 +198,37 @@ def test_max_change_from_defaults_and_min_rows_are_guards(sandbox: Start, tmp_pa
     assert "500 rows is below expect.min_rows (600)" in run.stdout
 
 
+def test_a_guard_trip_says_guard_in_the_results_the_summary_and_the_log(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    segments = {
+        "everyone": everyone(extra="expect: {max_change: 30%}\n"),
+        "steady": everyone("steady"),
+    }
+    project = make_project(tmp_path, segments)
+    assert export(project, sandbox(users=1000)).returncode == 0
+    results = tmp_path / "results.json"
+    tripped = export(project, sandbox(users=600), "--results", str(results), "--progress", "log")
+    assert tripped.returncode == 1
+    document = json.loads(results.read_text("utf-8"))
+    assert [(r["segment"], r["status"]) for r in document["results"]] == [
+        ("everyone", "guard"),
+        ("steady", "success"),
+    ]
+    assert document["success"] is False
+    assert "-40.0%, above expect.max_change 30%" in document["results"][0]["error"]
+    table = [line.split() for line in tripped.stdout.splitlines()[:3]]
+    assert [(row[0], row[-1]) for row in table] == [
+        ("SEGMENT", "STATUS"),
+        ("everyone", "guard"),
+        ("steady", "success"),
+    ]
+    assert "error: everyone: rows 600 vs 1000 at the last successful run" in tripped.stdout
+    assert tripped.stdout.endswith("1 of 2 segment(s) exported, 1 guard\n")
+    assert "everyone: GUARD: rows 600 vs 1000" in tripped.stderr
+    assert [r.status for r in history(project, "everyone")] == ["success", "guard"]
+
+
 def delta_files(folder: Path, name: str = "seen") -> dict[str, bytes]:
     return {tag: (folder / f"{name}.{tag}.csv").read_bytes() for tag in ("added", "removed")}
 

@@ -453,7 +453,7 @@ def test_scheduled_and_manual_exports_keep_their_files(
         annotation.startswith("::error title=segments export too-strict::")
         and "min_rows" in annotation
     )
-    assert "| too-strict | failed |" in strict.summary
+    assert "| too-strict | guard |" in strict.summary
     assert set(strict.artifacts["segment-too-strict"]) == {"results.json"}
     assert not (strict.workspace / "exports" / "strict.csv").exists()
 
