@@ -14,7 +14,7 @@ from runner.locations import S3_SCHEME
 from runner.problems import Problem
 from runner.spec.project import Project
 from runner.spec.segment import Segment
-from runner.spec.targets import DELTA_TAGS, resolved_target, tagged_path
+from runner.spec.targets import DELTA_TAGS, claims_part, resolved_target, tagged_path
 
 
 def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
@@ -52,6 +52,7 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
             if other is not seg:
                 message = f"collides with segment '{other.name}' ({other.file})"
                 problems.append(_problem(seg, message, path))
+    problems += _part_claims(segments)
     for key, seg in owners.items():
         for parent in _parents(key):
             if parent in owners:
@@ -64,6 +65,18 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _part_claims(segments: Iterable[Segment]) -> list[Problem]:
+    """A split output claims every ``name-NNNN.ext`` beside it: no other output lands there."""
+    split = [seg for seg in segments if seg.output.split]
+    return [
+        _problem(seg, f"is a part name of segment '{owner.name}' ({owner.file}), split", path)
+        for seg in segments
+        for path in _written(seg)
+        for owner in split
+        if owner is not seg and claims_part(path, owner.output.path)
+    ]
 
 
 def _written(seg: Segment) -> list[str]:

@@ -22,6 +22,7 @@ from runner.spec.expressions import ExprError, parse_expr
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
 from runner.spec.project import Project
+from runner.spec.split import SplitSpec, effective_split, split_problem, split_spec
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
 
 DEFAULT_PATH = "exports/{{ segment.name }}"
@@ -69,6 +70,7 @@ class OutputSpec:
     xlsx: XlsxOptions = field(default_factory=XlsxOptions)
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
     delta: bool = False  # also <name>.added.<ext> and <name>.removed.<ext>
+    split: SplitSpec | None = None  # numbered parts (runner.spec.split)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def _merge_output(defaults: Mapping[str, Any], own: Mapping[str, Any]) -> dict[s
     merged = copy.deepcopy(dict(defaults))
     for key, value in own.items():
         if (
-            key in ("csv", "s3", "xlsx", "parquet")
+            key in ("csv", "s3", "xlsx", "parquet", "split")
             and isinstance(value, dict)
             and isinstance(merged.get(key), dict)
         ):
@@ -231,6 +233,11 @@ def _build(
     if why:
         problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
+    bad_split = split_problem(output.get("preset"), output.get("split"))
+    output["split"] = effective_split(output.get("preset"), output.get("split"))
+    if bad_split:
+        key, message = bad_split
+        problems.append(doc.problem(("output", "split", *([key] if key else [])), message))
     expect = {**project.expect_defaults, **rendered.get("expect", {})}
     bounds = rules.expect_problem(doc, expect) or rules.mode_problem(doc, rendered, output)
     if bounds:
@@ -269,4 +276,5 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         xlsx=XlsxOptions(**output.get("xlsx", {})),
         parquet=ParquetOptions(**output.get("parquet", {})),
         delta=output.get("delta", False),
+        split=split_spec(output.get("split")),
     )

@@ -132,6 +132,51 @@ def tagged_path(path: str, tag: str) -> str:
 
 
 DELTA_TAGS = ("added", "removed")
+PART_DIGITS = 4  # name-0001.csv; a set of more than 9,999 parts goes on with name-10000.csv
+
+
+def _stem_ext(name: str) -> tuple[str, str]:
+    gz = ".gz" if name.endswith(".gz") else ""
+    stem, ext = posixpath.splitext(name[: len(name) - len(gz)])
+    return stem, ext + gz
+
+
+def part_path(path: str, number: int) -> str:
+    """Where part ``number`` (from 1) of a split output goes: ``-NNNN`` before the extension.
+
+    >>> part_path("exports/vip.csv.gz", 1), part_path("s3://b/k/vip.jsonl", 12)
+    ('exports/vip-0001.csv.gz', 's3://b/k/vip-0012.jsonl')
+    """
+    head, name = posixpath.split(path)
+    stem, ext = _stem_ext(name)
+    part = f"{stem}-{number:0{PART_DIGITS}d}{ext}"
+    return f"{head}/{part}" if head else part
+
+
+def part_number(name: str, base: str) -> int | None:
+    """The part number when the file name ``name`` is a part of the output named ``base``
+    (both without folders), else None: what a split output claims and cleans.
+
+    >>> part_number("vip-0003.csv", "vip.csv"), part_number("vip-3.csv", "vip.csv")
+    (3, None)
+    """
+    stem, ext = _stem_ext(base)
+    digits = r"-([0-9]{" + str(PART_DIGITS) + ",})"
+    match = re.fullmatch(re.escape(stem) + digits + re.escape(ext), name)
+    if match is None or (len(match.group(1)) > PART_DIGITS and match.group(1)[0] == "0"):
+        return None
+    number = int(match.group(1))
+    return number if number >= 1 else None
+
+
+def claims_part(path: str, split_output: str) -> bool:
+    """Whether ``path`` lands on a part of ``split_output`` (same folder, ``name-NNNN.ext``)."""
+    head, name = posixpath.split(path)
+    base_head, base = posixpath.split(split_output)
+    return (
+        posixpath.normpath(head or ".") == posixpath.normpath(base_head or ".")
+        and part_number(name, base) is not None
+    )
 
 
 def resolved_target(project: Project, text: str) -> Path:
