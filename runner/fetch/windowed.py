@@ -144,8 +144,14 @@ class _Open:
         return kept
 
     def check(self, records: list[Any], ids: list[Any]) -> None:
-        """Page ``out`` in order, inside the window, not the page above once more."""
-        self.order.check(self.out, records)
+        """Page ``out`` in order, inside the window, not the page above once more. Its
+        first records may be the last ones of the page above, in their order, pushed
+        down by live data: the order goes on after them."""
+        above, repeated = self.previous, 0
+        if ids and ids[0] in above:
+            start = above.index(ids[0])
+            repeated = len(above) - start if ids[: len(above) - start] == above[start:] else 0
+        self.order.check(self.out, records, repeated)
         if ids == self.previous:
             raise PagingError(
                 f"{_label(self, self.out)} returned exactly the records of page "

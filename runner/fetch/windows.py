@@ -213,8 +213,10 @@ class Order:
         self.low, self.high = window.bounds
         self.last = last  # the oldest instant read so far in this window, API form
 
-    def check(self, number: int, records: Sequence[Any]) -> int | None:
-        """The oldest instant on the page (None when empty); raises :class:`OutOfOrder`."""
+    def check(self, number: int, records: Sequence[Any], repeated: int = 0) -> int | None:
+        """The oldest instant on the page (None when empty); raises :class:`OutOfOrder`.
+        Its first ``repeated`` records were read on the page above (live data pushed them
+        down) and checked there: the order goes on after them."""
         raw: list[Any] = [r.get(CREATED) if isinstance(r, dict) else None for r in records]
         values: list[str] = (
             raw
@@ -222,7 +224,7 @@ class Order:
             else [self._normal(number, i, v) for i, v in enumerate(raw)]
         )
         previous = self.last or self.high
-        for index, value in enumerate(values):
+        for index, value in enumerate(values[repeated:], repeated):
             if value > previous:
                 if value > self.high:
                     raise OutOfOrder(self._outside(number, index, value))

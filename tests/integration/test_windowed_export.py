@@ -196,3 +196,19 @@ def test_windows_give_the_same_file_as_page_numbers_byte_for_byte(
         files.append((project / "out" / "everyone.jsonl").read_bytes())
     assert files[0] == files[1] == files[2]
     assert files[0].count(b"\n") == 2500
+
+
+def test_a_window_that_moves_while_read_in_parallel_is_read_again_in_order(
+    sandbox: Start,
+) -> None:
+    # After every page, copies of the first contact of the list being read go on top of
+    # it: inside the window, so its later pages shift down while read in parallel (a
+    # record is read twice away from the window's edge, or skipped at a boundary).
+    api = sandbox(users=6000, page_size=25, seed=8, churn=1, churn_at="top")
+    body = full_body(**EVERYONE)
+    truth = set(api.truth(body))
+    ids, fetcher = fetch(api, body, concurrency=8)
+    assert fetcher.windows > 1 and fetcher.note == ""
+    assert fetcher.reread  # a window moved, and was read once more, in order
+    assert len(ids) == len(set(ids)) and truth <= set(ids)  # none missed, none twice
+    assert set(ids) <= truth | set(api.inserted)
