@@ -1,8 +1,10 @@
 """Command line: parse arguments into typed options and call the library.
 
 :func:`main` is the one place that turns outcomes and errors into exit codes
-(:class:`runner.errors.ExitCode`): 0 ok, 1 problems found, a run failed or an OS
-failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM. It is also where process-wide
+(:class:`runner.errors.ExitCode`): 0 ok, 1 problems found, a segment that did not
+finish (``failed`` or ``guard``: :class:`runner.history.RunStatus`) or an OS
+failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM (the segment it stopped is
+``interrupted``). It is also where process-wide
 things are set: the SIGTERM handler and, for exports, the GC threshold.
 The grammar (options, values and their bounds) is :mod:`runner.args`.
 """
