@@ -22,6 +22,7 @@ from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.export_history import HistoryRun
 from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder, content_type
+from runner.formats.split import encoder_for, part_list
 from runner.history import RunStatus
 from runner.locations import public_url
 from runner.manifest import Manifest, git_blob_id
@@ -78,6 +79,7 @@ class SegmentResult:
     note: str = ""  # why the run stopped reading windows, if it did
     seconds: float = 0.0
     bytes: int = 0
+    parts: int = 0  # output.split: the numbered files written (0: one file)
     destination: str = ""
     manifest: str = ""
     sha256: str = ""
@@ -218,7 +220,7 @@ def write_rows(
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
     says when there is nothing to ask (an empty incremental window)."""
-    encoder = Encoder(seg.output, upload)
+    encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
     try:
         for page in fetcher.pages() if run is None or run.fetch_needed else ():
             encoder.write_page(page.records)  # de-duplicated by the fetcher
@@ -238,6 +240,7 @@ def write_rows(
     encoder.finish()
     result.rows, result.bytes = encoder.rows, encoder.size
     result.sha256 = encoder.sha256
+    result.parts = len(part_list(encoder) or ())
     result.dropped_unmatchable = encoder.dropped_unmatchable
     result.retries = fetcher.retries
     return encoder
@@ -298,6 +301,7 @@ def _manifest(
         destination=destination.display,
         bytes=encoder.size,
         sha256=encoder.sha256,
+        parts=part_list(encoder),
         runner_version=__version__,
         history=run.manifest_fields(),
     )

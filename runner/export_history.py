@@ -130,6 +130,7 @@ class Deltas:
         )
         for tag in DELTA_TAGS:
             spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
+            spec = dataclasses.replace(spec, split=None)  # a delta file is never split
             dest = destination_for(
                 with_path(seg, tagged_path(seg.output.path, tag), spec), project, run.out
             )

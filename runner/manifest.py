@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +58,14 @@ class Manifest:
     sha256: str
     runner_version: str
     history: Mapping[str, Any]  # mode, incremental window, delta files, accepted change
+    # output.split: every part in order (number, rows, bytes, sha256, destination); then
+    # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
+    parts: Sequence[Mapping[str, Any]] | None = None
 
     def to_bytes(self) -> builtins.bytes:  # (a field is named bytes)
-        """Indented JSON and a newline, the keys in field order."""
+        """Indented JSON and a newline, the keys in field order (``parts`` only when split)."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        parts = fields.pop("parts")
+        if parts is not None:
+            fields["part_count"], fields["parts"] = len(parts), list(parts)
         return orjson.dumps(fields, option=orjson.OPT_INDENT_2) + b"\n"

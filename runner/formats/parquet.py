@@ -122,6 +122,12 @@ class ParquetFormat:
     def dropped_unmatchable(self) -> int:
         return self.rows.dropped
 
+    @property
+    def pending_bytes(self) -> int:
+        """The Arrow bytes of the rows buffered for the next row group (split parts add
+        them to the bytes already written)."""
+        return sum(batch.nbytes for batch in self._batches)
+
     def _array(self, col: list[Any], index: int) -> pa.Array:
         pa, kind = self._pa, self.rows.kinds[index]
         target = self.types[index]

@@ -116,6 +116,13 @@ class XlsxFormat:
     def dropped_unmatchable(self) -> int:
         return self.rows.dropped
 
+    @property
+    def pending_bytes(self) -> int:
+        """The sheet XML in the scratch folder so far (split parts measure it; the zip
+        written at the end is smaller)."""
+        with os.scandir(self._tmp) as entries:
+            return sum(e.stat().st_size for e in entries if e.is_file())
+
     def _new_sheet(self) -> Worksheet:
         number = len(self.sheets) + 1
         suffix = f" ({number})" if number > 1 else ""

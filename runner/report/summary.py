@@ -44,6 +44,9 @@ def summary(results: Sequence[SegmentResult]) -> str:
                 "platform can match were left out (dropped_unmatchable)\n"
             )
     for r in results:
+        if r.parts:
+            text += f"{r.segment}: {r.parts} part(s) beside {r.destination} (output.split)\n"
+    for r in results:
         if r.concurrency:
             mode = "auto" if r.auto_concurrency else "fixed"
             read = f"{r.windows:,} createdAt windows" if r.windows else "page numbers"

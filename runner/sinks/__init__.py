@@ -8,15 +8,17 @@ file or object untouched and nothing half-written behind. Adding a destination i
 adding one class with a ``scheme`` and :meth:`DestinationType.for_path`.
 
 ``--out`` (:mod:`runner.sinks.roots`) re-roots every segment's path: its scheme,
-not the path's, picks the destination.
+not the path's, picks the destination. ``output.split`` makes the destination a set
+of numbered parts published together (:mod:`runner.sinks.parts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from runner.errors import DestinationError, PathEscapeError
+from runner.sinks.base import Destination, DestinationType, DiscardUpload, Upload
 from runner.sinks.roots import (
     LocalRoot,
     OutputRoot,
@@ -30,55 +32,6 @@ from runner.sinks.roots import (
 if TYPE_CHECKING:
     from runner.spec.project import Project
     from runner.spec.segment import Segment
-
-
-class Upload(Protocol):
-    def write(self, data: bytes) -> int: ...
-
-    def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
-        """Make the data visible under its name and write ``manifest`` beside it.
-
-        Raises :class:`~runner.errors.DestinationError` when nothing was published, and
-        :class:`~runner.errors.ManifestError` when the data was published but its manifest
-        was not (its message says what is left at the destination).
-        """
-
-    def abort(self) -> None: ...
-
-
-class DiscardUpload:
-    """``--dry-run``: takes every byte, publishes nothing."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
-class Destination(Protocol):
-    @property
-    def display(self) -> str: ...
-
-    @property
-    def manifest_display(self) -> str: ...
-
-    def open(self, content_type: str) -> Upload:
-        """Start the upload of bytes of ``content_type`` (what the format says they are)."""
-
-
-class DestinationType(Protocol):
-    """A kind of destination: what :data:`DESTINATIONS` holds under its URL scheme."""
-
-    scheme: str
-
-    def for_path(
-        self, path: str, root: OutputRoot | None, seg: Segment, project: Project
-    ) -> Destination:
-        """Where ``path`` (the segment's output path) goes, under ``root`` if given."""
 
 
 def _local() -> DestinationType:
@@ -111,7 +64,12 @@ def destination_for(
     scheme = root.scheme if root is not None else scheme_of(path)
     if scheme not in DESTINATIONS:
         raise DestinationError(f"output path {path}: no destination for {scheme}://")
-    return DESTINATIONS[scheme]().for_path(path, root, seg, project)
+    dest = DESTINATIONS[scheme]().for_path(path, root, seg, project)
+    if seg.output.split is None:
+        return dest
+    from runner.sinks.parts import PartsDestination  # numbered parts, published as a set
+
+    return PartsDestination(dest)
 
 
 __all__ = [

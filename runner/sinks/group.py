@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import DestinationError, ManifestError
-from runner.sinks import Upload
+from runner.sinks.base import Upload
 
 Undo = Callable[[], None]
 
@@ -48,11 +48,11 @@ def publish_group(
         return
     from runner.sinks.local import LocalUpload
 
-    if isinstance(main, LocalUpload):
+    if isinstance(companions[0], LocalUpload):  # main may be a split output's set of parts
         with _group_lock(companions[0]):
             _publish(main, [_LocalPlacement(c) for c in companions], manifest, metadata)
     else:
-        _publish(main, [_S3Placement(c) for c in companions], manifest, metadata)
+        _publish(main, [S3Placement(c) for c in companions], manifest, metadata)
 
 
 def _publish(
@@ -153,7 +153,7 @@ def _held(path: Path) -> int | None:
     return fd
 
 
-class _S3Placement:
+class S3Placement:
     """One companion object: its previous object copied aside, then the new one written."""
 
     def __init__(self, upload: Upload) -> None:

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import signal
 import stat
 import tempfile
@@ -104,7 +105,10 @@ def clean_stale_temporaries(folder: Path) -> list[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if _same_file(fd, entry.path):
-                os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):  # a split run's staged parts
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
             continue  # locked by a live writer, or not ours to remove
@@ -262,6 +266,14 @@ class LocalDestination:
 
     def open(self, content_type: str = "") -> LocalUpload:
         """The upload (a local file keeps no content type)."""
+        self.prepare()
+        try:
+            return LocalUpload(self)
+        except OSError as exc:
+            raise self.error(exc) from exc
+
+    def prepare(self) -> None:
+        """Refuse a folder in the file's or manifest's place; make the file's folder."""
         for path in (self.target, self.manifest):
             if path.is_dir():
                 raise self.error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), path)
@@ -274,10 +286,6 @@ class LocalDestination:
                 raise self.error(exc) from exc
             why = NotADirectoryError(errno.ENOTDIR, f"{_shown(blocking)} is a file, not a folder")
             raise self.error(why) from exc
-        try:
-            return LocalUpload(self)
-        except OSError as exc:
-            raise self.error(exc) from exc
 
     def set_old_manifest_aside(self) -> Path | None:
         """Move the old manifest out of the way (under the target lock); None if none."""
@@ -300,6 +308,36 @@ class LocalDestination:
         if aside is not None:
             with contextlib.suppress(OSError):
                 os.rename(aside, self.manifest)
+
+
+class Staging:
+    """A new folder beside a target (``.segments-tmp-<random>-<name>``), ``flock``-ed
+    while it lives: a split run's parts wait here until they are published together.
+    Like a temporary file, one nobody holds a lock on is removed by the next run."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        while True:
+            path = tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix="-" + name[:_NAME_KEPT], dir=folder)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, path):
+                break
+            os.close(fd)  # a cleaner removed it between creation and lock: make another
+        self.path = Path(path)
+        self._fd: int | None = fd
+
+    def discard(self) -> None:
+        """Remove the folder and whatever it still holds, then let go of its lock."""
+        if self._fd is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._fd)
+        self._fd = None
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (quietly: not every file system can)."""
+    _fsync_dir(folder)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

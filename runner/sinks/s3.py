@@ -25,17 +25,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError, ManifestError
 from runner.locations import S3Location
 from runner.sinks.local import MANIFEST_SUFFIX, stop_for_tests
 from runner.sinks.roots import OutputRoot, S3Root, rerooted_s3
+from runner.sinks.s3_errors import s3_error as s3_error
+from runner.sinks.s3_errors import s3_reason as s3_reason
 
 if TYPE_CHECKING:
     from runner.spec.project import Project
@@ -43,40 +40,6 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 MAX_COPY = 5 * 1024 * MIB
-
-
-def s3_error(exc: Exception, url: str) -> DestinationError:
-    """One line a person can act on, for any botocore failure."""
-    return DestinationError(f"{url}: {s3_reason(exc, url)}")
-
-
-def s3_reason(exc: Exception, url: str) -> str:
-    """What went wrong with a botocore request on ``url``, in words."""
-    if isinstance(exc, NoCredentialsError):
-        text = "no AWS credentials found (environment, profile or instance role)"
-    elif isinstance(exc, EndpointConnectionError):
-        text = f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')}".rstrip()
-    elif isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        bucket = url[5:].split("/", 1)[0]
-        if code in ("NoSuchBucket",) or (code == "404" and status == 404):
-            text = f"bucket '{bucket}' does not exist"
-        elif code in (
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "InvalidToken",
-            "ExpiredToken",
-        ):
-            text = f"S3 rejected the credentials ({code}); check AWS_ACCESS_KEY_ID/AWS_PROFILE"
-        elif code in ("AccessDenied", "403", "AllAccessDisabled"):
-            text = f"access denied to {url}; check the bucket policy and credentials"
-        else:
-            message = exc.response.get("Error", {}).get("Message", "")
-            text = f"S3 error {code or status}: {message}".rstrip(": ")
-    else:
-        text = f"S3 request failed: {type(exc).__name__}"
-    return text
 
 
 def make_client(project: Project | None = None) -> Any:
@@ -139,6 +102,13 @@ class Parts:
             self.sent.append({"PartNumber": number, "ETag": reply["ETag"]})
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, self.url) from exc
+
+    def spill(self) -> None:
+        """Send what is buffered now, as the last part (a split run keeps no part in memory
+        while the next is written); an empty object stays one ``put_object``."""
+        if self.buffer:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
 
     def commit(self, meta: dict[str, str]) -> None:
         """Make the object visible under its key, with ``meta`` if it was one put."""

@@ -1,0 +1,311 @@
+"""Split parts: one export written as numbered files, each a complete file in its format.
+
+``output.split`` limits each part to ``max_rows`` rows and ``max_bytes`` bytes.
+:func:`encoder_for` gives the export's encoder: a plain :class:`~runner.formats.Encoder`,
+or a :class:`SplitEncoder` that asks its :class:`PartSink` (the destination's set of
+parts) for a new byte sink whenever a part is full. Parts stream: nothing holds a part.
+
+- **CSV and JSONL** are written by one format object into a page buffer; the page is
+  cut into rows (JSONL at each newline, CSV at each ``\\r\\n`` outside quotes) and the
+  rows are dealt into parts, each starting with the format's preamble (BOM and
+  header). So the parts joined, less each part's preamble, are the unsplit file byte
+  for byte. ``max_bytes`` is exact: a part's bytes (preamble included) never pass it,
+  except a part holding a single row that is larger by itself. With gzip the rows are
+  measured before compression, against a budget that zlib's worst case
+  (``deflateBound``) plus gzip's header and trailer keeps under ``max_bytes``.
+- **XLSX and Parquet** get a fresh format object per part. Their bytes are written
+  late (the zip at the end, a row group at a time), so the cut is decided on the
+  bytes written so far: the sheet XML before it is zipped (XLSX), the row groups
+  written plus the Arrow bytes buffered (Parquet), checked after every page slice and
+  projected from the part's bytes per row so far.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from runner.formats import FORMATS, Encoder, HashingWriter
+from runner.formats.base import ByteSink, Format
+
+if TYPE_CHECKING:
+    from runner.spec.segment import OutputSpec
+
+LINE_FORMATS = {"csv": b"\r\n", "jsonl": b"\n"}  # format -> what ends each row
+_GZIP_FRAME = 18 + 7 + 64  # gzip header and trailer, deflate's end block, a margin
+
+
+@dataclass(frozen=True)
+class PartFigures:
+    """One finished part: what the manifest lists."""
+
+    number: int
+    rows: int
+    bytes: int
+    sha256: str
+    destination: str = ""
+
+
+@runtime_checkable
+class PartSink(Protocol):
+    """Where the parts go (a split destination's upload)."""
+
+    def open_part(self, number: int) -> ByteSink:
+        """A byte sink for part ``number`` (from 1)."""
+
+    def end_part(self, part: PartFigures) -> str:
+        """Part ``part.number`` is complete; returns where it will be published."""
+
+
+class _OneSink:
+    """Every part into one sink (``--dry-run`` and ``diff --count`` discard them)."""
+
+    def __init__(self, sink: ByteSink) -> None:
+        self.sink = sink
+
+    def open_part(self, number: int) -> ByteSink:
+        return self.sink
+
+    def end_part(self, part: PartFigures) -> str:
+        return ""
+
+
+def encoder_for(spec: OutputSpec, upload: ByteSink) -> Encoder:
+    """The encoder of one export: split into parts when ``spec.split`` says so."""
+    if spec.split is None:
+        return Encoder(spec, upload)
+    return SplitEncoder(spec, upload if isinstance(upload, PartSink) else _OneSink(upload))
+
+
+def part_list(encoder: Encoder) -> list[dict[str, Any]] | None:
+    """The parts an encoder wrote, for the manifest; None when it did not split."""
+    if not isinstance(encoder, SplitEncoder):
+        return None
+    return [asdict(p) for p in encoder.parts]
+
+
+def gzip_budget(max_bytes: int) -> int:
+    """Bytes before compression whose gzip stream can never pass ``max_bytes``."""
+    worst = (max_bytes >> 12) + (max_bytes >> 14) + (max_bytes >> 25) + _GZIP_FRAME
+    return max(max_bytes - worst, 0)
+
+
+def split_rows(data: bytes, end: bytes) -> list[bytes]:
+    """A page's bytes as its rows, without their line ends (CSV: a line end inside
+    quotes is part of its cell; a complete CSV row holds an even number of quotes)."""
+    pieces = data.split(end)
+    pieces.pop()  # after the last line end
+    if end != b"\r\n" or b'"' not in data:
+        return pieces
+    rows: list[bytes] = []
+    pending: bytes | None = None
+    for piece in pieces:
+        pending = piece if pending is None else pending + end + piece
+        if pending.count(b'"') % 2 == 0:
+            rows.append(pending)
+            pending = None
+    if pending is not None:
+        rows.append(pending)
+    return rows
+
+
+class _Capture:
+    """The line format's sink: keeps one page's bytes until they are dealt into parts."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(data)
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+class _Tee:
+    """A part's bytes on their way to its sink, also hashed as the whole set."""
+
+    def __init__(self, sink: ByteSink, whole: HashingWriter) -> None:
+        self.sink, self.whole = sink, whole
+
+    def write(self, data: bytes) -> int:
+        self.whole.write(data)
+        return self.sink.write(data)
+
+
+class _Nowhere:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+class _Part:
+    """One part being written: ``[gzip] -> hashing -> sink`` (line formats), or its own
+    :class:`Encoder` (XLSX, Parquet)."""
+
+    def __init__(self, number: int, sink: ByteSink, spec: OutputSpec, lines: bool) -> None:
+        self.number = number
+        self.rows = 0
+        self.raw = 0  # line formats: bytes before compression, preamble included
+        self.encoder: Encoder | None = None
+        self.gzip: gzip.GzipFile | None = None
+        if lines:
+            self.hashing = HashingWriter(sink)
+            self.out: ByteSink = self.hashing
+            if spec.compression == "gzip":
+                self.gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self.hashing, mtime=0)
+                self.out = self.gzip
+        else:
+            self.encoder = Encoder(spec, sink)
+            self.hashing = self.encoder.hashing
+
+    def write(self, data: bytes, rows: int) -> None:
+        self.out.write(data)
+        self.raw += len(data)
+        self.rows += rows
+
+    def written(self) -> int:
+        """XLSX, Parquet: the bytes the part has written so far (see the module docstring)."""
+        assert self.encoder is not None
+        return self.encoder.size + int(getattr(self.encoder.format, "pending_bytes", 0))
+
+    def finish(self) -> PartFigures:
+        if self.gzip is not None:
+            self.gzip.close()
+        if self.encoder is not None:
+            self.encoder.finish()
+            self.rows = self.encoder.rows
+        digest = self.hashing.sha256.hexdigest()
+        return PartFigures(self.number, self.rows, self.hashing.size, digest)
+
+
+class SplitEncoder(Encoder):
+    """An :class:`~runner.formats.Encoder` whose bytes go to numbered parts (see above).
+
+    ``sha256`` and ``size`` are those of every part's bytes in order (``cat`` the parts).
+    """
+
+    def __init__(self, spec: OutputSpec, parts: PartSink) -> None:
+        assert spec.split is not None
+        self.spec, self.sink = spec, parts
+        self.max_rows = spec.split.max_rows or sys.maxsize
+        self.max_bytes = spec.split.max_bytes
+        self.rows = 0
+        self.parts: list[PartFigures] = []
+        self.whole = HashingWriter(_Nowhere())
+        self.end = LINE_FORMATS.get(spec.format)
+        self._part: _Part | None = None
+        self._dropped = 0  # by the parts already finished (XLSX, Parquet)
+        self._per_row = 0.0  # XLSX, Parquet: bytes per row of the last finished part
+        if self.end is not None:
+            self._capture = _Capture()
+            self.format: Format = FORMATS[spec.format](self._capture, spec)
+            self._preamble = self._capture.take()
+            limit = self.max_bytes or 0
+            self._budget = gzip_budget(limit) if spec.compression == "gzip" else limit
+
+    def _open(self) -> _Part:
+        number = len(self.parts) + 1
+        sink = _Tee(self.sink.open_part(number), self.whole)
+        part = _Part(number, sink, self.spec, lines=self.end is not None)
+        if part.encoder is not None:
+            self.format = part.encoder.format
+        elif self._preamble:
+            part.write(self._preamble, 0)
+        self._part = part
+        return part
+
+    def _close(self) -> None:
+        part, self._part = self._part, None
+        assert part is not None
+        figures = part.finish()
+        if part.encoder is not None:
+            self._dropped += part.encoder.dropped_unmatchable
+            self._per_row = figures.bytes / figures.rows if figures.rows else self._per_row
+        where = self.sink.end_part(figures)
+        self.parts.append(PartFigures(**{**asdict(figures), "destination": where}))
+
+    def write_page(self, records: Sequence[Any]) -> None:
+        if self.end is not None:
+            self.format.write_page(records)
+            self._deal(split_rows(self._capture.take(), self.end), self.end)
+        else:
+            self._write_slices(records)
+
+    def _deal(self, rows: list[bytes], end: bytes) -> None:
+        """Line formats: the page's rows into parts, by count and by bytes."""
+        step = len(end)
+        sizes = list(accumulate(len(row) + step for row in rows)) if self.max_bytes else []
+        done = 0
+        while done < len(rows):
+            part = self._part or self._open()
+            take = min(self.max_rows - part.rows, len(rows) - done)
+            if self.max_bytes:
+                before = sizes[done - 1] if done else 0
+                fit = bisect_right(sizes, before + self._budget - part.raw, done, done + take)
+                if fit == done and part.rows:
+                    self._close()
+                    continue
+                take = max(fit - done, 1)  # a row larger than max_bytes goes in a part alone
+            part.write(end.join(rows[done : done + take]) + end, take)
+            done += take
+            self.rows += take
+            if part.rows >= self.max_rows:
+                self._close()
+
+    def _write_slices(self, records: Sequence[Any]) -> None:
+        """XLSX, Parquet: the page in slices, each to the part it fits."""
+        done = 0
+        while done < len(records):
+            part = self._part or self._open()
+            assert part.encoder is not None
+            take = min(self.max_rows - part.encoder.rows, len(records) - done)
+            if self.max_bytes:
+                written = part.written()
+                per_row = written / part.encoder.rows if part.encoder.rows else self._per_row
+                if per_row:
+                    fit = int((self.max_bytes - written) // per_row)
+                    if fit <= 0 and part.encoder.rows:
+                        self._close()
+                        continue
+                    take = max(min(take, fit), 1)
+            before = part.encoder.rows
+            part.encoder.write_page(records[done : done + take])
+            done += take
+            self.rows += part.encoder.rows - before
+            full = self.max_bytes is not None and part.written() >= self.max_bytes
+            if part.encoder.rows >= self.max_rows or full:
+                self._close()
+
+    def finish(self) -> None:
+        if self.end is not None:
+            self.format.close()
+            rest = self._capture.take()  # nothing for CSV and JSONL; kept if ever there is
+            if rest:
+                (self._part or self._open()).write(rest, 0)
+        if self._part is None and not self.parts:
+            self._open()  # no rows: one part, with the header where the format has one
+        if self._part is not None:
+            self._close()
+
+    @property
+    def dropped_unmatchable(self) -> int:
+        if self.end is not None:
+            return self.format.dropped_unmatchable
+        current = self._part.encoder.dropped_unmatchable if self._part and self._part.encoder else 0
+        return self._dropped + current
+
+    @property
+    def sha256(self) -> str:
+        return self.whole.sha256.hexdigest()
+
+    @property
+    def size(self) -> int:
+        return self.whole.size
