@@ -520,3 +520,27 @@ def test_s3_kill_9_between_parts_keeps_the_previous_set(
     assert parts == {k: v for k, v in before.items() if not k.endswith(".manifest.json")}
     for n in (1, 2, 3):
         assert s3.open_uploads("exports", f"daily/everyone-000{n}.csv") == []
+
+
+def test_delta_files_beside_a_split_set_are_published_with_it(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    extra = "  delta: true\n  columns: [_id]\n"
+    first = sandbox(users=400, seed=21)
+    project = make_project(tmp_path, {"everyone": segment("csv", "{max_rows: 150}", extra)})
+    assert export(project, first).returncode == 0
+    folder = project / "out"
+    assert [p.name for p in parts_of(folder, "everyone.csv")] == [
+        f"everyone-000{n}.csv" for n in (1, 2, 3)
+    ]
+    added = (folder / "everyone.added.csv").read_text().splitlines()
+    assert len(added) == 401  # the first run: every row is new (and the header)
+    second = sandbox(users=500, seed=21)  # the same contacts and 100 more
+    run = export(project, second)
+    assert run.returncode == 0, run.stdout + run.stderr
+    parts = parts_of(folder, "everyone.csv")
+    assert len(parts) == 4 and check_manifest(folder / "everyone.csv", parts, 500)
+    ids = {row for p in parts for row in p.read_text().splitlines()[1:]}
+    new = set((folder / "everyone.added.csv").read_text().splitlines()[1:])
+    assert len(new) == 100 and new <= ids  # a delta file is one file, never split
+    assert not (folder / "everyone.added-0001.csv").exists()
