@@ -95,23 +95,25 @@ def gzip_budget(max_bytes: int) -> int:
     return max(max_bytes - worst, 0)
 
 
-def split_rows(data: bytes, end: bytes) -> list[bytes]:
-    """A page's bytes as its rows, without their line ends (CSV: a line end inside
-    quotes is part of its cell; a complete CSV row holds an even number of quotes)."""
+def split_rows(data: bytes, end: bytes, rows: int | None = None) -> list[bytes]:
+    """A page's bytes as its rows, without their line ends. CSV: a line end inside
+    quotes is part of its cell, and a complete row holds an even number of quotes;
+    when the page cuts into exactly ``rows`` pieces no cell holds one, and no quote
+    is counted."""
     pieces = data.split(end)
     pieces.pop()  # after the last line end
-    if end != b"\r\n" or b'"' not in data:
+    if end != b"\r\n" or len(pieces) == rows or b'"' not in data:
         return pieces
-    rows: list[bytes] = []
+    merged: list[bytes] = []
     pending: bytes | None = None
     for piece in pieces:
         pending = piece if pending is None else pending + end + piece
         if pending.count(b'"') % 2 == 0:
-            rows.append(pending)
+            merged.append(pending)
             pending = None
     if pending is not None:
-        rows.append(pending)
-    return rows
+        merged.append(pending)
+    return merged
 
 
 class _Capture:
@@ -234,8 +236,8 @@ class SplitEncoder(Encoder):
 
     def write_page(self, records: Sequence[Any]) -> None:
         if self.end is not None:
-            self.format.write_page(records)
-            self._deal(split_rows(self._capture.take(), self.end), self.end)
+            rows = self.format.write_page(records)
+            self._deal(split_rows(self._capture.take(), self.end, rows), self.end)
         else:
             self._write_slices(records)
 

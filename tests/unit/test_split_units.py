@@ -59,8 +59,9 @@ def test_a_csv_page_cut_into_rows_gives_each_row_back(rows: list[list[str]]) -> 
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\r\n").writerow(row)
         lines.append(buffer.getvalue().encode("utf-8"))
-    cut = split_rows(b"".join(lines), b"\r\n")
-    assert [row + b"\r\n" for row in cut] == lines
+    page = b"".join(lines)
+    for told in (len(rows), None):  # told how many rows the page holds, or not
+        assert [row + b"\r\n" for row in split_rows(page, b"\r\n", told)] == lines
 
 
 @settings(max_examples=60, deadline=None)
