@@ -544,3 +544,35 @@ def test_delta_files_beside_a_split_set_are_published_with_it(
     new = set((folder / "everyone.added.csv").read_text().splitlines()[1:])
     assert len(new) == 100 and new <= ids  # a delta file is one file, never split
     assert not (folder / "everyone.added-0001.csv").exists()
+
+
+def test_s3_old_extra_parts_go_only_after_the_new_manifest(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in s3.env().items() if v is not None}
+    project = make_project(tmp_path, {"everyone": s3_segment("{max_rows: 100}")})
+    assert export(project, sandbox(users=500, seed=8), **env).returncode == 0
+    old = s3_parts(s3)
+    assert len(old) == 6  # five parts and the manifest
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR],
+        cwd=project,
+        env=cli_env({**api_env(sandbox(users=150, seed=9)), **env, STOP_HOOK: "1"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: stopped(proc))  # the new parts are in place, the manifest is not
+        now = s3_parts(s3)
+        assert "daily/everyone.csv.manifest.json" not in now  # no manifest describes a mix
+        assert now["daily/everyone-0005.csv"] == old["daily/everyone-0005.csv"]
+        assert now["daily/everyone-0001.csv"] != old["daily/everyone-0001.csv"]
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    objects = s3_parts(s3)
+    manifest = json.loads(objects.pop("daily/everyone.csv.manifest.json"))
+    assert sorted(objects) == ["daily/everyone-0001.csv", "daily/everyone-0002.csv"]
+    assert manifest["part_count"] == 2 and manifest["rows"] == 150
