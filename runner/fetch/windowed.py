@@ -293,7 +293,7 @@ class Windows:
         assert isinstance(request, WindowRequest)
         try:
             self._take(request, records)
-            self._out.records += self._pass_on()
+            self._pass_on()
             return []  # handed over by passed(), a page size at a time
         except OutOfOrder as exc:
             note = f"{exc}; paging by page number instead, without windows"
@@ -334,16 +334,16 @@ class Windows:
             self._held += len(records)
             self._open.append(state)
 
-    def _pass_on(self) -> list[Any]:
-        """The records of the pages now next in order: the head window's, then the next
+    def _pass_on(self) -> None:
+        """Pass on the pages now next in order: the head window's, then the next
         window's once the head is done."""
-        kept: list[Any] = []
         while self._open:
             state = self._open[0]
             while state.out in state.pages:
                 records, ids = state.pages.pop(state.out)
                 self._held -= len(records) if state.phase is _Phase.FIRST else 0
-                kept += state.take_turn(records, ids, self._keep)
+                # Straight out: a later page failing its check must not lose these.
+                self._out.records += state.take_turn(records, ids, self._keep)
             if state.end is not None and state.out >= state.end:
                 if state.phase is _Phase.FIRST and state.parallel and state.moved:
                     self._moved = True
@@ -353,7 +353,6 @@ class Windows:
             if state.phase is not _Phase.DONE:
                 break
             self._open.popleft()
-        return kept
 
     def _keep(self, records: list[Any], ids: list[Any]) -> list[Any]:
         return self.records.keep_new(records, ids)
