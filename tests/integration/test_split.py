@@ -576,3 +576,28 @@ def test_s3_old_extra_parts_go_only_after_the_new_manifest(
     manifest = json.loads(objects.pop("daily/everyone.csv.manifest.json"))
     assert sorted(objects) == ["daily/everyone-0001.csv", "daily/everyone-0002.csv"]
     assert manifest["part_count"] == 2 and manifest["rows"] == 150
+
+
+@pytest.mark.parametrize(
+    ("fsize", "split", "failing"),
+    [
+        (16 * 1024, "{max_rows: 1000}", "out/everyone-0001.csv"),  # a part past the limit
+        (24 * 1024, "{max_rows: 20}", "out/everyone.csv.manifest.json"),  # every part fits
+    ],
+    ids=["part", "manifest"],
+)
+def test_a_full_disk_while_writing_keeps_the_previous_set(
+    sandbox: Start, tmp_path: Path, fsize: int, split: str, failing: str
+) -> None:
+    from tests.integration.test_os_errors import one_line, run_limited
+
+    project = make_project(tmp_path, {"everyone": segment("csv", split)})
+    assert export(project, sandbox(users=40, seed=1)).returncode == 0
+    folder = project / "out"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    api = sandbox(users=3000, seed=2, token="sandbox-token")
+    # RLIMIT_FSIZE in the child: a write past it fails with EFBIG, as on a full disk.
+    run = run_limited(project, api, "export", "--as-of", ANCHOR, fsize=fsize)
+    assert run.returncode == 1
+    one_line(run, f"cannot write {failing}: File too large")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # and no temporary
