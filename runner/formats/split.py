@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runner.formats import FORMATS, Encoder, HashingWriter
 from runner.formats.base import ByteSink, Format
+from runner.spec.split import effective_split, split_spec
 
 if TYPE_CHECKING:
     from runner.spec.segment import OutputSpec
@@ -87,6 +88,27 @@ def part_list(encoder: Encoder) -> list[dict[str, Any]] | None:
     if not isinstance(encoder, SplitEncoder):
         return None
     return [asdict(p) for p in encoder.parts]
+
+
+def over_limit(spec: OutputSpec, rows: int, size: int) -> str | None:
+    """Why a preset's export written as one file is past its platform's documented
+    limit on one import file (a warning), or None; never for a split export."""
+    if spec.split is not None or spec.preset is None:
+        return None
+    limits = split_spec(effective_split(spec.preset, True))
+    if limits is None:
+        return None
+    over = []
+    if limits.max_bytes is not None and size > limits.max_bytes:
+        over.append(f"{size:,} bytes (the limit is {limits.max_bytes:,})")
+    if limits.max_rows is not None and rows > limits.max_rows:
+        over.append(f"{rows:,} rows (the limit is {limits.max_rows:,})")
+    if not over:
+        return None
+    return (
+        f"the file has {' and '.join(over)}, more than {spec.preset} imports in one file: "
+        "'output.split: true' writes parts within its limits"
+    )
 
 
 def gzip_budget(max_bytes: int) -> int:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from runner.errors import DestinationError
 from runner.formats.base import ByteSink
-from runner.formats.split import PartFigures, SplitEncoder, gzip_budget, split_rows
+from runner.formats.split import PartFigures, SplitEncoder, gzip_budget, over_limit, split_rows
 from runner.sinks.local import TEMP_PREFIX, LocalDestination
 from runner.sinks.parts import LocalParts, PartsDestination
 from runner.spec.segment import CsvOptions, OutputSpec
@@ -197,3 +197,30 @@ def test_a_failed_manifest_rename_puts_the_previous_set_back(
         upload.publish(b'{"new": true}', {})
     assert {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")} == old
     assert not [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+@pytest.mark.parametrize(
+    ("preset", "rows", "size", "expected"),
+    [
+        ("klaviyo", 10, 50_000_001, "the file has 50,000,001 bytes (the limit is 50,000,000)"),
+        ("klaviyo", 10**7, 50_000_000, None),
+        ("hubspot", 1_048_576, 10, "the file has 1,048,576 rows (the limit is 1,048,575)"),
+        ("tiktok_custom_audience", 1, 10**9 + 1, "more than tiktok_custom_audience imports"),
+        ("meta_custom_audience", 10**8, 10**11, None),  # no documented limit
+        (None, 10**8, 10**11, None),
+    ],
+)
+def test_a_preset_file_past_its_platform_limit_is_a_warning(
+    preset: str | None, rows: int, size: int, expected: str | None
+) -> None:
+    output = OutputSpec("csv", "x.csv", None, "none", CsvOptions(), {}, preset=preset)
+    warning = over_limit(output, rows, size)
+    if expected is None:
+        assert warning is None
+    else:
+        assert warning is not None and expected in warning
+        assert warning.endswith("'output.split: true' writes parts within its limits")
+    split = OutputSpec(
+        "csv", "x.csv", None, "none", CsvOptions(), {}, preset=preset, split=SplitSpec(max_rows=5)
+    )
+    assert over_limit(split, rows, size) is None  # a split export is within its own limits
