@@ -26,7 +26,7 @@ imports: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test: lint typecheck imports pytest
 
@@ -43,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache exports
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache exports .segments
