@@ -32,9 +32,11 @@ from runner.sinks import (
     OutputRoot,
     Upload,
     as_output_root,
+    manifest_display,
 )
 from runner.sinks.group import publish_group
 from runner.sinks.local import write_atomically
+from runner.sinks.parts import remove_old_set
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
@@ -321,8 +323,9 @@ def _publish(
     """Publish the file with its delta files (if any), all or none."""
     metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
     publish_group(upload, companions, manifest.to_bytes(), metadata)
+    remove_old_set(destination)  # one file where a set was (split turned off)
     result.published = True
-    result.manifest = destination.manifest_display
+    result.manifest = manifest_display(destination, result.parts)
     result.status = RunStatus.SUCCESS
 
 

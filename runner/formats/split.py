@@ -84,15 +84,17 @@ def encoder_for(spec: OutputSpec, upload: ByteSink) -> Encoder:
 
 
 def part_list(encoder: Encoder) -> list[dict[str, Any]] | None:
-    """The parts an encoder wrote, for the manifest; None when it did not split."""
-    if not isinstance(encoder, SplitEncoder):
+    """The parts an encoder wrote, for the manifest; None when it did not split, or when
+    its one part is published as the plain file (a preset's default limits)."""
+    if not isinstance(encoder, SplitEncoder) or encoder.plain:
         return None
     return [asdict(p) for p in encoder.parts]
 
 
 def over_limit(spec: OutputSpec, rows: int, size: int) -> str | None:
-    """Why a preset's export written as one file is past its platform's documented
-    limit on one import file (a warning), or None; never for a split export."""
+    """Why a preset's export written as one file (``split: false``) is past its
+    platform's documented limit on one import file (a warning), or None; never for a
+    split export."""
     if spec.split is not None or spec.preset is None:
         return None
     limits = split_spec(effective_split(spec.preset, True))
@@ -107,7 +109,7 @@ def over_limit(spec: OutputSpec, rows: int, size: int) -> str | None:
         return None
     return (
         f"the file has {' and '.join(over)}, more than {spec.preset} imports in one file: "
-        "'output.split: true' writes parts within its limits"
+        "without 'output.split: false' it is written as parts within its limits"
     )
 
 
@@ -318,6 +320,12 @@ class SplitEncoder(Encoder):
             self._open()  # no rows: one part, with the header where the format has one
         if self._part is not None:
             self._close()
+
+    @property
+    def plain(self) -> bool:
+        """Published as the one plain file (:attr:`runner.spec.split.SplitSpec.plain_if_one`)."""
+        assert self.spec.split is not None
+        return self.spec.split.plain(len(self.parts))
 
     @property
     def dropped_unmatchable(self) -> int:

@@ -50,6 +50,12 @@ def _s3() -> DestinationType:
 DESTINATIONS: dict[str, Callable[[], DestinationType]] = {"file": _local, "s3": _s3}
 
 
+def manifest_display(dest: Destination, parts: int) -> str:
+    """Where the manifest of an export published as ``parts`` parts (0: one file) is."""
+    shown = getattr(dest, "shown_manifest", None)  # a split output's (runner.sinks.parts)
+    return str(shown(parts)) if shown is not None else dest.manifest_display
+
+
 def destination_for(
     seg: Segment, project: Project, out: OutputRoot | str | None = None
 ) -> Destination:
@@ -69,7 +75,7 @@ def destination_for(
         return dest
     from runner.sinks.parts import PartsDestination  # numbered parts, published as a set
 
-    return PartsDestination(dest)
+    return PartsDestination(dest, seg.output.split)
 
 
 __all__ = [
@@ -84,6 +90,7 @@ __all__ = [
     "Upload",
     "as_output_root",
     "destination_for",
+    "manifest_display",
     "parse_output_root",
     "rerooted_s3",
 ]

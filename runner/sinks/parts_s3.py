@@ -7,30 +7,41 @@ boto3 loads only when S3 is used.
 from __future__ import annotations
 
 import contextlib
+import json
 import posixpath
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError
+from runner.locations import S3Location
 from runner.sinks.base import Destination
 from runner.sinks.group import S3Placement
-from runner.sinks.local import stop_for_tests
+from runner.sinks.local import MANIFEST_SUFFIX, TEMP_PREFIX, stop_for_tests
 from runner.sinks.s3 import S3Destination, S3Upload, s3_reason
-from runner.spec.targets import part_number
+from runner.spec.split import SplitSpec
+from runner.spec.targets import part_number, part_path
 
 
 class S3Parts:
     """The upload of a split output on S3 (see :mod:`runner.sinks.parts`)."""
 
     def __init__(
-        self, base: Destination, part: Callable[[int], Destination], content_type: str
+        self,
+        base: Destination,
+        whole: Destination,
+        part: Callable[[int], Destination],
+        split: SplitSpec,
+        content_type: str,
     ) -> None:
-        assert isinstance(base, S3Destination)
-        self.base, self.part, self.content_type = base, part, content_type
-        # The set's own name: never written, it carries the manifest calls.
-        self.main: S3Upload = base.open(content_type)
+        """``base`` names the plain file, ``whole`` the set's manifest (``<key>.parts``),
+        ``part(n)`` part n (:class:`runner.sinks.parts.PartsDestination`)."""
+        assert isinstance(base, S3Destination) and isinstance(whole, S3Destination)
+        self.base, self.part, self.split, self.content_type = base, part, split, content_type
+        # The set's own name (<key>.parts): never written, it carries the manifest calls.
+        self.main: S3Upload = whole.open(content_type)
         self.uploads: list[S3Upload] = []
         # Per part: its upload began before its rows and sha256 were known (a copy in place
         # sets them), and the metadata it ends with.
@@ -50,9 +61,11 @@ class S3Parts:
             reply = client.list_multipart_uploads(Bucket=bucket, Prefix=head)
         except (ClientError, BotoCoreError):
             return
+        first = "-" + part_path(name, 1)  # a staged first part: .segments-tmp-<hex>-name-0001.csv
         for upload in reply.get("Uploads", []):
-            key = upload.get("Key", "")
-            if key.startswith(head) and part_number(key[len(head) :], name) is not None:
+            key, rel = upload.get("Key", ""), upload.get("Key", "")[len(head) :]
+            staged = rel.startswith(TEMP_PREFIX) and rel.endswith(first)
+            if key.startswith(head) and (staged or part_number(rel, name) is not None):
                 with contextlib.suppress(ClientError, BotoCoreError):
                     client.abort_multipart_upload(
                         Bucket=bucket, Key=key, UploadId=upload["UploadId"]
@@ -65,6 +78,12 @@ class S3Parts:
         part = self.part(number)
         assert isinstance(part, S3Destination)
         upload = part.open(self.content_type)
+        if number == 1 and self.split.plain_if_one:
+            # It may be the plain file: staged under a temporary key, copied to the part's
+            # or the plain key when the run publishes, so neither is touched before then.
+            head, _, name = part.key.rpartition("/")
+            upload.parts.staging = f"{head}/" if head else ""
+            upload.parts.staging += f"{TEMP_PREFIX}{secrets.token_hex(4)}-{name}"
         self.uploads.append(upload)
         return upload
 
@@ -72,7 +91,8 @@ class S3Parts:
         """Send the part's last bytes now, with its rows and sha256 when it is one part."""
         upload = self.uploads[-1]
         figures = {"rows": str(part.rows), "sha256": part.sha256}
-        late = upload.parts.upload_id is not None
+        # A staged part's copy sets them, whenever its upload began.
+        late = upload.parts.upload_id is not None and upload.parts.staging is None
         if not late:
             upload.parts.metadata.update(figures)
         upload.parts.spill()
@@ -81,6 +101,23 @@ class S3Parts:
         return upload.url
 
     def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
+        plain = self.split.plain(len(self.uploads))
+        if plain:
+            self._publish_plain(manifest, metadata)
+        else:
+            self._publish_set(manifest)
+        self._remove_other_shape(plain)
+
+    def _publish_plain(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
+        """The one part as the plain file: the single-file publish (old manifest out,
+        the staged part copied to the plain key with the file's metadata, the manifest)."""
+        (upload,) = self.uploads
+        upload.parts.key, upload.parts.url = self.base.key, self.base.display
+        plain = S3Upload(upload.parts, manifest_extra=self.main.manifest_extra)
+        plain.publish(manifest, metadata)
+        upload.done = self.main.done = True
+
+    def _publish_set(self, manifest: bytes) -> None:
         old = self.main._remove_old_manifest()
         placed: list[S3Placement] = []
         try:
@@ -103,34 +140,62 @@ class S3Parts:
         for placement in placed:
             with contextlib.suppress(DestinationError):
                 placement.drop()
-        self._remove_extras()
 
     def _put_manifest(self, manifest: bytes) -> None:
         try:
             self.main._put_manifest(manifest)
         except (ClientError, BotoCoreError) as exc:
-            where = self.base.manifest_display
+            where = f"{self.main.url}{MANIFEST_SUFFIX}"
             raise DestinationError(
                 f"cannot write {where}: {s3_reason(exc, where)}; the previous set is kept"
             ) from exc
 
-    def _remove_extras(self) -> None:
-        """The previous set's parts past this set's count (only once this set is in place)."""
+    def _remove_other_shape(self, plain: bool) -> None:
+        """Once the new result and its manifest are in place: the other shape's objects
+        (manifest first, so none describes what is left), and a set's extra parts."""
         head, name = self._head_and_name()
         client, bucket = self.base.client, self.base.bucket
-        stem = posixpath.splitext(name[:-3] if name.endswith(".gz") else name)[0]
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{head}{stem}-"
-        )
+        plain_manifest = self.base.key + MANIFEST_SUFFIX
+        gone = [self.main.manifest_key] if plain else [plain_manifest, self.base.key]
         with contextlib.suppress(ClientError, BotoCoreError):
-            for page in pages:
-                for item in page.get("Contents", []):
-                    key = item["Key"]
-                    number = part_number(key[len(head) :], name)
-                    if number is not None and number > len(self.uploads):
-                        client.delete_object(Bucket=bucket, Key=key)
+            for key in gone:
+                client.delete_object(Bucket=bucket, Key=key)
+        _delete_parts(client, bucket, head, name, above=0 if plain else len(self.uploads))
 
     def abort(self) -> None:
         for upload in self.uploads:
             upload.abort()
         self.main.abort()
+
+
+def remove_old_s3_set(dest: Destination, whole: Destination) -> None:
+    """:func:`runner.sinks.parts.remove_old_set` on S3: the parts the set's manifest
+    lists that are still those parts (same ``sha256`` metadata), then the manifest."""
+    assert isinstance(dest, S3Destination) and isinstance(whole, S3Destination)
+    client, bucket = dest.client, dest.bucket
+    manifest_key = whole.key + MANIFEST_SUFFIX
+    try:
+        body = client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+        listed = json.loads(body)["parts"]
+        for entry in listed:
+            key = S3Location.parse(part_path(dest.display, int(entry["number"]))).key
+            with contextlib.suppress(ClientError):
+                meta = client.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+                if {k.lower(): v for k, v in meta.items()}.get("sha256") == entry["sha256"]:
+                    client.delete_object(Bucket=bucket, Key=key)
+        client.delete_object(Bucket=bucket, Key=manifest_key)
+    except (ClientError, BotoCoreError, ValueError, KeyError, TypeError):
+        return  # no set here, or it stays: a set is what its manifest lists
+
+
+def _delete_parts(client: Any, bucket: str, head: str, name: str, above: int) -> None:
+    """The objects of the set ``head + name`` numbered past ``above``."""
+    stem = posixpath.splitext(name[:-3] if name.endswith(".gz") else name)[0]
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{head}{stem}-")
+    with contextlib.suppress(ClientError, BotoCoreError):
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                number = part_number(key[len(head) :], name)
+                if number is not None and number > above:
+                    client.delete_object(Bucket=bucket, Key=key)

@@ -76,6 +76,13 @@ class Parts:
     buffer: bytearray = field(default_factory=bytearray)
     upload_id: str | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # A split run's first part, while it may yet be the plain file: the multipart upload
+    # goes to this temporary key and :meth:`commit` copies it to ``key`` (server side).
+    staging: str | None = None
+
+    @property
+    def upload_key(self) -> str:
+        return self.staging or self.key
 
     def write(self, data: bytes) -> int:
         self.buffer += data
@@ -88,13 +95,13 @@ class Parts:
         try:
             if self.upload_id is None:
                 created = self.client.create_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, Metadata=self.metadata, **self.extra
+                    Bucket=self.bucket, Key=self.upload_key, Metadata=self.metadata, **self.extra
                 )
                 self.upload_id = created["UploadId"]
             number = len(self.sent) + 1
             reply = self.client.upload_part(
                 Bucket=self.bucket,
-                Key=self.key,
+                Key=self.upload_key,
                 UploadId=self.upload_id,
                 PartNumber=number,
                 Body=chunk,
@@ -126,21 +133,40 @@ class Parts:
                     self._send(bytes(self.buffer))
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket,
-                    Key=self.key,
+                    Key=self.upload_key,
                     UploadId=self.upload_id,
                     MultipartUpload={"Parts": self.sent},
                 )
                 self.upload_id = None
+                if self.staging is not None:
+                    self._move(meta)
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(exc, self.url) from exc
         finally:
             self.buffer.clear()
 
+    def _move(self, meta: dict[str, str]) -> None:
+        """The staged object to ``key`` with ``meta`` (one copy: a part of a preset's
+        default split is at most its platform's limit, 5 GB), then the staged one gone."""
+        assert self.staging is not None
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                CopySource={"Bucket": self.bucket, "Key": self.staging},
+                Metadata=meta,
+                MetadataDirective="REPLACE",
+                **self.extra,
+            )
+        finally:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self.client.delete_object(Bucket=self.bucket, Key=self.staging)
+
     def stamp(self, meta: dict[str, str]) -> str | None:
         """Rows and sha256 are known only at the end; a multipart object gets them by an
         in-place copy (server side). Returns what went wrong, if anything."""
         size = len(self.sent) * self.part_size
-        if not self.sent or size > MAX_COPY or meta == self.metadata:
+        if not self.sent or size > MAX_COPY or meta == self.metadata or self.staging:
             return None
         try:
             self.client.copy_object(
@@ -161,7 +187,7 @@ class Parts:
             # If this fails, the next run for this key aborts the upload.
             with contextlib.suppress(ClientError, BotoCoreError):
                 self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+                    Bucket=self.bucket, Key=self.upload_key, UploadId=self.upload_id
                 )
             self.upload_id = None
 

@@ -7,13 +7,17 @@ more than the binary reading), KiB, MiB, GiB and TiB in 1024s.
 >>> parse_size("50MB"), parse_size("1.5 GB"), parse_size("512KiB"), parse_size(100)
 (50000000, 1500000000, 524288, 100)
 
-``split: true`` splits at the preset's platform limits (:data:`PRESET_LIMITS`, each
-platform's documented file limits); a mapping overrides them key by key; ``false``
-(or no ``split``) writes one file.
+A preset with documented limits (:data:`PRESET_LIMITS`, each platform's limits on one
+import file) splits at them by default: an export that fits in one part is published
+as the one plain file, a larger one as numbered parts (:attr:`SplitSpec.plain_if_one`).
+``split: true`` splits at those limits always as numbered parts; a mapping overrides
+them key by key; ``false`` (or no ``split`` and no such preset) writes one file.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,10 +62,19 @@ def parse_size(value: int | str) -> int:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """Limits on each part; None: no limit of that kind (at least one is set)."""
+    """Limits on each part; None: no limit of that kind (at least one is set).
+
+    ``plain_if_one``: the preset's default limits (no ``split`` in the segment): an
+    export that fits in one part is published under the plain name, as one file.
+    """
 
     max_rows: int | None = None
     max_bytes: int | None = None
+    plain_if_one: bool = False
+
+    def plain(self, parts: int) -> bool:
+        """Whether an export written as ``parts`` parts is published as one plain file."""
+        return self.plain_if_one and parts == 1
 
 
 # Each platform's documented limit on one import file (README "Split parts" cites the
@@ -72,22 +85,36 @@ PRESET_LIMITS: Mapping[str, Mapping[str, Any]] = {
     "klaviyo": {"max_bytes": "50MB"},
     "hubspot": {"max_rows": 1_048_575, "max_bytes": "512MB"},
 }
+# Tests only (not an option): JSON {preset: limits} replacing PRESET_LIMITS entries, so an
+# export run as a subprocess can pass a platform's limit with a few hundred rows.
+TEST_LIMITS = "SEGMENTS_TEST_PRESET_LIMITS"
+
+
+def preset_limits(preset: str | None) -> dict[str, Any]:
+    """The documented limits of ``preset``'s platform ({} when it documents none)."""
+    table: Mapping[str, Mapping[str, Any]] = PRESET_LIMITS
+    if os.environ.get(TEST_LIMITS):
+        table = {**PRESET_LIMITS, **json.loads(os.environ[TEST_LIMITS])}
+    return dict(table.get(preset or "", {}))
 
 
 def effective_split(preset: str | None, own: Any) -> dict[str, Any] | None:
     """The limits a segment's ``split`` means (checked with :func:`split_problem`):
-    ``true`` the preset's limits, a mapping the preset's limits overridden key by key,
-    ``false`` or nothing no split."""
-    if own is None or own is False:
+    nothing the preset's limits, one plain file when the export fits in one part
+    (``plain_if_one``); ``true`` the preset's limits, a mapping the preset's limits
+    overridden key by key; ``false``, or nothing without a preset's limits, no split."""
+    defaults = preset_limits(preset)
+    if own is None:
+        return {**defaults, "plain_if_one": True} if defaults else None
+    if own is False:
         return None
-    defaults = dict(PRESET_LIMITS.get(preset or "", {}))
     return defaults if own is True else {**defaults, **own}
 
 
 def split_problem(preset: str | None, own: Any) -> tuple[str, str] | None:
     """(key, message) for a ``split`` the schema accepts but that means nothing, or None."""
     if own is None or own is False:
-        return None
+        return None  # a preset's own limits are valid
     raw = effective_split(preset, own)
     if not raw:  # true without a preset's limits, or an empty mapping
         return "", _NO_LIMITS if own is True else "'output.split' needs max_rows, max_bytes or both"
@@ -110,4 +137,5 @@ def split_spec(raw: Mapping[str, Any] | None) -> SplitSpec | None:
     if not raw:
         return None
     size = raw.get("max_bytes")
-    return SplitSpec(raw.get("max_rows"), None if size is None else parse_size(size))
+    plain = bool(raw.get("plain_if_one", False))
+    return SplitSpec(raw.get("max_rows"), None if size is None else parse_size(size), plain)

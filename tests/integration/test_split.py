@@ -61,8 +61,10 @@ def parts_of(folder: Path, name: str) -> list[Path]:
     return [p for number, p in sorted((n, p) for n, p in found if n is not None)]
 
 
-def manifest_of(target: Path) -> dict[str, object]:
-    return json.loads(target.with_name(target.name + ".manifest.json").read_bytes())
+def manifest_of(target: Path, plain: bool = False) -> dict[str, object]:
+    """The set's manifest (``<name>.parts.manifest.json``), or the plain file's."""
+    suffix = ".manifest.json" if plain else ".parts.manifest.json"
+    return json.loads(target.with_name(target.name + suffix).read_bytes())
 
 
 def temporaries(folder: Path) -> list[str]:
@@ -350,6 +352,29 @@ def test_split_under_out_and_from_one_file_to_parts(sandbox: Start, tmp_path: Pa
     assert [p.name for p in parts] == [f"everyone-000{n}.csv" for n in (1, 2, 3)]
     check_manifest(folder / "everyone.csv", parts, 400)
     assert not (project / "out").exists()
+    # the one file and its manifest are gone with the set in place: nothing stale beside it
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+        *(p.name for p in parts),
+        "everyone.csv.parts.manifest.json",
+    ]
+
+
+def test_split_turned_off_removes_the_set_once_the_file_is_in(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    api = sandbox(users=400, seed=6)
+    project = make_project(tmp_path, {"everyone": segment("csv", "{max_rows: 150}")})
+    assert export(project, api).returncode == 0
+    folder = project / "out"
+    assert len(parts_of(folder, "everyone.csv")) == 3
+    # part 2 is no longer the set's (rewritten since): it is not the runner's to remove
+    (folder / "everyone-0002.csv").write_bytes(b"someone else's file\r\n")
+    (project / "segments" / "everyone.yaml").write_text(segment("csv", None))
+    run = export(project, api)
+    assert run.returncode == 0, run.stdout + run.stderr
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    assert names == ["everyone-0002.csv", "everyone.csv", "everyone.csv.manifest.json"]
+    assert manifest_of(folder / "everyone.csv", plain=True)["rows"] == 400
 
 
 PRESET = """\
@@ -371,7 +396,7 @@ def test_preset_parts_keep_the_platform_file_shape(
     project = make_project(tmp_path, {"handoff": PRESET.format(preset=preset, split="")})
     assert export(project, api).returncode == 0
     whole = (project / "out" / "handoff.csv").read_bytes()
-    dropped = manifest_of(project / "out" / "handoff.csv")["dropped_unmatchable"]
+    dropped = manifest_of(project / "out" / "handoff.csv", plain=True)["dropped_unmatchable"]
     (project / "out" / "handoff.csv").unlink()
     split = "  split: {max_bytes: 12KB}\n"
     (project / "segments" / "handoff.yaml").write_text(PRESET.format(preset=preset, split=split))
@@ -467,7 +492,7 @@ def test_s3_parts_equal_the_local_export_and_shrink(
     folder = project / "local" / "exports" / "daily"
     expected = {f"daily/{p.name}": p.read_bytes() for p in parts_of(folder, "everyone.csv")}
     objects = s3_parts(s3)
-    manifest = json.loads(objects.pop("daily/everyone.csv.manifest.json"))
+    manifest = json.loads(objects.pop("daily/everyone.csv.parts.manifest.json"))
     assert objects == expected and len(objects) >= 6  # the same parts, byte for byte
     assert manifest["part_count"] == len(objects) and manifest["rows"] == 1200
     client = s3.client()
@@ -482,7 +507,7 @@ def test_s3_parts_equal_the_local_export_and_shrink(
     assert export(project, fewer, **{k: v for k, v in env.items() if v}).returncode == 0
     count = int(str(manifest["part_count"]))
     objects = s3_parts(s3)
-    manifest = json.loads(objects.pop("daily/everyone.csv.manifest.json"))
+    manifest = json.loads(objects.pop("daily/everyone.csv.parts.manifest.json"))
     assert manifest["rows"] == 300 and 1 < manifest["part_count"] < count
     assert sorted(objects) == [
         f"daily/everyone-{n:04d}.csv" for n in range(1, manifest["part_count"] + 1)
@@ -564,7 +589,7 @@ def test_s3_old_extra_parts_go_only_after_the_new_manifest(
     try:
         wait_for(lambda: stopped(proc))  # the new parts are in place, the manifest is not
         now = s3_parts(s3)
-        assert "daily/everyone.csv.manifest.json" not in now  # no manifest describes a mix
+        assert "daily/everyone.csv.parts.manifest.json" not in now  # no manifest describes a mix
         assert now["daily/everyone-0005.csv"] == old["daily/everyone-0005.csv"]
         assert now["daily/everyone-0001.csv"] != old["daily/everyone-0001.csv"]
         proc.send_signal(signal.SIGCONT)
@@ -573,7 +598,7 @@ def test_s3_old_extra_parts_go_only_after_the_new_manifest(
         proc.kill()
     assert proc.returncode == 0, out + err
     objects = s3_parts(s3)
-    manifest = json.loads(objects.pop("daily/everyone.csv.manifest.json"))
+    manifest = json.loads(objects.pop("daily/everyone.csv.parts.manifest.json"))
     assert sorted(objects) == ["daily/everyone-0001.csv", "daily/everyone-0002.csv"]
     assert manifest["part_count"] == 2 and manifest["rows"] == 150
 
@@ -582,7 +607,7 @@ def test_s3_old_extra_parts_go_only_after_the_new_manifest(
     ("fsize", "split", "failing"),
     [
         (16 * 1024, "{max_rows: 1000}", "out/everyone-0001.csv"),  # a part past the limit
-        (24 * 1024, "{max_rows: 20}", "out/everyone.csv.manifest.json"),  # every part fits
+        (24 * 1024, "{max_rows: 20}", "out/everyone.csv.parts.manifest.json"),  # every part fits
     ],
     ids=["part", "manifest"],
 )

@@ -153,7 +153,10 @@ output:
         ("  preset: tiktok_custom_audience\n  split: true\n", SplitSpec(None, 1_000_000_000)),
         ("  preset: meta_custom_audience\n  split: {max_rows: 9}\n", SplitSpec(9, None)),
         ("  preset: klaviyo\n  split: {max_bytes: 1MiB}\n", SplitSpec(None, 1_048_576)),
-        ("  preset: klaviyo\n", None),
+        ("  preset: klaviyo\n", SplitSpec(None, 50_000_000, plain_if_one=True)),
+        ("  preset: hubspot\n", SplitSpec(1_048_575, 512_000_000, plain_if_one=True)),
+        ("  preset: mailchimp\n", None),  # no documented limit: one file
+        ("  preset: klaviyo\n  split: false\n", None),
         ("  split: false\n", None),
         ("  split: {max_bytes: 2KB}\n", SplitSpec(None, 2_000)),  # the project's rows default
     ],
@@ -178,10 +181,11 @@ def test_a_failed_manifest_rename_puts_the_previous_set_back(
     folder = tmp_path / "out"
     folder.mkdir()
     old = {f"t-000{n}.csv": f"old {n}".encode() for n in (1, 2, 3)}
-    old["t.csv.manifest.json"] = b"{}"
+    old["t.csv.parts.manifest.json"] = b"{}"
     for name, data in old.items():
         (folder / name).write_bytes(data)
-    upload = LocalParts(PartsDestination(LocalDestination.under(tmp_path, "out/t.csv")))
+    dest = LocalDestination.under(tmp_path, "out/t.csv")
+    upload = LocalParts(PartsDestination(dest, SplitSpec(max_rows=5)))
     for number in (1, 2):
         upload.open_part(number).write(f"new {number}".encode())
         upload.end_part(None)
@@ -193,7 +197,7 @@ def test_a_failed_manifest_rename_puts_the_previous_set_back(
         rename(src, dst)
 
     monkeypatch.setattr("runner.sinks.parts.os.rename", failing)
-    with pytest.raises(DestinationError, match="the previous set and its manifest are kept"):
+    with pytest.raises(DestinationError, match="the previous files and manifest are kept"):
         upload.publish(b'{"new": true}', {})
     assert {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")} == old
     assert not [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
@@ -219,7 +223,9 @@ def test_a_preset_file_past_its_platform_limit_is_a_warning(
         assert warning is None
     else:
         assert warning is not None and expected in warning
-        assert warning.endswith("'output.split: true' writes parts within its limits")
+        assert warning.endswith(
+            "without 'output.split: false' it is written as parts within its limits"
+        )
     split = OutputSpec(
         "csv", "x.csv", None, "none", CsvOptions(), {}, preset=preset, split=SplitSpec(max_rows=5)
     )
