@@ -112,7 +112,7 @@ def klaviyo(split: str = "", path: str = "out/handoff.csv") -> str:
 
 
 def run(
-    project: Path, api: Sandbox, limit: str | None = None, **env: str
+    project: Path, api: Sandbox, limit: str | None = None, *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
     limits = {LIMITS: json.dumps({"klaviyo": {"max_bytes": limit}})} if limit else {}
     return run_cli(
@@ -123,6 +123,7 @@ def run(
         "1",
         "--results",
         "r.json",
+        *args,
         cwd=project,
         env={**api_env(api), **limits, **env},
         timeout=300,
@@ -157,6 +158,10 @@ def test_a_small_preset_export_is_the_one_plain_file_of_before(
         assert entry["parts"] == 0 and entry["manifest"] == "out/handoff.csv.manifest.json"
         assert "part(s)" not in done.stdout
         assert not [p for p in (default / "out").iterdir() if p.name.startswith(".segments-tmp")]
+    # under --out alike
+    assert run(default, api, "1MB", "--out", "try").returncode == 0
+    tried = files(default / "try" / "out")
+    assert sorted(tried) == PLAIN and tried["handoff.csv"] == files(one / "out")["handoff.csv"]
 
 
 def test_past_the_platform_limit_a_preset_export_is_numbered_parts(
