@@ -66,6 +66,7 @@ from runner.sinks.local import (
     stop_for_tests,
     target_lock,
 )
+from runner.sinks.private import create_private, write_private
 from runner.spec.split import SplitSpec
 from runner.spec.targets import part_number, part_path
 
@@ -136,7 +137,7 @@ class _PartFile:
 
     def __init__(self, path: Path, dest: Destination) -> None:
         self.path, self.dest = path, dest
-        self.file: BinaryIO = path.open("xb")
+        self.file: BinaryIO = create_private(path)  # 0600, as a single-file export
 
     def write(self, data: bytes) -> int:
         try:
@@ -199,9 +200,7 @@ class LocalParts:
         )
         staged_manifest = self.staging.path / "manifest.json"
         try:
-            staged_manifest.write_bytes(manifest)
-            with staged_manifest.open("rb+") as fh:
-                os.fsync(fh.fileno())
+            write_private(staged_manifest, manifest)
         except OSError as exc:
             raise owner.error(exc, owner.manifest) from exc
         try:

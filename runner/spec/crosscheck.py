@@ -52,7 +52,7 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
             if other is not seg:
                 message = f"collides with segment '{other.name}' ({other.file})"
                 problems.append(_problem(seg, message, path))
-    problems += _part_claims(segments)
+    problems += _part_claims(segments, project)
     for key, seg in owners.items():
         for parent in _parents(key):
             if parent in owners:
@@ -67,15 +67,18 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
     return problems
 
 
-def _part_claims(segments: Iterable[Segment]) -> list[Problem]:
-    """A split output claims every ``name-NNNN.ext`` beside it: no other output lands there."""
-    split = [seg for seg in segments if seg.output.split]
+def _part_claims(segments: Iterable[Segment], project: Project) -> list[Problem]:
+    """A split output claims every ``name-NNNN.ext`` beside it: no other output lands there.
+
+    Compared on the resolved keys :func:`collisions` uses, so a part name reached
+    through a symlinked folder (``out2 -> out``) is claimed too."""
+    split = [(seg, _target_key(seg.output.path, project)) for seg in segments if seg.output.split]
     return [
         _problem(seg, f"is a part name of segment '{owner.name}' ({owner.file}), split", path)
         for seg in segments
         for path in _written(seg)
-        for owner in split
-        if owner is not seg and claims_part(path, owner.output.path)
+        for owner, owner_key in split
+        if owner is not seg and claims_part(_target_key(path, project), owner_key)
     ]
 
 

@@ -118,6 +118,10 @@ def split_problem(preset: str | None, own: Any) -> tuple[str, str] | None:
     raw = effective_split(preset, own)
     if not raw:  # true without a preset's limits, or an empty mapping
         return "", _NO_LIMITS if own is True else "'output.split' needs max_rows, max_bytes or both"
+    for key in ("max_rows", "max_bytes"):
+        if isinstance(raw.get(key), float):  # the JSON Schema's "integer" admits 1.0 and 1e5
+            whole = f"it must be a whole number{_HINT[key]}"
+            return key, f"'output.split.{key}' is {raw[key]!r}: {whole}"
     if "max_bytes" in raw:
         try:
             parse_size(raw["max_bytes"])
@@ -126,6 +130,7 @@ def split_problem(preset: str | None, own: Any) -> tuple[str, str] | None:
     return None
 
 
+_HINT = {"max_rows": " such as 100000", "max_bytes": f", or {SIZE_HELP}"}
 _NO_LIMITS = (
     "'output.split: true' splits at the preset's platform limits, but "
     "there is no preset with documented limits: give max_rows, max_bytes or both"
