@@ -16,7 +16,7 @@ for its congestion window (AIMD: additive increase, multiplicative decrease):
 
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
 round up to half of it (TCP's slow start back to its threshold), and stays there,
-trying the ceiling again after 16 rounds, then 32, 64 ... as long as it fails (a
+trying the ceiling again after 32 rounds, then 64, 128 ... as long as it fails (a
 server that turns requests away keeps doing so, and each try costs a request and its
 ``Retry-After``); a try that is turned away goes back to one below the ceiling, not
 to half (the limit below it held). :attr:`Adaptive.settled` is what the run settled at (the limit it
@@ -46,7 +46,7 @@ START = 2
 CAP = 16
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
 FLAT = 1.5  # up to this many times slower: more at once still means more throughput
-FIRST_RETRY = 16  # rounds spent below a ceiling before trying it again (doubles)
+FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
 
 
 @dataclass(eq=False)

@@ -27,8 +27,8 @@ Every page is checked (:class:`~runner.fetch.windows.Order`): records newest fir
 inside their window. When a page fails that check the strategy stops windowing, says
 why (:attr:`Windows.note`) and hands over to plain page numbers for the whole list;
 the records already passed on stay, and de-duplication drops them the second time.
-``max_pages`` pages of records at most, and a page equal to the one above it fails, as
-with page numbers.
+``max_pages`` pages at most, counted as a read by page number counts them (the pages
+handed over), and a page equal to the one above it fails, as with page numbers.
 
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.windows import Range
@@ -304,16 +304,20 @@ class Windows:
     def passed(self) -> list[tuple[int, list[Any]]]:
         """The records passed on so far, as numbered pages of the API's page size (the
         last one shorter): the pages a read by page number gives, whatever the windows.
-        The rest is kept until the list is complete, or windowing stops."""
+        The rest is kept until the list is complete, or windowing stops. ``max_pages``
+        counts these pages, as it counts the pages of a read by page number."""
         done = self._fallback is not None or (self.plan.done and not self._open)
-        return self._out.pages(max(1, self.plan.page_size), done)
+        pages = self._out.pages(max(1, self.plan.page_size), done)
+        past_max_pages(self._out.handed, self.max_pages)
+        return pages
 
     def _take(self, request: WindowRequest, records: list[Any]) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
         self._wire -= 1
         ids = self.records.ids(request.number, records) if records else []
+        # Requests too (edge pages twice, a moved window twice over): one never ending.
         self._pages += bool(records)
-        past_max_pages(self._pages, self.max_pages)
+        past_max_pages(self._pages, 2 * (self.max_pages + len(self.plan.windows)))
         state = request.window
         if state is None:
             self._opened(request, records, ids)
