@@ -304,8 +304,7 @@ class Windows:
     def passed(self) -> list[tuple[int, list[Any]]]:
         """The records passed on so far, as numbered pages of the API's page size (the
         last one shorter): the pages a read by page number gives, whatever the windows.
-        The rest is kept until the list is complete, or windowing stops. ``max_pages``
-        counts these pages, as it counts the pages of a read by page number."""
+        The rest waits until the list is complete, or windowing stops. max_pages counts these."""
         done = self._fallback is not None or (self.plan.done and not self._open)
         pages = self._out.pages(max(1, self.plan.page_size), done)
         past_max_pages(self._out.handed, self.max_pages)
