@@ -15,6 +15,7 @@ time ``parquet.row_group_rows`` rows have gathered, so memory is one row group.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,11 @@ def _exact(kind: type) -> Callable[[Any], Any]:
     return keep
 
 
+def _forget(writer: pq.ParquetWriter) -> None:
+    """An unfinished writer left as it is: the export failed, its file is discarded."""
+    writer.is_open = False
+
+
 class ParquetFormat:
     """Typed columns, a row group per ``row_group_rows`` rows, snappy by default."""
 
@@ -115,6 +121,10 @@ class ParquetFormat:
             self.schema,
             compression=None if compression == "none" else compression,
         )
+        # A failed export never closes the format: its writer must not finish the file
+        # when collected (pyarrow's __del__ would write the footer to the closed upload
+        # and print "Exception ignored ... write to closed file").
+        weakref.finalize(self, _forget, self.writer)
         self._batches: list[pa.RecordBatch] = []
         self._buffered = 0
 

@@ -63,3 +63,28 @@ def test_parts_and_their_manifest_have_the_single_file_mode(sandbox: Start, tmp_
     assert manifest_of(single)["part_count"] == 3
     set_manifest = single.with_name("everyone.csv.parts.manifest.json")
     assert [stat.S_IMODE(p.stat().st_mode) for p in [*parts, set_manifest]] == [mode] * 4
+
+
+ONE_ATTEMPT = """\
+api:
+  retry: {max_attempts: 1, backoff_initial: 0.01, backoff_max: 0.05}
+  timeout: {connect: 2, read: 2}
+timezone: UTC
+"""
+
+
+@pytest.mark.parametrize("split", [None, "{max_rows: 40}"])
+def test_a_failed_parquet_export_is_one_clean_line(
+    sandbox: Start, tmp_path: Path, split: str | None
+) -> None:
+    api = sandbox(users=400, page_size=20, faults="500=0.1", seed=1)  # fails at page 8
+    project = make_project(tmp_path, {"everyone": segment("parquet", split)}, ONE_ATTEMPT)
+    run = export(project, api)
+    assert run.returncode == 1, run.stdout + run.stderr
+    both = run.stdout + run.stderr
+    assert "Exception ignored" not in both
+    assert "Traceback" not in both
+    errors = [line for line in both.splitlines() if "HTTP 500" in line]
+    assert len(errors) == 2  # the summary's error line and the log's FAILED line
+    assert "page 8: HTTP 500" in errors[0]  # after parts were written (split) or a row group
+    assert not (project / "out").exists() or not any((project / "out").iterdir())
