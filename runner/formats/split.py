@@ -30,9 +30,11 @@ from dataclasses import asdict, dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from runner.errors import DestinationError
 from runner.formats import FORMATS, Encoder, HashingWriter
 from runner.formats.base import ByteSink, Format
 from runner.spec.split import effective_split, split_spec
+from runner.spec.targets import MAX_PARTS
 
 if TYPE_CHECKING:
     from runner.spec.segment import OutputSpec
@@ -110,6 +112,21 @@ def over_limit(spec: OutputSpec, rows: int, size: int) -> str | None:
     return (
         f"the file has {' and '.join(over)}, more than {spec.preset} imports in one file: "
         "without 'output.split: false' it is written as parts within its limits"
+    )
+
+
+def too_many_parts(spec: OutputSpec, rows: int) -> str:
+    """Why an export stops when it needs part 10,000 (see :data:`MAX_PARTS`)."""
+    assert spec.split is not None
+    limits = [
+        f"{key} {value:,}"
+        for key, value in (("max_rows", spec.split.max_rows), ("max_bytes", spec.split.max_bytes))
+        if value is not None
+    ]
+    return (
+        f"{rows:,} rows filled {MAX_PARTS:,} parts and more remain, but a set has at most "
+        f"{MAX_PARTS:,} parts (four-digit numbers): raise output.split's {' or '.join(limits)}; "
+        "nothing was published"
     )
 
 
@@ -239,6 +256,8 @@ class SplitEncoder(Encoder):
 
     def _open(self) -> _Part:
         number = len(self.parts) + 1
+        if number > MAX_PARTS:
+            raise DestinationError(too_many_parts(self.spec, self.rows))
         sink = _Tee(self.sink.open_part(number), self.whole)
         part = _Part(number, sink, self.spec, lines=self.end is not None)
         if part.encoder is not None:

@@ -132,7 +132,9 @@ def tagged_path(path: str, tag: str) -> str:
 
 
 DELTA_TAGS = ("added", "removed")
-PART_DIGITS = 4  # name-0001.csv; a set of more than 9,999 parts goes on with name-10000.csv
+PART_DIGITS = 4  # name-0001.csv
+# More would sort wrongly in a shell glob (name-10000 before name-1001): refused.
+MAX_PARTS = 10**PART_DIGITS - 1
 
 
 def _stem_ext(name: str) -> tuple[str, str]:

@@ -88,3 +88,24 @@ def test_a_failed_parquet_export_is_one_clean_line(
     assert len(errors) == 2  # the summary's error line and the log's FAILED line
     assert "page 8: HTTP 500" in errors[0]  # after parts were written (split) or a row group
     assert not (project / "out").exists() or not any((project / "out").iterdir())
+
+
+def test_a_set_that_needs_more_than_9999_parts_is_refused(sandbox: Start, tmp_path: Path) -> None:
+    """Part 10,000 would sort before part 1,001 in a shell glob: the run stops, nothing
+    is published and the previous set stays as it was."""
+    api = sandbox(users=10_001, page_size=500)
+    project = make_project(tmp_path, {"everyone": segment("jsonl", "{max_rows: 5000}")})
+    assert export(project, api).returncode == 0
+    target = project / "out" / "everyone.jsonl"
+    before = {p.name: p.read_bytes() for p in target.parent.iterdir()}
+    assert len(parts_of(target.parent, target.name)) == 3
+    (project / "segments" / "everyone.yaml").write_text(segment("jsonl", "{max_rows: 1}"))
+    run = export(project, api)
+    assert run.returncode == 1, run.stdout + run.stderr
+    errors = [line for line in run.stdout.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: everyone: 9,999 rows filled 9,999 parts and more remain, but a set has at most "
+        "9,999 parts (four-digit numbers): raise output.split's max_rows 1; nothing was published"
+    ]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert {p.name: p.read_bytes() for p in target.parent.iterdir()} == before
