@@ -180,6 +180,17 @@ class S3Placement:
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(doing, exc) from exc
 
+    def _copy(self, doing: str, source: str, key: str) -> None:
+        """A server-side copy of any size (CopyObject stops at 5 GiB: runner.sinks.s3_copy)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from runner.sinks.s3_copy import server_copy
+
+        try:
+            server_copy(self.parts.client, self.parts.bucket, source, key)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(doing, exc) from exc
+
     def place(self) -> None:
         from botocore.exceptions import ClientError
 
@@ -189,7 +200,7 @@ class S3Placement:
         backup = f"{head}/" if head else ""
         backup += f"{TEMP_PREFIX}{secrets.token_hex(4)}-{name}"
         try:
-            self._call("set aside", "copy_object", Key=backup, CopySource=self._source(None))
+            self._copy("set aside", self.parts.key, backup)
             self.backup = backup
         except DestinationError as exc:
             code = (
@@ -203,13 +214,9 @@ class S3Placement:
         self.upload.done = True
         self.written = True
 
-    def _source(self, key: str | None) -> dict[str, str]:
-        return {"Bucket": self.parts.bucket, "Key": key or self.parts.key}
-
     def restore(self) -> None:
         if self.backup is not None:
-            source = self._source(self.backup)
-            self._call("put back", "copy_object", Key=self.parts.key, CopySource=source)
+            self._copy("put back", self.backup, self.parts.key)
             self.drop()
         elif self.written:
             self._call("remove", "delete_object", Key=self.parts.key)
