@@ -22,7 +22,7 @@ from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.export_history import HistoryRun
 from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder, content_type
-from runner.formats.split import encoder_for, over_limit, part_list
+from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
 from runner.locations import public_url
 from runner.manifest import Manifest, git_blob_id
@@ -243,7 +243,8 @@ def write_rows(
     result.rows, result.bytes = encoder.rows, encoder.size
     result.sha256 = encoder.sha256
     result.parts = len(part_list(encoder) or ())
-    for text in filter(None, [over_limit(seg.output, encoder.rows, encoder.size)]):
+    too_big = [over_limit(seg.output, encoder.rows, encoder.size), split_warning(encoder)]
+    for text in filter(None, too_big):
         result.warnings.append(text)
         notify("warning:" + text, result)
     result.dropped_unmatchable = encoder.dropped_unmatchable

@@ -14,10 +14,9 @@ parts) for a new byte sink whenever a part is full. Parts stream: nothing holds 
   measured before compression, against a budget that zlib's worst case
   (``deflateBound``) plus gzip's header and trailer keeps under ``max_bytes``.
 - **XLSX and Parquet** get a fresh format object per part. Their bytes are written
-  late (the zip at the end, a row group at a time), so the cut is decided on the
-  bytes written so far: the sheet XML before it is zipped (XLSX), the row groups
-  written plus the Arrow bytes buffered (Parquet), checked after every page slice and
-  projected from the part's bytes per row so far.
+  late (the zip at the end, a row group at a time), so the cut is decided on an
+  estimate of the part's final size from the bytes written so far
+  (:class:`~runner.formats.split_size.PackedSize`), checked before every page slice.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from runner.errors import DestinationError
 from runner.formats import FORMATS, Encoder, HashingWriter
 from runner.formats.base import ByteSink, Format
+from runner.formats.split_size import PackedSize, oversized
 from runner.spec.split import effective_split, split_spec
 from runner.spec.targets import MAX_PARTS
 
@@ -83,6 +83,11 @@ def encoder_for(spec: OutputSpec, upload: ByteSink) -> Encoder:
     if spec.split is None:
         return Encoder(spec, upload)
     return SplitEncoder(spec, upload if isinstance(upload, PartSink) else _OneSink(upload))
+
+
+def split_warning(encoder: Encoder) -> str | None:
+    """Parts larger than ``max_bytes`` (a warning), or None."""
+    return encoder.oversized if isinstance(encoder, SplitEncoder) else None
 
 
 def part_list(encoder: Encoder) -> list[dict[str, Any]] | None:
@@ -246,7 +251,9 @@ class SplitEncoder(Encoder):
         self.end = LINE_FORMATS.get(spec.format)
         self._part: _Part | None = None
         self._dropped = 0  # by the parts already finished (XLSX, Parquet)
-        self._per_row = 0.0  # XLSX, Parquet: bytes per row of the last finished part
+        self._packed: PackedSize | None = None  # XLSX, Parquet with max_bytes
+        if self.end is None and self.max_bytes:
+            self._packed = PackedSize(spec, self.max_bytes)
         if self.end is not None:
             self._capture = _Capture()
             self.format: Format = FORMATS[spec.format](self._capture, spec)
@@ -262,6 +269,8 @@ class SplitEncoder(Encoder):
         part = _Part(number, sink, self.spec, lines=self.end is not None)
         if part.encoder is not None:
             self.format = part.encoder.format
+            if self._packed is not None:
+                self._packed.start(part.written())
         elif self._preamble:
             part.write(self._preamble, 0)
         self._part = part
@@ -270,10 +279,12 @@ class SplitEncoder(Encoder):
     def _close(self) -> None:
         part, self._part = self._part, None
         assert part is not None
+        raw = part.written() if part.encoder is not None else 0
         figures = part.finish()
         if part.encoder is not None:
             self._dropped += part.encoder.dropped_unmatchable
-            self._per_row = figures.bytes / figures.rows if figures.rows else self._per_row
+            if self._packed is not None:
+                self._packed.finished(raw, figures.rows, figures.bytes)
         where = self.sink.end_part(figures)
         self.parts.append(PartFigures(**{**asdict(figures), "destination": where}))
 
@@ -312,21 +323,16 @@ class SplitEncoder(Encoder):
             part = self._part or self._open()
             assert part.encoder is not None
             take = min(self.max_rows - part.encoder.rows, len(records) - done)
-            if self.max_bytes:
-                written = part.written()
-                per_row = written / part.encoder.rows if part.encoder.rows else self._per_row
-                if per_row:
-                    fit = int((self.max_bytes - written) // per_row)
-                    if fit <= 0 and part.encoder.rows:
-                        self._close()
-                        continue
-                    take = max(min(take, fit), 1)
+            if self._packed is not None:
+                take = self._packed.rows_to_write(part.written(), part.encoder.rows, take)
+                if not take:
+                    self._close()
+                    continue
             before = part.encoder.rows
             part.encoder.write_page(records[done : done + take])
             done += take
             self.rows += part.encoder.rows - before
-            full = self.max_bytes is not None and part.written() >= self.max_bytes
-            if part.encoder.rows >= self.max_rows or full:
+            if part.encoder.rows >= self.max_rows:
                 self._close()
 
     def finish(self) -> None:
@@ -339,6 +345,13 @@ class SplitEncoder(Encoder):
             self._open()  # no rows: one part, with the header where the format has one
         if self._part is not None:
             self._close()
+
+    @property
+    def oversized(self) -> str | None:
+        """The warning naming the parts larger than ``max_bytes`` (see split_size)."""
+        if self._packed is not None:
+            return oversized(self.parts, self.max_bytes, self._packed.empty)
+        return oversized(self.parts, self.max_bytes, len(getattr(self, "_preamble", b"")))
 
     @property
     def plain(self) -> bool:

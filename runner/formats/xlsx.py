@@ -120,6 +120,9 @@ class XlsxFormat:
     def pending_bytes(self) -> int:
         """The sheet XML in the scratch folder so far (split parts measure it; the zip
         written at the end is smaller)."""
+        for sheet in self.sheets:  # what its buffer holds counts too
+            if sheet.row_data_fh is not None and not sheet.row_data_fh.closed:
+                sheet.row_data_fh.flush()
         with os.scandir(self._tmp) as entries:
             return sum(e.stat().st_size for e in entries if e.is_file())
 

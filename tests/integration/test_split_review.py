@@ -157,3 +157,41 @@ def test_a_copy_of_a_missing_object_is_a_404(s3: S3Server) -> None:
     with pytest.raises(ClientError) as caught:
         server_copy(s3.client(), "exports", "a/none.csv", "a/copy")
     assert caught.value.response["Error"]["Code"] in ("404", "NoSuchKey")
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "parquet"])
+def test_xlsx_and_parquet_parts_stay_at_or_under_max_bytes(
+    sandbox: Start, tmp_path: Path, fmt: str
+) -> None:
+    """The first part is cut on the bytes before zip/Parquet encoding (an upper bound),
+    later ones on the last part's ratio plus a margin: every part within the limit, and
+    the later ones close to it (before: 102,806, 53,718, 50,106 B for XLSX)."""
+    api = sandbox(users=5000, page_size=500)
+    project = make_project(tmp_path, {"everyone": segment(fmt, "{max_bytes: 50KB}")})
+    run = export(project, api)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "larger than output.split.max_bytes" not in run.stdout + run.stderr
+    target = project / "out" / f"everyone.{fmt}"
+    parts = parts_of(target.parent, target.name)
+    listed = manifest_of(target)["parts"]
+    assert isinstance(listed, list)
+    assert [p["bytes"] for p in listed] == [p.stat().st_size for p in parts]
+    assert sum(p["rows"] for p in listed) == 5000
+    sizes = sorted(p.stat().st_size for p in parts)
+    assert sizes[-1] <= 50_000
+    assert sizes[len(sizes) // 2] >= 40_000  # the median part: not needlessly small
+
+
+def test_parts_that_cannot_fit_max_bytes_are_a_warning(sandbox: Start, tmp_path: Path) -> None:
+    """Below the bytes of an empty workbook every part holds one row and is larger."""
+    project = make_project(tmp_path, {"everyone": segment("xlsx", "{max_bytes: 2KB}")})
+    run = export(project, sandbox(users=3, page_size=10))
+    assert run.returncode == 0, run.stdout + run.stderr
+    target = project / "out" / "everyone.xlsx"
+    parts = parts_of(target.parent, target.name)
+    assert len(parts) == 3
+    empty = "a part with no rows is already"
+    warned = [line for line in run.stderr.splitlines() if "larger than output.split" in line]
+    assert len(warned) == 1
+    assert "3 part(s) larger than output.split.max_bytes (2,000): part 1 (" in warned[0]
+    assert warned[0].endswith("bytes in this format") and empty in warned[0]
