@@ -228,6 +228,15 @@ class _Pump:
 
         try:
             while True:
+                if windows.ahead == 1 and not sent:
+                    # One page at a time in this thread, as page numbers do: no hand-offs.
+                    request = windows.next()
+                    page = [] if request is None else self._tries.fetch(request, None, None)
+                    if request is None or windows.read(request, page) is None:
+                        yield from (Page(n, records) for n, records in windows.passed())
+                        return request is not None
+                    yield from (Page(n, records) for n, records in windows.passed())
+                    continue
                 # A page waiting to try again holds no slot: it does not count.
                 retrying = sum(1 for _, _, again in sent.values() if again)
                 while len(sent) - retrying < windows.ahead and (request := windows.next()):
