@@ -239,6 +239,7 @@ class _Pump:
                     continue
                 # A page waiting to try again holds no slot: it does not count.
                 retrying = sum(1 for _, _, again in sent.values() if again)
+                windows.retrying = retrying > 0
                 while len(sent) - retrying < windows.ahead and (request := windows.next()):
                     deadline = time.monotonic() + self.deadline
                     sent[submit(self._tries.send, request, deadline)] = (request, deadline, False)

@@ -8,8 +8,9 @@ parallel, the oldest window's first, until its first empty page.
 Records are passed on in the list's own order whatever order the replies come in:
 window after window, newest first, each page after the one above it (pages that come
 early wait: no request goes out while :data:`~runner.fetch.windows.HOLD` records
-wait, enough to ride out a ``Retry-After`` without stalling), and handed over in
-pages of the API's page size (:meth:`Windows.passed`).
+wait, or ``HOLD_RETRYING`` while a page waits out a ``Retry-After``, so that one 429
+does not stall the run), and handed over in pages of the API's page size
+(:meth:`Windows.passed`).
 So an export with windows holds the same rows in the same order, in the same pages,
 as one paged by number, byte for byte, and de-duplication keeps the first copy of a
 contact on an edge, the upper window's.
@@ -58,6 +59,7 @@ from runner.fetch.windows import (
     CREATED,
     DEPTH,
     HOLD,
+    HOLD_RETRYING,
     RECORDS,
     Order,
     OutOfOrder,
@@ -214,11 +216,10 @@ class Windows:
 
     ``fallback`` makes the plain paging to hand over to (with de-duplication of its own,
     so that its rules see its own pages). ``ahead`` (asked each time): requests on their
-    way at most (the fetcher gives the requests allowed on the wire; besides, no request
-    goes out while :data:`~runner.fetch.windows.HOLD` records wait for a page above
-    them). ``depth`` (asked as each window opens): pages to size it to, at
-    least :data:`~runner.fetch.windows.RECORDS` records' worth.
-    ``note`` says why windowing stopped, if it did; ``plan`` lists the windows opened.
+    way at most (the fetcher gives the requests allowed on the wire, and sets
+    ``retrying`` while a page waits to try again). ``depth`` (asked as each window
+    opens): pages to size it to, at least ``RECORDS`` records' worth. ``note`` says why
+    windowing stopped, if it did; ``plan`` lists the windows opened.
     """
 
     def __init__(
@@ -245,8 +246,8 @@ class Windows:
         self._open: deque[_Open] = deque()  # oldest first: the head is passed on next
         self._wire = 0  # requests on their way
         self._held = 0  # records come but not passed on yet (pages above them are late)
+        self.retrying = self._moved = False  # retrying: a page waits to try again
         self._pages = 0  # pages with records, every window's
-        self._moved = False
         self._out = _Repage()
 
     @property
@@ -269,7 +270,8 @@ class Windows:
     def next(self) -> PageRequest | None:
         if self._fallback is not None:
             return self._fallback.next()
-        room = self._wire < self._ahead() and self._held < HOLD
+        hold = HOLD_RETRYING if self.retrying else HOLD
+        room = self._wire < self._ahead() and self._held < hold
         if room and self._probe is None and (probe := self.plan.probe()) is not None:
             self._probe, self._wire = probe, self._wire + 1
             first = not self.plan.windows

@@ -47,8 +47,9 @@ CREATED = "createdAt"
 DEPTH = 16  # pages a window is sized to, by default
 RECORDS = 1600  # records a window is sized to hold at least (32 pages of 50): its deepest
 # page skips that many rows, and each window costs a page or two more than page numbers
-HOLD = 2_500  # records come early (a page above them late, e.g. waiting out a 429's
-# Retry-After) held before no more requests go out: about 13 MB of full contacts
+HOLD = 2_500  # records come early (a page above them late) held before no more requests
+# go out: about 13 MB of full contacts, enough for pages of windows further down
+HOLD_RETRYING = 10_000  # while a page waits out a 429's Retry-After: seconds of paging
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FLOOR = 0  # no window edge before the epoch: a list that old is read as one window
 
