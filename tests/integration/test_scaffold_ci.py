@@ -390,6 +390,7 @@ def test_scheduled_and_manual_exports_keep_their_files(
     add_segment(work, "to-s3", "gold", "s3://exports/daily/{{ segment.name }}.csv")
     add_segment(work, "too-strict", "vip", "exports/strict.csv", min_rows=10**6)
     add_segment(work, "weekly", "vip", "exports/weekly.csv", label="weekly")
+    add_segment(work, "in-parts", "gold", "exports/parts.csv", extra=", split: {max_rows: 20}")
     publish(work, tmp_path / "origin.git")
     flows = work / ".github" / "workflows"
     scheduled, manual = load(flows / WORKFLOWS[1]), load(flows / WORKFLOWS[2])
@@ -407,7 +408,7 @@ def test_scheduled_and_manual_exports_keep_their_files(
         plan = gh.run_job(scheduled, "plan", ref="main", event=event)
         assert plan.ok, plan.log
         names = json.loads(plan.outputs["segments"])
-        assert names == ["recent-vip-contacts", "to-s3", "too-strict"]
+        assert names == ["in-parts", "recent-vip-contacts", "to-s3", "too-strict"]
         needs = {"plan": {"outputs": plan.outputs, "result": "success"}}
 
         def export(name: str) -> Job:
@@ -420,7 +421,7 @@ def test_scheduled_and_manual_exports_keep_their_files(
             jobs = dict(zip(names, pool.map(export, names), strict=True))
         stored = s3.client().get_object(Bucket="exports", Key="daily/to-s3.csv")["Body"].read()
 
-    for name in ("recent-vip-contacts", "to-s3"):
+    for name in ("in-parts", "recent-vip-contacts", "to-s3"):
         job = jobs[name]
         assert job.ok, job.log
         (result,) = json.loads(job.artifacts[f"segment-{name}"]["results.json"])["results"]
@@ -435,6 +436,15 @@ def test_scheduled_and_manual_exports_keep_their_files(
     assert f"{data_file}.manifest.json" in vip
     assert rows_of(vip[data_file]) == json.loads(vip["results.json"])["results"][0]["rows"]
     assert set(jobs["to-s3"].artifacts["segment-to-s3"]) == {"results.json"}
+    # A split set: its manifest and every part it lists, which hold every row.
+    split = jobs["in-parts"].artifacts["segment-in-parts"]
+    (result,) = json.loads(split["results.json"])["results"]
+    listed = json.loads(split["exports/parts.csv.parts.manifest.json"])["parts"]
+    assert result["parts"] == len(listed) > 1
+    assert set(split) == {
+        "results.json", "exports/parts.csv.parts.manifest.json", *(p["destination"] for p in listed)
+    }  # fmt: skip
+    assert sum(rows_of(split[p["destination"]]) for p in listed) == result["rows"]
     assert (
         rows_of(stored)
         == json.loads(jobs["to-s3"].artifacts["segment-to-s3"]["results.json"])["results"][0][
