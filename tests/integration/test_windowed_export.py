@@ -215,3 +215,20 @@ def test_a_window_that_moves_while_read_in_parallel_is_read_again_in_order(
     assert fetcher.reread  # a window moved, and was read once more, in order
     assert len(ids) == len(set(ids)) and truth <= set(ids)  # none missed, none twice
     assert set(ids) <= truth | set(api.inserted)
+
+
+@pytest.mark.parametrize("edge", ["startAt", "endsAt"])
+def test_contacts_sharing_the_segments_own_bound_are_all_exported(
+    sandbox: Start, edge: str
+) -> None:
+    # The class of the window-edge tie, on the other edges: the segment's own inclusive
+    # bounds, where the first and the last window end.
+    bounds = {"startAt": "2026-03-01T00:00:00.000Z", "endsAt": "2026-09-01T00:00:00.000Z"}
+    body = full_body(isContact=False, applicableFilters=["createdAt"], createdAt=bounds)
+    api = sandbox(users=8000, page_size=50, seed=11, ties=130, tie_at=bounds[edge])
+    assert api.tie_instant == bounds[edge]
+    truth = api.truth(body)
+    assert len(truth) > 3000
+    ids, fetcher = fetch(api, body, concurrency=4)
+    assert fetcher.windows > 1 and fetcher.note == ""
+    assert len(ids) == len(set(ids)) and set(ids) == set(truth)

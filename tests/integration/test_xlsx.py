@@ -328,3 +328,19 @@ def test_a_killed_export_leaves_no_scratch_behind(sandbox: Start, tmp_path: Path
         assert rerun.returncode == 0, rerun.stderr
         left = list(scratch.glob("segments-xlsx-*"))
     assert left == []
+
+
+# Other strings a spreadsheet turns into something else when typed or imported as CSV:
+# scientific notation, ids past 15 significant digits, dates, booleans, percentages,
+# fractions, times, currency and a number with a thousands separator.
+REINTERPRETED = [
+    "1E5", "2e-3", "12345678901234567890", "007", "2026-01-02", "01/02/2026", "TRUE",
+    "false", "50%", "1/2", "12:30", "$5", "1,000", " 42", "0x1F",
+]  # fmt: skip
+
+
+def test_strings_a_spreadsheet_would_reinterpret_stay_text() -> None:
+    book, _ = xlsx_of(REINTERPRETED)
+    cells = [row[0] for row in book.worksheets[0].iter_rows(min_row=2)]
+    assert [c.value for c in cells] == REINTERPRETED
+    assert all(c.data_type == "s" for c in cells)
