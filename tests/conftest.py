@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,15 @@ def api_env(api: Sandbox, token: str | None = None) -> dict[str, str | None]:
         "FLOWMATIX_API_URL": api.url,
         "FLOWMATIX_TOKEN": api.options.token if token is None else token,
     }
+
+
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections: bound for the block, never listening,
+    so no other test (or xdist worker) can start a server on it meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,13 +23,37 @@ ACCESS_KEY = "AKIATESTSEGMENTS"
 SECRET_KEY = "test-secret-key-segments"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+ADDRESS = re.compile(r"http://127\.0\.0\.1:(\d+)")
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def read_stderr(proc: subprocess.Popen[str], found: queue.Queue[int]) -> None:
+    """Put the port the server logs on stderr in ``found``, then read on to the end (a
+    chatty server never blocks on a full pipe) and close the pipe."""
+    assert proc.stderr is not None
+    with proc.stderr:
+        for line in proc.stderr:
+            match = ADDRESS.search(line)
+            if match and found.empty():
+                found.put(int(match[1]))
+
+
+def listening_port(
+    proc: subprocess.Popen[str], found: queue.Queue[int], timeout: float = 30
+) -> int:
+    """The port the server chose itself: it binds port 0 and says which (a port picked
+    for it beforehand could be taken by a parallel worker meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"S3 server exited with {proc.returncode}")
+        try:
+            return found.get(timeout=0.05)
+        except queue.Empty:
+            pass
+    raise RuntimeError("S3 server did not say where it listens")
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -73,12 +100,21 @@ class S3Server:
             raise
         return [u["UploadId"] for u in reply.get("Uploads", []) if u["Key"] == key]
 
+    def sent_parts(self, bucket: str, key: str) -> int:
+        """Parts stored in the open uploads of ``key``. A part is sent only after the
+        upload's id came back, so a run that has sent one knows what to abort (an upload
+        merely open may still be on its way back to the client)."""
+        client = self.client()
+        return sum(
+            len(client.list_parts(Bucket=bucket, Key=key, UploadId=upload).get("Parts", []))
+            for upload in self.open_uploads(bucket, key)
+        )
+
 
 @contextmanager
 def run_server(kind: str, workdir: Path) -> Iterator[S3Server]:
-    port = free_port()
     if kind == "moto":
-        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"]
     else:
         rclone = shutil.which("rclone", path=str(Path(sys.executable).parent)) or "rclone"
         data = workdir / "rclone-data"
@@ -90,13 +126,17 @@ def run_server(kind: str, workdir: Path) -> Iterator[S3Server]:
             "--config",
             "/dev/null",
             "--addr",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",
             "--auth-key",
             f"{ACCESS_KEY},{SECRET_KEY}",
             str(data),
         ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    found: queue.Queue[int] = queue.Queue()
+    reader = threading.Thread(target=read_stderr, args=(proc, found), daemon=True)
+    reader.start()
     try:
+        port = listening_port(proc, found)
         wait_for_port(port, proc)
         yield S3Server(kind, f"http://127.0.0.1:{port}")
     finally:
@@ -105,3 +145,5 @@ def run_server(kind: str, workdir: Path) -> Iterator[S3Server]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        reader.join(timeout=10)

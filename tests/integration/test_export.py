@@ -22,6 +22,7 @@ from tests.conftest import (
     FAST_RETRY,
     api_env,
     cli_env,
+    closed_port,
     make_project,
     rendered_body,
     run_cli,
@@ -319,14 +320,10 @@ def test_user_facing_failures_exit_1_with_one_clear_line(
         env["FLOWMATIX_TOKEN"] = None
     elif case == "wrong-token":
         env["FLOWMATIX_TOKEN"] = "nope"
-    elif case == "unreachable":
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env["FLOWMATIX_API_URL"] = f"http://127.0.0.1:{port}"
-    result = _run_failure(project, api, env)
+    with closed_port() as port:
+        if case == "unreachable":
+            env["FLOWMATIX_API_URL"] = f"http://127.0.0.1:{port}"
+        result = _run_failure(project, api, env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
     errors = [line for line in (result.stdout + result.stderr).splitlines() if message in line]

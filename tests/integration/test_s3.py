@@ -16,7 +16,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, api_env, cli_env, make_project, rendered_body, run_cli, wait_for
+from tests.conftest import (
+    ANCHOR,
+    api_env,
+    cli_env,
+    closed_port,
+    make_project,
+    rendered_body,
+    run_cli,
+    wait_for,
+)
 from tests.integration.s3servers import S3Server
 
 Start = Callable[..., Sandbox]
@@ -105,7 +114,7 @@ def test_killed_upload_leaves_no_object(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: bool(s3.open_uploads("exports", key)))  # a part is on its way
+        wait_for(lambda: s3.sent_parts("exports", key) > 0)  # a part is in, more on the way
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -155,14 +164,13 @@ def test_s3_errors_are_one_clear_line(
     extra: dict[str, str | None] = {}
     if change == "bucket":
         text = text.replace("s3://exports/", "s3://nope-bucket/")
-    elif change == "endpoint":
-        from tests.integration.s3servers import free_port
-
-        extra = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
     elif isinstance(change, dict):
         extra = change
     project = make_project(tmp_path, {"everyone": text})
-    run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3, **extra))
+    with closed_port() as port:
+        if change == "endpoint":
+            extra = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=env(api, s3, **extra))
     assert run.returncode == 1
     assert "Traceback" not in run.stdout + run.stderr
     assert any(message in line for line in run.stdout.splitlines()), run.stdout
