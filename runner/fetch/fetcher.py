@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -20,6 +21,7 @@ from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
 from runner.fetch.transport import Retryable, Transport, UrllibTransport
+from runner.fetch.turns import Later
 from runner.fetch.windowed import Windows
 from runner.fetch.windows import closed_range
 from runner.records import Deduplicator
@@ -230,12 +232,11 @@ class _Pump:
             while True:
                 if windows.ahead == 1 and not sent:
                     # One page at a time in this thread, as page numbers do: no hand-offs.
-                    request = windows.next()
-                    page = [] if request is None else self._tries.fetch(request, None, None)
-                    if request is None or windows.read(request, page) is None:
-                        yield from (Page(n, records) for n, records in windows.passed())
-                        return request is not None
+                    if request := windows.next():
+                        windows.read(request, self._tries.fetch(request, None, None))
                     yield from (Page(n, records) for n, records in windows.passed())
+                    if windows.ordered or request is None:
+                        return windows.ordered
                     continue
                 # A page waiting to try again holds no slot: it does not count.
                 retrying = sum(1 for _, _, again in sent.values() if again)
@@ -253,16 +254,11 @@ class _Pump:
                     again = submit(self._tries.fetch, request, future, deadline)
                     sent[again] = (request, deadline, True)
                     continue
-                # Decoded here: one thread building objects beats several fighting for
-                # the GIL.
-                records: list[Any] = (
-                    future.result() if retried else self._tries.fetch(request, future, deadline)
-                )
-                kept = windows.read(request, records)
+                windows.read(request, self._records(request, future, deadline, retried))
                 # The pages next in the list's order, a page size each (and the rest
                 # when windowing stops).
                 yield from (Page(n, records) for n, records in windows.passed())
-                if kept is None:
+                if windows.ordered:
                     return True
         finally:
             self._tries.stopped.set()
@@ -270,6 +266,20 @@ class _Pump:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             self._tries.stopped.clear()
+
+    def _records(
+        self, request: PageRequest, future: Future[Any], deadline: float, retried: bool
+    ) -> list[Any] | Later:
+        """A reply's records, decoded in this thread: one thread building objects beats
+        several fighting for the GIL. A page that came before its turn is decoded in its
+        turn (its further tries too, within a new deadline)."""
+        windows = self.paging
+        assert isinstance(windows, Windows)
+        if retried:
+            return list(future.result())
+        if future.exception() is None and windows.later(request, len(future.result().content)):
+            return functools.partial(self._tries.fetch, request, future)
+        return self._tries.fetch(request, future, deadline)
 
     def _send_ahead(self, sent: deque[_Sent]) -> None:
         ahead = self.paging.ahead

@@ -47,16 +47,13 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 
 from __future__ import annotations
 
-import enum
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest, Paging, past_max_pages
+from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, label
 from runner.fetch.windows import (
-    CREATED,
     DEPTH,
     HOLD,
     HOLD_RETRYING,
@@ -69,130 +66,11 @@ from runner.fetch.windows import (
 )
 
 
-class _Phase(enum.Enum):
-    FIRST = "pages asked ahead, passed on in order"
-    AGAIN = "it moved: the window once more, one page at a time"
-    DONE = "every record passed on"
-
-
-@dataclass
-class _Open:
-    """A window being read: pages asked, pages come and waiting, pages passed on."""
-
-    window: Window
-    depth: int  # pages it was sized to: asked ahead up to one past that
-    phase: _Phase = _Phase.FIRST
-    pages: dict[int, tuple[list[Any], list[Any]]] = field(default_factory=dict)
-    asked: int = 1  # the highest page asked (page 1 came with the request that opened it)
-    came: set[int] = field(default_factory=lambda: {1})  # pages answered
-    out: int = 1  # the next page to pass on
-    end: int | None = None  # the first empty page
-    parallel: bool = False  # a page was asked before the one above it came
-    moved: bool = False  # a record repeated inside the window (not on its upper edge)
-    waiting: bool = False  # a request of this window is on its way (AGAIN)
-    generation: int = 0  # how many times it was read from page 1 again
-    first: bool = False  # opened by the run's first request: its pages are the list's
-    previous: list[Any] = field(default_factory=list)
-    order: Order = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.order = Order(self.window)
-
-    def ask(self) -> int | None:
-        """The next page to ask for, or None for now."""
-        if self.phase is _Phase.AGAIN and not self.waiting:
-            self.waiting = True
-            return self.out
-        if self.phase is not _Phase.FIRST:
-            return None
-        page = self.asked + 1
-        if (self.end is not None and page >= self.end) or (
-            page > self.depth + 1 and page - 1 not in self.came  # past the estimate: in order
-        ):
-            return None
-        self.asked = page
-        self.parallel = self.parallel or page - 1 not in self.came
-        return page
-
-    def again(self) -> None:
-        """The window moved: read it once more from page 1, in order."""
-        self.phase, self.pages, self.out, self.end = _Phase.AGAIN, {}, 1, None
-        self.previous, self.waiting = [], False
-        self.order = Order(self.window)
-        self.generation += 1
-
-    def file(self, number: int, records: list[Any], ids: list[Any]) -> int:
-        """Page ``number`` came: kept until its turn. The records held now more than
-        before (fewer when an empty page ends the window below pages asked ahead)."""
-        if self.phase is _Phase.FIRST and self.end is not None and number >= self.end:
-            return 0  # past the end
-        self.came.add(number)
-        self.waiting = False
-        if not records:
-            self.end = number
-            late = [n for n in self.pages if n > number]
-            return -sum(len(self.pages.pop(n)[0]) for n in late)
-        self.pages[number] = (records, ids)
-        return len(records) if self.phase is _Phase.FIRST else 0
-
-    def take_turn(
-        self, records: list[Any], ids: list[Any], keep: Callable[[list[Any], list[Any]], list[Any]]
-    ) -> list[Any]:
-        """Page ``out``, in its turn: checked before any of it is passed on, then its
-        records not read before (``keep``)."""
-        self.check(records, ids)
-        kept = keep(records, ids)
-        self.passed(records, ids, kept)
-        return kept
-
-    def check(self, records: list[Any], ids: list[Any]) -> None:
-        """Page ``out`` in order, inside the window, not the page above once more. Its
-        first records may be the last ones of the page above, in their order, pushed
-        down by live data: the order goes on after them."""
-        above, repeated = self.previous, 0
-        if ids and ids[0] in above:
-            start = above.index(ids[0])
-            repeated = len(above) - start if ids[: len(above) - start] == above[start:] else 0
-        self.order.check(self.out, records, repeated)
-        if ids == self.previous:
-            raise PagingError(
-                f"{_label(self, self.out)} returned exactly the records of page "
-                f"{self.out - 1}: the API seems to ignore the page number (check "
-                "api.path and api.base_url)"
-            )
-
-    def passed(self, records: list[Any], ids: list[Any], kept: list[Any]) -> None:
-        """Page ``out`` passed on (``kept``: its records not read before); a record read
-        before inside the window (not on its upper edge) marks the window moved."""
-        if len(kept) < len(records) and not self.moved:  # some read before: where?
-            edge, new = self.window.bounds[1], {id(r) for r in kept}
-            self.moved = any(r.get(CREATED) != edge for r in records if id(r) not in new)
-        self.previous, self.out = ids, self.out + 1
-
-
-@dataclass
-class _Repage:
-    """Records passed on, handed over as numbered pages of the API's page size."""
-
-    records: list[Any] = field(default_factory=list)
-    handed: int = 0  # pages handed over
-
-    def pages(self, size: int, done: bool) -> list[tuple[int, list[Any]]]:
-        """Whole pages (and, ``done``, the shorter last one); the rest waits."""
-        cut = len(self.records) if done else len(self.records) - len(self.records) % size
-        pages = []
-        for start in range(0, cut, size):
-            self.handed += 1
-            pages.append((self.handed, self.records[start : min(start + size, cut)]))
-        del self.records[:cut]
-        return pages
-
-
 @dataclass(frozen=True)
 class WindowRequest(PageRequest):
     """A page of a window (``window``), or the page 1 that opens one (``probe``)."""
 
-    window: _Open | None = None
+    window: OpenWindow | None = None
     probe: Window | None = None
     first: bool = False  # the run's first request: page 1 of the whole list
     generation: int = 0  # the window's, when asked (a reply from before a re-read is stale)
@@ -200,15 +78,10 @@ class WindowRequest(PageRequest):
     @property
     def label(self) -> str:
         if self.window is not None:
-            return _label(self.window, self.number)
+            return label(self.window, self.number)
         if self.probe is None or self.first:
             return f"page {self.number}"
         return f"page {self.number} of {self.probe.label}"
-
-
-def _label(state: _Open, number: int) -> str:
-    """``page 3``, or ``page 3 of createdAt A to B`` past the first window."""
-    return f"page {number}" if state.first else f"page {number} of {state.window.label}"
 
 
 class Windows:
@@ -238,17 +111,15 @@ class Windows:
         self.plan = WindowPlan(whole, depth())
         self.max_pages = max_pages
         self.note = ""
+        self.retrying = False  # a page waits to try again
         self._ahead = ahead
         self._depth = depth
         self._fallback_factory = fallback
         self._fallback: Paging | None = None
         self._probe: Window | None = None  # the opening request on its way
-        self._open: deque[_Open] = deque()  # oldest first: the head is passed on next
+        self._turns = InOrder(records)
         self._wire = 0  # requests on their way
-        self._held = 0  # records come but not passed on yet (pages above them are late)
-        self.retrying = self._moved = False  # retrying: a page waits to try again
         self._pages = 0  # pages with records, every window's
-        self._out = _Repage()
 
     @property
     def ordered(self) -> bool:
@@ -261,7 +132,7 @@ class Windows:
 
     @property
     def reread(self) -> bool:
-        return self._fallback.reread if self._fallback else self._moved
+        return self._fallback.reread if self._fallback else self._turns.moved
 
     @property
     def windows(self) -> int:
@@ -270,13 +141,17 @@ class Windows:
     def next(self) -> PageRequest | None:
         if self._fallback is not None:
             return self._fallback.next()
-        hold = HOLD_RETRYING if self.retrying else HOLD
-        room = self._wire < self._ahead() and self._held < hold
-        if room and self._probe is None and (probe := self.plan.probe()) is not None:
+        ahead = self._ahead()
+        held = self._turns.held < (HOLD_RETRYING if self.retrying else HOLD)
+        room = self._wire < ahead and held
+        # The next window opens when the open ones have few pages left to ask for: its
+        # page 1 waits for its turn, and windows opened early hold many.
+        wanted = self._turns.left < 2 * ahead
+        if room and wanted and self._probe is None and (probe := self.plan.probe()):
             self._probe, self._wire = probe, self._wire + 1
             first = not self.plan.windows
             return WindowRequest(1, probe.body(self.body, 1), probe=probe, first=first)
-        for index, state in enumerate(self._open):
+        for index, state in enumerate(self._turns.open):
             if index and not room:
                 break  # the head window's requests go out whatever is waiting
             page = state.ask()
@@ -286,45 +161,68 @@ class Windows:
                 return WindowRequest(page, body, window=state, generation=state.generation)
         return None
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def later(self, request: PageRequest, size: int) -> bool:
+        """Whether a reply of ``size`` bytes to ``request`` can wait for its turn
+        undecoded (a window's page not next in the list; not small: an empty page ends
+        its window, and the fetcher decodes it at once)."""
+        if not isinstance(request, WindowRequest) or self._fallback or size <= SMALL_REPLY:
+            return False
+        state = request.window
+        return state is not None and self._turns.later(state, request.number, request.generation)
+
+    def read(self, request: PageRequest, records: list[Any] | Later) -> list[Any] | None:
+        """As :meth:`Paging.read`; ``records`` may be a reply still to decode (where
+        :meth:`later` said so). While windowing, records are handed over by
+        :meth:`passed`, and None means windowing stopped (:attr:`ordered`)."""
         if self._fallback is not None:
-            # The plain pass checks its pages on its own records; what windows passed on
-            # already is dropped here.
-            kept = self._fallback.read(request, records)
-            return None if kept is None else self._keep(kept, self.records.dedupe.ids(kept))
+            assert isinstance(records, list)
+            # The plain pass checks its own pages; what windows passed on is dropped here.
+            if (kept := self._fallback.read(request, records)) is None:
+                return None
+            return self.records.keep_new(kept, self.records.dedupe.ids(kept))
         assert isinstance(request, WindowRequest)
         try:
             self._take(request, records)
-            self._pass_on()
-            return []  # handed over by passed(), a page size at a time
+            return []
         except OutOfOrder as exc:
-            note = f"{exc}; paging by page number instead, without windows"
-            self.note = self.records.scrub(note, 500)  # a record's text is the server's
-            self._fallback = self._fallback_factory()
+            self._stop(exc)
             return None  # the windows' requests on their way are dropped
 
-    def passed(self) -> list[tuple[int, list[Any]]]:
-        """The records passed on so far, as numbered pages of the API's page size (the
-        last one shorter): the pages a read by page number gives, whatever the windows.
-        The rest waits until the list is complete, or windowing stops. max_pages counts these."""
-        done = self._fallback is not None or (self.plan.done and not self._open)
-        pages = self._out.pages(max(1, self.plan.page_size), done)
-        past_max_pages(self._out.handed, self.max_pages)
-        return pages
+    def passed(self) -> Iterator[tuple[int, list[Any]]]:
+        """The pages now next in the list's order, as numbered pages of the API's page
+        size (the last one shorter): the pages a read by page number gives, whatever the
+        windows. One page is decoded at a time. The rest waits until the list is
+        complete, or windowing stops (a page out of order). max_pages counts these."""
+        more = True
+        while more:
+            try:
+                more = self._fallback is None and self._turns.pass_one()
+            except OutOfOrder as exc:
+                self._stop(exc)
+                more = False
+            done = self._fallback is not None or (self.plan.done and not self._turns.open)
+            for page in self._turns.out.pages(max(1, self.plan.page_size), done):
+                past_max_pages(page[0], self.max_pages)
+                yield page
 
-    def _take(self, request: WindowRequest, records: list[Any]) -> None:
+    def _stop(self, exc: OutOfOrder) -> None:
+        note = f"{exc}; paging by page number instead, without windows"
+        self.note = self.records.scrub(note, 500)  # a record's text is the server's
+        self._fallback = self._fallback_factory()
+
+    def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
         self._wire -= 1
-        ids = self.records.ids(request.number, records) if records else []
+        decoded = records if isinstance(records, list) else []
+        ids = self.records.ids(request.number, decoded) if decoded else []
         # Requests too (edge pages twice, a moved window twice over): one never ending.
         self._pages += bool(records)
         past_max_pages(self._pages, 2 * (self.max_pages + len(self.plan.windows)))
         state = request.window
         if state is None:
-            self._opened(request, records, ids)
-            return
-        if request.generation == state.generation:  # else asked before a re-read: stale
-            self._held += state.file(request.number, records, ids)
+            self._opened(request, decoded, ids)
+        elif request.generation == state.generation:  # else asked before a re-read: stale
+            self._turns.held += state.file(request.number, records, ids, self.plan.page_size)
 
     def _opened(self, request: WindowRequest, records: list[Any], ids: list[Any]) -> None:
         assert request.probe is not None
@@ -334,30 +232,4 @@ class Windows:
         self.plan.depth = max(self._depth(), RECORDS // size)
         window = self.plan.opened(request.probe, len(records), oldest)
         if window is not None:
-            state = _Open(window, self.plan.depth, first=request.first)
-            state.pages[1] = (records, ids)
-            self._held += len(records)
-            self._open.append(state)
-
-    def _pass_on(self) -> None:
-        """Pass on the pages now next in order: the head window's, then the next
-        window's once the head is done."""
-        while self._open:
-            state = self._open[0]
-            while state.out in state.pages:
-                records, ids = state.pages.pop(state.out)
-                self._held -= len(records) if state.phase is _Phase.FIRST else 0
-                # Straight out: a later page failing its check must not lose these.
-                self._out.records += state.take_turn(records, ids, self._keep)
-            if state.end is not None and state.out >= state.end:
-                if state.phase is _Phase.FIRST and state.parallel and state.moved:
-                    self._moved = True
-                    state.again()
-                else:
-                    state.phase = _Phase.DONE
-            if state.phase is not _Phase.DONE:
-                break
-            self._open.popleft()
-
-    def _keep(self, records: list[Any], ids: list[Any]) -> list[Any]:
-        return self.records.keep_new(records, ids)
+            self._turns.add(OpenWindow(window, self.plan.depth, first=request.first), records, ids)

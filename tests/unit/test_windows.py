@@ -268,7 +268,54 @@ def test_pages_passed_on_before_a_page_out_of_order_are_never_lost() -> None:
         sent.append(request)
     second, third = (next(r for r in sent if r.number == n and r.window) for n in (2, 3))
     assert paging.read(third, serve(third.body)[::-1]) == []  # newest last: waits its turn
-    assert paging.read(second, serve(second.body)) is None  # page 3's turn: out of order
-    assert "does not list newest createdAt first" in paging.note
-    handed = [r["_id"] for _, rows in paging.passed() for r in rows]
+    assert paging.read(second, serve(second.body)) == [] and not paging.ordered
+    handed = [r["_id"] for _, rows in paging.passed() for r in rows]  # page 3: out of order
+    assert paging.ordered and "does not list newest createdAt first" in paging.note
     assert handed == [r["_id"] for r in records[:20]]  # pages 1 and 2, in order
+
+
+def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() -> None:
+    # Every window's pages answered last first: each page waits for the one above it. A
+    # large reply that is not next waits as its bytes (a function that decodes it) and
+    # is decoded in its turn, one page at a time as pages are handed over; a small one
+    # (an empty page, which ends its window) is decoded as it comes.
+    records = listing(spread(4000, seed=5))
+    stamps = [ms(r["createdAt"]) or 0 for r in records]
+
+    def serve(body: dict[str, Any]) -> list[Any]:
+        low, high = (ms(body["createdAt"][k]) for k in ("startAt", "endsAt"))
+        assert high is not None
+        inside = [
+            r
+            for r, s in zip(records, stamps, strict=True)
+            if (low is None or s >= low) and s <= high
+        ]
+        return inside[(body["page"] - 1) * 10 : body["page"] * 10]
+
+    seen = NewRecords(Deduplicator("_id"), Redactor(""))
+    paging = Windows({}, seen, Range(None, ms(AS_OF)), list, max_pages=1000, ahead=lambda: 8)
+    handed: list[Any] = []
+    waiting = lazy = 0  # records decoded and not handed over yet; replies that waited
+    most = 0
+
+    def decode(rows: list[Any]) -> list[Any]:
+        nonlocal waiting, most
+        waiting += len(rows)
+        most = max(most, waiting)
+        return rows
+
+    while sent := list(iter(paging.next, None)):
+        for request in reversed(sent):
+            rows = serve(request.body)
+            if paging.later(request, 10_000 if rows else 60):
+                assert rows  # an empty page (small) is decoded as it comes: its window ends
+                lazy += 1
+                paging.read(request, lambda rows=rows: decode(rows))  # type: ignore[misc]
+            else:
+                paging.read(request, decode(rows))
+            for _, page_rows in paging.passed():
+                waiting -= len(page_rows)
+                handed += [r["_id"] for r in page_rows]
+    assert handed == [r["_id"] for r in records]  # the list's own order, all of it
+    assert lazy >= 10 and not paging.ordered and paging.windows > 2
+    assert most <= 8 * 10  # the pages answered at once (8), never the pages that waited

@@ -1,0 +1,227 @@
+"""The pages of open ``createdAt`` windows, passed on in the list's own order.
+
+:class:`InOrder` keeps the windows being read (:class:`OpenWindow`), oldest first, and
+passes their pages on one at a time: window after window, each page after the one
+above it, whatever order the replies came in. A page that comes early waits for its
+turn, as its reply's bytes when it is large (:data:`Later`: decoded in its turn, a
+fifth of the memory of its records), so that the memory a run holds is about one
+decoded page however many pages wait. :class:`Repage` re-cuts what is passed on into
+pages of the API's page size. :mod:`runner.fetch.windowed` drives them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from runner.errors import PagingError
+from runner.fetch.paging import NewRecords
+from runner.fetch.windows import CREATED, Order, Window
+
+Later: TypeAlias = Callable[[], list[Any]]
+"""A page's reply not decoded yet: a page that came early waits as its bytes (a fifth
+of the memory of its records), decoded, and tried again if need be, in its turn."""
+SMALL_REPLY = 4096  # bytes: a reply this small is decoded as it comes (an empty page)
+
+
+class Phase(enum.Enum):
+    FIRST = "pages asked ahead, passed on in order"
+    AGAIN = "it moved: the window once more, one page at a time"
+    DONE = "every record passed on"
+
+
+@dataclass
+class OpenWindow:
+    """A window being read: pages asked, pages come and waiting, pages passed on."""
+
+    window: Window
+    depth: int  # pages it was sized to: asked ahead up to one past that
+    phase: Phase = Phase.FIRST
+    pages: dict[int, tuple[list[Any] | Later, list[Any], int]] = field(default_factory=dict)
+    asked: int = 1  # the highest page asked (page 1 came with the request that opened it)
+    came: set[int] = field(default_factory=lambda: {1})  # pages answered
+    out: int = 1  # the next page to pass on
+    end: int | None = None  # the first empty page
+    parallel: bool = False  # a page was asked before the one above it came
+    moved: bool = False  # a record repeated inside the window (not on its upper edge)
+    waiting: bool = False  # a request of this window is on its way (AGAIN)
+    generation: int = 0  # how many times it was read from page 1 again
+    first: bool = False  # opened by the run's first request: its pages are the list's
+    previous: list[Any] = field(default_factory=list)
+    order: Order = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order = Order(self.window)
+
+    def ask(self) -> int | None:
+        """The next page to ask for, or None for now."""
+        if self.phase is Phase.AGAIN and not self.waiting:
+            self.waiting = True
+            return self.out
+        if self.phase is not Phase.FIRST:
+            return None
+        page = self.asked + 1
+        if (self.end is not None and page >= self.end) or (
+            page > self.depth + 1 and page - 1 not in self.came  # past the estimate: in order
+        ):
+            return None
+        self.asked = page
+        self.parallel = self.parallel or page - 1 not in self.came
+        return page
+
+    @property
+    def left(self) -> int:
+        """Pages it will still ask for ahead of their turn (up to one past its depth)."""
+        if self.phase is not Phase.FIRST or self.end is not None:
+            return 0
+        return max(0, self.depth + 1 - self.asked)
+
+    def again(self) -> None:
+        """The window moved: read it once more from page 1, in order."""
+        self.phase, self.pages, self.out, self.end = Phase.AGAIN, {}, 1, None
+        self.previous, self.waiting = [], False
+        self.order = Order(self.window)
+        self.generation += 1
+
+    def file(self, number: int, records: list[Any] | Later, ids: list[Any], size: int) -> int:
+        """Page ``number`` came (``records`` still to decode: ``size`` a page's records):
+        kept until its turn. The records held now more than before (fewer when an empty
+        page ends the window below pages asked ahead)."""
+        if self.phase is Phase.FIRST and self.end is not None and number >= self.end:
+            return 0  # past the end
+        self.came.add(number)
+        self.waiting = False
+        if isinstance(records, list) and not records:
+            return self.ends(number)
+        held = 0 if self.phase is not Phase.FIRST else size if callable(records) else len(records)
+        self.pages[number] = (records, ids, held)
+        return held
+
+    def ends(self, number: int) -> int:
+        """Page ``number`` is empty: the window ends there, pages asked past it are
+        dropped. The records held now more than before (zero or fewer)."""
+        self.end = number
+        late = [n for n in self.pages if n > number]
+        return -sum(self.pages.pop(n)[2] for n in late)
+
+    def take_turn(
+        self, records: list[Any], ids: list[Any], keep: Callable[[list[Any], list[Any]], list[Any]]
+    ) -> list[Any]:
+        """Page ``out``, in its turn: checked before any of it is passed on, then its
+        records not read before (``keep``)."""
+        self.check(records, ids)
+        kept = keep(records, ids)
+        self.passed(records, ids, kept)
+        return kept
+
+    def check(self, records: list[Any], ids: list[Any]) -> None:
+        """Page ``out`` in order, inside the window, not the page above once more. Its
+        first records may be the last ones of the page above, in their order, pushed
+        down by live data: the order goes on after them."""
+        above, repeated = self.previous, 0
+        if ids and ids[0] in above:
+            start = above.index(ids[0])
+            repeated = len(above) - start if ids[: len(above) - start] == above[start:] else 0
+        self.order.check(self.out, records, repeated)
+        if ids == self.previous:
+            raise PagingError(
+                f"{label(self, self.out)} returned exactly the records of page "
+                f"{self.out - 1}: the API seems to ignore the page number (check "
+                "api.path and api.base_url)"
+            )
+
+    def passed(self, records: list[Any], ids: list[Any], kept: list[Any]) -> None:
+        """Page ``out`` passed on (``kept``: its records not read before); a record read
+        before inside the window (not on its upper edge) marks the window moved."""
+        if len(kept) < len(records) and not self.moved:  # some read before: where?
+            edge, new = self.window.bounds[1], {id(r) for r in kept}
+            self.moved = any(r.get(CREATED) != edge for r in records if id(r) not in new)
+        self.previous, self.out = ids, self.out + 1
+
+
+@dataclass
+class Repage:
+    """Records passed on, handed over as numbered pages of the API's page size."""
+
+    records: list[Any] = field(default_factory=list)
+    handed: int = 0  # pages handed over
+
+    def pages(self, size: int, done: bool) -> list[tuple[int, list[Any]]]:
+        """Whole pages (and, ``done``, the shorter last one); the rest waits."""
+        cut = len(self.records) if done else len(self.records) - len(self.records) % size
+        pages = []
+        for start in range(0, cut, size):
+            self.handed += 1
+            pages.append((self.handed, self.records[start : min(start + size, cut)]))
+        del self.records[:cut]
+        return pages
+
+
+def label(state: OpenWindow, number: int) -> str:
+    """``page 3``, or ``page 3 of createdAt A to B`` past the first window."""
+    return f"page {number}" if state.first else f"page {number} of {state.window.label}"
+
+
+class InOrder:
+    """The open windows, oldest first (the head is passed on next), and the records of
+    pages that came before their turn (``held``, a full page's worth for a page still
+    to decode). ``moved``: a window read in parallel moved and is read once more."""
+
+    def __init__(self, records: NewRecords) -> None:
+        self.records = records
+        self.open: deque[OpenWindow] = deque()
+        self.held = 0
+        self.moved = False
+        self.out = Repage()
+
+    @property
+    def left(self) -> int:
+        """Pages the open windows will still ask for ahead of their turn."""
+        return sum(state.left for state in self.open)
+
+    def add(self, state: OpenWindow, records: list[Any], ids: list[Any]) -> None:
+        """A window opened by its page 1 (``records``)."""
+        state.pages[1] = (records, ids, len(records))
+        self.held += len(records)
+        self.open.append(state)
+
+    def later(self, state: OpenWindow, number: int, generation: int) -> bool:
+        """Whether page ``number`` of ``state`` (asked in ``generation``) waits for its
+        turn if it comes now (not next in the list, not stale)."""
+        up_next = bool(self.open) and state is self.open[0] and number == state.out
+        return state.phase is Phase.FIRST and generation == state.generation and not up_next
+
+    def pass_one(self) -> bool:
+        """Pass on the page next in the list's order, if it came: the head window's, or
+        the next window's once the head is done. True when a page was passed on.
+        Raises :class:`~runner.fetch.windows.OutOfOrder` for a page out of order."""
+        while self.open:
+            state = self.open[0]
+            if state.out in state.pages and self._turn(state):
+                return True
+            if state.end is None or state.out < state.end:
+                return False
+            if state.phase is Phase.FIRST and state.parallel and state.moved:
+                self.moved = True
+                state.again()
+                return False
+            state.phase = Phase.DONE
+            self.open.popleft()
+        return False
+
+    def _turn(self, state: OpenWindow) -> bool:
+        """Page ``state.out``, in its turn: decoded if it waited as its bytes; False when
+        that shows it empty (the window ends there)."""
+        records, ids, held = state.pages.pop(state.out)
+        self.held -= held
+        if not isinstance(records, list):
+            if not (records := records()):
+                self.held += state.ends(state.out)
+                return False
+            ids = self.records.ids(state.out, records)
+        # Straight out: a later page failing its check must not lose these.
+        self.out.records += state.take_turn(records, ids, self.records.keep_new)
+        return True
