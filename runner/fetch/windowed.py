@@ -57,12 +57,12 @@ from runner.fetch.windows import (
     DEPTH,
     HOLD,
     HOLD_RETRYING,
-    RECORDS,
     Order,
     OutOfOrder,
     Range,
     Window,
     WindowPlan,
+    window_pages,
 )
 
 
@@ -91,8 +91,8 @@ class Windows:
     so that its rules see its own pages). ``ahead`` (asked each time): requests on their
     way at most (the fetcher gives the requests allowed on the wire, and sets
     ``retrying`` while a page waits to try again). ``depth`` (asked as each window
-    opens): pages to size it to, at least ``RECORDS`` records' worth. ``note`` says why
-    windowing stopped, if it did; ``plan`` lists the windows opened.
+    opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
+    says why windowing stopped, if it did; ``plan`` lists the windows opened.
     """
 
     def __init__(
@@ -229,7 +229,7 @@ class Windows:
         self._probe = None
         oldest = Order(request.probe).check(1, records)
         size = max(self.plan.page_size, len(records), 1)
-        self.plan.depth = max(self._depth(), RECORDS // size)
+        self.plan.depth = max(self._depth(), window_pages(size))
         window = self.plan.opened(request.probe, len(records), oldest)
         if window is not None:
             self._turns.add(OpenWindow(window, self.plan.depth, first=request.first), records, ids)

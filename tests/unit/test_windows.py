@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import doctest
 import random
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runner.fetch import windowed, windows
 from runner.fetch.paging import NewRecords
 from runner.fetch.redact import Redactor
 from runner.fetch.windowed import Windows
@@ -22,6 +24,7 @@ from runner.fetch.windows import (
     closed_range,
     ms,
     text,
+    window_pages,
 )
 from runner.records import Deduplicator
 
@@ -274,12 +277,8 @@ def test_pages_passed_on_before_a_page_out_of_order_are_never_lost() -> None:
     assert handed == [r["_id"] for r in records[:20]]  # pages 1 and 2, in order
 
 
-def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() -> None:
-    # Every window's pages answered last first: each page waits for the one above it. A
-    # large reply that is not next waits as its bytes (a function that decodes it) and
-    # is decoded in its turn, one page at a time as pages are handed over; a small one
-    # (an empty page, which ends its window) is decoded as it comes.
-    records = listing(spread(4000, seed=5))
+def served(records: list[dict[str, Any]], size: int) -> Any:
+    """A sandbox in memory: the page a request's body asks for (createdAt range, page)."""
     stamps = [ms(r["createdAt"]) or 0 for r in records]
 
     def serve(body: dict[str, Any]) -> list[Any]:
@@ -290,7 +289,48 @@ def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() ->
             for r, s in zip(records, stamps, strict=True)
             if (low is None or s >= low) and s <= high
         ]
-        return inside[(body["page"] - 1) * 10 : body["page"] * 10]
+        return inside[(body["page"] - 1) * size : body["page"] * size]
+
+    return serve
+
+
+@pytest.mark.parametrize(("size", "pages"), [(50, 32), (200, 16), (1000, 8)])
+def test_windows_are_deeper_in_records_for_larger_pages(size: int, pages: int) -> None:
+    # One request more a window (its empty last page) against rows skipped deep in it:
+    # the best depth falls with the square root of the page size (window_pages).
+    now = ms(AS_OF) or 0
+    records = listing([now - i * 60_000 for i in range(40 * size)])  # one a minute
+    serve = served(records, size)
+    seen = NewRecords(Deduplicator("_id"), Redactor(""))
+    whole = Range(None, ms(AS_OF) or 0)
+    four = lambda: 4  # noqa: E731 - requests at once, as the fetcher's depth
+    paging = Windows({}, seen, whole, list, max_pages=10_000, ahead=four, depth=four)
+    handed = []
+    while sent := list(iter(paging.next, None)):
+        for request in sent:
+            paging.read(request, serve(request.body))
+        handed += [r["_id"] for _, rows in paging.passed() for r in rows]
+    assert handed == [r["_id"] for r in records]
+    assert window_pages(size) == pages
+    full = paging.plan.windows[:-1]  # the last one holds what is left
+    per_window = {round((w.end - w.start) / 60_000) for w in full}  # type: ignore[operator]
+    # Page 1 of a window spans size - 1 minutes (a contact a minute): pages x that.
+    assert per_window == {pages * (size - 1)}
+
+
+def test_the_fetch_modules_examples_hold() -> None:
+    for module in (windows, windowed):
+        failed, attempted = doctest.testmod(module)
+        assert attempted and not failed, module.__name__
+
+
+def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() -> None:
+    # Every window's pages answered last first: each page waits for the one above it. A
+    # large reply that is not next waits as its bytes (a function that decodes it) and
+    # is decoded in its turn, one page at a time as pages are handed over; a small one
+    # (an empty page, which ends its window) is decoded as it comes.
+    records = listing(spread(4000, seed=5))
+    serve = served(records, 10)
 
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
     paging = Windows({}, seen, Range(None, ms(AS_OF)), list, max_pages=1000, ahead=lambda: 8)
