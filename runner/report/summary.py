@@ -49,7 +49,8 @@ def summary(results: Sequence[SegmentResult]) -> str:
     for r in results:
         if r.concurrency:
             mode = "auto" if r.auto_concurrency else "fixed"
-            read = f"{r.windows:,} createdAt windows" if r.windows else "page numbers"
+            plural = "" if r.windows == 1 else "s"
+            read = f"{r.windows:,} createdAt window{plural}" if r.windows else "page numbers"
             text += f"{r.segment}: concurrency settled at {r.concurrency} ({mode}), {read}\n"
         if r.note:
             text += f"warning: {r.segment}: {r.note}\n"

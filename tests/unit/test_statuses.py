@@ -77,3 +77,15 @@ def test_the_progress_log_names_a_guard_and_an_interrupt() -> None:
         "b: GUARD: rows 600 vs 1000",
         "d: INTERRUPTED after 1,200 rows, 3 pages, 0 duplicates dropped, 0 retries, 0.0s",
     ]
+
+
+def test_the_summary_says_how_each_segment_was_read() -> None:
+    results = [
+        SegmentResult("a", RunStatus.SUCCESS, rows=5, concurrency=4, windows=1),
+        SegmentResult("b", RunStatus.SUCCESS, rows=9, concurrency=6, windows=1200),
+        SegmentResult("c", RunStatus.SUCCESS, rows=9, concurrency=2, auto_concurrency=True),
+    ]
+    lines = summary(results).splitlines()
+    assert "a: concurrency settled at 4 (fixed), 1 createdAt window" in lines
+    assert "b: concurrency settled at 6 (fixed), 1,200 createdAt windows" in lines
+    assert "c: concurrency settled at 2 (auto), page numbers" in lines
