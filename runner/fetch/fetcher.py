@@ -272,13 +272,13 @@ class _Pump:
     ) -> list[Any] | Later:
         """A reply's records, decoded in this thread: one thread building objects beats
         several fighting for the GIL. A page that came before its turn is decoded in its
-        turn (its further tries too, within a new deadline)."""
+        turn (:meth:`Tries.decode`)."""
         windows = self.paging
         assert isinstance(windows, Windows)
         if retried:
             return list(future.result())
         if future.exception() is None and windows.later(request, len(future.result().content)):
-            return functools.partial(self._tries.fetch, request, future)
+            return functools.partial(self._tries.decode, request, future.result())
         return self._tries.fetch(request, future, deadline)
 
     def _send_ahead(self, sent: deque[_Sent]) -> None:

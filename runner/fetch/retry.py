@@ -183,6 +183,19 @@ class Tries:
 
             return self._retry(request.number, again, deadline)
 
+    def decode(self, request: PageRequest, reply: Reply) -> list[Any]:
+        """The records of a reply that waited for its turn, decoded once: a body that is
+        not a page counts as a failed try and raises Retryable (the caller reads the
+        page's window again rather than this page alone)."""
+        try:
+            return self.replies.records(request.label, reply)
+        except Retryable as exc:
+            with self._lock:
+                self.retries += 1
+            if self._on_retry:
+                self._on_retry(request.number, str(exc))
+            raise
+
     def _sleep(self, seconds: float) -> None:
         self.stopped.wait(seconds)
 

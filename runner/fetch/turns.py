@@ -19,11 +19,14 @@ from typing import Any, TypeAlias
 
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords
+from runner.fetch.transport import Retryable
 from runner.fetch.windows import CREATED, Order, Window
 
 Later: TypeAlias = Callable[[], list[Any]]
 """A page's reply not decoded yet: a page that came early waits as its bytes (a fifth
-of the memory of its records), decoded, and tried again if need be, in its turn."""
+of the memory of its records) and is decoded in its turn. If its bytes are not a page
+(raises Retryable), its window is read again from page 1, in order: asked again so
+late, this page alone would come from a list live data may have moved since."""
 SMALL_REPLY = 4096  # bytes: a reply this small is decoded as it comes (an empty page)
 
 
@@ -205,12 +208,18 @@ class InOrder:
             if state.end is None or state.out < state.end:
                 return False
             if state.phase is Phase.FIRST and state.parallel and state.moved:
-                self.moved = True
-                state.again()
+                self.read_again(state)
                 return False
             state.phase = Phase.DONE
             self.open.popleft()
         return False
+
+    def read_again(self, state: OpenWindow) -> None:
+        """Read ``state`` once more from page 1, in order: what it passed on already is
+        dropped by de-duplication."""
+        self.held -= sum(held for _, _, held in state.pages.values())
+        self.moved = True
+        state.again()
 
     def _turn(self, state: OpenWindow) -> bool:
         """Page ``state.out``, in its turn: decoded if it waited as its bytes; False when
@@ -218,7 +227,14 @@ class InOrder:
         records, ids, held = state.pages.pop(state.out)
         self.held -= held
         if not isinstance(records, list):
-            if not (records := records()):
+            try:
+                records = records()
+            except Retryable:
+                # Not a page (a reply cut short): asked again now, it would come from a
+                # list live data may have moved since the pages below it were read.
+                self.read_again(state)
+                return False
+            if not records:
                 self.held += state.ends(state.out)
                 return False
             ids = self.records.ids(state.out, records)

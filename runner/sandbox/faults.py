@@ -10,7 +10,8 @@ request numbers, counting from 1). Kinds:
   the request's ``Authorization`` header, several times, so that cutting it at 100,
   200 or 300 characters splits it), ``echohtml`` (the same in a 502 HTML page's
   title and body), ``echotext`` (the same in a plain-text 503); ``badjson`` (200,
-  a body that starts like JSON and is cut short); ``bomb`` (200, a gzip body that
+  a body that starts like JSON and is cut short); ``cut`` (200, the page's own reply
+  cut in half, as a proxy that drops a connection mid-body); ``bomb`` (200, a gzip body that
   inflates to ``bomb_mb`` MiB of spaces); ``trickle`` (the whole reply, status
   line first, one byte every ``trickle_ms``).
 """
@@ -34,6 +35,7 @@ KINDS = (
     "echohtml",
     "echotext",
     "badjson",
+    "cut",
     "bomb",
     "trickle",
 )

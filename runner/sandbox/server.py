@@ -387,4 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.stats["bad_request"] += 1
             self._error(400, str(exc))
             return
-        self._send(200, sandbox.page(body), trickle=fault == "trickle")
+        page = sandbox.page(body)
+        self._send(
+            200, page[: len(page) // 2] if fault == "cut" else page, trickle=fault == "trickle"
+        )
