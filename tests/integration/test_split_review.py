@@ -4,6 +4,7 @@ file modes, the 9,999-part cap, XLSX/Parquet parts within max_bytes, Parquet abo
 from __future__ import annotations
 
 import hashlib
+import re
 import stat
 from pathlib import Path
 
@@ -90,7 +91,10 @@ def test_a_failed_parquet_export_is_one_clean_line(
     assert "Traceback" not in both
     errors = [line for line in both.splitlines() if "HTTP 500" in line]
     assert len(errors) == 2  # the summary's error line and the log's FAILED line
-    assert "page 8: HTTP 500" in errors[0]  # after parts were written (split) or a row group
+    # The 500 falls after two pages (40 rows: a part written, when split); which page it
+    # is depends on the order requests go out in (windows, concurrency).
+    failed = re.search(r"page (\d+): HTTP 500", errors[0])
+    assert failed and int(failed.group(1)) > 2, errors[0]
     assert not (project / "out").exists() or not any((project / "out").iterdir())
 
 
