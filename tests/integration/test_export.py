@@ -170,7 +170,8 @@ def test_killed_export_keeps_previous_file(sandbox: Start, tmp_path: Path, sig: 
     before = target.read_bytes()
     manifest_before = (project / "out" / "everyone.csv.manifest.json").read_bytes()
 
-    slow = sandbox(users=3000, page_size=10, latency_ms=40, token=TOKEN, seed=2)
+    # 300 pages at 100 ms: half a minute, so the signal lands mid-run on a loaded machine.
+    slow = sandbox(users=3000, page_size=10, latency_ms=100, token=TOKEN, seed=2)
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,

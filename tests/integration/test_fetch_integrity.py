@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.fetch.windows import window_pages
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, api_env, cli_env, make_project, rendered_body, run_cli
 from tests.integration.test_export import ALL_CONTACTS, TOKEN, read_ids
@@ -162,9 +163,11 @@ def test_an_api_that_reorders_instead_of_paging_is_caught(
         in out
     ), out
     assert published(project) == before
-    # not a run to max_pages (windows go first: a page 1 per window and a page or two
-    # more before the order check sends the run to page numbers)
-    assert api.stats["pages"] <= last + concurrency + 8
+    # Not a run to max_pages: windows go first, and the first window's pages are asked
+    # ahead (up to its depth + 1) before the order check of page 2 sends the run to page
+    # numbers; how many go out before page 2's turn depends on the order replies come in.
+    windowed = window_pages(50) + 1 + concurrency
+    assert api.stats["pages"] <= windowed + last + concurrency
 
 
 def test_ignored_page_number_is_named_as_such(sandbox: Start, tmp_path: Path) -> None:
@@ -277,7 +280,9 @@ def test_a_trickled_reply_cannot_outlast_the_retry_deadline(sandbox: Start, tmp_
     assert code == 1
     assert "page 1: no complete reply before the page's retry deadline" in out
     assert "gave up after 50 attempts or 2.5s" in out
-    assert elapsed < 2.5 + 6  # the deadline, interpreter start-up and a margin
+    # The deadline, interpreter start-up and a margin for a loaded machine: the whole
+    # reply at 100 ms a byte would take hours.
+    assert elapsed < 2.5 + 20
     assert published(project) == {}
 
 
