@@ -85,6 +85,11 @@ def number(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def percent(text: str) -> float:
+    """``2%`` (or ``2``) as the share 0.02, from 0 to 100 %."""
+    return number(0, 100)(text.strip().removesuffix("%")) / 100
+
+
 def text(value: str) -> str:
     """Any text without control characters or undecodable bytes."""
     bad = bad_character(value)
@@ -327,6 +332,27 @@ def _sandbox(sub: Commands) -> None:
         "--anchor", type=instant, metavar="T", help="instant the data is generated around"
     )
     _sandbox_paging(p)
+    _sandbox_shape(p)
+
+
+def _sandbox_shape(p: argparse.ArgumentParser) -> None:
+    """When the contacts were created (the sandbox checks the name: a usage error)."""
+    p.add_argument(
+        "--shape",
+        type=text,
+        default="uniform",
+        metavar="SHAPE",
+        help="uniform, stale:14d (newest contact 14 days old), imports, growth, sparse, past",
+    )
+    p.add_argument(
+        "--missing-created",
+        type=percent,
+        default=0.0,
+        metavar="PCT",
+        help="share of contacts without createdAt, e.g. 2%% (listed after the dated ones)",
+    )
+    p.add_argument("--missing-form", choices=["absent", "null", "empty"], default="absent")
+    p.add_argument("--missing-at", choices=["end", "start"], default="end")
 
 
 def _sandbox_paging(p: argparse.ArgumentParser) -> None:

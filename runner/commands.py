@@ -308,6 +308,7 @@ def sandbox(options: SandboxOptions, out: TextIO) -> Outcome:
         raise UsageError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from exc
     out.write(
         f"sandbox: {options.users} contacts (seed {options.seed}), page size {options.page_size}\n"
+        f"sandbox: {server.shape_line}\n"
         f"export FLOWMATIX_API_URL={server.url}\nexport FLOWMATIX_TOKEN={options.token}\n"
     )
     out.flush()

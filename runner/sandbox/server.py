@@ -20,6 +20,7 @@ from runner.sandbox.api import BadRequest, check_body, compile_filter, created_r
 from runner.sandbox.data import Population
 from runner.sandbox.faults import FaultPlan, echo_text
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
+from runner.sandbox.shapes import SHAPES, apply_shape, drop_created, parse_shape, segment_filter
 
 OK_MESSAGE = b"Users fetched successfully"
 HTML_502 = (
@@ -64,6 +65,10 @@ class SandboxOptions:
     churn_at: str = "top"  # see CHURN
     ties: int = 0  # contacts moved onto one createdAt instant (Population.tie)
     tie_at: str | None = None  # that instant; default the middle contact's
+    shape: str = "uniform"  # see runner.sandbox.shapes.SHAPES (stale:14d: N days)
+    missing_created: float = 0.0  # share of contacts without createdAt (0.02: 2 %)
+    missing_form: str = "absent"  # see shapes.MISSING_FORMS
+    missing_at: str = "end"  # see shapes.MISSING_AT
 
 
 PAGING = {
@@ -113,6 +118,11 @@ class Sandbox:
             if value not in known:
                 raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
         self.population = Population.generate(self.options.users, self.options.seed, anchor)
+        opts = self.options
+        apply_shape(self.population, opts.shape, anchor, opts.seed)
+        self.missing_created = drop_created(
+            self.population, opts.missing_created, opts.missing_form, opts.missing_at, opts.seed
+        )
         self.population.reshape(self.options.records)
         self.tie_instant = self.population.tie(self.options.ties, self.options.tie_at)
         if self.options.paging == "scrambled":
@@ -130,6 +140,17 @@ class Sandbox:
         self._server = _Server((self.options.host, self.options.port), _Handler)
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
+
+    @property
+    def shape_line(self) -> str:
+        """``shape stale:14d: the newest contact ...; 60 contacts without createdAt``."""
+        name, _ = parse_shape(self.options.shape)
+        line = f"shape {self.options.shape}: {SHAPES[name].describe}"
+        if wanted := segment_filter(self.options.shape, self.anchor):
+            line += f"; segment filter {orjson.dumps(wanted).decode()}"
+        if self.missing_created:
+            line += f"; {self.missing_created} contacts without createdAt"
+        return line
 
     # -- lifecycle -------------------------------------------------------
     @property
@@ -175,7 +196,8 @@ class Sandbox:
                     body = {**body, "applicableFilters": applied}
                 facts = self.population.facts
                 scrambled = self.options.paging == "scrambled"
-                rows = range(len(facts)) if scrambled else created_rows(facts, body)
+                dated = self.population.dated
+                rows = range(len(facts)) if scrambled else created_rows(facts, body, dated)
                 found = MatchList([], [], compile_filter(body), rows.start, rows.stop)
                 self._cache[key] = found
         return found
