@@ -116,9 +116,10 @@ class PageFetcher:
         if not self.api.windows or whole is None:
             return plain()
 
-        def fallback() -> PageNumbers:
+        def fallback(body: Mapping[str, Any], start: int) -> PageNumbers:
             self._again = Deduplicator(self.api.id_key)
-            return plain(NewRecords(self._again, records.scrub))
+            again = NewRecords(self._again, records.scrub)
+            return PageNumbers(body, again, self.concurrency, self.max_pages, start)
 
         def depth() -> int:  # windows open one a round trip: as deep as requests at once
             return self.in_flight.limit
@@ -150,6 +151,20 @@ class PageFetcher:
     def note(self) -> str:
         """Why windowing stopped, when it did ("" otherwise)."""
         return self.paging.note if isinstance(self.paging, Windows) else ""
+
+    @property
+    def read_as(self) -> str:
+        """How the list was read past its windows, for the summary ("" when only by
+        windows or only by page numbers): page numbers after the first window, and
+        contacts no window could see."""
+        if not isinstance(self.paging, Windows):
+            return ""
+        parts = []
+        if self.paging.switched:
+            parts.append(f"then page numbers: {self.paging.switched}")
+        if self.paging.outside:
+            parts.append(f"{self.paging.outside:,} contacts outside every window (no createdAt)")
+        return "; ".join(parts)
 
     @property
     def duplicates(self) -> int:
@@ -222,6 +237,7 @@ class _Pump:
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
         sent: dict[Future[Any], tuple[PageRequest, float, bool]] = {}
         answered: SimpleQueue[Future[Any]] = SimpleQueue()  # futures as they finish
+        started: dict[Future[Any], float | None] = {}  # first tries: when sent
 
         def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
             future = pool.submit(work, *args)
@@ -233,7 +249,10 @@ class _Pump:
                 if windows.ahead == 1 and not sent:
                     # One page at a time in this thread, as page numbers do: no hand-offs.
                     if request := windows.next():
-                        windows.read(request, self._tries.fetch(request, None, None))
+                        began = time.monotonic()
+                        records = self._tries.fetch(request, None, None)
+                        windows.timed(request, time.monotonic() - began)
+                        windows.read(request, records)
                     yield from (Page(n, records) for n, records in windows.passed())
                     if windows.ordered or request is None:
                         return windows.ordered
@@ -243,12 +262,16 @@ class _Pump:
                 windows.retrying = retrying > 0
                 while len(sent) - retrying < windows.ahead and (request := windows.next()):
                     deadline = time.monotonic() + self.deadline
-                    sent[submit(self._tries.send, request, deadline)] = (request, deadline, False)
+                    future = submit(self._tries.send, request, deadline)
+                    sent[future], started[future] = (request, deadline, False), time.monotonic()
                 if not sent:
                     yield from (Page(n, records) for n, records in windows.passed())
-                    return False
+                    return windows.ordered  # the check for contacts outside the windows
                 future = answered.get()
                 request, deadline, retried = sent.pop(future)
+                sent_at = started.pop(future, None)
+                if sent_at is not None and future.exception() is None:
+                    windows.timed(request, time.monotonic() - sent_at)
                 if not retried and isinstance(future.exception(), Retryable):
                     # Its further tries (and their waits) in the pool, the first counted.
                     again = submit(self._tries.fetch, request, future, deadline)

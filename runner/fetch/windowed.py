@@ -32,10 +32,12 @@ the records already passed on stay, and de-duplication drops them the second tim
 handed over), and a page equal to the one above it fails, as with page numbers.
 
 >>> from runner.fetch.redact import Redactor
+>>> from runner.fetch.paging import PageNumbers
 >>> from runner.fetch.windows import Range
 >>> from runner.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
->>> paging = Windows({"q": 1}, records, Range(None, 0), list, max_pages=10, ahead=lambda: 4)
+>>> plain = lambda body, start: PageNumbers(body, records, 1, 10, start)
+>>> paging = Windows({"q": 1}, records, Range(None, 0), plain, max_pages=10, ahead=lambda: 4)
 >>> first = paging.next()
 >>> first.label  # the run's first request is page 1 of the whole list
 'page 1'
@@ -51,9 +53,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.fetch.paging import NewRecords, PageRequest, Paging, past_max_pages
-from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, label
+from runner.fetch.choice import depth_cost
+from runner.fetch.handover import Handover, Plain
+from runner.fetch.paging import NewRecords, PageRequest, past_max_pages
+from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, Phase, label
 from runner.fetch.windows import (
+    CREATED,
     DEPTH,
     HOLD,
     HOLD_RETRYING,
@@ -62,6 +67,7 @@ from runner.fetch.windows import (
     Range,
     Window,
     WindowPlan,
+    ms,
     window_pages,
 )
 
@@ -87,12 +93,13 @@ class WindowRequest(PageRequest):
 class Windows:
     """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
 
-    ``fallback`` makes the plain paging to hand over to (with de-duplication of its own,
-    so that its rules see its own pages). ``ahead`` (asked each time): requests on their
+    ``fallback`` makes page numbers over a body from a page, to hand over to
+    (:mod:`runner.fetch.handover`). ``ahead`` (asked each time): requests on their
     way at most (the fetcher gives the requests allowed on the wire, and sets
     ``retrying`` while a page waits to try again). ``depth`` (asked as each window
     opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
-    says why windowing stopped, if it did; ``plan`` lists the windows opened.
+    says why windowing stopped, if it did, ``switched`` why page numbers replaced
+    windows that do not pay; ``plan`` lists the windows opened.
     """
 
     def __init__(
@@ -100,7 +107,7 @@ class Windows:
         body: Mapping[str, Any],
         records: NewRecords,
         whole: Range,
-        fallback: Callable[[], Paging],
+        fallback: Plain,
         *,
         max_pages: int,
         ahead: Callable[[], int],
@@ -114,9 +121,10 @@ class Windows:
         self.retrying = False  # a page waits to try again
         self._ahead = ahead
         self._depth = depth
-        self._fallback_factory = fallback
-        self._fallback: Paging | None = None
+        self._then = Handover(body, records, whole, fallback)
         self._probe: Window | None = None  # the opening request on its way
+        self._first: OpenWindow | None = None  # until it is decided whether windows pay
+        self.seconds: dict[int, float] = {}  # reply times of its pages, by page number
         self._turns = InOrder(records)
         self._wire = 0  # requests on their way
         self._pages = 0  # pages with records, every window's
@@ -124,29 +132,38 @@ class Windows:
     @property
     def ordered(self) -> bool:
         """False while windowing: the fetcher hands pages over as they are answered."""
-        return self._fallback is not None
+        return self._then.paging is not None
 
     @property
     def ahead(self) -> int:
-        return self._fallback.ahead if self._fallback else self._ahead()
+        return self._then.ahead if self.ordered else self._ahead()
 
     @property
     def reread(self) -> bool:
-        return self._fallback.reread if self._fallback else self._turns.moved
+        return self._then.reread or self._turns.moved
+
+    @property
+    def switched(self) -> str:
+        return self._then.switched
+
+    @property
+    def outside(self) -> int:
+        """Records passed on that no window could see (no createdAt)."""
+        return self._then.outside.found if self._then.outside else 0
 
     @property
     def windows(self) -> int:
-        return len(self.plan.windows)
+        return len(self.plan.windows) + self._turns.cuts
 
     def next(self) -> PageRequest | None:
-        if self._fallback is not None:
-            return self._fallback.next()
+        if self.ordered:
+            return self._then.next()
         ahead = self._ahead()
         held = self._turns.held < (HOLD_RETRYING if self.retrying else HOLD)
         room = self._wire < ahead and held
         # The next window opens when the open ones have few pages left to ask for: its
         # page 1 waits for its turn, and windows opened early hold many.
-        wanted = self._turns.left < 2 * ahead
+        wanted = self._turns.left < 2 * ahead and self._first is None
         if room and wanted and self._probe is None and (probe := self.plan.probe()):
             self._probe, self._wire = probe, self._wire + 1
             first = not self.plan.windows
@@ -154,7 +171,7 @@ class Windows:
         for index, state in enumerate(self._turns.open):
             if index and not room:
                 break  # the head window's requests go out whatever is waiting
-            page = state.ask()
+            page = state.ask(ahead)
             if page is not None:
                 self._wire += 1
                 body = state.window.body(self.body, page)
@@ -165,7 +182,7 @@ class Windows:
         """Whether a reply of ``size`` bytes to ``request`` can wait for its turn
         undecoded (a window's page not next in the list; not small: an empty page ends
         its window, and the fetcher decodes it at once)."""
-        if not isinstance(request, WindowRequest) or self._fallback or size <= SMALL_REPLY:
+        if not isinstance(request, WindowRequest) or self.ordered or size <= SMALL_REPLY:
             return False
         state = request.window
         return state is not None and self._turns.later(state, request.number, request.generation)
@@ -174,12 +191,9 @@ class Windows:
         """As :meth:`Paging.read`; ``records`` may be a reply still to decode (where
         :meth:`later` said so). While windowing, records are handed over by
         :meth:`passed`, and None means windowing stopped (:attr:`ordered`)."""
-        if self._fallback is not None:
+        if self.ordered:
             assert isinstance(records, list)
-            # The plain pass checks its own pages; what windows passed on is dropped here.
-            if (kept := self._fallback.read(request, records)) is None:
-                return None
-            return self.records.keep_new(kept, self.records.dedupe.ids(kept))
+            return self._then.read(request, records)
         assert isinstance(request, WindowRequest)
         try:
             self._take(request, records)
@@ -193,22 +207,45 @@ class Windows:
         size (the last one shorter): the pages a read by page number gives, whatever the
         windows. One page is decoded at a time. The rest waits until the list is
         complete, or windowing stops (a page out of order). max_pages counts these."""
-        more = True
+        more, size = True, max(1, self.plan.page_size)
+        self._turns.size = size
         while more:
             try:
-                more = self._fallback is None and self._turns.pass_one()
+                more = not self.ordered and self._turns.pass_one()
             except OutOfOrder as exc:
                 self._stop(exc)
                 more = False
-            done = self._fallback is not None or (self.plan.done and not self._turns.open)
-            for page in self._turns.out.pages(max(1, self.plan.page_size), done):
+            self._decide()
+            done = self.ordered or (self.plan.done and not self._turns.open)
+            for page in self._turns.out.pages(size, done):
                 past_max_pages(page[0], self.max_pages)
                 yield page
+            if done and not self.ordered:
+                self._then.check(self._turns.count, size)
+
+    def timed(self, request: PageRequest, seconds: float) -> None:
+        """``request`` was answered in ``seconds`` (at the first try): the first
+        window's pages tell what depth costs (:mod:`runner.fetch.choice`)."""
+        if isinstance(request, WindowRequest) and (request.first or request.window is self._first):
+            self.seconds[request.number] = seconds
+
+    def _decide(self) -> None:
+        """Once the first window is passed on: page numbers for the rest of the list
+        when its pages showed that depth costs nothing (windows would only add
+        requests), else windows on."""
+        first = self._first
+        if first is None or first.phase is not Phase.DONE or self.ordered:
+            return
+        self._first = None
+        if self.plan.done and not self._turns.open:
+            return  # the first window was the whole list
+        if why := depth_cost(self.seconds, first.depth):
+            self._then.carry_on(self._turns.count, self._turns.size, why)
 
     def _stop(self, exc: OutOfOrder) -> None:
         note = f"{exc}; paging by page number instead, without windows"
         self.note = self.records.scrub(note, 500)  # a record's text is the server's
-        self._fallback = self._fallback_factory()
+        self._then.restart()
 
     def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
@@ -228,8 +265,11 @@ class Windows:
         assert request.probe is not None
         self._probe = None
         oldest = Order(request.probe).check(1, records)
+        newest = ms(records[0].get(CREATED)) if records else None
         size = max(self.plan.page_size, len(records), 1)
         self.plan.depth = max(self._depth(), window_pages(size))
-        window = self.plan.opened(request.probe, len(records), oldest)
+        window = self.plan.opened(request.probe, len(records), oldest, newest)
         if window is not None:
-            self._turns.add(OpenWindow(window, self.plan.depth, first=request.first), records, ids)
+            state = OpenWindow(window, self.plan.depth, first=request.first)
+            self._first = state if request.first else self._first
+            self._turns.add(state, records, ids)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.fetch import windowed, windows
-from runner.fetch.paging import NewRecords
+from runner.fetch.paging import NewRecords, PageNumbers
 from runner.fetch.redact import Redactor
 from runner.fetch.windowed import Windows
 from runner.fetch.windows import (
@@ -35,6 +35,11 @@ def listing(instants: list[int]) -> list[dict[str, Any]]:
     """Records newest first, ties in a fixed order, as the API lists them."""
     ordered = sorted(range(len(instants)), key=lambda i: (-instants[i], i))
     return [{"_id": i, "createdAt": text(instants[i])} for i in ordered]
+
+
+def plain(body: Any, start: int) -> PageNumbers:
+    """The page numbers windows hand over to (a de-duplicator of their own)."""
+    return PageNumbers(body, NewRecords(Deduplicator("_id"), Redactor("")), 1, 10_000, start)
 
 
 def page(records: list[dict[str, Any]], window: Window, number: int, size: int) -> list[Any]:
@@ -257,13 +262,13 @@ def test_pages_passed_on_before_a_page_out_of_order_are_never_lost() -> None:
     records = listing(spread(300, seed=4))
 
     def serve(body: dict[str, Any]) -> list[Any]:
-        bounds = body["createdAt"]
+        bounds = body.get("createdAt") or {"startAt": "", "endsAt": AS_OF}  # or no range
         low = ms(bounds["startAt"]) if bounds["startAt"] else None
         window = Window(low, ms(bounds["endsAt"]))  # type: ignore[arg-type]
         return page(records, window, body["page"], 10)
 
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
-    paging = Windows({}, seen, Range(None, ms(AS_OF)), list, max_pages=100, ahead=lambda: 8)
+    paging = Windows({}, seen, Range(None, ms(AS_OF)), plain, max_pages=100, ahead=lambda: 8)
     first = paging.next()
     assert first is not None and paging.read(first, serve(first.body)) == []
     sent = []
@@ -282,7 +287,8 @@ def served(records: list[dict[str, Any]], size: int) -> Any:
     stamps = [ms(r["createdAt"]) or 0 for r in records]
 
     def serve(body: dict[str, Any]) -> list[Any]:
-        low, high = (ms(body["createdAt"][k]) for k in ("startAt", "endsAt"))
+        bounds = body.get("createdAt") or {"startAt": "", "endsAt": AS_OF}  # or no range
+        low, high = (ms(bounds[k]) for k in ("startAt", "endsAt"))
         assert high is not None
         inside = [
             r
@@ -304,7 +310,7 @@ def test_windows_are_deeper_in_records_for_larger_pages(size: int, pages: int) -
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
     whole = Range(None, ms(AS_OF) or 0)
     four = lambda: 4  # noqa: E731 - requests at once, as the fetcher's depth
-    paging = Windows({}, seen, whole, list, max_pages=10_000, ahead=four, depth=four)
+    paging = Windows({}, seen, whole, plain, max_pages=10_000, ahead=four, depth=four)
     handed = []
     while sent := list(iter(paging.next, None)):
         for request in sent:
@@ -333,7 +339,7 @@ def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() ->
     serve = served(records, 10)
 
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
-    paging = Windows({}, seen, Range(None, ms(AS_OF)), list, max_pages=1000, ahead=lambda: 8)
+    paging = Windows({}, seen, Range(None, ms(AS_OF)), plain, max_pages=1000, ahead=lambda: 8)
     handed: list[Any] = []
     waiting = lazy = 0  # records decoded and not handed over yet; replies that waited
     most = 0
@@ -357,5 +363,5 @@ def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() ->
                 waiting -= len(page_rows)
                 handed += [r["_id"] for r in page_rows]
     assert handed == [r["_id"] for r in records]  # the list's own order, all of it
-    assert lazy >= 10 and not paging.ordered and paging.windows > 2
+    assert lazy >= 10 and paging.note == "" and paging.windows > 2
     assert most <= 8 * 10  # the pages answered at once (8), never the pages that waited

@@ -1,0 +1,50 @@
+"""Whether createdAt windows pay for this list, from what its first window showed.
+
+Windows exist because page N of a list costs the server N pages of skipped rows: a
+window's pages stay shallow. They cost requests of their own (each window's empty
+last page, its short last page, pages asked past an end that came early): about a
+tenth more than page numbers. Where skipped rows cost nothing those requests are all
+they change, and page numbers are faster.
+
+The first window is the list's own first pages (it ends at the as-of and starts at
+the top of the list), read as page numbers would read them, so the reply times of its
+pages by page number show what depth costs: :func:`depth_cost` compares the deepest
+third of its pages with the shallowest third (medians: one slow reply is not depth).
+Windows are kept when a page at the window's depth costs the server clearly more than
+page 1 (a quarter more, and at least :data:`FLOOR_S`: below that, the difference is
+this machine's noise, not the server's work).
+
+>>> depth_cost({n: 0.05 for n in range(1, 34)}, 32)  # flat: page numbers
+'deep pages cost no more than page 1 (a page 32 deep: +0.0 ms on 50.0 ms)'
+>>> depth_cost({n: 0.02 + n * 0.0005 for n in range(1, 34)}, 32) is None  # 10 us a row
+True
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+
+SHARE = 0.25  # a page at the window's depth this much slower than page 1: windows pay
+FLOOR_S = 0.002  # and at least this much slower (seconds): less is noise here
+PAGES = 6  # pages of the first window needed to tell anything
+
+
+def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
+    """Why page numbers beat windows for this list (None: windows pay, or too few pages
+    to tell). ``seconds``: reply time by page number of the first window's pages."""
+    if len(seconds) < PAGES:
+        return None
+    pages = sorted(seconds)
+    third = max(2, len(pages) // 3)
+    shallow, deep = pages[:third], pages[-third:]
+    top = statistics.median(seconds[n] for n in shallow)
+    bottom = statistics.median(seconds[n] for n in deep)
+    span = statistics.mean(deep) - statistics.mean(shallow)
+    extra = max(0.0, bottom - top) / span * depth if span > 0 else 0.0
+    if extra > max(SHARE * top, FLOOR_S):
+        return None
+    return (
+        f"deep pages cost no more than page 1 (a page {depth} deep: +{extra * 1000:.1f} ms "
+        f"on {top * 1000:.1f} ms)"
+    )
