@@ -9,10 +9,13 @@ they change, and page numbers are faster.
 The first window is the list's own first pages (it ends at the as-of and starts at
 the top of the list), read as page numbers would read them, so the reply times of its
 pages by page number show what depth costs: :func:`depth_cost` compares the deepest
-third of its pages with the shallowest third (medians: one slow reply is not depth).
+third of its pages with the shallowest third (their lower quartiles: the cost of depth
+adds to every reply, while a busy machine, threads starting and requests queueing
+only ever slow some of them down).
 Windows are kept when a page at the window's depth costs the server clearly more than
-page 1 (a quarter more, and at least :data:`FLOOR_S`: below that, the difference is
-this machine's noise, not the server's work).
+page 1 (a tenth more: about what windows add in requests; and at least
+:data:`FLOOR_S`: below that, the difference is this machine's noise, not the
+server's work).
 
 >>> depth_cost({n: 0.05 for n in range(1, 34)}, 32)  # flat: page numbers
 'deep pages cost no more than page 1 (a page 32 deep: +0.0 ms on 50.0 ms)'
@@ -23,10 +26,10 @@ True
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-SHARE = 0.25  # a page at the window's depth this much slower than page 1: windows pay
-FLOOR_S = 0.002  # and at least this much slower (seconds): less is noise here
+SHARE = 0.1  # a page at the window's depth this much slower than page 1: windows pay
+FLOOR_S = 0.003  # and at least this much slower (seconds): less is noise here
 PAGES = 6  # pages of the first window needed to tell anything
 
 
@@ -38,8 +41,8 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
     pages = sorted(seconds)
     third = max(2, len(pages) // 3)
     shallow, deep = pages[:third], pages[-third:]
-    top = statistics.median(seconds[n] for n in shallow)
-    bottom = statistics.median(seconds[n] for n in deep)
+    top = _low(seconds[n] for n in shallow)
+    bottom = _low(seconds[n] for n in deep)
     span = statistics.mean(deep) - statistics.mean(shallow)
     extra = max(0.0, bottom - top) / span * depth if span > 0 else 0.0
     if extra > max(SHARE * top, FLOOR_S):
@@ -48,3 +51,9 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
         f"deep pages cost no more than page 1 (a page {depth} deep: +{extra * 1000:.1f} ms "
         f"on {top * 1000:.1f} ms)"
     )
+
+
+def _low(values: Iterable[float]) -> float:
+    """The lower quartile."""
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 4]

@@ -44,6 +44,9 @@ class Handover:
         self._rest: PageNumbers | None = None  # page numbers over the closed range
         self._count = 0  # records the windows passed on, then page numbers
         self._size = 1
+        # The windows' records of a short page at the switch: handed over with page
+        # numbers' first page, which holds them, so that pages are the list's pages.
+        self.leftover: list[Any] = []
         # A contact without createdAt is in no createdAt range: the segment's own
         # range leaves it out by itself.
         self._check = CREATED not in (body.get("applicableFilters") or [])
@@ -88,8 +91,10 @@ class Handover:
         if self.paging is self.outside:
             return self.paging.read(request, records)
         # Page numbers check their own pages; what windows passed on is dropped here.
-        if (kept := self.paging.read(request, records)) is None:
-            return None
+        kept = self.paging.read(request, records)
+        leftover, self.leftover = self.leftover, []
+        if kept is None:
+            return leftover or None
         new = self.records.keep_new(kept, self.records.dedupe.ids(kept))
         self._count += len(new)
-        return new
+        return leftover + new

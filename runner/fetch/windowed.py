@@ -216,11 +216,14 @@ class Windows:
                 self._stop(exc)
                 more = False
             self._decide()
-            done = self.ordered or (self.plan.done and not self._turns.open)
-            for page in self._turns.out.pages(size, done):
+            out, carried = self._turns.out, self.ordered and bool(self.switched)
+            done = (self.ordered and not carried) or (self.plan.done and not self._turns.open)
+            for page in out.pages(size, done):
                 past_max_pages(page[0], self.max_pages)
                 yield page
-            if done and not self.ordered:
+            if carried:  # a short page's records: page numbers' next page begins with them
+                self._then.leftover, out.records = out.records, []
+            elif done and not self.ordered:
                 self._then.check(self._turns.count, size)
 
     def timed(self, request: PageRequest, seconds: float) -> None:
