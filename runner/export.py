@@ -79,6 +79,7 @@ class SegmentResult:
     auto_concurrency: bool = False  # found as the run went (api.concurrency: auto)
     windows: int = 0  # createdAt windows read (0: page numbers only)
     note: str = ""  # why the run stopped reading windows, if it did
+    read_as: str = ""  # page numbers after the first window, contacts outside every window
     seconds: float = 0.0
     bytes: int = 0
     parts: int = 0  # output.split: the numbered files written (0: one file)
@@ -236,6 +237,7 @@ def write_rows(
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
         result.windows, result.note = fetcher.windows, fetcher.note
+        result.read_as = fetcher.read_as
         if result.note:
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread

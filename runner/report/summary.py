@@ -51,6 +51,7 @@ def summary(results: Sequence[SegmentResult]) -> str:
             mode = "auto" if r.auto_concurrency else "fixed"
             plural = "" if r.windows == 1 else "s"
             read = f"{r.windows:,} createdAt window{plural}" if r.windows else "page numbers"
+            read += f", {r.read_as}" if r.read_as else ""
             text += f"{r.segment}: concurrency settled at {r.concurrency} ({mode}), {read}\n"
         if r.note:
             text += f"warning: {r.segment}: {r.note}\n"
