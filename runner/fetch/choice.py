@@ -9,9 +9,10 @@ they change, and page numbers are faster.
 The first window is the list's own first pages (it ends at the as-of and starts at
 the top of the list), read as page numbers would read them, so the reply times of its
 pages by page number show what depth costs: :func:`depth_cost` compares the deepest
-third of its pages with the shallowest third (their lower quartiles: the cost of depth
-adds to every reply, while a busy machine, threads starting and requests queueing
-only ever slow some of them down).
+third of its pages with the shallowest third, by their lower quartiles and by their
+medians, and takes the smaller difference: the cost of depth adds to every reply and
+moves both, while a busy machine, threads starting and requests queueing slow some
+replies down and seldom move both.
 Windows are kept when a page at the window's depth costs the server clearly more than
 page 1 (a tenth more: about what windows add in requests; and at least
 :data:`FLOOR_S`: below that, the difference is this machine's noise, not the
@@ -26,7 +27,7 @@ True
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 SHARE = 0.1  # a page at the window's depth this much slower than page 1: windows pay
 FLOOR_S = 0.003  # and at least this much slower (seconds): less is noise here
@@ -41,10 +42,12 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
     pages = sorted(seconds)
     third = max(2, len(pages) // 3)
     shallow, deep = pages[:third], pages[-third:]
-    top = _low(seconds[n] for n in shallow)
-    bottom = _low(seconds[n] for n in deep)
     span = statistics.mean(deep) - statistics.mean(shallow)
-    extra = max(0.0, bottom - top) / span * depth if span > 0 else 0.0
+    extra, top = float("inf"), 0.0
+    for level in (_low, statistics.median):  # depth moves both; noise seldom does
+        top = level([seconds[n] for n in shallow])
+        bottom = level([seconds[n] for n in deep])
+        extra = min(extra, max(0.0, bottom - top) / span * depth if span > 0 else 0.0)
     if extra > max(SHARE * top, FLOOR_S):
         return None
     return (
@@ -53,7 +56,32 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
     )
 
 
-def _low(values: Iterable[float]) -> float:
+def _low(values: list[float]) -> float:
     """The lower quartile."""
     ordered = sorted(values)
     return ordered[(len(ordered) - 1) // 4]
+
+
+class Choice:
+    """Reply times of window pages by page number (``timed``), until :meth:`decide`
+    has enough of them: the first window passed on, and pages at least
+    ``2 x PAGES`` deep (a list that thins out makes shallow windows first)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, list[float]] = {}
+        self.deciding = True
+
+    def timed(self, number: int, seconds: float) -> None:
+        if self.deciding:
+            self.seconds.setdefault(number, []).append(seconds)
+
+    def decide(self, depth: int, complete: bool = False) -> str | None:
+        """Why page numbers beat windows (None: windows pay, or not known yet);
+        ``complete``: the windows so far hold the whole list, nothing to decide."""
+        if not self.deciding:
+            return None
+        pages = {n: statistics.median(times) for n, times in self.seconds.items()}
+        if complete or (len(pages) >= PAGES and max(pages) >= 2 * PAGES):
+            self.deciding = False
+            return depth_cost(pages, depth)
+        return None

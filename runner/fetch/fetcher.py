@@ -161,11 +161,11 @@ class PageFetcher:
         contacts no window could see."""
         if not isinstance(self.paging, Windows):
             return ""
-        parts = []
-        if self.paging.switched:
-            parts.append(f"then page numbers: {self.paging.switched}")
-        if self.paging.outside:
-            parts.append(f"{self.paging.outside:,} contacts outside every window (no createdAt)")
+        then, parts = self.paging.then, []
+        if then.switched:
+            parts.append(f"then page numbers: {then.switched}")
+        if then.outside and then.outside.found:
+            parts.append(f"{then.outside.found:,} contacts outside every window (no createdAt)")
         return "; ".join(parts)
 
     @property

@@ -56,6 +56,7 @@ class OpenWindow:
     generation: int = 0  # how many times it was read from page 1 again
     first: bool = False  # opened by the run's first request: its pages are the list's
     deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
+    scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     previous: list[Any] = field(default_factory=list)
     order: Order = field(init=False)
 
@@ -191,6 +192,8 @@ class InOrder:
         self.size = 1  # the API's page size, as far as seen (a full page holds this many)
         self.cuts = 0  # windows opened below windows cut
         self.count = 0  # records passed on
+        self.scale = 1.0  # how much longer than page 1 says the next window spans
+        self.depth = 1  # pages the last window opened was sized to
 
     @property
     def left(self) -> int:
@@ -223,8 +226,17 @@ class InOrder:
                 self.read_again(state)
                 return False
             state.phase = Phase.DONE
+            self._learn(state)
             self.open.popleft()
         return False
+
+    def _learn(self, state: OpenWindow) -> None:
+        """A window sized from its page 1 ended short of its depth: the list thins out
+        below its top (more contacts recently: growth), so the next windows span that
+        much more time. One that went deeper was cut, and so spans less."""
+        if state.scale and state.end is not None and not state.deep and state.window.start:
+            pages = max(1, state.end - 1)
+            self.scale = min(16.0, max(1.0, state.scale * state.depth / pages))
 
     def read_again(self, state: OpenWindow) -> None:
         """Read ``state`` once more from page 1, in order: what it passed on already is
@@ -274,6 +286,7 @@ class InOrder:
             return
         self.held += state.ends(state.out)
         passed = state.out - 1
+        self.scale = max(1.0, self.scale / 2)
         below = [Window(start, oldest)]
         if start is not None:
             per_page = (top - oldest) / passed

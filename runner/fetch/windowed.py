@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.fetch.choice import depth_cost
+from runner.fetch.choice import Choice
 from runner.fetch.handover import Handover, Plain
 from runner.fetch.paging import NewRecords, PageRequest, past_max_pages
 from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, Phase, label
@@ -90,17 +90,9 @@ class WindowRequest(PageRequest):
         return f"page {self.number} of {self.probe.label}"
 
 
-class Windows:
-    """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
-
-    ``fallback`` makes page numbers over a body from a page, to hand over to
-    (:mod:`runner.fetch.handover`). ``ahead`` (asked each time): requests on their
-    way at most (the fetcher gives the requests allowed on the wire, and sets
-    ``retrying`` while a page waits to try again). ``depth`` (asked as each window
-    opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
-    says why windowing stopped, if it did, ``switched`` why page numbers replaced
-    windows that do not pay; ``plan`` lists the windows opened.
-    """
+class _Opening:
+    """The request side of :class:`Windows`: which page of which window goes out next,
+    and where each reply is filed. :class:`Windows` passes the pages on."""
 
     def __init__(
         self,
@@ -121,10 +113,10 @@ class Windows:
         self.retrying = False  # a page waits to try again
         self._ahead = ahead
         self._depth = depth
-        self._then = Handover(body, records, whole, fallback)
+        self.then = Handover(body, records, whole, fallback)
+        self.choice = Choice()
         self._probe: Window | None = None  # the opening request on its way
-        self._first: OpenWindow | None = None  # until it is decided whether windows pay
-        self.seconds: dict[int, float] = {}  # reply times of its pages, by page number
+        self._first: OpenWindow | None = None  # the first window, until it is passed on
         self._turns = InOrder(records)
         self._wire = 0  # requests on their way
         self._pages = 0  # pages with records, every window's
@@ -132,24 +124,15 @@ class Windows:
     @property
     def ordered(self) -> bool:
         """False while windowing: the fetcher hands pages over as they are answered."""
-        return self._then.paging is not None
+        return self.then.paging is not None
 
     @property
     def ahead(self) -> int:
-        return self._then.ahead if self.ordered else self._ahead()
+        return self.then.ahead if self.ordered else self._ahead()
 
     @property
     def reread(self) -> bool:
-        return self._then.reread or self._turns.moved
-
-    @property
-    def switched(self) -> str:
-        return self._then.switched
-
-    @property
-    def outside(self) -> int:
-        """Records passed on that no window could see (no createdAt)."""
-        return self._then.outside.found if self._then.outside else 0
+        return self.then.reread or self._turns.moved
 
     @property
     def windows(self) -> int:
@@ -157,7 +140,7 @@ class Windows:
 
     def next(self) -> PageRequest | None:
         if self.ordered:
-            return self._then.next()
+            return self.then.next()
         ahead = self._ahead()
         held = self._turns.held < (HOLD_RETRYING if self.retrying else HOLD)
         room = self._wire < ahead and held
@@ -187,13 +170,54 @@ class Windows:
         state = request.window
         return state is not None and self._turns.later(state, request.number, request.generation)
 
+    def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
+        """File a reply: it opens a window, or waits its turn in its window."""
+        self._wire -= 1
+        decoded = records if isinstance(records, list) else []
+        ids = self.records.ids(request.number, decoded) if decoded else []
+        # Requests too (edge pages twice, a moved window twice over): one never ending.
+        self._pages += bool(records)
+        past_max_pages(self._pages, 2 * (self.max_pages + len(self.plan.windows)))
+        state = request.window
+        if state is None:
+            self._opened(request, decoded, ids)
+        elif request.generation == state.generation:  # else asked before a re-read: stale
+            self._turns.held += state.file(request.number, records, ids, self.plan.page_size)
+
+    def _opened(self, request: WindowRequest, records: list[Any], ids: list[Any]) -> None:
+        assert request.probe is not None
+        self._probe = None
+        oldest = Order(request.probe).check(1, records)
+        newest = ms(records[0].get(CREATED)) if records else None
+        size = max(self.plan.page_size, len(records), 1)
+        depth = self._turns.depth = max(self._depth(), window_pages(size))
+        self.plan.depth = round(depth * self._turns.scale)  # sized longer where it thins
+        window = self.plan.opened(request.probe, len(records), oldest, newest)
+        if window is not None:
+            state = OpenWindow(window, depth, first=request.first, scale=self._turns.scale)
+            self._first = state if request.first else self._first
+            self._turns.add(state, records, ids)
+
+
+class Windows(_Opening):
+    """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
+
+    ``fallback`` makes page numbers over a body from a page, to hand over to
+    (:mod:`runner.fetch.handover`). ``ahead`` (asked each time): requests on their
+    way at most (the fetcher gives the requests allowed on the wire, and sets
+    ``retrying`` while a page waits to try again). ``depth`` (asked as each window
+    opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
+    says why windowing stopped, if it did, ``then.switched`` why page numbers replaced
+    windows that do not pay; ``plan`` lists the windows opened.
+    """
+
     def read(self, request: PageRequest, records: list[Any] | Later) -> list[Any] | None:
         """As :meth:`Paging.read`; ``records`` may be a reply still to decode (where
         :meth:`later` said so). While windowing, records are handed over by
         :meth:`passed`, and None means windowing stopped (:attr:`ordered`)."""
         if self.ordered:
             assert isinstance(records, list)
-            return self._then.read(request, records)
+            return self.then.read(request, records)
         assert isinstance(request, WindowRequest)
         try:
             self._take(request, records)
@@ -216,63 +240,36 @@ class Windows:
                 self._stop(exc)
                 more = False
             self._decide()
-            out, carried = self._turns.out, self.ordered and bool(self.switched)
+            out, carried = self._turns.out, self.ordered and bool(self.then.switched)
             done = (self.ordered and not carried) or (self.plan.done and not self._turns.open)
             for page in out.pages(size, done):
                 past_max_pages(page[0], self.max_pages)
                 yield page
             if carried:  # a short page's records: page numbers' next page begins with them
-                self._then.leftover, out.records = out.records, []
+                self.then.leftover, out.records = out.records, []
             elif done and not self.ordered:
-                self._then.check(self._turns.count, size)
+                self.then.check(self._turns.count, size)
 
     def timed(self, request: PageRequest, seconds: float) -> None:
-        """``request`` was answered in ``seconds`` (at the first try): the first
-        window's pages tell what depth costs (:mod:`runner.fetch.choice`)."""
-        if isinstance(request, WindowRequest) and (request.first or request.window is self._first):
-            self.seconds[request.number] = seconds
+        """``request`` was answered in ``seconds`` (at the first try): what depth costs."""
+        if isinstance(request, WindowRequest):
+            self.choice.timed(request.number, seconds)
 
     def _decide(self) -> None:
-        """Once the first window is passed on: page numbers for the rest of the list
-        when its pages showed that depth costs nothing (windows would only add
-        requests), else windows on."""
+        """Once the first window is passed on, and the windows' pages reach deep enough
+        to tell: page numbers for the rest of the list when depth costs nothing
+        (windows would only add requests), else windows on. The next window opens
+        only after the first is passed on, so that a list handed to page numbers
+        asks for no other."""
         first = self._first
-        if first is None or first.phase is not Phase.DONE or self.ordered:
+        if self.ordered or (first and first.phase is not Phase.DONE):
             return
         self._first = None
-        if self.plan.done and not self._turns.open:
-            return  # the first window was the whole list
-        if why := depth_cost(self.seconds, first.depth):
-            self._then.carry_on(self._turns.count, self._turns.size, why)
+        whole = self.plan.done and not self._turns.open  # the windows so far: all of it
+        if (why := self.choice.decide(self._turns.depth, whole)) and not whole:
+            self.then.carry_on(self._turns.count, self._turns.size, why)
 
     def _stop(self, exc: OutOfOrder) -> None:
         note = f"{exc}; paging by page number instead, without windows"
         self.note = self.records.scrub(note, 500)  # a record's text is the server's
-        self._then.restart()
-
-    def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
-        """File a reply: it opens a window, or waits its turn in its window."""
-        self._wire -= 1
-        decoded = records if isinstance(records, list) else []
-        ids = self.records.ids(request.number, decoded) if decoded else []
-        # Requests too (edge pages twice, a moved window twice over): one never ending.
-        self._pages += bool(records)
-        past_max_pages(self._pages, 2 * (self.max_pages + len(self.plan.windows)))
-        state = request.window
-        if state is None:
-            self._opened(request, decoded, ids)
-        elif request.generation == state.generation:  # else asked before a re-read: stale
-            self._turns.held += state.file(request.number, records, ids, self.plan.page_size)
-
-    def _opened(self, request: WindowRequest, records: list[Any], ids: list[Any]) -> None:
-        assert request.probe is not None
-        self._probe = None
-        oldest = Order(request.probe).check(1, records)
-        newest = ms(records[0].get(CREATED)) if records else None
-        size = max(self.plan.page_size, len(records), 1)
-        self.plan.depth = max(self._depth(), window_pages(size))
-        window = self.plan.opened(request.probe, len(records), oldest, newest)
-        if window is not None:
-            state = OpenWindow(window, self.plan.depth, first=request.first)
-            self._first = state if request.first else self._first
-            self._turns.add(state, records, ids)
+        self.then.restart()

@@ -58,6 +58,12 @@ HOSTILE = [
     "trailing space ",
     "नमस्ते दुनिया",
 ]
+RECORDS = {
+    "contacts": "contacts as the platform sends them",
+    "int-ids": "integer ids that Python's hash() maps to a few values (0, 1, n and n + 2**61 - 1)",
+    "missing-ids": "every tenth contact without an _id",
+    "non-objects": "every tenth record is 1, 'a', null or [2] instead of a contact",
+}
 TEXTS = [
     "Hi, is my order shipped?",
     "Thanks!",

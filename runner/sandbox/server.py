@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
-from runner.sandbox.data import Population
+from runner.sandbox.data import RECORDS, Population
 from runner.sandbox.faults import FaultPlan, echo_text
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
-from runner.sandbox.shapes import SHAPES, apply_shape, drop_created, parse_shape, segment_filter
+from runner.sandbox.shapes import shape
 
 OK_MESSAGE = b"Users fetched successfully"
 HTML_502 = (
@@ -80,12 +80,6 @@ PAGING = {
     "scrambled": "pages of a list in an order unrelated to createdAt (the same for a seed)",
     "unfiltered": "pages as the API does, but createdAt ranges are not applied",
 }
-RECORDS = {
-    "contacts": "contacts as the platform sends them",
-    "int-ids": "integer ids that Python's hash() maps to a few values (0, 1, n and n + 2**61 - 1)",
-    "missing-ids": "every tenth contact without an _id",
-    "non-objects": "every tenth record is 1, 'a', null or [2] instead of a contact",
-}
 
 
 def envelope(success: bool, message: str, code: int, data: Any = None) -> bytes:
@@ -119,10 +113,8 @@ class Sandbox:
                 raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
         self.population = Population.generate(self.options.users, self.options.seed, anchor)
         opts = self.options
-        apply_shape(self.population, opts.shape, anchor, opts.seed)
-        self.missing_created = drop_created(
-            self.population, opts.missing_created, opts.missing_form, opts.missing_at, opts.seed
-        )
+        missing = (opts.missing_created, opts.missing_form, opts.missing_at)
+        self.missing_created = shape(self.population, anchor, opts.shape, opts.seed, missing)
         self.population.reshape(self.options.records)
         self.tie_instant = self.population.tie(self.options.ties, self.options.tie_at)
         if self.options.paging == "scrambled":
@@ -140,17 +132,6 @@ class Sandbox:
         self._server = _Server((self.options.host, self.options.port), _Handler)
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
-
-    @property
-    def shape_line(self) -> str:
-        """``shape stale:14d: the newest contact ...; 60 contacts without createdAt``."""
-        name, _ = parse_shape(self.options.shape)
-        line = f"shape {self.options.shape}: {SHAPES[name].describe}"
-        if wanted := segment_filter(self.options.shape, self.anchor):
-            line += f"; segment filter {orjson.dumps(wanted).decode()}"
-        if self.missing_created:
-            line += f"; {self.missing_created} contacts without createdAt"
-        return line
 
     # -- lifecycle -------------------------------------------------------
     @property
@@ -194,9 +175,8 @@ class Sandbox:
                 if self.options.paging == "unfiltered":
                     applied = [f for f in body["applicableFilters"] if f != "createdAt"]
                     body = {**body, "applicableFilters": applied}
-                facts = self.population.facts
+                facts, dated = self.population.facts, self.population.dated
                 scrambled = self.options.paging == "scrambled"
-                dated = self.population.dated
                 rows = range(len(facts)) if scrambled else created_rows(facts, body, dated)
                 found = MatchList([], [], compile_filter(body), rows.start, rows.stop)
                 self._cache[key] = found

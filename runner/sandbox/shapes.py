@@ -185,3 +185,28 @@ def drop_created(population: Population, share: float, form: str, at: str, seed:
         population.edit(i, change)
     population.sort(missing_first=at == "start")
     return len(chosen)
+
+
+def shape(
+    population: Population,
+    anchor: dt.datetime,
+    spec: str,
+    seed: int,
+    missing: tuple[float, str, str],
+) -> int:
+    """Give ``population`` the shape ``spec`` and take ``createdAt`` away from a share of
+    it (``missing``: share, form, where listed); how many lack one."""
+    apply_shape(population, spec, anchor, seed)
+    share, form, at = missing
+    return drop_created(population, share, form, at, seed)
+
+
+def shape_line(spec: str, anchor: dt.datetime, missing: int) -> str:
+    """``shape stale:14d: the newest contact ...; 60 contacts without createdAt``."""
+    name, _ = parse_shape(spec)
+    line = f"shape {spec}: {SHAPES[name].describe}"
+    if wanted := segment_filter(spec, anchor):
+        line += f"; segment filter {orjson.dumps(wanted).decode()}"
+    if missing:
+        line += f"; {missing} contacts without createdAt"
+    return line

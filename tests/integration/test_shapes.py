@@ -108,7 +108,7 @@ def test_each_shape_is_the_data_it_names(sandbox: Start) -> None:
     assert (ms(stamps[-1]) or 0) - (ms(stamps[0]) or 0) > 3 * 365 * day  # over years
     api = sandbox(users=5000, shape="past")
     bounds = segment_filter("past", api.anchor)["createdAt"]
-    assert bounds["endsAt"] < text(anchor - 199 * day) and 1000 < len(api.truth(body_for(api)))
+    assert bounds["endsAt"] < text(anchor - 199 * day) and len(api.truth(body_for(api))) > 1000
 
 
 @pytest.mark.parametrize("cost", [0.0, DEEP], ids=["free", "deep"])
@@ -117,7 +117,8 @@ def test_every_shape_gives_the_file_page_numbers_give(
     sandbox: Start, tmp_path: Path, shape: str, cost: float
 ) -> None:
     # Replies come back in any order (2 ms each, many at once); rows go out in the list's.
-    api = sandbox(users=3000, page_size=50, seed=3, shape=shape, skip_cost_us=cost, latency_ms=2)
+    users = 6000 if cost == 0 else 3000  # free: windows' few requests more, on 120 pages
+    api = sandbox(users=users, page_size=50, seed=3, shape=shape, skip_cost_us=cost, latency_ms=2)
     files, requests, said = {}, {}, {}
     for windows in ("true", "false"):
         project = make_project(tmp_path / windows, {"shaped": segment_for(api)}, RUNNER % windows)
