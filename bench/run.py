@@ -9,6 +9,7 @@ Starts the sandbox (a separate process) and measures, in one run:
 5. deep lists and busy servers (bench/deep.py): createdAt windows against page numbers
    on a server that pays for skipped rows; concurrency auto against a fixed 6 on a
    server that serves 6 at once.
+6. the same targets on every data shape (bench/shapes.py), one row a shape.
 Each figure is the median of several runs; ratios come from the same run.
 Writes bench/results.json and prints a table.
 """
@@ -196,8 +197,13 @@ def main() -> int:
 
         out["deep"], deep_rows = deep(project)
         rows += deep_rows
+        from bench.shapes import HEADER, SHAPES  # here: it imports this module
+        from bench.shapes import measure as shapes
+
+        out["shapes"], shape_rows = shapes(project, SHAPES)
 
     table = _table([["benchmark", "figure", "ratio", "max RSS"], *rows])
+    table += "\n\n" + _table([HEADER, *shape_rows])
     print(table)
     out["table"] = table
     target = ROOT / "bench" / "results.json"

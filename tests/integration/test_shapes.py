@@ -129,9 +129,10 @@ def test_every_shape_gives_the_file_page_numbers_give(
     truth = api.truth(body_for(api))
     assert files["true"] == files["false"]
     assert [orjson.loads(line)["_id"] for line in files["true"].splitlines()] == truth
+    if cost == 0:  # windows where depth is free: at most a tenth more requests
+        assert requests["true"] <= 1.1 * requests["false"], requests
     if cost == 0 and len(truth) > 1600:  # past one window: the rest by page numbers
         assert "then page numbers: deep pages cost no more than page 1" in said["true"]
-        assert requests["true"] <= 1.1 * requests["false"], requests
 
 
 @pytest.mark.parametrize("shape", SHAPE_NAMES)
