@@ -27,9 +27,10 @@ naming the count, rather than published short.
 >>> records.keep_new([{"_id": 1}, {"_id": 2}, {"_id": 3}], [1, 2, 3])  # the windows' reads
 [{'_id': 1}, {'_id': 2}, {'_id': 3}]
 >>> check = Outside({"q": 1}, records, as_of="2026-11-25T00:00:00.000Z", count=3, size=2)
->>> check.next()
+>>> request = check.next()
+>>> request  # the page where the 3 records end, without the range
 PageRequest(number=2, body={'q': 1, 'page': 2})
->>> check.read(check.next(), [{"_id": 3}, {"_id": 9}])  # 9 has no createdAt
+>>> check.read(request, [{"_id": 3}, {"_id": 9}])  # 9 has no createdAt
 [{'_id': 9}]
 >>> check.read(check.next(), []), check.next(), check.found
 (None, None, 1)
