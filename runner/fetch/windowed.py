@@ -246,7 +246,8 @@ class Windows(_Opening):
                 past_max_pages(page[0], self.max_pages)
                 yield page
             if carried:  # a short page's records: page numbers' next page begins with them
-                self.then.leftover, out.records = out.records, []
+                self.then.leftover += out.records
+                out.records = []
             elif done and not self.ordered:
                 self.then.check(self._turns.count, size)
 

@@ -365,3 +365,32 @@ def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() ->
     assert handed == [r["_id"] for r in records]  # the list's own order, all of it
     assert lazy >= 10 and paging.note == "" and paging.windows > 2
     assert most <= 8 * 10  # the pages answered at once (8), never the pages that waited
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_list_where_depth_is_free_goes_on_by_page_number_and_loses_nothing(seed: int) -> None:
+    # Every reply takes 10 ms whatever its depth: once the windows' pages reach deep
+    # enough to tell, the rest of the list is read by page number over the closed
+    # range, from the page where the records passed on end (a short page's records go
+    # out with page numbers' next page). The list's pages, in order, nothing lost.
+    records = listing(spread(4000, seed=seed))
+    serve = served(records, 50)
+    seen = NewRecords(Deduplicator("_id"), Redactor(""))
+    paging = Windows({}, seen, Range(None, ms(AS_OF) or 0), plain, max_pages=1000, ahead=lambda: 4)
+    pages: list[tuple[int, list[Any]]] = []
+    while sent := list(iter(paging.next, None)) if not paging.ordered else [paging.next()]:
+        if sent == [None]:
+            break  # page numbers: the list is complete
+        for request in sent:
+            assert request is not None
+            windowing = not paging.ordered
+            paging.timed(request, 0.01)
+            kept = paging.read(request, serve(request.body))
+            pages += [(request.number, kept)] if not windowing and kept else []
+            pages += list(paging.passed())
+            if windowing and paging.ordered:
+                break  # the fetcher drops the windows' requests on their way
+    assert paging.then.switched.startswith("deep pages cost no more than page 1")
+    assert [r["_id"] for _, rows in pages for r in rows] == [r["_id"] for r in records]
+    assert [number for number, _ in pages] == list(range(1, 81))  # 80 pages of 50
+    assert all(len(rows) == 50 for _, rows in pages)
