@@ -381,7 +381,7 @@ def test_a_list_where_depth_is_free_goes_on_by_page_number_and_loses_nothing(see
     while sent := list(iter(paging.next, None)) if not paging.ordered else [paging.next()]:
         if sent == [None]:
             break  # page numbers: the list is complete
-        for request in sent:
+        for request in reversed(sent):  # the deepest first: pages wait for their turn
             assert request is not None
             windowing = not paging.ordered
             paging.timed(request, 0.01)
