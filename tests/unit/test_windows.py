@@ -373,10 +373,15 @@ def test_a_list_where_depth_is_free_goes_on_by_page_number_and_loses_nothing(see
     # enough to tell, the rest of the list is read by page number over the closed
     # range, from the page where the records passed on end (a short page's records go
     # out with page numbers' next page). The list's pages, in order, nothing lost.
-    records = listing(spread(4000, seed=seed))
+    # Most contacts recent (growth): the first windows are shallow, and the list goes on
+    # by page number in the middle of a later one.
+    rng, end = random.Random(seed), ms(AS_OF) or 0
+    records = listing(
+        sorted((end - int(rng.random() ** 3 * 400 * 86_400_000) for _ in range(4000)), reverse=True)
+    )
     serve = served(records, 50)
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
-    paging = Windows({}, seen, Range(None, ms(AS_OF) or 0), plain, max_pages=1000, ahead=lambda: 4)
+    paging = Windows({}, seen, Range(None, end), plain, max_pages=1000, ahead=lambda: 4)
     pages: list[tuple[int, list[Any]]] = []
     while sent := list(iter(paging.next, None)) if not paging.ordered else [paging.next()]:
         if sent == [None]:
