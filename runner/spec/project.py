@@ -19,7 +19,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from runner.errors import ConfigError
-from runner.locations import public_url
+from runner.locations import STATE_DIR, public_url
 from runner.problems import Problem, did_you_mean
 from runner.spec import schema
 from runner.spec.contact import UNCHECKED, source_problem
@@ -352,6 +352,8 @@ def output_root_problem(root: Path, text: str) -> str | None:
     git = project / ".git"
     if folder == git or folder.is_relative_to(git):
         return "is inside the project's .git folder: exports would overwrite git's own files"
+    if STATE_DIR in Path(text).parts or any(p.name == STATE_DIR for p in (folder, *folder.parents)):
+        return f"is inside a {STATE_DIR} folder, where the runner keeps its run history"
     segments = project / "segments"
     if folder == segments or folder.is_relative_to(segments):
         return "is inside the segments folder: exports would land among the segment files"
