@@ -79,8 +79,14 @@ def test_the_flattened_columns_and_every_preset_read_documented_fields() -> None
     ("path", "why"),
     [
         ("profile.userDetails.contact.emial", "has no field 'emial'"),
-        ("profile.userDetails.contact.EMAIL", "(did you mean 'profile.userDetails.contact.email'?)"),
-        ("profile.userDetails.Contact.email", "(did you mean 'profile.userDetails.contact.email'?)"),
+        (
+            "profile.userDetails.contact.EMAIL",
+            "(did you mean 'profile.userDetails.contact.email'?)",
+        ),
+        (
+            "profile.userDetails.Contact.email",
+            "(did you mean 'profile.userDetails.contact.email'?)",
+        ),
         ("profile.details.contact.email", "'profile' has no field 'details'"),
         ("lastMessage.at.date", "'lastMessage.at' is a string value: there is nothing under it"),
         ("hasOrdered.status.value", "'hasOrdered.status' is a boolean value"),
