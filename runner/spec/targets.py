@@ -199,7 +199,7 @@ def claims_dated(path: str, incremental_output: str) -> bool:
 
     >>> claims_dated("out/s.20261125T000000000Z.csv", "out/s.csv")
     True
-    >>> claims_dated("out/s.csv", "out/s.csv"), claims_dated("o/s.20261125T000000000Z.csv", "out/s.csv")
+    >>> claims_dated("out/s.csv", "out/s.csv"), claims_dated("a/s.20261125T000000000Z.csv", "s.csv")
     (False, False)
     """
     head, name = posixpath.split(path)
