@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from runner.errors import AuthError, FetchError, PagingError
+from runner.fetch.records import json_type
 from runner.fetch.redact import Redactor
 from runner.fetch.transport import Response, Retryable, read_capped
 from runner.locations import public_url
-from runner.records import json_type
 
 if TYPE_CHECKING:
     from runner.spec.project import ApiSettings

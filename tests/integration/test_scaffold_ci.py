@@ -174,7 +174,7 @@ def shell_texts(made: dict[str, Path]) -> dict[str, str]:
 def test_every_segments_option_in_ci_exists_in_the_cli_parser(
     made: dict[str, Path], tmp_path: Path
 ) -> None:
-    from runner.cli import build_parser
+    from runner.cli.main import build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]

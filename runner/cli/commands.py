@@ -31,7 +31,7 @@ from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
-    from runner.export import ExportOptions, SegmentResult
+    from runner.run.export import ExportOptions, SegmentResult
     from runner.sandbox.server import SandboxOptions
     from runner.sinks import OutputRoot
 
@@ -204,8 +204,8 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     """Export the selected segments: progress on ``err``, the summary table on ``out``."""
-    from runner.export import DONE, export_all
     from runner.report.progress import Progress
+    from runner.run.export import DONE, export_all
 
     sel = job.selection
     ws = open_workspace(sel)
@@ -231,8 +231,8 @@ def _report_export(
     job: ExportJob, ws: Workspace, results: list[SegmentResult], out: TextIO
 ) -> None:
     """The summary table on ``out``, and the results file if ``--results`` asked for it."""
-    from runner.export import results_document, write_results
     from runner.report.summary import summary
+    from runner.run.export import results_document, write_results
 
     out.write(summary(results))
     if job.results is not None:
@@ -247,9 +247,9 @@ def _report_export(
 
 def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
     """The runs recorded for each selected segment: a table with a sparkline, or JSON."""
-    from runner.export_history import store_for
     from runner.history import RunRecord, runs
     from runner.report.history import render_json, render_text
+    from runner.run.remember import store_for
 
     sel = options.selection
     ws = open_workspace(sel)

@@ -19,13 +19,13 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
-from runner.export_history import HistoryRun
 from runner.fetch import PageFetcher, token_from_env
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
 from runner.locations import public_url
-from runner.manifest import Manifest, git_blob_id
+from runner.run.manifest import Manifest, git_blob_id
+from runner.run.remember import HistoryRun
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -116,7 +116,7 @@ def export_segment(
 ) -> SegmentResult:
     """Export one segment; every failure is in the result, only an interrupt is raised
     (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
-    history beside the destination (:mod:`runner.export_history`)."""
+    history beside the destination (:mod:`runner.run.remember`)."""
     result = SegmentResult(seg.name) if into is None else into
     started, started_at = time.monotonic(), _utc_now()
     notify = listener or _quiet
