@@ -13,7 +13,13 @@ request numbers, counting from 1). Kinds:
   a body that starts like JSON and is cut short); ``cut`` (200, the page's own reply
   cut in half, as a proxy that drops a connection mid-body); ``bomb`` (200, a gzip body that
   inflates to ``bomb_mb`` MiB of spaces); ``trickle`` (the whole reply, status
-  line first, one byte every ``trickle_ms``).
+  line first, one byte every ``trickle_ms``);
+- replies that say failure in a ``200`` (see :data:`ENVELOPES`): ``env429`` (with
+  ``Retry-After``), ``env500``, ``env401`` are ``{"success": false, "code": N,
+  "message": ..., "data": []}``; ``env429bare``, ``env500bare``, ``env401bare`` the
+  same without ``data``; ``envfalse`` has no ``code``, ``envcode`` says ``success:
+  true`` with ``code`` 503, ``envmessage`` is a ``message`` alone, ``envnosuccess``
+  an empty ``data`` with no ``success`` key.
 """
 
 from __future__ import annotations
@@ -21,6 +27,30 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+ENVELOPES: dict[str, dict[str, Any]] = {
+    **{
+        f"env{code}{bare}": {
+            "success": False,
+            "message": message,
+            "code": code,
+            **({} if bare else {"data": []}),
+        }
+        for code, message in (
+            (429, "Too many requests, try later"),
+            (500, "Internal server error"),
+            (401, "Invalid token"),
+        )
+        for bare in ("", "bare")
+    },
+    "envfalse": {"success": False, "message": "Something went wrong", "data": []},
+    "envcode": {"success": True, "message": "Service unavailable", "code": 503, "data": []},
+    "envmessage": {"message": "Database connection lost"},
+    "envnosuccess": {"message": "Users fetched", "code": 200, "data": []},
+}
 
 KINDS = (
     "429",
@@ -38,6 +68,7 @@ KINDS = (
     "cut",
     "bomb",
     "trickle",
+    *ENVELOPES,
 )
 
 
@@ -107,3 +138,9 @@ def echo_text(header: str) -> str:
     for cut in (100, 200, 300):
         text += "." * max(1, cut - 12 - secret_at - len(text)) + header
     return text + " and it is not valid"
+
+
+def envelope_body(kind: str) -> bytes | None:
+    """The body of an envelope fault (HTTP 200), or None if ``kind`` is not one."""
+    found = ENVELOPES.get(kind)
+    return None if found is None else orjson.dumps(found)

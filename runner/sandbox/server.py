@@ -18,7 +18,7 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import Population
-from runner.sandbox.faults import FaultPlan, echo_text
+from runner.sandbox.faults import FaultPlan, echo_text, envelope_body
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
 
 OK_MESSAGE = b"Users fetched successfully"
@@ -339,6 +339,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, CUT_SHORT)
         elif fault == "bomb":
             self._send(200, self.server.sandbox.bomb(), extra="Content-Encoding: gzip\r\n")
+        elif (said := envelope_body(fault)) is not None:  # a failure in a 200's body
+            wait = f"Retry-After: {opts.retry_after}\r\n" if fault.startswith("env429") else ""
+            self._send(200, said, extra=wait)
         else:
             return False
         return True

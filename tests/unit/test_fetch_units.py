@@ -11,7 +11,7 @@ from urllib3.exceptions import SSLError
 
 from runner.fetch import retry as pacing
 from runner.fetch.redact import Redactor, token_problem
-from runner.fetch.reply import retry_after
+from runner.fetch.reply import envelope_failure, retry_after
 from runner.fetch.retry import RateLimiter
 from runner.fetch.transport import tls_is_permanent
 
@@ -101,3 +101,30 @@ def test_token_problems_never_quote_the_token(token: str, problem: str | None) -
     found = token_problem("FLOWMATIX_TOKEN", token)
     assert found == problem if problem is None else found is not None and found.startswith(problem)
     assert found is None or "abc" not in found
+
+
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [
+        # the documented success shape, and pages of it: never a failure
+        ({"success": True, "message": "Users fetched successfully", "data": [], "code": 200}, None),
+        ({"success": True, "message": "ok", "data": [{"_id": "a"}], "code": 200}, None),
+        ({"success": True, "data": []}, None),
+        # no `success` key: records are taken, but an empty list does not end the list
+        ({"data": [{"_id": "a"}]}, None),
+        ({"data": []}, 'no "success": true with an empty list'),
+        ({"message": "x", "code": 200, "data": []}, 'no "success": true with an empty list'),
+        ({"message": "Database connection lost"}, 'a message and no "data"'),
+        # success that is not `true`, or an error code, whatever else the body says
+        ({"success": False, "data": []}, '"success": false'),
+        ({"success": "true", "data": [{"_id": "a"}]}, '"success": "true"'),
+        ({"success": None, "data": []}, '"success": null'),
+        ({"success": True, "code": 503, "data": []}, "code 503"),
+        ({"success": True, "code": "429", "data": []}, "code 429"),
+        ({"success": True, "code": "E_LIMIT", "data": [{"_id": "a"}]}, "code 'E_LIMIT'"),
+        ({"success": False, "code": 401}, "code 401"),
+    ],
+)
+def test_what_an_envelope_says(payload: dict[str, object], says: str | None) -> None:
+    failure = envelope_failure(payload, "data")
+    assert (failure.said if failure else None) == says
