@@ -18,18 +18,12 @@ import pytest
 
 from runner.sandbox import Sandbox
 from runner.sandbox.faults import ENVELOPES
-from tests.conftest import ANCHOR, api_env, make_project, run_cli
+from tests.conftest import ANCHOR, FAST_RETRY, api_env, make_project, rendered_body, run_cli
 from tests.integration.test_export import ALL_CONTACTS, read_ids
 
 Start = Callable[..., Sandbox]
 USERS, PAGE = 300, 100
-RUNNER_YAML = """\
-version: 1
-api:
-  retry: {max_attempts: 3, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.02, deadline: 60}
-  timeout: {connect: 2, read: 2}
-timezone: UTC
-"""
+RUNNER_YAML = FAST_RETRY.replace("max_attempts: 12", "max_attempts: 3")
 # What the one error line must name for each kind: the code (or what the envelope said
 # instead) and the server's message.
 NAMED = {
@@ -132,7 +126,7 @@ def test_a_passing_failure_is_retried_and_the_file_is_whole(
     assert api.stats[f"fault:{kind}"] == faults.count("|") + 1
     assert "retrying page" in done.stderr and NAMED[kind][0] in done.stderr
     ids = read_ids(published / "out" / "everyone.csv", "csv")
-    assert sorted(ids) == sorted(api.truth({**_body(published), "page": 1}))
+    assert sorted(ids) == sorted(api.truth({**rendered_body(published, "everyone"), "page": 1}))
     results = json.loads((published / "results.json").read_text())
     assert results["results"][0]["retries"] == faults.count("|") + 1
 
@@ -149,7 +143,53 @@ def test_retry_after_of_a_429_in_the_body_is_honoured(sandbox: Start, published:
     assert results["results"][0]["seconds"] >= 1.0
 
 
-def _body(project: Path) -> dict[str, object]:
-    from tests.conftest import rendered_body
+# -- pages read in parallel, in createdAt windows: a page may come before its turn ----------
 
-    return rendered_body(project, "everyone")
+BIG = {"users": 3000, "page_size": 50, "seed": 4}
+
+
+def export_parallel(project: Path, api: Sandbox) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "export",
+        "--as-of",
+        ANCHOR,
+        "--concurrency",
+        "4",
+        "--results",
+        "results.json",
+        cwd=project,
+        env=api_env(api),
+    )
+
+
+@pytest.mark.parametrize("faults", ["env429=0.15", "env500bare=0.1,envcode=0.05"])
+def test_passing_failures_in_parallel_give_the_whole_list(
+    sandbox: Start, tmp_path: Path, faults: str
+) -> None:
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")}, FAST_RETRY)
+    api = sandbox(**BIG, faults=faults)
+    done = export_parallel(project, api)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sum(v for k, v in api.stats.items() if k.startswith("fault:env")) >= 5
+    ids = read_ids(project / "out" / "everyone.csv", "csv")
+    assert len(ids) == len(set(ids)) == BIG["users"]
+    assert set(ids) == set(api.truth({**rendered_body(project, "everyone"), "page": 1}))
+
+
+@pytest.mark.parametrize("kind", ["env401", "envfalse", "envmessage", "envnosuccess"])
+def test_a_failure_mid_list_in_parallel_publishes_nothing(
+    sandbox: Start, tmp_path: Path, kind: str
+) -> None:
+    project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")}, RUNNER_YAML)
+    assert export_parallel(project, sandbox(**BIG)).returncode == 0
+    before = snapshot(project)
+    api = sandbox(**BIG, faults=f"{kind}@20")  # one reply, well into the list
+    failed = export_parallel(project, api)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert api.stats[f"fault:{kind}"] == 1 and api.stats["pages"] >= 10
+    (error,) = [line for line in failed.stdout.splitlines() if line.startswith("error: everyone:")]
+    assert NAMED[kind][1] in error
+    after = snapshot(project)
+    assert {k: v for k, v in after.items() if "history" not in k} == {
+        k: v for k, v in before.items() if "history" not in k
+    }
