@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
@@ -209,6 +209,7 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
 
     sel = job.selection
     ws = open_workspace(sel)
+    out, err = _masked(ws, out, err)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
     segments = ws.select(sel.selectors, sel.exclude)
     if not segments:
@@ -231,6 +232,7 @@ def _report_export(
     job: ExportJob, ws: Workspace, results: list[SegmentResult], out: TextIO
 ) -> None:
     """The summary table on ``out``, and the results file if ``--results`` asked for it."""
+    from runner.fetch.redact import redactor_for
     from runner.report.summary import summary
     from runner.run.export import results_document, write_results
 
@@ -242,7 +244,18 @@ def _report_export(
             "exclude": list(sel.exclude),
             **job.options.as_args(),
         }
-        write_results(job.results, results_document(ws, results, args))
+        scrub = redactor_for(ws.project.api.token_env, os.environ)
+        write_results(job.results, scrub.document(results_document(ws, results, args)))
+
+
+def _masked(ws: Workspace, out: TextIO, err: TextIO) -> tuple[TextIO, TextIO]:
+    """``out`` and ``err`` through the export's redaction of the API token: whatever a
+    command that talks to the API prints, the token in no form leaves with it."""
+    from runner.fetch.redact import MaskedStream, redactor_for
+
+    scrub = redactor_for(ws.project.api.token_env, os.environ)
+    # MaskedStream has the part of TextIO the commands use (write, flush, isatty)
+    return cast(TextIO, MaskedStream(out, scrub)), cast(TextIO, MaskedStream(err, scrub))
 
 
 def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
@@ -271,6 +284,7 @@ def diff(options: DiffOptions, out: TextIO, err: TextIO) -> Outcome:
 
     sel = options.selection
     ws = open_workspace(sel)
+    out, err = _masked(ws, out, err)
     report_problems(ws.problems, "text", err)
     base = options.ref or review.default_base(ws.project.root)
     selected = ws.select(sel.selectors, sel.exclude)

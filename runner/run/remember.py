@@ -266,7 +266,7 @@ class HistoryRun:
         """Record the run, prune old snapshots and notify; the warnings (never raises)."""
         if self.dry_run:
             return []
-        record = run_record(self, status, figures)
+        record = masked(run_record(self, status, figures), redact)
         warnings: list[str] = []
         try:
             record = self.store.append(record)
@@ -321,6 +321,13 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
     )
+
+
+def masked(record: RunRecord, redact: Callable[[str], str]) -> RunRecord:
+    """``record`` with every text in it through ``redact``: the history is an output too."""
+    fields = dataclasses.asdict(record)
+    texts: dict[str, Any] = {k: redact(v) for k, v in fields.items() if type(v) is str}
+    return dataclasses.replace(record, **texts)
 
 
 def _since(text: str, clock: Clock) -> dt.datetime:
