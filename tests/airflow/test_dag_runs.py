@@ -1,0 +1,144 @@
+"""The scaffolded DAG run by Airflow itself (``dag.test()``) against the sandbox API.
+
+One project, two DAG runs: the first exports every selected segment (one of them cannot
+be written and fails after its one retry); between them one segment's audience grows past
+its drift guard, so in the second run that task fails at once, without a retry, while the
+others succeed and the guarded segment's previous file stays as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import runpy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.sandbox import Sandbox
+from tests.airflow.conftest import PROJECT, scaffold, segment
+from tests.conftest import FAST_RETRY
+
+TOKEN_ENV = "ACME_TOKEN"
+RUNNER_YAML = FAST_RETRY.replace("api:\n", f"api:\n  token_env: {TOKEN_ENV}\n  max_concurrency: 12\n")
+SELECTED = ["seg-a", "seg-b", "seg-c", "seg-d"]
+
+
+@dataclass
+class Run:
+    states: dict[str, str]
+    tries: dict[str, int]
+    results: dict[str, dict[str, Any]]
+    returned: dict[str, dict[str, Any]]
+
+
+def load_dag() -> Any:
+    """The scaffolded DAG file, loaded as Airflow's parser does: by running it."""
+    return runpy.run_path(str(PROJECT / "dags" / "segments_dag.py"))["dag"]
+
+
+def run_dag() -> Run:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dag = load_dag()
+    for task in dag.tasks:  # retry now, not in 5 minutes: the test waits for it
+        task.retry_delay = dt.timedelta(0)
+    dagrun = dag.test()
+    with create_session() as session:
+        tis = dagrun.get_task_instances(session=session)
+        found = session.scalars(XComModel.get_many(run_id=dagrun.run_id, dag_ids="segments")).all()
+        values = {(x.task_id, x.key): XComModel.deserialize_value(x) for x in found}
+    return Run(
+        states={ti.task_id: str(ti.state) for ti in tis},
+        tries={ti.task_id: ti.try_number for ti in tis},
+        results={k[0]: v for k, v in values.items() if k[1] == "result"},
+        returned={k[0]: v for k, v in values.items() if k[1] == "return_value"},
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(migrated: Path, sandbox_module: Callable[..., Sandbox]) -> Iterator[list[Run]]:
+    api = sandbox_module(users=600)
+    segments = {name: segment(name) for name in ("seg-a", "seg-b")}
+    segments["seg-c"] = segment("seg-c", tags="[gold]")
+    segments["seg-d"] = segment("seg-d", path="blocked/seg-d.csv")  # blocked is a file
+    segments["seg-e"] = segment("seg-e", labels="[]")  # not labelled daily: not selected
+    scaffold(PROJECT, segments, RUNNER_YAML)
+    (PROJECT / "blocked").write_text("a file where seg-d wants a folder\n", "utf-8")
+    env = {"FLOWMATIX_API_URL": api.url, TOKEN_ENV: api.options.token}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        first = run_dag()
+        kept = (PROJECT / "exports" / "seg-b.csv").read_bytes()
+        # seg-b now asks for every contact: far more than 30 % above its last run.
+        (PROJECT / "segments" / "seg-b.yaml").write_text(segment("seg-b", tags="[]"), "utf-8")
+        second = run_dag()
+        assert (PROJECT / "exports" / "seg-b.csv").read_bytes() == kept
+    yield [first, second]
+
+
+@pytest.fixture(scope="module")
+def sandbox_module() -> Iterator[Callable[..., Sandbox]]:
+    from runner.sandbox import SandboxOptions
+    from tests.conftest import ANCHOR
+
+    started: list[Sandbox] = []
+
+    def start(**options: object) -> Sandbox:
+        api = Sandbox(SandboxOptions(**{"anchor": ANCHOR, **options})).start()  # type: ignore[arg-type]
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.stop()
+
+
+def csv_rows(path: Path) -> int:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1  # the header
+
+
+def test_one_task_per_selected_segment_each_file_and_manifest_exported(runs: list[Run]) -> None:
+    first = runs[0]
+    assert sorted(first.states) == SELECTED  # seg-e has no daily label
+    for name in ("seg-a", "seg-b", "seg-c"):
+        assert first.states[name] == "success", name
+        result = first.results[name]
+        assert result == first.returned[name]  # pushed as `result` and returned
+        assert result["status"] == "success"
+        file = PROJECT / result["destination"]
+        manifest = json.loads((PROJECT / result["manifest"]).read_text("utf-8"))
+        assert result["rows"] == manifest["rows"] == csv_rows(file) > 0
+        assert manifest["sha256"] == result["sha256"]
+
+
+def test_a_failing_segment_is_retried_once_and_stops_no_other(runs: list[Run]) -> None:
+    for run in runs:
+        assert run.states["seg-d"] == "failed"
+        assert run.tries["seg-d"] == 2  # the first try and its one retry
+        assert run.results["seg-d"]["status"] == "failed"
+        assert "blocked" in run.results["seg-d"]["error"]
+        assert run.states["seg-a"] == run.states["seg-c"] == "success"
+        assert "seg-d" not in run.returned
+
+
+def test_a_guard_trip_fails_its_task_without_a_retry_and_keeps_the_file(runs: list[Run]) -> None:
+    second = runs[1]
+    assert second.states["seg-b"] == "failed"
+    assert second.tries["seg-b"] == 1  # retries=1, yet not retried
+    result = second.results["seg-b"]
+    assert result["status"] == "guard"
+    assert result["rows"] > 1.3 * runs[0].results["seg-b"]["rows"]
+    assert "max_change" in result["error"]
+    history = (PROJECT / ".segments" / "history" / "seg-b" / "runs.jsonl").read_text("utf-8")
+    assert [json.loads(line)["status"] for line in history.splitlines()] == ["success", "guard"]
+    for name in ("seg-a", "seg-c"):
+        assert second.states[name] == "success"
+        assert second.results[name]["rows"] == runs[0].results[name]["rows"]
