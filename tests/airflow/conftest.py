@@ -20,11 +20,17 @@ from pathlib import Path
 import pytest
 
 from runner.scaffold import init_project
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, ROOT
 
 HOME = Path(tempfile.mkdtemp(prefix="segments-airflow-home-"))
+DAGS = HOME / "dags"  # symlinks to the DAG files of the projects under test
 PROJECT = HOME / "project"
 AIRFLOW = Path(sys.executable).parent / "airflow"
+# The runner in a virtual environment of its own (the project's .venv, which `make
+# test-airflow` builds first), for the DAGs that take its path instead of Airflow's.
+OTHER_SEGMENTS = Path(
+    os.environ.get("SEGMENTS_RUNNER_BIN") or ROOT / ".venv" / "bin" / "segments"
+)
 
 
 def airflow_env(home: Path, dags: Path) -> dict[str, str]:
@@ -36,7 +42,12 @@ def airflow_env(home: Path, dags: Path) -> dict[str, str]:
     }
 
 
-os.environ.update(airflow_env(HOME, PROJECT / "dags"))
+os.environ.update(airflow_env(HOME, DAGS))
+
+
+def link_dag(dag_file: Path, name: str) -> None:
+    """Put a project's DAG file in Airflow's DAG folder as a symlink (as the README says)."""
+    (DAGS / name).symlink_to(dag_file)
 
 
 def scaffold(root: Path, segments: dict[str, str], runner_yaml: str = FAST_RETRY) -> Path:
@@ -67,7 +78,7 @@ expect:
 @pytest.fixture(scope="session")
 def migrated() -> Iterator[Path]:
     """The session's Airflow home, its database migrated."""
-    PROJECT.mkdir(exist_ok=True)
+    DAGS.mkdir(exist_ok=True)
     done = subprocess.run(
         [str(AIRFLOW), "db", "migrate"], capture_output=True, text=True, check=False
     )

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from runner.sandbox import Sandbox
-from tests.airflow.conftest import PROJECT, scaffold, segment
+from tests.airflow.conftest import PROJECT, link_dag, scaffold, segment
 from tests.conftest import FAST_RETRY
 
 TOKEN_ENV = "ACME_TOKEN"
@@ -41,24 +41,32 @@ def load_dag() -> Any:
     return runpy.run_path(str(PROJECT / "dags" / "segments_dag.py"))["dag"]
 
 
-def run_dag() -> Run:
+def run_dag(dag: Any = None) -> Run:
+    """``dag.test()`` (the scaffolded DAG by default), then each task's state, tries, XComs."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    dag = load_dag()
+    dag = dag or load_dag()
     for task in dag.tasks:  # retry now, not in 5 minutes: the test waits for it
         task.retry_delay = dt.timedelta(0)
     dagrun = dag.test()
     with create_session() as session:
         tis = dagrun.get_task_instances(session=session)
-        found = session.scalars(XComModel.get_many(run_id=dagrun.run_id, dag_ids="segments")).all()
-        values = {(x.task_id, x.key): XComModel.deserialize_value(x) for x in found}
-    return Run(
-        states={ti.task_id: str(ti.state) for ti in tis},
-        tries={ti.task_id: ti.try_number for ti in tis},
-        results={k[0]: v for k, v in values.items() if k[1] == "result"},
-        returned={k[0]: v for k, v in values.items() if k[1] == "return_value"},
-    )
+        query = XComModel.get_many(run_id=dagrun.run_id, dag_ids=dag.dag_id)
+        found = session.scalars(query).all()
+        values = {(_name(x), x.key): XComModel.deserialize_value(x) for x in found}
+        names = {(ti.task_id, ti.map_index): _name(ti) for ti in tis}
+        return Run(
+            states={names[ti.task_id, ti.map_index]: str(ti.state) for ti in tis},
+            tries={names[ti.task_id, ti.map_index]: ti.try_number for ti in tis},
+            results={k[0]: v for k, v in values.items() if k[1] == "result"},
+            returned={k[0]: v for k, v in values.items() if k[1] == "return_value"},
+        )
+
+
+def _name(row: Any) -> str:
+    """A task's id, or for a mapped instance ``export[<index>]`` (the XCom rows know no more)."""
+    return row.task_id if row.map_index < 0 else f"{row.task_id}[{row.map_index}]"
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +77,7 @@ def runs(migrated: Path, sandbox_module: Callable[..., Sandbox]) -> Iterator[lis
     segments["seg-d"] = segment("seg-d", path="blocked/seg-d.csv")  # blocked is a file
     segments["seg-e"] = segment("seg-e", labels="[]")  # not labelled daily: not selected
     scaffold(PROJECT, segments, RUNNER_YAML)
+    link_dag(PROJECT / "dags" / "segments_dag.py", "segments_dag.py")
     (PROJECT / "blocked").write_text("a file where seg-d wants a folder\n", "utf-8")
     env = {"FLOWMATIX_API_URL": api.url, TOKEN_ENV: api.options.token}
     with pytest.MonkeyPatch.context() as patch:
