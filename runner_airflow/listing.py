@@ -45,5 +45,7 @@ class SegmentListOperator(BaseOperator):
         for line in done.stderr.splitlines():
             self.log.warning("%s", line)  # problems in files: their segments are not listed
         if done.returncode == 2 or not done.stdout.strip():
-            raise AirflowFailException(done.stderr.strip() or f"segments list exited {done.returncode}")
+            raise AirflowFailException(
+                done.stderr.strip() or f"segments list exited {done.returncode}"
+            )
         return [row["name"] for row in json.loads(done.stdout)]

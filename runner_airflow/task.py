@@ -136,7 +136,9 @@ def run_export(call: ExportCall, log: Callable[[str], None]) -> Finished:
             except BaseException:  # the task is stopped: SIGTERM leaves nothing half-done
                 process.terminate()
                 raise
-        return Finished(call.segment, process.returncode, _result(results, call.segment), tuple(tail))
+        return Finished(
+            call.segment, process.returncode, _result(results, call.segment), tuple(tail)
+        )
 
 
 def _result(path: Path, segment: str) -> dict[str, Any] | None:

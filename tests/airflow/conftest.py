@@ -28,9 +28,7 @@ PROJECT = HOME / "project"
 AIRFLOW = Path(sys.executable).parent / "airflow"
 # The runner in a virtual environment of its own (the project's .venv, which `make
 # test-airflow` builds first), for the DAGs that take its path instead of Airflow's.
-OTHER_SEGMENTS = Path(
-    os.environ.get("SEGMENTS_RUNNER_BIN") or ROOT / ".venv" / "bin" / "segments"
-)
+OTHER_SEGMENTS = Path(os.environ.get("SEGMENTS_RUNNER_BIN") or ROOT / ".venv" / "bin" / "segments")
 
 
 def airflow_env(home: Path, dags: Path) -> dict[str, str]:

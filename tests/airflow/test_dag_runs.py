@@ -24,7 +24,9 @@ from tests.airflow.conftest import PROJECT, link_dag, scaffold, segment
 from tests.conftest import FAST_RETRY
 
 TOKEN_ENV = "ACME_TOKEN"
-RUNNER_YAML = FAST_RETRY.replace("api:\n", f"api:\n  token_env: {TOKEN_ENV}\n  max_concurrency: 12\n")
+RUNNER_YAML = FAST_RETRY.replace(
+    "api:\n", f"api:\n  token_env: {TOKEN_ENV}\n  max_concurrency: 12\n"
+)
 SELECTED = ["seg-a", "seg-b", "seg-c", "seg-d"]
 
 

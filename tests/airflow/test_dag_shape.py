@@ -68,12 +68,18 @@ def test_the_pool_command_creates_the_pool_airflow_then_holds(tmp_path: Path) ->
     env["PATH"] = f"{AIRFLOW.parent}{os.pathsep}{env['PATH']}"  # the command says `airflow`
     done = subprocess.run(
         ["bash", "-c", f"{AIRFLOW} db migrate >/dev/null && {share.pool_command()}"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     shown = subprocess.run(
         [str(AIRFLOW), "pools", "get", "ACME_TOKEN", "--output", "json"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     (pool,) = json.loads(shown.stdout)
     assert pool["pool"] == "ACME_TOKEN" and int(pool["slots"]) == 3

@@ -15,7 +15,6 @@ from runner.sandbox import Sandbox
 from tests.airflow.conftest import DAGS, HOME, OTHER_SEGMENTS, scaffold, segment
 from tests.airflow.test_dag_runs import csv_rows, run_dag
 
-
 DAG_FILE = """\
 from pathlib import Path
 
