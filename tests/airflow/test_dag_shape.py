@@ -125,3 +125,28 @@ def test_a_thousand_segments_parse_in_seconds_once_their_list_is_cached(tmp_path
     (project / "segments" / "seg-0007.yaml").write_text(segment("seg-0007", labels="[]"))
     _, fewer = timed_parse(project / "dags")
     assert fewer == 999
+
+
+@pytest.mark.parametrize("retries", [2, 3, -1])
+def test_more_than_one_retry_is_refused_at_parse_time(tmp_path: Path, retries: int) -> None:
+    from runner_airflow.dag import mapped_segments_dag, segments_dag
+    from runner_airflow.operator import SegmentExportOperator
+    from runner_airflow.plan import PlanError
+
+    project = scaffold(tmp_path, {"alpha": segment("alpha")})
+    for factory in (segments_dag, mapped_segments_dag):
+        with pytest.raises(PlanError, match=f"retries={retries}: give 0 or 1"):
+            factory(project, retries=retries)
+    if retries > 1:
+        with pytest.raises(ValueError, match="at most 1"):
+            SegmentExportOperator(
+                task_id="alpha", segment="alpha", project=project, concurrency=1, retries=retries
+            )
+
+
+def test_the_dag_page_shows_the_pool_command(tmp_path: Path) -> None:
+    api = "api:\n  token_env: TENANT_B_TOKEN\n  max_concurrency: 10\n"
+    project = scaffold(tmp_path, {"alpha": segment("alpha")}, FAST_RETRY.replace("api:\n", api))
+    dag = dagbag(project / "dags").dags["segments"]  # type: ignore[attr-defined]
+    assert TokenShare("TENANT_B_TOKEN", 10, 4).pool_command() in dag.doc_md
+    assert "airflow pools set TENANT_B_TOKEN 4 " in dag.doc_md
