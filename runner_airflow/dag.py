@@ -32,7 +32,7 @@ def segments_dag(
     dag_id: str = "segments",
     select: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    saved_list: Path | None = None,
+    saved_list: Path | str | None = None,
     segments_bin: str | None = None,
     pool_slots: int = DEFAULT_SLOTS,
     budget: int | None = None,

@@ -19,9 +19,9 @@ number, else ``api.max_concurrency``).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -193,12 +193,12 @@ def make_plan(
     selectors: Sequence[str] = (),
     exclude: Sequence[str] = (),
     *,
-    saved_list: Path | None = None,
+    saved_list: Path | str | None = None,
     slots: int = DEFAULT_SLOTS,
     budget: int | None = None,
 ) -> Plan:
     """What :func:`runner_airflow.dag.segments_dag` builds its tasks from."""
-    rows = read_saved_list(saved_list) if saved_list else project_rows(project)
+    rows = read_saved_list(Path(saved_list)) if saved_list else project_rows(project)
     share = share_of(rows, slots, budget)
     return Plan(project, tuple(select(rows, selectors, exclude, project)), share)
 
@@ -231,12 +231,15 @@ def _relative(file: str, root: Path) -> str:
 
 def _save(cache: Path, document: Mapping[str, Any]) -> None:
     """Whole or not at all; a folder Airflow may not write to only makes parses slower."""
-    text = io.StringIO()
-    json.dump(document, text, ensure_ascii=False)
+    text = json.dumps(document, ensure_ascii=False)
+    temporary: str | None = None
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False) as handle:
-            handle.write(text.getvalue())
-        os.replace(handle.name, cache)
+            temporary = handle.name
+            handle.write(text)
+        os.replace(temporary, cache)
     except OSError:
-        pass
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)

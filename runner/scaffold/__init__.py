@@ -90,12 +90,14 @@ def init_project(
 ) -> Scaffold:
     """Write the scaffold into ``target``; refuse to overwrite anything unless ``force``.
 
-    With ``orchestrator`` in a folder that already holds a project (``runner.yaml``),
-    only the orchestrator's files are written. Nothing is half-done: if a write fails,
-    the files this call created are removed and the error names the path and the reason.
+    With ``orchestrator`` in a folder that already holds a project (``runner.yaml`` or
+    ``segments/``), only the orchestrator's files are written. Nothing is half-done: if a
+    write fails, the files this call created are removed and the error names the path and
+    the reason.
     """
     source = explicit(runner_source) if runner_source is not None else detect()
-    if orchestrator is not None and (target / "runner.yaml").is_file():
+    existing = (target / "runner.yaml").is_file() or (target / "segments").is_dir()
+    if orchestrator is not None and existing:
         files = _templates(orchestrator_files(orchestrator))
     else:
         files = files_for(ci, source, orchestrator)

@@ -43,6 +43,7 @@ def test_a_new_project_gets_the_dag_beside_everything_else(
     [
         {"runner.yaml": FAST_RETRY, "segments/a.yaml": "version: 1\nname: a\n"},  # hand-made
         {"runner.yaml": "version: 1\n"},  # no segments yet
+        {"segments/a.yaml": "version: 1\nname: a\n"},  # no runner.yaml: the defaults
         None,  # made by `segments init`
     ],
 )

@@ -180,3 +180,26 @@ def test_a_broken_runner_yaml_stops_the_plan_with_its_problems(project: Path) ->
     (project / "runner.yaml").write_text("version: 1\napi: {tokn_env: X}\n", "utf-8")
     with pytest.raises(PlanError, match=r"runner.yaml:2:\d+: .*tokn_env.*token_env"):
         make_plan(project)
+
+
+@pytest.mark.parametrize(
+    "blocker", [".segments", ".segments/airflow", ".segments/airflow/list.json/x"]
+)
+def test_a_cache_that_cannot_be_written_only_costs_time(project: Path, blocker: str) -> None:
+    first = Path(project / blocker.split("/x")[0])
+    first.parent.mkdir(parents=True, exist_ok=True)
+    if blocker.endswith("/x"):
+        first.mkdir()  # a folder where the cache file goes
+    else:
+        first.write_text("a file where a folder goes\n")
+    before = sorted(p for p in project.rglob("*"))
+    rows = project_rows(project, env={})
+    assert [r["name"] for r in rows] == sorted(LABELS)
+    assert sorted(p for p in project.rglob("*")) == before  # no temporary left behind
+
+
+def test_a_saved_list_may_be_named_by_text(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = save_list(project, capsys)
+    assert make_plan(project, saved_list=str(saved)) == make_plan(project, saved_list=saved)
