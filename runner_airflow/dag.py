@@ -1,6 +1,6 @@
 """DAG factories: the project's segments as Airflow tasks, sharing their token's pool.
 
->>> dag = segments_dag(Path("/srv/segments"), select=["label:daily"])  # doctest: +SKIP
+``dag = segments_dag(Path("/srv/segments"), select=["label:daily"])`` in a DAG file.
 
 :func:`segments_dag` builds one task per selected segment at parse time (task id = the
 segment's name, so ids are stable whatever is added or removed); :func:`mapped_segments_dag`

@@ -1,8 +1,7 @@
 """``SegmentExportOperator``: one segment's ``segments export`` as an Airflow task.
 
->>> SegmentExportOperator(  # doctest: +SKIP
-...     task_id="vip", segment="vip", project="/srv/segments", concurrency=4,
-...     pool="FLOWMATIX_TOKEN", retries=1)
+``SegmentExportOperator(task_id="vip", segment="vip", project="/srv/segments",
+concurrency=4, pool="FLOWMATIX_TOKEN", retries=1)``, as :mod:`runner_airflow.dag` makes them.
 
 The run itself is :func:`runner_airflow.task.run_export`; this class only turns its
 :class:`~runner_airflow.task.Verdict` into what Airflow understands: a return value (the

@@ -12,8 +12,10 @@ import csv
 import datetime as dt
 import json
 import runpy
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,43 @@ from tests.airflow.conftest import PROJECT, link_dag, scaffold, segment
 from tests.conftest import FAST_RETRY
 
 TOKEN_ENV = "ACME_TOKEN"
-RUNNER_YAML = FAST_RETRY.replace(
-    "api:\n", f"api:\n  token_env: {TOKEN_ENV}\n  max_concurrency: 12\n"
+RUNNER_YAML = (
+    FAST_RETRY.replace("api:\n", f"api:\n  token_env: {TOKEN_ENV}\n  max_concurrency: 12\n")
+    + 'notify:\n  - {url: "json://127.0.0.1:${HOOK_PORT}/hook", on: [failure, guard]}\n'
 )
 SELECTED = ["seg-a", "seg-b", "seg-c", "seg-d"]
+
+
+@dataclass
+class Hook:
+    """A JSON webhook on 127.0.0.1: what the runner's notifications post to it."""
+
+    port: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def hook() -> Iterator[Hook]:
+    state = Hook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.received.append(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
 
 
 @dataclass
@@ -36,6 +71,7 @@ class Run:
     tries: dict[str, int]
     results: dict[str, dict[str, Any]]
     returned: dict[str, dict[str, Any]]
+    added: int = -1  # rows in seg-a's delta file of added contacts after this run
 
 
 def load_dag() -> Any:
@@ -72,9 +108,10 @@ def _name(row: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(migrated: Path, sandbox_module: Callable[..., Sandbox]) -> Iterator[list[Run]]:
+def runs(migrated: Path, sandbox_module: Callable[..., Sandbox], hook: Hook) -> Iterator[list[Run]]:
     api = sandbox_module(users=600)
     segments = {name: segment(name) for name in ("seg-a", "seg-b")}
+    segments["seg-a"] = segments["seg-a"].replace("output:\n", "output:\n  delta: true\n")
     segments["seg-c"] = segment("seg-c", tags="[gold]")
     segments["seg-d"] = segment("seg-d", path="blocked/seg-d.csv")  # blocked is a file
     segments["seg-e"] = segment("seg-e", labels="[]")  # not labelled daily: not selected
@@ -82,14 +119,17 @@ def runs(migrated: Path, sandbox_module: Callable[..., Sandbox]) -> Iterator[lis
     link_dag(PROJECT / "dags" / "segments_dag.py", "segments_dag.py")
     (PROJECT / "blocked").write_text("a file where seg-d wants a folder\n", "utf-8")
     env = {"FLOWMATIX_API_URL": api.url, TOKEN_ENV: api.options.token}
+    env["HOOK_PORT"] = str(hook.port)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
         first = run_dag()
+        first.added = csv_rows(PROJECT / "exports" / "seg-a.added.csv")
         kept = (PROJECT / "exports" / "seg-b.csv").read_bytes()
         # seg-b now asks for every contact: far more than 30 % above its last run.
         (PROJECT / "segments" / "seg-b.yaml").write_text(segment("seg-b", tags="[]"), "utf-8")
         second = run_dag()
+        second.added = csv_rows(PROJECT / "exports" / "seg-a.added.csv")
         assert (PROJECT / "exports" / "seg-b.csv").read_bytes() == kept
     yield [first, second]
 
@@ -153,3 +193,14 @@ def test_a_guard_trip_fails_its_task_without_a_retry_and_keeps_the_file(runs: li
     for name in ("seg-a", "seg-c"):
         assert second.states[name] == "success"
         assert second.results[name]["rows"] == runs[0].results[name]["rows"]
+
+
+def test_deltas_and_notifications_work_as_under_the_cli(runs: list[Run], hook: Hook) -> None:
+    assert runs[0].added == runs[0].results["seg-a"]["rows"]  # a first delta run: all added
+    assert runs[1].added == 0  # the same audience the next time: nothing new
+    assert csv_rows(PROJECT / "exports" / "seg-a.removed.csv") == 0
+    told = [f"{m.get('title', '')} {m.get('message', '')}" for m in hook.received]
+    guarded = [t for t in told if "seg-b" in t]
+    assert len(guarded) == 1 and "guard" in guarded[0]  # the second run's trip, once
+    assert sum("seg-d" in t for t in told) == 4  # two runs, each a try and its retry
+    assert not any("seg-a" in t or "seg-c" in t for t in told)  # on: failure, guard only
