@@ -150,3 +150,54 @@ def test_the_dag_page_shows_the_pool_command(tmp_path: Path) -> None:
     dag = dagbag(project / "dags").dags["segments"]  # type: ignore[attr-defined]
     assert TokenShare("TENANT_B_TOKEN", 10, 4).pool_command() in dag.doc_md
     assert "airflow pools set TENANT_B_TOKEN 4 " in dag.doc_md
+
+
+# What segment-runner needs and Apache Airflow does not: absent from Airflow's environment
+# when the runner lives in its own (`pip install --no-deps segment-runner` there).
+RUNNER_ONLY = ("pyarrow", "boto3", "botocore", "xlsxwriter", "apprise", "orjson")
+BLOCK = """\
+import json, sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}")
+sys.meta_path.insert(0, Absent())
+"""
+PARSE = """\
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+tasks = {dag_id: len(dag.tasks) for dag_id, dag in bag.dags.items()}
+print(json.dumps({"errors": list(map(str, bag.import_errors.values())), "tasks": tasks}))
+"""
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_the_dag_parses_without_the_runners_own_dependencies(tmp_path: Path, saved: bool) -> None:
+    """A new process: the blocked modules must never have been imported in it."""
+    import sys
+
+    project = scaffold(tmp_path, {n: segment(n) for n in ("alpha", "beta", "gamma")})
+    if saved:
+        listed = run_cli("-C", str(project), "list", "--format", "json")
+        (project / "segments.json").write_text(listed.stdout, "utf-8")
+        dag_file = project / "dags" / "segments_dag.py"
+        text = dag_file.read_text("utf-8")
+        dag_file.write_text(
+            text.replace("SAVED_LIST = None", 'SAVED_LIST = PROJECT / "segments.json"')
+        )
+    block = BLOCK.format(blocked=set(RUNNER_ONLY))
+    checks = {"parse": block + PARSE, "pyarrow": block + "import pyarrow\n"}
+    done = {
+        name: subprocess.run(
+            [sys.executable, "-c", code, str(project / "dags")],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for name, code in checks.items()
+    }
+    assert "No module named 'pyarrow'" in done["pyarrow"].stderr  # the block does block
+    assert done["parse"].returncode == 0, done["parse"].stderr[-3000:]
+    parsed = json.loads(done["parse"].stdout.splitlines()[-1])
+    assert parsed == {"errors": [], "tasks": {"segments": 3}}
