@@ -21,7 +21,14 @@ from airflow.sdk import DAG
 
 from runner_airflow.listing import SegmentListOperator
 from runner_airflow.operator import SegmentExportOperator
-from runner_airflow.plan import DEFAULT_SLOTS, MAX_RETRIES, PlanError, make_plan, share_of
+from runner_airflow.plan import (
+    DEFAULT_SLOTS,
+    MAX_RETRIES,
+    PlanError,
+    make_plan,
+    share_of,
+    token_fields,
+)
 
 RETRY_DELAY = dt.timedelta(minutes=5)
 
@@ -135,9 +142,4 @@ def _api_row(project: Path) -> dict[str, Any]:
     settings, problems = load_project(project)
     if problems:
         raise PlanError(str(ProjectFileError(problems)))
-    api = settings.api
-    return {
-        "token_env": api.token_env,
-        "concurrency": api.concurrency,
-        "max_concurrency": api.max_concurrency,
-    }
+    return token_fields(settings.api)

@@ -28,9 +28,12 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.problems import did_you_mean
+
+if TYPE_CHECKING:
+    from runner.spec.project import ApiSettings
 
 CACHE = Path(".segments") / "airflow" / "list.json"
 DEFAULT_SLOTS = 4
@@ -132,12 +135,7 @@ def list_project(project: Path, env: Mapping[str, str] | None = None) -> list[di
         ws = Workspace.open(project, env=env)
     except RunnerError as exc:
         raise PlanError(f"{project}: {exc}") from exc
-    api = ws.project.api
-    shared = {
-        "token_env": api.token_env,
-        "concurrency": api.concurrency,
-        "max_concurrency": api.max_concurrency,
-    }
+    shared = token_fields(ws.project.api)
     found = [(s.name, s.labels, s.file) for s in ws.segments]
     found += [(f.name, f.labels, f.file) for f in ws.failed]
     root = project.resolve()
@@ -145,6 +143,15 @@ def list_project(project: Path, env: Mapping[str, str] | None = None) -> list[di
         {"name": name, "labels": list(labels), "file": _relative(file, root), **shared}
         for name, labels, file in sorted(found)
     ]
+
+
+def token_fields(api: ApiSettings) -> dict[str, Any]:
+    """The fields of a list row that say how the token is shared (``segments list``'s)."""
+    return {
+        "token_env": api.token_env,
+        "concurrency": api.concurrency,
+        "max_concurrency": api.max_concurrency,
+    }
 
 
 def fingerprint(project: Path) -> str:
