@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from bench.common import table
 from runner.sandbox.shapes import segment_filter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,14 +205,12 @@ def _anchor() -> dt.datetime:
 
 
 def main(argv: list[str]) -> int:
-    from bench.run import _table  # here: bench.run imports this module's caller
-
     with tempfile.TemporaryDirectory(prefix="segments-shapes-") as tmp:
         out, table_rows = measure(Path(tmp), argv or SHAPES)
-    table = _table([HEADER, *table_rows])
-    print(table)
+    text = table([HEADER, *table_rows])
+    print(text)
     target = ROOT / "bench" / "shapes.json"
-    target.write_text(json.dumps({**out, "table": table}, indent=2) + "\n")
+    target.write_text(json.dumps({**out, "table": text}, indent=2) + "\n")
     print(f"wrote {target.relative_to(ROOT)}")
     return 0
 

@@ -22,7 +22,7 @@ since the as-of and passing on the others; what is still unexplained is refused,
 naming the count, rather than published short.
 
 >>> from runner.fetch.redact import Redactor
->>> from runner.records import Deduplicator
+>>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
 >>> records.keep_new([{"_id": 1}, {"_id": 2}, {"_id": 3}], [1, 2, 3])  # the windows' reads
 [{'_id': 1}, {'_id': 2}, {'_id': 3}]

@@ -34,7 +34,7 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.paging import PageNumbers
 >>> from runner.fetch.windows import Range
->>> from runner.records import Deduplicator
+>>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
 >>> plain = lambda body, start: PageNumbers(body, records, 1, 10, start)
 >>> paging = Windows({"q": 1}, records, Range(None, 0), plain, max_pages=10, ahead=lambda: 4)

@@ -1,5 +1,5 @@
 """The code stays in pieces a reader can hold: no module over 400 lines, no function
-over 60, no class over 150, in runner/ (sandbox included) and bench/."""
+over 60, no class over 150, in runner/ (sandbox included), runner_airflow/ and bench/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 MODULE_LINES = 400
 FUNCTION_LINES = 60
 CLASS_LINES = 150
-FOLDERS = ("runner", "bench")
+FOLDERS = ("runner", "runner_airflow", "bench")
 
 
 def _sources() -> list[Path]:
@@ -49,7 +49,7 @@ def oversized(path: Path, root: Path = ROOT) -> list[tuple[str, str]]:
 
 def test_the_sources_are_found() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in _sources()}
-    assert {"runner/cli.py", "runner/sandbox/server.py", "bench/run.py"} <= names
+    assert {"runner/cli/main.py", "runner/sandbox/server.py", "bench/run.py"} <= names
 
 
 def test_no_module_function_or_class_is_too_long() -> None:

@@ -11,8 +11,8 @@ import pytest
 from runner.errors import PagingError
 from runner.fetch.outside import Outside
 from runner.fetch.paging import NewRecords
+from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
-from runner.records import Deduplicator
 
 AS_OF = "2026-11-25T00:00:00.000Z"
 OLD, NEW = "2026-11-20T00:00:00.000Z", "2026-12-01T00:00:00.000Z"

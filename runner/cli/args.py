@@ -296,9 +296,16 @@ def _init(sub: Commands) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--ci", choices=["github", "gitlab"], default="github", help="CI to wire")
     p.add_argument(
+        "--orchestrator",
+        choices=["airflow"],
+        help="also write dags/segments_dag.py (in an existing project: only that file)",
+    )
+    p.add_argument(
         "--runner-source",
         metavar="SPEC",
-        help="what CI installs, pinned: git+https://...@SHA, a wheel URL or NAME==VERSION "
+        help="what CI installs, pinned so it cannot move: segment-runner==VERSION, "
+        "'segment-runner @ git+https://...@<40-hex sha>' or "
+        "'segment-runner @ <wheel URL>#sha256=<digest>' "
         "(default: where this segments was installed from)",
     )
 

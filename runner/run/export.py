@@ -19,13 +19,15 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
-from runner.export_history import HistoryRun
 from runner.fetch import PageFetcher, token_from_env
+from runner.fetch.redact import Redactor
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
 from runner.locations import public_url
-from runner.manifest import Manifest, git_blob_id
+from runner.rows.empty import EmptyColumns
+from runner.run.manifest import Manifest, git_blob_id
+from runner.run.remember import HistoryRun
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -89,6 +91,7 @@ class SegmentResult:
     error: str = ""
     published: bool = False  # the destination holds this run's data (even if status failed)
     warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
+    empty_columns: list[str] = field(default_factory=list)  # output.columns with no value
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -102,10 +105,6 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
 def export_segment(
     seg: Segment,
     ws: Workspace,
@@ -117,8 +116,9 @@ def export_segment(
 ) -> SegmentResult:
     """Export one segment; every failure is in the result, only an interrupt is raised
     (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
-    history beside the destination (:mod:`runner.export_history`)."""
+    history beside the destination (:mod:`runner.run.remember`)."""
     result = SegmentResult(seg.name) if into is None else into
+    scrub = Redactor(token)  # the one redaction: every text this run leaves passes it
     started, started_at = time.monotonic(), _utc_now()
     notify = listener or _quiet
     upload: Upload | None = None
@@ -128,25 +128,25 @@ def export_segment(
         destination = run.destination
         result.destination = destination.display
         notify("start", result)
-        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body)
+        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()
         encoder = write_rows(fetcher, seg, upload, result, notify, run)
         _check_guards(seg, result.rows)
-        run.check(result.rows)
+        run.check(result.rows, result.sha256)
         if options.dry_run:
             upload.abort()
             result.status = RunStatus.DRY_RUN
         else:
             companions = run.companions()  # the delta files, finished
             manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
-            _publish(manifest, ws, result, upload, destination, companions)
+            _publish(manifest, ws, result, upload, destination, companions, scrub)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
-        result.error = redact(str(exc), token)
+        result.error = scrub.mask(str(exc))
     except RunnerError as exc:
         result.status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
-        result.error = redact(str(exc), token)
+        result.error = scrub.mask(str(exc))
     except (KeyboardInterrupt, Terminated):
         result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
         raise
@@ -154,7 +154,7 @@ def export_segment(
         if upload is not None and result.status != RunStatus.SUCCESS:
             upload.abort()
         result.seconds = round(time.monotonic() - started, 3)
-        _remember(run, result, os.environ if env is None else env, token, notify)
+        _remember(run, result, os.environ if env is None else env, scrub, notify)
         if result.status is not None:
             notify("end", result)
     return result
@@ -172,7 +172,7 @@ def _remember(
     run: HistoryRun | None,
     result: SegmentResult,
     env: Mapping[str, str],
-    token: str,
+    scrub: Redactor,
     notify: Listener,
 ) -> None:
     """Record the run and send its notifications; what goes wrong there is a warning."""
@@ -180,7 +180,8 @@ def _remember(
         return
     try:
         if result.status is not None:
-            for text in run.end(result.status, result, env, lambda line: redact(line, token)):
+            for line in run.end(result.status, result, env, scrub.mask):
+                text = scrub.mask(line)
                 result.warnings.append(text)
                 notify("warning:" + text, result)
     finally:
@@ -195,10 +196,13 @@ def _fetcher(
     result: SegmentResult,
     notify: Listener,
     body: Mapping[str, Any] | None = None,
+    scrub: Redactor | None = None,
 ) -> PageFetcher:
+    mask = (scrub or Redactor(token)).mask
+
     def on_retry(page: int, reason: str) -> None:
         result.retries = fetcher.retries
-        notify("retry:" + redact(reason, token), result)
+        notify("retry:" + mask(reason), result)
 
     fetcher = PageFetcher(
         ws.project.api,
@@ -224,9 +228,11 @@ def write_rows(
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
     says when there is nothing to ask (an empty incremental window)."""
     encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
+    watch = EmptyColumns(seg.output.columns or ())
     try:
         for page in fetcher.pages() if run is None or run.fetch_needed else ():
             encoder.write_page(page.records)  # de-duplicated by the fetcher
+            watch.page(page.records)
             if run is not None:
                 run.page(page.records)
             result.pages += 1
@@ -242,11 +248,11 @@ def write_rows(
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread
     encoder.finish()
-    result.rows, result.bytes = encoder.rows, encoder.size
-    result.sha256 = encoder.sha256
+    result.rows, result.bytes, result.sha256 = encoder.rows, encoder.size, encoder.sha256
     result.parts = len(part_list(encoder) or ())
+    result.empty_columns = watch.names if encoder.rows else []
     too_big = [over_limit(seg.output, encoder.rows, encoder.size), split_warning(encoder)]
-    for text in filter(None, too_big):
+    for text in filter(None, [*too_big, watch.warning(encoder.rows)]):
         result.warnings.append(text)
         notify("warning:" + text, result)
     result.dropped_unmatchable = encoder.dropped_unmatchable
@@ -312,6 +318,7 @@ def _manifest(
         parts=part_list(encoder),
         runner_version=__version__,
         history=run.manifest_fields(),
+        empty_columns=result.empty_columns,
     )
 
 
@@ -322,10 +329,13 @@ def _publish(
     upload: Upload,
     destination: Destination,
     companions: Sequence[Upload] = (),
+    scrub: Redactor | None = None,
 ) -> None:
-    """Publish the file with its delta files (if any), all or none."""
+    """Publish the file with its delta files (if any), all or none; every text in the
+    manifest passes ``scrub``."""
     metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
-    publish_group(upload, companions, manifest.to_bytes(), metadata)
+    content = manifest.to_bytes(scrub.document if scrub is not None else None)
+    publish_group(upload, companions, content, metadata)
     remove_old_set(destination)  # one file where a set was (split turned off)
     result.published = True
     result.manifest = manifest_display(destination, result.parts)
