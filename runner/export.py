@@ -26,6 +26,7 @@ from runner.formats.split import encoder_for, over_limit, part_list, split_warni
 from runner.history import RunStatus
 from runner.locations import public_url
 from runner.manifest import Manifest, git_blob_id
+from runner.rows.presets import too_small
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -73,6 +74,7 @@ class SegmentResult:
     pages: int = 0
     duplicates: int = 0
     dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
+    invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
     retries: int = 0
     reread: bool = False
     concurrency: int = 0  # requests at once the run settled at
@@ -244,10 +246,12 @@ def write_rows(
     result.sha256 = encoder.sha256
     result.parts = len(part_list(encoder) or ())
     too_big = [over_limit(seg.output, encoder.rows, encoder.size), split_warning(encoder)]
+    too_big.append(too_small(seg.output, encoder.rows))
     for text in filter(None, too_big):
         result.warnings.append(text)
         notify("warning:" + text, result)
     result.dropped_unmatchable = encoder.dropped_unmatchable
+    result.invalid_phones = encoder.invalid_phones
     result.retries = fetcher.retries
     return encoder
 
@@ -295,6 +299,7 @@ def _manifest(
         rows=result.rows,
         duplicates_dropped=result.duplicates,
         dropped_unmatchable=result.dropped_unmatchable,
+        invalid_phones=result.invalid_phones,
         retries=result.retries,
         reread_after_churn=result.reread,
         concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},

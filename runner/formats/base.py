@@ -35,6 +35,10 @@ class Format(Protocol):
     @property
     def dropped_unmatchable(self) -> int: ...
 
+    @property
+    def invalid_phones(self) -> int:
+        """Phone numbers left empty because libphonenumber says they are not valid."""
+
 
 class FormatClass(Protocol):
     """What the registry holds: a class that names itself and makes a :class:`Format`."""

@@ -133,6 +133,10 @@ class ParquetFormat:
         return self.rows.dropped
 
     @property
+    def invalid_phones(self) -> int:
+        return self.rows.invalid_phones
+
+    @property
     def pending_bytes(self) -> int:
         """The Arrow bytes of the rows buffered for the next row group (split parts add
         them to the bytes already written)."""

@@ -117,6 +117,10 @@ class XlsxFormat:
         return self.rows.dropped
 
     @property
+    def invalid_phones(self) -> int:
+        return self.rows.invalid_phones
+
+    @property
     def pending_bytes(self) -> int:
         """The sheet XML in the scratch folder so far (split parts measure it; the zip
         written at the end is smaller)."""
