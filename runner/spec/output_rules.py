@@ -20,7 +20,6 @@ from runner.spec import schema
 
 if TYPE_CHECKING:
     from runner.spec.loader import Document
-    from runner.spec.segment import Column
 
 
 @functools.cache
@@ -36,13 +35,12 @@ def preset_headers() -> dict[str, tuple[str, ...]]:
     return found
 
 
-def check(
-    doc: Document, output: Mapping[str, Any], columns: Sequence[Column] | None
-) -> list[Problem]:
+def check(doc: Document, output: Mapping[str, Any], columns: Sequence[str]) -> list[Problem]:
+    """The problems of ``output`` (``columns``: the names of the segment's own columns)."""
     problems = _phone_region(doc, output.get("phone_region"))
     preset, rename = output.get("preset"), output.get("rename")
     if isinstance(preset, str) and isinstance(rename, dict):
-        problems += _rename(doc, preset, rename, columns or ())
+        problems += _rename(doc, preset, rename, columns)
     return problems
 
 
@@ -61,7 +59,7 @@ def _phone_region(doc: Document, region: Any) -> list[Problem]:
 
 
 def _rename(
-    doc: Document, preset: str, rename: Mapping[str, Any], columns: Sequence[Column]
+    doc: Document, preset: str, rename: Mapping[str, Any], columns: Sequence[str]
 ) -> list[Problem]:
     """One name per column: a renamed column meets no other column's name."""
     headers = preset_headers().get(preset, ())
@@ -84,9 +82,9 @@ def _rename(
             written.append((header, f"{preset}'s own '{header}'", None))
     # A segment column named like a preset column sets where its value comes from; any
     # other is a column of its own, after the preset's.
-    for column in columns:
-        if column.name not in headers:
-            written.append((column.name, f"the column '{column.name}' of output.columns", None))
+    for name in columns:
+        if name not in headers:
+            written.append((name, f"the column '{name}' of output.columns", None))
     groups: dict[str, list[tuple[str, str | None]]] = {}
     for name, what, key in written:
         groups.setdefault(name, []).append((what, key))

@@ -234,7 +234,7 @@ def _build(
     if why:
         problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
-    problems += output_rules.check(doc, output, columns)
+    problems += output_rules.check(doc, output, [c.name for c in columns or ()])
     bad_split = split_problem(output.get("preset"), output.get("split"))
     output["split"] = effective_split(output.get("preset"), output.get("split"))
     if bad_split:
