@@ -17,7 +17,7 @@ import phonenumbers
 
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, api_env, make_project, run_cli
-from tests.unit.test_phones import SHAPES, oracle
+from tests.unit.test_phones import SHAPES, meant_by, oracle
 
 Start = Callable[..., Sandbox]
 
@@ -41,20 +41,13 @@ output:
 {more}"""
 
 
-def meant(contact: dict[str, Any]) -> str | None:
-    """The number a sandbox contact's phone stands for, written unambiguously."""
-    phone = contact["profile"]["userDetails"]["contact"]["phone"]
-    code = "".join(ch for ch in str(phone["prefix"]) if ch.isdigit()).lstrip("0")
-    return f"+{code} {phone['number']}" if code else None
-
-
 def rewrite(api: Sandbox, edits: list[Callable[[dict[str, Any]], str | None]]) -> dict[str, Any]:
     """Apply ``edits[i]`` to the i-th contact the sandbox serves; each returns the number
     its phone now stands for. Returns contact id -> that number, for every contact."""
     numbers: dict[str, Any] = {}
     for i, blob in enumerate(api.population.blobs):
         contact = orjson.loads(blob)
-        numbers[contact["_id"]] = edits[i](contact) if i < len(edits) else meant(contact)
+        numbers[contact["_id"]] = edits[i](contact) if i < len(edits) else meant_by(contact)
         api.population.blobs[i] = orjson.dumps(contact)
     return numbers
 
@@ -149,7 +142,7 @@ def test_titles_are_dropped_from_google_and_meta_names(sandbox: Start, tmp_path:
         def edit(contact: dict[str, Any]) -> str | None:
             contact["profile"]["userDetails"]["name"] = name
             contact["profile"]["userDetails"]["contact"]["email"] = "x@example.com"
-            return meant(contact)
+            return meant_by(contact)
 
         return edit
 

@@ -72,6 +72,14 @@ def oracle(meant: str | None) -> str:
     )
 
 
+def meant_by(record: dict[str, Any]) -> str | None:
+    """The number a contact's ``{prefix, number}`` stands for when its prefix has digits
+    (every sandbox contact's), written unambiguously: ``+<code> <number>``."""
+    phone = record["profile"]["userDetails"]["contact"]["phone"]
+    code = "".join(ch for ch in str(phone["prefix"]) if ch.isdigit()).lstrip("0")
+    return f"+{code} {phone['number']}" if code else None
+
+
 def contact(prefix: Any, number: Any, country: str, name: str = "Jane Doe") -> dict[str, Any]:
     details = {
         "name": name,
