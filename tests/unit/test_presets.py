@@ -310,3 +310,15 @@ def test_schema_and_presets_agree() -> None:
     for name, preset in PRESETS.items():
         headers = set(preset.headers(False)) | set(preset.headers(True))
         assert set(renames[name]["propertyNames"]["enum"]) == headers
+
+
+def test_a_rename_swap_is_valid_and_swaps_the_headers(tmp_path: Path) -> None:
+    # Two names traded: still one name per column, so validate passes.
+    rename = "  preset: hubspot\n  rename: {Email: Phone number, Phone number: Email}\n"
+    project = make_project(tmp_path, {"handoff": SEGMENT.format(output=rename)})
+    result = run_cli("validate", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = PresetRows(
+        PRESETS["hubspot"], False, None, {"Email": "Phone number", "Phone number": "Email"}
+    )
+    assert rows.header == ["Phone number", "First name", "Last name", "Email", "Country/Region"]
