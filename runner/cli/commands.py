@@ -247,7 +247,7 @@ def _report_export(
     """The summary table on ``out``, and the results file if ``--results`` asked for it."""
     from runner.fetch.redact import redactor_for
     from runner.report.summary import summary
-    from runner.run.export import results_document, write_results
+    from runner.run.results import results_document, write_results
 
     out.write(summary(results))
     if job.results is not None:

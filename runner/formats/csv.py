@@ -75,6 +75,10 @@ class CsvFormat:
     def dropped_unmatchable(self) -> int:
         return self.builder.dropped
 
+    @property
+    def invalid_phones(self) -> int:
+        return self.builder.invalid_phones
+
     def _cell(self, text: str) -> str:
         return guard_formula(text) if self.opts.formula_guard else text
 

@@ -4,9 +4,11 @@ A column is a dotted path (``profile.userDetails.contact.email``; a number
 picks a list item: ``platform.0``) or an expression built from these
 functions, whose arguments are paths, quoted strings or other calls:
 
-``e164(path)``
-    a phone ``{prefix, number}`` as E.164: ``+`` prefix digits, number digits
-    without a trunk ``0``
+``e164(path)`` / ``e164(path, region)``
+    a phone ``{prefix, number}`` (or a number as text) as E.164, by libphonenumber
+    (:mod:`runner.rows.phones`); a number without a country code is read in the
+    contact's ``profile.userDetails.country`` (or ``region``: a path or ``"GB"``);
+    an invalid one is empty and counted
 ``attr(key)`` / ``attr(path, key)``
     the value of a custom attribute (``profile.userDetails.attributes`` by default)
 ``join(path, sep)``, ``first(path)``, ``count(path)``
@@ -18,17 +20,17 @@ The grammar is :mod:`runner.spec.expressions` (a segment's columns are checked
 when it loads); this module compiles the parsed tree, per record or per page.
 
 >>> getter = compile_expr("e164(contact.phone)")
->>> getter({"contact": {"phone": {"prefix": "91", "number": "09876"}}})
-'+919876'
+>>> getter({"contact": {"phone": {"prefix": "91", "number": "098765 43210"}}})
+'+919876543210'
 """
 
 from __future__ import annotations
 
 import json as _json
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from runner.rows.phones import Phones
 from runner.spec.expressions import (
     SIGNATURES,
     Call,
@@ -91,30 +93,6 @@ def _many_path(path: str) -> Many:
     return many
 
 
-_NON_DIGITS = re.compile(r"[^0-9]+")
-
-
-def _digits(value: Any) -> str:
-    """ASCII digits only (``str.isdigit`` also takes superscripts and other scripts)."""
-    if type(value) is str and value.isdigit() and value.isascii():
-        return value
-    if value is None:
-        return ""
-    return _NON_DIGITS.sub("", value if isinstance(value, str) else str(value))
-
-
-def e164(phone: Any) -> str:
-    """``+`` prefix digits, number digits without a trunk 0: only ``+`` and 0-9, so a
-    cell Excel never reads as a formula."""
-    if type(phone) is not dict:
-        return ""
-    number = _digits(phone.get("number")).lstrip("0")
-    if not number:
-        return ""
-    prefix = _digits(phone.get("prefix"))
-    return "+" + prefix + number if prefix else number
-
-
 def attr(items: Any, key: Any) -> Any:
     if type(items) is list:
         for item in items:
@@ -130,8 +108,8 @@ def _empty(value: Any) -> bool:
 # Functions whose result is never text a spreadsheet runs (a + and digits, a count).
 FORMULA_SAFE = frozenset({"e164", "count"})
 
+# e164 is each compile's own (it counts what it leaves out): see _functions.
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "e164": e164,
     "attr": attr,
     "join": lambda v, sep: str(sep).join("" if x is None else str(x) for x in v)
     if isinstance(v, list)
@@ -143,43 +121,49 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "upper": lambda v: v.upper() if isinstance(v, str) else v,
     "json": lambda v: _json.dumps(v, ensure_ascii=False, separators=(",", ":")),
 }
-assert FUNCTIONS.keys() == SIGNATURES.keys()  # the grammar and the compiler agree
+assert FUNCTIONS.keys() | {"e164"} == SIGNATURES.keys()  # the grammar and the compiler agree
+Functions = Mapping[str, Callable[..., Any]]
 
 
-def _one(node: Node) -> Getter:
+def _functions(phones: Phones | None) -> Functions:
+    return {**FUNCTIONS, "e164": (phones or Phones()).e164}
+
+
+def _one(node: Node, funcs: Functions) -> Getter:
     if isinstance(node, Literal):
         value = node.value
         return lambda _r: value
     if isinstance(node, PathRef):
         return compile_path(node.path)
-    func, getters = FUNCTIONS[node.name], [_one(arg) for arg in node.args]
+    func, getters = funcs[node.name], [_one(arg, funcs) for arg in node.args]
     if len(getters) == 1:
         (only,) = getters
         return lambda r: func(only(r))
     return lambda r: func(*[get(r) for get in getters])
 
 
-def _many(node: Node) -> Many:
+def _many(node: Node, funcs: Functions) -> Many:
     if isinstance(node, Literal):
         value = node.value
         return lambda records: [value] * len(records)
     if isinstance(node, PathRef):
         return _many_path(node.path)
-    func, columns = FUNCTIONS[node.name], [_many(arg) for arg in node.args]
+    func, columns = funcs[node.name], [_many(arg, funcs) for arg in node.args]
     if len(columns) == 1:
         (only,) = columns
         return lambda records: [func(v) for v in only(records)]
     return lambda records: [func(*row) for row in zip(*[c(records) for c in columns], strict=True)]
 
 
-def compile_expr(text: str) -> Getter:
-    """Compile a column expression or path into a function of one record."""
-    return _one(parse_expr(text))
+def compile_expr(text: str, phones: Phones | None = None) -> Getter:
+    """Compile a column expression or path into a function of one record; ``phones``
+    normalises (and counts) what ``e164()`` reads."""
+    return _one(parse_expr(text), _functions(phones))
 
 
-def compile_many(text: str) -> Many:
+def compile_many(text: str, phones: Phones | None = None) -> Many:
     """Like :func:`compile_expr`, for a whole page at once: records -> one column."""
-    return _many(parse_expr(text))
+    return _many(parse_expr(text), _functions(phones))
 
 
 # What each function returns: a kind (see ``runner.rows.KNOWN_KINDS``), or None when it
