@@ -66,7 +66,8 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     run = bare_loop(argv[0], argv[1] if len(argv) > 1 else "bench-token")
-    print(f"{run.records:,} records in {run.seconds:.2f} s ({run.rate:,.0f} rec/s), CPU {run.cpu:.2f} s")
+    rate = f"{run.rate:,.0f} rec/s"
+    print(f"{run.records:,} records in {run.seconds:.2f} s ({rate}), CPU {run.cpu:.2f} s")
     return 0
 
 

@@ -51,8 +51,7 @@ SEGMENTS = {
     "csv-every-field": ("b.csv", ""),
     "csv-semicolon-bom-gzip": (
         "c.csv.gz",
-        "  compression: gzip\n  csv: {delimiter: ';', bom: true, list_separator: ', '}\n"
-        + COLUMNS,
+        "  compression: gzip\n  csv: {delimiter: ';', bom: true, list_separator: ', '}\n" + COLUMNS,
     ),
     "tsv-no-guard": ("d.tsv", "  csv: {delimiter: '\t', formula_guard: false}\n" + COLUMNS),
     "csv-space": ("e.csv", "  csv: {delimiter: ' '}\n" + COLUMNS),
@@ -118,8 +117,10 @@ def main(argv: list[str]) -> int:
         finally:
             api.stop()
         for name, (path, _) in SEGMENTS.items():
-            mine, other_file = (ours / "out" / path).read_bytes(), (theirs / "out" / path).read_bytes()
-            problem = differences(mine, other_file, path.endswith(".xlsx"))
+            mine = (ours / "out" / path).read_bytes()
+            problem = differences(
+                mine, (theirs / "out" / path).read_bytes(), path.endswith(".xlsx")
+            )
             failed += bool(problem)
             print(f"{name:24s} {path:10s} {len(mine):>12,} bytes  {problem or 'same'}")
     return 1 if failed else 0

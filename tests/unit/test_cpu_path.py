@@ -63,7 +63,8 @@ json_value = st.recursive(
     | st.integers(-(2**60), 2**60)
     | st.floats(allow_nan=False)
     | plain_cell,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=3), inner, max_size=3),
     max_leaves=6,
 )
 
@@ -99,8 +100,13 @@ COLUMNS = (
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.lists(st.fixed_dictionaries({}, optional={"a": json_value, "b": json_value,
-             "p": json_value}), max_size=6), max_size=4),
+    st.lists(
+        st.lists(
+            st.fixed_dictionaries({}, optional={"a": json_value, "b": json_value, "p": json_value}),
+            max_size=6,
+        ),
+        max_size=4,
+    ),
     st.sampled_from([",", ";", "\t", " ", "|"]),
     st.booleans(),
     st.integers(1, 4),
