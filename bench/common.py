@@ -1,4 +1,5 @@
-"""What the benchmarks share: the sandbox as a separate process, the CSV segment, a table.
+"""What the benchmarks share: the sandbox as a separate process, the CSV and JSONL segments, a
+table.
 
 Every bench module imports from here, and none from another bench module's caller
 (``bench.run`` imports ``bench.deep`` and ``bench.xlsx_memory``): no import cycle.
@@ -28,6 +29,12 @@ output:
     - {name: country, path: profile.userDetails.country}
     - {name: last_message, path: lastMessage.text}
     - {name: created, path: createdAt}
+"""
+JSONL_SEGMENT = """\
+version: 1
+name: bench-jsonl
+filter: {isContact: false, applicableFilters: []}
+output: {format: jsonl, path: out/bench.jsonl}
 """
 
 

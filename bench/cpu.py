@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.bare_loop import bare_loop
-from bench.run import CSV_SEGMENT, JSONL_SEGMENT, TOKEN, SandboxProcess
+from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNNER_YAML = """\
 version: 1
 api: {max_pages: 1000000, windows: %s}
@@ -61,7 +60,7 @@ def measure(
     project: Path, users: int = 100_000, runs: int = 3, before: Path | None = None
 ) -> tuple[dict[str, Any], list[Row]]:
     """The figures (for results.json) and the table rows."""
-    (project / "segments").mkdir(exist_ok=True)
+    (project / "segments").mkdir(parents=True, exist_ok=True)
     (project / "segments" / "csv.yaml").write_text(CSV_SEGMENT)
     (project / "segments" / "jsonl.yaml").write_text(JSONL_SEGMENT)
     out: dict[str, Any] = {}
@@ -75,10 +74,10 @@ def measure(
             for _ in range(runs):
                 for fmt in ("jsonl", "csv"):
                     bare = bare_loop(api.url, TOKEN).rate
-                    trees = [("after", ROOT)] + ([("before", before)] if before else [])
+                    trees = [("after", ROOT), ("before", before)] if before else [("", ROOT)]
                     for tag, code in trees:
                         run = export(project, api.url, fmt, code)
-                        runs_of.setdefault(f"{fmt} {tag}", []).append(
+                        runs_of.setdefault(f"{fmt} {tag}".strip(), []).append(
                             {**run, "bare": bare, "ratio": run["rate"] / bare}
                         )
             for key, figures in runs_of.items():

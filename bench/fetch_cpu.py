@@ -30,7 +30,7 @@ import urllib3
 from urllib3.connection import HTTPConnection
 
 from bench.bare_loop import BODY
-from bench.run import TOKEN, SandboxProcess
+from bench.common import TOKEN, SandboxProcess
 from runner.fetch import PageFetcher
 from runner.fetch.fetcher import USER_AGENT
 from runner.spec.project import ApiSettings

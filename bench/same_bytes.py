@@ -23,9 +23,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from bench.run import TOKEN, SandboxProcess
+from bench.common import ROOT, TOKEN, SandboxProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2030-01-01T00:00:00Z"
 FILTER = "filter: {isContact: false, applicableFilters: []}"
 COLUMNS = """\
