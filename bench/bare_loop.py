@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from bench.common import TOKEN
 from runner.spec.schema import filter_defaults
 
 BODY = {"isContact": False, "applicableFilters": []}  # bench/run.py's segments' filter
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    run = bare_loop(argv[0], argv[1] if len(argv) > 1 else "bench-token")
+    run = bare_loop(argv[0], argv[1] if len(argv) > 1 else TOKEN)
     rate = f"{run.rate:,.0f} rec/s"
     print(f"{run.records:,} records in {run.seconds:.2f} s ({rate}), CPU {run.cpu:.2f} s")
     return 0
