@@ -70,7 +70,19 @@ Many = Callable[[list[Any]], list[Any]]
 _ERRORS = (KeyError, TypeError, IndexError)
 
 
-def _many_path(path: str) -> Many:
+class Prefixes:
+    """The columns of path prefixes already taken out of one page, shared by the
+    columns that start alike (``profile.userDetails.name`` and ``.email`` walk
+    ``profile`` and ``userDetails`` once). :meth:`clear` before each page."""
+
+    def __init__(self) -> None:
+        self.columns: dict[tuple[str, ...], list[Any]] = {}
+
+    def clear(self) -> None:
+        self.columns.clear()
+
+
+def _many_path(path: str, prefixes: Prefixes | None = None) -> Many:
     """One column of a page: subscripts in list comprehensions, no call per record.
 
     A page where a record lacks a part (or a part is a list index) falls back to
@@ -80,12 +92,19 @@ def _many_path(path: str) -> Many:
     parts = path.split(".")
     if any(p.isdigit() for p in parts):
         return lambda records: [one(r) for r in records]
+    keys = [tuple(parts[: i + 1]) for i in range(len(parts))]
+    shared = prefixes.columns if prefixes is not None else None
 
     def many(records: list[Any]) -> list[Any]:
         try:
             column = records
-            for part in parts:
-                column = [value[part] for value in column]
+            for part, key in zip(parts, keys, strict=True):
+                if shared is None:
+                    column = [value[part] for value in column]
+                elif (known := shared.get(key)) is not None:
+                    column = known
+                else:
+                    column = shared[key] = [value[part] for value in column]
             return column
         except _ERRORS:
             return [one(r) for r in records]
@@ -142,16 +161,21 @@ def _one(node: Node, funcs: Functions) -> Getter:
     return lambda r: func(*[get(r) for get in getters])
 
 
-def _many(node: Node, funcs: Functions) -> Many:
+def _many(node: Node, funcs: Functions, prefixes: Prefixes | None) -> Many:
     if isinstance(node, Literal):
         value = node.value
         return lambda records: [value] * len(records)
     if isinstance(node, PathRef):
-        return _many_path(node.path)
-    func, columns = funcs[node.name], [_many(arg, funcs) for arg in node.args]
+        return _many_path(node.path, prefixes)
+    func, columns = funcs[node.name], [_many(arg, funcs, prefixes) for arg in node.args]
     if len(columns) == 1:
         (only,) = columns
         return lambda records: [func(v) for v in only(records)]
+    first, second = node.args[:2] if len(node.args) == 2 else (None, None)
+    if isinstance(second, Literal) and not isinstance(first, Literal):
+        # attr(path, "key"), join(path, ", "): the constant bound once, not zipped per record.
+        values, constant = columns[0], second.value
+        return lambda records: [func(v, constant) for v in values(records)]
     return lambda records: [func(*row) for row in zip(*[c(records) for c in columns], strict=True)]
 
 
@@ -161,9 +185,12 @@ def compile_expr(text: str, phones: Phones | None = None) -> Getter:
     return _one(parse_expr(text), _functions(phones))
 
 
-def compile_many(text: str, phones: Phones | None = None) -> Many:
-    """Like :func:`compile_expr`, for a whole page at once: records -> one column."""
-    return _many(parse_expr(text), _functions(phones))
+def compile_many(text: str, phones: Phones | None = None, prefixes: Prefixes | None = None) -> Many:
+    """Like :func:`compile_expr`, for a whole page at once: records -> one column;
+    ``phones`` as there. Columns compiled with one ``prefixes`` share the walk down
+    common path prefixes (its owner clears it before each page); the lists they return
+    are then shared too."""
+    return _many(parse_expr(text), _functions(phones), prefixes)
 
 
 # What each function returns: a kind (see ``runner.rows.KNOWN_KINDS``), or None when it
