@@ -32,6 +32,7 @@ from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
     from runner.export import ExportOptions, SegmentResult
+    from runner.report.freshness import SegmentFreshness
     from runner.sandbox.server import SandboxOptions
     from runner.sinks import OutputRoot
 
@@ -86,6 +87,21 @@ class HistoryOptions:
     last: int | None = None  # only the newest N runs of each segment
     format: str = "text"  # text | json
     out_root: OutputRoot | None = None  # --out the exports were run with
+
+
+@dataclass(frozen=True)
+class FreshnessOptions:
+    selection: Selection = field(default_factory=Selection)
+    format: str = "text"  # text | json
+    out_root: OutputRoot | None = None  # --out the exports were run with
+    notify: bool = False  # send `on: [stale]` notifications for what is not fresh
+
+
+@dataclass(frozen=True)
+class CatalogOptions:
+    selection: Selection = field(default_factory=Selection)
+    folder: Path = Path("catalog")  # --out: where index.html goes
+    out_root: OutputRoot | None = None  # --history: the --out the exports were run with
 
 
 @dataclass(frozen=True)
@@ -261,6 +277,63 @@ def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
         found[seg.name] = runs(store, seg.name, options.last)
         texts.append(render_text({seg.name: found[seg.name]}, store.where))
     out.write(render_json(found) if options.format == "json" else "\n".join(texts))
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
+
+
+def freshness(options: FreshnessOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Is each selected segment's last published export recent enough (expect.fresh_within)?
+    FAILED when one is stale or was never published; with ``notify``, those are sent to
+    the ``notify:`` targets with ``on: [stale]``."""
+    from runner.export_history import store_for
+    from runner.history import last_success
+    from runner.history.freshness import judge
+    from runner.report.freshness import SegmentFreshness, render_json, render_text
+
+    sel = options.selection
+    ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)
+    found: list[SegmentFreshness] = []
+    chosen = ws.select(sel.selectors, sel.exclude)
+    for seg in chosen:
+        store = store_for(seg, ws.project, options.out_root)
+        newest = next(store.newest(seg.name), None)
+        state = judge(last_success(store, seg.name), seg.fresh_within, ws.clock.now)
+        found.append(SegmentFreshness(seg.name, state, newest))
+    out.write(render_json(found) if options.format == "json" else render_text(found))
+    if options.notify:
+        for seg, item in zip(chosen, found, strict=True):
+            for line in _notify_stale(seg, item, ws):
+                err.write(f"warning: {seg.name}: {line}\n")
+    if not all(item.judgement.ok for item in found):
+        return Outcome.FAILED
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
+
+
+def _notify_stale(seg: Segment, item: SegmentFreshness, ws: Workspace) -> list[str]:
+    """Send ``item`` to the segment's ``on: [stale]`` targets."""
+    from runner.export import redact
+    from runner.notify import NotifyTarget, ci_link, send, stale_message
+
+    if item.judgement.ok:
+        return []
+    try:
+        targets = [NotifyTarget.parse(t, f"notify[{n}]") for n, t in enumerate(seg.notify)]
+    except ValueError as exc:
+        return [f"no notification sent: {exc}"]
+    token = os.environ.get(ws.project.api.token_env)
+    text = stale_message(seg.name, item.judgement, item.newest, ci_link(os.environ))
+    return send(targets, "stale", text, env=os.environ, redact=lambda s: redact(s, token))
+
+
+def catalog(options: CatalogOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Build the catalog site: ``index.html`` in ``options.folder``, opened from anywhere."""
+    from runner.catalog import build_site
+
+    sel = options.selection
+    ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)
+    site = build_site(ws, ws.select(sel.selectors, sel.exclude), options.folder, options.out_root)
+    out.write(f"catalog: {site.segments} segments, {site.runs} runs -> {site.index}\n")
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
