@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import ProjectFileError, Terminated, UsageError
+from runner.errors import HistoryError, ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
 from runner.problems import Problem
 from runner.report.problems import REPORTERS, not_checked, validation_summary
@@ -286,7 +286,7 @@ def freshness(options: FreshnessOptions, out: TextIO, err: TextIO) -> Outcome:
     the ``notify:`` targets with ``on: [stale]``."""
     from runner.export_history import store_for
     from runner.history import last_success
-    from runner.history.freshness import judge
+    from runner.history.freshness import judge, unreadable
     from runner.report.freshness import SegmentFreshness, render_json, render_text
 
     sel = options.selection
@@ -296,8 +296,11 @@ def freshness(options: FreshnessOptions, out: TextIO, err: TextIO) -> Outcome:
     chosen = ws.select(sel.selectors, sel.exclude)
     for seg in chosen:
         store = store_for(seg, ws.project, options.out_root)
-        newest = next(store.newest(seg.name), None)
-        state = judge(last_success(store, seg.name), seg.fresh_within, ws.clock.now)
+        try:
+            newest = next(store.newest(seg.name), None)
+            state = judge(last_success(store, seg.name), seg.fresh_within, ws.clock.now)
+        except HistoryError as exc:  # one unreadable history: the others are still judged
+            newest, state = None, unreadable(seg.fresh_within, exc)
         found.append(SegmentFreshness(seg.name, state, newest))
     out.write(render_json(found) if options.format == "json" else render_text(found))
     if options.notify:

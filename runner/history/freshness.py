@@ -3,8 +3,9 @@
 ``expect.fresh_within: 26h`` (units ``m``, ``h``, ``d``) bounds the age of the last
 *successful* run: a scheduled export that stops, or fails night after night,
 turns the segment ``stale`` once that age passes the bound, whatever the later
-failures were. A segment never published is ``never``. Without the key any
-published run is ``fresh``: nothing says how old is too old.
+failures were. A segment never published is ``never``; one whose history cannot be read
+``unknown`` (not fresh either). Without the key any published run is ``fresh``:
+nothing says how old is too old.
 
 >>> parse_within("26h")
 datetime.timedelta(days=1, seconds=7200)
@@ -22,10 +23,10 @@ import enum
 import re
 from dataclasses import dataclass
 
+from runner.errors import HistoryError
 from runner.history.record import RunRecord, RunStatus, parse_time
-from runner.history.store import HistoryStore, last_success
 
-__all__ = ["Freshness", "Judgement", "age_text", "judge", "judge_store", "parse_within"]
+__all__ = ["Freshness", "Judgement", "age_text", "judge", "parse_within", "unreadable"]
 
 _WITHIN = re.compile(r"^\s*([0-9]+)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -35,6 +36,7 @@ class Freshness(enum.StrEnum):
     FRESH = "fresh"
     STALE = "stale"
     NEVER = "never"
+    UNKNOWN = "unknown"  # the history could not be read
 
 
 def parse_within(text: str) -> dt.timedelta:
@@ -53,6 +55,7 @@ class Judgement:
     within: str | None  # expect.fresh_within as written; None: no bound
     last_success: RunRecord | None
     age: dt.timedelta | None  # now - last_success.ended
+    error: str = ""  # why the history could not be read (state UNKNOWN)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +63,8 @@ class Judgement:
 
     def describe(self) -> str:
         """One line for a table or a message: ``last published 27h 5m ago, over 26h``."""
+        if self.error:
+            return f"unknown: {self.error}"
         if self.last_success is None or self.age is None:
             return "never published"
         ago = f"last published {age_text(self.age)} ago"
@@ -88,8 +93,6 @@ def judge(last: RunRecord | None, within: str | None, now: dt.datetime) -> Judge
     return Judgement(Freshness.STALE if stale else Freshness.FRESH, within, last, age)
 
 
-def judge_store(
-    store: HistoryStore, segment: str, within: str | None, now: dt.datetime
-) -> Judgement:
-    """:func:`judge` with the last successful run read from ``store``."""
-    return judge(last_success(store, segment), within, now)
+def unreadable(within: str | None, error: HistoryError) -> Judgement:
+    """The judgement of a segment whose history could not be read: not fresh."""
+    return Judgement(Freshness.UNKNOWN, within, None, None, str(error))

@@ -56,9 +56,12 @@ def render_text(items: Sequence[SegmentFreshness]) -> str:
     noun = "segment" if len(items) == 1 else "segments"
     summary = (
         f"{len(items)} {noun}: {counts[Freshness.FRESH]} fresh, {counts[Freshness.STALE]} "
-        f"stale, {counts[Freshness.NEVER]} never published\n"
+        f"stale, {counts[Freshness.NEVER]} never published"
     )
-    return format_table(table) + summary
+    if counts[Freshness.UNKNOWN]:
+        summary += f", {counts[Freshness.UNKNOWN]} unknown (history unreadable)"
+    errors = "".join(f"{i.name}: {i.judgement.describe()}\n" for i in items if i.judgement.error)
+    return format_table(table) + summary + "\n" + errors
 
 
 def render_json(items: Sequence[SegmentFreshness]) -> str:
@@ -71,6 +74,7 @@ def render_json(items: Sequence[SegmentFreshness]) -> str:
             "last_success": i.judgement.last_success.ended if i.judgement.last_success else None,
             "age_seconds": None if i.judgement.age is None else i.judgement.age.total_seconds(),
             "last_run": i.newest.to_dict() if i.newest else None,
+            "error": i.judgement.error or None,
         }
         for i in items
     ]

@@ -1,0 +1,164 @@
+"""What the catalog page shows, as plain JSON-ready values: the data model, apart from
+the HTML that displays it (:mod:`runner.catalog.page`).
+
+The page embeds :class:`CatalogData` in ``<script type="application/json"
+id="catalog-data">``. Per segment (:class:`SegmentEntry`): who owns it and what it
+is, its filter in plain English (:mod:`runner.catalog.plain`) with the raw body,
+where its file goes, its freshness, and its runs oldest first. A run
+(:class:`RunEntry`) names its git commit and body fingerprint by their index in
+the segment's ``commits`` and ``fingerprints`` lists: they change rarely, and
+writing 64 hex digits 365 times a segment would triple the page. Fingerprints are
+cut to their first :data:`FINGERPRINT_DIGITS` hex digits: a body with a relative
+date has a new one every run, and 16 digits tell bodies apart as well as 64 here
+(``segments history --format json`` has them whole).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from runner.catalog.plain import describe, sentence
+from runner.history.freshness import Judgement
+from runner.history.record import RunRecord
+from runner.spec.segment import Segment
+
+
+class RunEntry(TypedDict, total=False):
+    """One run. ``rows`` is null for a run that ended before counting (failed,
+    interrupted); ``added``/``removed`` are null unless the segment has deltas."""
+
+    ended: str
+    status: str
+    rows: int | None
+    added: int | None
+    removed: int | None
+    seconds: float
+    commit: int | None  # index in SegmentEntry.commits; null: not run from git
+    fingerprint: int  # index in SegmentEntry.fingerprints
+    error: str  # only when there is one
+    accepted_change: bool  # only when true
+
+
+class SegmentEntry(TypedDict):
+    name: str
+    file: str
+    description: str
+    owner: str
+    labels: list[str]
+    filter_text: str
+    filter_clauses: list[str]
+    body: dict[str, Any]
+    destination: str
+    format: str
+    preset: str | None
+    split: str | None
+    mode: str
+    delta: bool
+    fresh_within: str | None
+    freshness: str  # fresh | stale | never | unknown (history unreadable)
+    freshness_text: str
+    history: str  # where the runs were read
+    commits: list[str]
+    fingerprints: list[str]
+    runs: list[RunEntry]
+
+
+class CatalogData(TypedDict):
+    generated: str  # when the catalog was built, ISO-8601 UTC
+    as_of: str  # the clock the bodies were rendered with and freshness judged at
+    runner_version: str
+    project: str
+    segments: list[SegmentEntry]
+
+
+FINGERPRINT_DIGITS = 16
+COUNTED = frozenset({"success", "guard"})  # runs that reached the end of the pages
+
+
+def split_text(seg: Segment) -> str | None:
+    """``output.split`` in words: ``parts of at most 1,000,000 rows / 5 GB``; None: one file."""
+    split = seg.output.split
+    if split is None:
+        return None
+    limits = []
+    if split.max_rows is not None:
+        limits.append(f"{split.max_rows:,} rows")
+    if split.max_bytes is not None:
+        limits.append(f"{split.max_bytes:,} bytes")
+    plain = " (one plain file when it fits)" if split.plain_if_one else ""
+    return f"parts of at most {' / '.join(limits)}{plain}"
+
+
+def run_entries(
+    records: Sequence[RunRecord], commits: list[str], fingerprints: list[str]
+) -> list[RunEntry]:
+    """The runs as entries; ``commits`` and ``fingerprints`` collect the distinct values."""
+    commit_index: dict[str, int] = {}
+    print_index: dict[str, int] = {}
+    out: list[RunEntry] = []
+    for r in records:
+        entry: RunEntry = {
+            "ended": r.ended,
+            "status": str(r.status),
+            "rows": r.rows if r.status in COUNTED else None,
+            "added": r.added,
+            "removed": r.removed,
+            "seconds": round(r.seconds, 1),
+            "commit": None if r.git_commit is None else _index(r.git_commit, commit_index, commits),
+            "fingerprint": _index(
+                r.body_fingerprint[:FINGERPRINT_DIGITS], print_index, fingerprints
+            ),
+        }
+        if r.error:
+            entry["error"] = r.error
+        if r.accepted_change:
+            entry["accepted_change"] = True
+        out.append(entry)
+    return out
+
+
+def _index(value: str, seen: dict[str, int], values: list[str]) -> int:
+    if value not in seen:
+        seen[value] = len(values)
+        values.append(value)
+    return seen[value]
+
+
+def segment_entry(
+    seg: Segment,
+    destination: str,
+    history: str,
+    records: Sequence[RunRecord],
+    judgement: Judgement,
+    run: dt.datetime,
+) -> SegmentEntry:
+    """Everything the page shows about ``seg``; ``run``: the clock its body was rendered at."""
+    commits: list[str] = []
+    fingerprints: list[str] = []
+    runs = run_entries(records, commits, fingerprints)
+    clauses = describe(seg.body, run)
+    return {
+        "name": seg.name,
+        "file": seg.file,
+        "description": seg.description,
+        "owner": seg.owner,
+        "labels": list(seg.labels),
+        "filter_text": sentence(clauses),
+        "filter_clauses": clauses,
+        "body": dict(seg.body),
+        "destination": destination,
+        "format": seg.output.format,
+        "preset": seg.output.preset,
+        "split": split_text(seg),
+        "mode": seg.mode,
+        "delta": seg.output.delta,
+        "fresh_within": seg.fresh_within,
+        "freshness": str(judgement.state),
+        "freshness_text": judgement.describe(),
+        "history": history,
+        "commits": commits,
+        "fingerprints": fingerprints,
+        "runs": runs,
+    }
