@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Set by the runner on every page, never by a segment: nothing to tell.
+HOUR, ZERO = dt.timedelta(hours=1), dt.timedelta(0)
 RUNNER_FIELDS = frozenset({"page", "isExport"})
 STATUS_WORDS = {
     "OPEN": "open",
@@ -155,8 +156,13 @@ def _range(rng: Any, word: str, run: dt.datetime | None) -> str:
     start, end = _instant(rng.get("startAt")), _instant(rng.get("endsAt"))
     if start is None and end is None:
         return f"{word} at any time (the range is empty)"
-    if start is not None and end is not None and run is not None and end == run and start < run:
-        return f"{word} in the {_duration(run - start)} before the run"
+    whole_hours = (
+        run is not None and start is not None and start < run and (run - start) % HOUR == ZERO
+    )
+    if start is not None and end is not None and run is not None and end == run and whole_hours:
+        span = _duration(run - start)
+        one = span.startswith("1 ") and " " not in span[2:]  # "the day", not "the 1 day"
+        return f"{word} in the {span[2:] if one else span} before the run"
     if start is not None and end is not None:
         return f"{word} from {_when(start, run)} to {_when(end, run)}"
     if start is not None:
@@ -184,7 +190,8 @@ def _instant(text: Any) -> dt.datetime | None:
 
 
 def _when(moment: dt.datetime, run: dt.datetime | None) -> str:
-    """An instant relative to the run, with the date when the offset is not whole hours."""
+    """An instant relative to the run, with the date when the offset is not whole days
+    (``start_of('day')`` is a date; ``minus(days=7)`` is a distance from the run)."""
     shown = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if run is None:
         return shown
@@ -193,23 +200,18 @@ def _when(moment: dt.datetime, run: dt.datetime | None) -> str:
         return "the run"
     side = "after" if offset > dt.timedelta(0) else "before"
     relative = f"{_duration(abs(offset))} {side} the run"
-    whole_hours = abs(offset) % dt.timedelta(hours=1) == dt.timedelta(0)
-    return relative if whole_hours else f"{shown} ({relative})"
+    whole_days = abs(offset) % dt.timedelta(days=1) == dt.timedelta(0)
+    return relative if whole_days else f"{shown} ({relative})"
 
 
 def _duration(span: dt.timedelta) -> str:
-    """``7 days``, ``36 hours``, ``1 day 6 hours``, ``90 minutes``: exact, in words."""
+    """``7 days``, ``1 day 12 hours``, ``9 hours 30 minutes``: exact, in words."""
     seconds = int(span.total_seconds())
     days, rest = divmod(seconds, 86_400)
-    if not rest:
-        return _count(days, "day")
-    if rest % 3600 == 0 and days:
-        return f"{_count(days, 'day')} {_count(rest // 3600, 'hour')}"
-    if seconds % 3600 == 0:
-        return _count(seconds // 3600, "hour")
-    if seconds % 60 == 0:
-        return _count(seconds // 60, "minute")
-    return _count(seconds, "second")
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = zip((days, hours, minutes, seconds), ("day", "hour", "minute", "second"), strict=True)
+    return " ".join(_count(n, unit) for n, unit in parts if n) or "0 seconds"
 
 
 def _count(n: int, unit: str) -> str:
