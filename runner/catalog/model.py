@@ -4,13 +4,16 @@ the HTML that displays it (:mod:`runner.catalog.page`).
 The page embeds :class:`CatalogData` in ``<script type="application/json"
 id="catalog-data">``. Per segment (:class:`SegmentEntry`): who owns it and what it
 is, its filter in plain English (:mod:`runner.catalog.plain`) with the raw body,
-where its file goes, its freshness, and its runs oldest first. A run
-(:class:`RunEntry`) names its git commit and body fingerprint by their index in
-the segment's ``commits`` and ``fingerprints`` lists: they change rarely, and
-writing 64 hex digits 365 times a segment would triple the page. Fingerprints are
-cut to their first :data:`FINGERPRINT_DIGITS` hex digits: a body with a relative
-date has a new one every run, and 16 digits tell bodies apart as well as 64 here
-(``segments history --format json`` has them whole).
+where its file goes, its freshness, and its runs oldest first.
+
+Size decides the shape of the runs: 500 segments of 365 runs are 182,500 runs, and
+the site must stay under 25 MB. Each run (:class:`RunEntry`) is an object with
+``ended``, ``status``, ``rows`` and, for runs that computed deltas, ``added`` and
+``removed``; what each run also has (seconds, git commit, body fingerprint, error)
+is in :class:`RunDetails`, one list per field in the order of ``runs``. Commits are
+indexes into ``commits`` (they change rarely); fingerprints are cut to their first
+:data:`FINGERPRINT_DIGITS` hex digits (a body with a relative date has a new one
+every run; ``segments history --format json`` has them whole).
 """
 
 from __future__ import annotations
@@ -27,18 +30,23 @@ from runner.spec.segment import Segment
 
 class RunEntry(TypedDict, total=False):
     """One run. ``rows`` is null for a run that ended before counting (failed,
-    interrupted); ``added``/``removed`` are null unless the segment has deltas."""
+    interrupted); ``added`` and ``removed`` are there only for runs that computed deltas."""
 
     ended: str
     status: str
     rows: int | None
-    added: int | None
-    removed: int | None
-    seconds: float
-    commit: int | None  # index in SegmentEntry.commits; null: not run from git
-    fingerprint: int  # index in SegmentEntry.fingerprints
-    error: str  # only when there is one
-    accepted_change: bool  # only when true
+    added: int
+    removed: int
+
+
+class RunDetails(TypedDict):
+    """The rest of each run, one list per field, in the order of ``runs``."""
+
+    seconds: list[float]
+    commit: list[int | None]  # index in SegmentEntry.commits; null: not run from git
+    fingerprint: list[str]  # the first FINGERPRINT_DIGITS hex digits of body_fingerprint
+    error: dict[str, str]  # run index (as text: a JSON key) -> its one-line error
+    accepted_change: list[int]  # the indexes of runs --accept-change let publish
 
 
 class SegmentEntry(TypedDict):
@@ -61,8 +69,8 @@ class SegmentEntry(TypedDict):
     freshness_text: str
     history: str  # where the runs were read
     commits: list[str]
-    fingerprints: list[str]
     runs: list[RunEntry]
+    run_details: RunDetails
 
 
 class CatalogData(TypedDict):
@@ -73,7 +81,7 @@ class CatalogData(TypedDict):
     segments: list[SegmentEntry]
 
 
-FINGERPRINT_DIGITS = 16
+FINGERPRINT_DIGITS = 12
 COUNTED = frozenset({"success", "guard"})  # runs that reached the end of the pages
 
 
@@ -92,31 +100,38 @@ def split_text(seg: Segment) -> str | None:
 
 
 def run_entries(
-    records: Sequence[RunRecord], commits: list[str], fingerprints: list[str]
-) -> list[RunEntry]:
-    """The runs as entries; ``commits`` and ``fingerprints`` collect the distinct values."""
-    commit_index: dict[str, int] = {}
-    print_index: dict[str, int] = {}
-    out: list[RunEntry] = []
-    for r in records:
+    records: Sequence[RunRecord], commits: list[str]
+) -> tuple[list[RunEntry], RunDetails]:
+    """The runs as entries and their details; ``commits`` collects the distinct commits."""
+    seen: dict[str, int] = {}
+    runs: list[RunEntry] = []
+    details: RunDetails = {
+        "seconds": [],
+        "commit": [],
+        "fingerprint": [],
+        "error": {},
+        "accepted_change": [],
+    }
+    for n, r in enumerate(records):
         entry: RunEntry = {
             "ended": r.ended,
             "status": str(r.status),
             "rows": r.rows if r.status in COUNTED else None,
-            "added": r.added,
-            "removed": r.removed,
-            "seconds": round(r.seconds, 1),
-            "commit": None if r.git_commit is None else _index(r.git_commit, commit_index, commits),
-            "fingerprint": _index(
-                r.body_fingerprint[:FINGERPRINT_DIGITS], print_index, fingerprints
-            ),
         }
+        if r.added is not None:
+            entry["added"] = r.added
+            entry["removed"] = r.removed or 0
+        runs.append(entry)
+        details["seconds"].append(round(r.seconds, 1))
+        details["commit"].append(
+            None if r.git_commit is None else _index(r.git_commit, seen, commits)
+        )
+        details["fingerprint"].append(r.body_fingerprint[:FINGERPRINT_DIGITS])
         if r.error:
-            entry["error"] = r.error
+            details["error"][str(n)] = r.error
         if r.accepted_change:
-            entry["accepted_change"] = True
-        out.append(entry)
-    return out
+            details["accepted_change"].append(n)
+    return runs, details
 
 
 def _index(value: str, seen: dict[str, int], values: list[str]) -> int:
@@ -136,8 +151,7 @@ def segment_entry(
 ) -> SegmentEntry:
     """Everything the page shows about ``seg``; ``run``: the clock its body was rendered at."""
     commits: list[str] = []
-    fingerprints: list[str] = []
-    runs = run_entries(records, commits, fingerprints)
+    runs, details = run_entries(records, commits)
     clauses = describe(seg.body, run)
     return {
         "name": seg.name,
@@ -159,6 +173,6 @@ def segment_entry(
         "freshness_text": judgement.describe(),
         "history": history,
         "commits": commits,
-        "fingerprints": fingerprints,
         "runs": runs,
+        "run_details": details,
     }

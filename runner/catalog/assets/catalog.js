@@ -160,17 +160,17 @@
   }
 
   function deltaChart(target, seg) {
-    var runs = seg.runs.filter(function (r) { return r.added !== null; });
+    var runs = seg.runs.filter(function (r) { return r.added !== undefined; });
     if (!runs.length) return;
     var last = runs[runs.length - 1];
     var alt = "Added and removed per run: " + runs.length + " delta runs; last run +" + number(last.added) +
-      " added, -" + number(last.removed || 0) + " removed (" + when(last.ended) + ").";
+      " added, -" + number(last.removed) + " removed (" + when(last.ended) + ").";
     chart(target, seg, [
       {},
       { label: "added", stroke: COLORS.added, width: 2, points: { show: true, size: 5 } },
       { label: "removed", stroke: COLORS.removed, width: 2, points: { show: true, size: 5 } }
     ], [runs.map(function (r) { return Date.parse(r.ended) / 1000; }),
-      runs.map(function (r) { return r.added; }), runs.map(function (r) { return r.removed || 0; })], alt);
+      runs.map(function (r) { return r.added; }), runs.map(function (r) { return r.removed; })], alt);
   }
 
   function facts(pairs) {
@@ -183,23 +183,29 @@
     return dl;
   }
 
+  function detailOf(seg, i) {
+    var d = seg.run_details, commit = d.commit[i];
+    return { seconds: d.seconds[i], commit: commit === null ? "" : seg.commits[commit],
+      fingerprint: d.fingerprint[i], error: d.error[String(i)] || "",
+      accepted: d.accepted_change.indexOf(i) >= 0 };
+  }
+
   function runsTable(seg, limit) {
     var table = el("table", { className: "runs" });
     table.appendChild(el("thead", {}, [el("tr", {}, ["Ended", "Status", "Rows", "Added", "Removed", "Seconds",
       "Commit", "Body fingerprint", "Note"].map(function (h) { return el("th", { text: h }); }))]));
     var body = el("tbody");
-    seg.runs.slice(-limit).reverse().forEach(function (r) {
-      var commit = r.commit === null ? "" : seg.commits[r.commit];
-      var print = seg.fingerprints[r.fingerprint] || "";
-      var note = (r.error || "") + (r.accepted_change ? " change accepted" : "");
+    for (var i = seg.runs.length - 1; i >= Math.max(0, seg.runs.length - limit); i--) {
+      var r = seg.runs[i], d = detailOf(seg, i);
+      var note = d.error + (d.accepted ? " change accepted (--accept-change)" : "");
       body.appendChild(el("tr", { className: r.status }, [
         el("td", { text: when(r.ended) }), el("td", { text: r.status }), el("td", { className: "num", text: number(r.rows) }),
         el("td", { className: "num", text: number(r.added) }), el("td", { className: "num", text: number(r.removed) }),
-        el("td", { className: "num", text: r.seconds.toFixed(1) }),
-        el("td", { className: "hash", title: commit, text: commit.slice(0, 12) }),
-        el("td", { className: "hash", title: print, text: print.slice(0, 12) }), el("td", { text: note })
+        el("td", { className: "num", text: d.seconds.toFixed(1) }),
+        el("td", { className: "hash", title: d.commit, text: d.commit.slice(0, 12) }),
+        el("td", { className: "hash", text: d.fingerprint }), el("td", { text: note })
       ]));
-    });
+    }
     table.appendChild(body);
     return table;
   }
@@ -211,7 +217,7 @@
     panel.textContent = "";
     var seg = byName[name];
     if (!seg) { panel.hidden = true; return; }
-    var run = lastRun(seg);
+    var run = lastRun(seg), last = run ? detailOf(seg, seg.runs.length - 1) : null;
     panel.hidden = false;
     panel.appendChild(el("h2", { text: seg.name }));
     if (seg.description) panel.appendChild(el("p", { className: "description", text: seg.description }));
@@ -220,7 +226,7 @@
       ["Freshness", el("span", {}, [badge(seg.freshness), " " + seg.freshness_text +
         (seg.fresh_within ? " (expect.fresh_within " + seg.fresh_within + ")" : "")])],
       ["Last run", run ? run.status + ", " + (run.rows === null ? "no count" : number(run.rows) + " rows") + ", " +
-        when(run.ended) + ", " + run.seconds.toFixed(1) + " s" + (run.error ? ": " + run.error : "") : "never run"],
+        when(run.ended) + ", " + last.seconds.toFixed(1) + " s" + (last.error ? ": " + last.error : "") : "never run"],
       ["Output", seg.destination], ["Format", seg.format + (seg.preset ? " (preset " + seg.preset + ")" : "")],
       ["Split", seg.split], ["Mode", seg.mode + (seg.delta ? ", with added/removed files" : "")],
       ["History", seg.history]
@@ -234,7 +240,7 @@
     if (seg.runs.length) {
       rowsChart(panel, seg);
       if (seg.delta) { panel.appendChild(el("h3", { text: "Added and removed per run" })); deltaChart(panel, seg); }
-      panel.appendChild(el("h3", { text: "Runs (newest first)" }));
+      panel.appendChild(el("h3", { text: "Runs (newest first" + (seg.runs.length > 50 ? ", the last 50 of " + seg.runs.length : "") + ")" }));
       panel.appendChild(runsTable(seg, 50));
     } else {
       panel.appendChild(el("p", { className: "chart-alt", text: describeRows(seg) }));
