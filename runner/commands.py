@@ -336,7 +336,12 @@ def catalog(options: CatalogOptions, out: TextIO, err: TextIO) -> Outcome:
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)
     site = build_site(ws, ws.select(sel.selectors, sel.exclude), options.folder, options.out_root)
-    out.write(f"catalog: {site.segments} segments, {site.runs} runs -> {site.index}\n")
+    for line in site.unreadable:  # shown on the page as "unknown"; the site still stands
+        err.write(f"warning: {line}\n")
+    out.write(
+        f"catalog: {site.segments} segments, {site.runs} runs, {site.bytes / 1e6:.1f} MB "
+        f"-> {site.index}\n"
+    )
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 

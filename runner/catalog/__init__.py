@@ -41,6 +41,7 @@ class Site:
     segments: int
     runs: int
     bytes: int  # the whole site
+    unreadable: list[str]  # "segment: why" for each history that could not be read
 
 
 def catalog_data(
@@ -78,5 +79,9 @@ def build_site(
     exports were run with, if any (their history is there)."""
     data = catalog_data(ws, segments, out)
     index, size = write_site(folder, data)
-    total = sum(len(entry["runs"]) for entry in data["segments"])
-    return Site(index, len(data["segments"]), total, size)
+    entries = data["segments"]
+    total = sum(len(entry["runs"]) for entry in entries)
+    unreadable = [
+        f"{e['name']}: {e['freshness_text']}" for e in entries if e["freshness"] == "unknown"
+    ]
+    return Site(index, len(entries), total, size, unreadable)
