@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck imports pytest test-readers demo bench clean
+.PHONY: test lint typecheck imports pytest test-readers test-browser demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: lint typecheck imports pytest
 test-readers: $(STAMP)
 	@command -v soffice >/dev/null || { echo "soffice not found: apt-get install -y --no-install-recommends libreoffice-calc-nogui"; exit 1; }
 	$(BIN)/pytest -q -m readers tests/readers
+
+# The catalog page in a real browser (Debian's chromium, driven by Playwright; screenshots
+# in test-artifacts/). Not part of `make test`: it needs
+# apt-get install -y --no-install-recommends chromium (CHROMIUM=path for another binary).
+test-browser: $(STAMP)
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "chromium not found: apt-get install -y --no-install-recommends chromium"; exit 1; }
+	$(BIN)/pytest -q -m browser tests/browser
 
 demo: $(STAMP)
 	$(BIN)/python -m runner.demo

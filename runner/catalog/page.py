@@ -13,18 +13,19 @@ from pathlib import Path
 
 import orjson
 
-from runner.catalog.model import CatalogData
+from runner.catalog.model import CatalogData, catalog_list
 from runner.sinks.local import write_atomically
 
 ASSETS = ("catalog.js", "catalog.css", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE")
 TEMPLATE = "index.html"
 PLACEHOLDER = "<!--CATALOG-DATA-->"
+LIST_PLACEHOLDER = "<!--CATALOG-LIST-->"
 # Inside <script>, "</script" or "<!--" in a description would end the data early:
 # no "<" reaches the page unescaped ("\u003c" is the same character to JSON.parse).
 _ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
 
 
-def embedded_json(data: CatalogData) -> bytes:
+def embedded_json(data: object) -> bytes:
     """``data`` as JSON safe to place inside ``<script type="application/json">``."""
     text = orjson.dumps(data)
     for raw, escaped in _ESCAPES:
@@ -43,7 +44,8 @@ def write_site(folder: Path, data: CatalogData) -> tuple[Path, int]:
         content = _asset(name)
         _publish(folder / "assets" / name, content)
         size += len(content)
-    page = _asset(TEMPLATE).replace(PLACEHOLDER.encode(), embedded_json(data), 1)
+    page = _asset(TEMPLATE).replace(LIST_PLACEHOLDER.encode(), embedded_json(catalog_list(data)), 1)
+    page = page.replace(PLACEHOLDER.encode(), embedded_json(data), 1)
     index = folder / "index.html"
     _publish(index, page)
     return index, size + len(page)

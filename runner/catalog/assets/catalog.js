@@ -1,12 +1,15 @@
-/* segments catalog: the page, built from the JSON embedded in #catalog-data.
+/* segments catalog: the page, built from the JSON embedded in the page.
    No request leaves the page: the data is inline and uPlot is loaded beside it.
-   The list is built once; a segment's charts are drawn when it is opened. */
+   The list is built from #catalog-list (small, before this script); #catalog-data
+   (every run of every segment: 20 MB for 500 x 365) comes after it, so the list
+   works while the browser still reads the runs; they are parsed when a segment is
+   first opened, and its charts drawn then. */
 (function () {
   "use strict";
 
-  var data = JSON.parse(document.getElementById("catalog-data").textContent);
+  var data = JSON.parse(document.getElementById("catalog-list").textContent);
   var segments = data.segments;
-  var byName = {};
+  var full = null;  // name -> the segment's whole entry, once #catalog-data is parsed
   var rows = [];
   var charts = [];
   var COLORS = { rows: "#1f6feb", guard: "#d29922", failed: "#cf222e", added: "#1a7f37", removed: "#cf222e" };
@@ -27,9 +30,12 @@
   function number(n) { return n === null || n === undefined ? "" : n.toLocaleString("en-US"); }
   function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : ""; }
   function lastRun(seg) { return seg.runs.length ? seg.runs[seg.runs.length - 1] : null; }
-  function lastCounted(seg) {
-    for (var i = seg.runs.length - 1; i >= 0; i--) if (seg.runs[i].status === "success") return seg.runs[i];
-    return null;
+  function entry(name) {
+    if (full === null) {
+      full = {};
+      JSON.parse(document.getElementById("catalog-data").textContent).segments.forEach(function (s) { full[s.name] = s; });
+    }
+    return full[name];
   }
   function destinationGroup(dest) {
     var m = /^s3:\/\/[^/]+/.exec(dest);
@@ -38,8 +44,7 @@
     return parts.length > 1 ? parts.slice(0, -1).join("/") + "/" : dest;
   }
   function statusOf(seg) {
-    var run = lastRun(seg);
-    return run && run.status !== "success" ? "last run " + run.status : "";
+    return seg.last && seg.last.status !== "success" ? "last run " + seg.last.status : "";
   }
   function badge(state) { return el("span", { className: "badge " + state, text: state }); }
 
@@ -52,8 +57,7 @@
     var body = document.querySelector("#segments tbody");
     var frag = document.createDocumentFragment();
     segments.forEach(function (seg) {
-      byName[seg.name] = seg;
-      var run = lastRun(seg), counted = lastCounted(seg);
+      var run = seg.last;
       seg._group = destinationGroup(seg.destination);
       seg._status = statusOf(seg);
       seg._hay = [seg.name, seg.description, seg.owner, seg.labels.join(" "), seg.destination,
@@ -71,7 +75,7 @@
         el("td", { className: "dest", text: seg.destination }),
         el("td", { className: "freshness" }, [badge(seg.freshness)]),
         el("td", { className: "last", text: run ? run.status + " " + when(run.ended) : "never run" }),
-        el("td", { className: "num", text: counted ? number(counted.rows) : "" })
+        el("td", { className: "num", text: number(seg.last_rows) })
       ]);
       rows.push({ seg: seg, tr: tr });
       frag.appendChild(tr);
@@ -128,17 +132,19 @@
     figure.appendChild(el("figcaption", { className: "chart-alt", text: alt }));
     target.appendChild(figure);
     var width = Math.max(320, Math.min(900, target.clientWidth - 16));
+    // Once drawn: where each point of the first series landed, in canvas pixels. The
+    // tests read the canvas there, so "four runs, four points" is checked on the drawing.
+    var drawn = function (u) {
+      var points = [];
+      values[0].forEach(function (x, i) {
+        var y = values[1][i];
+        if (y !== null) points.push([Math.round(u.valToPos(x, "x", true)), Math.round(u.valToPos(y, "y", true))]);
+      });
+      holder.setAttribute("data-points", JSON.stringify(points));
+    };
     var plot = new uPlot({ width: width, height: 220, series: series, legend: { show: true },
-      scales: { x: { time: true } }, axes: [{}, { size: 70 }] }, values, holder);
+      scales: { x: { time: true } }, axes: [{}, { size: 70 }], hooks: { draw: [drawn] } }, values, holder);
     charts.push(plot);
-    // Where each point of the first series landed, in canvas pixels: the tests read the
-    // canvas there, so "four runs, four points" is checked on what was drawn.
-    var points = [];
-    values[0].forEach(function (x, i) {
-      var y = values[1][i];
-      if (y !== null) points.push([Math.round(plot.valToPos(x, "x", true)), Math.round(plot.valToPos(y, "y", true))]);
-    });
-    holder.setAttribute("data-points", JSON.stringify(points));
     return plot;
   }
 
@@ -215,7 +221,7 @@
     charts.forEach(function (c) { c.destroy(); });
     charts = [];
     panel.textContent = "";
-    var seg = byName[name];
+    var seg = name ? entry(name) : null;
     if (!seg) { panel.hidden = true; return; }
     var run = lastRun(seg), last = run ? detailOf(seg, seg.runs.length - 1) : null;
     panel.hidden = false;
@@ -249,6 +255,7 @@
   }
 
   function route() {
+    if (document.readyState === "loading") return;  // the runs are still arriving: see below
     var m = /^#segment=(.+)$/.exec(location.hash);
     showDetail(m ? decodeURIComponent(m[1]) : "");
   }
@@ -266,8 +273,10 @@
     document.getElementById(id).addEventListener("input", applyFilters);
   });
   window.addEventListener("hashchange", route);
-  route();
-  // When the page could first be used, in ms since navigation began (the tests read it).
+  // When the list could first be used, in ms since navigation began (the tests read it);
+  // a segment named in the address is opened after that.
   document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));
   document.body.setAttribute("data-ready", "true");
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", route);
+  else route();
 })();
