@@ -34,7 +34,12 @@ from tests.integration.ci_harness import Job, build_wheel, git, machine_env
 Start = Callable[..., Sandbox]
 BIN = Path(sys.executable).parent
 MARKER = "<!-- segments-diff -->"
-WORKFLOWS = ("segments-pr.yml", "segments-scheduled.yml", "segments-manual.yml")
+WORKFLOWS = (
+    "segments-pr.yml",
+    "segments-scheduled.yml",
+    "segments-manual.yml",
+    "segments-freshness.yml",
+)
 
 
 @pytest.fixture(scope="module")
@@ -209,16 +214,23 @@ def test_secrets_variables_and_files_named_in_ci_exist(
         "FLOWMATIX_TOKEN",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "SLACK_WEBHOOK",  # the freshness job's example notify: secret
     }
     assert set(re.findall(r"vars\.(\w+)", text)) == {"AWS_REGION", "AWS_ROLE_ARN"}
     runner_yaml = yaml.safe_load((project / "runner.yaml").read_text())
     assert runner_yaml["api"]["token_env"] == "FLOWMATIX_TOKEN"
     readme = (ROOT / "README.md").read_text()
     ci_section = readme[readme.index("## Run it in CI") :]
-    for name in ("FLOWMATIX_TOKEN", "AWS_REGION", "AWS_ROLE_ARN", "AWS_ACCESS_KEY_ID"):
+    for name in (
+        "FLOWMATIX_TOKEN",
+        "AWS_REGION",
+        "AWS_ROLE_ARN",
+        "AWS_ACCESS_KEY_ID",
+        "SLACK_WEBHOOK",
+    ):
         assert name in ci_section and name in gitlab, name
     installs = re.findall(r"pip install .*-r (\S+)", text + gitlab)
-    assert len(installs) == (text + gitlab).count("pip install") == 6
+    assert len(installs) == (text + gitlab).count("pip install") == 8
     assert set(installs) == {"ci/requirements.txt"}
     assert (project / "ci" / "requirements.txt").is_file()
 
