@@ -406,9 +406,11 @@ def test_scheduled_and_manual_exports_keep_their_files(
     publish(work, tmp_path / "origin.git")
     flows = work / ".github" / "workflows"
     scheduled, manual = load(flows / WORKFLOWS[1]), load(flows / WORKFLOWS[2])
+    kept = tmp_path / "kept-artifacts"  # what the gh stand-in downloads
     with run_server("rclone", tmp_path) as s3:
         s3.client().create_bucket(Bucket="exports")
         machine = machine_env({"FLOWMATIX_API_URL": api.url, "AWS_ENDPOINT_URL": s3.endpoint})
+        machine.update(gh_standin(tmp_path / "bin", kept, machine["PATH"]))
         gh = GitHub(tmp_path / "origin.git", tmp_path / "runs", machine)
         gh.secrets = {
             "FLOWMATIX_TOKEN": "flowmatix-secret",
@@ -432,6 +434,15 @@ def test_scheduled_and_manual_exports_keep_their_files(
         with ThreadPoolExecutor(2) as pool:  # matrix jobs run side by side, as on GitHub
             jobs = dict(zip(names, pool.map(export, names), strict=True))
         stored = s3.client().get_object(Bucket="exports", Key="daily/to-s3.csv")["Body"].read()
+        for job in jobs.values():
+            for name, files in job.artifacts.items():
+                for path, data in files.items():
+                    (kept / name / path).parent.mkdir(parents=True, exist_ok=True)
+                    (kept / name / path).write_bytes(data)
+        needs = {**needs, "export": {"result": "failure"}}  # too-strict failed its job
+        catalog = gh.run_job(scheduled, "catalog", ref="main", event=event, needs=needs)
+        hourly = ("schedule", {"schedule": "17 * * * *"})
+        freshness = gh.run_job(load(flows / WORKFLOWS[3]), "freshness", ref="main", event=hourly)
 
     for name in ("in-parts", "recent-vip-contacts", "to-s3"):
         job = jobs[name]
@@ -454,7 +465,8 @@ def test_scheduled_and_manual_exports_keep_their_files(
     listed = json.loads(split["exports/parts.csv.parts.manifest.json"])["parts"]
     assert result["parts"] == len(listed) > 1
     assert set(split) == {
-        "results.json", "exports/parts.csv.parts.manifest.json", *(p["destination"] for p in listed)
+        "results.json", ".segments/history/in-parts/runs.jsonl",
+        "exports/parts.csv.parts.manifest.json", *(p["destination"] for p in listed)
     }  # fmt: skip
     assert sum(rows_of(split[p["destination"]]) for p in listed) == result["rows"]
     assert (
@@ -476,7 +488,10 @@ def test_scheduled_and_manual_exports_keep_their_files(
         and "min_rows" in annotation
     )
     assert "| too-strict | guard |" in strict.summary
-    assert set(strict.artifacts["segment-too-strict"]) == {"results.json"}
+    # The guard trip is in the history the artifact keeps (hidden files uploaded on purpose).
+    assert set(strict.artifacts["segment-too-strict"]) == {
+        "results.json", ".segments/history/too-strict/runs.jsonl"
+    }  # fmt: skip
     assert not (strict.workspace / "exports" / "strict.csv").exists()
 
     inputs = {"segment": "recent-vip-contacts", "as_of": "2026-11-20T12:00:00Z"}
@@ -488,6 +503,58 @@ def test_scheduled_and_manual_exports_keep_their_files(
     assert "exports/recent-vip-contacts/2026-11-20.csv" in kept
     assert json.loads(kept["results.json"])["metadata"]["as_of"].startswith("2026-11-20T12:00:00")
     assert "flowmatix-secret" not in "".join(j.log for j in jobs.values())
+
+    # The catalog after the exports: every segment, the runs from each kept history (local)
+    # and from the bucket (to-s3).
+    assert catalog.ok, catalog.log
+    site = catalog.artifacts["segments-catalog"]
+    assert {"catalog/index.html", "catalog/assets/uPlot.LICENSE"} <= set(site)
+    assert catalog.retention["segments-catalog"] == 30
+    data = json.loads(
+        re.search(rb'id="catalog-data">(.*?)</script>', site["catalog/index.html"], re.S)[1]
+    )
+    shown = {s["name"]: [r["status"] for r in s["runs"]] for s in data["segments"]}
+    assert shown == {
+        "in-parts": ["success"],
+        "recent-vip-contacts": ["success"],
+        "to-s3": ["success"],
+        "too-strict": ["guard"],
+        "weekly": [],
+    }
+    # The hourly freshness check reads the same kept history: too-strict never published.
+    assert not freshness.ok
+    log = freshness.log.splitlines()
+    states = dict(line.split()[:2] for line in log if line.startswith(tuple(names)))
+    assert states == {
+        "in-parts": "fresh", "recent-vip-contacts": "fresh", "to-s3": "fresh", "too-strict": "never"
+    }  # fmt: skip
+    assert "### segments freshness" in freshness.summary
+
+
+def gh_standin(folder: Path, kept: Path, path: str) -> dict[str, str]:
+    """The GitHub CLI for the two calls the workflows make (``gh run list`` and ``gh run
+    download``), serving the artifacts written under ``kept``: the machine's new PATH."""
+    folder.mkdir()
+    gh = folder / "gh"
+    gh.write_text(
+        f"""#!/usr/bin/env bash
+set -euo pipefail
+[ -n "${{GH_TOKEN:-}}" ] || {{ echo "gh: no GH_TOKEN" >&2; exit 4; }}
+case "$1 $2" in
+  "run list") echo 41 ;;
+  "run download")
+    shift 2; dir=.; pattern='*'
+    while [ $# -gt 0 ]; do
+      case "$1" in --dir) dir=$2; shift 2 ;; --pattern) pattern=$2; shift 2 ;; *) shift ;; esac
+    done
+    mkdir -p "$dir"
+    for found in {kept}/$pattern; do cp -R "$found" "$dir/"; done ;;
+  *) echo "gh stand-in: $*" >&2; exit 1 ;;
+esac
+"""
+    )
+    gh.chmod(0o755)
+    return {"PATH": f"{folder}:{path}"}
 
 
 def test_scheduled_and_manual_workflows_share_their_export_steps(made: dict[str, Path]) -> None:
