@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import HistoryError, ProjectFileError, Terminated, UsageError
+from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
 from runner.problems import Problem
 from runner.report.problems import REPORTERS, not_checked, validation_summary
@@ -32,7 +32,6 @@ from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
     from runner.export import ExportOptions, SegmentResult
-    from runner.report.freshness import SegmentFreshness
     from runner.sandbox.server import SandboxOptions
     from runner.sinks import OutputRoot
 
@@ -284,48 +283,22 @@ def freshness(options: FreshnessOptions, out: TextIO, err: TextIO) -> Outcome:
     """Is each selected segment's last published export recent enough (expect.fresh_within)?
     FAILED when one is stale or was never published; with ``notify``, those are sent to
     the ``notify:`` targets with ``on: [stale]``."""
-    from runner.export_history import store_for
-    from runner.history import last_success
-    from runner.history.freshness import judge, unreadable
-    from runner.report.freshness import SegmentFreshness, render_json, render_text
+    from runner.freshness import judge_all, notify_stale
+    from runner.report.freshness import render_json, render_text
 
     sel = options.selection
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)
-    found: list[SegmentFreshness] = []
     chosen = ws.select(sel.selectors, sel.exclude)
-    for seg in chosen:
-        store = store_for(seg, ws.project, options.out_root)
-        try:
-            newest = next(store.newest(seg.name), None)
-            state = judge(last_success(store, seg.name), seg.fresh_within, ws.clock.now)
-        except HistoryError as exc:  # one unreadable history: the others are still judged
-            newest, state = None, unreadable(seg.fresh_within, exc)
-        found.append(SegmentFreshness(seg.name, state, newest))
+    found = judge_all(chosen, ws.project, ws.clock.now, options.out_root)
     out.write(render_json(found) if options.format == "json" else render_text(found))
     if options.notify:
         for seg, item in zip(chosen, found, strict=True):
-            for line in _notify_stale(seg, item, ws):
+            for line in notify_stale(seg, item, ws.project, os.environ):
                 err.write(f"warning: {seg.name}: {line}\n")
     if not all(item.judgement.ok for item in found):
         return Outcome.FAILED
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
-
-
-def _notify_stale(seg: Segment, item: SegmentFreshness, ws: Workspace) -> list[str]:
-    """Send ``item`` to the segment's ``on: [stale]`` targets."""
-    from runner.export import redact
-    from runner.notify import NotifyTarget, ci_link, send, stale_message
-
-    if item.judgement.ok:
-        return []
-    try:
-        targets = [NotifyTarget.parse(t, f"notify[{n}]") for n, t in enumerate(seg.notify)]
-    except ValueError as exc:
-        return [f"no notification sent: {exc}"]
-    token = os.environ.get(ws.project.api.token_env)
-    text = stale_message(seg.name, item.judgement, item.newest, ci_link(os.environ))
-    return send(targets, "stale", text, env=os.environ, redact=lambda s: redact(s, token))
 
 
 def catalog(options: CatalogOptions, out: TextIO, err: TextIO) -> Outcome:

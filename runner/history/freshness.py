@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from runner.errors import HistoryError
 from runner.history.record import RunRecord, RunStatus, parse_time
 
-__all__ = ["Freshness", "Judgement", "age_text", "judge", "parse_within", "unreadable"]
+__all__ = [
+    "Freshness",
+    "Judgement",
+    "SegmentFreshness",
+    "age_text",
+    "judge",
+    "parse_within",
+    "unreadable",
+]
 
 _WITHIN = re.compile(r"^\s*([0-9]+)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -72,6 +80,16 @@ class Judgement:
             return ago
         word = "within" if self.ok else "over"
         return f"{ago}, {word} {self.within.strip()}"
+
+
+@dataclass(frozen=True)
+class SegmentFreshness:
+    """One segment as ``segments freshness`` shows it: its judgement and the newest run,
+    whatever that run did."""
+
+    name: str
+    judgement: Judgement
+    newest: RunRecord | None
 
 
 def age_text(age: dt.timedelta) -> str:

@@ -1,6 +1,6 @@
 """``segments freshness``: per segment, how old its last published export is.
 
->>> from runner.history.freshness import Freshness, Judgement
+>>> from runner.history.freshness import Freshness, Judgement, SegmentFreshness
 >>> never = SegmentFreshness("vip", Judgement(Freshness.NEVER, "26h", None, None), None)
 >>> print(render_text([never]), end="")
 SEGMENT  FRESHNESS  WITHIN  LAST PUBLISHED (UTC)  AGE  LAST RUN
@@ -12,20 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from runner.history.freshness import Freshness, Judgement, age_text
+from runner.history.freshness import Freshness, SegmentFreshness, age_text
 from runner.history.record import RunRecord
 from runner.report.table import format_table
-
-
-@dataclass(frozen=True)
-class SegmentFreshness:
-    """One segment's row: its judgement and the newest run, whatever it did."""
-
-    name: str
-    judgement: Judgement
-    newest: RunRecord | None
 
 
 def _last_run(newest: RunRecord | None) -> str:
