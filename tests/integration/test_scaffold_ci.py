@@ -16,8 +16,10 @@ import re
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -606,6 +608,29 @@ def test_gitlab_jobs_validate_diff_and_export(wheel: Path, tmp_path: Path, sandb
     (result,) = json.loads(kept["results.json"])["results"]
     assert result["status"] == "success" and rows_of(kept[data_file]) == result["rows"] > 0
     assert f"{data_file}.manifest.json" in kept
+    assert ".segments/history/recent-vip-contacts/runs.jsonl" in kept
+
+    # After the export, the pages job: the catalog as GitLab Pages (public/).
+    pages = gl.run_job(ci, "pages", ref="main", pipeline=schedule, needed=kept)
+    assert pages is not None and pages.ok, pages and pages.log
+    site = pages.artifacts["pages"]
+    page = re.search(rb'id="catalog-data">(.*?)</script>', site["public/index.html"], re.S)
+    (entry,) = json.loads(page[1])["segments"]
+    assert [(r["status"], r["rows"]) for r in entry["runs"]] == [("success", result["rows"])]
+
+    # The freshness schedule runs freshness alone, on the history the API hands it.
+    hourly = {"CI_PIPELINE_SOURCE": "schedule", "SEGMENTS_JOB": "freshness"}
+    for job in ("scheduled-export", "pages", "validate"):
+        assert gl.run_job(ci, job, ref="main", pipeline=hourly) is None
+    blind = gl.run_job(ci, "freshness", ref="main", pipeline=hourly)
+    assert blind is not None and not blind.ok  # no history to read: never published
+    assert "recent-vip-contacts  never" in blind.log
+    with artifacts_api(kept) as api_url:
+        api = {**hourly, "CI_API_V4_URL": api_url, "CI_PROJECT_ID": "7", "CI_JOB_TOKEN": "jt"}
+        api |= {"CI_DEFAULT_BRANCH": "main"}
+        checked = gl.run_job(ci, "freshness", ref="main", pipeline=api)
+    assert checked is not None and checked.ok, checked and checked.log
+    assert "recent-vip-contacts  fresh" in checked.log
 
     web = {
         "CI_PIPELINE_SOURCE": "web",
@@ -616,6 +641,37 @@ def test_gitlab_jobs_validate_diff_and_export(wheel: Path, tmp_path: Path, sandb
     by_hand = gl.run_job(ci, "manual-export", ref="main", pipeline=web)
     assert by_hand is not None and by_hand.ok, by_hand and by_hand.log
     assert "exports/recent-vip-contacts/2026-11-20.csv" in by_hand.artifacts["manual-export"]
+
+
+@contextmanager
+def artifacts_api(kept: dict[str, bytes]) -> Iterator[str]:
+    """GitLab's "download the artifacts of a ref's newest job" endpoint, job token only,
+    serving ``kept`` as the zip GitLab sends; yields CI_API_V4_URL."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path, data in kept.items():
+            zipped.writestr(path, data)
+
+    class Artifacts(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            wanted = "/api/v4/projects/7/jobs/artifacts/main/download?job=scheduled-export"
+            ok = self.path == wanted and self.headers.get("JOB-TOKEN") == "jt"
+            body = archive.getvalue() if ok else b"{}"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Artifacts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v4"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- pre-commit ------------------------------------------------------------------------
