@@ -124,8 +124,9 @@ def test_nothing_a_segment_says_ends_the_data_early(tmp_path: Path, field: str) 
     project = make_project(tmp_path, {"x": segment})
     (entry,) = build(project).values()
     page = (project / "site" / "index.html").read_bytes()
-    assert page.count(b"</script>") == 3  # the data's end and the two script tags
-    assert b"<!--" not in page.split(b'id="catalog-data">', 1)[1]
+    assert page.count(b"</script>") == 4  # the list, the two scripts, the data
+    for block in (b'id="catalog-list">', b'id="catalog-data">'):
+        assert b"<!--" not in page.split(block, 1)[1].split(b"</script>", 1)[0]
     said = entry["body"]["searchText"] if field == "searchText" else entry[field]
     assert said == HOSTILE
 
