@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from runner.errors import HistoryError
-from runner.export import redact
-from runner.export_history import store_for
+from runner.fetch.redact import redactor_for
 from runner.history import last_success
 from runner.history.freshness import SegmentFreshness, judge, unreadable
-from runner.notify import NotifyTarget, ci_link, send, stale_message
+from runner.run.notify import NotifyTarget, ci_link, send, stale_message
+from runner.run.remember import store_for
 from runner.sinks import OutputRoot
 from runner.spec.project import Project
 from runner.spec.segment import Segment
@@ -47,6 +47,6 @@ def notify_stale(
         targets = [NotifyTarget.parse(t, f"notify[{n}]") for n, t in enumerate(seg.notify)]
     except ValueError as exc:
         return [f"no notification sent: {exc}"]
-    token = env.get(project.api.token_env)
+    scrub = redactor_for(project.api.token_env, env)
     text = stale_message(seg.name, item.judgement, item.newest, ci_link(env))
-    return send(targets, "stale", text, env=env, redact=lambda line: redact(line, token))
+    return send(targets, "stale", text, env=env, redact=scrub.mask)

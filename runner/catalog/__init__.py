@@ -22,10 +22,10 @@ from runner import __version__
 from runner.catalog.model import CatalogData, SegmentEntry, segment_entry
 from runner.catalog.page import write_site
 from runner.errors import HistoryError
-from runner.export_history import store_for
 from runner.history import runs
 from runner.history.freshness import judge, unreadable
 from runner.history.record import RunRecord, RunStatus, utc_now
+from runner.run.remember import store_for
 from runner.sinks import OutputRoot, destination_for
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 from runner.history import RunStatus
 
 if TYPE_CHECKING:
-    from runner.export import SegmentResult
+    from runner.run.export import SegmentResult
 
 
 class Progress:

@@ -87,7 +87,7 @@ class Project:
     output_defaults: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
     expect_defaults: Mapping[str, Any] = field(default_factory=dict)  # defaults.expect
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
+    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.run.notify.NotifyTarget)
 
     @property
     def segments_dir(self) -> Path:

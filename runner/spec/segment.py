@@ -88,7 +88,7 @@ class Segment:
     key_pos: Mapping[str, tuple[int, int]] = field(compare=False, repr=False, default_factory=dict)
     mode: str = "full"  # full | incremental (runner.history.window)
     max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
+    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.run.notify.NotifyTarget)
     fresh_within: str | None = None  # expect.fresh_within as written, e.g. "26h" (schema-checked)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runner.history.record import RunRecord, RunStatus, new_run_id
-from runner.notify import NotifyTarget, ci_link, describe_url, expand, notify_run
+from runner.run.notify import NotifyTarget, ci_link, describe_url, expand, notify_run
 
 TOKEN = "tok-Zq9-VERY-SECRET-123"
 SECRET_PATH = "hooks/T0KEN-IN-PATH-42"
