@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: test lint typecheck imports pytest test-readers test-browser demo bench clean
+.PHONY: test lint typecheck imports pytest test-readers test-browser test-airflow demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ $(DEV): pyproject.toml $(RUN)
 	touch $(DEV)
 
 lint: $(DEV)
-	$(BIN)/ruff check runner tests bench scripts
-	$(BIN)/ruff format --check runner tests bench scripts
+	$(BIN)/ruff check runner runner_airflow tests bench scripts
+	$(BIN)/ruff format --check runner runner_airflow tests bench scripts
 
 typecheck: $(DEV)
 	$(BIN)/mypy
@@ -53,6 +53,22 @@ test-browser: $(DEV)
 	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "chromium not found: apt-get install -y --no-install-recommends chromium"; exit 1; }
 	$(BIN)/pytest -q -m browser tests/browser
 
+# The Airflow integration's tests (tests/airflow) and runner_airflow's doctests, in a virtual
+# environment of their own: Apache Airflow (pinned by the `airflow` extra) and the dev tools
+# cannot share one, so `make test` does not collect them. They also run the runner from
+# .venv, as a runner kept in its own environment beside Airflow's (SEGMENTS_RUNNER_BIN).
+AIRFLOW_VENV  := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+
+$(AIRFLOW_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8.0'
+	touch $(AIRFLOW_STAMP)
+
+test-airflow: $(RUN) $(AIRFLOW_STAMP)
+	SEGMENTS_RUNNER_BIN=$(abspath $(BIN)/segments) $(AIRFLOW_VENV)/bin/pytest -q --durations=10 tests/airflow runner_airflow
+
 demo: $(RUN)
 	$(BIN)/python scripts/demo.py
 
@@ -60,4 +76,4 @@ bench: $(DEV)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache exports .segments
+	rm -rf $(VENV) $(AIRFLOW_VENV) .mypy_cache .pytest_cache .ruff_cache exports .segments

@@ -117,6 +117,7 @@ class InitOptions:
     force: bool = False
     ci: str = "github"  # github | gitlab
     runner_source: str | None = None  # what CI installs; None: where this runner came from
+    orchestrator: str | None = None  # airflow: also dags/segments_dag.py (alone if a project)
 
 
 def open_workspace(sel: Selection) -> Workspace:
@@ -193,9 +194,17 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 
 def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
-    """One line per selected segment: name, labels, format, output, file."""
+    """One line per selected segment: name, labels, format, output, file (and in JSON, the
+    token's variable and concurrency settings of ``runner.yaml``'s ``api``)."""
     ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
+    # What an orchestrator needs to share the token fairly (runner_airflow's pool and
+    # --concurrency), so a saved list is enough to plan a run without the project.
+    api = {
+        "token_env": ws.project.api.token_env,
+        "concurrency": ws.project.api.concurrency,
+        "max_concurrency": ws.project.api.max_concurrency,
+    }
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,
@@ -203,6 +212,7 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
             "format": s.output.format,
             "output": resolved_output(s, ws, options.out_root),
             "file": s.file,
+            **api,
         }
         for s in ws.select(options.selection.selectors, options.selection.exclude)
     ]
@@ -226,7 +236,10 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     ws = open_workspace(sel)
     out, err = _masked(ws, out, err)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
-    segments = ws.select(sel.selectors, sel.exclude)
+    # A problem between files (an output on another's file, part or dated name) is in the
+    # file that would write there: that segment does not run, the others do.
+    blocked = {p.file for p in ws.problems}
+    segments = [s for s in ws.select(sel.selectors, sel.exclude) if s.file not in blocked]
     if not segments:
         err.write("no segments selected\n")
         return Outcome.PROBLEMS if ws.problems else Outcome.OK
@@ -358,6 +371,7 @@ def init(options: InitOptions, out: TextIO, err: TextIO) -> Outcome:
         force=options.force,
         ci=options.ci,
         runner_source=options.runner_source,
+        orchestrator=options.orchestrator,
         out=out,
         err=err,
     )

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from runner.errors import DestinationError, ManifestError, PathEscapeError
+from runner.locations import STATE_DIR
 from runner.sinks.roots import LocalRoot, OutputRoot, without_scheme
 
 if TYPE_CHECKING:
+    from runner.sinks.base import Digest
     from runner.spec.project import Project
     from runner.spec.segment import Segment
 
@@ -245,6 +247,11 @@ class LocalDestination:
             raise PathEscapeError(
                 f"output path {relative!r} resolves to {target}, outside the output root {base}"
             )
+        if target.is_relative_to(base / STATE_DIR):  # a symlink made after validate
+            raise PathEscapeError(
+                f"output path {relative!r} resolves to {target}, inside {base / STATE_DIR}, "
+                "the runner's own state (run history, id snapshots): never an output"
+            )
         return cls(base, target, _shown(target))
 
     @property
@@ -264,6 +271,18 @@ class LocalDestination:
         if path == self.manifest:
             return self.manifest_display
         return os.path.join(os.path.dirname(self.display), path.name)
+
+    def published_into(self, digest: Digest) -> bool:
+        """Feed the file published here to ``digest``; False when there is none."""
+        try:
+            with self.target.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self.error(exc) from exc
+        return True
 
     def open(self, content_type: str = "") -> LocalUpload:
         """The upload (a local file keeps no content type)."""
