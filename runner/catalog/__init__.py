@@ -43,6 +43,11 @@ class Site:
     bytes: int  # the whole site
     unreadable: list[str]  # "segment: why" for each history that could not be read
 
+    def summary(self) -> str:
+        """``catalog: 500 segments, 182135 runs, 19.7 MB -> catalog/index.html``"""
+        size = f"{self.bytes / 1e6:.1f} MB"
+        return f"catalog: {self.segments} segments, {self.runs} runs, {size} -> {self.index}"
+
 
 def catalog_data(
     ws: Workspace, segments: Sequence[Segment], out: OutputRoot | None = None

@@ -100,7 +100,7 @@ class FreshnessOptions:
 class CatalogOptions:
     selection: Selection = field(default_factory=Selection)
     folder: Path = Path("catalog")  # --out: where index.html goes
-    out_root: OutputRoot | None = None  # --history: the --out the exports were run with
+    out_root: OutputRoot | None = None  # --exports: the --out the exports were run with
 
 
 @dataclass(frozen=True)
@@ -307,8 +307,7 @@ def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def freshness(options: FreshnessOptions, out: TextIO, err: TextIO) -> Outcome:
     """Is each selected segment's last published export recent enough (expect.fresh_within)?
-    FAILED when one is stale or was never published; with ``notify``, those are sent to
-    the ``notify:`` targets with ``on: [stale]``."""
+    FAILED when one is not; ``notify`` sends those to the ``on: [stale]`` targets."""
     from runner.freshness import judge_all, notify_stale
     from runner.report.freshness import render_json, render_text
 
@@ -335,12 +334,8 @@ def catalog(options: CatalogOptions, out: TextIO, err: TextIO) -> Outcome:
     ws = open_workspace(sel)
     report_problems(ws.problems, "text", err)
     site = build_site(ws, ws.select(sel.selectors, sel.exclude), options.folder, options.out_root)
-    for line in site.unreadable:  # shown on the page as "unknown"; the site still stands
-        err.write(f"warning: {line}\n")
-    out.write(
-        f"catalog: {site.segments} segments, {site.runs} runs, {site.bytes / 1e6:.1f} MB "
-        f"-> {site.index}\n"
-    )
+    err.writelines(f"warning: {line}\n" for line in site.unreadable)  # "unknown" on the page
+    out.write(site.summary() + "\n")
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 
