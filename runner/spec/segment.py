@@ -90,6 +90,7 @@ class Segment:
     mode: str = "full"  # full | incremental (runner.history.window)
     max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
     notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.run.notify.NotifyTarget)
+    fresh_within: str | None = None  # expect.fresh_within as written, e.g. "26h" (schema-checked)
 
 
 def _render_tree(
@@ -260,6 +261,7 @@ def _build(
         mode=rendered.get("mode", "full"),
         max_change=expect.get("max_change"),
         notify=tuple(rendered.get("notify", project.notify)),
+        fresh_within=expect.get("fresh_within"),
     )
 
 
