@@ -85,11 +85,6 @@ def number(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def percent(text: str) -> float:
-    """``2%`` (or ``2``) as the share 0.02, from 0 to 100 %."""
-    return number(0, 100)(text.strip().removesuffix("%")) / 100
-
-
 def text(value: str) -> str:
     """Any text without control characters or undecodable bytes."""
     bad = bad_character(value)
@@ -182,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="project folder holding runner.yaml and segments/ (default: .)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _render, _list, _export, _history, _diff, _init, _sandbox):
+    for add in (_validate, _render, _list, _export, _history, _freshness, _catalog, _diff):
+        add(sub)
+    for add in (_init, _sandbox):
         add(sub)
     return parser
 
@@ -280,6 +277,44 @@ def _history(sub: Commands) -> None:
     )
 
 
+def _freshness(sub: Commands) -> None:
+    p = sub.add_parser(
+        "freshness", help="is each last published export recent enough? exit 1 if not"
+    )
+    _add_selection(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--out",
+        type=output_root,
+        metavar="DIR",
+        help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
+    )
+    p.add_argument(
+        "--notify",
+        action="store_true",
+        help="send what is stale or never published to the notify: targets with on: [stale]",
+    )
+
+
+def _catalog(sub: Commands) -> None:
+    p = sub.add_parser("catalog", help="build a static site describing every segment")
+    _add_selection(p)
+    p.add_argument(
+        "--out",
+        dest="folder",
+        type=Path,
+        default=Path("catalog"),
+        metavar="DIR",
+        help="where index.html goes (default: catalog/)",
+    )
+    p.add_argument(
+        "--exports",
+        type=output_root,
+        metavar="DIR",
+        help="read the history of exports run with --out DIR (or an s3:// prefix)",
+    )
+
+
 def _diff(sub: Commands) -> None:
     p = sub.add_parser("diff", help="rendered request bodies before and after a git ref")
     p.add_argument("ref", nargs="?", help="git ref (default: merge base with the main branch)")
@@ -338,44 +373,7 @@ def _sandbox(sub: Commands) -> None:
     p.add_argument(
         "--anchor", type=instant, metavar="T", help="instant the data is generated around"
     )
-    _sandbox_paging(p)
-    _sandbox_shape(p)
+    from runner.cli.sandbox_args import sandbox_data, sandbox_paging
 
-
-def _sandbox_shape(p: argparse.ArgumentParser) -> None:
-    """When the contacts were created (the sandbox checks the name: a usage error)."""
-    p.add_argument(
-        "--shape",
-        type=text,
-        default="uniform",
-        metavar="SHAPE",
-        help="uniform, stale:14d (newest contact 14 days old), imports, growth, sparse, past",
-    )
-    p.add_argument(
-        "--missing-created",
-        type=percent,
-        default=0.0,
-        metavar="PCT",
-        help="share of contacts without createdAt, e.g. 2%% (listed after the dated ones)",
-    )
-    p.add_argument("--missing-form", choices=["absent", "null", "empty"], default="absent")
-    p.add_argument("--missing-at", choices=["end", "start"], default="end")
-
-
-def _sandbox_paging(p: argparse.ArgumentParser) -> None:
-    """How the sandbox pages: wrongly, slowly, or turning requests away when busy."""
-    p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
-    p.add_argument(
-        "--skip-cost-us",
-        type=number(0, 10_000),
-        default=0.0,
-        metavar="X",
-        help="page N waits (N-1) x page size x X microseconds, as a database skipping rows",
-    )
-    p.add_argument(
-        "--capacity",
-        type=whole(0, 10_000),
-        default=0,
-        metavar="N",
-        help="serve at most N requests at once, answer more with 429 (0: no limit)",
-    )
+    sandbox_paging(p)
+    sandbox_data(p)

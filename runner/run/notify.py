@@ -3,7 +3,8 @@
 Each target is ``{url, on}``: ``url`` in apprise's syntax (``slack://…``,
 ``msteams://…``, ``mailto://…``, ``json://host/path`` for a generic webhook and
 100 more: https://github.com/caronc/apprise/wiki), ``on`` any of ``failure``,
-``guard``, ``success`` (``failure`` and ``guard`` when left out). URLs are
+``guard``, ``success`` (``failure`` and ``guard`` when left out), and ``stale``:
+``segments freshness`` found the segment's last published export too old. URLs are
 secrets: write ``${SLACK_WEBHOOK}`` and the variable's value is used; no URL is
 ever printed (a problem names the target by number, scheme and host only).
 
@@ -24,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from runner.history.freshness import Judgement
 from runner.history.guard import Baseline, describe_change
 from runner.history.record import RunRecord, RunStatus
 
-EVENTS = ("failure", "guard", "success")
+EVENTS = ("failure", "guard", "success", "stale")  # stale: `segments freshness` found it
 DEFAULT_ON = frozenset({"failure", "guard"})
 TIMEOUT = 10.0
 EVENT_OF = {
@@ -127,6 +129,22 @@ def message(record: RunRecord, previous: RunRecord | None, link: str | None) -> 
     return title, "\n".join(lines)
 
 
+def stale_message(
+    segment: str, judgement: Judgement, newest: RunRecord | None, link: str | None
+) -> tuple[str, str]:
+    """The title and body of the ``stale`` notification: how old the last published
+    export is against ``expect.fresh_within``, and how the newest run ended."""
+    title = f"segments: {segment} {judgement.state}"
+    lines = [f"segment: {segment}", f"freshness: {judgement.state}", judgement.describe()]
+    if newest is not None and not newest.ok:
+        lines.append(f"last run: {newest.status} at {newest.ended}")
+        if newest.error:
+            lines.append(f"error: {newest.error}")
+    if link:
+        lines.append(f"run: {link}")
+    return title, "\n".join(lines)
+
+
 def notify_run(
     targets: Sequence[NotifyTarget],
     record: RunRecord,
@@ -144,10 +162,27 @@ def notify_run(
     ``targets * timeout + 1`` seconds, whatever the targets do.
     """
     event = EVENT_OF[record.status]
+    if not any(event in t.on for t in targets):
+        return []
+    title, body = message(record, previous, ci_link(env))
+    return send(targets, event, (title, body), env=env, redact=redact, timeout=timeout)
+
+
+def send(
+    targets: Sequence[NotifyTarget],
+    event: str,
+    text: tuple[str, str],
+    *,
+    env: Mapping[str, str],
+    redact: Callable[[str], str],
+    timeout: float = TIMEOUT,
+) -> list[str]:
+    """Send the message ``text`` (title, body) to the targets that asked for ``event``;
+    the warnings, as :func:`notify_run` returns them."""
     chosen = [(n, t) for n, t in enumerate(targets, 1) if event in t.on]
     if not chosen:
         return []
-    title, body = (redact(text) for text in message(record, previous, ci_link(env)))
+    title, body = (redact(part) for part in text)
     problems: list[str] = []
     sends: list[_Send] = []
     for number, target in chosen:
@@ -169,7 +204,7 @@ def notify_run(
         # One at a time, in one daemon thread: apprise logs through one shared logger,
         # so only then does a failure's detail belong to its target; a target that
         # never answers is left behind when the time is up.
-        kind = {"failure": "failure", "guard": "warning", "success": "success"}[event]
+        kind = {"success": "success", "failure": "failure"}.get(event, "warning")
         worker = threading.Thread(target=_deliver_all, args=(sends, title, body, kind), daemon=True)
         worker.start()
         worker.join(len(sends) * timeout + 1.0)

@@ -239,7 +239,7 @@ def test_target_parsing_names_the_key_the_value_and_the_choices() -> None:
     )
     assert NotifyTarget.parse("json://h/p").on == frozenset({"failure", "guard"})
     with pytest.raises(
-        ValueError, match=r"^notify\[1\]\.on: 'fail' is not one of failure, guard, success$"
+        ValueError, match=r"^notify\[1\]\.on: 'fail' is not one of failure, guard, success, stale$"
     ):
         NotifyTarget.parse({"url": "json://h/p", "on": ["fail"]}, "notify[1]")
     with pytest.raises(ValueError, match=r"unknown key 'onn'"):
