@@ -189,6 +189,10 @@ class RunRecord:
             raise ValueError(f"not JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise ValueError("a run record is a JSON object")
+        # Records of one run shape share their keys and value types: checked once a shape.
+        shape = (tuple(raw), tuple(map(type, raw.values())))
+        if shape in _CHECKED_SHAPES:
+            return cls(**raw)
         known = _field_kinds()
         values: dict[str, Any] = {}
         for name, value in raw.items():
@@ -200,9 +204,12 @@ class RunRecord:
                 raise ValueError(f"{name}: {value!r} is not {annotation}")
             values[name] = value
         try:
-            return cls(**values)
+            record = cls(**values)
         except TypeError as exc:  # a required field is missing
             raise ValueError(str(exc)) from exc
+        if len(values) == len(raw) and len(_CHECKED_SHAPES) < 256:
+            _CHECKED_SHAPES.add(shape)  # every key known, every type right, none missing
+        return record
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -214,6 +221,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "str | None": (str, type(None)),
     "int | None": (int, type(None)),
 }
+
+
+# Key and type sequences of records that passed every check (see RunRecord.from_json).
+_CHECKED_SHAPES: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
 
 
 @functools.cache
