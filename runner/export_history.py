@@ -44,7 +44,7 @@ from runner.history.guard import Baseline, check_drift, parse_max_change
 from runner.history.record import body_fingerprint, git_commit, utc_now, utc_text
 from runner.history.snapshot import SnapshotBase
 from runner.history.window import Window, incremental_window
-from runner.notify import NotifyTarget, notify_run
+from runner.notify import catalog_link, notify_run
 from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
 from runner.spec.project import Project
 from runner.spec.segment import Column, OutputSpec, Segment
@@ -276,11 +276,16 @@ class HistoryRun:
         snapshot = self.deltas.snapshot if self.deltas is not None else None
         if status is not RunStatus.SUCCESS and snapshot:
             self.store.discard_snapshot(snapshot)
-        try:
-            targets = [NotifyTarget.parse(t, f"notify[{n}]") for n, t in enumerate(self.seg.notify)]
-        except ValueError as exc:
-            return [*warnings, f"no notification sent: {exc}"]
-        return warnings + notify_run(targets, record, self.previous, env=env, redact=redact)
+        project = self.ws.project
+        return warnings + notify_run(
+            self.seg.notify,
+            record,
+            self.previous,
+            env=env,
+            redact=redact,
+            timeout=project.notify_timeout,
+            catalog=catalog_link(project.catalog_url, self.seg.name),
+        )
 
     def close(self) -> None:
         """Remove what the deltas left (their uploads abort unless published)."""

@@ -10,6 +10,7 @@ problem, and no command that depends on the file runs (see
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from runner.problems import Problem, did_you_mean
 from runner.spec import schema
 from runner.spec.files import display_path
 from runner.spec.loader import Document, load_file
+from runner.spec.notify import NotifyTarget, notify_targets
+from runner.spec.notify import check as check_notify
 
 PROJECT_FILE = "runner.yaml"
 API_URL_ENV = "FLOWMATIX_API_URL"
@@ -39,6 +42,7 @@ RESERVED_HEADERS = (
     "connection",
 )
 MIN_RATE = 1 / 3600  # one request an hour
+NOTIFY_TIMEOUT = 15.0  # seconds, for all of a run's notifications together
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,9 @@ class Project:
     output_defaults: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
     expect_defaults: Mapping[str, Any] = field(default_factory=dict)  # defaults.expect
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
+    notify: tuple[NotifyTarget, ...] = ()
+    notify_timeout: float = NOTIFY_TIMEOUT
+    catalog_url: str | None = None  # a segment's catalog page; {segment} is its name
 
     @property
     def segments_dir(self) -> Path:
@@ -206,7 +212,9 @@ def _project(
         output_defaults=data.get("defaults", {}).get("output", {}),
         file=display,
         expect_defaults=data.get("defaults", {}).get("expect", {}),
-        notify=tuple(data.get("notify", ())),
+        notify=notify_targets(data.get("notify")),
+        notify_timeout=float(_pick(data, "notify_timeout", NOTIFY_TIMEOUT)),
+        catalog_url=data.get("catalog_url"),
     )
 
 
@@ -249,6 +257,15 @@ def _check_values(doc: Document, root: Path) -> list[Problem]:
         why = url_problem(url) if isinstance(url, str) else None
         if why:
             problems.append(doc.problem(where, f"'{'.'.join(where)}' {schema.show(url)}: {why}"))
+    token_env = api.get("token_env")
+    token_env = token_env if isinstance(token_env, str) else ApiSettings.token_env
+    problems += check_notify(doc, ("notify",), data.get("notify"), token_env)
+    catalog = data.get("catalog_url")
+    why = catalog_url_problem(catalog) if isinstance(catalog, str) else None
+    if why:
+        problems.append(
+            doc.problem(("catalog_url",), f"'catalog_url' {schema.show(catalog)}: {why}")
+        )
     out = data.get("output_root")
     if isinstance(out, str):
         why = output_root_problem(root, out)
@@ -269,6 +286,15 @@ def url_problem(url: str) -> str | None:
     if port == 0:
         return "port 0 is not a port a server listens on"
     return None
+
+
+def catalog_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a segment's catalog link (a broken URL, a placeholder
+    other than ``{segment}``), or None."""
+    for name in re.findall(r"\{([^{}]*)\}", url):
+        if name != "segment":
+            return f"{{{name}}} is not a placeholder: the only one is {{segment}}"
+    return url_problem(url.replace("{segment}", "segment"))
 
 
 def timezone_problem(name: str) -> str | None:

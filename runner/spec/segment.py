@@ -21,6 +21,8 @@ from runner.spec import rules, schema, targets
 from runner.spec.expressions import ExprError, parse_expr
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
+from runner.spec.notify import NotifyTarget, notify_targets
+from runner.spec.notify import check as check_notify
 from runner.spec.project import Project
 from runner.spec.split import SplitSpec, effective_split, split_problem, split_spec
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
@@ -88,7 +90,7 @@ class Segment:
     key_pos: Mapping[str, tuple[int, int]] = field(compare=False, repr=False, default_factory=dict)
     mode: str = "full"  # full | incremental (runner.history.window)
     max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.notify.NotifyTarget)
+    notify: tuple[NotifyTarget, ...] = ()  # its own, or runner.yaml's
 
 
 def _render_tree(
@@ -242,6 +244,7 @@ def _build(
     bounds = rules.expect_problem(doc, expect) or rules.mode_problem(doc, rendered, output)
     if bounds:
         problems.append(bounds)
+    problems += check_notify(doc, ("notify",), rendered.get("notify"), project.api.token_env)
     if problems:
         return None
     return Segment(
@@ -258,7 +261,7 @@ def _build(
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
         mode=rendered.get("mode", "full"),
         max_change=expect.get("max_change"),
-        notify=tuple(rendered.get("notify", project.notify)),
+        notify=notify_targets(rendered["notify"]) if "notify" in rendered else project.notify,
     )
 
 

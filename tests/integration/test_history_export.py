@@ -576,8 +576,8 @@ def test_failure_and_guard_notifications_arrive_without_the_token(
     assert "run: https://github.com/acme/segments/actions/runs/4242" in fail["message"]
     assert guard["title"] == "segments: everyone guard"
     assert "rows: 300" in guard["message"]
-    assert "change: rows 300 vs 500 at the last successful run" in guard["message"]
-    assert "-40.0%" in guard["message"]
+    assert "rows: 300 now, 500 at the last successful run (" in guard["message"]
+    assert "\nchange: -200 rows, -40.0%\n" in guard["message"]
     for part in (TOKEN[i : i + 8] for i in range(len(TOKEN) - 7)):
         assert part not in json.dumps(hook.received)
         for run in (failed, good, guarded):
@@ -591,12 +591,15 @@ def test_failure_and_guard_notifications_arrive_without_the_token(
 def test_a_failing_or_hanging_webhook_never_changes_the_exit_code(
     sandbox: Start, tmp_path: Path, hook: Hook, mode: str
 ) -> None:
-    runner_yaml = FAST_RETRY + f"notify:\n  - {{url: '{hook.url(mode)}', on: [success, failure]}}\n"
+    runner_yaml = FAST_RETRY + "notify_timeout: 1.5\n"
+    runner_yaml += f"notify:\n  - {{url: '{hook.url(mode)}', on: [success, failure]}}\n"
     project = make_project(tmp_path, {"everyone": everyone()}, runner_yaml)
     api = sandbox(users=100)
     ok = export(project, api)
     assert ok.returncode == 0, ok.stderr
     assert "warning: everyone: notification 1 (json://127.0.0.1:" in ok.stdout
+    if mode == "hang":  # notify_timeout, not a fixed 10 s a target
+        assert "no answer within 1.5s; gave up" in ok.stdout
     bad = export(project, api, FLOWMATIX_TOKEN="wrong")
     assert bad.returncode == 1
     assert "SECRET-PART" not in ok.stdout + ok.stderr + bad.stdout + bad.stderr
