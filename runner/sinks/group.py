@@ -85,7 +85,7 @@ def _group_lock(first: Upload) -> Iterator[None]:
 
     assert isinstance(first, LocalUpload)
     try:
-        with target_lock(first.dest.target):
+        with target_lock(first.dest):
             yield
     except OSError as exc:
         raise first.dest.error(exc) from exc

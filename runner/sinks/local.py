@@ -1,11 +1,12 @@
 """Local files: written to an exclusive temporary beside the target, published under a lock.
 
-Publishing one target (``out/t.csv``) takes an ``flock`` on ``out/.segments-lock-t.csv``
-and, holding it: removes the old manifest (set aside, put back if the data cannot be
-replaced), renames the data over ``t.csv``, renames the manifest (written and fsynced
-before the lock) over ``t.csv.manifest.json``. So at every instant a manifest that
-exists describes the file beside it, and two runs of one segment publish one after
-the other, never a mix.
+Publishing one target (``out/t.csv``) takes an ``flock`` on its lock file, kept with the
+tool's own state under the output root (``<root>/.segments/locks/<hash>-t.csv``, never
+among the files a pickup job or a synced folder hands on) and, holding it: removes the
+old manifest (set aside, put back if the data cannot be replaced), renames the data
+over ``t.csv``, renames the manifest (written and fsynced before the lock) over
+``t.csv.manifest.json``. So at every instant a manifest that exists describes the file
+beside it, and two runs of one segment publish one after the other, never a mix.
 
 Temporaries are ``.segments-tmp-<random>-<name>``, created with ``O_EXCL`` and
 ``flock``-ed by their writer for as long as they exist; a temporary nobody holds a
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
     from runner.spec.segment import Segment
 
 TEMP_PREFIX = ".segments-tmp-"
-LOCK_PREFIX = ".segments-lock-"
+LOCKS_DIR = ".segments/locks"  # under the output root, beside the history
+LEGACY_LOCK_PREFIX = ".segments-lock-"  # where 0.1 kept a target's lock: beside it
 MANIFEST_SUFFIX = ".manifest.json"
 # Tests stop a run here (SIGSTOP) to kill it between the data and the manifest rename.
 STOP_HOOK = "SEGMENTS_TEST_STOP_BEFORE_MANIFEST"
@@ -117,13 +120,25 @@ def clean_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+def lock_path(root: Path, target: Path) -> Path:
+    """The lock file of ``target`` (under ``root``): named by a hash of the path under the
+    root, so ``a/vip.csv`` and ``b/vip.csv`` have their own, plus the name for people."""
+    relative = os.fsencode(target.relative_to(root))
+    digest = hashlib.sha256(relative).hexdigest()[:16]
+    return root / LOCKS_DIR / f"{digest}-{target.name[:_NAME_KEPT]}"
+
+
 @contextlib.contextmanager
-def target_lock(target: Path) -> Iterator[None]:
+def target_lock(dest: LocalDestination) -> Iterator[None]:
     """Held from the first rename of a publish to the last: one publisher per target."""
-    path = target.with_name(LOCK_PREFIX + target.name[:_NAME_KEPT])
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    path = dest.lock
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        # An earlier version's lock beside the target would be handed on with the files.
+        with contextlib.suppress(OSError):
+            dest.target.with_name(LEGACY_LOCK_PREFIX + dest.target.name[:_NAME_KEPT]).unlink()
         yield
     finally:
         os.close(fd)
@@ -170,11 +185,11 @@ class LocalUpload:
         except OSError as exc:
             raise dest.error(exc, dest.manifest) from exc
         try:
-            with target_lock(dest.target):
+            with target_lock(dest):
                 self._swap(self._manifest, metadata)
                 clean_stale_temporaries(dest.target.parent)  # of a run killed while we waited
         except OSError as exc:  # the lock file itself
-            raise dest.error(exc, dest.target.with_name(LOCK_PREFIX + dest.target.name)) from exc
+            raise dest.error(exc, dest.lock) from exc
         self.data.discard()
         self._manifest.discard()
 
@@ -254,6 +269,11 @@ class LocalDestination:
     def manifest_display(self) -> str:
         return self.display + MANIFEST_SUFFIX
 
+    @property
+    def lock(self) -> Path:
+        """The file whose ``flock`` one publisher of this target holds (:func:`target_lock`)."""
+        return lock_path(self.root, self.target)
+
     def error(self, exc: OSError, path: Path | None = None) -> DestinationError:
         """One line: which path could not be written and the OS's reason."""
         shown = self.display if path in (None, self.target) else self._show(path)
@@ -262,6 +282,8 @@ class LocalDestination:
     def _show(self, path: Path) -> str:
         if path == self.manifest:
             return self.manifest_display
+        if path == self.lock:
+            return _shown(path)
         return os.path.join(os.path.dirname(self.display), path.name)
 
     def open(self, content_type: str = "") -> LocalUpload:

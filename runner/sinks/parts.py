@@ -14,7 +14,7 @@ file's manifest.
   the target (``.segments-tmp-<random>-<name>``, ``flock``-ed while the run lives, so
   a run killed at any point before publishing leaves the previous set untouched and
   its folder is removed by the next run), each fsynced when it is complete. Publishing
-  holds the target's lock (``.segments-lock-<name>``, the same for both shapes): the
+  holds the target's lock (under ``.segments/locks/``, the same for both shapes): the
   old manifest is moved aside, each part replaces its namesake (the replaced file kept
   in the staging folder), then the new manifest goes in place. If anything fails
   before the manifest is in place, every replaced part and the old manifest are put
@@ -204,7 +204,7 @@ class LocalParts:
         except OSError as exc:
             raise owner.error(exc, owner.manifest) from exc
         try:
-            with target_lock(base.target):
+            with target_lock(base):
                 self._swap(moves, owner, staged_manifest)
                 self._remove_other_shape(plain)
         except OSError as exc:  # the lock file itself
@@ -291,7 +291,7 @@ def remove_old_set(dest: Destination) -> None:
         listed = json.loads(whole.manifest.read_bytes())["parts"]
     except (OSError, ValueError, KeyError, TypeError):
         return  # no set here (or not one this runner wrote)
-    with contextlib.suppress(OSError), target_lock(dest.target):
+    with contextlib.suppress(OSError), target_lock(dest):
         for entry in listed:
             part = dest.target.with_name(part_path(dest.target.name, int(entry["number"])))
             if part.stat().st_size == entry["bytes"]:
