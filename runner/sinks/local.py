@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from runner.errors import DestinationError, ManifestError, PathEscapeError
+from runner.sinks.private import PRIVATE_MODE
 from runner.sinks.roots import LocalRoot, OutputRoot, without_scheme
 
 if TYPE_CHECKING:
@@ -59,9 +60,10 @@ def _same_file(fd: int, path: str | Path) -> bool:
 
 
 class Temporary:
-    """A new file beside its target: created exclusively, ``flock``-ed while it lives."""
+    """A new file beside its target: created exclusively, ``flock``-ed while it lives,
+    with ``mode`` (0600 unless ``output.mode`` says otherwise; exactly, whatever the umask)."""
 
-    def __init__(self, folder: Path, name: str) -> None:
+    def __init__(self, folder: Path, name: str, mode: int = PRIVATE_MODE) -> None:
         while True:
             fd, path = tempfile.mkstemp(
                 prefix=TEMP_PREFIX, suffix="-" + name[:_NAME_KEPT], dir=folder
@@ -70,6 +72,8 @@ class Temporary:
             if _same_file(fd, path):
                 break
             os.close(fd)  # a cleaner removed it between creation and lock: make another
+        if mode != PRIVATE_MODE:  # mkstemp's is 0600
+            os.fchmod(fd, mode)
         self.path = Path(path)
         self.file: BinaryIO = os.fdopen(fd, "wb")
 
@@ -162,7 +166,7 @@ class LocalUpload:
     def __init__(self, dest: LocalDestination) -> None:
         self.dest = dest
         clean_stale_temporaries(dest.target.parent)
-        self.data = Temporary(dest.target.parent, dest.target.name)
+        self.data = Temporary(dest.target.parent, dest.target.name, dest.mode)
         self._write = self.data.file.write
         self._manifest: Temporary | None = None
 
@@ -179,7 +183,7 @@ class LocalUpload:
         except OSError as exc:
             raise dest.error(exc) from exc
         try:
-            self._manifest = Temporary(dest.target.parent, dest.manifest.name)
+            self._manifest = Temporary(dest.target.parent, dest.manifest.name, dest.mode)
             self._manifest.file.write(manifest)
             self._manifest.sync()
         except OSError as exc:
@@ -240,6 +244,7 @@ class LocalDestination:
     root: Path
     target: Path
     display: str
+    mode: int = PRIVATE_MODE  # of the data and manifest files (output.mode)
 
     @classmethod
     def for_path(
@@ -247,11 +252,11 @@ class LocalDestination:
     ) -> LocalDestination:
         """The project's folder, or ``--out DIR`` (an s3:// path lands at DIR/bucket/key)."""
         if isinstance(root, LocalRoot):
-            return cls.under(root.path, without_scheme(path))
-        return cls.under(project.local_root, path)
+            return cls.under(root.path, without_scheme(path), seg.output.mode)
+        return cls.under(project.local_root, path, seg.output.mode)
 
     @classmethod
-    def under(cls, root: Path, relative: str) -> LocalDestination:
+    def under(cls, root: Path, relative: str, mode: int = PRIVATE_MODE) -> LocalDestination:
         """``root/relative``, refusing anything that resolves outside ``root``."""
         base = root.resolve()
         target = (base / relative).resolve()
@@ -259,7 +264,7 @@ class LocalDestination:
             raise PathEscapeError(
                 f"output path {relative!r} resolves to {target}, outside the output root {base}"
             )
-        return cls(base, target, _shown(target))
+        return cls(base, target, _shown(target), mode)
 
     @property
     def manifest(self) -> Path:

@@ -106,7 +106,7 @@ class PartsDestination:
         base = self.base
         if isinstance(base, LocalDestination):
             target = base.target.with_name(base.target.name + SET_SUFFIX)
-            return LocalDestination(base.root, target, base.display + SET_SUFFIX)
+            return dataclasses.replace(base, target=target, display=base.display + SET_SUFFIX)
         from runner.locations import S3Location
 
         location = S3Location.parse(base.location.url + SET_SUFFIX)  # type: ignore[attr-defined]
@@ -118,7 +118,7 @@ class PartsDestination:
         if isinstance(base, LocalDestination):
             name = part_path(base.target.name, number)
             shown = posixpath.join(posixpath.dirname(base.display), name)
-            return LocalDestination(base.root, base.target.with_name(name), shown)
+            return dataclasses.replace(base, target=base.target.with_name(name), display=shown)
         from runner.locations import S3Location
 
         location = S3Location.parse(part_path(base.location.url, number))  # type: ignore[attr-defined]
@@ -135,9 +135,9 @@ class PartsDestination:
 class _PartFile:
     """One staged part: a new file in the staging folder, written as it streams."""
 
-    def __init__(self, path: Path, dest: Destination) -> None:
+    def __init__(self, path: Path, dest: LocalDestination) -> None:
         self.path, self.dest = path, dest
-        self.file: BinaryIO = create_private(path)  # 0600, as a single-file export
+        self.file: BinaryIO = create_private(path, dest.mode)  # as a single-file export
 
     def write(self, data: bytes) -> int:
         try:
@@ -200,7 +200,7 @@ class LocalParts:
         )
         staged_manifest = self.staging.path / "manifest.json"
         try:
-            write_private(staged_manifest, manifest)
+            write_private(staged_manifest, manifest, owner.mode)
         except OSError as exc:
             raise owner.error(exc, owner.manifest) from exc
         try:

@@ -25,6 +25,7 @@ from runner.problems import Problem, did_you_mean
 from runner.spec import schema
 from runner.spec.files import display_path
 from runner.spec.loader import Document, load_file
+from runner.spec.modes import mode_problem
 from runner.spec.notify import NotifyTarget, notify_targets
 from runner.spec.notify import check as check_notify
 
@@ -257,6 +258,11 @@ def _check_values(doc: Document, root: Path) -> list[Problem]:
         why = url_problem(url) if isinstance(url, str) else None
         if why:
             problems.append(doc.problem(where, f"'{'.'.join(where)}' {schema.show(url)}: {why}"))
+    defaults = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    output = defaults["output"] if isinstance(defaults.get("output"), dict) else {}
+    why = mode_problem(output["mode"]) if "mode" in output else None
+    if why:
+        problems.append(doc.problem(("defaults", "output", "mode"), f"'defaults.{why[1:]}"))
     token_env = api.get("token_env")
     token_env = token_env if isinstance(token_env, str) else ApiSettings.token_env
     problems += check_notify(doc, ("notify",), data.get("notify"), token_env)

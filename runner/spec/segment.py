@@ -21,6 +21,7 @@ from runner.spec import rules, schema, targets
 from runner.spec.expressions import ExprError, parse_expr
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
+from runner.spec.modes import DEFAULT_MODE, mode_problem, parse_mode
 from runner.spec.notify import NotifyTarget, notify_targets
 from runner.spec.notify import check as check_notify
 from runner.spec.project import Project
@@ -73,6 +74,7 @@ class OutputSpec:
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
     delta: bool = False  # also <name>.added.<ext> and <name>.removed.<ext>
     split: SplitSpec | None = None  # numbered parts (runner.spec.split)
+    mode: int = DEFAULT_MODE  # of the local files written (runner.spec.modes)
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,10 @@ def _build(
     if bounds:
         problems.append(bounds)
     problems += check_notify(doc, ("notify",), rendered.get("notify"), project.api.token_env)
+    own = doc.data.get("output")
+    why = mode_problem(own["mode"]) if isinstance(own, dict) and "mode" in own else None
+    if why:
+        problems.append(doc.problem(("output", "mode"), why))
     if problems:
         return None
     return Segment(
@@ -280,4 +286,5 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         parquet=ParquetOptions(**output.get("parquet", {})),
         delta=output.get("delta", False),
         split=split_spec(output.get("split")),
+        mode=parse_mode(output.get("mode")),
     )
