@@ -246,7 +246,14 @@ def _export(sub: Commands) -> None:
     p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
     p.add_argument("--results", type=results_file, metavar="FILE", help="write run results as JSON")
-    p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "live", "log"],
+        default="auto",
+        help="live: one line redrawn, with the rows expected and the time left when the last "
+        "run gives an estimate; log: a line every 10 s with pages, rows and rate, for CI; "
+        "auto (default): live on a terminal, else log",
+    )
     p.add_argument(
         "--accept-change",
         action="store_true",

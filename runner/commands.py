@@ -215,9 +215,9 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
         err.write("no segments selected\n")
         return Outcome.PROBLEMS if ws.problems else Outcome.OK
     results: list[SegmentResult] = []
-    progress = Progress(err, live=job.live)
     try:
-        export_all(segments, ws, job.options, listener=progress, results=results)
+        with Progress(err, live=job.live) as progress:
+            export_all(segments, ws, job.options, listener=progress, results=results)
     except (KeyboardInterrupt, Terminated):
         if results:  # what ran, and which segment stopped; then on to 130 or 143
             _report_export(job, ws, results, out)
