@@ -81,7 +81,8 @@ def _each(placements: Any, action: str) -> None:
 
 @contextlib.contextmanager
 def _group_lock(first: Upload) -> Iterator[None]:
-    from runner.sinks.local import LocalUpload, target_lock
+    from runner.sinks.local import LocalUpload
+    from runner.sinks.locks import target_lock
 
     assert isinstance(first, LocalUpload)
     try:

@@ -19,19 +19,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import shutil
 import signal
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from runner.errors import DestinationError, ManifestError, PathEscapeError
+from runner.sinks.locks import lock_path, target_lock
 from runner.sinks.private import PRIVATE_MODE
 from runner.sinks.roots import LocalRoot, OutputRoot, without_scheme
 
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from runner.spec.segment import Segment
 
 TEMP_PREFIX = ".segments-tmp-"
-LOCKS_DIR = ".segments/locks"  # under the output root, beside the history
-LEGACY_LOCK_PREFIX = ".segments-lock-"  # where 0.1 kept a target's lock: beside it
 MANIFEST_SUFFIX = ".manifest.json"
 # Tests stop a run here (SIGSTOP) to kill it between the data and the manifest rename.
 STOP_HOOK = "SEGMENTS_TEST_STOP_BEFORE_MANIFEST"
@@ -122,30 +120,6 @@ def clean_stale_temporaries(folder: Path) -> list[Path]:
         finally:
             os.close(fd)
     return removed
-
-
-def lock_path(root: Path, target: Path) -> Path:
-    """The lock file of ``target`` (under ``root``): named by a hash of the path under the
-    root, so ``a/vip.csv`` and ``b/vip.csv`` have their own, plus the name for people."""
-    relative = os.fsencode(target.relative_to(root))
-    digest = hashlib.sha256(relative).hexdigest()[:16]
-    return root / LOCKS_DIR / f"{digest}-{target.name[:_NAME_KEPT]}"
-
-
-@contextlib.contextmanager
-def target_lock(dest: LocalDestination) -> Iterator[None]:
-    """Held from the first rename of a publish to the last: one publisher per target."""
-    path = dest.lock
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        # An earlier version's lock beside the target would be handed on with the files.
-        with contextlib.suppress(OSError):
-            dest.target.with_name(LEGACY_LOCK_PREFIX + dest.target.name[:_NAME_KEPT]).unlink()
-        yield
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:

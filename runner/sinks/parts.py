@@ -64,8 +64,8 @@ from runner.sinks.local import (
     fsync_dir,
     reason,
     stop_for_tests,
-    target_lock,
 )
+from runner.sinks.locks import target_lock
 from runner.sinks.private import create_private, write_private
 from runner.spec.split import SplitSpec
 from runner.spec.targets import part_number, part_path
