@@ -226,8 +226,28 @@ def _list(sub: Commands) -> None:
     p.add_argument("--out", type=output_root, metavar="DIR", help="show paths re-rooted under DIR")
 
 
+# What the help names; tests/cli/test_docs_match.py holds them to the registries
+# (runner.formats.FORMATS, runner.rows.presets.PRESETS), which --help does not import.
+FORMATS_NAMED = ("csv", "jsonl", "xlsx", "parquet")
+PRESETS_NAMED = (
+    "meta_custom_audience",
+    "google_customer_match",
+    "tiktok_custom_audience",
+    "klaviyo",
+    "hubspot",
+    "mailchimp",
+)
+
+
 def _export(sub: Commands) -> None:
-    p = sub.add_parser("export", help="fetch every page and publish CSV/JSONL with a manifest")
+    formats = ", ".join(FORMATS_NAMED[:-1]) + f" or {FORMATS_NAMED[-1]}"
+    p = sub.add_parser(
+        "export",
+        help=f"fetch every page and publish {formats} (or a platform preset) with a manifest",
+        description=f"Fetch every page of each selected segment and publish it as {formats} "
+        "(output.format; csv and jsonl also gzipped), or as a platform's import file "
+        f"(output.preset: {', '.join(PRESETS_NAMED)}), with a manifest, to disk or S3.",
+    )
     _add_selection(p)
     p.add_argument(
         "--out",

@@ -130,14 +130,18 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
 
 
 def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
-    """Check the selected segment files; every problem is reported, not only the first."""
+    """Check the selected segment files; every problem is reported, not only the first.
+
+    The verdict (``3 segments valid``, ``2 problems in 1 file``) is the last line of the
+    text report on ``out``, the answer the command was asked for; the json and github
+    formats print only their document there."""
     sel, reporter = options.selection, REPORTERS[options.format]()
     try:
         ws = open_workspace(sel)
     except ProjectFileError as exc:  # segments are not checked against settings not understood
         out.write(reporter.render(exc.problems))
         if reporter.for_people:
-            err.write(not_checked(exc.problems))
+            out.write(not_checked(exc.problems))
         return Outcome.PROBLEMS
     chosen = {s.file for s in ws.select(sel.selectors, sel.exclude)}
     problems = ws.problems
@@ -148,7 +152,7 @@ def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
     out.write(reporter.render(problems))
     if reporter.for_people:
         count = len({s.file for s in ws.segments if s.file in chosen})
-        err.write(validation_summary(problems, count))
+        out.write(validation_summary(problems, count))
     return Outcome.PROBLEMS if problems else Outcome.OK
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from runner.history import RunStatus
+from runner.problems import counted
 
 if TYPE_CHECKING:
     from runner.export import SegmentResult
@@ -133,9 +134,9 @@ class Progress:
     def _end(self, r: SegmentResult) -> None:
         if self.live:
             self.stream.write("\r\x1b[K")
-        detail = f"{r.rows:,} rows, {r.pages} {_plural(r.pages, 'page')}, "
-        detail += f"{r.duplicates} {_plural(r.duplicates, 'duplicate')} dropped, "
-        detail += f"{r.retries} {_plural(r.retries, 'retry', 'retries')}, {r.seconds:.1f}s"
+        detail = f"{counted(r.rows, 'row')}, {counted(r.pages, 'page')}, "
+        detail += f"{counted(r.duplicates, 'duplicate')} dropped, "
+        detail += f"{counted(r.retries, 'retry', 'retries')}, {r.seconds:.1f}s"
         if r.dropped_unmatchable:
             detail += f", {r.dropped_unmatchable:,} with nothing to match on left out"
         if r.status in (RunStatus.FAILED, RunStatus.GUARD):
@@ -149,7 +150,3 @@ class Progress:
         stamp = time.strftime("%H:%M:%S")
         self.stream.write(f"{stamp} {text}\n")
         self.stream.flush()
-
-
-def _plural(count: int, one: str, many: str | None = None) -> str:
-    return one if count == 1 else (many or one + "s")

@@ -224,7 +224,7 @@ def test_a_guard_trip_says_guard_in_the_results_the_summary_and_the_log(
         ("steady", "success"),
     ]
     assert "error: everyone: rows 600 vs 1000 at the last successful run" in tripped.stdout
-    assert tripped.stdout.endswith("1 of 2 segment(s) exported, 1 guard\n")
+    assert tripped.stdout.endswith("1 of 2 segments exported, 1 guard\n")
     assert "everyone: GUARD: rows 600 vs 1000" in tripped.stderr
     assert [r.status for r in history(project, "everyone")] == ["success", "guard"]
 

@@ -81,7 +81,7 @@ def test_summary_table_and_errors() -> None:
     ]
     assert first.split() == ["a", "1,204", "25", "3", "1", "1.50", "x.csv", "success"]
     assert second.split()[-1] == "failed"
-    assert "error: b: 401" in text and text.endswith("1 of 2 segment(s) exported, 1 failed\n")
+    assert "error: b: 401" in text and text.endswith("1 of 2 segments exported, 1 failed\n")
 
 
 @pytest.mark.parametrize("relative", ["../x.csv", "a/../../x.csv", "/etc/passwd"])
