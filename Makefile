@@ -2,48 +2,54 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN    := $(VENV)/.installed-run
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: test lint typecheck imports pytest test-readers demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# `make demo` needs only what running needs (about 300 MB); `make test` adds the dev tools.
+$(RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN)
+
+$(DEV): pyproject.toml $(RUN)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV)
 
-lint: $(STAMP)
-	$(BIN)/ruff check runner tests bench
-	$(BIN)/ruff format --check runner tests bench
+lint: $(DEV)
+	$(BIN)/ruff check runner tests bench scripts
+	$(BIN)/ruff format --check runner tests bench scripts
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
 # Layers import downward only: the contracts are [tool.importlinter] in pyproject.toml.
-imports: $(STAMP)
+imports: $(DEV)
 	$(BIN)/lint-imports
 
 # Six processes on two cores (pytest-xdist): most tests wait on sockets, servers and child
 # processes, and six keep both cores busy (measured on 2 cores: 1 process ~820 s, 2 ~550 s,
 # 4 ~480 s, 6 ~380 s, the CPU then saturated); worksteal: an idle process takes a busy one's
 # queued tests, so no process is left with a long tail.
-pytest: $(STAMP)
+pytest: $(DEV)
 	$(BIN)/pytest -q -n 6 --dist worksteal --durations=15
 
 test: lint typecheck imports pytest
 
 # Files opened by real programs (LibreOffice Calc). Not part of `make test`: it needs
 # apt-get install -y --no-install-recommends libreoffice-calc-nogui (about 35 s here).
-test-readers: $(STAMP)
+test-readers: $(DEV)
 	@command -v soffice >/dev/null || { echo "soffice not found: apt-get install -y --no-install-recommends libreoffice-calc-nogui"; exit 1; }
 	$(BIN)/pytest -q -m readers tests/readers
 
-demo: $(STAMP)
-	$(BIN)/python -m runner.demo
+demo: $(RUN)
+	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench.run
 
 clean:

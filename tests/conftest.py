@@ -28,13 +28,21 @@ def cli_env(env: dict[str, str | None] | None = None) -> dict[str, str]:
     return full
 
 
+# ``segments`` with test hooks injected (tests/hooked.py): for runs a test stops or sizes.
+HOOKED = [sys.executable, str(ROOT / "tests" / "hooked.py")]
+
+
 def run_cli(
-    *args: str, cwd: Path = ROOT, env: dict[str, str | None] | None = None, timeout: float = 120
+    *args: str,
+    cwd: Path = ROOT,
+    env: dict[str, str | None] | None = None,
+    timeout: float = 120,
+    hooked: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``segments`` as a user would, in a child process."""
+    """Run ``segments`` as a user would, in a child process (``hooked``: tests/hooked.py)."""
     full_env = cli_env(env)
     return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
+        [*(HOOKED if hooked else [sys.executable, "-m", "runner"]), *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -21,11 +21,10 @@ import errno
 import fcntl
 import os
 import shutil
-import signal
 import stat
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
@@ -41,9 +40,10 @@ if TYPE_CHECKING:
 
 TEMP_PREFIX = ".segments-tmp-"
 MANIFEST_SUFFIX = ".manifest.json"
-# Tests stop a run here (SIGSTOP) to kill it between the data and the manifest rename.
-STOP_HOOK = "SEGMENTS_TEST_STOP_BEFORE_MANIFEST"
-_NAME_KEPT = 100  # of the target's name, in temporary and lock names (NAME_MAX is 255)
+# Callbacks run once the data is in place and before its manifest is: empty in use. Tests
+# append one (tests/hooked.py, in the child process) to kill a run exactly there.
+BEFORE_MANIFEST: list[Callable[[], None]] = []
+_NAME_KEPT = 100  # of the target's name, in temporary names (NAME_MAX is 255)
 
 
 def reason(exc: OSError) -> str:
@@ -131,9 +131,10 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def stop_for_tests() -> None:
-    if os.environ.get(STOP_HOOK):
-        os.kill(os.getpid(), signal.SIGSTOP)
+def before_manifest() -> None:
+    """Run the :data:`BEFORE_MANIFEST` callbacks (none outside tests)."""
+    for hook in BEFORE_MANIFEST:
+        hook()
 
 
 class LocalUpload:
@@ -180,7 +181,7 @@ class LocalUpload:
             dest.put_back(aside)
             raise dest.error(exc) from exc
         _fsync_dir(dest.target.parent)
-        stop_for_tests()
+        before_manifest()
         try:
             manifest.rename_to(dest.manifest)
         except OSError as exc:

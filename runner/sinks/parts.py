@@ -60,10 +60,10 @@ from runner.sinks.base import Destination, Upload
 from runner.sinks.local import (
     LocalDestination,
     Staging,
+    before_manifest,
     clean_stale_temporaries,
     fsync_dir,
     reason,
-    stop_for_tests,
 )
 from runner.sinks.locks import target_lock
 from runner.sinks.private import create_private, write_private
@@ -228,7 +228,7 @@ class LocalParts:
                 placed.append((target, aside))
                 os.rename(staged, target)
             fsync_dir(owner.target.parent)
-            stop_for_tests()
+            before_manifest()
             doing = owner.manifest
             os.rename(staged_manifest, owner.manifest)
         except OSError as exc:

@@ -19,7 +19,7 @@ from runner.errors import DestinationError
 from runner.locations import S3Location
 from runner.sinks.base import Destination
 from runner.sinks.group import S3Placement
-from runner.sinks.local import MANIFEST_SUFFIX, TEMP_PREFIX, stop_for_tests
+from runner.sinks.local import MANIFEST_SUFFIX, TEMP_PREFIX, before_manifest
 from runner.sinks.s3 import S3Destination, S3Upload, s3_reason
 from runner.spec.split import SplitSpec
 from runner.spec.targets import part_number, part_path
@@ -128,7 +128,7 @@ class S3Parts:
                 problem = upload.parts.stamp(meta) if late else None
                 if problem:
                     raise DestinationError(f"cannot set the metadata of {upload.url}: {problem}")
-            stop_for_tests()
+            before_manifest()
             self._put_manifest(manifest)
         except BaseException:
             for placement in reversed(placed):

@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError, ManifestError
 from runner.locations import S3Location
-from runner.sinks.local import MANIFEST_SUFFIX, stop_for_tests
+from runner.sinks.local import MANIFEST_SUFFIX, before_manifest
 from runner.sinks.roots import OutputRoot, S3Root, rerooted_s3
 from runner.sinks.s3_errors import s3_error as s3_error
 from runner.sinks.s3_errors import s3_reason as s3_reason
@@ -226,7 +226,7 @@ class S3Upload:
             f"{metadata.get('rows', '?')} rows)"
         )
         stamp_problem = self.parts.stamp(meta)
-        stop_for_tests()
+        before_manifest()
         try:
             self._put_manifest(manifest)
         except (ClientError, BotoCoreError) as exc:

@@ -16,8 +16,6 @@ them key by key; ``false`` (or no ``split`` and no such preset) writes one file.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,17 +83,11 @@ PRESET_LIMITS: Mapping[str, Mapping[str, Any]] = {
     "klaviyo": {"max_bytes": "50MB"},
     "hubspot": {"max_rows": 1_048_575, "max_bytes": "512MB"},
 }
-# Tests only (not an option): JSON {preset: limits} replacing PRESET_LIMITS entries, so an
-# export run as a subprocess can pass a platform's limit with a few hundred rows.
-TEST_LIMITS = "SEGMENTS_TEST_PRESET_LIMITS"
 
 
 def preset_limits(preset: str | None) -> dict[str, Any]:
     """The documented limits of ``preset``'s platform ({} when it documents none)."""
-    table: Mapping[str, Mapping[str, Any]] = PRESET_LIMITS
-    if os.environ.get(TEST_LIMITS):
-        table = {**PRESET_LIMITS, **json.loads(os.environ[TEST_LIMITS])}
-    return dict(table.get(preset or "", {}))
+    return dict(PRESET_LIMITS.get(preset or "", {}))
 
 
 def effective_split(preset: str | None, own: Any) -> dict[str, Any] | None:

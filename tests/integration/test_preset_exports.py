@@ -8,7 +8,6 @@ import io
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +15,17 @@ import orjson
 from botocore.exceptions import ClientError
 
 from runner.sandbox import Sandbox
-from runner.sinks.local import STOP_HOOK
-from tests.conftest import ANCHOR, FAST_RETRY, api_env, cli_env, make_project, run_cli, wait_for
+from tests.conftest import (
+    ANCHOR,
+    FAST_RETRY,
+    HOOKED,
+    api_env,
+    cli_env,
+    make_project,
+    run_cli,
+    wait_for,
+)
+from tests.hooked import LIMITS, STOP_HOOK
 from tests.integration.s3servers import S3Server
 from tests.integration.test_split import stopped
 
@@ -92,9 +100,8 @@ def test_mailchimp_leaves_out_and_counts_rows_without_an_email(
 
 
 # -- The platform's limits as split defaults ------------------------------------
-# The documented limits are 50 MB and more: the runner takes test-sized ones from this
-# variable (tests only), so a few hundred contacts pass them.
-LIMITS = "SEGMENTS_TEST_PRESET_LIMITS"
+# The documented limits are 50 MB and more: tests/hooked.py sets test-sized ones in the
+# child process, so a few hundred contacts pass them.
 KLAVIYO = """\
 version: 1
 name: handoff
@@ -127,6 +134,7 @@ def run(
         cwd=project,
         env={**api_env(api), **limits, **env},
         timeout=300,
+        hooked=True,
     )
 
 
@@ -197,7 +205,7 @@ def killed_at_the_manifest(project: Path, api: Sandbox, limit: str | None, **env
     """A run stopped (test hook) with its files in place but not its manifest, killed -9."""
     limits = {LIMITS: json.dumps({"klaviyo": {"max_bytes": limit}})} if limit else {}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
         env=cli_env({**api_env(api), **limits, **env, STOP_HOOK: "1"}),
         stdout=subprocess.PIPE,
@@ -318,7 +326,7 @@ def test_s3_a_staged_first_part_left_open_by_kill_9_is_aborted_by_the_next_run(
     slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=36)
     limits = {LIMITS: json.dumps({"klaviyo": {"max_bytes": "12KB"}})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
         env=cli_env({**api_env(slow), **limits, **env}),
         stdout=subprocess.PIPE,

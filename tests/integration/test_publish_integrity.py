@@ -21,8 +21,18 @@ from pathlib import Path
 import pytest
 
 from runner.sandbox import Sandbox
-from runner.sinks.local import STOP_HOOK, TEMP_PREFIX
-from tests.conftest import ANCHOR, api_env, cli_env, make_project, rendered_body, run_cli, wait_for
+from runner.sinks.local import TEMP_PREFIX
+from tests.conftest import (
+    ANCHOR,
+    HOOKED,
+    api_env,
+    cli_env,
+    make_project,
+    rendered_body,
+    run_cli,
+    wait_for,
+)
+from tests.hooked import STOP_HOOK
 
 Start = Callable[..., Sandbox]
 TOKEN = "tok-integrity-SECRET"
@@ -36,7 +46,7 @@ output: {format: csv, path: out/everyone.csv}
 
 
 def export_cmd(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, *extra]
+    return [*HOOKED, "export", "--as-of", ANCHOR, *extra]
 
 
 def start(project: Path, api: Sandbox, cmd: list[str], **env: str) -> subprocess.Popen[bytes]:

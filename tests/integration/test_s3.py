@@ -8,7 +8,6 @@ import hashlib
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from botocore.exceptions import ClientError
 from runner.sandbox import Sandbox
 from tests.conftest import (
     ANCHOR,
+    HOOKED,
     api_env,
     cli_env,
     closed_port,
@@ -107,7 +107,7 @@ def test_killed_upload_leaves_no_object(
     project = make_project(tmp_path, {"everyone": segment()})
     key = "daily/everyone.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
         env=cli_env(env(slow, s3)),
         stdout=subprocess.PIPE,
@@ -236,7 +236,7 @@ def test_out_s3_prefix_reroots_s3_and_local_paths(
 def test_kill_between_the_object_and_its_manifest(
     sandbox: Start, s3: S3Server, tmp_path: Path
 ) -> None:
-    from runner.sinks.local import STOP_HOOK
+    from tests.hooked import STOP_HOOK
     from tests.integration.test_publish_integrity import finish, stopped
 
     project = make_project(tmp_path, {"everyone": segment()})
@@ -244,7 +244,7 @@ def test_kill_between_the_object_and_its_manifest(
     assert old.returncode == 0, old.stdout + old.stderr
     api = sandbox(users=80, seed=2)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR],
+        [*HOOKED, "export", "--as-of", ANCHOR],
         cwd=project,
         env=cli_env(env(api, s3, **{STOP_HOOK: "1"})),
         stdout=subprocess.PIPE,
@@ -267,7 +267,7 @@ def test_kill_between_the_object_and_its_manifest(
 def test_manifest_failure_after_the_object_says_what_was_published(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    from runner.sinks.local import STOP_HOOK
+    from tests.hooked import STOP_HOOK
     from tests.integration.s3servers import run_server
     from tests.integration.test_publish_integrity import finish, stopped
 
@@ -278,7 +278,7 @@ def test_manifest_failure_after_the_object_says_what_was_published(
         assert old.returncode == 0, old.stdout + old.stderr
         api = sandbox(users=80, seed=2)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--results", "r.json"],
+            [*HOOKED, "export", "--as-of", ANCHOR, "--results", "r.json"],
             cwd=project,
             env=cli_env(env(api, server, **{STOP_HOOK: "1"})),
             stdout=subprocess.PIPE,

@@ -10,16 +10,16 @@ import io
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.sandbox import Sandbox
-from runner.sinks.local import STOP_HOOK, TEMP_PREFIX
+from runner.sinks.local import TEMP_PREFIX
 from runner.spec.targets import part_number
-from tests.conftest import ANCHOR, api_env, cli_env, make_project, run_cli, wait_for
+from tests.conftest import ANCHOR, HOOKED, api_env, cli_env, make_project, run_cli, wait_for
+from tests.hooked import STOP_HOOK
 from tests.integration.s3servers import S3Server
 
 Start = Callable[..., Sandbox]
@@ -232,7 +232,7 @@ def test_kill_9_between_parts_keeps_the_previous_set(sandbox: Start, tmp_path: P
 
     slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=4)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
         env=cli_env(api_env(slow)),
         stdout=subprocess.PIPE,
@@ -265,7 +265,7 @@ def test_sigterm_between_parts_cleans_up_at_once(sandbox: Start, tmp_path: Path)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=4)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
         env=cli_env(api_env(slow)),
         stdout=subprocess.PIPE,
@@ -294,7 +294,7 @@ def test_fewer_parts_remove_the_old_extras_only_after_the_new_set(
     assert len(old) == 5
 
     small = sandbox(users=300, seed=9)
-    cmd = [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR]
+    cmd = [*HOOKED, "export", "--as-of", ANCHOR]
     proc = subprocess.Popen(
         cmd,
         cwd=project,
@@ -526,7 +526,7 @@ def test_s3_kill_9_between_parts_keeps_the_previous_set(
     assert len(before) == 4  # three parts and the manifest
     slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=4)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
         cwd=project,
         env=cli_env({**api_env(slow), **env}),
         stdout=subprocess.PIPE,
@@ -580,7 +580,7 @@ def test_s3_old_extra_parts_go_only_after_the_new_manifest(
     old = s3_parts(s3)
     assert len(old) == 6  # five parts and the manifest
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR],
+        [*HOOKED, "export", "--as-of", ANCHOR],
         cwd=project,
         env=cli_env({**api_env(sandbox(users=150, seed=9)), **env, STOP_HOOK: "1"}),
         stdout=subprocess.PIPE,

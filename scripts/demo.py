@@ -20,7 +20,7 @@ DEMO_TOKEN = "sandbox-demo-token"
 
 
 def main() -> int:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent  # the repository: scripts/ is at its top
     with Sandbox(SandboxOptions(users=5000, token=DEMO_TOKEN, faults="429=0.03,html=0.02")) as api:
         print(f"sandbox API listening on {api.url} (5,000 contacts, a few injected faults)\n")
         env = {**os.environ, "FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": DEMO_TOKEN}
