@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, table
+
 TOKEN = "bench-token"
 USERS = int(os.environ.get("BENCH_DEEP_USERS", "34000"))
 SEGMENT = """\
@@ -156,13 +157,11 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    from bench.run import _table  # here: bench.run imports this module's caller
-
     with tempfile.TemporaryDirectory(prefix="segments-deep-") as tmp:
         out, rows = measure(Path(tmp))
-    table = _table([["benchmark", "figure", "ratio", ""], *rows])
-    print(table)
-    out["table"] = table
+    text = table([["benchmark", "figure", "ratio", ""], *rows])
+    print(text)
+    out["table"] = text
     target = ROOT / "bench" / "deep.json"
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target.relative_to(ROOT)}")

@@ -16,9 +16,9 @@ import time
 import orjson
 import yaml
 
-from bench.run import CSV_SEGMENT
+from bench.common import CSV_SEGMENT
+from runner.fetch.records import Deduplicator
 from runner.formats import Encoder
-from runner.records import Deduplicator
 from runner.sandbox.data import make_contact
 from runner.sinks import DiscardUpload
 from runner.spec.segment import Column, CsvOptions, OutputSpec

@@ -19,7 +19,7 @@ import orjson
 import requests
 import urllib3
 
-from bench.run import TOKEN, SandboxProcess
+from bench.common import TOKEN, SandboxProcess
 from runner.spec.schema import filter_defaults
 
 

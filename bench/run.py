@@ -30,10 +30,11 @@ from typing import Any
 import orjson
 import requests
 
+from bench.common import CSV_SEGMENT, ROOT, TOKEN, SandboxProcess, table
+from bench.deep import measure as deep
+from bench.xlsx_memory import measure as xlsx_measure
 from runner.spec.schema import filter_defaults
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-token"
 # Zero-latency ratios swing with this VM's neighbours: more runs. Latency and memory
 # figures barely move: fewer.
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -41,23 +42,6 @@ STEADY_RUNS = min(RUNS, 3)
 BIG = int(os.environ.get("BENCH_BIG", "1000000"))
 
 BODY = {"isContact": False, "applicableFilters": []}
-CSV_SEGMENT = """\
-version: 1
-name: bench-csv
-filter: {isContact: false, applicableFilters: []}
-output:
-  path: out/bench.csv
-  columns:
-    - {name: id, path: _id}
-    - {name: name, path: profile.userDetails.name}
-    - {name: email, path: profile.userDetails.contact.email}
-    - {name: phone, expr: e164(profile.userDetails.contact.phone)}
-    - {name: plan, expr: attr("plan")}
-    - {name: tags, path: profile.userDetails.tags}
-    - {name: country, path: profile.userDetails.country}
-    - {name: last_message, path: lastMessage.text}
-    - {name: created, path: createdAt}
-"""
 JSONL_SEGMENT = """\
 version: 1
 name: bench-jsonl
@@ -69,39 +53,6 @@ version: 1
 api: {concurrency: %d, max_pages: 1000000}
 timezone: UTC
 """
-
-
-class SandboxProcess:
-    def __init__(self, users: int, latency_ms: float = 0, page_size: int = 50) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "runner",
-            "sandbox",
-            "--port",
-            "0",
-            "--users",
-            str(users),
-            "--token",
-            TOKEN,
-            "--page-size",
-            str(page_size),
-            "--latency-ms",
-            str(latency_ms),
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        self.url = ""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("export FLOWMATIX_API_URL="):
-                self.url = line.split("=", 1)[1].strip()
-                break
-        if not self.url:
-            raise RuntimeError("sandbox did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def bare_loop(url: str) -> tuple[float, int]:
@@ -192,14 +143,13 @@ def main() -> int:
             rows += zero_latency(project, users, out)
         rows += latency(project, out)
         rows += memory(project, out)
-        from bench.deep import measure as deep  # here: it imports this module
 
         out["deep"], deep_rows = deep(project)
         rows += deep_rows
 
-    table = _table([["benchmark", "figure", "ratio", "max RSS"], *rows])
-    print(table)
-    out["table"] = table
+    text = table([["benchmark", "figure", "ratio", "max RSS"], *rows])
+    print(text)
+    out["table"] = text
     target = ROOT / "bench" / "results.json"
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target.relative_to(ROOT)}")
@@ -288,9 +238,8 @@ def memory(project: Path, out: dict[str, Any]) -> list[Row]:
             api.stop()
     out["memory_ratio"] = mem[BIG] / mem[10_000]
     rows.append([f"memory {BIG:,} / 10,000", "", f"{out['memory_ratio']:.2f}", ""])
-    from bench.xlsx_memory import measure  # here: it imports this module
 
-    out[f"memory_xlsx_{BIG}"] = xlsx = measure(BIG)
+    out[f"memory_xlsx_{BIG}"] = xlsx = xlsx_measure(BIG)
     rows.append(
         [
             f"peak memory, {BIG:,} contacts (xlsx)",
@@ -310,15 +259,6 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor()
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

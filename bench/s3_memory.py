@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import TOKEN, SandboxProcess
+from bench.common import TOKEN, SandboxProcess
 from tests.integration.s3servers import run_server
 
 SEGMENT = """\

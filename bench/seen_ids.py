@@ -12,7 +12,7 @@ import sys
 import time
 import tracemalloc
 
-from runner.records import SeenIds
+from runner.fetch.records import SeenIds
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.run import CSV_SEGMENT, TOKEN, SandboxProcess
+from bench.common import CSV_SEGMENT, TOKEN, SandboxProcess
 
 SEGMENT = CSV_SEGMENT.replace("name: bench-csv", "name: bench-xlsx").replace(
     "  path: out/bench.csv", "  format: xlsx\n  path: out/bench.xlsx"

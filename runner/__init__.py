@@ -5,7 +5,7 @@ The pipeline, one package a step::
     spec (segment file -> rendered request) -> fetch (pages) -> records
          -> rows (columns) -> formats -> sinks -> manifest
 
-``runner.export`` runs it for each segment; ``runner.commands`` holds what each
+``runner.run.export`` runs it for each segment; ``runner.cli.commands`` holds what each
 CLI command does, callable from Python; ``runner.cli`` maps outcomes to exit codes.
 """
 

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 
-from runner.cli import main
+from runner.cli.main import main
 from runner.sinks import local
 from runner.spec import split
 

@@ -7,7 +7,8 @@ already on their way. One stage per module, each importing only the ones above i
 
 - :mod:`~runner.fetch.transport`: the wire (one urllib3 pool, a deadline per
   request, bodies read with a cap); the plug point another HTTP client replaces.
-- :mod:`~runner.fetch.redact`: the token never reaches a message.
+- :mod:`~runner.fetch.redact`: THE one redaction: the token, in any form, never
+  reaches a message, a file or a notification.
 - :mod:`~runner.fetch.reply`: what a reply means (records, another try, a failure).
 - :mod:`~runner.fetch.retry`: THE retry loop around sending, reading and decoding,
   and the pacing (requests in flight, rate limit).

@@ -17,6 +17,7 @@ from runner import __version__
 from runner.errors import AuthError
 from runner.fetch.concurrency import Adaptive
 from runner.fetch.paging import NewRecords, PageNumbers, PageRequest, Paging
+from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
@@ -24,7 +25,6 @@ from runner.fetch.transport import Retryable, Transport, UrllibTransport
 from runner.fetch.turns import Later
 from runner.fetch.windowed import Windows
 from runner.fetch.windows import closed_range
-from runner.records import Deduplicator
 from runner.spec.project import ApiSettings
 
 USER_AGENT = f"segment-runner/{__version__}"

@@ -32,8 +32,8 @@ from typing import Any, Protocol
 import orjson
 
 from runner.errors import PagingError
+from runner.fetch.records import Deduplicator, first_non_object, json_type
 from runner.fetch.redact import Redactor
-from runner.records import Deduplicator, first_non_object, json_type
 
 
 def past_max_pages(pages: int, max_pages: int) -> None:

@@ -33,7 +33,7 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.windows import Range
->>> from runner.records import Deduplicator
+>>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
 >>> paging = Windows({"q": 1}, records, Range(None, 0), list, max_pages=10, ahead=lambda: 4)
 >>> first = paging.next()

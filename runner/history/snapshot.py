@@ -10,7 +10,7 @@ give the same bytes) of lines::
 
 After the header, each id once, as canonical JSON (:func:`canonical`), ordered by
 its digest: the first 12 bytes of BLAKE2b of the line. Which ids are the same
-follows :mod:`runner.records`: ``1`` and ``1.0`` are one id, ``"1"`` and ``1`` two.
+follows :mod:`runner.fetch.records`: ``1`` and ``1.0`` are one id, ``"1"`` and ``1`` two.
 A reader checks the header, the order (strictly rising: a damaged or edited file
 is caught) and gzip's own CRC and length (a cut file is caught).
 

@@ -19,7 +19,7 @@ from runner.history import RunStatus
 from runner.problems import counted
 
 if TYPE_CHECKING:
-    from runner.export import SegmentResult
+    from runner.run.export import SegmentResult
 
 LOG_EVERY = 10.0  # seconds between status lines in log mode
 

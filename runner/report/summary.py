@@ -6,13 +6,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from runner.export import DONE
 from runner.history import RunStatus
 from runner.problems import counted
 from runner.report.table import format_table
+from runner.run.export import DONE
 
 if TYPE_CHECKING:
-    from runner.export import SegmentResult
+    from runner.run.export import SegmentResult
 
 
 STOPPED = (RunStatus.FAILED, RunStatus.GUARD)  # each with an error to show

@@ -18,7 +18,7 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import Population
-from runner.sandbox.faults import FaultPlan, echo_text
+from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
 
 OK_MESSAGE = b"Users fetched successfully"
@@ -64,6 +64,7 @@ class SandboxOptions:
     churn_at: str = "top"  # see CHURN
     ties: int = 0  # contacts moved onto one createdAt instant (Population.tie)
     tie_at: str | None = None  # that instant; default the middle contact's
+    echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
 
 
 PAGING = {
@@ -109,6 +110,7 @@ class Sandbox:
             ("paging", self.options.paging, PAGING),
             ("records", self.options.records, RECORDS),
             ("churn_at", self.options.churn_at, CHURN),
+            ("echo_form", self.options.echo_form, ECHO_FORMS),
         ):
             if value not in known:
                 raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
@@ -314,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault(self, fault: str) -> bool:
         """Serve ``fault`` if it replaces the reply; True when the request is answered."""
         opts = self.server.sandbox.options
-        echo = echo_text(self.headers.get("Authorization", ""))
+        echo = echo_text(self.headers.get("Authorization", ""), opts.echo_form)
         if fault == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -339,6 +341,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, CUT_SHORT)
         elif fault == "bomb":
             self._send(200, self.server.sandbox.bomb(), extra="Content-Encoding: gzip\r\n")
+        elif (said := envelope_body(fault)) is not None:  # a failure in a 200's body
+            wait = f"Retry-After: {opts.retry_after}\r\n" if fault.startswith("env429") else ""
+            self._send(200, said, extra=wait)
         else:
             return False
         return True

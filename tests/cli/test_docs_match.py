@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.args import build_parser
+from runner.cli.args import build_parser
 from runner.formats import FORMATS
 from runner.rows.presets import PRESETS
 

@@ -115,14 +115,14 @@ def test_reader_gone_is_quiet(tmp_path: Path, segments: int) -> None:
 
 RAISE = """\
 import sys
-import runner.commands
+import runner.cli.commands
 from runner.errors import *
 
 def fail(*args, **kwargs):
     raise {exc}
 
-runner.commands.list_segments = fail
-from runner.cli import main
+runner.cli.commands.list_segments = fail
+from runner.cli.main import main
 sys.exit(main(["list"]))
 """
 

@@ -77,6 +77,139 @@ def test_an_unpinned_runner_source_is_refused(tmp_path: Path, spec: str) -> None
     assert not (tmp_path / "new").exists()
 
 
+# The oracles: Python says what a line separator is, packaging what a name normalises to.
+SEPARATORS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
+CONTROLS = ["\x00", "\t", "\x1b", "\x7f", "\x9b", "\u202e", "\u200b"]
+EVIL = "--index-url=http://evil.example/simple"
+SHA = "3f1c2b9d0e8a7f6c5b4a392817161514131211aa"
+DIGEST = hashlib.sha256(b"a wheel").hexdigest()
+WHEEL = "https://files.example/segment_runner-0.1.0-py3-none-any.whl"
+REPO = "git+https://github.com/acme/segment-runner"
+
+
+def init_in_process(
+    capsys: pytest.CaptureFixture[str], target: Path, spec: str
+) -> tuple[int, str, str]:
+    """`segments init TARGET --runner-source SPEC` through runner.cli.main: argv cannot
+    carry a NUL, and no process boundary is under test here."""
+    from runner.cli import main
+
+    code = main(["init", str(target), "--runner-source", spec])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_separators_are_the_ones_python_knows() -> None:
+    assert {"\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"} == set(
+        SEPARATORS
+    )
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+@pytest.mark.parametrize("char", SEPARATORS + CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_line_separator_and_control_character_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, char: str, where: str
+) -> None:
+    spec = (
+        f"segment-runner==0.1.0{char}{EVIL}"
+        if where == "middle"
+        else f"segment-runner==0.1.0{char}"
+    )
+    code, out, err = init_in_process(capsys, tmp_path / "new", spec)
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert line.startswith("segments: error: --runner-source takes one line"), line
+    assert f"U+{ord(char):04X}" in line and "evil" not in line
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("char", ["\v", "\u2028", "\x85"])
+def test_a_second_line_through_the_command_line_is_exit_2(tmp_path: Path, char: str) -> None:
+    refused = run_cli(
+        "init", str(tmp_path / "new"), "--runner-source", f"segment-runner==0.1.0{char}{EVIL}"
+    )
+    assert refused.returncode == 2
+    assert one_line(refused.stderr).startswith("segments: error: --runner-source takes one line")
+    assert not (tmp_path / "new").exists()
+
+
+REFUSED = {
+    # another distribution, whatever it is pinned to
+    "segments-tools==1.0.0": "installs 'segments-tools', not segment-runner",
+    "segment-runner-extra==0.1.0": "installs 'segment-runner-extra', not segment-runner",
+    f"flask @ {WHEEL}#sha256={DIGEST}": "installs 'flask', not segment-runner",
+    # a pin that can move
+    f"segment-runner @ {REPO}@HEAD": "not pinned: 'HEAD' can move",
+    f"segment-runner @ {REPO}@refs/heads/main": "not pinned: 'refs/heads/main' can move",
+    f"segment-runner @ {REPO}@main": "not pinned: 'main' can move",
+    f"segment-runner @ {REPO}@v0.1.0": "not pinned: 'v0.1.0' can move",
+    f"segment-runner @ {REPO}@{SHA[:7]}": f"not pinned: '{SHA[:7]}' can move",
+    f"segment-runner @ {REPO}@{SHA[:39]}": f"not pinned: '{SHA[:39]}' can move",
+    f"segment-runner @ {REPO}.git": "not pinned: no @<commit> in the URL",
+    "segment-runner==0.1.*": "not pinned: a range",
+    "segment-runner~=0.1": "not pinned: a range",
+    "segment-runner>=0.1,<=0.1": "not pinned: a range",
+    f"segment-runner @ {WHEEL}": "not pinned: a wheel or sdist URL pins only with #sha256=",
+    f"segment-runner @ {WHEEL}#md5=0123456789abcdef0123456789abcdef": "#sha256=",
+    f"segment-runner @ {WHEEL}#sha256={DIGEST[:63]}": "#sha256=",
+    # not a requirement naming it, or not always installed
+    f"{REPO}@{SHA}": "name it: segment-runner @ URL",
+    "./dist/segment_runner-0.1.0-py3-none-any.whl": "is not a requirement naming segment-runner",
+    'segment-runner==0.1.0; python_version < "3"': "has an environment marker",
+}
+
+
+@pytest.mark.parametrize("spec", REFUSED)
+def test_a_source_that_can_move_or_is_another_package_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, spec: str
+) -> None:
+    code, out, err = init_in_process(capsys, tmp_path / "new", spec)
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert line.startswith("segments: error: --runner-source") and REFUSED[spec] in line, line
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "segments-tools==1.0.0",
+        f"segment-runner @ {REPO}@HEAD",
+        f"segment-runner @ {REPO}@refs/heads/main",
+    ],
+)
+def test_the_issues_examples_are_exit_2_as_typed(tmp_path: Path, spec: str) -> None:
+    refused = run_cli("init", str(tmp_path / "new"), "--runner-source", spec)
+    assert refused.returncode == 2
+    assert REFUSED[spec] in one_line(refused.stderr)
+    assert not (tmp_path / "new").exists()
+
+
+ACCEPTED = [
+    "segment-runner==0.1.0",
+    "Segment_Runner==0.1.0",  # PEP 503: the same name
+    "segment.runner===0.1.0",
+    "SEGMENT-RUNNER[s3]==0.1.0",
+    f"segment-runner @ {REPO}@{SHA}",
+    f"segment_runner @ {REPO}@{SHA.upper()}#subdirectory=pkg",
+    f"segment-runner @ {WHEEL}#sha256={DIGEST}",
+    f"segment-runner @ https://files.example/segment_runner-0.1.0.tar.gz#sha256={DIGEST}",
+]
+
+
+@pytest.mark.parametrize("spec", ACCEPTED)
+def test_a_pin_that_cannot_move_is_kept_verbatim(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, spec: str
+) -> None:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    assert canonicalize_name(Requirement(spec).name) == "segment-runner"
+    code, _, err = init_in_process(capsys, tmp_path / "new", spec)
+    assert code == 0 and err == "", err
+    assert requirement(tmp_path / "new") == spec
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel of this checkout (built/dist) and the copy it was built from (built/checkout)."""

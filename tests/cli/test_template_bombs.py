@@ -23,7 +23,7 @@ from tests.unit.test_template_budget import BOMBS
 
 LIMITED_CLI = r"""
 import resource, sys
-from runner.cli import main
+from runner.cli.main import main
 with open("/proc/self/status") as status:
     size_kb = int(status.read().split("VmSize:")[1].split()[0])
 limit = size_kb * 1024 + 300 * 2**20

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runner.history.record import RunRecord, RunStatus, new_run_id
-from runner.notify import ci_link, describe_url, expand, notify_run
+from runner.run.notify import ci_link, describe_url, expand, notify_run
 from runner.spec.notify import NotifyTarget
 
 TOKEN = "tok-Zq9-VERY-SECRET-123"

@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.export import ExportOptions, SegmentResult, export_all
 from runner.report.progress import Progress
+from runner.run.export import ExportOptions, SegmentResult, export_all
 from runner.sandbox import Sandbox
 from runner.spec.workspace import Workspace
 from tests.conftest import ANCHOR, api_env, make_project

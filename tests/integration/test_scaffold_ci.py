@@ -10,6 +10,7 @@ the runner images) and how; ``ci_github.py`` and ``ci_gitlab.py`` do it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -46,7 +47,8 @@ def scaffold(target: Path, ci: str, wheel: Path) -> Path:
     """`segments init --ci CI --runner-source <the wheel>` (the CLI: tests/cli/test_init.py)."""
     from runner.scaffold import init_project
 
-    init_project(target, ci=ci, runner_source=f"segment-runner @ {wheel.as_uri()}")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    init_project(target, ci=ci, runner_source=f"segment-runner @ {wheel.as_uri()}#sha256={digest}")
     return target
 
 
@@ -174,7 +176,7 @@ def shell_texts(made: dict[str, Path]) -> dict[str, str]:
 def test_every_segments_option_in_ci_exists_in_the_cli_parser(
     made: dict[str, Path], tmp_path: Path
 ) -> None:
-    from runner.cli import build_parser
+    from runner.cli.main import build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
-from runner.export import SegmentResult
 from runner.history import RunStatus
 from runner.problems import Problem
 from runner.report.problems import not_checked, validation_summary
 from runner.report.progress import Progress
 from runner.report.summary import summary
+from runner.run.export import SegmentResult
 
 
 def test_the_progress_end_line_counts_in_words() -> None:

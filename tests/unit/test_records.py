@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.records import Deduplicator, SeenIds, first_non_object, json_type
+from runner.fetch.records import Deduplicator, SeenIds, first_non_object, json_type
 
 M = 2**61 - 1  # hash(n) == hash(n + M) for ints
 

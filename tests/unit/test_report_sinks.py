@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from runner.errors import DestinationError, PathEscapeError, UsageError
-from runner.export import ExportOptions, SegmentResult
 from runner.locations import S3Location
 from runner.report.progress import Progress
 from runner.report.summary import summary
+from runner.run.export import ExportOptions, SegmentResult
 from runner.sinks import LocalRoot, S3Root, parse_output_root
 from runner.sinks.local import (
     TEMP_PREFIX,

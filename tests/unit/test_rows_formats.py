@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runner.fetch.records import Deduplicator, SeenIds
 from runner.formats import FORMATS, Encoder, content_type
 from runner.formats.csv import guard_formula
-from runner.records import Deduplicator, SeenIds
 from runner.rows.build import EXTRA, KNOWN_FIELDS, RowBuilder
 from runner.rows.columns import compile_expr, compile_many
 from runner.sinks import DiscardUpload

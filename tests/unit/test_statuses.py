@@ -7,11 +7,11 @@ import io
 
 import pytest
 
-from runner.export import DONE, SegmentResult
 from runner.history import RunStatus
 from runner.history.record import RECORDED, RunRecord, new_run_id
 from runner.report.progress import Progress
 from runner.report.summary import summary
+from runner.run.export import DONE, SegmentResult
 
 ENDED = "2026-11-25T00:00:00.000Z"
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from runner.fetch import windowed, windows
 from runner.fetch.paging import NewRecords
+from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
 from runner.fetch.windowed import Windows
 from runner.fetch.windows import (
@@ -26,7 +27,6 @@ from runner.fetch.windows import (
     text,
     window_pages,
 )
-from runner.records import Deduplicator
 
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 

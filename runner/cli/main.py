@@ -6,7 +6,7 @@ finish (``failed`` or ``guard``: :class:`runner.history.RunStatus`) or an OS
 failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM (the segment it stopped is
 ``interrupted``). It is also where process-wide
 things are set: the SIGTERM handler and, for exports, the GC threshold.
-The grammar (options, values and their bounds) is :mod:`runner.args`.
+The grammar (options, values and their bounds) is :mod:`runner.cli.args`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from runner import commands
-from runner.args import build_parser
-from runner.commands import Outcome
+from runner.cli import commands
+from runner.cli.args import build_parser
+from runner.cli.commands import Outcome
+from runner.cli.process import STDOUT, fewer_gc_passes, named_stdout, release_stdout, sigterm_raises
 from runner.errors import ExitCode, RunnerError, Terminated, UsageError
-from runner.process import STDOUT, fewer_gc_passes, named_stdout, release_stdout, sigterm_raises
 
 __all__ = ["build_parser", "main"]
 
@@ -74,7 +74,7 @@ def _list(args: argparse.Namespace) -> Outcome:
 
 
 def _export(args: argparse.Namespace) -> Outcome:
-    from runner.export import ExportOptions
+    from runner.run.export import ExportOptions
 
     live = {"auto": None, "live": True, "log": False}[args.progress]
     job = commands.ExportJob(_selection(args), _options(ExportOptions, args), args.results, live)

@@ -1,6 +1,6 @@
 """Exports that remember: one export's use of the run history (:mod:`runner.history`).
 
-:func:`runner.export.export_segment` drives a :class:`HistoryRun` through the run:
+:func:`runner.run.export.export_segment` drives a :class:`HistoryRun` through the run:
 
 1. :meth:`HistoryRun.start`: the destination (a dated file for ``mode: incremental``),
    the history beside it, the last successful run and the ``createdAt`` window;
@@ -44,7 +44,7 @@ from runner.history.guard import Baseline, check_drift, parse_max_change
 from runner.history.record import body_fingerprint, git_commit, utc_now, utc_text
 from runner.history.snapshot import SnapshotBase
 from runner.history.window import Window, incremental_window
-from runner.notify import catalog_link, notify_run
+from runner.run.notify import catalog_link, notify_run
 from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
 from runner.spec.project import Project
 from runner.spec.segment import Column, OutputSpec, Segment
@@ -54,7 +54,7 @@ from runner.spec.workspace import Workspace
 
 
 class Figures(Protocol):
-    """What a finished run measured (:class:`runner.export.SegmentResult` has these)."""
+    """What a finished run measured (:class:`runner.run.export.SegmentResult` has these)."""
 
     rows: int
     pages: int
@@ -266,7 +266,7 @@ class HistoryRun:
         """Record the run, prune old snapshots and notify; the warnings (never raises)."""
         if self.dry_run:
             return []
-        record = run_record(self, status, figures)
+        record = masked(run_record(self, status, figures), redact)
         warnings: list[str] = []
         try:
             record = self.store.append(record)
@@ -326,6 +326,13 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
     )
+
+
+def masked(record: RunRecord, redact: Callable[[str], str]) -> RunRecord:
+    """``record`` with every text in it through ``redact``: the history is an output too."""
+    fields = dataclasses.asdict(record)
+    texts: dict[str, Any] = {k: redact(v) for k, v in fields.items() if type(v) is str}
+    return dataclasses.replace(record, **texts)
 
 
 def _since(text: str, clock: Clock) -> dt.datetime:

@@ -19,14 +19,15 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
-from runner.export_history import HistoryRun
 from runner.fetch import PageFetcher, token_from_env
+from runner.fetch.redact import Redactor
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
 from runner.locations import public_url
-from runner.manifest import Manifest, git_blob_id
 from runner.problems import counted
+from runner.run.manifest import Manifest, git_blob_id
+from runner.run.remember import HistoryRun
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -102,10 +103,6 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
 def export_segment(
     seg: Segment,
     ws: Workspace,
@@ -117,8 +114,9 @@ def export_segment(
 ) -> SegmentResult:
     """Export one segment; every failure is in the result, only an interrupt is raised
     (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
-    history beside the destination (:mod:`runner.export_history`)."""
+    history beside the destination (:mod:`runner.run.remember`)."""
     result = SegmentResult(seg.name) if into is None else into
+    scrub = Redactor(token)  # the one redaction: every text this run leaves passes it
     started, started_at = time.monotonic(), _utc_now()
     notify = listener or _quiet
     upload: Upload | None = None
@@ -130,7 +128,7 @@ def export_segment(
         notify("start", result)
         if run.previous is not None and seg.mode == "full":  # an incremental window differs
             notify(f"estimate:{run.previous.rows}", result)  # progress's expected total
-        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body)
+        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()
         encoder = write_rows(fetcher, seg, upload, result, notify, run)
@@ -142,13 +140,13 @@ def export_segment(
         else:
             companions = run.companions()  # the delta files, finished
             manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
-            _publish(manifest, ws, result, upload, destination, companions)
+            _publish(manifest, ws, result, upload, destination, companions, scrub)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
-        result.error = redact(str(exc), token)
+        result.error = scrub.mask(str(exc))
     except RunnerError as exc:
         result.status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
-        result.error = redact(str(exc), token)
+        result.error = scrub.mask(str(exc))
     except (KeyboardInterrupt, Terminated):
         result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
         raise
@@ -156,7 +154,7 @@ def export_segment(
         if upload is not None and result.status != RunStatus.SUCCESS:
             upload.abort()
         result.seconds = round(time.monotonic() - started, 3)
-        _remember(run, result, os.environ if env is None else env, token, notify)
+        _remember(run, result, os.environ if env is None else env, scrub, notify)
         if result.status is not None:
             notify("end", result)
     return result
@@ -174,7 +172,7 @@ def _remember(
     run: HistoryRun | None,
     result: SegmentResult,
     env: Mapping[str, str],
-    token: str,
+    scrub: Redactor,
     notify: Listener,
 ) -> None:
     """Record the run and send its notifications; what goes wrong there is a warning."""
@@ -182,7 +180,8 @@ def _remember(
         return
     try:
         if result.status is not None:
-            for text in run.end(result.status, result, env, lambda line: redact(line, token)):
+            for line in run.end(result.status, result, env, scrub.mask):
+                text = scrub.mask(line)
                 result.warnings.append(text)
                 notify("warning:" + text, result)
     finally:
@@ -197,10 +196,13 @@ def _fetcher(
     result: SegmentResult,
     notify: Listener,
     body: Mapping[str, Any] | None = None,
+    scrub: Redactor | None = None,
 ) -> PageFetcher:
+    mask = (scrub or Redactor(token)).mask
+
     def on_retry(page: int, reason: str) -> None:
         result.retries = fetcher.retries
-        notify("retry:" + redact(reason, token), result)
+        notify("retry:" + mask(reason), result)
 
     fetcher = PageFetcher(
         ws.project.api,
@@ -325,10 +327,13 @@ def _publish(
     upload: Upload,
     destination: Destination,
     companions: Sequence[Upload] = (),
+    scrub: Redactor | None = None,
 ) -> None:
-    """Publish the file with its delta files (if any), all or none."""
+    """Publish the file with its delta files (if any), all or none; every text in the
+    manifest passes ``scrub``."""
     metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
-    publish_group(upload, companions, manifest.to_bytes(), metadata)
+    content = manifest.to_bytes(scrub.document if scrub is not None else None)
+    publish_group(upload, companions, content, metadata)
     remove_old_set(destination)  # one file where a set was (split turned off)
     result.published = True
     result.manifest = manifest_display(destination, result.parts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +62,14 @@ class Manifest:
     # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
     parts: Sequence[Mapping[str, Any]] | None = None
 
-    def to_bytes(self) -> builtins.bytes:  # (a field is named bytes)
-        """Indented JSON and a newline, the keys in field order (``parts`` only when split)."""
+    def to_bytes(
+        self, scrub: Callable[[Any], Any] | None = None
+    ) -> builtins.bytes:  # (a field is named bytes)
+        """Indented JSON and a newline, the keys in field order (``parts`` only when split);
+        ``scrub`` masks the API token in the whole document (the export's redaction)."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
         parts = fields.pop("parts")
         if parts is not None:
             fields["part_count"], fields["parts"] = len(parts), list(parts)
-        return orjson.dumps(fields, option=orjson.OPT_INDENT_2) + b"\n"
+        document = scrub(fields) if scrub is not None else fields
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"

@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
@@ -31,7 +31,7 @@ from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
-    from runner.export import ExportOptions, SegmentResult
+    from runner.run.export import ExportOptions, SegmentResult
     from runner.sandbox.server import SandboxOptions
     from runner.sinks import OutputRoot
 
@@ -208,11 +208,12 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     """Export the selected segments: progress on ``err``, the summary table on ``out``."""
-    from runner.export import DONE, export_all
     from runner.report.progress import Progress
+    from runner.run.export import DONE, export_all
 
     sel = job.selection
     ws = open_workspace(sel)
+    out, err = _masked(ws, out, err)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
     segments = ws.select(sel.selectors, sel.exclude)
     if not segments:
@@ -235,8 +236,9 @@ def _report_export(
     job: ExportJob, ws: Workspace, results: list[SegmentResult], out: TextIO
 ) -> None:
     """The summary table on ``out``, and the results file if ``--results`` asked for it."""
-    from runner.export import results_document, write_results
+    from runner.fetch.redact import redactor_for
     from runner.report.summary import summary
+    from runner.run.export import results_document, write_results
 
     out.write(summary(results))
     if job.results is not None:
@@ -246,14 +248,25 @@ def _report_export(
             "exclude": list(sel.exclude),
             **job.options.as_args(),
         }
-        write_results(job.results, results_document(ws, results, args))
+        scrub = redactor_for(ws.project.api.token_env, os.environ)
+        write_results(job.results, scrub.document(results_document(ws, results, args)))
+
+
+def _masked(ws: Workspace, out: TextIO, err: TextIO) -> tuple[TextIO, TextIO]:
+    """``out`` and ``err`` through the export's redaction of the API token: whatever a
+    command that talks to the API prints, the token in no form leaves with it."""
+    from runner.fetch.redact import MaskedStream, redactor_for
+
+    scrub = redactor_for(ws.project.api.token_env, os.environ)
+    # MaskedStream has the part of TextIO the commands use (write, flush, isatty)
+    return cast(TextIO, MaskedStream(out, scrub)), cast(TextIO, MaskedStream(err, scrub))
 
 
 def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
     """The runs recorded for each selected segment: a table with a sparkline, or JSON."""
-    from runner.export_history import store_for
     from runner.history import RunRecord, runs
     from runner.report.history import render_json, render_text
+    from runner.run.remember import store_for
 
     sel = options.selection
     ws = open_workspace(sel)
@@ -275,6 +288,7 @@ def diff(options: DiffOptions, out: TextIO, err: TextIO) -> Outcome:
 
     sel = options.selection
     ws = open_workspace(sel)
+    out, err = _masked(ws, out, err)
     report_problems(ws.problems, "text", err)
     base = options.ref or review.default_base(ws.project.root)
     selected = ws.select(sel.selectors, sel.exclude)

@@ -320,7 +320,9 @@ def _init(sub: Commands) -> None:
     p.add_argument(
         "--runner-source",
         metavar="SPEC",
-        help="what CI installs, pinned: git+https://...@SHA, a wheel URL or NAME==VERSION "
+        help="what CI installs, pinned so it cannot move: segment-runner==VERSION, "
+        "'segment-runner @ git+https://...@<40-hex sha>' or "
+        "'segment-runner @ <wheel URL>#sha256=<digest>' "
         "(default: where this segments was installed from)",
     )
 
