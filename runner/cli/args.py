@@ -318,6 +318,11 @@ def _init(sub: Commands) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--ci", choices=["github", "gitlab"], default="github", help="CI to wire")
     p.add_argument(
+        "--orchestrator",
+        choices=["airflow"],
+        help="also write dags/segments_dag.py (in an existing project: only that file)",
+    )
+    p.add_argument(
         "--runner-source",
         metavar="SPEC",
         help="what CI installs, pinned so it cannot move: segment-runner==VERSION, "

@@ -102,6 +102,7 @@ class InitOptions:
     force: bool = False
     ci: str = "github"  # github | gitlab
     runner_source: str | None = None  # what CI installs; None: where this runner came from
+    orchestrator: str | None = None  # airflow: also dags/segments_dag.py (alone if a project)
 
 
 def open_workspace(sel: Selection) -> Workspace:
@@ -182,9 +183,17 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 
 def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
-    """One line per selected segment: name, labels, format, output, file."""
+    """One line per selected segment: name, labels, format, output, file (and in JSON, the
+    token's variable and concurrency settings of ``runner.yaml``'s ``api``)."""
     ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
+    # What an orchestrator needs to share the token fairly (runner_airflow's pool and
+    # --concurrency), so a saved list is enough to plan a run without the project.
+    api = {
+        "token_env": ws.project.api.token_env,
+        "concurrency": ws.project.api.concurrency,
+        "max_concurrency": ws.project.api.max_concurrency,
+    }
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,
@@ -192,6 +201,7 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
             "format": s.output.format,
             "output": resolved_output(s, ws, options.out_root),
             "file": s.file,
+            **api,
         }
         for s in ws.select(options.selection.selectors, options.selection.exclude)
     ]
@@ -308,6 +318,7 @@ def init(options: InitOptions, out: TextIO, err: TextIO) -> Outcome:
         force=options.force,
         ci=options.ci,
         runner_source=options.runner_source,
+        orchestrator=options.orchestrator,
         out=out,
         err=err,
     )

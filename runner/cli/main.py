@@ -93,7 +93,9 @@ def _diff(args: argparse.Namespace) -> Outcome:
 
 
 def _init(args: argparse.Namespace) -> Outcome:
-    options = commands.InitOptions(args.dir, args.force, args.ci, args.runner_source)
+    options = commands.InitOptions(
+        args.dir, args.force, args.ci, args.runner_source, args.orchestrator
+    )
     return commands.init(options, sys.stdout, sys.stderr)
 
 

@@ -1,5 +1,5 @@
 """The code stays in pieces a reader can hold: no module over 400 lines, no function
-over 60, no class over 150, in runner/ (sandbox included) and bench/."""
+over 60, no class over 150, in runner/ (sandbox included), runner_airflow/ and bench/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 MODULE_LINES = 400
 FUNCTION_LINES = 60
 CLASS_LINES = 150
-FOLDERS = ("runner", "bench")
+FOLDERS = ("runner", "runner_airflow", "bench")
 
 
 def _sources() -> list[Path]:
