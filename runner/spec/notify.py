@@ -17,7 +17,9 @@ would otherwise only warn during a scheduled export, when nobody reads the log:
   or ``xml://`` to a host other than this machine (use ``jsons://`` and so on).
 
 A URL whose scheme or host comes from a ``${VARIABLE}`` is checked for what can be
-read from its text; the rest is checked when it is expanded, during the export.
+read from its text; the rest is checked when it is expanded, during the export. Where
+apprise is not installed (an Airflow scheduler parsing the DAG, the runner in its own
+environment), whether apprise knows a scheme is not checked: that process sends nothing.
 """
 
 from __future__ import annotations
@@ -66,10 +68,13 @@ def notify_targets(items: Any) -> tuple[NotifyTarget, ...]:
 
 
 @functools.cache
-def schemes() -> tuple[frozenset[str], frozenset[str]]:
-    """(every scheme apprise knows, those it can use on this machine)."""
-    from apprise import manager_plugins
-
+def schemes() -> tuple[frozenset[str], frozenset[str]] | None:
+    """(every scheme apprise knows, those it can use on this machine); None where apprise
+    is not installed (an Airflow scheduler parsing the DAG, with the runner elsewhere)."""
+    try:
+        from apprise import manager_plugins
+    except ImportError:
+        return None
     plugins: Any = manager_plugins  # untyped
     with warnings.catch_warnings():  # its plugin loading imports deprecated modules
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -101,17 +106,33 @@ def url_problem(url: str, token_env: str) -> str | None:
     scheme = match.group(1).lower()
     if "${" in scheme:
         return None
-    known, usable = schemes()
     if scheme == "file":
         return (
             "file:// is not a notification service: apprise writes no message to a file, "
             "so nobody would hear of a failed run; use a webhook, chat or mail URL"
         )
-    if scheme in ("http", "https") or (scheme not in known and did_you_mean(scheme, _WEB)):
+    if scheme in CLEAR_TEXT:
+        host = _host(url)
+        if host is not None and host not in LOOPBACK and "${" not in host:
+            return (
+                f"{scheme}:// sends the message (and any secret in the URL) unencrypted to "
+                f"{host}: use {CLEAR_TEXT[scheme]}:// (plain {scheme}:// is for this machine "
+                "only: localhost, 127.0.0.1, ::1)"
+            )
+    return _scheme_problem(scheme)
+
+
+def _scheme_problem(scheme: str) -> str | None:
+    """Whether apprise knows ``scheme`` and can use it here (nothing to say without it)."""
+    found = schemes()
+    known, usable = found if found is not None else (frozenset(), frozenset())
+    if scheme in _WEB or (found is not None and scheme not in known and did_you_mean(scheme, _WEB)):
         return (
             f"{scheme}:// is not an apprise scheme: a generic webhook is "
             "jsons://host/path (or forms://, xmls://)"
         )
+    if found is None:
+        return None
     if scheme not in known:
         hint = did_you_mean(scheme, sorted(known))
         return (
@@ -123,14 +144,6 @@ def url_problem(url: str, token_env: str) -> str | None:
             f"apprise cannot send {scheme}:// from this machine (its plugin is disabled: a "
             "desktop notifier or a missing library), so a run here would tell nobody"
         )
-    if scheme in CLEAR_TEXT:
-        host = _host(url)
-        if host is not None and host not in LOOPBACK and "${" not in host:
-            return (
-                f"{scheme}:// sends the message (and any secret in the URL) unencrypted to "
-                f"{host}: use {CLEAR_TEXT[scheme]}:// (plain {scheme}:// is for this machine "
-                "only: localhost, 127.0.0.1, ::1)"
-            )
     return None
 
 

@@ -119,3 +119,48 @@ def test_targets_are_typed_at_load(tmp_path: Path) -> None:
         loaded = load_segment(file, project, clock, {})
         assert loaded.problems == [] and loaded.segment is not None
         assert loaded.segment.notify == expected
+
+
+BLOCKED = """\
+import json, sys
+from pathlib import Path
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "apprise":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, Absent())
+from runner.spec.project import load_project
+project, problems = load_project(Path(sys.argv[1]), env={})
+print(json.dumps([p.message for p in problems]))
+assert "apprise" not in sys.modules
+"""
+
+
+def test_without_apprise_the_other_checks_still_run(tmp_path: Path) -> None:
+    """Airflow's scheduler parses the DAG (and runner.yaml) where apprise is not installed:
+    loading does not fail; what needs no apprise is still checked."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "runner.yaml").write_text(
+        "version: 1\nnotify:\n  - url: 'slakc://a/b/c'\n"
+        "  - url: 'jsons://h.example/${FLOWMATIX_TOKEN}'\n  - url: 'json://h.example/x'\n"
+        "  - url: 'https://h.example/x'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    messages = json.loads(done.stdout)
+    assert [m.split("'")[1] for m in messages] == [
+        "notify[1].url",
+        "notify[2].url",
+        "notify[3].url",
+    ]
+    assert "API token" in messages[0] and "unencrypted" in messages[1]
+    assert "jsons://host/path" in messages[2]
