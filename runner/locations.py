@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 S3_SCHEME = "s3://"
+# The runner's own state (run history, id snapshots) lives in this folder under every
+# output root and --out folder or prefix: never an output (runner.spec.targets).
+STATE_DIR = ".segments"
 MAX_KEY_BYTES = 1024
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")

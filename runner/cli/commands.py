@@ -225,7 +225,10 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     ws = open_workspace(sel)
     out, err = _masked(ws, out, err)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
-    segments = ws.select(sel.selectors, sel.exclude)
+    # A problem between files (an output on another's file, part or dated name) is in the
+    # file that would write there: that segment does not run, the others do.
+    blocked = {p.file for p in ws.problems}
+    segments = [s for s in ws.select(sel.selectors, sel.exclude) if s.file not in blocked]
     if not segments:
         err.write("no segments selected\n")
         return Outcome.PROBLEMS if ws.problems else Outcome.OK

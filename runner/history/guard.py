@@ -108,3 +108,78 @@ def check_drift(rows: int, baseline: Baseline | None, max_change: Fraction) -> D
     if tripped:
         text += f", above expect.max_change {percent(max_change, limit=True)}"
     return DriftCheck(tripped, change, text)
+
+
+# -- incremental runs: new contacts per hour of window -------------------------------------
+# An incremental run's rows are the contacts created in its window, so their number grows
+# with the window: a run a day after a skipped day has twice the rows. What a limit can
+# bound is the rate, rows per hour of window; a window without a start (the first run)
+# or without length (a second run at the same as-of) has no rate and is never judged.
+
+HOUR_MS = 3_600_000
+
+
+def window_ms(start: str | None, end: str | None) -> int | None:
+    """The length of the inclusive window ``[start, end]`` in milliseconds, or None when
+    it has no start or is empty.
+
+    >>> window_ms("2026-11-24T00:00:00.000Z", "2026-11-24T23:59:59.999Z")
+    86400000
+    """
+    if not start or not end:
+        return None
+    try:
+        length = parse_time(end) - parse_time(start)
+    except ValueError:
+        return None
+    ms = round(length.total_seconds() * 1000) + 1
+    return ms if ms > 0 else None
+
+
+@dataclass(frozen=True)
+class RateBaseline:
+    """The rows and window length of the last successful incremental run."""
+
+    rows: int
+    window_ms: int
+    as_of: str
+
+    @classmethod
+    def of(cls, record: RunRecord | None) -> RateBaseline | None:
+        span = None if record is None else window_ms(record.window_start, record.window_end)
+        if record is None or span is None:
+            return None
+        return cls(record.rows, span, record.as_of or record.ended)
+
+
+def _hours(ms: int) -> str:
+    return f"{ms / HOUR_MS:g} h"
+
+
+def check_rate(
+    rows: int, span: int | None, baseline: RateBaseline | None, max_change: Fraction
+) -> DriftCheck:
+    """Compare the new contacts an hour of this run's window (``span`` ms) with the last
+    successful incremental run's; trips past ``max_change``. Nothing to compare (no
+    window length on either side, or no new contacts before): passes.
+
+    >>> day = 24 * HOUR_MS
+    >>> base = RateBaseline(100, day, "2026-11-24T00:00:00.000Z")
+    >>> check_rate(200, 2 * day, base, Fraction(3, 10)).tripped  # two days, same rate
+    False
+    >>> print(check_rate(0, day, base, Fraction(3, 10)).message.split(": ")[1])
+    -100.0% an hour, above expect.max_change 30%
+    """
+    if span is None or baseline is None or baseline.rows == 0:
+        why = "no window to compare" if span is None or baseline is None else "none before"
+        return DriftCheck(False, None, f"rows {rows}, {why}")
+    text = (
+        f"rows {rows} in {_hours(span)} vs {baseline.rows} in {_hours(baseline.window_ms)} "
+        f"at the last successful run ({short_time(baseline.as_of)})"
+    )
+    change = Fraction(rows * baseline.window_ms, span * baseline.rows) - 1
+    text += f": {percent(change)} an hour"
+    tripped = abs(change) > max_change
+    if tripped:
+        text += f", above expect.max_change {percent(max_change, limit=True)}"
+    return DriftCheck(tripped, change, text)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from runner.errors import HistoryError
 from runner.history.record import SEGMENT_NAME
+from runner.locations import STATE_DIR
 
-HISTORY_DIR = ".segments/history"  # under output_root, or under the S3 prefix
+HISTORY_DIR = f"{STATE_DIR}/history"  # under output_root, or under the S3 prefix
 SNAPSHOT_SUFFIX = ".ids.gz"
 
 

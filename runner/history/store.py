@@ -71,10 +71,13 @@ def last_success(store: HistoryStore, segment: str) -> RunRecord | None:
 def watermark(store: HistoryStore, segment: str) -> str | None:
     """Where the next incremental run starts: the watermark of the newest published
     incremental run, or None (the next run is the first)."""
-    for record in store.newest(segment, RunStatus.SUCCESS):
-        if record.watermark:
-            return record.watermark
-    return None
+    record = last_incremental(store, segment)
+    return record.watermark if record is not None else None
+
+
+def last_incremental(store: HistoryStore, segment: str) -> RunRecord | None:
+    """The newest published incremental run (the one whose watermark counts), or None."""
+    return next((r for r in store.newest(segment, RunStatus.SUCCESS) if r.watermark), None)
 
 
 def prune_snapshots(store: HistoryStore, segment: str, keep: int = 2) -> list[str]:

@@ -16,6 +16,10 @@ with the segment's own ``createdAt`` range when ``applicableFilters`` names it;
 an empty intersection is an empty window (nothing to ask; the watermark still
 moves).
 
+A run at the as-of of the last published run repeats that run's window
+(:func:`next_window`): a re-run (a CI retry) asks for the same contacts and, if
+they have not changed, writes the same dated file byte for byte.
+
 >>> w = incremental_window("2026-11-25T00:00:00Z", "2026-11-24T00:00:00.000Z", {})
 >>> w.created_at
 {'startAt': '2026-11-24T00:00:00.000Z', 'endsAt': '2026-11-24T23:59:59.999Z'}
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import UsageError
-from runner.history.record import parse_time, utc_text
+from runner.history.record import RunRecord, parse_time, utc_text
 
 MS = dt.timedelta(milliseconds=1)
 RANGE = "createdAt"
@@ -126,3 +130,25 @@ def incremental_window(
     if own_end is not None and own_end < end:
         end = own_end
     return Window(start, end, utc_text(now))
+
+
+def next_window(
+    as_of: str | dt.datetime,
+    last: RunRecord | None,
+    body: Mapping[str, Any],
+    since: str | dt.datetime | None = None,
+) -> Window:
+    """The window of a run at ``as_of`` after ``last``, the newest published incremental
+    run (None: this is the first). At ``last``'s own as-of it is ``last``'s window again
+    (``--since`` then only if it is where that window started)."""
+    now = _instant(as_of, "--as-of")
+    if last is None or last.watermark is None or _instant(last.watermark, "") != now:
+        return incremental_window(now, last.watermark if last else None, body, since)
+    start = _instant(last.window_start, "the window start") if last.window_start else None
+    if since is not None and (start is None or _instant(since, "--since") != start):
+        raise UsageError(
+            f"--since applies only to the first incremental run; the run at {last.watermark} "
+            f"started at {last.window_start or 'the beginning'} and this one repeats it"
+        )
+    end = _instant(last.window_end, "the window end") if last.window_end else now - MS
+    return Window(start, end, last.watermark)

@@ -26,6 +26,7 @@ from runner.formats.split import encoder_for, over_limit, part_list, split_warni
 from runner.history import RunStatus
 from runner.locations import public_url
 from runner.problems import counted
+from runner.rows.empty import EmptyColumns
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun
 from runner.sinks import (
@@ -90,6 +91,7 @@ class SegmentResult:
     error: str = ""
     published: bool = False  # the destination holds this run's data (even if status failed)
     warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
+    empty_columns: list[str] = field(default_factory=list)  # output.columns with no value
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -133,7 +135,7 @@ def export_segment(
         run.open_deltas()
         encoder = write_rows(fetcher, seg, upload, result, notify, run)
         _check_guards(seg, result.rows)
-        run.check(result.rows)
+        run.check(result.rows, result.sha256)
         if options.dry_run:
             upload.abort()
             result.status = RunStatus.DRY_RUN
@@ -228,9 +230,11 @@ def write_rows(
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
     says when there is nothing to ask (an empty incremental window)."""
     encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
+    watch = EmptyColumns(seg.output.columns or ())
     try:
         for page in fetcher.pages() if run is None or run.fetch_needed else ():
             encoder.write_page(page.records)  # de-duplicated by the fetcher
+            watch.page(page.records)
             if run is not None:
                 run.page(page.records)
             result.pages += 1
@@ -245,11 +249,11 @@ def write_rows(
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread
     encoder.finish()
-    result.rows, result.bytes = encoder.rows, encoder.size
-    result.sha256 = encoder.sha256
+    result.rows, result.bytes, result.sha256 = encoder.rows, encoder.size, encoder.sha256
     result.parts = len(part_list(encoder) or ())
+    result.empty_columns = watch.names if encoder.rows else []
     too_big = [over_limit(seg.output, encoder.rows, encoder.size), split_warning(encoder)]
-    for text in filter(None, too_big):
+    for text in filter(None, [*too_big, watch.warning(encoder.rows)]):
         result.warnings.append(text)
         notify("warning:" + text, result)
     result.dropped_unmatchable = encoder.dropped_unmatchable
@@ -317,6 +321,7 @@ def _manifest(
         parts=part_list(encoder),
         runner_version=__version__,
         history=run.manifest_fields(),
+        empty_columns=result.empty_columns,
     )
 
 

@@ -58,6 +58,8 @@ class Manifest:
     sha256: str
     runner_version: str
     history: Mapping[str, Any]  # mode, incremental window, delta files, accepted change
+    # output.columns that had no value in any row (a path the data never has)
+    empty_columns: Sequence[str] = ()
     # output.split: every part in order (number, rows, bytes, sha256, destination); then
     # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
     parts: Sequence[Mapping[str, Any]] | None = None

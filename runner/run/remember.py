@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner import __version__
-from runner.errors import GuardError, HistoryError
+from runner.errors import DestinationError, GuardError, HistoryError
 from runner.formats import Encoder, content_type
 from runner.history import (
     HistoryStore,
@@ -37,15 +37,23 @@ from runner.history import (
     new_run_id,
     open_history,
     prune_snapshots,
-    watermark,
 )
 from runner.history.delta import DeltaSummary, DeltaTracker, id_record
-from runner.history.guard import Baseline, check_drift, parse_max_change
+from runner.history.guard import (
+    Baseline,
+    RateBaseline,
+    check_drift,
+    check_rate,
+    parse_max_change,
+    window_ms,
+)
 from runner.history.record import body_fingerprint, git_commit, utc_now, utc_text
 from runner.history.snapshot import SnapshotBase
-from runner.history.window import Window, incremental_window
+from runner.history.store import last_incremental
+from runner.history.window import Window, next_window
 from runner.run.notify import catalog_link, notify_run
 from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
+from runner.sinks.base import published_sha256
 from runner.spec.project import Project
 from runner.spec.segment import Column, OutputSpec, Segment
 from runner.spec.targets import DELTA_TAGS, tagged_path
@@ -204,7 +212,7 @@ class HistoryRun:
         window = None
         if seg.mode == "incremental":
             start = _since(since, ws.clock) if since else None
-            window = incremental_window(ws.clock.now, watermark(store, seg.name), seg.body, start)
+            window = next_window(ws.clock.now, last_incremental(store, seg.name), seg.body, start)
         previous = last_success(store, seg.name)
         return cls(seg, ws, out, dest, store, previous, window, accept_change, dry_run)
 
@@ -228,11 +236,34 @@ class HistoryRun:
         if self.deltas is not None:
             self.deltas.page(records)
 
-    def check(self, rows: int) -> None:
-        """``expect.max_change``: GuardError on a trip, unless ``--accept-change``."""
+    def check(self, rows: int, sha256: str) -> None:
+        """``expect.max_change``: GuardError on a trip, unless ``--accept-change``; then
+        an incremental run's dated file (DestinationError if another run's differs)."""
+        self._guard(rows)
+        if self.window is not None and not self.dry_run:
+            self._keep_dated(sha256)
+
+    def _keep_dated(self, sha256: str) -> None:
+        """A dated file is one run's window: a run at the same as-of (which repeats that
+        window) may publish the same bytes again, never others (a changed window, or a
+        file that another output's template named the same)."""
+        published = published_sha256(self.destination)
+        if published is not None and published != sha256:
+            raise DestinationError(
+                f"{self.destination.display} holds another run's contacts (sha256 "
+                f"{published[:12]}, this run's {sha256[:12]}): an incremental run never "
+                "replaces another run's dated file; nothing was published"
+            )
+
+    def _guard(self, rows: int) -> None:
         if self.seg.max_change is None:
             return
-        drift = check_drift(rows, Baseline.of(self.previous), parse_max_change(self.seg.max_change))
+        limit = parse_max_change(self.seg.max_change)
+        if self.window is None:
+            drift = check_drift(rows, Baseline.of(self.previous), limit)
+        else:  # new contacts an hour of window, not rows (runner.history.guard)
+            span = window_ms(self.window.created_at["startAt"], self.window.created_at["endsAt"])
+            drift = check_rate(rows, span, RateBaseline.of(self.previous), limit)
         if not drift.tripped:
             return
         if not self.accept_change:

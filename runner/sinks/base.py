@@ -6,6 +6,7 @@ The destination modules (:mod:`~runner.sinks.local`, ``s3``, ``parts``) and
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,6 +52,22 @@ class Destination(Protocol):
 
     def open(self, content_type: str) -> Upload:
         """Start the upload of bytes of ``content_type`` (what the format says they are)."""
+
+    def published_into(self, digest: Digest) -> bool:
+        """Feed what is published here now (a split output's parts joined) to ``digest``;
+        False when nothing is. DestinationError when it cannot be read."""
+
+
+class Digest(Protocol):
+    """A hash being computed (``hashlib.sha256()``)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+def published_sha256(dest: Destination) -> str | None:
+    """The sha256 of what ``dest`` holds now, None when it holds nothing."""
+    digest = hashlib.sha256()
+    return digest.hexdigest() if dest.published_into(digest) else None
 
 
 class DestinationType(Protocol):

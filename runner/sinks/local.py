@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from runner.errors import DestinationError, ManifestError, PathEscapeError
+from runner.locations import STATE_DIR
 from runner.sinks.locks import lock_path, target_lock
 from runner.sinks.private import PRIVATE_MODE
 from runner.sinks.roots import LocalRoot, OutputRoot, without_scheme
 
 if TYPE_CHECKING:
+    from runner.sinks.base import Digest
     from runner.spec.project import Project
     from runner.spec.segment import Segment
 
@@ -239,6 +241,11 @@ class LocalDestination:
             raise PathEscapeError(
                 f"output path {relative!r} resolves to {target}, outside the output root {base}"
             )
+        if target.is_relative_to(base / STATE_DIR):  # a symlink made after validate
+            raise PathEscapeError(
+                f"output path {relative!r} resolves to {target}, inside {base / STATE_DIR}, "
+                "the runner's own state (run history, id snapshots): never an output"
+            )
         return cls(base, target, _shown(target), mode)
 
     @property
@@ -265,6 +272,18 @@ class LocalDestination:
         if path == self.lock:
             return _shown(path)
         return os.path.join(os.path.dirname(self.display), path.name)
+
+    def published_into(self, digest: Digest) -> bool:
+        """Feed the file published here to ``digest``; False when there is none."""
+        try:
+            with self.target.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self.error(exc) from exc
+        return True
 
     def open(self, content_type: str = "") -> LocalUpload:
         """The upload (a local file keeps no content type)."""

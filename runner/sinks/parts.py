@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.errors import DestinationError
-from runner.sinks.base import Destination, Upload
+from runner.sinks.base import Destination, Digest, Upload
 from runner.sinks.local import (
     LocalDestination,
     Staging,
@@ -123,6 +123,15 @@ class PartsDestination:
 
         location = S3Location.parse(part_path(base.location.url, number))  # type: ignore[attr-defined]
         return dataclasses.replace(base, location=location)  # type: ignore[type-var]
+
+    def published_into(self, digest: Digest) -> bool:
+        """The plain file (a one-part export), else the parts from 1 up, joined."""
+        if self.base.published_into(digest):
+            return True
+        number = 1
+        while self.part(number).published_into(digest):
+            number += 1
+        return number > 1
 
     def open(self, content_type: str) -> Upload:
         if isinstance(self.base, LocalDestination):

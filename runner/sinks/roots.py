@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from runner.errors import DestinationError, PathEscapeError, UsageError
-from runner.locations import S3_SCHEME, S3Location
+from runner.locations import S3_SCHEME, STATE_DIR, S3Location
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -78,11 +78,16 @@ def parse_output_root(text: str) -> OutputRoot:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise ValueError(f"{text!r} contains a control character")
     if text.startswith(S3_SCHEME):
-        return S3Root(S3Location.parse(text, prefix=True))
+        location = S3Location.parse(text, prefix=True)
+        if STATE_DIR in location.key.split("/"):
+            raise ValueError(f"{text!r} is inside a {STATE_DIR} folder, the runner's own state")
+        return S3Root(location)
     if _SCHEME.match(text):
         raise ValueError(f"{text!r}: only local folders and s3:// locations are supported")
     if ".." in Path(text).parts:
         raise ValueError(f"{text!r} contains '..': give the folder without it")
+    if STATE_DIR in Path(text).parts:
+        raise ValueError(f"{text!r} is inside a {STATE_DIR} folder, the runner's own state")
     return LocalRoot(Path(text))
 
 

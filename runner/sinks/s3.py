@@ -33,8 +33,10 @@ from runner.sinks.local import MANIFEST_SUFFIX, before_manifest
 from runner.sinks.roots import OutputRoot, S3Root, rerooted_s3
 from runner.sinks.s3_errors import s3_error as s3_error
 from runner.sinks.s3_errors import s3_reason as s3_reason
+from runner.sinks.s3_read import object_into
 
 if TYPE_CHECKING:
+    from runner.sinks.base import Digest
     from runner.spec.project import Project
     from runner.spec.segment import Segment
 
@@ -382,6 +384,9 @@ class S3Destination:
             metadata=dict(self.metadata),
         )
         return S3Upload(parts, manifest_extra=self._extra("application/json"))
+
+    def published_into(self, digest: Digest) -> bool:
+        return object_into(self.client, self.location, digest)
 
     def _check_credentials(self) -> None:
         # HEAD gives no error code; a listing does. AccessDenied may still allow writing.

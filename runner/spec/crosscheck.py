@@ -14,7 +14,13 @@ from runner.locations import S3_SCHEME
 from runner.problems import Problem
 from runner.spec.project import Project
 from runner.spec.segment import Segment
-from runner.spec.targets import DELTA_TAGS, claims_part, resolved_target, tagged_path
+from runner.spec.targets import (
+    DELTA_TAGS,
+    claims_dated,
+    claims_part,
+    resolved_target,
+    tagged_path,
+)
 
 
 def cross_check(segments: list[Segment], project: Project) -> list[Problem]:
@@ -52,7 +58,7 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
             if other is not seg:
                 message = f"collides with segment '{other.name}' ({other.file})"
                 problems.append(_problem(seg, message, path))
-    problems += _part_claims(segments, project)
+    problems += _part_claims(segments, project) + _dated_claims(segments, project)
     for key, seg in owners.items():
         for parent in _parents(key):
             if parent in owners:
@@ -79,6 +85,21 @@ def _part_claims(segments: Iterable[Segment], project: Project) -> list[Problem]
         for path in _written(seg)
         for owner, owner_key in split
         if owner is not seg and claims_part(_target_key(path, project), owner_key)
+    ]
+
+
+def _dated_claims(segments: Iterable[Segment], project: Project) -> list[Problem]:
+    """An incremental output claims its dated names (``name.<as-of>.ext``) beside it: a
+    template that renders to one of them would replace a run's file."""
+    dated = [(s, _target_key(s.output.path, project)) for s in segments if s.mode == "incremental"]
+    return [
+        _problem(
+            seg, f"is a dated file name of segment '{owner.name}' ({owner.file}), incremental", path
+        )
+        for seg in segments
+        for path in _written(seg)
+        for owner, owner_key in dated
+        if owner is not seg and claims_dated(_target_key(path, project), owner_key)
     ]
 
 

@@ -20,14 +20,17 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from runner.errors import ConfigError
-from runner.locations import public_url
+from runner.locations import STATE_DIR, public_url
 from runner.problems import Problem, did_you_mean
 from runner.spec import schema
+from runner.spec.contact import UNCHECKED, source_problem
+from runner.spec.expressions import ExprError, PathRef, parse_expr
 from runner.spec.files import display_path
-from runner.spec.loader import Document, load_file
+from runner.spec.loader import Document, dotted, load_file
 from runner.spec.modes import mode_problem
 from runner.spec.notify import NotifyTarget, notify_targets
 from runner.spec.notify import check as check_notify
+from runner.spec.templating import syntax_problem
 
 PROJECT_FILE = "runner.yaml"
 API_URL_ENV = "FLOWMATIX_API_URL"
@@ -272,12 +275,64 @@ def _check_values(doc: Document, root: Path) -> list[Problem]:
         problems.append(
             doc.problem(("catalog_url",), f"'catalog_url' {schema.show(catalog)}: {why}")
         )
+    problems += _parsed_values(doc, api)
     out = data.get("output_root")
     if isinstance(out, str):
         why = output_root_problem(root, out)
         if why:
             problems.append(doc.problem(("output_root",), f"'output_root' {out!r} {why}"))
     return problems
+
+
+def _parsed_values(doc: Document, api: Mapping[str, Any]) -> list[Problem]:
+    """Values a parser reads later (the id path, the default columns and output path):
+    parsed now, so a bad one is a problem in runner.yaml, not a traceback or a problem
+    pinned on whichever segment happens to use the default."""
+    problems: list[Problem] = []
+    id_key = api.get("id_key")
+    parts = id_key.split(".") if isinstance(id_key, str) else [""]
+    why = id_key_problem(id_key) if isinstance(id_key, str) and all(parts) else None
+    if why:
+        problems.append(doc.problem(("api", "id_key"), f"'api.id_key' {schema.show(id_key)} {why}"))
+    defaults = doc.data.get("defaults")
+    output = defaults.get("output") if isinstance(defaults, dict) else None
+    if not isinstance(output, dict):
+        return problems
+    columns = output.get("columns")
+    for i, item in enumerate(columns if isinstance(columns, list) else ()):
+        source = item if isinstance(item, str) else item.get("expr") or item.get("path")
+        if not isinstance(source, str):
+            continue  # the schema says what is wrong
+        unchecked = isinstance(item, dict) and item.get(UNCHECKED) is True
+        why = source_problem(source, unchecked=unchecked)
+        where: tuple[str | int, ...] = ("defaults", "output", "columns", i)
+        if isinstance(item, dict):
+            where = (*where, "expr" if "expr" in item else "path")
+        if why:
+            problems.append(doc.problem(where, f"'{dotted(where)}': {why}"))
+    path = output.get("path")
+    why = syntax_problem(path) if isinstance(path, str) else None
+    if why:
+        where = ("defaults", "output", "path")
+        problems.append(doc.problem(where, f"'defaults.output.path': {why}"))
+    return problems
+
+
+def id_key_problem(text: str) -> str | None:
+    """Why ``api.id_key`` is not a dotted path into a record, or None.
+
+    >>> id_key_problem("_id") is None, id_key_problem("attr(")
+    (True, 'is not a dotted path such as _id or profile.userId: empty expression')
+    """
+    try:
+        node = parse_expr(text)
+    except ExprError as exc:
+        return f"is not a dotted path such as _id or profile.userId: {exc}"
+    except (RecursionError, MemoryError):
+        return "is not a dotted path such as _id or profile.userId: it is nested too deeply"
+    if not isinstance(node, PathRef):
+        return "is an expression: it must be a dotted path such as _id or profile.userId"
+    return None
 
 
 def url_problem(url: str) -> str | None:
@@ -329,6 +384,8 @@ def output_root_problem(root: Path, text: str) -> str | None:
     git = project / ".git"
     if folder == git or folder.is_relative_to(git):
         return "is inside the project's .git folder: exports would overwrite git's own files"
+    if STATE_DIR in Path(text).parts or any(p.name == STATE_DIR for p in (folder, *folder.parents)):
+        return f"is inside a {STATE_DIR} folder, where the runner keeps its run history"
     segments = project / "segments"
     if folder == segments or folder.is_relative_to(segments):
         return "is inside the segments folder: exports would land among the segment files"

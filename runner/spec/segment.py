@@ -18,7 +18,7 @@ from typing import Any
 from runner.errors import TemplateError
 from runner.problems import Problem
 from runner.spec import rules, schema, targets
-from runner.spec.expressions import ExprError, parse_expr
+from runner.spec.contact import UNCHECKED, source_problem
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
 from runner.spec.modes import DEFAULT_MODE, mode_problem, parse_mode
@@ -152,15 +152,10 @@ def _columns(
                 )
             )
         seen.setdefault(name, i)
-        try:
-            parse_expr(source)
-        except ExprError as exc:
-            problems.append(doc.problem(where, f"'{dotted(where)}': {exc}"))
-            continue
-        except (RecursionError, MemoryError):  # the parser's own stack, not a bug of ours
-            problems.append(
-                doc.problem(where, f"'{dotted(where)}': the expression is nested too deeply")
-            )
+        unchecked = isinstance(item, dict) and item.get(UNCHECKED) is True
+        why = source_problem(source, unchecked=unchecked)
+        if why:
+            problems.append(doc.problem(where, f"'{dotted(where)}': {why}"))
             continue
         out.append(Column(name, source, default))
     return tuple(out)
@@ -243,6 +238,10 @@ def _build(
         key, message = bad_split
         problems.append(doc.problem(("output", "split", *([key] if key else [])), message))
     expect = {**project.expect_defaults, **rendered.get("expect", {})}
+    if rendered.get("mode") == "incremental" and "max_change" not in rendered.get("expect", {}):
+        # A project-wide max_change is about full audiences; an incremental run's rows are
+        # the day's new contacts, which no default bounds (README "Incremental mode").
+        expect.pop("max_change", None)
     bounds = rules.expect_problem(doc, expect) or rules.mode_problem(doc, rendered, output)
     if bounds:
         problems.append(bounds)

@@ -7,8 +7,10 @@ a reviewed segment can never overwrite the project or another run's files:
 - printable text only (no control character, no lone surrogate), S3's bucket and
   key rules for ``s3://`` (:mod:`runner.locations`);
 - a file, not a folder (no trailing ``/``, ``.`` or ``..``), never inside ``.git``;
-- not a name the runner uses itself: ``.segments-*`` (temporaries and locks) and
-  ``*.manifest.json`` (the manifest beside every output);
+- not a name the runner uses itself: ``.segments-*`` (temporaries and locks),
+  ``*.manifest.json`` (the manifest beside every output) and anything in a
+  ``.segments`` folder (the run history and id snapshots), also when reached
+  through a symlink or ``..``;
 - the extension of its format (``.csv``/``.tsv``, ``.jsonl``/``.ndjson``, ``.xlsx``,
   ``.parquet``), plus ``.gz`` exactly when ``compression: gzip`` (so
   ``runner.yaml``, ``Makefile`` or a git hook can never be a target);
@@ -30,13 +32,17 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.locations import S3_SCHEME, S3Location
+from runner.locations import S3_SCHEME, STATE_DIR, S3Location
 from runner.spec.loader import surrogate_problem
 
 if TYPE_CHECKING:
     from runner.spec.project import Project
 
 RESERVED_PREFIX = ".segments-"  # the sinks' temporaries and locks
+STATE_PROBLEM = (
+    f"is inside a {STATE_DIR} folder, the runner's own state (run history, id snapshots): "
+    "never an output"
+)
 MANIFEST_SUFFIX = ".manifest.json"
 EXTENSIONS = {
     "csv": (".csv", ".tsv"),
@@ -95,6 +101,8 @@ def _name_problem(path: str, fmt: str, compression: str, *, local: bool = True) 
         )
     if any(part.casefold() == ".git" for part in parts):
         return "is inside a .git folder: git's own files are never an output"
+    if any(part.casefold() == STATE_DIR for part in parts):
+        return STATE_PROBLEM
     if name.startswith(RESERVED_PREFIX):
         return f"names starting with {RESERVED_PREFIX!r} are the runner's temporary and lock files"
     if name.endswith(MANIFEST_SUFFIX):
@@ -181,6 +189,28 @@ def claims_part(path: str, split_output: str) -> bool:
     )
 
 
+# The as-of in UTC to the millisecond, as an incremental run's dated file has it
+# (runner.run.remember.stamp): out/signups.20261125T000000000Z.jsonl
+DATED_STAMP = r"[0-9]{8}T[0-9]{9}Z"
+
+
+def claims_dated(path: str, incremental_output: str) -> bool:
+    """Whether ``path`` lands on a dated file of the incremental output ``incremental_output``.
+
+    >>> claims_dated("out/s.20261125T000000000Z.csv", "out/s.csv")
+    True
+    >>> claims_dated("out/s.csv", "out/s.csv"), claims_dated("a/s.20261125T000000000Z.csv", "s.csv")
+    (False, False)
+    """
+    head, name = posixpath.split(path)
+    base_head, base = posixpath.split(incremental_output)
+    stem, ext = _stem_ext(base)
+    dated = re.fullmatch(re.escape(stem) + r"\." + DATED_STAMP + re.escape(ext), name)
+    return dated is not None and posixpath.normpath(head or ".") == posixpath.normpath(
+        base_head or "."
+    )
+
+
 def resolved_target(project: Project, text: str) -> Path:
     """The file a local output path lands on, symlinks followed."""
     return (project.local_root / text).resolve()
@@ -201,6 +231,9 @@ def local_problem(project: Project, text: str) -> str | None:
         return "is an existing folder, not a file"
     if target == git or target.is_relative_to(git):
         return "resolves inside the project's .git folder"
+    state = base / STATE_DIR
+    if target == state or target.is_relative_to(state):
+        return f"resolves to {target}, inside {state}, the runner's own state: never an output"
     if target == root / "runner.yaml":
         return "would overwrite the project file runner.yaml"
     segments = project.segments_dir.resolve()

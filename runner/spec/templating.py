@@ -287,6 +287,24 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
+def syntax_problem(text: str) -> str | None:
+    """Why ``text`` is not a template the runner can render, found without rendering it
+    (a project default has no segment or clock yet), or None."""
+    if not is_template(text):
+        return None
+    try:
+        guard.compile_checked(_ENV, text)
+    except TemplateError as exc:
+        return str(exc)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"template syntax error: {exc.message}"
+    except jinja2.exceptions.SecurityError as exc:
+        return f"template is not allowed to do that: {exc}"
+    except (RecursionError, MemoryError) as exc:
+        return f"template is too complex: {type(exc).__name__}"
+    return None
+
+
 def render_string(text: str, clock: Clock | TemplateContext) -> str:
     """Render one template string; raise :class:`TemplateError` with a readable reason."""
     if not is_template(text):

@@ -34,6 +34,20 @@ BAD_SETTINGS = {
         'version: 1\napi:\n  headers: {X-Trace: "a\\r\\nX-Evil: 1"}\n',
         "runner.yaml:3:22: 'api.headers.X-Trace' has invalid value",
     ),
+    "id_key not a path": (
+        'version: 1\napi:\n  id_key: "attr("\n',
+        "runner.yaml:3:11: 'api.id_key' \"attr(\" is not a dotted path such as _id or "
+        "profile.userId: empty expression",
+    ),
+    "default column misspelt": (
+        "version: 1\ndefaults:\n  output:\n    columns: [_id, profile.userDetails.contact.emial]\n",
+        "runner.yaml:4:20: 'defaults.output.columns[1]': 'profile.userDetails.contact.emial' "
+        "reads nothing",
+    ),
+    "default path template": (
+        'version: 1\ndefaults:\n  output:\n    path: "out/{{ segment.name }.csv"\n',
+        "runner.yaml:4:11: 'defaults.output.path': template syntax error: unexpected '}'",
+    ),
     "latin-1 bytes": (
         "version: 1\n# caf\xe9\n",
         "runner.yaml:2:6: file is not UTF-8 text: byte 0xE9",

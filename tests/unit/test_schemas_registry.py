@@ -54,6 +54,7 @@ def data_of(path: Path) -> Any:
 def test_every_schema_has_a_stable_id_and_relative_refs() -> None:
     found = schemas()
     assert sorted(found) == [
+        "contact.schema.json",
         "inbox-users-filter.schema.json",
         "runner.schema.json",
         "segment.schema.json",

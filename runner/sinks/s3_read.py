@@ -1,0 +1,28 @@
+"""Reading back what an S3 destination holds, to compare it with what a run would publish."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from runner.locations import S3Location
+from runner.sinks.s3_errors import s3_error
+
+if TYPE_CHECKING:
+    from runner.sinks.base import Digest
+
+
+def object_into(client: Any, location: S3Location, digest: Digest) -> bool:
+    """Feed the object at ``location`` to ``digest``; False when there is none."""
+    try:
+        body = client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) in ("NoSuchKey", "404"):
+            return False
+        raise s3_error(exc, location.url) from exc
+    except BotoCoreError as exc:
+        raise s3_error(exc, location.url) from exc
+    return True
