@@ -25,7 +25,6 @@ from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
 from runner.locations import public_url
-from runner.problems import counted
 from runner.rows.empty import EmptyColumns
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun
@@ -274,13 +273,11 @@ def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
 def _check_guards(seg: Segment, rows: int) -> None:
     if seg.min_rows is not None and rows < seg.min_rows:
         raise GuardError(
-            f"{counted(rows, 'row')} is below expect.min_rows ({seg.min_rows}); "
-            "the previous file is kept"
+            f"{rows} rows is below expect.min_rows ({seg.min_rows}); the previous file is kept"
         )
     if seg.max_rows is not None and rows > seg.max_rows:
         raise GuardError(
-            f"{counted(rows, 'row')} is above expect.max_rows ({seg.max_rows}); "
-            "the previous file is kept"
+            f"{rows} rows is above expect.max_rows ({seg.max_rows}); the previous file is kept"
         )
 
 
