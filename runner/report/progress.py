@@ -91,7 +91,7 @@ class Progress:
                 self._log(f"{r.segment}: started -> {r.destination}")
                 self._start_ticker()
         elif event.startswith("estimate:"):
-            self._estimate = int(event[9:])
+            self._estimate = int(event[9:]) if event[9:] else None
         elif event == "page":
             if self.live and self.clock() - self._last >= self.interval:
                 self._last = self.clock()

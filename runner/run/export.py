@@ -127,8 +127,7 @@ def export_segment(
         destination = run.destination
         result.destination = destination.display
         notify("start", result)
-        if run.previous is not None and seg.mode == "full":  # an incremental window differs
-            notify(f"estimate:{run.previous.rows}", result)  # progress's expected total
+        notify(f"estimate:{run.estimate or ''}", result)  # progress's total, when there is one
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()

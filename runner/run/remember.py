@@ -222,6 +222,14 @@ class HistoryRun:
         return dict(self.seg.body) if self.window is None else self.window.apply(self.seg.body)
 
     @property
+    def estimate(self) -> int | None:
+        """The rows this run may have: the last successful run's (none for an incremental
+        run, whose window differs); progress shows it as an estimate."""
+        if self.previous is None or self.seg.mode != "full":
+            return None
+        return self.previous.rows
+
+    @property
     def fetch_needed(self) -> bool:
         """False when the incremental window is empty: nothing to ask the API."""
         return self.window is None or not self.window.empty
