@@ -85,13 +85,13 @@ class Progress:
             self._event(event, r)
 
     def _event(self, event: str, r: SegmentResult) -> None:
-        if event == "start":
-            self._start, self._estimate, self._running = self.clock(), None, r
+        if event.partition(":")[0] == "start":  # "start:N": N rows expected (an estimate)
+            total = event.partition(":")[2]
+            self._start, self._running = self.clock(), r
+            self._estimate = int(total) if total else None
             if not self.live:
                 self._log(f"{r.segment}: started -> {r.destination}")
                 self._start_ticker()
-        elif event.startswith("estimate:"):
-            self._estimate = int(event[9:]) if event[9:] else None
         elif event == "page":
             if self.live and self.clock() - self._last >= self.interval:
                 self._last = self.clock()

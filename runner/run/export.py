@@ -126,8 +126,7 @@ def export_segment(
         run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
         destination = run.destination
         result.destination = destination.display
-        notify("start", result)
-        notify(f"estimate:{run.estimate or ''}", result)  # progress's total, when there is one
+        notify(f"start:{run.estimate or ''}", result)  # with progress's total, if there is one
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()
