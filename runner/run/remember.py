@@ -222,14 +222,6 @@ class HistoryRun:
         return dict(self.seg.body) if self.window is None else self.window.apply(self.seg.body)
 
     @property
-    def estimate(self) -> int | None:
-        """The rows this run may have: the last successful run's (none for an incremental
-        run, whose window differs); progress shows it as an estimate."""
-        if self.previous is None or self.seg.mode != "full":
-            return None
-        return self.previous.rows
-
-    @property
     def fetch_needed(self) -> bool:
         """False when the incremental window is empty: nothing to ask the API."""
         return self.window is None or not self.window.empty
@@ -330,6 +322,14 @@ class HistoryRun:
         """Remove what the deltas left (their uploads abort unless published)."""
         if self.deltas is not None:
             self.deltas.close()
+
+
+def expected_rows(run: HistoryRun) -> int | None:
+    """The rows ``run`` may have: the last successful run's (none for an incremental run,
+    whose window differs); progress shows it as an estimate."""
+    if run.previous is None or run.seg.mode != "full":
+        return None
+    return run.previous.rows
 
 
 def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
