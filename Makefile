@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: test lint typecheck imports pytest test-readers test-airflow demo bench clean
+.PHONY: test lint typecheck imports pytest test-readers test-browser test-airflow demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ test: lint typecheck imports pytest
 test-readers: $(DEV)
 	@command -v soffice >/dev/null || { echo "soffice not found: apt-get install -y --no-install-recommends libreoffice-calc-nogui"; exit 1; }
 	$(BIN)/pytest -q -m readers tests/readers
+
+# The catalog page in a real browser (Debian's chromium, driven by Playwright; screenshots
+# in test-artifacts/). Not part of `make test`: it needs
+# apt-get install -y --no-install-recommends chromium (CHROMIUM=path for another binary).
+test-browser: $(DEV)
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "chromium not found: apt-get install -y --no-install-recommends chromium"; exit 1; }
+	$(BIN)/pytest -q -m browser tests/browser
 
 # The Airflow integration's tests (tests/airflow) and runner_airflow's doctests, in a virtual
 # environment of their own: Apache Airflow (pinned by the `airflow` extra) and the dev tools

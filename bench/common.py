@@ -1,4 +1,5 @@
-"""What the benchmarks share: the sandbox as a separate process, the CSV segment, a table.
+"""What the benchmarks share: the sandbox as a separate process, the CSV and JSONL segments, a
+table.
 
 Every bench module imports from here, and none from another bench module's caller
 (``bench.run`` imports ``bench.deep`` and ``bench.xlsx_memory``): no import cycle.
@@ -11,7 +12,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-token"
+# Shares no 6-character piece with a segment name or path: the redaction masks any
+# such piece of the token (runner/fetch/redact.py), a "bench-" in "bench-csv" too.
+TOKEN = "tok-Zq9-VERY-SECRET"
 CSV_SEGMENT = """\
 version: 1
 name: bench-csv
@@ -28,6 +31,12 @@ output:
     - {name: country, path: profile.userDetails.country}
     - {name: last_message, path: lastMessage.text}
     - {name: created, path: createdAt}
+"""
+JSONL_SEGMENT = """\
+version: 1
+name: bench-jsonl
+filter: {isContact: false, applicableFilters: []}
+output: {format: jsonl, path: out/bench.jsonl}
 """
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.common import ROOT, table
 
-TOKEN = "bench-token"
+TOKEN = "tok-Zq9-VERY-SECRET"  # as bench.common.TOKEN
 USERS = int(os.environ.get("BENCH_DEEP_USERS", "34000"))
 SEGMENT = """\
 version: 1

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import socket
 import subprocess
@@ -43,18 +44,57 @@ def run_cli(
     env: dict[str, str | None] | None = None,
     timeout: float = 120,
     hooked: bool = False,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``segments`` as a user would, in a child process (``hooked``: tests/hooked.py)."""
-    full_env = cli_env(env)
-    return subprocess.run(
-        [*(HOOKED if hooked else [sys.executable, "-m", "runner"]), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run ``segments ARGS`` as a user would and return its exit code and output.
+
+    In this process (``runner.cli.main`` with this environment, folder, stdout and
+    stderr) unless a process boundary is what the test is about: ``process=True`` runs
+    ``python -m runner`` in a child (signals, a real stdout, start-up), ``hooked=True``
+    tests/hooked.py (test hooks injected). Output reads as ``text=True`` would read it.
+    """
+    if hooked or process:
+        return subprocess.run(
+            [*(HOOKED if hooked else [sys.executable, "-m", "runner"]), *args],
+            cwd=cwd,
+            env=cli_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    return _in_process(list(args), cwd, cli_env(env))
+
+
+def _in_process(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    from runner.cli import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = [io.TextIOWrapper(b, encoding="utf-8", errors="surrogateescape") for b in (out, err)]
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_streams = sys.stdout, sys.stderr
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdout, sys.stderr = streams
+    try:
+        code = main(args)
+    finally:
+        for stream in streams:
+            stream.flush()
+        sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    text = [_universal(b.getvalue().decode("utf-8", "surrogateescape")) for b in (out, err)]
+    return subprocess.CompletedProcess(["segments", *args], int(code), text[0], text[1])
+
+
+def _universal(text: str) -> str:
+    """What ``text=True`` gives for these bytes: line ends read as newlines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @pytest.fixture

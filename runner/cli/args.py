@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="project folder holding runner.yaml and segments/ (default: .)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _render, _list, _export, _history, _diff, _init, _sandbox):
+    for add in (_validate, _render, _list, _export, _history, _freshness, _catalog, _diff):
+        add(sub)
+    for add in (_init, _sandbox):
         add(sub)
     return parser
 
@@ -299,6 +301,44 @@ def _history(sub: Commands) -> None:
         type=output_root,
         metavar="DIR",
         help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
+    )
+
+
+def _freshness(sub: Commands) -> None:
+    p = sub.add_parser(
+        "freshness", help="is each last published export recent enough? exit 1 if not"
+    )
+    _add_selection(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--out",
+        type=output_root,
+        metavar="DIR",
+        help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
+    )
+    p.add_argument(
+        "--notify",
+        action="store_true",
+        help="send what is stale or never published to the notify: targets with on: [stale]",
+    )
+
+
+def _catalog(sub: Commands) -> None:
+    p = sub.add_parser("catalog", help="build a static site describing every segment")
+    _add_selection(p)
+    p.add_argument(
+        "--out",
+        dest="folder",
+        type=Path,
+        default=Path("catalog"),
+        metavar="DIR",
+        help="where index.html goes (default: catalog/)",
+    )
+    p.add_argument(
+        "--exports",
+        type=output_root,
+        metavar="DIR",
+        help="read the history of exports run with --out DIR (or an s3:// prefix)",
     )
 
 

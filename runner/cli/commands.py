@@ -89,6 +89,21 @@ class HistoryOptions:
 
 
 @dataclass(frozen=True)
+class FreshnessOptions:
+    selection: Selection = field(default_factory=Selection)
+    format: str = "text"  # text | json
+    out_root: OutputRoot | None = None  # --out the exports were run with
+    notify: bool = False  # send `on: [stale]` notifications for what is not fresh
+
+
+@dataclass(frozen=True)
+class CatalogOptions:
+    selection: Selection = field(default_factory=Selection)
+    folder: Path = Path("catalog")  # --out: where index.html goes
+    out_root: OutputRoot | None = None  # --exports: the --out the exports were run with
+
+
+@dataclass(frozen=True)
 class DiffOptions:
     selection: Selection = field(default_factory=Selection)
     ref: str | None = None  # None: the merge base with the main branch
@@ -251,7 +266,7 @@ def _report_export(
     """The summary table on ``out``, and the results file if ``--results`` asked for it."""
     from runner.fetch.redact import redactor_for
     from runner.report.summary import summary
-    from runner.run.export import results_document, write_results
+    from runner.run.results import results_document, write_results
 
     out.write(summary(results))
     if job.results is not None:
@@ -291,6 +306,40 @@ def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
         found[seg.name] = runs(store, seg.name, options.last)
         texts.append(render_text({seg.name: found[seg.name]}, store.where))
     out.write(render_json(found) if options.format == "json" else "\n".join(texts))
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
+
+
+def freshness(options: FreshnessOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Is each selected segment's last published export recent enough (expect.fresh_within)?
+    FAILED when one is not; ``notify`` sends those to the ``on: [stale]`` targets."""
+    from runner.freshness import judge_all, notify_stale
+    from runner.report.freshness import render_json, render_text
+
+    sel = options.selection
+    ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)
+    chosen = ws.select(sel.selectors, sel.exclude)
+    found = judge_all(chosen, ws.project, ws.clock.now, options.out_root)
+    out.write(render_json(found) if options.format == "json" else render_text(found))
+    if options.notify:
+        for seg, item in zip(chosen, found, strict=True):
+            for line in notify_stale(seg, item, ws.project, os.environ):
+                err.write(f"warning: {seg.name}: {line}\n")
+    if not all(item.judgement.ok for item in found):
+        return Outcome.FAILED
+    return Outcome.PROBLEMS if ws.problems else Outcome.OK
+
+
+def catalog(options: CatalogOptions, out: TextIO, err: TextIO) -> Outcome:
+    """Build the catalog site: ``index.html`` in ``options.folder``, opened from anywhere."""
+    from runner.catalog import build_site
+
+    sel = options.selection
+    ws = open_workspace(sel)
+    report_problems(ws.problems, "text", err)
+    site = build_site(ws, ws.select(sel.selectors, sel.exclude), options.folder, options.out_root)
+    err.writelines(f"warning: {line}\n" for line in site.unreadable)  # "unknown" on the page
+    out.write(site.summary() + "\n")
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 

@@ -87,6 +87,16 @@ def _history(args: argparse.Namespace) -> Outcome:
     return commands.history(options, sys.stdout, sys.stderr)
 
 
+def _freshness(args: argparse.Namespace) -> Outcome:
+    options = commands.FreshnessOptions(_selection(args), args.format, args.out, args.notify)
+    return commands.freshness(options, sys.stdout, sys.stderr)
+
+
+def _catalog(args: argparse.Namespace) -> Outcome:
+    options = commands.CatalogOptions(_selection(args), args.folder, args.exports)
+    return commands.catalog(options, sys.stdout, sys.stderr)
+
+
 def _diff(args: argparse.Namespace) -> Outcome:
     options = commands.DiffOptions(_selection(args), args.ref, args.format, args.count)
     return commands.diff(options, sys.stdout, sys.stderr)
@@ -111,6 +121,8 @@ RUNS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     "list": _list,
     "export": _export,
     "history": _history,
+    "freshness": _freshness,
+    "catalog": _catalog,
     "diff": _diff,
     "init": _init,
     "sandbox": _sandbox,

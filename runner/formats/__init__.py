@@ -96,6 +96,11 @@ class Encoder:
         return self.format.dropped_unmatchable
 
     @property
+    def invalid_phones(self) -> int:
+        """Phone numbers left empty because libphonenumber says they are not valid."""
+        return self.format.invalid_phones
+
+    @property
     def sha256(self) -> str:
         return self.hashing.sha256.hexdigest()
 

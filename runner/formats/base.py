@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from runner.rows.build import Rows
     from runner.spec.segment import OutputSpec
 
 
@@ -34,6 +35,25 @@ class Format(Protocol):
 
     @property
     def dropped_unmatchable(self) -> int: ...
+
+    @property
+    def invalid_phones(self) -> int:
+        """Phone numbers left empty because libphonenumber says they are not valid."""
+
+
+class RowCounts:
+    """What a format whose cells come from :class:`~runner.rows.build.Rows` (``rows``)
+    reports about them: records left out, phone numbers left empty."""
+
+    rows: Rows
+
+    @property
+    def dropped_unmatchable(self) -> int:
+        return self.rows.dropped
+
+    @property
+    def invalid_phones(self) -> int:
+        return self.rows.invalid_phones
 
 
 class FormatClass(Protocol):

@@ -26,8 +26,12 @@ class JsonlFormat:
 
     def __init__(self, out: ByteSink, spec: OutputSpec) -> None:
         self.out = out
-        self.builder = RowBuilder(spec.columns) if spec.columns else None
+        self.builder = RowBuilder(spec.columns, spec.phone_region) if spec.columns else None
         self.header = self.builder.header if self.builder else []
+
+    @property
+    def invalid_phones(self) -> int:
+        return self.builder.invalid_phones if self.builder else 0
 
     def write_page(self, records: Sequence[Any]) -> int:
         dumps = orjson.dumps

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from runner.formats.base import RowCounts
 from runner.rows.build import Rows
 from runner.rows.presets import rows_for
 
@@ -73,7 +74,7 @@ def _forget(writer: pq.ParquetWriter) -> None:
     writer.is_open = False
 
 
-class ParquetFormat:
+class ParquetFormat(RowCounts):
     """Typed columns, a row group per ``row_group_rows`` rows, snappy by default."""
 
     name = "parquet"
@@ -127,10 +128,6 @@ class ParquetFormat:
         weakref.finalize(self, _forget, self.writer)
         self._batches: list[pa.RecordBatch] = []
         self._buffered = 0
-
-    @property
-    def dropped_unmatchable(self) -> int:
-        return self.rows.dropped
 
     @property
     def pending_bytes(self) -> int:

@@ -251,6 +251,7 @@ class SplitEncoder(Encoder):
         self.end = LINE_FORMATS.get(spec.format)
         self._part: _Part | None = None
         self._dropped = 0  # by the parts already finished (XLSX, Parquet)
+        self._invalid_phones = 0  # likewise
         self._packed: PackedSize | None = None  # XLSX, Parquet with max_bytes
         if self.end is None and self.max_bytes:
             self._packed = PackedSize(spec, self.max_bytes)
@@ -283,6 +284,7 @@ class SplitEncoder(Encoder):
         figures = part.finish()
         if part.encoder is not None:
             self._dropped += part.encoder.dropped_unmatchable
+            self._invalid_phones += part.encoder.invalid_phones
             if self._packed is not None:
                 self._packed.finished(raw, figures.rows, figures.bytes)
         where = self.sink.end_part(figures)
@@ -365,6 +367,13 @@ class SplitEncoder(Encoder):
             return self.format.dropped_unmatchable
         current = self._part.encoder.dropped_unmatchable if self._part and self._part.encoder else 0
         return self._dropped + current
+
+    @property
+    def invalid_phones(self) -> int:
+        if self.end is not None:
+            return self.format.invalid_phones
+        current = self._part.encoder.invalid_phones if self._part and self._part.encoder else 0
+        return self._invalid_phones + current
 
     @property
     def sha256(self) -> str:

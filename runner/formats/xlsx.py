@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import DestinationError
+from runner.formats.base import RowCounts
 from runner.formats.csv import DANGER
 from runner.rows.build import Rows, to_text
 from runner.rows.presets import rows_for
@@ -67,7 +68,7 @@ def _xml_safe(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-class XlsxFormat:
+class XlsxFormat(RowCounts):
     """One sheet (more past 1,048,575 rows) with a bold, frozen, filtered header row."""
 
     name = "xlsx"
@@ -111,10 +112,6 @@ class XlsxFormat:
         self.widths: list[float] | None = None
         self.sheet = self._new_sheet()
         self.row = 1
-
-    @property
-    def dropped_unmatchable(self) -> int:
-        return self.rows.dropped
 
     @property
     def pending_bytes(self) -> int:

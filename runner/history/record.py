@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -188,11 +189,16 @@ class RunRecord:
             raise ValueError(f"not JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise ValueError("a run record is a JSON object")
-        known = {f.name: f for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known}
-        for name, field in known.items():
-            if name in values and not _fits(values[name], str(field.type)):
-                raise ValueError(f"{name}: {values[name]!r} is not {field.type}")
+        known = _field_kinds()
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name not in known:
+                continue
+            annotation, kinds = known[name]
+            # JSON values come as exact types: bool never passes for int, as it should.
+            if type(value) not in kinds:
+                raise ValueError(f"{name}: {value!r} is not {annotation}")
+            values[name] = value
         try:
             return cls(**values)
         except TypeError as exc:  # a required field is missing
@@ -210,8 +216,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _fits(value: Any, annotation: str) -> bool:
-    kinds = _TYPES[annotation]
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    return isinstance(value, kinds)
+@functools.cache
+def _field_kinds() -> dict[str, tuple[str, tuple[type, ...]]]:
+    """Each field's annotation and the JSON types it accepts, worked out once: a
+    catalog reads 182,500 records."""
+    return {f.name: (str(f.type), _TYPES[str(f.type)]) for f in fields(RunRecord)}

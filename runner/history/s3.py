@@ -52,7 +52,7 @@ class S3History:
         if client is None:
             import boto3
 
-            client = boto3.client("s3")
+            client = boto3.session.Session().client("s3")  # credentials read now
         self.objects = S3Objects(prefix, client)
         self.claim = KeyClaim(self.objects)
 

@@ -44,6 +44,11 @@ def summary(results: Sequence[SegmentResult]) -> str:
                 f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
                 "platform can match were left out (dropped_unmatchable)\n"
             )
+        if r.invalid_phones:
+            text += (
+                f"{r.segment}: {r.invalid_phones:,} phone numbers libphonenumber says are "
+                "not valid were left empty (invalid_phones)\n"
+            )
     for r in results:
         if r.parts:
             text += (

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from runner.rows.columns import compile_many, formula_safe, result_kind
+from runner.rows.columns import Prefixes, compile_many, formula_safe, result_kind
+from runner.rows.phones import Phones
 from runner.spec.segment import Column
 
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -126,6 +127,10 @@ class Rows(Protocol):
     formula_safe: list[bool]  # per column: no cell can start like a formula
     dropped: int  # records left out (a preset's rows with nothing to match on)
 
+    @property
+    def invalid_phones(self) -> int:
+        """Phone numbers given but not valid (libphonenumber): left empty."""
+
     def columns(self, records: list[Any]) -> list[list[Any]]: ...
 
 
@@ -134,10 +139,12 @@ class RowBuilder:
 
     dropped = 0
 
-    def __init__(self, columns: Sequence[Column] | None) -> None:
+    def __init__(self, columns: Sequence[Column] | None, phone_region: str = "") -> None:
+        self.phones = Phones(phone_region)
+        self.prefixes = Prefixes()
         if columns:
             self.header = [c.name for c in columns]
-            self.manys = [compile_many(c.source) for c in columns]
+            self.manys = [compile_many(c.source, self.phones, self.prefixes) for c in columns]
             self.defaults = [c.default for c in columns]
             # A default is user text: it may need the guard even where the values do not.
             self.formula_safe = [formula_safe(c.source) and not c.default for c in columns]
@@ -150,14 +157,19 @@ class RowBuilder:
             self.extra = False
         else:
             self.header = [*KNOWN_FIELDS, EXTRA]
-            self.manys = [compile_many(p) for p in KNOWN_FIELDS]
+            self.manys = [compile_many(p, prefixes=self.prefixes) for p in KNOWN_FIELDS]
             self.defaults = [""] * len(KNOWN_FIELDS)
             self.formula_safe = [False] * (len(KNOWN_FIELDS) + 1)
             self.kinds = [KNOWN_KINDS[name] for name in self.header]
             self.extra = True
 
+    @property
+    def invalid_phones(self) -> int:
+        return self.phones.invalid
+
     def columns(self, records: list[Any]) -> list[list[Any]]:
         cols: list[list[Any]] = []
+        self.prefixes.clear()
         for many, default in zip(self.manys, self.defaults, strict=True):
             col = many(records)
             if default:
@@ -165,6 +177,7 @@ class RowBuilder:
             cols.append(col)
         if self.extra:
             cols.append([extra_fields(r) or None for r in records])
+        self.prefixes.clear()  # the page's records are not kept past it
         return cols
 
 

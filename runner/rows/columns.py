@@ -4,9 +4,11 @@ A column is a dotted path (``profile.userDetails.contact.email``; a number
 picks a list item: ``platform.0``) or an expression built from these
 functions, whose arguments are paths, quoted strings or other calls:
 
-``e164(path)``
-    a phone ``{prefix, number}`` as E.164: ``+`` prefix digits, number digits
-    without a trunk ``0``
+``e164(path)`` / ``e164(path, region)``
+    a phone ``{prefix, number}`` (or a number as text) as E.164, by libphonenumber
+    (:mod:`runner.rows.phones`); a number without a country code is read in the
+    contact's ``profile.userDetails.country`` (or ``region``: a path or ``"GB"``);
+    an invalid one is empty and counted
 ``attr(key)`` / ``attr(path, key)``
     the value of a custom attribute (``profile.userDetails.attributes`` by default)
 ``join(path, sep)``, ``first(path)``, ``count(path)``
@@ -18,17 +20,17 @@ The grammar is :mod:`runner.spec.expressions` (a segment's columns are checked
 when it loads); this module compiles the parsed tree, per record or per page.
 
 >>> getter = compile_expr("e164(contact.phone)")
->>> getter({"contact": {"phone": {"prefix": "91", "number": "09876"}}})
-'+919876'
+>>> getter({"contact": {"phone": {"prefix": "91", "number": "098765 43210"}}})
+'+919876543210'
 """
 
 from __future__ import annotations
 
 import json as _json
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from runner.rows.phones import Phones
 from runner.spec.expressions import (
     SIGNATURES,
     Call,
@@ -68,7 +70,19 @@ Many = Callable[[list[Any]], list[Any]]
 _ERRORS = (KeyError, TypeError, IndexError)
 
 
-def _many_path(path: str) -> Many:
+class Prefixes:
+    """The columns of path prefixes already taken out of one page, shared by the
+    columns that start alike (``profile.userDetails.name`` and ``.email`` walk
+    ``profile`` and ``userDetails`` once). :meth:`clear` before each page."""
+
+    def __init__(self) -> None:
+        self.columns: dict[tuple[str, ...], list[Any]] = {}
+
+    def clear(self) -> None:
+        self.columns.clear()
+
+
+def _many_path(path: str, prefixes: Prefixes | None = None) -> Many:
     """One column of a page: subscripts in list comprehensions, no call per record.
 
     A page where a record lacks a part (or a part is a list index) falls back to
@@ -78,41 +92,24 @@ def _many_path(path: str) -> Many:
     parts = path.split(".")
     if any(p.isdigit() for p in parts):
         return lambda records: [one(r) for r in records]
+    keys = [tuple(parts[: i + 1]) for i in range(len(parts))]
+    shared = prefixes.columns if prefixes is not None else None
 
     def many(records: list[Any]) -> list[Any]:
         try:
             column = records
-            for part in parts:
-                column = [value[part] for value in column]
+            for part, key in zip(parts, keys, strict=True):
+                if shared is None:
+                    column = [value[part] for value in column]
+                elif (known := shared.get(key)) is not None:
+                    column = known
+                else:
+                    column = shared[key] = [value[part] for value in column]
             return column
         except _ERRORS:
             return [one(r) for r in records]
 
     return many
-
-
-_NON_DIGITS = re.compile(r"[^0-9]+")
-
-
-def _digits(value: Any) -> str:
-    """ASCII digits only (``str.isdigit`` also takes superscripts and other scripts)."""
-    if type(value) is str and value.isdigit() and value.isascii():
-        return value
-    if value is None:
-        return ""
-    return _NON_DIGITS.sub("", value if isinstance(value, str) else str(value))
-
-
-def e164(phone: Any) -> str:
-    """``+`` prefix digits, number digits without a trunk 0: only ``+`` and 0-9, so a
-    cell Excel never reads as a formula."""
-    if type(phone) is not dict:
-        return ""
-    number = _digits(phone.get("number")).lstrip("0")
-    if not number:
-        return ""
-    prefix = _digits(phone.get("prefix"))
-    return "+" + prefix + number if prefix else number
 
 
 def attr(items: Any, key: Any) -> Any:
@@ -130,8 +127,8 @@ def _empty(value: Any) -> bool:
 # Functions whose result is never text a spreadsheet runs (a + and digits, a count).
 FORMULA_SAFE = frozenset({"e164", "count"})
 
+# e164 is each compile's own (it counts what it leaves out): see _functions.
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "e164": e164,
     "attr": attr,
     "join": lambda v, sep: str(sep).join("" if x is None else str(x) for x in v)
     if isinstance(v, list)
@@ -143,43 +140,57 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "upper": lambda v: v.upper() if isinstance(v, str) else v,
     "json": lambda v: _json.dumps(v, ensure_ascii=False, separators=(",", ":")),
 }
-assert FUNCTIONS.keys() == SIGNATURES.keys()  # the grammar and the compiler agree
+assert FUNCTIONS.keys() | {"e164"} == SIGNATURES.keys()  # the grammar and the compiler agree
+Functions = Mapping[str, Callable[..., Any]]
 
 
-def _one(node: Node) -> Getter:
+def _functions(phones: Phones | None) -> Functions:
+    return {**FUNCTIONS, "e164": (phones or Phones()).e164}
+
+
+def _one(node: Node, funcs: Functions) -> Getter:
     if isinstance(node, Literal):
         value = node.value
         return lambda _r: value
     if isinstance(node, PathRef):
         return compile_path(node.path)
-    func, getters = FUNCTIONS[node.name], [_one(arg) for arg in node.args]
+    func, getters = funcs[node.name], [_one(arg, funcs) for arg in node.args]
     if len(getters) == 1:
         (only,) = getters
         return lambda r: func(only(r))
     return lambda r: func(*[get(r) for get in getters])
 
 
-def _many(node: Node) -> Many:
+def _many(node: Node, funcs: Functions, prefixes: Prefixes | None) -> Many:
     if isinstance(node, Literal):
         value = node.value
         return lambda records: [value] * len(records)
     if isinstance(node, PathRef):
-        return _many_path(node.path)
-    func, columns = FUNCTIONS[node.name], [_many(arg) for arg in node.args]
+        return _many_path(node.path, prefixes)
+    func, columns = funcs[node.name], [_many(arg, funcs, prefixes) for arg in node.args]
     if len(columns) == 1:
         (only,) = columns
         return lambda records: [func(v) for v in only(records)]
+    first, second = node.args[:2] if len(node.args) == 2 else (None, None)
+    if isinstance(second, Literal) and not isinstance(first, Literal):
+        # attr(path, "key"), join(path, ", "): the constant bound once, not zipped per record.
+        values, constant = columns[0], second.value
+        return lambda records: [func(v, constant) for v in values(records)]
     return lambda records: [func(*row) for row in zip(*[c(records) for c in columns], strict=True)]
 
 
-def compile_expr(text: str) -> Getter:
-    """Compile a column expression or path into a function of one record."""
-    return _one(parse_expr(text))
+def compile_expr(text: str, phones: Phones | None = None) -> Getter:
+    """Compile a column expression or path into a function of one record; ``phones``
+    normalises (and counts) what ``e164()`` reads."""
+    return _one(parse_expr(text), _functions(phones))
 
 
-def compile_many(text: str) -> Many:
-    """Like :func:`compile_expr`, for a whole page at once: records -> one column."""
-    return _many(parse_expr(text))
+def compile_many(text: str, phones: Phones | None = None, prefixes: Prefixes | None = None) -> Many:
+    """Like :func:`compile_expr`, for a whole page at once: records -> one column;
+    ``phones`` as there. Columns compiled with one ``prefixes`` share the walk down
+    common path prefixes (its owner clears it before each page); the lists they return
+    are then shared too."""
+    return _many(parse_expr(text), _functions(phones), prefixes)
 
 
 # What each function returns: a kind (see ``runner.rows.KNOWN_KINDS``), or None when it

@@ -20,13 +20,14 @@ preset names the help page it follows in ``source``.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from runner.rows.build import RowBuilder, Rows
 from runner.rows.columns import compile_many
+from runner.rows.names import first_name, last_name, letters, lower_words, without_titles
+from runner.rows.phones import Phones
 
 if TYPE_CHECKING:
     from runner.spec.segment import Column, OutputSpec
@@ -39,8 +40,6 @@ COUNTRY = "profile.userDetails.country"
 ZIP = 'attr("zip")'
 
 Normalise = Callable[[Any], str]
-_NON_DIGITS = re.compile(r"[^0-9]+")
-_SPACES = re.compile(r"\s+")
 
 
 # -- normalisation ---------------------------------------------------------
@@ -59,64 +58,13 @@ def email_without_tag(value: Any) -> str:
     return local.split("+", 1)[0] + "@" + domain if "+" in local else text
 
 
-def _digits(value: Any) -> str:
-    return _NON_DIGITS.sub("", value if isinstance(value, str) else str(value))
-
-
-def phone_digits(value: Any) -> str:
-    """Country code and number, digits only, trunk 0 dropped; '' without a country code.
-
-    ``value`` is the contact's ``{prefix, number}`` or a text that starts with ``+`` or
-    ``00``. A number written with its own country code (``+44 07911 123456``) keeps it;
-    a trunk 0 after the country code, bare or in brackets (``+44 (0)7911``), goes.
-
-    >>> phone_digits({"prefix": "+44", "number": "07911 123456"})
-    '447911123456'
-    """
-    if isinstance(value, dict):
-        prefix, raw = _digits(value.get("prefix") or "").lstrip("0"), value.get("number") or ""
-    elif isinstance(value, str):
-        prefix, raw = "", value
-    else:
-        return ""
-    raw = str(raw).replace("(0)", "")  # "+44 (0)7911 ...": the trunk 0, written in brackets
-    number = _digits(raw)
-    if raw.lstrip().startswith("+") or number.startswith("00"):
-        number = number.lstrip("0")  # it carries its own country code
-        if not prefix or not number.startswith(prefix):
-            return number if 7 <= len(number) <= 15 else ""
-        number = number[len(prefix) :]
-    full = prefix + number.lstrip("0") if prefix and number.strip("0") else ""
-    return full if 7 <= len(full) <= 15 else ""  # E.164: at most 15 digits
-
-
-def phone_plus(value: Any) -> str:
-    """E.164 with its '+': ``+447911123456``."""
-    digits = phone_digits(value)
-    return "+" + digits if digits else ""
+def plus_less(e164: Any) -> str:
+    """E.164 without its '+' (Meta, TikTok): ``+447911123456`` -> ``447911123456``."""
+    return e164[1:] if isinstance(e164, str) and e164.startswith("+") else ""
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def first_name(value: Any) -> str:
-    return _SPACES.split(value.strip(), 1)[0] if isinstance(value, str) else ""
-
-
-def last_name(value: Any) -> str:
-    parts = _SPACES.split(value.strip(), 1) if isinstance(value, str) else []
-    return parts[1] if len(parts) > 1 else ""
-
-
-def letters(text: str) -> str:
-    """Lower-case letters only (any script, accents kept): Meta's rule for names and cities."""
-    return "".join(ch for ch in text.lower() if ch.isalpha())
-
-
-def lower_words(text: str) -> str:
-    """Lower case, one space between words: Google's rule for hashed names."""
-    return " ".join(text.lower().split())
 
 
 def country(value: Any) -> str:
@@ -145,6 +93,7 @@ class Field:
     identifier: bool = False  # a row needs at least one identifier to be kept
     hashed_header: str = ""  # the header when hashed, if the platform names it differently
     safe: bool = False  # its normalised text can never start like a formula
+    phone: bool = False  # read through e164(): the source, or the segment's own column
 
 
 @dataclass(frozen=True)
@@ -154,13 +103,18 @@ class Preset:
     hash_default: bool
     hash_allowed: bool
     source: str  # the platform's help page this preset follows
+    # The fewest rows the platform documents it can use, and where it says so (0: none).
+    minimum: int = 0
+    minimum_source: str = ""
 
     def headers(self, hashed: bool) -> list[str]:
         return [f.hashed_header if hashed and f.hashed_header else f.header for f in self.fields]
 
 
-def _ad_platform(name: str, fields: Sequence[Field], source: str) -> Preset:
-    return Preset(name, tuple(fields), hash_default=True, hash_allowed=True, source=source)
+def _ad_platform(
+    name: str, fields: Sequence[Field], source: str, minimum: tuple[int, str] = (0, "")
+) -> Preset:
+    return Preset(name, tuple(fields), True, True, source, *minimum)
 
 
 def _crm(name: str, fields: Sequence[Field], source: str) -> Preset:
@@ -184,9 +138,9 @@ PRESETS: dict[str, Preset] = {
             "meta_custom_audience",
             [
                 Field("email", EMAIL, email, identifier=True),
-                Field("phone", PHONE, phone_digits, identifier=True, safe=True),
-                Field("fn", NAME, _pipe(first_name, letters), safe=True),
-                Field("ln", NAME, _pipe(last_name, letters), safe=True),
+                Field("phone", PHONE, plus_less, identifier=True, safe=True, phone=True),
+                Field("fn", NAME, _pipe(without_titles, first_name, letters), safe=True),
+                Field("ln", NAME, _pipe(without_titles, last_name, letters), safe=True),
                 Field("ct", CITY, _pipe(_text, letters), safe=True),
                 Field("country", COUNTRY, _pipe(country, str.lower), safe=True),
             ],
@@ -197,28 +151,36 @@ PRESETS: dict[str, Preset] = {
             "google_customer_match",
             [
                 Field("Email", EMAIL, email, identifier=True),
-                Field("Phone", PHONE, phone_plus, identifier=True, safe=True),
-                Field("First Name", NAME, _pipe(first_name, lower_words)),
-                Field("Last Name", NAME, _pipe(last_name, lower_words)),
+                Field("Phone", PHONE, _text, identifier=True, safe=True, phone=True),
+                Field("First Name", NAME, _pipe(without_titles, first_name, lower_words)),
+                Field("Last Name", NAME, _pipe(without_titles, last_name, lower_words)),
                 Field("Country", COUNTRY, country, hashable=False, safe=True),
                 Field("Zip", ZIP, zip_code, hashable=False),
             ],
             "https://support.google.com/google-ads/answer/7659867 and "
             "https://support.google.com/google-ads/answer/7476159",
+            # "Google Search Network must have a minimum of 100 active visitors or users
+            # ... Customer lists also have the same eligibility" (and YouTube likewise).
+            (100, "https://support.google.com/google-ads/answer/7476585"),
         ),
         _ad_platform(
             "tiktok_custom_audience",
             [
                 Field("Email", EMAIL, email_without_tag, True, True, "Email_SHA256"),
-                Field("Phone", PHONE, phone_digits, True, True, "Phone_SHA256", safe=True),
+                Field("Phone", PHONE, plus_less, True, True, "Phone_SHA256", True, True),
             ],
             "https://ads.tiktok.com/help/article/list-of-supported-ids-and-formats-for-a-customer-file",
+            # "File must contain at least 1000 entries."
+            (
+                1000,
+                "https://ads.tiktok.com/help/article/how-to-create-a-custom-audience-with-a-customer-file",
+            ),
         ),
         _crm(
             "klaviyo",
             [
                 Field("Email", EMAIL, email, identifier=True),
-                Field("Phone Number", PHONE, phone_plus, identifier=True, safe=True),
+                Field("Phone Number", PHONE, _text, identifier=True, safe=True, phone=True),
                 Field("First Name", NAME, first_name),
                 Field("Last Name", NAME, last_name),
                 Field("Country", COUNTRY, country, safe=True),
@@ -231,7 +193,7 @@ PRESETS: dict[str, Preset] = {
                 Field("Email", EMAIL, email, identifier=True),
                 Field("First name", NAME, first_name),
                 Field("Last name", NAME, last_name),
-                Field("Phone number", PHONE, phone_plus, identifier=True, safe=True),
+                Field("Phone number", PHONE, _text, identifier=True, safe=True, phone=True),
                 Field("Country/Region", COUNTRY, country, safe=True),
             ],
             "https://knowledge.hubspot.com/import-and-export/set-up-your-import-file",
@@ -243,7 +205,7 @@ PRESETS: dict[str, Preset] = {
                 Field("Email Address", EMAIL, email, identifier=True),
                 Field("First Name", NAME, first_name),
                 Field("Last Name", NAME, last_name),
-                Field("Phone Number", PHONE, phone_plus, safe=True),
+                Field("Phone Number", PHONE, _text, safe=True, phone=True),
             ],
             "https://mailchimp.com/help/format-guidelines-for-your-import-file/",
         ),
@@ -265,19 +227,24 @@ class PresetRows:
         hashed: bool,
         extra: Sequence[Column] | None = None,
         rename: Mapping[str, str] | None = None,
+        phone_region: str = "",
     ) -> None:
         rename = rename or {}
         own = {c.name: c for c in extra or ()}
         headers = preset.headers(hashed)
         self.fields = preset.fields
         self.hashing = [hashed and f.hashable for f in preset.fields]
+        self.phones = Phones(phone_region)
         self.manys = []
         for field, header in zip(preset.fields, headers, strict=True):
             column = own.pop(header, None) or own.pop(field.header, None)
-            self.manys.append(compile_many(column.source if column else field.source))
+            source = column.source if column else field.source
+            # The one phone rule for every preset, whatever column the number comes from.
+            source = f"e164({source})" if field.phone else source
+            self.manys.append(compile_many(source, self.phones))
         self.identifiers = [i for i, f in enumerate(preset.fields) if f.identifier]
         rest = [c for c in extra or () if c.name in own]
-        self.extra = RowBuilder(rest) if rest else None
+        self.extra = RowBuilder(rest, phone_region) if rest else None
         self.header = [rename.get(h, h) for h in headers]
         self.kinds = ["string"] * len(headers)
         self.formula_safe = [f.safe or h for f, h in zip(preset.fields, self.hashing, strict=True)]
@@ -286,6 +253,10 @@ class PresetRows:
             self.kinds += self.extra.kinds
             self.formula_safe += self.extra.formula_safe
         self.dropped = 0
+
+    @property
+    def invalid_phones(self) -> int:
+        return self.phones.invalid + (self.extra.invalid_phones if self.extra else 0)
 
     def columns(self, records: list[Any]) -> list[list[Any]]:
         cols: list[list[Any]] = []
@@ -307,5 +278,25 @@ def rows_for(spec: OutputSpec) -> Rows:
     if spec.preset:
         preset = PRESETS[spec.preset]
         hashed = preset.hash_default if spec.hash is None else spec.hash
-        return PresetRows(preset, hashed and preset.hash_allowed, spec.columns, spec.rename)
-    return RowBuilder(spec.columns)
+        allowed = hashed and preset.hash_allowed
+        return PresetRows(preset, allowed, spec.columns, spec.rename, spec.phone_region)
+    return RowBuilder(spec.columns, spec.phone_region)
+
+
+def too_small(spec: OutputSpec, rows: int) -> str:
+    """A warning when a preset's file has fewer rows than its platform can use ('' if not).
+
+    >>> from runner.spec.segment import CsvOptions, OutputSpec
+    >>> tiktok = OutputSpec("csv", "t.csv", None, "none", CsvOptions(), {})
+    >>> tiktok = replace(tiktok, preset="tiktok_custom_audience")
+    >>> too_small(tiktok, 999).split(";")[0]
+    '999 rows is below the 1,000 tiktok_custom_audience documents as its minimum'
+    """
+    preset = PRESETS.get(spec.preset or "")
+    if preset is None or rows >= preset.minimum:
+        return ""
+    return (
+        f"{rows:,} rows is below the {preset.minimum:,} {preset.name} documents as its "
+        f"minimum; the platform may refuse the file or not use it "
+        f"({preset.minimum_source})"
+    )

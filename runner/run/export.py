@@ -9,7 +9,6 @@ it never leaves a partial file or object under the destination name.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from runner.formats.split import encoder_for, over_limit, part_list, split_warni
 from runner.history import RunStatus
 from runner.locations import public_url
 from runner.rows.empty import EmptyColumns
+from runner.rows.presets import too_small
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun, expected_rows
 from runner.sinks import (
@@ -37,7 +37,6 @@ from runner.sinks import (
     manifest_display,
 )
 from runner.sinks.group import publish_group
-from runner.sinks.local import write_atomically
 from runner.sinks.parts import remove_old_set
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
@@ -75,6 +74,7 @@ class SegmentResult:
     pages: int = 0
     duplicates: int = 0
     dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
+    invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
     retries: int = 0
     reread: bool = False
     concurrency: int = 0  # requests at once the run settled at
@@ -250,10 +250,12 @@ def write_rows(
     result.parts = len(part_list(encoder) or ())
     result.empty_columns = watch.names if encoder.rows else []
     too_big = [over_limit(seg.output, encoder.rows, encoder.size), split_warning(encoder)]
+    too_big.append(too_small(seg.output, encoder.rows))
     for text in filter(None, [*too_big, watch.warning(encoder.rows)]):
         result.warnings.append(text)
         notify("warning:" + text, result)
     result.dropped_unmatchable = encoder.dropped_unmatchable
+    result.invalid_phones = encoder.invalid_phones
     result.retries = fetcher.retries
     return encoder
 
@@ -301,6 +303,7 @@ def _manifest(
         rows=result.rows,
         duplicates_dropped=result.duplicates,
         dropped_unmatchable=result.dropped_unmatchable,
+        invalid_phones=result.invalid_phones,
         retries=result.retries,
         reread_after_churn=result.reread,
         concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},
@@ -376,25 +379,3 @@ def export_all(
 
 def _skip(results: list[SegmentResult], rest: Sequence[Segment]) -> None:
     results.extend(SegmentResult(seg.name, status=RunStatus.SKIPPED) for seg in rest)
-
-
-def results_document(
-    ws: Workspace, results: Sequence[SegmentResult], args: Mapping[str, Any]
-) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "runner_version": __version__,
-            "generated_at": _utc_now(),
-            "as_of": ws.clock.iso(),
-        },
-        "args": dict(args),
-        "results": [asdict(r) for r in results],
-        "elapsed_seconds": round(sum(r.seconds for r in results), 3),
-        "success": all(r.status in DONE for r in results),
-    }
-
-
-def write_results(path: Path, document: Mapping[str, Any]) -> None:
-    """The results file, whole or not at all; DestinationError names the path and reason."""
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    write_atomically(path, text.encode("utf-8", "surrogatepass"))

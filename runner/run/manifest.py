@@ -44,6 +44,7 @@ class Manifest:
     rows: int
     duplicates_dropped: int
     dropped_unmatchable: int
+    invalid_phones: int  # phone numbers libphonenumber says are not valid: left empty
     retries: int
     reread_after_churn: bool
     concurrency: Mapping[str, Any]  # auto (found as the run went) or not; settled: at what

@@ -3,7 +3,8 @@
 The targets arrive typed and checked (:mod:`runner.spec.notify`): ``url`` in apprise's
 syntax (``slack://…``, ``discord://…``, ``mailto://…``, ``jsons://host/path`` for a
 generic webhook and 100 more: https://github.com/caronc/apprise/wiki), ``on`` any of
-``failure``, ``guard``, ``success``. URLs are secrets: write ``${SLACK_WEBHOOK}`` and
+``failure``, ``guard``, ``success``, and ``stale`` (``segments freshness`` found the
+segment's last published export too old). URLs are secrets: write ``${SLACK_WEBHOOK}`` and
 the variable's value is used; no URL is ever printed (a problem names the target by
 number, scheme and host only).
 
@@ -28,6 +29,7 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
+from runner.history.freshness import Judgement
 from runner.history.guard import percent, short_time
 from runner.history.record import RunRecord, RunStatus
 from runner.spec.notify import VARIABLE, NotifyTarget
@@ -132,6 +134,22 @@ def _counts(record: RunRecord, previous: RunRecord | None) -> list[str]:
     return lines
 
 
+def stale_message(
+    segment: str, judgement: Judgement, newest: RunRecord | None, link: str | None
+) -> tuple[str, str]:
+    """The title and body of the ``stale`` notification: how old the last published
+    export is against ``expect.fresh_within``, and how the newest run ended."""
+    title = f"segments: {segment} {judgement.state}"
+    lines = [f"segment: {segment}", f"freshness: {judgement.state}", judgement.describe()]
+    if newest is not None and not newest.ok:
+        lines.append(f"last run: {newest.status} at {newest.ended}")
+        if newest.error:
+            lines.append(f"error: {newest.error}")
+    if link:
+        lines.append(f"run: {link}")
+    return title, "\n".join(lines)
+
+
 def notify_run(
     targets: Sequence[NotifyTarget],
     record: RunRecord,
@@ -150,12 +168,30 @@ def notify_run(
     parallel); the call returns within about that, whatever the targets do.
     ``catalog``: the segment's catalog page, linked in the message.
     """
-    deadline = time.monotonic() + timeout
     event = EVENT_OF[record.status]
+    if not any(event in t.on for t in targets):
+        return []
+    title, body = message(record, previous, ci_link(env), catalog)
+    return send(targets, event, (title, body), env=env, redact=redact, timeout=timeout)
+
+
+def send(
+    targets: Sequence[NotifyTarget],
+    event: str,
+    text: tuple[str, str],
+    *,
+    env: Mapping[str, str],
+    redact: Callable[[str], str],
+    timeout: float = NOTIFY_TIMEOUT,
+) -> list[str]:
+    """Send the message ``text`` (title, body) to the targets that asked for ``event``,
+    all at once, within ``timeout`` seconds together; the warnings, as :func:`notify_run`
+    returns them."""
+    deadline = time.monotonic() + timeout
     chosen = [(n, t) for n, t in enumerate(targets, 1) if event in t.on]
     if not chosen:
         return []
-    title, body = (redact(text) for text in message(record, previous, ci_link(env), catalog))
+    title, body = (redact(part) for part in text)
     problems: list[str] = []
     sends: list[_Send] = []
     for number, target in chosen:
@@ -173,7 +209,7 @@ def notify_run(
             problems.append(f"{label}: apprise does not understand this URL; not sent")
             continue
         sends.append(_Send(label, url, service))
-    kind = {"failure": "failure", "guard": "warning", "success": "success"}[event]
+    kind = {"success": "success", "failure": "failure"}.get(event, "warning")
     for send in sends:  # daemon threads: one that never gets an answer is left behind
         threading.Thread(target=send.deliver, args=(title, body, kind), daemon=True).start()
     for send in sends:

@@ -34,6 +34,7 @@ CI_FILES = {
         ".github/workflows/segments-pr.yml": "github/segments-pr.yml",
         ".github/workflows/segments-scheduled.yml": "github/segments-scheduled.yml",
         ".github/workflows/segments-manual.yml": "github/segments-manual.yml",
+        ".github/workflows/segments-freshness.yml": "github/segments-freshness.yml",
     },
     "gitlab": {".gitlab-ci.yml": "gitlab/gitlab-ci.yml"},
 }

@@ -4,9 +4,8 @@ Rows are encoded and sent as parts as they fill (``part_size_mb``, 8 MiB by
 default), so memory holds one part whatever the export's size; an export
 smaller than one part is sent with a single ``put_object``. The multipart
 upload is completed only on :meth:`S3Upload.publish` (after the last row and the
-row-count guards) and aborted on any failure or interrupt. A run killed with
-``kill -9`` cannot abort; the next run for the same key aborts uploads left
-open on it before it starts.
+row-count guards) and aborted on any failure or interrupt. A run killed with ``kill -9``
+cannot abort; the next run for the same key aborts uploads left open on it.
 
 Publishing: the old manifest object is deleted (its bytes kept, to put back if the
 data cannot be written), the data object is written, then the new manifest. So a
@@ -54,7 +53,8 @@ def make_client(project: Project | None = None) -> Any:
     config = Config(
         retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60
     )
-    return boto3.client(
+    # A new session reads the credentials now (the default one keeps the first it found).
+    return boto3.session.Session().client(
         "s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config
     )
 

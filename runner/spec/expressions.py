@@ -21,10 +21,11 @@ from typing import Any
 from runner.problems import did_you_mean
 
 ATTRIBUTES_PATH = "profile.userDetails.attributes"
+COUNTRY_PATH = "profile.userDetails.country"  # where e164() reads a number without a code
 
 # name: (fewest, most arguments); what each does is in runner.rows.columns.FUNCTIONS.
 SIGNATURES: dict[str, tuple[int, int]] = {
-    "e164": (1, 1),
+    "e164": (1, 2),
     "attr": (1, 2),
     "join": (2, 2),
     "first": (1, 1),
@@ -143,6 +144,8 @@ class _Parser:
             raise ExprError(f"{name}() takes {want} argument(s), got {len(args)}")
         if name == "attr" and len(args) == 1:
             args.insert(0, PathRef(ATTRIBUTES_PATH))
+        if name == "e164" and len(args) == 1:
+            args.append(PathRef(COUNTRY_PATH))
         return Call(name, tuple(args))
 
 

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from runner.problems import Problem, did_you_mean
 from runner.spec.loader import Document, Path_, dotted
 
-EVENTS = ("failure", "guard", "success")
+EVENTS = ("failure", "guard", "success", "stale")  # stale: `segments freshness` found it
 DEFAULT_ON = frozenset({"failure", "guard"})
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_TOKEN_ENV = "FLOWMATIX_TOKEN"  # the token's usual home, whatever api.token_env says

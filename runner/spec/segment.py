@@ -17,7 +17,7 @@ from typing import Any
 
 from runner.errors import TemplateError
 from runner.problems import Problem
-from runner.spec import rules, schema, targets
+from runner.spec import output_rules, rules, schema, targets
 from runner.spec.contact import UNCHECKED, source_problem
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
@@ -75,6 +75,7 @@ class OutputSpec:
     delta: bool = False  # also <name>.added.<ext> and <name>.removed.<ext>
     split: SplitSpec | None = None  # numbered parts (runner.spec.split)
     mode: int = DEFAULT_MODE  # of the local files written (runner.spec.modes)
+    phone_region: str = ""  # where a phone with no country code is read (runner.rows.phones)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Segment:
     mode: str = "full"  # full | incremental (runner.history.window)
     max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
     notify: tuple[NotifyTarget, ...] = ()  # its own, or runner.yaml's
+    fresh_within: str | None = None  # expect.fresh_within as written, e.g. "26h" (schema-checked)
 
 
 def _render_tree(
@@ -232,6 +234,7 @@ def _build(
     if why:
         problems.append(doc.problem(("output", "path"), why))
     columns = _columns(doc, output.get("columns"), problems)
+    problems += output_rules.check(doc, output, [c.name for c in columns or ()])
     bad_split = split_problem(output.get("preset"), output.get("split"))
     output["split"] = effective_split(output.get("preset"), output.get("split"))
     if bad_split:
@@ -267,6 +270,7 @@ def _build(
         mode=rendered.get("mode", "full"),
         max_change=expect.get("max_change"),
         notify=notify_targets(rendered["notify"]) if "notify" in rendered else project.notify,
+        fresh_within=expect.get("fresh_within"),
     )
 
 
@@ -286,4 +290,5 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         delta=output.get("delta", False),
         split=split_spec(output.get("split")),
         mode=parse_mode(output.get("mode")),
+        phone_region=output.get("phone_region", ""),
     )

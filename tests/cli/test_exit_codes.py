@@ -57,11 +57,28 @@ def test_exit_code_values_are_the_documented_ones() -> None:
         (
             ["nosuch"],
             2,
-            "(choose from 'validate', 'render', 'list', 'export', 'history', 'diff', 'init', 'sandbox')\n",
+            "(choose from 'validate', 'render', 'list', 'export', 'history', 'freshness', "
+            "'catalog', 'diff', 'init', 'sandbox')\n",
         ),
         (["export", "--bogus"], 2, "segments: error: unrecognized arguments: --bogus\n"),
         (["render", "--format", "xml"], 2, "invalid choice: 'xml' (choose from 'text', 'json')\n"),
         (["list", "no-such-segment"], 2, "segments: error: no segment matches 'no-such-segment'\n"),
+        (
+            ["freshness", "--format", "xml"],
+            2,
+            "invalid choice: 'xml' (choose from 'text', 'json')\n",
+        ),
+        (["freshness", "no-such-segment"], 2, "no segment matches 'no-such-segment'\n"),
+        (
+            ["catalog", "--exports", ""],
+            2,
+            "--exports: is empty: give a folder or an s3://BUCKET[/PREFIX]\n",
+        ),
+        (
+            ["catalog", "label:nosuch"],
+            2,
+            "segments: error: no segment has the label 'nosuch' (in use: none)\n",
+        ),
     ],
 )
 def test_usage_errors_exit_2_and_help_exits_0(

@@ -252,6 +252,9 @@ class JobRun:
         assert name and not _ARTIFACT_BAD & set(name), f"artifact name {name!r} is refused"
         assert name not in artifacts, f"artifact {name!r} uploaded twice"
         paths = [p.strip() for p in given["path"].splitlines() if p.strip()]
-        artifacts[name] = collect(self.workspace, paths)
+        found = collect(self.workspace, paths)
+        if given.get("include-hidden-files", "false") != "true":  # upload-artifact v4.4+
+            found = {k: v for k, v in found.items() if not any(p[:1] == "." for p in k.split("/"))}
+        artifacts[name] = found
         self.result.retention[name] = int(given.get("retention-days", "90"))
         return bool(artifacts[name]) or given.get("if-no-files-found", "warn") != "error"

@@ -47,9 +47,16 @@ class GitLab:
     runs: Iterator[int] = field(default_factory=itertools.count)
 
     def run_job(
-        self, ci: Mapping[str, Any], name: str, *, ref: str, pipeline: Mapping[str, str]
+        self,
+        ci: Mapping[str, Any],
+        name: str,
+        *,
+        ref: str,
+        pipeline: Mapping[str, str],
+        needed: Mapping[str, bytes] | None = None,
     ) -> Job | None:
-        """The job's result, or None when its rules leave it out of this pipeline."""
+        """The job's result, or None when its rules leave it out of this pipeline.
+        ``needed``: the artifacts of the jobs it ``needs`` (path: content), put in place."""
         number = next(self.runs)
         job = dict(ci[name])
         for parent in [job.pop("extends")] if "extends" in job else []:
@@ -70,6 +77,9 @@ class GitLab:
         workspace = home / "project"
         home.mkdir(parents=True)
         clone(self.origin, ref, workspace, int(variables.get("GIT_DEPTH", "20")))
+        for path, data in (needed or {}).items():
+            (workspace / path).parent.mkdir(parents=True, exist_ok=True)
+            (workspace / path).write_bytes(data)
         bin_dir = make_python(home / "python")
         for token_name in job.get("id_tokens", {}):
             variables[token_name] = "stand-in-oidc-token"

@@ -28,6 +28,7 @@ from tests.conftest import (
 from tests.hooked import LIMITS, STOP_HOOK
 from tests.integration.s3servers import S3Server
 from tests.integration.test_split import stopped
+from tests.unit.test_phones import meant_by, oracle
 
 Start = Callable[..., Sandbox]
 
@@ -61,21 +62,25 @@ def test_google_file_is_hashed_plain_utf8_with_googles_headers(
     sandbox: Start, tmp_path: Path
 ) -> None:
     data, manifest, entry, served, output = export(sandbox, tmp_path, "google_customer_match")
-    assert "left out" not in output
     assert data.startswith(b"Email,Phone,First Name,Last Name,Country,Zip\r\n")  # no BOM
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
     assert manifest["preset"] == "google_customer_match"
     assert manifest["columns"] == ["Email", "Phone", "First Name", "Last Name", "Country", "Zip"]
-    # Every sandbox contact has a phone with its country code: none is dropped.
-    assert len(rows) == manifest["rows"] == entry["rows"] == 900
-    assert manifest["dropped_unmatchable"] == entry["dropped_unmatchable"] == 0
-    by_phone = {}
-    for contact in served:
-        phone = contact["profile"]["userDetails"]["contact"]["phone"]
-        digits = phone["prefix"].lstrip("+") + phone["number"].lstrip("0")
-        by_phone[hashlib.sha256(f"+{digits}".encode()).hexdigest()] = contact
-    for row in rows:
-        contact = by_phone[row["Phone"]]  # the hash of +<prefix><number without trunk 0>
+    # A contact with neither an e-mail nor a phone libphonenumber says is valid is left out.
+    phones = {c["_id"]: oracle(meant_by(c)) for c in served}
+    kept = [
+        c
+        for c in served
+        if "@" in c["profile"]["userDetails"]["contact"]["email"] or phones[c["_id"]]
+    ]
+    assert 0 < len(kept) < 900
+    assert len(rows) == manifest["rows"] == entry["rows"] == len(kept)
+    assert manifest["dropped_unmatchable"] == entry["dropped_unmatchable"] == 900 - len(kept)
+    invalid = sum(1 for e164 in phones.values() if not e164)
+    assert manifest["invalid_phones"] == entry["invalid_phones"] == invalid
+    for row, contact in zip(rows, kept, strict=True):
+        phone = phones[contact["_id"]]  # the hash of libphonenumber's E.164, or empty
+        assert row["Phone"] == (hashlib.sha256(phone.encode()).hexdigest() if phone else "")
         email = contact["profile"]["userDetails"]["contact"]["email"].strip().lower()
         assert row["Email"] == (hashlib.sha256(email.encode()).hexdigest() if "@" in email else "")
         assert row["Country"] == contact["profile"]["userDetails"]["country"]
@@ -96,7 +101,8 @@ def test_mailchimp_leaves_out_and_counts_rows_without_an_email(
     assert f"handoff: {len(without)} rows with no e-mail or phone" in output  # summary
     emails = {c["profile"]["userDetails"]["contact"]["email"].lower() for c in served}
     assert {r["Email Address"] for r in rows} <= emails
-    assert all(r["Phone Number"].startswith("+") for r in rows)
+    with_email = [c for c in served if "@" in c["profile"]["userDetails"]["contact"]["email"]]
+    assert [r["Phone Number"] for r in rows] == [oracle(meant_by(c)) for c in with_email]
 
 
 # -- The platform's limits as split defaults ------------------------------------

@@ -17,8 +17,10 @@ import re
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,12 @@ from tests.integration.ci_harness import Job, build_wheel, git, machine_env
 Start = Callable[..., Sandbox]
 BIN = Path(sys.executable).parent
 MARKER = "<!-- segments-diff -->"
-WORKFLOWS = ("segments-pr.yml", "segments-scheduled.yml", "segments-manual.yml")
+WORKFLOWS = (
+    "segments-pr.yml",
+    "segments-scheduled.yml",
+    "segments-manual.yml",
+    "segments-freshness.yml",
+)
 
 
 @pytest.fixture(scope="module")
@@ -211,16 +218,23 @@ def test_secrets_variables_and_files_named_in_ci_exist(
         "FLOWMATIX_TOKEN",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "SLACK_WEBHOOK",  # the freshness job's example notify: secret
     }
     assert set(re.findall(r"vars\.(\w+)", text)) == {"AWS_REGION", "AWS_ROLE_ARN"}
     runner_yaml = yaml.safe_load((project / "runner.yaml").read_text())
     assert runner_yaml["api"]["token_env"] == "FLOWMATIX_TOKEN"
     readme = (ROOT / "README.md").read_text()
     ci_section = readme[readme.index("## Run it in CI") :]
-    for name in ("FLOWMATIX_TOKEN", "AWS_REGION", "AWS_ROLE_ARN", "AWS_ACCESS_KEY_ID"):
+    for name in (
+        "FLOWMATIX_TOKEN",
+        "AWS_REGION",
+        "AWS_ROLE_ARN",
+        "AWS_ACCESS_KEY_ID",
+        "SLACK_WEBHOOK",
+    ):
         assert name in ci_section and name in gitlab, name
     installs = re.findall(r"pip install .*-r (\S+)", text + gitlab)
-    assert len(installs) == (text + gitlab).count("pip install") == 6
+    assert len(installs) == (text + gitlab).count("pip install") == 8
     assert set(installs) == {"ci/requirements.txt"}
     assert (project / "ci" / "requirements.txt").is_file()
 
@@ -396,9 +410,11 @@ def test_scheduled_and_manual_exports_keep_their_files(
     publish(work, tmp_path / "origin.git")
     flows = work / ".github" / "workflows"
     scheduled, manual = load(flows / WORKFLOWS[1]), load(flows / WORKFLOWS[2])
+    kept = tmp_path / "kept-artifacts"  # what the gh stand-in downloads
     with run_server("rclone", tmp_path) as s3:
         s3.client().create_bucket(Bucket="exports")
         machine = machine_env({"FLOWMATIX_API_URL": api.url, "AWS_ENDPOINT_URL": s3.endpoint})
+        machine.update(gh_standin(tmp_path / "bin", kept, machine["PATH"]))
         gh = GitHub(tmp_path / "origin.git", tmp_path / "runs", machine)
         gh.secrets = {
             "FLOWMATIX_TOKEN": "flowmatix-secret",
@@ -422,6 +438,15 @@ def test_scheduled_and_manual_exports_keep_their_files(
         with ThreadPoolExecutor(2) as pool:  # matrix jobs run side by side, as on GitHub
             jobs = dict(zip(names, pool.map(export, names), strict=True))
         stored = s3.client().get_object(Bucket="exports", Key="daily/to-s3.csv")["Body"].read()
+        for job in jobs.values():
+            for name, files in job.artifacts.items():
+                for path, data in files.items():
+                    (kept / name / path).parent.mkdir(parents=True, exist_ok=True)
+                    (kept / name / path).write_bytes(data)
+        needs = {**needs, "export": {"result": "failure"}}  # too-strict failed its job
+        catalog = gh.run_job(scheduled, "catalog", ref="main", event=event, needs=needs)
+        hourly = ("schedule", {"schedule": "17 * * * *"})
+        freshness = gh.run_job(load(flows / WORKFLOWS[3]), "freshness", ref="main", event=hourly)
 
     for name in ("in-parts", "recent-vip-contacts", "to-s3"):
         job = jobs[name]
@@ -444,7 +469,8 @@ def test_scheduled_and_manual_exports_keep_their_files(
     listed = json.loads(split["exports/parts.csv.parts.manifest.json"])["parts"]
     assert result["parts"] == len(listed) > 1
     assert set(split) == {
-        "results.json", "exports/parts.csv.parts.manifest.json", *(p["destination"] for p in listed)
+        "results.json", ".segments/history/in-parts/runs.jsonl",
+        "exports/parts.csv.parts.manifest.json", *(p["destination"] for p in listed)
     }  # fmt: skip
     assert sum(rows_of(split[p["destination"]]) for p in listed) == result["rows"]
     assert (
@@ -466,7 +492,10 @@ def test_scheduled_and_manual_exports_keep_their_files(
         and "min_rows" in annotation
     )
     assert "| too-strict | guard |" in strict.summary
-    assert set(strict.artifacts["segment-too-strict"]) == {"results.json"}
+    # The guard trip is in the history the artifact keeps (hidden files uploaded on purpose).
+    assert set(strict.artifacts["segment-too-strict"]) == {
+        "results.json", ".segments/history/too-strict/runs.jsonl"
+    }  # fmt: skip
     assert not (strict.workspace / "exports" / "strict.csv").exists()
 
     inputs = {"segment": "recent-vip-contacts", "as_of": "2026-11-20T12:00:00Z"}
@@ -478,6 +507,58 @@ def test_scheduled_and_manual_exports_keep_their_files(
     assert "exports/recent-vip-contacts/2026-11-20.csv" in kept
     assert json.loads(kept["results.json"])["metadata"]["as_of"].startswith("2026-11-20T12:00:00")
     assert "flowmatix-secret" not in "".join(j.log for j in jobs.values())
+
+    # The catalog after the exports: every segment, the runs from each kept history (local)
+    # and from the bucket (to-s3).
+    assert catalog.ok, catalog.log
+    site = catalog.artifacts["segments-catalog"]
+    assert {"catalog/index.html", "catalog/assets/uPlot.LICENSE"} <= set(site)
+    assert catalog.retention["segments-catalog"] == 30
+    data = json.loads(
+        re.search(rb'id="catalog-data">(.*?)</script>', site["catalog/index.html"], re.S)[1]
+    )
+    shown = {s["name"]: [r["status"] for r in s["runs"]] for s in data["segments"]}
+    assert shown == {
+        "in-parts": ["success"],
+        "recent-vip-contacts": ["success"],
+        "to-s3": ["success"],
+        "too-strict": ["guard"],
+        "weekly": [],
+    }
+    # The hourly freshness check reads the same kept history: too-strict never published.
+    assert not freshness.ok
+    log = freshness.log.splitlines()
+    states = dict(line.split()[:2] for line in log if line.startswith(tuple(names)))
+    assert states == {
+        "in-parts": "fresh", "recent-vip-contacts": "fresh", "to-s3": "fresh", "too-strict": "never"
+    }  # fmt: skip
+    assert "### segments freshness" in freshness.summary
+
+
+def gh_standin(folder: Path, kept: Path, path: str) -> dict[str, str]:
+    """The GitHub CLI for the two calls the workflows make (``gh run list`` and ``gh run
+    download``), serving the artifacts written under ``kept``: the machine's new PATH."""
+    folder.mkdir()
+    gh = folder / "gh"
+    gh.write_text(
+        f"""#!/usr/bin/env bash
+set -euo pipefail
+[ -n "${{GH_TOKEN:-}}" ] || {{ echo "gh: no GH_TOKEN" >&2; exit 4; }}
+case "$1 $2" in
+  "run list") echo 41 ;;
+  "run download")
+    shift 2; dir=.; pattern='*'
+    while [ $# -gt 0 ]; do
+      case "$1" in --dir) dir=$2; shift 2 ;; --pattern) pattern=$2; shift 2 ;; *) shift ;; esac
+    done
+    mkdir -p "$dir"
+    for found in {kept}/$pattern; do cp -R "$found" "$dir/"; done ;;
+  *) echo "gh stand-in: $*" >&2; exit 1 ;;
+esac
+"""
+    )
+    gh.chmod(0o755)
+    return {"PATH": f"{folder}:{path}"}
 
 
 def test_scheduled_and_manual_workflows_share_their_export_steps(made: dict[str, Path]) -> None:
@@ -529,6 +610,29 @@ def test_gitlab_jobs_validate_diff_and_export(wheel: Path, tmp_path: Path, sandb
     (result,) = json.loads(kept["results.json"])["results"]
     assert result["status"] == "success" and rows_of(kept[data_file]) == result["rows"] > 0
     assert f"{data_file}.manifest.json" in kept
+    assert ".segments/history/recent-vip-contacts/runs.jsonl" in kept
+
+    # After the export, the pages job: the catalog as GitLab Pages (public/).
+    pages = gl.run_job(ci, "pages", ref="main", pipeline=schedule, needed=kept)
+    assert pages is not None and pages.ok, pages and pages.log
+    site = pages.artifacts["pages"]
+    page = re.search(rb'id="catalog-data">(.*?)</script>', site["public/index.html"], re.S)
+    (entry,) = json.loads(page[1])["segments"]
+    assert [(r["status"], r["rows"]) for r in entry["runs"]] == [("success", result["rows"])]
+
+    # The freshness schedule runs freshness alone, on the history the API hands it.
+    hourly = {"CI_PIPELINE_SOURCE": "schedule", "SEGMENTS_JOB": "freshness"}
+    for job in ("scheduled-export", "pages", "validate"):
+        assert gl.run_job(ci, job, ref="main", pipeline=hourly) is None
+    blind = gl.run_job(ci, "freshness", ref="main", pipeline=hourly)
+    assert blind is not None and not blind.ok  # no history to read: never published
+    assert "recent-vip-contacts  never" in blind.log
+    with artifacts_api(kept) as api_url:
+        api = {**hourly, "CI_API_V4_URL": api_url, "CI_PROJECT_ID": "7", "CI_JOB_TOKEN": "jt"}
+        api |= {"CI_DEFAULT_BRANCH": "main"}
+        checked = gl.run_job(ci, "freshness", ref="main", pipeline=api)
+    assert checked is not None and checked.ok, checked and checked.log
+    assert "recent-vip-contacts  fresh" in checked.log
 
     web = {
         "CI_PIPELINE_SOURCE": "web",
@@ -539,6 +643,37 @@ def test_gitlab_jobs_validate_diff_and_export(wheel: Path, tmp_path: Path, sandb
     by_hand = gl.run_job(ci, "manual-export", ref="main", pipeline=web)
     assert by_hand is not None and by_hand.ok, by_hand and by_hand.log
     assert "exports/recent-vip-contacts/2026-11-20.csv" in by_hand.artifacts["manual-export"]
+
+
+@contextmanager
+def artifacts_api(kept: dict[str, bytes]) -> Iterator[str]:
+    """GitLab's "download the artifacts of a ref's newest job" endpoint, job token only,
+    serving ``kept`` as the zip GitLab sends; yields CI_API_V4_URL."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path, data in kept.items():
+            zipped.writestr(path, data)
+
+    class Artifacts(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            wanted = "/api/v4/projects/7/jobs/artifacts/main/download?job=scheduled-export"
+            ok = self.path == wanted and self.headers.get("JOB-TOKEN") == "jt"
+            body = archive.getvalue() if ok else b"{}"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Artifacts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v4"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- pre-commit ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from runner.formats import Encoder
-from runner.rows.presets import PRESETS, PresetRows, phone_digits
+from runner.rows.presets import PRESETS, PresetRows
 from runner.sinks import DiscardUpload
 from runner.spec.segment import Column, CsvOptions, OutputSpec
 from tests.conftest import ROOT, make_project, run_cli
@@ -142,25 +143,37 @@ def test_headers_exactly_as_documented() -> None:
 
 
 @pytest.mark.parametrize(
-    ("phone", "expected"),
+    ("name", "first", "last"),
     [
-        ({"prefix": "+44", "number": "07911 123456"}, "447911123456"),
-        ({"prefix": "44", "number": "+44 07911 123456"}, "447911123456"),
-        ({"prefix": "44", "number": "+44 (0)7911 123456"}, "447911123456"),
-        ({"prefix": "0044", "number": "7911-123-456"}, "447911123456"),
-        ({"prefix": "91", "number": "0091 98765 43210"}, "919876543210"),
-        ({"prefix": "", "number": "+1 415 555 2671"}, "14155552671"),
-        ({"prefix": "", "number": "07911 123456"}, ""),  # no country code: not matchable
-        ({"prefix": "44", "number": ""}, ""),
-        ({"prefix": "44", "number": "000"}, ""),
-        ({"prefix": "1", "number": "1234567890123456"}, ""),  # over E.164's 15 digits
-        ("+44 7911 123456", "447911123456"),
-        ("07911 123456", ""),
-        (None, ""),
+        ("Dr. Jane Smith", "jane", "smith"),
+        ("MRS  jane   doe", "jane", "doe"),
+        ("Mr Ravi Kumar", "ravi", "kumar"),
+        ("Prof. Dr. Hans Müller", "hans", "müller"),
+        ("Mr.John Doe", "john", "doe"),
+        ("Ms. Ana de la Cruz", "ana", "de la cruz"),
+        ("Sig.ra Maria Rossi", "maria", "rossi"),
+        ("Frau Anna Schmidt", "anna", "schmidt"),
+        ("Mme Élodie Martin", "élodie", "martin"),
+        ("Sra. Lucía Pérez", "lucía", "pérez"),
+        ("Shri Arjun Rao", "arjun", "rao"),
+        # Not titles: a name that starts like one, given names that are also titles
+        # elsewhere, a title with nothing after it.
+        ("Drew Barrymore", "drew", "barrymore"),
+        ("Don Draper", "don", "draper"),
+        ("Dr.", "dr.", ""),
     ],
 )
-def test_phone_rebuilt_as_e164(phone: Any, expected: str) -> None:
-    assert phone_digits(phone) == expected
+def test_titles_are_dropped_from_google_and_meta_names(name: str, first: str, last: str) -> None:
+    record = contact("a@b.example", name=name)
+    google = row("google_customer_match", record, hashed=False)
+    assert google[2:4] == [first, last]
+    meta = row("meta_custom_audience", record, hashed=False)
+    assert meta[2:4] == ["".join(c for c in first if c.isalpha()), last.replace(" ", "")]
+    # Hashed, the hash is of the name without its title.
+    hashed = row("google_customer_match", record)
+    assert hashed[2] == (hashlib.sha256(first.encode()).hexdigest() if first else "")
+    # The CRMs keep the name as the contact wrote it (their files are read by people).
+    assert row("klaviyo", record)[2] == name.split()[0]
 
 
 def test_names_cities_and_emails_per_platform() -> None:
@@ -297,3 +310,15 @@ def test_schema_and_presets_agree() -> None:
     for name, preset in PRESETS.items():
         headers = set(preset.headers(False)) | set(preset.headers(True))
         assert set(renames[name]["propertyNames"]["enum"]) == headers
+
+
+def test_a_rename_swap_is_valid_and_swaps_the_headers(tmp_path: Path) -> None:
+    # Two names traded: still one name per column, so validate passes.
+    rename = "  preset: hubspot\n  rename: {Email: Phone number, Phone number: Email}\n"
+    project = make_project(tmp_path, {"handoff": SEGMENT.format(output=rename)})
+    result = run_cli("validate", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = PresetRows(
+        PRESETS["hubspot"], False, None, {"Email": "Phone number", "Phone number": "Email"}
+    )
+    assert rows.header == ["Phone number", "First name", "Last name", "Email", "Country/Region"]

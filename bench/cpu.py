@@ -1,0 +1,119 @@
+"""Zero latency: the export against the bare loop, JSONL and CSV, windows off and on.
+
+.venv/bin/python -m bench.cpu [CONTACTS] [RUNS] [--before TREE]
+
+Starts one sandbox (zero latency, default 100,000 contacts), then RUNS times (default
+3) for each of ``api.windows: false`` and the default: the bare loop
+(bench/bare_loop.py), a JSONL export, the bare loop, a CSV export (bench/run.py's
+nine columns), concurrency auto. Each export's rate (rows over the seconds counted
+inside it, without interpreter start-up) is divided by the bare loop's run just
+before it, so a noisy neighbour hits both sides of a ratio; the table gives medians
+and the export's peak RSS. ``--before TREE`` runs each export a second time with
+the code of another checkout (``PYTHONPATH=TREE``) right after this one's: the
+before/after ratio, also from neighbours in time. Issue 23's targets: JSONL at
+least 0.9 of the bare loop, CSV at least 0.8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.bare_loop import bare_loop
+from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess
+
+RUNNER_YAML = """\
+version: 1
+api: {max_pages: 1000000, windows: %s}
+timezone: UTC
+"""
+Row = list[str]
+
+
+def export(project: Path, url: str, fmt: str, code: Path) -> dict[str, float]:
+    """One ``segments export`` run with the code at ``code``: rows/s and peak RSS."""
+    results = project / "results.json"
+    env = {
+        **os.environ,
+        "FLOWMATIX_API_URL": url,
+        "FLOWMATIX_TOKEN": TOKEN,
+        "PYTHONPATH": str(code),
+    }
+    command = [sys.executable, "-m", "runner", "export", f"bench-{fmt}", "--results", str(results)]
+    proc = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"export {fmt} with {code} failed")
+    (entry,) = json.loads(results.read_text())["results"]
+    return {"rate": entry["rows"] / entry["seconds"], "max_rss_mb": usage.ru_maxrss / 1024}
+
+
+def measure(
+    project: Path, users: int = 100_000, runs: int = 3, before: Path | None = None
+) -> tuple[dict[str, Any], list[Row]]:
+    """The figures (for results.json) and the table rows."""
+    (project / "segments").mkdir(parents=True, exist_ok=True)
+    (project / "segments" / "csv.yaml").write_text(CSV_SEGMENT)
+    (project / "segments" / "jsonl.yaml").write_text(JSONL_SEGMENT)
+    out: dict[str, Any] = {}
+    rows: list[Row] = []
+    api = SandboxProcess(users)
+    try:
+        bare_loop(api.url, TOKEN)  # warm the sandbox's filter cache
+        for windows in ("false", "true"):
+            (project / "runner.yaml").write_text(RUNNER_YAML % windows)
+            runs_of: dict[str, list[dict[str, float]]] = {}
+            for _ in range(runs):
+                for fmt in ("jsonl", "csv"):
+                    bare = bare_loop(api.url, TOKEN).rate
+                    trees = [("after", ROOT), ("before", before)] if before else [("", ROOT)]
+                    for tag, code in trees:
+                        run = export(project, api.url, fmt, code)
+                        runs_of.setdefault(f"{fmt} {tag}".strip(), []).append(
+                            {**run, "bare": bare, "ratio": run["rate"] / bare}
+                        )
+            for key, figures in runs_of.items():
+                entry = {k: statistics.median(f[k] for f in figures) for k in figures[0]}
+                entry["ratios"] = [f["ratio"] for f in figures]
+                out[f"{key} windows {windows}"] = entry
+                rows.append(_row(f"{key}, {users:,}, windows {windows}", entry))
+    finally:
+        api.stop()
+    return out, rows
+
+
+def _row(label: str, entry: dict[str, Any]) -> Row:
+    return [
+        f"zero latency: {label}",
+        f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f})",
+        f"{entry['ratio']:.2f}",
+        f"{entry['max_rss_mb']:.0f} MB",
+    ]
+
+
+def main(argv: list[str]) -> int:
+    before = None
+    if "--before" in argv:
+        at = argv.index("--before")
+        before = Path(argv[at + 1]).resolve()
+        argv = argv[:at] + argv[at + 2 :]
+    users = int(argv[0]) if argv else 100_000
+    runs = int(argv[1]) if len(argv) > 1 else 3
+    with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
+        figures, rows = measure(Path(tmp), users, runs, before)
+    for row in rows:
+        print(" | ".join(row))
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
