@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import __version__
+from runner.cli.helptext import EXPORT_DESCRIPTION, EXPORT_HELP, PROGRESS, PROGRESS_HELP
 from runner.report import REPORTERS
 from runner.report.diff import DIFF_FORMATS
 from runner.sinks import OutputRoot, parse_output_root
@@ -228,28 +229,8 @@ def _list(sub: Commands) -> None:
     p.add_argument("--out", type=output_root, metavar="DIR", help="show paths re-rooted under DIR")
 
 
-# What the help names; tests/cli/test_docs_match.py holds them to the registries
-# (runner.formats.FORMATS, runner.rows.presets.PRESETS), which --help does not import.
-FORMATS_NAMED = ("csv", "jsonl", "xlsx", "parquet")
-PRESETS_NAMED = (
-    "meta_custom_audience",
-    "google_customer_match",
-    "tiktok_custom_audience",
-    "klaviyo",
-    "hubspot",
-    "mailchimp",
-)
-
-
 def _export(sub: Commands) -> None:
-    formats = ", ".join(FORMATS_NAMED[:-1]) + f" or {FORMATS_NAMED[-1]}"
-    p = sub.add_parser(
-        "export",
-        help=f"fetch every page and publish {formats} (or a platform preset) with a manifest",
-        description=f"Fetch every page of each selected segment and publish it as {formats} "
-        "(output.format; csv and jsonl also gzipped), or as a platform's import file "
-        f"(output.preset: {', '.join(PRESETS_NAMED)}), with a manifest, to disk or S3.",
-    )
+    p = sub.add_parser("export", help=EXPORT_HELP, description=EXPORT_DESCRIPTION)
     _add_selection(p)
     p.add_argument(
         "--out",
@@ -268,14 +249,7 @@ def _export(sub: Commands) -> None:
     p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
     p.add_argument("--results", type=results_file, metavar="FILE", help="write run results as JSON")
-    p.add_argument(
-        "--progress",
-        choices=["auto", "live", "log"],
-        default="auto",
-        help="live: one line redrawn, with the rows expected and the time left when the last "
-        "run gives an estimate; log: a line every 10 s with pages, rows and rate, for CI; "
-        "auto (default): live on a terminal, else log",
-    )
+    p.add_argument("--progress", choices=PROGRESS, default="auto", help=PROGRESS_HELP)
     p.add_argument(
         "--accept-change",
         action="store_true",

@@ -147,10 +147,7 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
 
 def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
     """Check the selected segment files; every problem is reported, not only the first.
-
-    The verdict (``3 segments valid``, ``2 problems in 1 file``) is the last line of the
-    text report on ``out``, the answer the command was asked for; the json and github
-    formats print only their document there."""
+    The text report ends with the verdict on ``out`` (json/github print only theirs)."""
     sel, reporter = options.selection, REPORTERS[options.format]()
     try:
         ws = open_workspace(sel)
