@@ -367,10 +367,16 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
     )
 
 
+# The record's free text: what a server, an OS or a user's path put there. The other
+# strings are the runner's own identifiers (name, run id, times, digests), checked by
+# RunRecord: a token sharing six characters with a segment name must not mask it.
+FREE_TEXT = ("error", "destination")
+
+
 def masked(record: RunRecord, redact: Callable[[str], str]) -> RunRecord:
-    """``record`` with every text in it through ``redact``: the history is an output too."""
+    """``record`` with its free text through ``redact``: the history is an output too."""
     fields = dataclasses.asdict(record)
-    texts: dict[str, Any] = {k: redact(v) for k, v in fields.items() if type(v) is str}
+    texts: dict[str, Any] = {k: redact(fields[k]) for k in FREE_TEXT if fields[k]}
     return dataclasses.replace(record, **texts)
 
 

@@ -632,3 +632,19 @@ def test_history_text_and_json_for_several_segments(sandbox: Start, tmp_path: Pa
     assert {r["segment"] for r in data} == {"everyone", "seen"} and len(data) == 4
     one = json.loads(run_cli("history", "seen", "--format", "json", cwd=project).stdout)
     assert len(one) == 3 and all(r["added"] is not None for r in one)
+
+
+def test_a_token_sharing_characters_with_a_segment_name_is_recorded_by_name(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """The redaction masks pieces of the token in free text; a segment name that shares six
+    characters with it ("bench-" of "bench-token") is the runner's own and stays whole."""
+    api = sandbox(users=60, token="bench-token")
+    project = make_project(tmp_path, {"bench-csv": everyone("bench-csv")})
+    run = export(project, api, "--as-of", A1)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (record,) = history(project, "bench-csv")
+    published = csv_rows(project / "out" / "bench-csv.csv")
+    assert (record.segment, record.status, record.rows) == ("bench-csv", "success", len(published))
+    assert published
+    assert "bench-token" not in run.stdout + run.stderr
