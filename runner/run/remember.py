@@ -325,11 +325,8 @@ class HistoryRun:
 
 
 def expected_rows(run: HistoryRun) -> int | None:
-    """The rows ``run`` may have: the last successful run's (none for an incremental run,
-    whose window differs); progress shows it as an estimate."""
-    if run.previous is None or run.seg.mode != "full":
-        return None
-    return run.previous.rows
+    """Progress's estimate: the last successful run's rows (none when incremental)."""
+    return run.previous.rows if run.previous and run.seg.mode == "full" else None
 
 
 def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
