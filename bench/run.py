@@ -11,6 +11,7 @@ Starts the sandbox (a separate process) and measures, in one run:
    server that serves 6 at once.
 6. zero latency, 100,000 contacts (bench/cpu.py): JSONL and CSV exports over the
    http.client + orjson loop (bench/bare_loop.py), windows off and on.
+7. issue 23's targets on every data shape (bench/shapes.py), one row a shape.
 Each figure is the median of several runs; ratios come from the same run.
 Writes bench/results.json and prints a table.
 """
@@ -146,8 +147,13 @@ def main() -> int:
         # Issue 23's zero-latency targets: JSONL and CSV over the http.client loop.
         out["cpu"], cpu_rows = cpu(project / "cpu")
         rows += cpu_rows
+        from bench.shapes import HEADER, SHAPES  # here: it imports this module
+        from bench.shapes import measure as shapes
+
+        out["shapes"], shape_rows = shapes(project, SHAPES)
 
     text = table([["benchmark", "figure", "ratio", "max RSS"], *rows])
+    text += "\n\n" + table([HEADER, *shape_rows])
     print(text)
     out["table"] = text
     target = ROOT / "bench" / "results.json"

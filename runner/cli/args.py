@@ -374,23 +374,7 @@ def _sandbox(sub: Commands) -> None:
     p.add_argument(
         "--anchor", type=instant, metavar="T", help="instant the data is generated around"
     )
-    _sandbox_paging(p)
+    from runner.cli.sandbox_args import sandbox_data, sandbox_paging
 
-
-def _sandbox_paging(p: argparse.ArgumentParser) -> None:
-    """How the sandbox pages: wrongly, slowly, or turning requests away when busy."""
-    p.add_argument("--ignore-page", action="store_true", help="misbehave: always serve page 1")
-    p.add_argument(
-        "--skip-cost-us",
-        type=number(0, 10_000),
-        default=0.0,
-        metavar="X",
-        help="page N waits (N-1) x page size x X microseconds, as a database skipping rows",
-    )
-    p.add_argument(
-        "--capacity",
-        type=whole(0, 10_000),
-        default=0,
-        metavar="N",
-        help="serve at most N requests at once, answer more with 429 (0: no limit)",
-    )
+    sandbox_paging(p)
+    sandbox_data(p)

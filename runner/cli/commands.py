@@ -376,7 +376,7 @@ def init(options: InitOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def sandbox(options: SandboxOptions, out: TextIO) -> Outcome:
     """Serve a local Flowmatix-compatible API until Ctrl-C or SIGTERM (its normal end)."""
-    from runner.sandbox.server import Sandbox
+    from runner.sandbox import Sandbox, shapes
 
     try:
         server = Sandbox(options)
@@ -386,6 +386,7 @@ def sandbox(options: SandboxOptions, out: TextIO) -> Outcome:
         raise UsageError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from exc
     out.write(
         f"sandbox: {options.users} contacts (seed {options.seed}), page size {options.page_size}\n"
+        f"sandbox: {shapes.shape_line(options.shape, server.anchor, server.missing_created)}\n"
         f"export FLOWMATIX_API_URL={server.url}\nexport FLOWMATIX_TOKEN={options.token}\n"
     )
     out.flush()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import time
@@ -21,7 +22,7 @@ from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
-from runner.fetch.transport import Retryable, Transport, UrllibTransport
+from runner.fetch.transport import Response, Retryable, Transport, UrllibTransport
 from runner.fetch.turns import Later
 from runner.fetch.windowed import Windows
 from runner.fetch.windows import closed_range
@@ -102,8 +103,9 @@ class PageFetcher:
             "User-Agent": USER_AGENT,
         }
         self.transport = transport or UrllibTransport(api, headers, self.concurrency + 1)
+        self._stopwatch = Stopwatch(self.transport)
         replies = Replies(api, scrub, self.in_flight.slow_down)
-        self._tries = Tries(api, self.transport, replies, self.in_flight, on_retry)
+        self._tries = Tries(api, self._stopwatch, replies, self.in_flight, on_retry)
         self._dedupe = Deduplicator(api.id_key)
         self._again: Deduplicator | None = None  # a plain pass's own, after windows
         self.paging = self._strategy(NewRecords(self._dedupe, scrub), as_of)
@@ -116,9 +118,10 @@ class PageFetcher:
         if not self.api.windows or whole is None:
             return plain()
 
-        def fallback() -> PageNumbers:
+        def fallback(body: Mapping[str, Any], start: int) -> PageNumbers:
             self._again = Deduplicator(self.api.id_key)
-            return plain(NewRecords(self._again, records.scrub))
+            again = NewRecords(self._again, records.scrub)
+            return PageNumbers(body, again, self.concurrency, self.max_pages, start)
 
         def depth() -> int:  # windows open one a round trip: as deep as requests at once
             return self.in_flight.limit
@@ -152,6 +155,20 @@ class PageFetcher:
         return self.paging.note if isinstance(self.paging, Windows) else ""
 
     @property
+    def read_as(self) -> str:
+        """How the list was read past its windows, for the summary ("" when only by
+        windows or only by page numbers): page numbers after the first window, and
+        contacts no window could see."""
+        if not isinstance(self.paging, Windows):
+            return ""
+        then, parts = self.paging.then, []
+        if then.switched:
+            parts.append(f"then page numbers: {then.switched}")
+        if then.outside and then.outside.found:
+            parts.append(f"{then.outside.found:,} contacts outside every window (no createdAt)")
+        return "; ".join(parts)
+
+    @property
     def duplicates(self) -> int:
         """Records dropped because their id was already read."""
         return self._dedupe.dropped + (self._again.dropped if self._again else 0)
@@ -174,12 +191,33 @@ class PageFetcher:
         its records not seen before. While this thread decodes a page, the first try of
         the next ``paging.ahead`` ones is on its way in the pool."""
         pump = _Pump(self.paging, self._tries, self.api.retry.deadline, self.concurrency)
+        pump.seconds = self._stopwatch.seconds
         if not getattr(self.paging, "ordered", True) and not (yield from pump.as_answered()):
             return
         yield from pump.in_order()
 
     def close(self) -> None:
         self._tries.stopped.set()
+        self.transport.close()
+
+
+class Stopwatch:
+    """A transport that times each request on the wire, from sending to the end of its
+    reply (``seconds``, by label: the last try's): what the server took, without the
+    time a request waited for a slot or a thread (:mod:`runner.fetch.choice`)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
+        began = time.monotonic()
+        with self.transport.post(label, body, deadline) as response:
+            yield response
+        self.seconds[label] = time.monotonic() - began
+
+    def close(self) -> None:
         self.transport.close()
 
 
@@ -192,6 +230,7 @@ class _Pump:
         self.deadline = deadline  # seconds a page's tries may take (api.retry.deadline)
         self.concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
+        self.seconds: dict[str, float] = {}  # the last try's time on the wire, by label
 
     def in_order(self) -> Iterator[Page]:
         """Pages in the order they were asked for; the first try of the next
@@ -233,7 +272,10 @@ class _Pump:
                 if windows.ahead == 1 and not sent:
                     # One page at a time in this thread, as page numbers do: no hand-offs.
                     if request := windows.next():
-                        windows.read(request, self._tries.fetch(request, None, None))
+                        records = self._tries.fetch(request, None, None)
+                        if took := self.seconds.pop(request.label, None):
+                            windows.timed(request, took)
+                        windows.read(request, records)
                     yield from (Page(n, records) for n, records in windows.passed())
                     if windows.ordered or request is None:
                         return windows.ordered
@@ -243,12 +285,15 @@ class _Pump:
                 windows.retrying = retrying > 0
                 while len(sent) - retrying < windows.ahead and (request := windows.next()):
                     deadline = time.monotonic() + self.deadline
-                    sent[submit(self._tries.send, request, deadline)] = (request, deadline, False)
+                    future = submit(self._tries.send, request, deadline)
+                    sent[future] = (request, deadline, False)
                 if not sent:
                     yield from (Page(n, records) for n, records in windows.passed())
-                    return False
+                    return windows.ordered  # the check for contacts outside the windows
                 future = answered.get()
                 request, deadline, retried = sent.pop(future)
+                if future.exception() is None and (took := self.seconds.pop(request.label, None)):
+                    windows.timed(request, took)
                 if not retried and isinstance(future.exception(), Retryable):
                     # Its further tries (and their waits) in the pool, the first counted.
                     again = submit(self._tries.fetch, request, future, deadline)

@@ -113,8 +113,8 @@ class NewRecords:
 
 class _Phase(enum.Enum):
     FIRST = "the first pass, ``ahead`` pages at once"
-    CHECK = "page 1 again, to send"
-    CHECKING = "page 1 again, on its way"
+    CHECK = "the first page again (page 1, or ``start``), to send"
+    CHECKING = "the first page again, on its way"
     AGAIN = "the list once more, in order"
     DONE = "complete"
 
@@ -125,7 +125,8 @@ class PageNumbers:
     Live data shifts pages while they are read. In order, a shift only repeats
     records (dropped by id). Fetched in parallel, a later page can be read before
     an earlier one and a shift in between skips records at that boundary. So after
-    a parallel pass page 1 is read again: if the top of the list moved, the list is
+    a parallel pass page 1 (or the pass's first page, ``start``) is read again: if
+    the top of the list moved, the list is
     read once more, in order, and the duplicates are dropped (``reread``).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
@@ -134,7 +135,12 @@ class PageNumbers:
     """
 
     def __init__(
-        self, body: Mapping[str, Any], records: NewRecords, concurrency: int, max_pages: int
+        self,
+        body: Mapping[str, Any],
+        records: NewRecords,
+        concurrency: int,
+        max_pages: int,
+        start: int = 1,
     ) -> None:
         self.body = body
         self.records = records
@@ -142,7 +148,7 @@ class PageNumbers:
         self.max_pages = max_pages
         self.reread = False
         self._phase = _Phase.FIRST
-        self._next = 1
+        self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
@@ -150,11 +156,16 @@ class PageNumbers:
     def next(self) -> PageRequest | None:
         if self._phase is _Phase.CHECK:
             self._phase = _Phase.CHECKING
-            return self._request(1)
+            return self._request(self._start)
         if self._phase in (_Phase.CHECKING, _Phase.DONE) or self._next > self.max_pages + 1:
             return None
         self._next += 1
         return self._request(self._next - 1)
+
+    @property
+    def done(self) -> bool:
+        """The list is complete."""
+        return self._phase is _Phase.DONE
 
     def _request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})
@@ -171,7 +182,7 @@ class PageNumbers:
         if ids == self._previous:
             raise self._ignored(request.number)
         first = self._phase is _Phase.FIRST
-        if first and request.number == 1:
+        if first and request.number == self._start:
             self._first_ids = ids
         kept = self.records.keep_new(records, ids)
         if len(kept) > ids.count(None):
@@ -199,7 +210,7 @@ class PageNumbers:
             return
         self.reread = True
         self._phase = _Phase.AGAIN
-        self._next = 1
+        self._next = self._start
         self._previous = None
 
     def _ignored(self, number: int) -> PagingError:

@@ -12,6 +12,8 @@ pages of the API's page size. :mod:`runner.fetch.windowed` drives them.
 from __future__ import annotations
 
 import enum
+import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import Any, TypeAlias
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords
 from runner.fetch.transport import Retryable
-from runner.fetch.windows import CREATED, Order, Window
+from runner.fetch.windows import CREATED, Order, Window, ms
 
 Later: TypeAlias = Callable[[], list[Any]]
 """A page's reply not decoded yet: a page that came early waits as its bytes (a fifth
@@ -53,23 +55,30 @@ class OpenWindow:
     waiting: bool = False  # a request of this window is on its way (AGAIN)
     generation: int = 0  # how many times it was read from page 1 again
     first: bool = False  # opened by the run's first request: its pages are the list's
+    deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
+    scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     previous: list[Any] = field(default_factory=list)
     order: Order = field(init=False)
 
     def __post_init__(self) -> None:
         self.order = Order(self.window)
 
-    def ask(self) -> int | None:
-        """The next page to ask for, or None for now."""
+    def ask(self, ahead: int) -> int | None:
+        """The next page to ask for, or None for now. Past its depth, a window waits until
+        the page above is passed on (it may be cut there: :meth:`InOrder.cut`); one that
+        cannot be cut is read ``ahead`` pages past the highest page answered, the run's
+        full concurrency."""
         if self.phase is Phase.AGAIN and not self.waiting:
             self.waiting = True
             return self.out
         if self.phase is not Phase.FIRST:
             return None
         page = self.asked + 1
-        if (self.end is not None and page >= self.end) or (
-            page > self.depth + 1 and page - 1 not in self.came  # past the estimate: in order
-        ):
+        if page > self.depth + 1:
+            past = page <= max(self.came, default=0) + ahead if self.deep else page <= self.out
+            if not past:
+                return None
+        if self.end is not None and page >= self.end:
             return None
         self.asked = page
         self.parallel = self.parallel or page - 1 not in self.came
@@ -104,10 +113,11 @@ class OpenWindow:
         return held
 
     def ends(self, number: int) -> int:
-        """Page ``number`` is empty: the window ends there, pages asked past it are
-        dropped. The records held now more than before (zero or fewer)."""
+        """Page ``number`` is empty (or the window is cut there): the window ends, pages
+        asked from it on are dropped. The records held now more than before (zero or
+        fewer)."""
         self.end = number
-        late = [n for n in self.pages if n > number]
+        late = [n for n in self.pages if n >= number]
         return -sum(self.pages.pop(n)[2] for n in late)
 
     def take_turn(
@@ -179,6 +189,11 @@ class InOrder:
         self.held = 0
         self.moved = False
         self.out = Repage()
+        self.size = 1  # the API's page size, as far as seen (a full page holds this many)
+        self.cuts = 0  # windows opened below windows cut
+        self.count = 0  # records passed on
+        self.scale = 1.0  # how much longer than page 1 says the next window spans
+        self.depth = 1  # pages the last window opened was sized to
 
     @property
     def left(self) -> int:
@@ -211,8 +226,17 @@ class InOrder:
                 self.read_again(state)
                 return False
             state.phase = Phase.DONE
+            self._learn(state)
             self.open.popleft()
         return False
+
+    def _learn(self, state: OpenWindow) -> None:
+        """A window sized from its page 1 ended short of its depth: the list thins out
+        below its top (more contacts recently: growth), so the next windows span that
+        much more time. One that went deeper was cut, and so spans less."""
+        if state.scale and state.end is not None and not state.deep and state.window.start:
+            pages = max(1, state.end - 1)
+            self.scale = min(16.0, max(1.0, state.scale * state.depth / pages))
 
     def read_again(self, state: OpenWindow) -> None:
         """Read ``state`` once more from page 1, in order: what it passed on already is
@@ -239,5 +263,37 @@ class InOrder:
                 return False
             ids = self.records.ids(state.out, records)
         # Straight out: a later page failing its check must not lose these.
-        self.out.records += state.take_turn(records, ids, self.records.keep_new)
+        kept = state.take_turn(records, ids, self.records.keep_new)
+        self.out.records += kept
+        self.count += len(kept)
+        if state.out > state.depth + 1 and not state.deep and state.phase is Phase.FIRST:
+            self.cut(state, len(records))
         return True
+
+    def cut(self, state: OpenWindow, count: int) -> None:
+        """``state`` is read past its depth: deeper than planned (the records above it were
+        sparser than the ones in it, or a bulk import sits inside). Its pages skip more
+        rows the deeper they go, and only one goes out at a time there: so it ends at the
+        page just passed on (``count`` records), and the rest of its range becomes windows
+        of ``depth`` pages each at the density it showed, read like any other. Ties at
+        the cut instant are read again by the window below and de-duplicated. A window
+        whose pages so far are all on its upper instant cannot be cut: it is read on,
+        ``ahead`` pages at a time (``deep``)."""
+        top, start = state.window.end, state.window.start
+        oldest = ms(state.order.last) if state.order.last else None
+        if count < self.size or oldest is None or oldest >= top:
+            state.deep = True  # a short page (the end is near) or one instant
+            return
+        self.held += state.ends(state.out)
+        passed = state.out - 1
+        self.scale = max(1.0, self.scale / 2)
+        below = [Window(start, oldest)]
+        if start is not None:
+            per_page = (top - oldest) / passed
+            pieces = max(1, min(64, math.ceil((oldest - start) / per_page / state.depth)))
+            edges = [oldest - (oldest - start) * i // pieces for i in range(pieces + 1)]
+            below = [Window(low, high) for high, low in itertools.pairwise(edges)]
+        at = self.open.index(state) + 1
+        for offset, window in enumerate(below):
+            self.open.insert(at + offset, OpenWindow(window, state.depth, asked=0, came=set()))
+        self.cuts += len(below)

@@ -32,10 +32,12 @@ the records already passed on stay, and de-duplication drops them the second tim
 handed over), and a page equal to the one above it fails, as with page numbers.
 
 >>> from runner.fetch.redact import Redactor
+>>> from runner.fetch.paging import PageNumbers
 >>> from runner.fetch.windows import Range
 >>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
->>> paging = Windows({"q": 1}, records, Range(None, 0), list, max_pages=10, ahead=lambda: 4)
+>>> plain = lambda body, start: PageNumbers(body, records, 1, 10, start)
+>>> paging = Windows({"q": 1}, records, Range(None, 0), plain, max_pages=10, ahead=lambda: 4)
 >>> first = paging.next()
 >>> first.label  # the run's first request is page 1 of the whole list
 'page 1'
@@ -51,9 +53,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.fetch.paging import NewRecords, PageRequest, Paging, past_max_pages
-from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, label
+from runner.fetch.choice import Choice
+from runner.fetch.handover import Handover, Plain
+from runner.fetch.paging import NewRecords, PageRequest, past_max_pages
+from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, Phase, label
 from runner.fetch.windows import (
+    CREATED,
     DEPTH,
     HOLD,
     HOLD_RETRYING,
@@ -62,6 +67,7 @@ from runner.fetch.windows import (
     Range,
     Window,
     WindowPlan,
+    ms,
     window_pages,
 )
 
@@ -84,23 +90,16 @@ class WindowRequest(PageRequest):
         return f"page {self.number} of {self.probe.label}"
 
 
-class Windows:
-    """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
-
-    ``fallback`` makes the plain paging to hand over to (with de-duplication of its own,
-    so that its rules see its own pages). ``ahead`` (asked each time): requests on their
-    way at most (the fetcher gives the requests allowed on the wire, and sets
-    ``retrying`` while a page waits to try again). ``depth`` (asked as each window
-    opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
-    says why windowing stopped, if it did; ``plan`` lists the windows opened.
-    """
+class _Opening:
+    """The request side of :class:`Windows`: which page of which window goes out next,
+    and where each reply is filed. :class:`Windows` passes the pages on."""
 
     def __init__(
         self,
         body: Mapping[str, Any],
         records: NewRecords,
         whole: Range,
-        fallback: Callable[[], Paging],
+        fallback: Plain,
         *,
         max_pages: int,
         ahead: Callable[[], int],
@@ -114,9 +113,10 @@ class Windows:
         self.retrying = False  # a page waits to try again
         self._ahead = ahead
         self._depth = depth
-        self._fallback_factory = fallback
-        self._fallback: Paging | None = None
+        self.then = Handover(body, records, whole, fallback)
+        self.choice = Choice()
         self._probe: Window | None = None  # the opening request on its way
+        self._first: OpenWindow | None = None  # the first window, until it is passed on
         self._turns = InOrder(records)
         self._wire = 0  # requests on their way
         self._pages = 0  # pages with records, every window's
@@ -124,29 +124,29 @@ class Windows:
     @property
     def ordered(self) -> bool:
         """False while windowing: the fetcher hands pages over as they are answered."""
-        return self._fallback is not None
+        return self.then.paging is not None
 
     @property
     def ahead(self) -> int:
-        return self._fallback.ahead if self._fallback else self._ahead()
+        return self.then.ahead if self.ordered else self._ahead()
 
     @property
     def reread(self) -> bool:
-        return self._fallback.reread if self._fallback else self._turns.moved
+        return self.then.reread or self._turns.moved
 
     @property
     def windows(self) -> int:
-        return len(self.plan.windows)
+        return len(self.plan.windows) + self._turns.cuts
 
     def next(self) -> PageRequest | None:
-        if self._fallback is not None:
-            return self._fallback.next()
+        if self.ordered:
+            return self.then.next()
         ahead = self._ahead()
         held = self._turns.held < (HOLD_RETRYING if self.retrying else HOLD)
         room = self._wire < ahead and held
         # The next window opens when the open ones have few pages left to ask for: its
         # page 1 waits for its turn, and windows opened early hold many.
-        wanted = self._turns.left < 2 * ahead
+        wanted = self._turns.left < 2 * ahead and self._first is None
         if room and wanted and self._probe is None and (probe := self.plan.probe()):
             self._probe, self._wire = probe, self._wire + 1
             first = not self.plan.windows
@@ -154,7 +154,7 @@ class Windows:
         for index, state in enumerate(self._turns.open):
             if index and not room:
                 break  # the head window's requests go out whatever is waiting
-            page = state.ask()
+            page = state.ask(ahead)
             if page is not None:
                 self._wire += 1
                 body = state.window.body(self.body, page)
@@ -165,50 +165,10 @@ class Windows:
         """Whether a reply of ``size`` bytes to ``request`` can wait for its turn
         undecoded (a window's page not next in the list; not small: an empty page ends
         its window, and the fetcher decodes it at once)."""
-        if not isinstance(request, WindowRequest) or self._fallback or size <= SMALL_REPLY:
+        if not isinstance(request, WindowRequest) or self.ordered or size <= SMALL_REPLY:
             return False
         state = request.window
         return state is not None and self._turns.later(state, request.number, request.generation)
-
-    def read(self, request: PageRequest, records: list[Any] | Later) -> list[Any] | None:
-        """As :meth:`Paging.read`; ``records`` may be a reply still to decode (where
-        :meth:`later` said so). While windowing, records are handed over by
-        :meth:`passed`, and None means windowing stopped (:attr:`ordered`)."""
-        if self._fallback is not None:
-            assert isinstance(records, list)
-            # The plain pass checks its own pages; what windows passed on is dropped here.
-            if (kept := self._fallback.read(request, records)) is None:
-                return None
-            return self.records.keep_new(kept, self.records.dedupe.ids(kept))
-        assert isinstance(request, WindowRequest)
-        try:
-            self._take(request, records)
-            return []
-        except OutOfOrder as exc:
-            self._stop(exc)
-            return None  # the windows' requests on their way are dropped
-
-    def passed(self) -> Iterator[tuple[int, list[Any]]]:
-        """The pages now next in the list's order, as numbered pages of the API's page
-        size (the last one shorter): the pages a read by page number gives, whatever the
-        windows. One page is decoded at a time. The rest waits until the list is
-        complete, or windowing stops (a page out of order). max_pages counts these."""
-        more = True
-        while more:
-            try:
-                more = self._fallback is None and self._turns.pass_one()
-            except OutOfOrder as exc:
-                self._stop(exc)
-                more = False
-            done = self._fallback is not None or (self.plan.done and not self._turns.open)
-            for page in self._turns.out.pages(max(1, self.plan.page_size), done):
-                past_max_pages(page[0], self.max_pages)
-                yield page
-
-    def _stop(self, exc: OutOfOrder) -> None:
-        note = f"{exc}; paging by page number instead, without windows"
-        self.note = self.records.scrub(note, 500)  # a record's text is the server's
-        self._fallback = self._fallback_factory()
 
     def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
@@ -228,8 +188,89 @@ class Windows:
         assert request.probe is not None
         self._probe = None
         oldest = Order(request.probe).check(1, records)
+        newest = ms(records[0].get(CREATED)) if records else None
         size = max(self.plan.page_size, len(records), 1)
-        self.plan.depth = max(self._depth(), window_pages(size))
-        window = self.plan.opened(request.probe, len(records), oldest)
+        depth = self._turns.depth = max(self._depth(), window_pages(size))
+        self.plan.depth = round(depth * self._turns.scale)  # sized longer where it thins
+        window = self.plan.opened(request.probe, len(records), oldest, newest)
         if window is not None:
-            self._turns.add(OpenWindow(window, self.plan.depth, first=request.first), records, ids)
+            state = OpenWindow(window, depth, first=request.first, scale=self._turns.scale)
+            self._first = state if request.first else self._first
+            self._turns.add(state, records, ids)
+
+
+class Windows(_Opening):
+    """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
+
+    ``fallback`` makes page numbers over a body from a page, to hand over to
+    (:mod:`runner.fetch.handover`). ``ahead`` (asked each time): requests on their
+    way at most (the fetcher gives the requests allowed on the wire, and sets
+    ``retrying`` while a page waits to try again). ``depth`` (asked as each window
+    opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
+    says why windowing stopped, if it did, ``then.switched`` why page numbers replaced
+    windows that do not pay; ``plan`` lists the windows opened.
+    """
+
+    def read(self, request: PageRequest, records: list[Any] | Later) -> list[Any] | None:
+        """As :meth:`Paging.read`; ``records`` may be a reply still to decode (where
+        :meth:`later` said so). While windowing, records are handed over by
+        :meth:`passed`, and None means windowing stopped (:attr:`ordered`)."""
+        if self.ordered:
+            assert isinstance(records, list)
+            return self.then.read(request, records)
+        assert isinstance(request, WindowRequest)
+        try:
+            self._take(request, records)
+            return []
+        except OutOfOrder as exc:
+            self._stop(exc)
+            return None  # the windows' requests on their way are dropped
+
+    def passed(self) -> Iterator[tuple[int, list[Any]]]:
+        """The pages now next in the list's order, as numbered pages of the API's page
+        size (the last one shorter): the pages a read by page number gives, whatever the
+        windows. One page is decoded at a time. The rest waits until the list is
+        complete, or windowing stops (a page out of order). max_pages counts these."""
+        more, size = True, max(1, self.plan.page_size)
+        self._turns.size = size
+        while more:
+            try:
+                more = not self.ordered and self._turns.pass_one()
+            except OutOfOrder as exc:
+                self._stop(exc)
+                more = False
+            self._decide()
+            out, carried = self._turns.out, self.ordered and bool(self.then.switched)
+            done = (self.ordered and not carried) or (self.plan.done and not self._turns.open)
+            for page in out.pages(size, done):
+                past_max_pages(page[0], self.max_pages)
+                yield page
+            if carried:  # a short page's records: page numbers' next page begins with them
+                self.then.leftover += out.records
+                out.records = []
+            elif done and not self.ordered:
+                self.then.check(self._turns.count, size)
+
+    def timed(self, request: PageRequest, seconds: float) -> None:
+        """``request`` was answered in ``seconds`` (at the first try): what depth costs."""
+        if isinstance(request, WindowRequest):
+            self.choice.timed(request.number, seconds)
+
+    def _decide(self) -> None:
+        """Once the first window is passed on, and the windows' pages reach deep enough
+        to tell: page numbers for the rest of the list when depth costs nothing
+        (windows would only add requests), else windows on. The next window opens
+        only after the first is passed on, so that a list handed to page numbers
+        asks for no other."""
+        first = self._first
+        if self.ordered or (first and first.phase is not Phase.DONE):
+            return
+        self._first = None
+        whole = self.plan.done and not self._turns.open  # the windows so far: all of it
+        if (why := self.choice.decide(self._turns.depth, whole)) and not whole:
+            self.then.carry_on(self._turns.count, self._turns.size, why)
+
+    def _stop(self, exc: OutOfOrder) -> None:
+        note = f"{exc}; paging by page number instead, without windows"
+        self.note = self.records.scrub(note, 500)  # a record's text is the server's
+        self.then.restart()

@@ -197,22 +197,31 @@ class WindowPlan:
             return None
         return Window(self.whole.start, self.frontier, probe=True)
 
-    def opened(self, probe: Window, count: int, oldest: int | None) -> Window | None:
+    def opened(
+        self, probe: Window, count: int, oldest: int | None, newest: int | None = None
+    ) -> Window | None:
         """The window ``probe``'s page 1 opens, given its number of records and the oldest
-        instant on it; None when the page is empty: nothing is left below the frontier."""
+        and newest instants on it; None when the page is empty: nothing is left below the
+        frontier.
+
+        The window is sized from the records' own span (newest to oldest on the page),
+        not from the frontier: the stretch between the frontier and the newest record
+        (the as-of and a list whose newest contact is weeks old) holds no record, and
+        sizing from it made one window of the whole list."""
         self.page_size = max(self.page_size, count)
         top, start = probe.end, probe.start
         if not count or oldest is None:
             self.frontier = None
             return None
+        newest = top if newest is None else min(newest, top)
         if count < self.page_size:  # not full: everything left is on this page
             window, self.frontier = Window(start, top), None
-        elif oldest >= top:  # a full page on one instant: that instant alone
-            window = Window(top, top)
-            below = top - 1
+        elif oldest >= newest:  # a full page on one instant: down to that instant alone
+            window = Window(newest, top)
+            below = newest - 1
             self.frontier = None if start is not None and below < start else below
         else:
-            edge = top - self.depth * (top - oldest)
+            edge = newest - self.depth * (newest - oldest)
             if edge <= (FLOOR if start is None else start):  # all that is left: one window
                 window, self.frontier = Window(start, top), None
             else:

@@ -58,6 +58,7 @@ def summary(results: Sequence[SegmentResult]) -> str:
         if r.concurrency:
             mode = "auto" if r.auto_concurrency else "fixed"
             read = counted(r.windows, "createdAt window") if r.windows else "page numbers"
+            read += f", {r.read_as}" if r.read_as else ""
             text += f"{r.segment}: concurrency settled at {r.concurrency} ({mode}), {read}\n"
         if r.note:
             text += f"warning: {r.segment}: {r.note}\n"

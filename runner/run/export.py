@@ -1,9 +1,8 @@
 """Export: segment -> rendered request -> pages -> records -> rows -> destination -> manifest.
 
-:func:`export_segment` runs one segment and returns a :class:`SegmentResult`;
-it never leaves a partial file or object under the destination name.
-:func:`export_all` runs several, each independently, and reports as it goes.
-:func:`count_contacts` is the same path in dry-run mode, for ``segments diff --count``.
+:func:`export_segment` runs one segment and returns a :class:`SegmentResult`; it never leaves
+a partial file or object under the destination name. :func:`export_all` runs several, each
+on its own, reporting as it goes; :func:`count_contacts`: the same path, dry (``diff --count``).
 """
 
 from __future__ import annotations
@@ -81,6 +80,7 @@ class SegmentResult:
     auto_concurrency: bool = False  # found as the run went (api.concurrency: auto)
     windows: int = 0  # createdAt windows read (0: page numbers only)
     note: str = ""  # why the run stopped reading windows, if it did
+    read_as: str = ""  # page numbers after the first window, contacts outside every window
     seconds: float = 0.0
     bytes: int = 0
     parts: int = 0  # output.split: the numbered files written (0: one file)
@@ -241,7 +241,7 @@ def write_rows(
     finally:
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
-        result.windows, result.note = fetcher.windows, fetcher.note
+        result.windows, result.note, result.read_as = fetcher.windows, fetcher.note, fetcher.read_as
         if result.note:
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread

@@ -156,16 +156,19 @@ def compile_filter(body: dict[str, Any]) -> Predicate:
     return lambda f: all(t(f) for t in tests)
 
 
-def created_rows(facts: Sequence[Facts], body: dict[str, Any]) -> range:
-    """Where ``facts`` (newest ``createdAt`` first) can match ``body``'s createdAt range,
-    found by bisection as a database's index would: a window of a large list costs what
-    its own contacts cost. Every row when the range does not apply."""
+def created_rows(facts: Sequence[Facts], body: dict[str, Any], dated: range) -> range:
+    """Where ``facts`` (newest ``createdAt`` first in the rows ``dated``; contacts without
+    one before or after them) can match ``body``'s createdAt range, found by bisection as
+    a database's index would: a window of a large list costs what its own contacts
+    cost. Every row when the range does not apply; none without a createdAt when it does."""
     if "createdAt" not in body.get("applicableFilters", []):
         return range(len(facts))
     lo = _date(body["createdAt"].get("startAt", ""), "createdAt")
     hi = _date(body["createdAt"].get("endsAt", ""), "createdAt")
-    first = bisect.bisect_left(facts, True, key=lambda f: f.created_at <= hi) if hi else 0
-    last = bisect.bisect_left(facts, True, key=lambda f: f.created_at < lo) if lo else len(facts)
+    start, stop = dated.start, dated.stop
+    first = bisect.bisect_left(facts, True, start, stop, key=lambda f: f.created_at <= hi)
+    last = bisect.bisect_left(facts, True, start, stop, key=lambda f: f.created_at < lo)
+    first, last = (first if hi else start), (last if lo else stop)
     return range(first, max(first, last))
 
 
@@ -174,8 +177,9 @@ def _one_of(attr: str, wanted: set[Any]) -> Predicate:
 
 
 def _compare(attr: str, op: Callable[[str, str], bool], bound: str) -> Predicate:
-    # Dates are all in the platform's own format, so strings compare in time order.
-    return lambda f: op(getattr(f, attr), bound)
+    # Dates are all in the platform's own format, so strings compare in time order; a
+    # contact without the date ("") is in no range, as a database's range query skips it.
+    return lambda f: bool(getattr(f, attr)) and op(getattr(f, attr), bound)
 
 
 def _overlaps(attr: str, wanted: set[Any]) -> Predicate:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -57,6 +58,12 @@ HOSTILE = [
     "trailing space ",
     "नमस्ते दुनिया",
 ]
+RECORDS = {
+    "contacts": "contacts as the platform sends them",
+    "int-ids": "integer ids that Python's hash() maps to a few values (0, 1, n and n + 2**61 - 1)",
+    "missing-ids": "every tenth contact without an _id",
+    "non-objects": "every tenth record is 1, 'a', null or [2] instead of a contact",
+}
 TEXTS = [
     "Hi, is my order shipped?",
     "Thanks!",
@@ -216,7 +223,7 @@ def facts_of(c: dict[str, Any]) -> Facts:
         ordered=c["hasOrdered"]["status"],
         ordered_at=c["hasOrdered"]["lastAt"],
         last_seen_at=c["lastSeenAt"],
-        created_at=c["createdAt"],
+        created_at=c.get("createdAt") or "",  # "" when missing: no range matches it
     )
 
 
@@ -229,10 +236,16 @@ def _int_id(i: int) -> int:
 
 @dataclass
 class Population:
-    """Contacts newest ``createdAt`` first: their JSON bytes and their facts."""
+    """Contacts newest ``createdAt`` first: their JSON bytes and their facts. ``dated``:
+    the rows that have a ``createdAt`` (those without come after them, or before)."""
 
     blobs: list[bytes]
     facts: list[Facts]
+    dated: range = field(default_factory=lambda: range(0))
+
+    def __post_init__(self) -> None:
+        if not self.dated:
+            self.dated = range(len(self.facts))
 
     @classmethod
     def generate(cls, users: int, seed: int, anchor: dt.datetime) -> Population:
@@ -244,6 +257,29 @@ class Population:
             rows.append((contact["createdAt"], orjson.dumps(contact), facts_of(contact)))
         rows.sort(key=lambda r: r[0], reverse=True)
         return cls([r[1] for r in rows], [r[2] for r in rows])
+
+    def edit(self, index: int, change: Callable[[dict[str, Any]], None]) -> None:
+        """Change contact ``index`` in place (its blob and its facts)."""
+        contact = orjson.loads(self.blobs[index])
+        change(contact)
+        self.blobs[index] = orjson.dumps(contact)
+        self.facts[index] = facts_of(contact)
+
+    def sort(self, missing_first: bool = False) -> None:
+        """Newest ``createdAt`` first (a stable sort: ties keep their order), contacts
+        without one after the dated ones, or before them (``missing_first``)."""
+        order = sorted(
+            range(len(self.facts)),
+            key=lambda i: (
+                bool(self.facts[i].created_at) != missing_first,
+                self.facts[i].created_at,
+            ),
+            reverse=True,
+        )
+        self.blobs = [self.blobs[i] for i in order]
+        self.facts = [self.facts[i] for i in order]
+        dated = [i for i, f in enumerate(self.facts) if f.created_at]
+        self.dated = range(dated[0], dated[-1] + 1) if dated else range(0)
 
     def reshape(self, kind: str) -> None:
         """Misbehave on purpose (``SandboxOptions.records``): integer ids that Python's

@@ -130,6 +130,7 @@ class Arrivals:
             blob, facts = pop.arrival(self._stamp(), self._rng)
             pop.blobs.insert(0, blob)
             pop.facts.insert(0, facts)
+            pop.dated = range(0 if not pop.dated.start else pop.dated.start + 1, pop.dated.stop + 1)
             self.inserted.append(facts.id)
             for found in lists:
                 found.next_row += 1  # the rows below the new top moved down one

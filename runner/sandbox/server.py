@@ -17,9 +17,10 @@ from typing import Any
 import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
-from runner.sandbox.data import Population
+from runner.sandbox.data import RECORDS, Population
 from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
+from runner.sandbox.shapes import shape
 
 OK_MESSAGE = b"Users fetched successfully"
 HTML_502 = (
@@ -64,6 +65,10 @@ class SandboxOptions:
     churn_at: str = "top"  # see CHURN
     ties: int = 0  # contacts moved onto one createdAt instant (Population.tie)
     tie_at: str | None = None  # that instant; default the middle contact's
+    shape: str = "uniform"  # see runner.sandbox.shapes.SHAPES (stale:14d: N days)
+    missing_created: float = 0.0  # share of contacts without createdAt (0.02: 2 %)
+    missing_form: str = "absent"  # see shapes.MISSING_FORMS
+    missing_at: str = "end"  # see shapes.MISSING_AT
     echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
 
 
@@ -75,12 +80,6 @@ PAGING = {
     "endless": "past the last page, pages of new contacts for ever",
     "scrambled": "pages of a list in an order unrelated to createdAt (the same for a seed)",
     "unfiltered": "pages as the API does, but createdAt ranges are not applied",
-}
-RECORDS = {
-    "contacts": "contacts as the platform sends them",
-    "int-ids": "integer ids that Python's hash() maps to a few values (0, 1, n and n + 2**61 - 1)",
-    "missing-ids": "every tenth contact without an _id",
-    "non-objects": "every tenth record is 1, 'a', null or [2] instead of a contact",
 }
 
 
@@ -115,6 +114,9 @@ class Sandbox:
             if value not in known:
                 raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
         self.population = Population.generate(self.options.users, self.options.seed, anchor)
+        opts = self.options
+        missing = (opts.missing_created, opts.missing_form, opts.missing_at)
+        self.missing_created = shape(self.population, anchor, opts.shape, opts.seed, missing)
         self.population.reshape(self.options.records)
         self.tie_instant = self.population.tie(self.options.ties, self.options.tie_at)
         if self.options.paging == "scrambled":
@@ -175,9 +177,9 @@ class Sandbox:
                 if self.options.paging == "unfiltered":
                     applied = [f for f in body["applicableFilters"] if f != "createdAt"]
                     body = {**body, "applicableFilters": applied}
-                facts = self.population.facts
+                facts, dated = self.population.facts, self.population.dated
                 scrambled = self.options.paging == "scrambled"
-                rows = range(len(facts)) if scrambled else created_rows(facts, body)
+                rows = range(len(facts)) if scrambled else created_rows(facts, body, dated)
                 found = MatchList([], [], compile_filter(body), rows.start, rows.stop)
                 self._cache[key] = found
         return found

@@ -198,8 +198,9 @@ def test_init_scaffolds_a_working_project(sandbox: Start, tmp_path: Path) -> Non
     jobs = {p.name: set(yaml.safe_load(p.read_text())["jobs"]) for p in workflows.glob("*.yml")}
     assert jobs == {
         "segments-pr.yml": {"validate", "diff"},
-        "segments-scheduled.yml": {"plan", "export"},
+        "segments-scheduled.yml": {"plan", "export", "catalog"},
         "segments-manual.yml": {"export"},
+        "segments-freshness.yml": {"freshness"},
     }
     triggers = {p.name: yaml.safe_load(p.read_text())[True] for p in workflows.glob("*.yml")}
     assert "pull_request" in triggers["segments-pr.yml"]

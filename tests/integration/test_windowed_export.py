@@ -26,6 +26,10 @@ FAST = RetryPolicy(
     max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
 )
 EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
+# A server that pays for skipped rows (50 us each: a page 32 deep takes 80 ms more than
+# page 1, clear of a loaded machine's noise): there windows pay, and are kept (on a free
+# one the first window's reply times hand the rest to page numbers).
+DEEP = 50.0
 SEGMENT = """\
 version: 1
 name: everyone
@@ -78,7 +82,7 @@ def test_an_export_is_a_snapshot_at_the_as_of_while_contacts_arrive(
     sandbox: Start, tmp_path: Path
 ) -> None:
     # Windows hold 1,600 records at least: 8,000 contacts make five or so.
-    api = sandbox(users=8000, page_size=50, seed=5, churn=2, churn_at="now")
+    api = sandbox(users=8000, page_size=50, seed=5, churn=2, churn_at="now", skip_cost_us=DEEP)
     truth = api.truth(full_body(**EVERYONE))
     project = make_project(tmp_path / "windows", {"everyone": SEGMENT}, RUNNER % "  windows: true")
     code, out, entry = export(project, api)
@@ -96,7 +100,7 @@ def test_an_export_is_a_snapshot_at_the_as_of_while_contacts_arrive(
 
 
 def test_windows_stay_inside_the_segments_own_created_at_range(sandbox: Start) -> None:
-    api = sandbox(users=12000, page_size=40, seed=2)
+    api = sandbox(users=12000, page_size=40, seed=2, skip_cost_us=DEEP)
     body = full_body(
         isContact=False,
         applicableFilters=["createdAt"],
@@ -107,7 +111,7 @@ def test_windows_stay_inside_the_segments_own_created_at_range(sandbox: Start) -
     assert 5000 < len(truth) < 12000
     assert len(ids) == len(set(ids)) and set(ids) == set(truth)
     windows = windows_of(fetcher)
-    assert len(windows) > 3
+    assert len(windows) > 1
     assert windows[0].end == ms("2026-09-01T00:00:00Z")
     assert all(w.start >= ms("2026-03-01T00:00:00Z") for w in windows)
 
@@ -115,18 +119,20 @@ def test_windows_stay_inside_the_segments_own_created_at_range(sandbox: Start) -
 def test_contacts_sharing_the_instant_of_a_window_edge_are_all_exported(sandbox: Start) -> None:
     body = full_body(**EVERYONE)
     # Where the windows of this list have their edges (fixed concurrency: the same each run).
-    _, first = fetch(sandbox(users=3000, page_size=50, seed=9), body, concurrency=4)
-    edge = windows_of(first)[1].start  # thousands of contacts below it
+    _, first = fetch(
+        sandbox(users=3000, page_size=50, seed=9, skip_cost_us=DEEP), body, concurrency=4
+    )
+    edge = windows_of(first)[0].start  # thousands of contacts below it
     # The same list with 130 contacts (more than two pages) moved onto that instant: the
     # windows above it are sized from contacts above it, so the edge stays where it was.
-    api = sandbox(users=3000, page_size=50, seed=9, ties=130, tie_at=text(edge))
+    api = sandbox(users=3000, page_size=50, seed=9, ties=130, tie_at=text(edge), skip_cost_us=DEEP)
     assert api.tie_instant == text(edge)
     ids, fetcher = fetch(api, body, concurrency=4)
-    windows = windows_of(fetcher)
-    assert windows[1].start == edge == windows[2].end  # the tie is on the edge of two windows
-    assert windows[2].start == edge  # a page of contacts on one instant: a window of its own
-    assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(body))
-    assert fetcher.duplicates >= 130  # each read in both windows, passed on once
+    # The first window ends on the tie (or is cut above it, when the 130 make it deeper
+    # than planned): either way the window below starts on that instant.
+    assert windows_of(fetcher)[0].start == edge and fetcher.windows > 1
+    assert ids == api.truth(body)  # every one, once, in the list's order
+    assert fetcher.duplicates > 0  # the tie's contacts read on both sides of the edge
 
 
 def test_an_api_that_does_not_list_newest_first_is_paged_by_number_and_says_so(
@@ -143,7 +149,7 @@ def test_an_api_that_does_not_list_newest_first_is_paged_by_number_and_says_so(
 
 
 def test_a_window_with_records_outside_it_stops_windowing(sandbox: Start) -> None:
-    api = sandbox(users=1500, page_size=50, seed=4, paging="unfiltered")
+    api = sandbox(users=3000, page_size=50, seed=4, paging="unfiltered", skip_cost_us=DEEP)
     ids, fetcher = fetch(api, full_body(**EVERYONE), concurrency=4)
     assert "outside the window: the API does not apply the createdAt range" in fetcher.note
     assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(full_body(**EVERYONE)))
@@ -152,7 +158,8 @@ def test_a_window_with_records_outside_it_stops_windowing(sandbox: Start) -> Non
 def test_max_pages_counts_the_lists_pages_as_page_numbers_do(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    api = sandbox(users=2500, page_size=50)  # 50 pages; two windows of 1,600 records at least
+    # 50 pages; two windows of 1,600 records at least
+    api = sandbox(users=2500, page_size=50, skip_cost_us=DEEP)
     project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "  windows: true")
     code, out, _ = export(project, api, "--max-pages", "49")
     assert code == 1 and "stopped at max_pages 49 before the API's last page" in out
@@ -168,7 +175,7 @@ def test_auto_concurrency_settles_near_the_servers_capacity(sandbox: Start, capa
     api = sandbox(users=capacity * 40 * 20, page_size=20, capacity=capacity, latency_ms=100)
     body = full_body(**EVERYONE)
     ids, fetcher = fetch(api, body)  # concurrency: auto, windows: the defaults
-    assert fetcher.auto and fetcher.windows > 1
+    assert fetcher.auto and fetcher.windows >= 1  # then page numbers: depth costs nothing
     assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(body))  # no page failed
     assert 0.8 * capacity <= fetcher.settled <= capacity
     assert isinstance(fetcher.in_flight, Adaptive) and fetcher.in_flight.peak <= capacity + 1
@@ -207,7 +214,7 @@ def test_a_window_that_moves_while_read_in_parallel_is_read_again_in_order(
     # After every page, copies of the first contact of the list being read go on top of
     # it: inside the window, so its later pages shift down while read in parallel (a
     # record is read twice away from the window's edge, or skipped at a boundary).
-    api = sandbox(users=6000, page_size=25, seed=8, churn=1, churn_at="top")
+    api = sandbox(users=6000, page_size=25, seed=8, churn=1, churn_at="top", skip_cost_us=DEEP)
     body = full_body(**EVERYONE)
     truth = set(api.truth(body))
     ids, fetcher = fetch(api, body, concurrency=8)
@@ -225,7 +232,9 @@ def test_contacts_sharing_the_segments_own_bound_are_all_exported(
     # bounds, where the first and the last window end.
     bounds = {"startAt": "2026-03-01T00:00:00.000Z", "endsAt": "2026-09-01T00:00:00.000Z"}
     body = full_body(isContact=False, applicableFilters=["createdAt"], createdAt=bounds)
-    api = sandbox(users=8000, page_size=50, seed=11, ties=130, tie_at=bounds[edge])
+    api = sandbox(
+        users=8000, page_size=50, seed=11, ties=130, tie_at=bounds[edge], skip_cost_us=DEEP
+    )
     assert api.tie_instant == bounds[edge]
     truth = api.truth(body)
     assert len(truth) > 3000

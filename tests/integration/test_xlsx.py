@@ -323,8 +323,13 @@ def test_a_killed_export_leaves_no_scratch_behind(sandbox: Start, tmp_path: Path
     if sig == signal.SIGKILL:
         assert [p.name.split("-")[2] for p in left] == [str(proc.pid)]  # nothing ran to clean it
         fast = sandbox(users=50)
-        rerun = run_cli(
-            "export", "--as-of", ANCHOR, cwd=project, env={**api_env(fast), "TMPDIR": str(scratch)}
+        rerun = run_cli(  # a process of its own: TMPDIR is read once a process
+            "export",
+            "--as-of",
+            ANCHOR,
+            cwd=project,
+            env={**api_env(fast), "TMPDIR": str(scratch)},
+            process=True,
         )
         assert rerun.returncode == 0, rerun.stderr
         left = list(scratch.glob("segments-xlsx-*"))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.fetch import windowed, windows
-from runner.fetch.paging import NewRecords
+from runner.fetch.paging import NewRecords, PageNumbers
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
 from runner.fetch.windowed import Windows
@@ -35,6 +35,11 @@ def listing(instants: list[int]) -> list[dict[str, Any]]:
     """Records newest first, ties in a fixed order, as the API lists them."""
     ordered = sorted(range(len(instants)), key=lambda i: (-instants[i], i))
     return [{"_id": i, "createdAt": text(instants[i])} for i in ordered]
+
+
+def plain(body: Any, start: int) -> PageNumbers:
+    """The page numbers windows hand over to (a de-duplicator of their own)."""
+    return PageNumbers(body, NewRecords(Deduplicator("_id"), Redactor("")), 1, 10_000, start)
 
 
 def page(records: list[dict[str, Any]], window: Window, number: int, size: int) -> list[Any]:
@@ -257,13 +262,13 @@ def test_pages_passed_on_before_a_page_out_of_order_are_never_lost() -> None:
     records = listing(spread(300, seed=4))
 
     def serve(body: dict[str, Any]) -> list[Any]:
-        bounds = body["createdAt"]
+        bounds = body.get("createdAt") or {"startAt": "", "endsAt": AS_OF}  # or no range
         low = ms(bounds["startAt"]) if bounds["startAt"] else None
         window = Window(low, ms(bounds["endsAt"]))  # type: ignore[arg-type]
         return page(records, window, body["page"], 10)
 
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
-    paging = Windows({}, seen, Range(None, ms(AS_OF)), list, max_pages=100, ahead=lambda: 8)
+    paging = Windows({}, seen, Range(None, ms(AS_OF)), plain, max_pages=100, ahead=lambda: 8)
     first = paging.next()
     assert first is not None and paging.read(first, serve(first.body)) == []
     sent = []
@@ -282,7 +287,8 @@ def served(records: list[dict[str, Any]], size: int) -> Any:
     stamps = [ms(r["createdAt"]) or 0 for r in records]
 
     def serve(body: dict[str, Any]) -> list[Any]:
-        low, high = (ms(body["createdAt"][k]) for k in ("startAt", "endsAt"))
+        bounds = body.get("createdAt") or {"startAt": "", "endsAt": AS_OF}  # or no range
+        low, high = (ms(bounds[k]) for k in ("startAt", "endsAt"))
         assert high is not None
         inside = [
             r
@@ -304,7 +310,7 @@ def test_windows_are_deeper_in_records_for_larger_pages(size: int, pages: int) -
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
     whole = Range(None, ms(AS_OF) or 0)
     four = lambda: 4  # noqa: E731 - requests at once, as the fetcher's depth
-    paging = Windows({}, seen, whole, list, max_pages=10_000, ahead=four, depth=four)
+    paging = Windows({}, seen, whole, plain, max_pages=10_000, ahead=four, depth=four)
     handed = []
     while sent := list(iter(paging.next, None)):
         for request in sent:
@@ -333,7 +339,7 @@ def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() ->
     serve = served(records, 10)
 
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
-    paging = Windows({}, seen, Range(None, ms(AS_OF)), list, max_pages=1000, ahead=lambda: 8)
+    paging = Windows({}, seen, Range(None, ms(AS_OF)), plain, max_pages=1000, ahead=lambda: 8)
     handed: list[Any] = []
     waiting = lazy = 0  # records decoded and not handed over yet; replies that waited
     most = 0
@@ -357,5 +363,39 @@ def test_pages_that_come_early_wait_undecoded_and_are_decoded_one_at_a_time() ->
                 waiting -= len(page_rows)
                 handed += [r["_id"] for r in page_rows]
     assert handed == [r["_id"] for r in records]  # the list's own order, all of it
-    assert lazy >= 10 and not paging.ordered and paging.windows > 2
+    assert lazy >= 10 and paging.note == "" and paging.windows > 2
     assert most <= 8 * 10  # the pages answered at once (8), never the pages that waited
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_list_where_depth_is_free_goes_on_by_page_number_and_loses_nothing(seed: int) -> None:
+    # Every reply takes 10 ms whatever its depth: once the windows' pages reach deep
+    # enough to tell, the rest of the list is read by page number over the closed
+    # range, from the page where the records passed on end (a short page's records go
+    # out with page numbers' next page). The list's pages, in order, nothing lost.
+    # Most contacts recent (growth): the first windows are shallow, and the list goes on
+    # by page number in the middle of a later one.
+    rng, end = random.Random(seed), ms(AS_OF) or 0
+    records = listing(
+        sorted((end - int(rng.random() ** 3 * 400 * 86_400_000) for _ in range(4000)), reverse=True)
+    )
+    serve = served(records, 50)
+    seen = NewRecords(Deduplicator("_id"), Redactor(""))
+    paging = Windows({}, seen, Range(None, end), plain, max_pages=1000, ahead=lambda: 4)
+    pages: list[tuple[int, list[Any]]] = []
+    while sent := list(iter(paging.next, None)) if not paging.ordered else [paging.next()]:
+        if sent == [None]:
+            break  # page numbers: the list is complete
+        for request in reversed(sent):  # the deepest first: pages wait for their turn
+            assert request is not None
+            windowing = not paging.ordered
+            paging.timed(request, 0.01)
+            kept = paging.read(request, serve(request.body))
+            pages += [(request.number, kept)] if not windowing and kept else []
+            pages += list(paging.passed())
+            if windowing and paging.ordered:
+                break  # the fetcher drops the windows' requests on their way
+    assert paging.then.switched.startswith("deep pages cost no more than page 1")
+    assert [r["_id"] for _, rows in pages for r in rows] == [r["_id"] for r in records]
+    assert [number for number, _ in pages] == list(range(1, 81))  # 80 pages of 50
+    assert all(len(rows) == 50 for _, rows in pages)

@@ -1,0 +1,141 @@
+"""Contacts no ``createdAt`` window can see, found after the windows (issue 22 item 7).
+
+A contact without a ``createdAt`` (or with one the API cannot compare) matches no
+``createdAt`` range, so a list read as windows never sees it. The platform does not
+say every contact has one. So once the closed range is read (``count`` records in
+pages of ``size``), :class:`Outside` asks the segment's own list, without the range,
+by page number from the page where that count ends (page ``count // size + 1``) to its
+first empty page, one page at a time:
+
+- a record read before: the range's own tail (or one pushed down by contacts created
+  since the as-of, or by contacts listed first that lack a ``createdAt``);
+- a record not read before, created after the as-of: live data, not in the snapshot
+  (windows leave it out too);
+- any other record not read before lies outside every window: passed on (where the API
+  lists such contacts last, as a database sorting newest first does, they come where
+  page numbers put them: the file is the same byte for byte).
+
+The pages past the count should hold exactly the range's last ``count % size``
+records. More read-before records there mean the list holds more above: then page 1,
+2 ... are read while they hold records not read before, counting contacts created
+since the as-of and passing on the others; what is still unexplained is refused,
+naming the count, rather than published short.
+
+>>> from runner.fetch.redact import Redactor
+>>> from runner.fetch.records import Deduplicator
+>>> records = NewRecords(Deduplicator("_id"), Redactor(""))
+>>> records.keep_new([{"_id": 1}, {"_id": 2}, {"_id": 3}], [1, 2, 3])  # the windows' reads
+[{'_id': 1}, {'_id': 2}, {'_id': 3}]
+>>> check = Outside({"q": 1}, records, as_of="2026-11-25T00:00:00.000Z", count=3, size=2)
+>>> request = check.next()
+>>> request  # the page where the 3 records end, without the range
+PageRequest(number=2, body={'q': 1, 'page': 2})
+>>> check.read(request, [{"_id": 3}, {"_id": 9}])  # 9 has no createdAt
+[{'_id': 9}]
+>>> check.read(check.next(), []), check.next(), check.found
+(None, None, 1)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from runner.errors import PagingError
+from runner.fetch.paging import NewRecords, PageRequest
+from runner.fetch.windows import CREATED, canonical, ms, text
+
+
+class _Phase(enum.Enum):
+    TAIL = "the pages past the count"
+    TOP = "the pages above, while they hold records not read before"
+    DONE = "checked"
+
+
+class Outside:
+    """The check described in the module docstring: a paging strategy of one request
+    at a time (``ahead`` 1); ``found``: records passed on that no window saw."""
+
+    ahead = 1
+    reread = False
+
+    def __init__(
+        self, body: Mapping[str, Any], records: NewRecords, as_of: str, count: int, size: int
+    ) -> None:
+        self.body = body
+        self.records = records
+        self.as_of = as_of
+        self.page = count // max(1, size) + 1
+        self.expected = count - (self.page - 1) * size  # the range's records there
+        self.found = 0
+        self.excess = -self.expected  # read-before records past the count, beyond those
+        self.arrived = 0  # records created after the as-of, seen on the way
+        self.above = 0  # records no window saw, found above the count (listed first)
+        self._phase = _Phase.TAIL
+        self._wire = False
+
+    @property
+    def done(self) -> bool:
+        return self._phase is _Phase.DONE
+
+    def next(self) -> PageRequest | None:
+        if self._phase is _Phase.DONE or self._wire:
+            return None
+        self._wire = True
+        return PageRequest(self.page, {**self.body, "page": self.page})
+
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+        self._wire = False
+        self.page += 1
+        if not records:
+            self._end()
+            return None
+        ids = self.records.ids(request.number, records)
+        new = self.records.keep_new(records, ids)
+        seen = len(records) - len(new) - ids.count(None)
+        later = [r for r in new if self._after_as_of(r.get(CREATED))]
+        lost = [r for r in new if not self._after_as_of(r.get(CREATED))]
+        self.arrived += len(later)
+        self.found += len(lost)
+        self.above += len(lost) if self._phase is _Phase.TOP else 0
+        if self._phase is _Phase.TAIL:
+            self.excess += seen
+        elif not new or self._windows_read(records, new):  # the top the windows read
+            self._end()
+        return lost
+
+    def _windows_read(self, records: list[Any], new: list[Any]) -> bool:
+        """Whether ``records`` hold one the windows read (dated, up to the as-of): the
+        top of the list as they saw it. Records this scan read on the page above, pushed
+        down by contacts created meanwhile, do not count."""
+        fresh = {id(r) for r in new}
+        return any(
+            id(r) not in fresh
+            and ms(r.get(CREATED)) is not None
+            and not self._after_as_of(r.get(CREATED))
+            for r in records
+        )
+
+    def _after_as_of(self, value: Any) -> bool:
+        if canonical(value):
+            return bool(value > self.as_of)
+        instant = ms(value)
+        return instant is not None and text(instant) > self.as_of
+
+    def _end(self) -> None:
+        if self._phase is _Phase.TAIL and self.excess > 0:
+            # More read-before records past the count than the range's tail: the list
+            # holds more above them. Contacts created since the as-of explain some.
+            self._phase, self.page = _Phase.TOP, 1
+            self.arrived = 0
+            return
+        unexplained = self.excess - self.arrived - self.above if self._phase is _Phase.TOP else 0
+        self._phase = _Phase.DONE
+        if unexplained > 0:
+            raise PagingError(
+                f"{unexplained:,} contacts match the segment but lie outside every createdAt "
+                "window (no createdAt the API can compare?), and page numbers could not "
+                "find them; nothing published (api.windows: false reads the list by page "
+                "number only)"
+            )
