@@ -146,8 +146,7 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
 
 
 def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
-    """Check the selected segment files; every problem is reported, not only the first.
-    The text report ends with the verdict on ``out`` (json/github print only theirs)."""
+    """Check the selected segment files; every problem, then the verdict, on ``out``."""
     sel, reporter = options.selection, REPORTERS[options.format]()
     try:
         ws = open_workspace(sel)
