@@ -28,6 +28,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from runner.problems import counted
+
 if TYPE_CHECKING:
     from runner.problems import Problem
 
@@ -63,8 +65,8 @@ class ProjectFileError(ConfigError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         lines = "".join(f"\n{p}" for p in problems)
-        count = len(problems)
-        super().__init__(f"{problems[0].file} has {count} problem(s); nothing was run{lines}")
+        count = counted(len(problems), "problem")
+        super().__init__(f"{problems[0].file} has {count}; nothing was run{lines}")
 
 
 class TemplateError(RunnerError):

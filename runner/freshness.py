@@ -13,7 +13,7 @@ from runner.errors import HistoryError
 from runner.fetch.redact import redactor_for
 from runner.history import last_success
 from runner.history.freshness import SegmentFreshness, judge, unreadable
-from runner.run.notify import NotifyTarget, ci_link, send, stale_message
+from runner.run.notify import ci_link, send, stale_message
 from runner.run.remember import store_for
 from runner.sinks import OutputRoot
 from runner.spec.project import Project
@@ -43,10 +43,7 @@ def notify_stale(
     warnings (the API token never appears in a message)."""
     if item.judgement.ok:
         return []
-    try:
-        targets = [NotifyTarget.parse(t, f"notify[{n}]") for n, t in enumerate(seg.notify)]
-    except ValueError as exc:
-        return [f"no notification sent: {exc}"]
+    targets = seg.notify  # typed and checked at load (runner.spec.notify)
     scrub = redactor_for(project.api.token_env, env)
     text = stale_message(seg.name, item.judgement, item.newest, ci_link(env))
     return send(targets, "stale", text, env=env, redact=scrub.mask)

@@ -33,6 +33,15 @@ class Problem:
         return printable(f"{self.file}:{self.line}:{self.col}: {self.message}")
 
 
+def counted(count: int, one: str, many: str | None = None) -> str:
+    """``count`` and the word, plural unless it is one: never "1 pages" or "page(s)".
+
+    >>> counted(1, "page"), counted(1200, "segment"), counted(0, "retry", "retries")
+    ('1 page', '1,200 segments', '0 retries')
+    """
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     options = list(choices)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import __version__
+from runner.cli.helptext import EXPORT_DESCRIPTION, EXPORT_HELP, PROGRESS, PROGRESS_HELP
 from runner.report import REPORTERS
 from runner.report.diff import DIFF_FORMATS
 from runner.sinks import OutputRoot, parse_output_root
@@ -229,7 +230,7 @@ def _list(sub: Commands) -> None:
 
 
 def _export(sub: Commands) -> None:
-    p = sub.add_parser("export", help="fetch every page and publish CSV/JSONL with a manifest")
+    p = sub.add_parser("export", help=EXPORT_HELP, description=EXPORT_DESCRIPTION)
     _add_selection(p)
     p.add_argument(
         "--out",
@@ -248,7 +249,7 @@ def _export(sub: Commands) -> None:
     p.add_argument("--dry-run", action="store_true", help="fetch and count; publish nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed segment")
     p.add_argument("--results", type=results_file, metavar="FILE", help="write run results as JSON")
-    p.add_argument("--progress", choices=["auto", "live", "log"], default="auto")
+    p.add_argument("--progress", choices=PROGRESS, default="auto", help=PROGRESS_HELP)
     p.add_argument(
         "--accept-change",
         action="store_true",

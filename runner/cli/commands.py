@@ -146,14 +146,14 @@ def report_problems(problems: list[Problem], fmt: str, stream: TextIO) -> None:
 
 
 def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
-    """Check the selected segment files; every problem is reported, not only the first."""
+    """Check the selected segment files; every problem, then the verdict, on ``out``."""
     sel, reporter = options.selection, REPORTERS[options.format]()
     try:
         ws = open_workspace(sel)
     except ProjectFileError as exc:  # segments are not checked against settings not understood
         out.write(reporter.render(exc.problems))
         if reporter.for_people:
-            err.write(not_checked(exc.problems))
+            out.write(not_checked(exc.problems))
         return Outcome.PROBLEMS
     chosen = {s.file for s in ws.select(sel.selectors, sel.exclude)}
     problems = ws.problems
@@ -164,7 +164,7 @@ def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
     out.write(reporter.render(problems))
     if reporter.for_people:
         count = len({s.file for s in ws.segments if s.file in chosen})
-        err.write(validation_summary(problems, count))
+        out.write(validation_summary(problems, count))
     return Outcome.PROBLEMS if problems else Outcome.OK
 
 
@@ -244,9 +244,9 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
         err.write("no segments selected\n")
         return Outcome.PROBLEMS if ws.problems else Outcome.OK
     results: list[SegmentResult] = []
-    progress = Progress(err, live=job.live)
     try:
-        export_all(segments, ws, job.options, listener=progress, results=results)
+        with Progress(err, live=job.live) as progress:
+            export_all(segments, ws, job.options, listener=progress, results=results)
     except (KeyboardInterrupt, Terminated):
         if results:  # what ran, and which segment stopped; then on to 130 or 143
             _report_export(job, ws, results, out)

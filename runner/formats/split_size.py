@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from runner.problems import counted
+
 if TYPE_CHECKING:
     from runner.spec.segment import OutputSpec
 
@@ -100,7 +102,9 @@ def oversized(parts: Sequence[Figures], max_bytes: int | None, empty: int) -> st
     over = [p for p in parts if p.bytes > max_bytes]
     if not over:
         return None
-    shown = ", ".join(f"part {p.number} ({p.bytes:,} bytes, {p.rows:,} row(s))" for p in over[:5])
+    shown = ", ".join(
+        f"part {p.number} ({counted(p.bytes, 'byte')}, {counted(p.rows, 'row')})" for p in over[:5]
+    )
     more = f" and {len(over) - 5:,} more" if len(over) > 5 else ""
     why = (
         f"a part with no rows is already {empty:,} bytes in this format"
@@ -108,6 +112,6 @@ def oversized(parts: Sequence[Figures], max_bytes: int | None, empty: int) -> st
         else "a single row larger than the limit, or rows much larger than the earlier ones"
     )
     return (
-        f"{len(over):,} part(s) larger than output.split.max_bytes ({max_bytes:,}): "
+        f"{counted(len(over), 'part')} larger than output.split.max_bytes ({max_bytes:,}): "
         f"{shown}{more}; {why}"
     )

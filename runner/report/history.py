@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from runner.history.guard import percent
 from runner.history.record import RunRecord, RunStatus
+from runner.problems import counted
 from runner.report.table import format_table
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -92,7 +93,7 @@ def render_text(history: Mapping[str, Sequence[RunRecord]], where: str) -> str:
             continue
         line = sparkline([_counted(r) for r in runs])
         ok = sum(r.ok for r in runs)
-        title = f"{segment}  {line}  ({len(runs)} runs, {ok} successful)\n"
+        title = f"{segment}  {line}  ({counted(len(runs), 'run')}, {ok} successful)\n"
         out.append(title + format_table(_rows(runs), right=NUMBERS))
     return "\n".join(out)
 

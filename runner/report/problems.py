@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import ClassVar
 
-from runner.problems import Problem, printable
+from runner.problems import Problem, counted, printable
 
 
 class Reporter:
@@ -83,10 +83,10 @@ def validation_summary(problems: Sequence[Problem], valid: int) -> str:
     """The line a person sees after ``segments validate``."""
     if problems:
         files = len({p.file for p in problems})
-        return f"{len(problems)} problem(s) in {files} file(s)\n"
-    return f"{valid} segment(s) valid\n"
+        return f"{counted(len(problems), 'problem')} in {counted(files, 'file')}\n"
+    return f"{counted(valid, 'segment')} valid\n"
 
 
 def not_checked(problems: Sequence[Problem]) -> str:
     """The line a person sees when ``runner.yaml`` has problems: nothing else was read."""
-    return f"{len(problems)} problem(s) in {problems[0].file}; segments not checked\n"
+    return f"{counted(len(problems), 'problem')} in {problems[0].file}; segments not checked\n"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from runner.history import RunStatus
+from runner.problems import counted
 from runner.report.table import format_table
 from runner.run.export import DONE
 
@@ -50,12 +51,13 @@ def summary(results: Sequence[SegmentResult]) -> str:
             )
     for r in results:
         if r.parts:
-            text += f"{r.segment}: {r.parts} part(s) beside {r.destination} (output.split)\n"
+            text += (
+                f"{r.segment}: {counted(r.parts, 'part')} beside {r.destination} (output.split)\n"
+            )
     for r in results:
         if r.concurrency:
             mode = "auto" if r.auto_concurrency else "fixed"
-            plural = "" if r.windows == 1 else "s"
-            read = f"{r.windows:,} createdAt window{plural}" if r.windows else "page numbers"
+            read = counted(r.windows, "createdAt window") if r.windows else "page numbers"
             read += f", {r.read_as}" if r.read_as else ""
             text += f"{r.segment}: concurrency settled at {r.concurrency} ({mode}), {read}\n"
         if r.note:
@@ -68,4 +70,4 @@ def summary(results: Sequence[SegmentResult]) -> str:
     ok = sum(1 for r in results if r.status in DONE)
     counts = Counter(r.status for r in results if r.status not in DONE)
     tail = "".join(f", {counts[status]} {status}" for status in UNDONE if counts[status])
-    return text + f"{ok} of {len(results)} segment(s) exported{tail}\n"
+    return text + f"{ok} of {counted(len(results), 'segment')} exported{tail}\n"

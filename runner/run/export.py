@@ -26,7 +26,7 @@ from runner.locations import public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
 from runner.run.manifest import Manifest, git_blob_id
-from runner.run.remember import HistoryRun
+from runner.run.remember import HistoryRun, expected_rows
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -126,7 +126,7 @@ def export_segment(
         run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
         destination = run.destination
         result.destination = destination.display
-        notify("start", result)
+        notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()

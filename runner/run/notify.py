@@ -1,74 +1,46 @@
 """Notifications: one message per finished run, to the URLs listed under ``notify:``.
 
-Each target is ``{url, on}``: ``url`` in apprise's syntax (``slack://…``,
-``msteams://…``, ``mailto://…``, ``json://host/path`` for a generic webhook and
-100 more: https://github.com/caronc/apprise/wiki), ``on`` any of ``failure``,
-``guard``, ``success`` (``failure`` and ``guard`` when left out), and ``stale``:
-``segments freshness`` found the segment's last published export too old. URLs are
-secrets: write ``${SLACK_WEBHOOK}`` and the variable's value is used; no URL is
-ever printed (a problem names the target by number, scheme and host only).
+The targets arrive typed and checked (:mod:`runner.spec.notify`): ``url`` in apprise's
+syntax (``slack://…``, ``discord://…``, ``mailto://…``, ``jsons://host/path`` for a
+generic webhook and 100 more: https://github.com/caronc/apprise/wiki), ``on`` any of
+``failure``, ``guard``, ``success``, and ``stale`` (``segments freshness`` found the
+segment's last published export too old). URLs are secrets: write ``${SLACK_WEBHOOK}`` and
+the variable's value is used; no URL is ever printed (a problem names the target by
+number, scheme and host only).
 
-Sending never changes a run's result: every target is tried at once, each in
-its own thread, and whatever has not answered after ``timeout`` seconds, fails,
-or raises becomes a warning. The message passes through the caller's redaction
-function, so the API token cannot leave in an error line.
+Sending never changes a run's result, and never holds it up for long: every target
+is sent to at once, each in its own thread, and the call returns by one deadline
+(``notify_timeout`` in runner.yaml, 15 s by default) however many targets there are;
+whatever has not answered by then, failed or raised becomes one warning line. The
+message passes through the caller's redaction function, so the API token cannot
+leave in an error line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
 from runner.history.freshness import Judgement
-from runner.history.guard import Baseline, describe_change
+from runner.history.guard import percent, short_time
 from runner.history.record import RunRecord, RunStatus
+from runner.spec.notify import VARIABLE, NotifyTarget
+from runner.spec.project import NOTIFY_TIMEOUT
 
-EVENTS = ("failure", "guard", "success", "stale")  # stale: `segments freshness` found it
-DEFAULT_ON = frozenset({"failure", "guard"})
-TIMEOUT = 10.0
 EVENT_OF = {
     RunStatus.SUCCESS: "success",
     RunStatus.GUARD: "guard",
     RunStatus.FAILED: "failure",
     RunStatus.INTERRUPTED: "failure",
 }
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True)
-class NotifyTarget:
-    """One entry of ``notify:``; ``url`` may hold ``${VARIABLE}`` references."""
-
-    url: str
-    on: frozenset[str] = DEFAULT_ON
-
-    @classmethod
-    def parse(cls, item: Any, where: str = "notify[0]") -> NotifyTarget:
-        """An entry as read from YAML; ValueError naming the key, the value and the choices."""
-        if isinstance(item, str):
-            item = {"url": item}
-        if not isinstance(item, dict):
-            raise ValueError(f"{where}: expected a mapping with 'url' and 'on'")
-        unknown = sorted(set(item) - {"url", "on"})
-        if unknown:
-            raise ValueError(f"{where}: unknown key {unknown[0]!r}; expected 'url' and 'on'")
-        url = item.get("url")
-        if not isinstance(url, str) or not url.strip():
-            raise ValueError(f"{where}.url: expected an apprise URL such as json://host/path")
-        on = item.get("on", sorted(DEFAULT_ON))
-        on = [on] if isinstance(on, str) else on
-        if not isinstance(on, list) or not on:
-            raise ValueError(f"{where}.on: expected a list of {', '.join(EVENTS)}")
-        for event in on:
-            if event not in EVENTS:
-                raise ValueError(f"{where}.on: {event!r} is not one of {', '.join(EVENTS)}")
-        return cls(url.strip(), frozenset(on))
 
 
 def expand(url: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -82,7 +54,7 @@ def expand(url: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
             return ""
         return env[name]
 
-    return _VARIABLE.sub(value, url), missing
+    return VARIABLE.sub(value, url), missing
 
 
 def describe_url(url: str) -> str:
@@ -113,20 +85,53 @@ def ci_link(env: Mapping[str, str]) -> str | None:
     return env.get("CI_JOB_URL") or None
 
 
-def message(record: RunRecord, previous: RunRecord | None, link: str | None) -> tuple[str, str]:
-    """The title and body of the notification for ``record``."""
+def catalog_link(template: str | None, segment: str) -> str | None:
+    """The segment's page in the published catalog (``catalog_url``), or None."""
+    return template.replace("{segment}", segment) if template else None
+
+
+def message(
+    record: RunRecord,
+    previous: RunRecord | None,
+    link: str | None,
+    catalog: str | None = None,
+) -> tuple[str, str]:
+    """The title and body of the notification for ``record``: what a person acting on
+    it wants first (the numbers now and before, what was added and removed), then where."""
     title = f"segments: {record.segment} {record.status}"
     lines = [f"segment: {record.segment}", f"status: {record.status}"]
     if record.status in (RunStatus.SUCCESS, RunStatus.GUARD):
-        lines.append(f"rows: {record.rows}")
-        lines.append("change: " + describe_change(record.rows, Baseline.of(previous)))
+        lines += _counts(record, previous)
     if record.error:
         lines.append(f"error: {record.error}")
     if record.destination:
         lines.append(f"destination: {record.destination}")
+    if catalog:
+        lines.append(f"catalog: {catalog}")
     if link:
         lines.append(f"run: {link}")
     return title, "\n".join(lines)
+
+
+def _counts(record: RunRecord, previous: RunRecord | None) -> list[str]:
+    """``rows: 480 now, 1,000 at the last successful run (…)``, the change, the delta."""
+    if previous is None:
+        lines = [f"rows: {record.rows:,} (no successful run before to compare with)"]
+    else:
+        when = short_time(previous.as_of or previous.ended)
+        lines = [
+            f"rows: {record.rows:,} now, {previous.rows:,} at the last successful run ({when})"
+        ]
+        diff = record.rows - previous.rows
+        if previous.rows:
+            lines.append(f"change: {diff:+,} rows, {percent(Fraction(diff, previous.rows))}")
+        else:
+            lines.append(
+                "change: no change" if diff == 0 else f"change: {diff:+,} rows, up from none"
+            )
+    if record.added is not None and record.removed is not None:
+        lines.append(f"delta: +{record.added:,} added, -{record.removed:,} removed")
+    return lines
 
 
 def stale_message(
@@ -152,19 +157,21 @@ def notify_run(
     *,
     env: Mapping[str, str],
     redact: Callable[[str], str],
-    timeout: float = TIMEOUT,
+    timeout: float = NOTIFY_TIMEOUT,
+    catalog: str | None = None,
 ) -> list[str]:
     """Send ``record``'s notification to the targets that asked for its event.
 
     Returns the warnings (one line each, no URL); never raises for a target's sake.
     ``previous``: the last successful run before this one, for the change.
-    ``timeout``: seconds each target may take; the call returns within
-    ``targets * timeout + 1`` seconds, whatever the targets do.
+    ``timeout``: seconds all the targets together may take (they are sent to in
+    parallel); the call returns within about that, whatever the targets do.
+    ``catalog``: the segment's catalog page, linked in the message.
     """
     event = EVENT_OF[record.status]
     if not any(event in t.on for t in targets):
         return []
-    title, body = message(record, previous, ci_link(env))
+    title, body = message(record, previous, ci_link(env), catalog)
     return send(targets, event, (title, body), env=env, redact=redact, timeout=timeout)
 
 
@@ -175,10 +182,12 @@ def send(
     *,
     env: Mapping[str, str],
     redact: Callable[[str], str],
-    timeout: float = TIMEOUT,
+    timeout: float = NOTIFY_TIMEOUT,
 ) -> list[str]:
-    """Send the message ``text`` (title, body) to the targets that asked for ``event``;
-    the warnings, as :func:`notify_run` returns them."""
+    """Send the message ``text`` (title, body) to the targets that asked for ``event``,
+    all at once, within ``timeout`` seconds together; the warnings, as :func:`notify_run`
+    returns them."""
+    deadline = time.monotonic() + timeout
     chosen = [(n, t) for n, t in enumerate(targets, 1) if event in t.on]
     if not chosen:
         return []
@@ -200,53 +209,71 @@ def send(
             problems.append(f"{label}: apprise does not understand this URL; not sent")
             continue
         sends.append(_Send(label, url, service))
-    if sends:
-        # One at a time, in one daemon thread: apprise logs through one shared logger,
-        # so only then does a failure's detail belong to its target; a target that
-        # never answers is left behind when the time is up.
-        kind = {"success": "success", "failure": "failure"}.get(event, "warning")
-        worker = threading.Thread(target=_deliver_all, args=(sends, title, body, kind), daemon=True)
-        worker.start()
-        worker.join(len(sends) * timeout + 1.0)
-        for send in sends:
-            problem = send.problem(timeout)
-            if problem:
-                problems.append(f"{send.label} on {event}: {redact(problem)}")
+    kind = {"success": "success", "failure": "failure"}.get(event, "warning")
+    for send in sends:  # daemon threads: one that never gets an answer is left behind
+        threading.Thread(target=send.deliver, args=(title, body, kind), daemon=True).start()
+    for send in sends:
+        send.done.wait(max(0.0, deadline - time.monotonic()))
+    for send in sends:
+        problem = send.problem(timeout)
+        if problem:
+            problems.append(f"{send.label} on {event}: {redact(problem)}")
     return problems
 
 
-@dataclass
+@dataclasses.dataclass
 class _Send:
     label: str
     url: str
     service: Any
-    started: bool = False
     outcome: str | None = None  # '' delivered, else why not; None: not finished
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def deliver(self, title: str, body: str, kind: str) -> None:
+        """Send, in this thread; apprise's warnings meanwhile are this target's detail."""
+        lines = _COLLECTOR.start()
+        try:
+            if self.service.notify(body=body, title=title, notify_type=kind):
+                self.outcome = ""
+            else:
+                detail = _hide(lines[-1], self.url) if lines else "no detail given"
+                self.outcome = f"not delivered ({detail})"
+        except Exception as exc:
+            self.outcome = f"not delivered ({type(exc).__name__})"
+        finally:
+            _COLLECTOR.stop()
+            self.done.set()
 
     def problem(self, timeout: float) -> str:
-        if self.outcome is not None:
-            return self.outcome
-        if self.started:
+        if self.outcome is None:
             return f"no answer within {timeout:g}s; gave up"
-        return "not sent: an earlier notification took all the time"
+        return self.outcome
 
 
 class _Collector(logging.Handler):
-    """Apprise's warnings during the current delivery (they can quote URLs: they go
-    nowhere else)."""
+    """Apprise's warnings, kept per delivering thread (they can quote URLs: they go
+    nowhere else). A plugin logs in the thread that sends, so a line belongs to the
+    target that thread delivers."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.lines: list[str] | None = None
+        self._lines: dict[int, list[str]] = {}
+
+    def start(self) -> list[str]:
+        lines: list[str] = []
+        self._lines[threading.get_ident()] = lines
+        return lines
+
+    def stop(self) -> None:
+        self._lines.pop(threading.get_ident(), None)
 
     def emit(self, record: logging.LogRecord) -> None:
-        lines = self.lines
+        lines = self._lines.get(threading.get_ident())
         if lines is not None:
             lines.append(record.getMessage())
 
 
 _COLLECTOR = _Collector()
-_ONE_AT_A_TIME = threading.Lock()  # the collector serves one delivery at a time
 
 
 def _quiet_apprise() -> None:
@@ -275,28 +302,6 @@ def _prepare(url: str, timeout: float) -> Any:
     with warnings.catch_warnings():  # its plugin loading imports deprecated modules
         warnings.simplefilter("ignore", DeprecationWarning)
         service = apprise.Apprise.instantiate(url)
-    if service is not None:
-        service.socket_connect_timeout = service.socket_read_timeout = timeout
+    if service is not None:  # past the deadline, so the deadline decides; then the thread ends
+        service.socket_connect_timeout = service.socket_read_timeout = timeout + 1
     return service
-
-
-def _deliver_all(sends: list[_Send], title: str, body: str, kind: str) -> None:
-    import apprise
-
-    with _ONE_AT_A_TIME:
-        for send in sends:
-            send.started = True
-            lines: list[str] = []
-            _COLLECTOR.lines = lines
-            try:
-                sender = apprise.Apprise()
-                sender.add(send.service)
-                if sender.notify(body=body, title=title, notify_type=kind):
-                    send.outcome = ""
-                else:
-                    detail = _hide(lines[-1], send.url) if lines else "no detail given"
-                    send.outcome = f"not delivered ({detail})"
-            except Exception as exc:
-                send.outcome = f"not delivered ({type(exc).__name__})"
-            finally:
-                _COLLECTOR.lines = None

@@ -51,7 +51,7 @@ from runner.history.record import body_fingerprint, git_commit, utc_now, utc_tex
 from runner.history.snapshot import SnapshotBase
 from runner.history.store import last_incremental
 from runner.history.window import Window, next_window
-from runner.run.notify import NotifyTarget, notify_run
+from runner.run.notify import catalog_link, notify_run
 from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
 from runner.sinks.base import published_sha256
 from runner.spec.project import Project
@@ -307,16 +307,26 @@ class HistoryRun:
         snapshot = self.deltas.snapshot if self.deltas is not None else None
         if status is not RunStatus.SUCCESS and snapshot:
             self.store.discard_snapshot(snapshot)
-        try:
-            targets = [NotifyTarget.parse(t, f"notify[{n}]") for n, t in enumerate(self.seg.notify)]
-        except ValueError as exc:
-            return [*warnings, f"no notification sent: {exc}"]
-        return warnings + notify_run(targets, record, self.previous, env=env, redact=redact)
+        project = self.ws.project
+        return warnings + notify_run(
+            self.seg.notify,
+            record,
+            self.previous,
+            env=env,
+            redact=redact,
+            timeout=project.notify_timeout,
+            catalog=catalog_link(project.catalog_url, self.seg.name),
+        )
 
     def close(self) -> None:
         """Remove what the deltas left (their uploads abort unless published)."""
         if self.deltas is not None:
             self.deltas.close()
+
+
+def expected_rows(run: HistoryRun) -> int | None:
+    """Progress's estimate: the last successful run's rows (none when incremental)."""
+    return run.previous.rows if run.previous and run.seg.mode == "full" else None
 
 
 def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from runner.errors import DestinationError, UsageError
+from runner.problems import counted
 from runner.scaffold.source import InstallSource, detect, explicit
 from runner.spec.schema import SCHEMA_DIR
 
@@ -122,7 +123,11 @@ def init_project(
         except OSError as exc:
             _remove(created)
             where = exc.filename if exc.filename is not None else path
-            done = f"{overwritten} file(s) overwritten" if overwritten else "nothing was written"
+            done = (
+                f"{counted(overwritten, 'file')} overwritten"
+                if overwritten
+                else "nothing was written"
+            )
             raise DestinationError(f"cannot write {where}: {exc.strerror or exc}; {done}") from exc
         overwritten += existed
         if not existed:

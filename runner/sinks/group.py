@@ -81,11 +81,12 @@ def _each(placements: Any, action: str) -> None:
 
 @contextlib.contextmanager
 def _group_lock(first: Upload) -> Iterator[None]:
-    from runner.sinks.local import LocalUpload, target_lock
+    from runner.sinks.local import LocalUpload
+    from runner.sinks.locks import target_lock
 
     assert isinstance(first, LocalUpload)
     try:
-        with target_lock(first.dest.target):
+        with target_lock(first.dest):
             yield
     except OSError as exc:
         raise first.dest.error(exc) from exc

@@ -1,11 +1,12 @@
 """Local files: written to an exclusive temporary beside the target, published under a lock.
 
-Publishing one target (``out/t.csv``) takes an ``flock`` on ``out/.segments-lock-t.csv``
-and, holding it: removes the old manifest (set aside, put back if the data cannot be
-replaced), renames the data over ``t.csv``, renames the manifest (written and fsynced
-before the lock) over ``t.csv.manifest.json``. So at every instant a manifest that
-exists describes the file beside it, and two runs of one segment publish one after
-the other, never a mix.
+Publishing one target (``out/t.csv``) takes an ``flock`` on its lock file, kept with the
+tool's own state under the output root (``<root>/.segments/locks/<hash>-t.csv``, never
+among the files a pickup job or a synced folder hands on) and, holding it: removes the
+old manifest (set aside, put back if the data cannot be replaced), renames the data
+over ``t.csv``, renames the manifest (written and fsynced before the lock) over
+``t.csv.manifest.json``. So at every instant a manifest that exists describes the file
+beside it, and two runs of one segment publish one after the other, never a mix.
 
 Temporaries are ``.segments-tmp-<random>-<name>``, created with ``O_EXCL`` and
 ``flock``-ed by their writer for as long as they exist; a temporary nobody holds a
@@ -23,13 +24,15 @@ import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from runner.errors import DestinationError, ManifestError, PathEscapeError
 from runner.locations import STATE_DIR
+from runner.sinks.locks import lock_path, target_lock
+from runner.sinks.private import PRIVATE_MODE
 from runner.sinks.roots import LocalRoot, OutputRoot, without_scheme
 
 if TYPE_CHECKING:
@@ -38,12 +41,11 @@ if TYPE_CHECKING:
     from runner.spec.segment import Segment
 
 TEMP_PREFIX = ".segments-tmp-"
-LOCK_PREFIX = ".segments-lock-"
 MANIFEST_SUFFIX = ".manifest.json"
 # Callbacks run once the data is in place and before its manifest is: empty in use. Tests
 # append one (tests/hooked.py, in the child process) to kill a run exactly there.
 BEFORE_MANIFEST: list[Callable[[], None]] = []
-_NAME_KEPT = 100  # of the target's name, in temporary and lock names (NAME_MAX is 255)
+_NAME_KEPT = 100  # of the target's name, in temporary names (NAME_MAX is 255)
 
 
 def reason(exc: OSError) -> str:
@@ -58,9 +60,10 @@ def _same_file(fd: int, path: str | Path) -> bool:
 
 
 class Temporary:
-    """A new file beside its target: created exclusively, ``flock``-ed while it lives."""
+    """A new file beside its target: created exclusively, ``flock``-ed while it lives,
+    with ``mode`` (0600 unless ``output.mode`` says otherwise; exactly, whatever the umask)."""
 
-    def __init__(self, folder: Path, name: str) -> None:
+    def __init__(self, folder: Path, name: str, mode: int = PRIVATE_MODE) -> None:
         while True:
             fd, path = tempfile.mkstemp(
                 prefix=TEMP_PREFIX, suffix="-" + name[:_NAME_KEPT], dir=folder
@@ -69,6 +72,8 @@ class Temporary:
             if _same_file(fd, path):
                 break
             os.close(fd)  # a cleaner removed it between creation and lock: make another
+        if mode != PRIVATE_MODE:  # mkstemp's is 0600
+            os.fchmod(fd, mode)
         self.path = Path(path)
         self.file: BinaryIO = os.fdopen(fd, "wb")
 
@@ -119,18 +124,6 @@ def clean_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-@contextlib.contextmanager
-def target_lock(target: Path) -> Iterator[None]:
-    """Held from the first rename of a publish to the last: one publisher per target."""
-    path = target.with_name(LOCK_PREFIX + target.name[:_NAME_KEPT])
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -150,7 +143,7 @@ class LocalUpload:
     def __init__(self, dest: LocalDestination) -> None:
         self.dest = dest
         clean_stale_temporaries(dest.target.parent)
-        self.data = Temporary(dest.target.parent, dest.target.name)
+        self.data = Temporary(dest.target.parent, dest.target.name, dest.mode)
         self._write = self.data.file.write
         self._manifest: Temporary | None = None
 
@@ -167,17 +160,17 @@ class LocalUpload:
         except OSError as exc:
             raise dest.error(exc) from exc
         try:
-            self._manifest = Temporary(dest.target.parent, dest.manifest.name)
+            self._manifest = Temporary(dest.target.parent, dest.manifest.name, dest.mode)
             self._manifest.file.write(manifest)
             self._manifest.sync()
         except OSError as exc:
             raise dest.error(exc, dest.manifest) from exc
         try:
-            with target_lock(dest.target):
+            with target_lock(dest):
                 self._swap(self._manifest, metadata)
                 clean_stale_temporaries(dest.target.parent)  # of a run killed while we waited
         except OSError as exc:  # the lock file itself
-            raise dest.error(exc, dest.target.with_name(LOCK_PREFIX + dest.target.name)) from exc
+            raise dest.error(exc, dest.lock) from exc
         self.data.discard()
         self._manifest.discard()
 
@@ -228,6 +221,7 @@ class LocalDestination:
     root: Path
     target: Path
     display: str
+    mode: int = PRIVATE_MODE  # of the data and manifest files (output.mode)
 
     @classmethod
     def for_path(
@@ -235,11 +229,11 @@ class LocalDestination:
     ) -> LocalDestination:
         """The project's folder, or ``--out DIR`` (an s3:// path lands at DIR/bucket/key)."""
         if isinstance(root, LocalRoot):
-            return cls.under(root.path, without_scheme(path))
-        return cls.under(project.local_root, path)
+            return cls.under(root.path, without_scheme(path), seg.output.mode)
+        return cls.under(project.local_root, path, seg.output.mode)
 
     @classmethod
-    def under(cls, root: Path, relative: str) -> LocalDestination:
+    def under(cls, root: Path, relative: str, mode: int = PRIVATE_MODE) -> LocalDestination:
         """``root/relative``, refusing anything that resolves outside ``root``."""
         base = root.resolve()
         target = (base / relative).resolve()
@@ -252,7 +246,7 @@ class LocalDestination:
                 f"output path {relative!r} resolves to {target}, inside {base / STATE_DIR}, "
                 "the runner's own state (run history, id snapshots): never an output"
             )
-        return cls(base, target, _shown(target))
+        return cls(base, target, _shown(target), mode)
 
     @property
     def manifest(self) -> Path:
@@ -262,6 +256,11 @@ class LocalDestination:
     def manifest_display(self) -> str:
         return self.display + MANIFEST_SUFFIX
 
+    @property
+    def lock(self) -> Path:
+        """The file whose ``flock`` one publisher of this target holds (:func:`target_lock`)."""
+        return lock_path(self.root, self.target)
+
     def error(self, exc: OSError, path: Path | None = None) -> DestinationError:
         """One line: which path could not be written and the OS's reason."""
         shown = self.display if path in (None, self.target) else self._show(path)
@@ -270,6 +269,8 @@ class LocalDestination:
     def _show(self, path: Path) -> str:
         if path == self.manifest:
             return self.manifest_display
+        if path == self.lock:
+            return _shown(path)
         return os.path.join(os.path.dirname(self.display), path.name)
 
     def published_into(self, digest: Digest) -> bool:

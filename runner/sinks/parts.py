@@ -14,7 +14,7 @@ file's manifest.
   the target (``.segments-tmp-<random>-<name>``, ``flock``-ed while the run lives, so
   a run killed at any point before publishing leaves the previous set untouched and
   its folder is removed by the next run), each fsynced when it is complete. Publishing
-  holds the target's lock (``.segments-lock-<name>``, the same for both shapes): the
+  holds the target's lock (under ``.segments/locks/``, the same for both shapes): the
   old manifest is moved aside, each part replaces its namesake (the replaced file kept
   in the staging folder), then the new manifest goes in place. If anything fails
   before the manifest is in place, every replaced part and the old manifest are put
@@ -64,8 +64,8 @@ from runner.sinks.local import (
     clean_stale_temporaries,
     fsync_dir,
     reason,
-    target_lock,
 )
+from runner.sinks.locks import target_lock
 from runner.sinks.private import create_private, write_private
 from runner.spec.split import SplitSpec
 from runner.spec.targets import part_number, part_path
@@ -106,7 +106,7 @@ class PartsDestination:
         base = self.base
         if isinstance(base, LocalDestination):
             target = base.target.with_name(base.target.name + SET_SUFFIX)
-            return LocalDestination(base.root, target, base.display + SET_SUFFIX)
+            return dataclasses.replace(base, target=target, display=base.display + SET_SUFFIX)
         from runner.locations import S3Location
 
         location = S3Location.parse(base.location.url + SET_SUFFIX)  # type: ignore[attr-defined]
@@ -118,7 +118,7 @@ class PartsDestination:
         if isinstance(base, LocalDestination):
             name = part_path(base.target.name, number)
             shown = posixpath.join(posixpath.dirname(base.display), name)
-            return LocalDestination(base.root, base.target.with_name(name), shown)
+            return dataclasses.replace(base, target=base.target.with_name(name), display=shown)
         from runner.locations import S3Location
 
         location = S3Location.parse(part_path(base.location.url, number))  # type: ignore[attr-defined]
@@ -144,9 +144,9 @@ class PartsDestination:
 class _PartFile:
     """One staged part: a new file in the staging folder, written as it streams."""
 
-    def __init__(self, path: Path, dest: Destination) -> None:
+    def __init__(self, path: Path, dest: LocalDestination) -> None:
         self.path, self.dest = path, dest
-        self.file: BinaryIO = create_private(path)  # 0600, as a single-file export
+        self.file: BinaryIO = create_private(path, dest.mode)  # as a single-file export
 
     def write(self, data: bytes) -> int:
         try:
@@ -209,11 +209,11 @@ class LocalParts:
         )
         staged_manifest = self.staging.path / "manifest.json"
         try:
-            write_private(staged_manifest, manifest)
+            write_private(staged_manifest, manifest, owner.mode)
         except OSError as exc:
             raise owner.error(exc, owner.manifest) from exc
         try:
-            with target_lock(base.target):
+            with target_lock(base):
                 self._swap(moves, owner, staged_manifest)
                 self._remove_other_shape(plain)
         except OSError as exc:  # the lock file itself
@@ -300,7 +300,7 @@ def remove_old_set(dest: Destination) -> None:
         listed = json.loads(whole.manifest.read_bytes())["parts"]
     except (OSError, ValueError, KeyError, TypeError):
         return  # no set here (or not one this runner wrote)
-    with contextlib.suppress(OSError), target_lock(dest.target):
+    with contextlib.suppress(OSError), target_lock(dest):
         for entry in listed:
             part = dest.target.with_name(part_path(dest.target.name, int(entry["number"])))
             if part.stat().st_size == entry["bytes"]:

@@ -10,6 +10,7 @@ problem, and no command that depends on the file runs (see
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from runner.spec.contact import UNCHECKED, source_problem
 from runner.spec.expressions import ExprError, PathRef, parse_expr
 from runner.spec.files import display_path
 from runner.spec.loader import Document, dotted, load_file
+from runner.spec.modes import mode_problem
+from runner.spec.notify import NotifyTarget, notify_targets
+from runner.spec.notify import check as check_notify
 from runner.spec.templating import syntax_problem
 
 PROJECT_FILE = "runner.yaml"
@@ -42,6 +46,7 @@ RESERVED_HEADERS = (
     "connection",
 )
 MIN_RATE = 1 / 3600  # one request an hour
+NOTIFY_TIMEOUT = 15.0  # seconds, for all of a run's notifications together
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,9 @@ class Project:
     output_defaults: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
     expect_defaults: Mapping[str, Any] = field(default_factory=dict)  # defaults.expect
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.run.notify.NotifyTarget)
+    notify: tuple[NotifyTarget, ...] = ()
+    notify_timeout: float = NOTIFY_TIMEOUT
+    catalog_url: str | None = None  # a segment's catalog page; {segment} is its name
 
     @property
     def segments_dir(self) -> Path:
@@ -209,7 +216,9 @@ def _project(
         output_defaults=data.get("defaults", {}).get("output", {}),
         file=display,
         expect_defaults=data.get("defaults", {}).get("expect", {}),
-        notify=tuple(data.get("notify", ())),
+        notify=notify_targets(data.get("notify")),
+        notify_timeout=float(_pick(data, "notify_timeout", NOTIFY_TIMEOUT)),
+        catalog_url=data.get("catalog_url"),
     )
 
 
@@ -252,6 +261,20 @@ def _check_values(doc: Document, root: Path) -> list[Problem]:
         why = url_problem(url) if isinstance(url, str) else None
         if why:
             problems.append(doc.problem(where, f"'{'.'.join(where)}' {schema.show(url)}: {why}"))
+    defaults = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    output = defaults["output"] if isinstance(defaults.get("output"), dict) else {}
+    why = mode_problem(output["mode"]) if "mode" in output else None
+    if why:
+        problems.append(doc.problem(("defaults", "output", "mode"), f"'defaults.{why[1:]}"))
+    token_env = api.get("token_env")
+    token_env = token_env if isinstance(token_env, str) else ApiSettings.token_env
+    problems += check_notify(doc, ("notify",), data.get("notify"), token_env)
+    catalog = data.get("catalog_url")
+    why = catalog_url_problem(catalog) if isinstance(catalog, str) else None
+    if why:
+        problems.append(
+            doc.problem(("catalog_url",), f"'catalog_url' {schema.show(catalog)}: {why}")
+        )
     problems += _parsed_values(doc, api)
     out = data.get("output_root")
     if isinstance(out, str):
@@ -324,6 +347,15 @@ def url_problem(url: str) -> str | None:
     if port == 0:
         return "port 0 is not a port a server listens on"
     return None
+
+
+def catalog_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a segment's catalog link (a broken URL, a placeholder
+    other than ``{segment}``), or None."""
+    for name in re.findall(r"\{([^{}]*)\}", url):
+        if name != "segment":
+            return f"{{{name}}} is not a placeholder: the only one is {{segment}}"
+    return url_problem(url.replace("{segment}", "segment"))
 
 
 def timezone_problem(name: str) -> str | None:

@@ -21,6 +21,9 @@ from runner.spec import output_rules, rules, schema, targets
 from runner.spec.contact import UNCHECKED, source_problem
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
+from runner.spec.modes import DEFAULT_MODE, mode_problem, parse_mode
+from runner.spec.notify import NotifyTarget, notify_targets
+from runner.spec.notify import check as check_notify
 from runner.spec.project import Project
 from runner.spec.split import SplitSpec, effective_split, split_problem, split_spec
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
@@ -71,6 +74,7 @@ class OutputSpec:
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
     delta: bool = False  # also <name>.added.<ext> and <name>.removed.<ext>
     split: SplitSpec | None = None  # numbered parts (runner.spec.split)
+    mode: int = DEFAULT_MODE  # of the local files written (runner.spec.modes)
     phone_region: str = ""  # where a phone with no country code is read (runner.rows.phones)
 
 
@@ -89,7 +93,7 @@ class Segment:
     key_pos: Mapping[str, tuple[int, int]] = field(compare=False, repr=False, default_factory=dict)
     mode: str = "full"  # full | incremental (runner.history.window)
     max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
-    notify: tuple[Mapping[str, Any], ...] = ()  # {url, on} entries (runner.run.notify.NotifyTarget)
+    notify: tuple[NotifyTarget, ...] = ()  # its own, or runner.yaml's
     fresh_within: str | None = None  # expect.fresh_within as written, e.g. "26h" (schema-checked)
 
 
@@ -244,6 +248,11 @@ def _build(
     bounds = rules.expect_problem(doc, expect) or rules.mode_problem(doc, rendered, output)
     if bounds:
         problems.append(bounds)
+    problems += check_notify(doc, ("notify",), rendered.get("notify"), project.api.token_env)
+    own = doc.data.get("output")
+    why = mode_problem(own["mode"]) if isinstance(own, dict) and "mode" in own else None
+    if why:
+        problems.append(doc.problem(("output", "mode"), why))
     if problems:
         return None
     return Segment(
@@ -260,7 +269,7 @@ def _build(
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
         mode=rendered.get("mode", "full"),
         max_change=expect.get("max_change"),
-        notify=tuple(rendered.get("notify", project.notify)),
+        notify=notify_targets(rendered["notify"]) if "notify" in rendered else project.notify,
         fresh_within=expect.get("fresh_within"),
     )
 
@@ -280,5 +289,6 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         parquet=ParquetOptions(**output.get("parquet", {})),
         delta=output.get("delta", False),
         split=split_spec(output.get("split")),
+        mode=parse_mode(output.get("mode")),
         phone_region=output.get("phone_region", ""),
     )

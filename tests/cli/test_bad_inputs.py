@@ -85,7 +85,7 @@ def test_segment_files_that_are_not_small_regular_files(tmp_path: Path, kind: st
         "socket": "not a regular file (a socket): only regular files are read",
         "too large": "file is larger than 1048576 bytes (1 MiB)",
     }[kind]
-    assert result.stdout.splitlines() == [f"segments/odd.yaml:1:1: {why}"]
+    assert result.stdout.splitlines() == [f"segments/odd.yaml:1:1: {why}", "1 problem in 1 file"]
 
 
 def test_a_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
@@ -129,7 +129,8 @@ def test_output_through_a_symlink_into_git(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "segments/hook.yaml:4:16: 'output.path' 'out/x.csv': resolves inside the project's "
-        ".git folder"
+        ".git folder",
+        "1 problem in 1 file",
     ]
 
 
@@ -141,7 +142,8 @@ def test_output_that_is_an_existing_folder(tmp_path: Path) -> None:
     result = run_cli("validate", cwd=project)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        "segments/d.yaml:4:16: 'output.path' 'out/d.csv': is an existing folder, not a file"
+        "segments/d.yaml:4:16: 'output.path' 'out/d.csv': is an existing folder, not a file",
+        "1 problem in 1 file",
     ]
 
 
@@ -165,6 +167,7 @@ def test_outputs_that_collide_after_resolving(tmp_path: Path) -> None:
         "which is the output of segment 'a' (segments/a.yaml)",
         "segments/e.yaml:4:1: output path 's3://seg-bucket/x/d.csv' collides with segment "
         "'d' (segments/d.yaml)",
+        "3 problems in 3 files",
     ]
 
 

@@ -57,11 +57,10 @@ def export(project: Path, api: Sandbox, *args: str, timeout: float = 120) -> tup
 
 
 def published(project: Path) -> dict[str, bytes]:
-    """Every file under out/ (the data, its manifest, any temporary left behind), but the
-    empty lock file that serialises runs on one target."""
+    """Every file under out/ (the data, its manifest, any temporary left behind)."""
     folder = project / "out"
     files = sorted(folder.iterdir()) if folder.exists() else []
-    return {p.name: p.read_bytes() for p in files if not p.name.startswith(".segments-lock-")}
+    return {p.name: p.read_bytes() for p in files}
 
 
 def publish_first(sandbox: Start, project: Path) -> dict[str, bytes]:

@@ -224,7 +224,7 @@ def test_a_guard_trip_says_guard_in_the_results_the_summary_and_the_log(
         ("steady", "success"),
     ]
     assert "error: everyone: rows 600 vs 1000 at the last successful run" in tripped.stdout
-    assert tripped.stdout.endswith("1 of 2 segment(s) exported, 1 guard\n")
+    assert tripped.stdout.endswith("1 of 2 segments exported, 1 guard\n")
     assert "everyone: GUARD: rows 600 vs 1000" in tripped.stderr
     assert [r.status for r in history(project, "everyone")] == ["success", "guard"]
 
@@ -576,8 +576,8 @@ def test_failure_and_guard_notifications_arrive_without_the_token(
     assert "run: https://github.com/acme/segments/actions/runs/4242" in fail["message"]
     assert guard["title"] == "segments: everyone guard"
     assert "rows: 300" in guard["message"]
-    assert "change: rows 300 vs 500 at the last successful run" in guard["message"]
-    assert "-40.0%" in guard["message"]
+    assert "rows: 300 now, 500 at the last successful run (" in guard["message"]
+    assert "\nchange: -200 rows, -40.0%\n" in guard["message"]
     for part in (TOKEN[i : i + 8] for i in range(len(TOKEN) - 7)):
         assert part not in json.dumps(hook.received)
         for run in (failed, good, guarded):
@@ -591,12 +591,15 @@ def test_failure_and_guard_notifications_arrive_without_the_token(
 def test_a_failing_or_hanging_webhook_never_changes_the_exit_code(
     sandbox: Start, tmp_path: Path, hook: Hook, mode: str
 ) -> None:
-    runner_yaml = FAST_RETRY + f"notify:\n  - {{url: '{hook.url(mode)}', on: [success, failure]}}\n"
+    runner_yaml = FAST_RETRY + "notify_timeout: 1.5\n"
+    runner_yaml += f"notify:\n  - {{url: '{hook.url(mode)}', on: [success, failure]}}\n"
     project = make_project(tmp_path, {"everyone": everyone()}, runner_yaml)
     api = sandbox(users=100)
     ok = export(project, api)
     assert ok.returncode == 0, ok.stderr
     assert "warning: everyone: notification 1 (json://127.0.0.1:" in ok.stdout
+    if mode == "hang":  # notify_timeout, not a fixed 10 s a target
+        assert "no answer within 1.5s; gave up" in ok.stdout
     bad = export(project, api, FLOWMATIX_TOKEN="wrong")
     assert bad.returncode == 1
     assert "SECRET-PART" not in ok.stdout + ok.stderr + bad.stdout + bad.stderr

@@ -170,7 +170,7 @@ def test_a_small_preset_export_is_the_one_plain_file_of_before(
         assert manifest["sha256"] == hashlib.sha256(got["handoff.csv"]).hexdigest()
         (entry,) = json.loads((default / "r.json").read_text())["results"]
         assert entry["parts"] == 0 and entry["manifest"] == "out/handoff.csv.manifest.json"
-        assert "part(s)" not in done.stdout
+        assert " beside out/handoff.csv (output.split)" not in done.stdout
         assert not [p for p in (default / "out").iterdir() if p.name.startswith(".segments-tmp")]
     # under --out alike
     assert run(default, api, "1MB", "--out", "try").returncode == 0

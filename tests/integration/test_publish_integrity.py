@@ -252,3 +252,69 @@ def test_credentials_in_the_api_url_are_never_recorded(sandbox: Start, tmp_path:
     everything = "\n".join([*written, *(r.stdout + r.stderr for r in runs)])
     assert api.url in everything
     assert "pa55-w0rd-xyz" not in everything and "deploy-user" not in everything
+
+
+HANDOFF = """\
+version: 1
+name: handoff
+filter: {isContact: false, applicableFilters: []}
+output: {format: csv, path: out/handoff.csv, delta: true, split: {max_rows: 100}}
+"""
+
+
+def waiting_for_a_lock(pid: int) -> bool:
+    """The kernel lists ``pid`` as blocked on a lock (``->`` lines of /proc/locks)."""
+    return any(
+        "->" in line and line.split("->", 1)[1].split()[3] == str(pid)
+        for line in Path("/proc/locks").read_text().splitlines()
+    )
+
+
+def test_the_output_folder_holds_only_outputs_and_the_moved_lock_still_serialises(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """Locks live under .segments/locks, not among the files handed on; a run publishing
+    a target still waits for whoever holds that target's lock there."""
+    import fcntl
+    import os
+
+    from runner.sinks.local import LocalDestination
+
+    api = sandbox(users=250, token=TOKEN)
+    project = make_project(tmp_path, {"everyone": SEGMENT, "handoff": HANDOFF})
+    out = project / "out"
+    out.mkdir()
+    legacy = [out / ".segments-lock-everyone.csv", out / ".segments-lock-handoff.csv"]
+    for path in legacy:  # what an earlier version left beside the files
+        path.touch()
+    for _ in range(2):  # the second run replaces files, with deltas against the first
+        run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+        assert run.returncode == 0, run.stdout + run.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if n.startswith(".")] == []
+    assert "everyone.csv" in names and "handoff-0003.csv" in names
+    assert "handoff.added.csv" in names and "handoff.removed.csv" in names
+    locks = sorted(p.name for p in (project / ".segments" / "locks").iterdir())
+    assert {n.split("-", 1)[1] for n in locks} >= {"everyone.csv", "handoff.csv"}
+    assert all((project / ".segments" / "locks" / n).stat().st_size == 0 for n in locks)
+
+    lock = LocalDestination.under(project, "out/everyone.csv").lock
+    assert lock.exists()
+    before = (out / "everyone.csv").read_bytes()
+    other = sandbox(users=120, seed=7, token=TOKEN)
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = start(project, other, export_cmd("everyone"))
+        try:
+            wait_for(lambda: waiting_for_a_lock(proc.pid))
+            assert proc.poll() is None
+            assert (out / "everyone.csv").read_bytes() == before  # nothing published meanwhile
+        except BaseException:
+            finish(proc)
+            raise
+    finally:
+        os.close(fd)  # lets it go on
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, (stdout + stderr).decode()
+    check_pair(out / "everyone.csv", [other.truth(rendered_body(project, "everyone"))])

@@ -88,7 +88,7 @@ def test_state_modified_picks_exactly_the_affected_segments(sandbox: Start, tmp_
     rendered = run_cli("render", "state:modified", "--state", "main", "--format", "json", cwd=repo)
     assert names(rendered) == ["alpha", "beta"]
     validated = run_cli("validate", "--select", "state:modified", "--state", "main", cwd=repo)
-    assert validated.returncode == 0 and "2 segment(s) valid" in validated.stderr
+    assert validated.returncode == 0 and "2 segments valid" in validated.stdout
     api = sandbox(users=100, token="tok")
     exported = run_cli(
         "export",

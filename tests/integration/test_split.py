@@ -150,7 +150,7 @@ def test_parts_joined_equal_the_unsplit_export(sandbox: Start, tmp_path: Path, c
         assert entry["rows"] == max_rows or entry["bytes"] > max_bytes * 0.9
     document = json.loads(results.read_text())
     assert document["results"][0]["parts"] == len(parts)
-    assert f"{len(parts)} part(s)" in run.stdout
+    assert f"{len(parts)} parts beside" in run.stdout
 
 
 def test_gzip_parts_stay_under_max_bytes_and_hold_every_row(sandbox: Start, tmp_path: Path) -> None:

@@ -197,5 +197,5 @@ def test_parts_that_cannot_fit_max_bytes_are_a_warning(sandbox: Start, tmp_path:
     empty = "a part with no rows is already"
     warned = [line for line in run.stderr.splitlines() if "larger than output.split" in line]
     assert len(warned) == 1
-    assert "3 part(s) larger than output.split.max_bytes (2,000): part 1 (" in warned[0]
+    assert "3 parts larger than output.split.max_bytes (2,000): part 1 (" in warned[0]
     assert warned[0].endswith("bytes in this format") and empty in warned[0]

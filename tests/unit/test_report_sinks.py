@@ -81,7 +81,7 @@ def test_summary_table_and_errors() -> None:
     ]
     assert first.split() == ["a", "1,204", "25", "3", "1", "1.50", "x.csv", "success"]
     assert second.split()[-1] == "failed"
-    assert "error: b: 401" in text and text.endswith("1 of 2 segment(s) exported, 1 failed\n")
+    assert "error: b: 401" in text and text.endswith("1 of 2 segments exported, 1 failed\n")
 
 
 @pytest.mark.parametrize("relative", ["../x.csv", "a/../../x.csv", "/etc/passwd"])
@@ -132,11 +132,13 @@ def test_a_failed_data_rename_keeps_the_previous_file_and_manifest(tmp_path: Pat
         upload.publish(b'{"new": true}\n', {"sha256": "1", "rows": "1"})
     upload.abort()
     assert dest.manifest.read_bytes() == b'{"old": true}\n'  # put back
-    assert sorted(p.name for p in dest.target.parent.iterdir()) == [
-        ".segments-lock-t.csv",
-        "t.csv",
-        "t.csv.manifest.json",
+    # Nothing but the files in their folder: the lock is the tool's own state.
+    assert sorted(p.name for p in dest.target.parent.iterdir()) == ["t.csv", "t.csv.manifest.json"]
+    assert [p.relative_to(tmp_path) for p in (tmp_path / ".segments").rglob("*")] == [
+        Path(".segments/locks"),
+        dest.lock.relative_to(tmp_path),
     ]
+    assert dest.lock.stat().st_size == 0
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,8 @@ def test_a_row_that_cannot_fit_goes_alone_and_is_named() -> None:
     parts = [PartFigures(1, 1, 5_100, "x"), PartFigures(2, 1, 1_900, "y")]
     text = oversized(parts, 2_000, 5_000)
     assert text == (
-        "1 part(s) larger than output.split.max_bytes (2,000): part 1 (5,100 bytes, "
-        "1 row(s)); a part with no rows is already 5,000 bytes in this format"
+        "1 part larger than output.split.max_bytes (2,000): part 1 (5,100 bytes, "
+        "1 row); a part with no rows is already 5,000 bytes in this format"
     )
     assert oversized(parts[1:], 2_000, 5_000) is None
     assert oversized(parts, None, 5_000) is None

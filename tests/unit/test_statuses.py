@@ -60,7 +60,7 @@ def test_the_summary_counts_each_way_a_segment_did_not_finish() -> None:
     assert lines[7:] == [
         "error: b: rows 600 vs 1000: -40.0%",
         "error: c: HTTP 500",
-        "2 of 6 segment(s) exported, 1 failed, 1 guard, 1 interrupted, 1 skipped",
+        "2 of 6 segments exported, 1 failed, 1 guard, 1 interrupted, 1 skipped",
     ]
 
 
