@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import re
-import unicodedata
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import __version__
 from runner.cli.helptext import EXPORT_DESCRIPTION, EXPORT_HELP, PROGRESS, PROGRESS_HELP
+from runner.cli.sandbox_args import sandbox_data, sandbox_paging
+from runner.cli.values import _shown, bad_character, number, text, whole
 from runner.report import REPORTERS
 from runner.report.diff import DIFF_FORMATS
 from runner.sinks import OutputRoot, parse_output_root
@@ -35,63 +34,6 @@ MAX_CONCURRENCY = 64  # the same cap as runner.yaml api.concurrency
 YEARS = (1970, 2999)  # --as-of outside is a typo, and date arithmetic stays far from year 1/9999
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750 section 2.1
-
-
-def _shown(text: str) -> str:
-    """``text`` quoted for a message, shortened: a 5,000-digit number is not a message."""
-    quoted = repr(text)
-    return quoted if len(quoted) <= 40 else quoted[:36] + "...'"
-
-
-def bad_character(text: str) -> str | None:
-    """Where ``text`` has a control character or a lone surrogate (undecodable bytes)."""
-    for index, char in enumerate(text):
-        if unicodedata.category(char) in ("Cc", "Cs"):
-            return f"character U+{ord(char):04X} at position {index + 1}"
-    return None
-
-
-def whole(low: int, high: int, why: str = "") -> Callable[[str], int]:
-    """A whole number from ``low`` to ``high``; ``why`` explains the bound."""
-    because = f" ({why})" if why else ""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number from {low:,} to {high:,}{because}, got {_shown(text)}"
-            )
-        return value
-
-    return parse
-
-
-def number(low: float, high: float) -> Callable[[str], float]:
-    """A finite number from ``low`` to ``high`` (no nan, no inf)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and low <= value <= high):
-            raise argparse.ArgumentTypeError(
-                f"expected a number from {low:,} to {high:,}, got {_shown(text)}"
-            )
-        return value
-
-    return parse
-
-
-def text(value: str) -> str:
-    """Any text without control characters or undecodable bytes."""
-    bad = bad_character(value)
-    if bad:
-        raise argparse.ArgumentTypeError(f"{_shown(value)} has a {bad}")
-    return value
 
 
 def var(text: str) -> tuple[str, str]:
@@ -374,7 +316,5 @@ def _sandbox(sub: Commands) -> None:
     p.add_argument(
         "--anchor", type=instant, metavar="T", help="instant the data is generated around"
     )
-    from runner.cli.sandbox_args import sandbox_data, sandbox_paging
-
     sandbox_paging(p)
     sandbox_data(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from runner.cli.args import number, text, whole
+from runner.cli.values import number, text, whole
 
 
 def percent(value: str) -> float:

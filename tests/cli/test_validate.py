@@ -268,10 +268,11 @@ def test_sandbox_command_serves_until_stopped() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
+        lines = [proc.stdout.readline() for _ in range(4)]
         assert lines[0].startswith("sandbox: 25 contacts (seed 1)")
-        url = lines[1].strip().removeprefix("export FLOWMATIX_API_URL=")
-        assert lines[2].strip() == "export FLOWMATIX_TOKEN=t"
+        assert lines[1].startswith("sandbox: shape uniform: ")
+        url = lines[2].strip().removeprefix("export FLOWMATIX_API_URL=")
+        assert lines[3].strip() == "export FLOWMATIX_TOKEN=t"
         from tests.conftest import full_body
 
         reply = requests.post(
