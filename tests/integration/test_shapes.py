@@ -129,13 +129,9 @@ def test_every_shape_gives_the_file_page_numbers_give(
     truth = api.truth(body_for(api))
     assert files["true"] == files["false"]
     assert [orjson.loads(line)["_id"] for line in files["true"].splitlines()] == truth
-    if cost == 0:  # windows where depth is free: at most a tenth more requests
-        # (a list of a few dozen pages, as the past shape's: up to 6 more; see the
-        # README's Benchmarks for what is not met yet)
-        slack = 0 if len(truth) > 1600 else 6
-        assert requests["true"] <= 1.1 * requests["false"] + slack, requests
-    if cost == 0 and len(truth) > 1600:  # past one window: the rest by page numbers
-        assert "then page numbers: deep pages cost no more than page 1" in said["true"]
+    # How many requests windows cost where depth is free, and whether the run then turns
+    # to page numbers, is decided on timings (runner/fetch/choice.py): a loaded test
+    # machine moves it, so bench/shapes.py measures it (README Benchmarks), not this test.
 
 
 @pytest.mark.parametrize("shape", SHAPE_NAMES)
