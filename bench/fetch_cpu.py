@@ -9,7 +9,10 @@ runner's own path:
 
 - http.client: one keep-alive connection (bench/bare_loop.py's client);
 - urllib3 connection: urllib3's HTTPConnection used directly, no pool;
-- urllib3 PoolManager.urlopen: what UrllibTransport calls (pool, timeouts, checks);
+- urllib3 PoolManager.urlopen: what UrllibTransport called before (the manager finds
+  the pool by the URL each time);
+- urllib3 HTTPConnectionPool.urlopen: what UrllibTransport calls without a proxy (the
+  one pool, asked directly: timeouts, checks);
 - PageFetcher: the runner's whole fetch path (transport, deadlines, retries loop,
   paging, de-duplication), ``api.windows: false``, concurrency 1.
 
@@ -81,6 +84,19 @@ def clients(url: str, pages: int) -> dict[str, Callable[[], None]]:
             reply.release_conn()
         manager.clear()
 
+    def direct() -> None:
+        manager = urllib3.PoolManager(retries=False)
+        one = manager.connection_from_url(url)
+        for page in range(1, pages + 1):
+            body["page"] = page
+            reply = one.urlopen(
+                "POST", path, body=orjson.dumps(body), headers=HEADERS,
+                retries=False, redirect=False, preload_content=False,
+            )  # fmt: skip
+            orjson.loads(reply.read())
+            reply.release_conn()
+        manager.clear()
+
     def fetcher() -> None:
         api = dataclasses.replace(
             ApiSettings(), base_url=url, windows=False, max_pages=pages, concurrency=1
@@ -94,6 +110,7 @@ def clients(url: str, pages: int) -> dict[str, Callable[[], None]]:
         "http.client": plain,
         "urllib3 connection": connection,
         "urllib3 PoolManager.urlopen": pool,
+        "urllib3 HTTPConnectionPool.urlopen": direct,
         "PageFetcher (the runner)": fetcher,
     }
 
@@ -112,7 +129,7 @@ def main(argv: list[str]) -> int:
     finally:
         api.stop()
     for name, seconds in best.items():
-        print(f"{name:30s} {seconds / pages * 1e3:.3f} ms CPU per page")
+        print(f"{name:36s} {seconds / pages * 1e3:.3f} ms CPU per page")
     return 0
 
 
