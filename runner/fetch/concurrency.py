@@ -23,6 +23,11 @@ server is queueing and throughput has stopped growing).
   round is a pause), halve;
 - never above ``max_concurrency`` (16 by default).
 
+A run can start from what an earlier one against the same API learned
+(:class:`Learned`, kept by :mod:`runner.fetch.learned`): at the limit it settled at,
+under the ceiling it met, without slow start: a server that turns requests away
+costs each of them a ``Retry-After`` (a second or more), longer than a short run.
+
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
 round up to half of it (TCP's slow start back to its threshold), and stays there,
 trying the ceiling again after 32 rounds, then 64, 128 ... as long as it fails (a
@@ -56,6 +61,15 @@ CAP = 16
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
 FLAT = 1.5  # up to this many times slower: more at once still means more throughput
 FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What a run found: the limit it settled at, and the lowest limit a 429 answered
+    that still held when it ended (None: no server limit met)."""
+
+    limit: int
+    ceiling: int | None = None
 
 
 @dataclass(eq=False)
@@ -109,12 +123,14 @@ class Adaptive:
         cap: int = CAP,
         start: int = START,
         clock: Callable[[], float] = time.monotonic,
+        learned: Learned | None = None,
     ) -> None:
         self.cap = max(1, cap)
-        self.limit = min(self.cap, max(1, start))
+        self.limit = min(self.cap, max(1, learned.limit if learned else start))
         self.peak = self.limit
         self.active = 0
-        self.ceiling: int | None = None  # the lowest limit a 429 answered, while it holds
+        # the lowest limit a 429 answered, while it holds
+        self.ceiling = learned.ceiling if learned and (learned.ceiling or 0) > self.limit else None
         self.turned_away = 0  # 429s seen
         self._clock = clock
         self._cond = threading.Condition()
@@ -127,7 +143,7 @@ class Adaptive:
         self._below = 0  # rounds spent one below the ceiling
         self._retry_after_rounds = FIRST_RETRY
         self._log = _Log(now, self.limit)
-        self._starting = True  # slow start: doubling, until a 429 or a round not flat
+        self._starting = learned is None  # slow start: doubling, until a 429 or a round not flat
         self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
         self._finding = False  # the last cut was slow start's first 429
 
@@ -246,6 +262,14 @@ class Adaptive:
         self._round = _Round(self._round.number + 1, now)
 
     # -- what the run settled at -------------------------------------------
+    @property
+    def learned(self) -> Learned:
+        """What the next run against this API starts from."""
+        settled = self.settled
+        with self._cond:
+            ceiling = self.ceiling
+        return Learned(settled, ceiling if ceiling is not None and ceiling > settled else None)
+
     @property
     def settled(self) -> int:
         """The limit the run spent most of its time at or around: the median by time."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import AuthError
-from runner.fetch.concurrency import Adaptive
+from runner.fetch.concurrency import Adaptive, Learned
 from runner.fetch.paging import NewRecords, PageNumbers, PageRequest, Paging
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor, token_problem
@@ -66,7 +66,9 @@ class PageFetcher:
     unless ``api.windows`` is false (see :mod:`runner.fetch.windowed`); ``note`` says
     why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
     the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
-    ``api.max_concurrency``; :attr:`settled` is what the run settled at.
+    ``api.max_concurrency``, starting from ``learned`` (what an earlier run against
+    the API found: :mod:`runner.fetch.learned`) if given; :attr:`settled` is what the
+    run settled at, :attr:`learned` what the next run starts from.
 
     >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
     >>> for page in fetcher.pages(): ...  # doctest: +SKIP
@@ -83,6 +85,7 @@ class PageFetcher:
         on_retry: Callable[[int, str], None] | None = None,
         transport: Transport | None = None,
         as_of: dt.datetime | None = None,
+        learned: Learned | None = None,
     ) -> None:
         self.api = api
         self.body = dict(body)
@@ -91,7 +94,7 @@ class PageFetcher:
         self.concurrency = api.max_concurrency if fixed == "auto" else max(1, int(fixed))
         self.max_pages = max_pages or api.max_pages
         self.in_flight: InFlight | Adaptive = (
-            Adaptive(self.concurrency) if self.auto else InFlight(self.concurrency)
+            Adaptive(self.concurrency, learned=learned) if self.auto else InFlight(self.concurrency)
         )
         scrub = Redactor(token)
         headers = {
@@ -143,6 +146,11 @@ class PageFetcher:
         if isinstance(self.in_flight, Adaptive):
             return self.in_flight.settled
         return self.in_flight.limit
+
+    @property
+    def learned(self) -> Learned | None:
+        """What auto concurrency found, for the next run (None: a fixed concurrency)."""
+        return self.in_flight.learned if isinstance(self.in_flight, Adaptive) else None
 
     @property
     def windows(self) -> int:

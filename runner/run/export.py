@@ -18,11 +18,12 @@ from typing import Any
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
+from runner.fetch.learned import recall, remember
 from runner.fetch.redact import Redactor
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
-from runner.locations import public_url
+from runner.locations import STATE_DIR, public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
 from runner.run.manifest import Manifest, git_blob_id
@@ -130,7 +131,11 @@ def export_segment(
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()
-        encoder = write_rows(fetcher, seg, upload, result, notify, run)
+        try:
+            encoder = write_rows(fetcher, seg, upload, result, notify, run)
+        finally:
+            if fetcher.learned is not None:  # also from a run that failed: it found out
+                remember(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
         _check_guards(seg, result.rows)
         run.check(result.rows, result.sha256)
         if options.dry_run:
@@ -211,6 +216,7 @@ def _fetcher(
         max_pages=options.max_pages,
         on_retry=on_retry,
         as_of=ws.clock.now,
+        learned=recall(ws.project.root / STATE_DIR, ws.project.api.url),
     )
     return fetcher
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Ticket
+from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned, Ticket
 
 
 class Clock:
@@ -29,6 +29,7 @@ def simulate(
     queueing: bool = False,
     refused: list[float] | None = None,
     reached: dict[int, float] | None = None,
+    learned: Learned | None = None,
 ) -> tuple[Adaptive, int, int, list[int]]:
     """Keep the limiter's slots full against a server that serves ``capacity`` at once:
     past it, a 429 at once (or, ``queueing``, replies slower in proportion).
@@ -37,7 +38,7 @@ def simulate(
     refused = [] if refused is None else refused
     reached = {} if reached is None else reached
     clock = Clock()
-    limit = Adaptive(cap=cap, clock=clock)
+    limit = Adaptive(cap=cap, clock=clock, learned=learned)
     events: list[tuple[float, int, Ticket, bool]] = []
     order = itertools.count()
     serving = sent = turned = 0
@@ -294,3 +295,21 @@ def test_a_try_at_the_ceiling_turned_away_goes_back_below_it_not_to_half() -> No
     assert (limit.limit, limit.ceiling) == (11, 12)
     limit.end(limit.begin(), overloaded=True)  # a 429 below the ceiling: it came down
     assert (limit.limit, limit.ceiling) == (5, 11)
+
+
+@pytest.mark.parametrize("capacity", [3, 6, 12])
+def test_a_run_that_starts_from_what_the_last_one_learned_is_turned_away_by_none(
+    capacity: int,
+) -> None:
+    cold, _, turned, _ = simulate(capacity, seconds=1.0)
+    assert turned > 0 and cold.learned == Learned(capacity, capacity + 1)
+    warm, _, turned, limits = simulate(capacity, seconds=1.0, learned=cold.learned)
+    assert turned == 0 and set(limits) == {capacity} and warm.learned == cold.learned
+
+
+def test_what_is_learned_without_a_429_has_no_ceiling_and_grows_from_there() -> None:
+    cold, _, turned, _ = simulate(40, cap=8, seconds=1.0)
+    assert turned == 0 and cold.learned == Learned(8, None)
+    clock = Clock()
+    warm = Adaptive(cap=16, clock=clock, learned=cold.learned)
+    assert rounds(warm, clock, 3) == [9, 10, 11]  # by one a round: no slow start again
