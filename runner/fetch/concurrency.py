@@ -110,32 +110,14 @@ class _Log:
         self.since, self.current = now, limit
 
 
-class Adaptive:
-    """Requests on the wire at once, found by AIMD (see the module docstring).
+class _Rules:
+    """The limit and the rules that move it (see the module docstring), on the clock
+    readings :class:`Adaptive` gives them."""
 
-    ``slot()`` holds one while a request is on the wire; ``slow_down()`` inside it
-    says the server answered 429. ``begin()``/``end()`` are the same without the
-    ``with`` (and what the unit tests drive).
-    """
-
-    def __init__(
-        self,
-        cap: int = CAP,
-        start: int = START,
-        clock: Callable[[], float] = time.monotonic,
-        learned: Learned | None = None,
-    ) -> None:
+    def __init__(self, cap: int, limit: int, ceiling: int | None, now: float) -> None:
         self.cap = max(1, cap)
-        self.limit = min(self.cap, max(1, learned.limit if learned else start))
-        self.peak = self.limit
-        self.active = 0
-        # the lowest limit a 429 answered, while it holds
-        self.ceiling = learned.ceiling if learned and (learned.ceiling or 0) > self.limit else None
-        self.turned_away = 0  # 429s seen
-        self._clock = clock
-        self._cond = threading.Condition()
-        self._local = threading.local()
-        now = clock()
+        self.limit = self.peak = limit
+        self.ceiling = ceiling  # the lowest limit a 429 answered, while it holds
         self._round = _Round(0, now)
         self._cut_round = 0  # requests from rounds before this one cannot cut again
         self._fastest: float | None = None
@@ -143,56 +125,10 @@ class Adaptive:
         self._below = 0  # rounds spent one below the ceiling
         self._retry_after_rounds = FIRST_RETRY
         self._log = _Log(now, self.limit)
-        self._starting = learned is None  # slow start: doubling, until a 429 or a round not flat
+        self._starting = True  # slow start: doubling, until a 429 or a round not flat
         self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
         self._finding = False  # the last cut was slow start's first 429
 
-    # -- slots -------------------------------------------------------------
-    def begin(self) -> Ticket:
-        """Wait for a free slot and take it."""
-        with self._cond:
-            while self.active >= self.limit:
-                self._round.full = True
-                self._cond.wait()
-            self.active += 1
-            if self.active >= self.limit:
-                self._round.full = True
-            return Ticket(self._clock(), self._round.number, self.limit, self.active)
-
-    def end(self, ticket: Ticket, overloaded: bool = False) -> None:
-        """Give the slot back; ``overloaded``: the server answered 429."""
-        with self._cond:
-            self.active -= 1
-            now = self._clock()
-            if overloaded or ticket.overloaded:
-                self.turned_away += 1
-                if self._starting or (self._finding and ticket.round < self._cut_round):
-                    self._found(now, ticket.active)  # the crowd that ended slow start
-                elif ticket.round >= self._cut_round:
-                    self._cut(now, ceiling=ticket.limit)
-            elif ticket.round == self._round.number:
-                self._round.latencies.append(now - ticket.started)
-                if len(self._round.latencies) >= self.limit:
-                    self._decide(now)
-            self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        ticket = self.begin()
-        self._local.ticket = ticket
-        try:
-            yield
-        finally:
-            self._local.ticket = None
-            self.end(ticket)
-
-    def slow_down(self) -> None:
-        """The request in this thread's slot was answered 429."""
-        ticket: Ticket | None = getattr(self._local, "ticket", None)
-        if ticket is not None:
-            ticket.overloaded = True
-
-    # -- the rules ---------------------------------------------------------
     def _decide(self, now: float) -> None:
         latency = self._round.latency
         fastest = self._fastest = min(self._fastest or latency, latency)
@@ -260,6 +196,77 @@ class Adaptive:
         self.limit = limit
         self.peak = max(self.peak, limit)
         self._round = _Round(self._round.number + 1, now)
+
+
+class Adaptive(_Rules):
+    """Requests on the wire at once, found by AIMD (see the module docstring).
+
+    ``slot()`` holds one while a request is on the wire; ``slow_down()`` inside it
+    says the server answered 429. ``begin()``/``end()`` are the same without the
+    ``with`` (and what the unit tests drive).
+    """
+
+    def __init__(
+        self,
+        cap: int = CAP,
+        start: int = START,
+        clock: Callable[[], float] = time.monotonic,
+        learned: Learned | None = None,
+    ) -> None:
+        limit = min(max(1, cap), max(1, learned.limit if learned else start))
+        ceiling = learned.ceiling if learned else None
+        super().__init__(cap, limit, ceiling if (ceiling or 0) > limit else None, clock())
+        self._starting = learned is None  # slow start: doubling, until a 429 or a round not flat
+        self.active = 0
+        self.turned_away = 0  # 429s seen
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._local = threading.local()
+
+    # -- slots -------------------------------------------------------------
+    def begin(self) -> Ticket:
+        """Wait for a free slot and take it."""
+        with self._cond:
+            while self.active >= self.limit:
+                self._round.full = True
+                self._cond.wait()
+            self.active += 1
+            if self.active >= self.limit:
+                self._round.full = True
+            return Ticket(self._clock(), self._round.number, self.limit, self.active)
+
+    def end(self, ticket: Ticket, overloaded: bool = False) -> None:
+        """Give the slot back; ``overloaded``: the server answered 429."""
+        with self._cond:
+            self.active -= 1
+            now = self._clock()
+            if overloaded or ticket.overloaded:
+                self.turned_away += 1
+                if self._starting or (self._finding and ticket.round < self._cut_round):
+                    self._found(now, ticket.active)  # the crowd that ended slow start
+                elif ticket.round >= self._cut_round:
+                    self._cut(now, ceiling=ticket.limit)
+            elif ticket.round == self._round.number:
+                self._round.latencies.append(now - ticket.started)
+                if len(self._round.latencies) >= self.limit:
+                    self._decide(now)
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        ticket = self.begin()
+        self._local.ticket = ticket
+        try:
+            yield
+        finally:
+            self._local.ticket = None
+            self.end(ticket)
+
+    def slow_down(self) -> None:
+        """The request in this thread's slot was answered 429."""
+        ticket: Ticket | None = getattr(self._local, "ticket", None)
+        if ticket is not None:
+            ticket.overloaded = True
 
     # -- what the run settled at -------------------------------------------
     @property

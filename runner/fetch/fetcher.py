@@ -66,9 +66,7 @@ class PageFetcher:
     unless ``api.windows`` is false (see :mod:`runner.fetch.windowed`); ``note`` says
     why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
     the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
-    ``api.max_concurrency``, starting from ``learned`` (what an earlier run against
-    the API found: :mod:`runner.fetch.learned`) if given; :attr:`settled` is what the
-    run settled at, :attr:`learned` what the next run starts from.
+    ``api.max_concurrency``, from ``learned`` if given; :attr:`settled`: where it settled.
 
     >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
     >>> for page in fetcher.pages(): ...  # doctest: +SKIP
@@ -148,8 +146,7 @@ class PageFetcher:
         return self.in_flight.limit
 
     @property
-    def learned(self) -> Learned | None:
-        """What auto concurrency found, for the next run (None: a fixed concurrency)."""
+    def learned(self) -> Learned | None:  # None: a fixed concurrency
         return self.in_flight.learned if isinstance(self.in_flight, Adaptive) else None
 
     @property
