@@ -131,11 +131,7 @@ def export_segment(
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()
-        try:
-            encoder = write_rows(fetcher, seg, upload, result, notify, run)
-        finally:
-            if fetcher.learned is not None:  # also from a run that failed: it found out
-                remember(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
+        encoder = write_rows(fetcher, seg, upload, result, notify, run)
         _check_guards(seg, result.rows)
         run.check(result.rows, result.sha256)
         if options.dry_run:
@@ -145,6 +141,8 @@ def export_segment(
             companions = run.companions()  # the delta files, finished
             manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
             _publish(manifest, ws, result, upload, destination, companions, scrub)
+        if fetcher.learned is not None:  # a failed run leaves the state folder as it was
+            remember(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
         result.error = scrub.mask(str(exc))
