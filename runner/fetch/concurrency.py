@@ -24,8 +24,8 @@ server is queueing and throughput has stopped growing).
 - never above ``max_concurrency`` (16 by default).
 
 A run can start from what an earlier one against the same API learned
-(:class:`Learned`, kept by :mod:`runner.fetch.learned`): at the limit it settled at,
-under the ceiling it met, without slow start: a server that turns requests away
+(:class:`Learned`, kept by :mod:`runner.fetch.learned`): one below the ceiling it met,
+without slow start: a server that turns requests away
 costs each of them a ``Retry-After`` (a second or more), longer than a short run.
 
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
@@ -65,11 +65,11 @@ FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles
 
 @dataclass(frozen=True)
 class Learned:
-    """What a run found: the limit it settled at, and the lowest limit a 429 answered
-    that still held when it ended (None: no server limit met)."""
+    """What a run found of a server's limit: the lowest limit a 429 answered that still
+    held when it ended, and the limit below it, which held."""
 
     limit: int
-    ceiling: int | None = None
+    ceiling: int
 
 
 @dataclass(eq=False)
@@ -214,8 +214,8 @@ class Adaptive(_Rules):
         learned: Learned | None = None,
     ) -> None:
         limit = min(max(1, cap), max(1, learned.limit if learned else start))
-        ceiling = learned.ceiling if learned else None
-        super().__init__(cap, limit, ceiling if (ceiling or 0) > limit else None, clock())
+        ceiling = learned.ceiling if learned and learned.ceiling > limit else None
+        super().__init__(cap, limit, ceiling, clock())
         self._starting = learned is None  # slow start: doubling, until a 429 or a round not flat
         self.active = 0
         self.turned_away = 0  # 429s seen
@@ -270,12 +270,15 @@ class Adaptive(_Rules):
 
     # -- what the run settled at -------------------------------------------
     @property
-    def learned(self) -> Learned:
-        """What the next run against this API starts from."""
-        settled = self.settled
+    def learned(self) -> Learned | None:
+        """What the next run against this API starts from: one below the ceiling met
+        (it held, or the ceiling would be lower). None when the run met no server limit
+        (or a try at it went through): the next one finds its own, and slow start costs
+        a run without 429s a few round trips, where a limit learned from the work a run
+        had (windows that did not fill the slots) would hold the next one back."""
         with self._cond:
             ceiling = self.ceiling
-        return Learned(settled, ceiling if ceiling is not None and ceiling > settled else None)
+        return None if ceiling is None or ceiling < 2 else Learned(ceiling - 1, ceiling)
 
     @property
     def settled(self) -> int:

@@ -146,7 +146,7 @@ class PageFetcher:
         return self.in_flight.limit
 
     @property
-    def learned(self) -> Learned | None:  # None: a fixed concurrency
+    def learned(self) -> Learned | None:  # None: no limit met, or a fixed concurrency
         return self.in_flight.learned if isinstance(self.in_flight, Adaptive) else None
 
     @property

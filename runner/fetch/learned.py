@@ -2,10 +2,11 @@
 
 A server that serves N requests at once turns the next one away with 429 and a
 ``Retry-After`` of a second or more; a run that finds N by trying pays that wait, and
-on a short run the wait is most of the run (README "Benchmarks"). So the limit a run
-settled at, and the ceiling it met, are kept in ``.segments/concurrency.json`` under
-the project, by API address (without credentials), and the next run with
-``api.concurrency: auto`` starts there (:class:`~runner.fetch.concurrency.Learned`).
+on a short run the wait is most of the run (README "Benchmarks"). So the ceiling a
+run met, and the limit below it, are kept in ``.segments/concurrency.json`` under the
+project, by API address (without credentials), and the next run with
+``api.concurrency: auto`` starts there (:class:`~runner.fetch.concurrency.Learned`); a
+run that met no limit forgets what was kept (the limit was lifted, or never was).
 Only numbers and addresses are kept, never a token. A file that cannot be read or
 written is as if there were none: it only saves time.
 
@@ -16,6 +17,9 @@ written is as if there were none: it only saves time.
 Learned(limit=6, ceiling=7)
 >>> "u:p" in (folder / FILE).read_text()
 False
+>>> remember(folder, "https://api.example.com/inbox/users", None)  # met no limit
+>>> recall(folder, "https://api.example.com/inbox/users") is None
+True
 """
 
 from __future__ import annotations
@@ -43,20 +47,23 @@ def recall(folder: Path, url: str) -> Learned | None:
         limit, ceiling = entry["limit"], entry["ceiling"]
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if not _count(limit) or not (ceiling is None or _count(ceiling)):
+    if not (_count(limit) and _count(ceiling) and limit < ceiling):
         return None
     return Learned(limit, ceiling)
 
 
-def remember(folder: Path, url: str, learned: Learned) -> None:
-    """Keep ``learned`` for the next run against ``url`` (written whole or not at all)."""
+def remember(folder: Path, url: str, learned: Learned | None) -> None:
+    """Keep ``learned`` for the next run against ``url`` (None: forget what was kept);
+    the file is written whole or not at all."""
     with contextlib.suppress(OSError, ValueError, TypeError):
         try:
             known = _read(folder)
         except (OSError, ValueError):
             known = {}
-        known.pop(_key(url), None)
-        known[_key(url)] = {"limit": learned.limit, "ceiling": learned.ceiling}
+        if known.pop(_key(url), None) is None and learned is None:
+            return  # nothing kept, nothing to keep
+        if learned is not None:
+            known[_key(url)] = {"limit": learned.limit, "ceiling": learned.ceiling}
         kept = dict(list(known.items())[-KEEP:])
         folder.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".segments-", dir=folder)

@@ -141,7 +141,7 @@ def export_segment(
             companions = run.companions()  # the delta files, finished
             manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
             _publish(manifest, ws, result, upload, destination, companions, scrub)
-        if fetcher.learned is not None:  # a failed run leaves the state folder as it was
+        if fetcher.auto:  # a failed run leaves the state folder as it was
             remember(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True

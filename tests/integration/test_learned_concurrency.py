@@ -63,9 +63,12 @@ def test_what_was_learned_of_another_api_or_cannot_be_read_is_not_used(
     api = sandbox(users=2000, page_size=50, capacity=4, latency_ms=100)
     other = sandbox(users=2000, page_size=50, capacity=4, latency_ms=100)
     project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
+    free = sandbox(users=2000, page_size=50, latency_ms=20)  # serves all at once
     export(project, other)  # learned of another address (another port)
     assert export(project, api)[0] >= 1  # found again, by being turned away
-    assert len(json.loads((project / KEPT).read_text())) == 2  # both kept
+    assert export(project, free)[0] == 0  # met no limit: nothing to keep
+    kept = json.loads((project / KEPT).read_text())
+    assert set(kept) == {f"{a.url}/inbox/users" for a in (api, other)}
     for broken in ("{not json", '{"x": [1]}', "[]"):
         (project / KEPT).write_text(broken)
         turned, entry = export(project, api)
