@@ -23,9 +23,9 @@ from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Tries
 from runner.fetch.transport import Response, Retryable, Transport, UrllibTransport
-from runner.fetch.turns import Later
-from runner.fetch.windowed import Windows
-from runner.fetch.windows import closed_range
+from runner.fetch.windows.in_order import Later
+from runner.fetch.windows.plan import closed_range
+from runner.fetch.windows.strategy import Windows
 from runner.spec.project import ApiSettings
 
 USER_AGENT = f"segment-runner/{__version__}"
@@ -63,7 +63,7 @@ class PageFetcher:
     ``transport`` replaces the HTTP client (by default a urllib3 pool).
 
     The list is read as closed ``createdAt`` windows ending at ``as_of`` (default now)
-    unless ``api.windows`` is false (see :mod:`runner.fetch.windowed`); ``note`` says
+    unless ``api.windows`` is false (see :mod:`runner.fetch.windows.strategy`); ``note`` says
     why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
     the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
     ``api.max_concurrency``; :attr:`settled` is what the run settled at.
@@ -204,7 +204,7 @@ class PageFetcher:
 class Stopwatch:
     """A transport that times each request on the wire, from sending to the end of its
     reply (``seconds``, by label: the last try's): what the server took, without the
-    time a request waited for a slot or a thread (:mod:`runner.fetch.choice`)."""
+    time a request waited for a slot or a thread (:mod:`runner.fetch.windows.depth_cost`)."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport

@@ -1,13 +1,13 @@
 """The paging strategy that reads a list as closed ``createdAt`` windows (``api.windows``).
 
-:class:`Windows` drives a :class:`~runner.fetch.windows.WindowPlan`. The request that
+:class:`Windows` drives a :class:`~runner.fetch.windows.plan.WindowPlan`. The request that
 opens the next window ("created before F", page 1) goes first, so windows open one a
 round trip while the open ones are paged; each window's pages 2, 3 ... go out in
 parallel, the oldest window's first, until its first empty page.
 
 Records are passed on in the list's own order whatever order the replies come in:
 window after window, newest first, each page after the one above it (pages that come
-early wait: no request goes out while :data:`~runner.fetch.windows.HOLD` records
+early wait: no request goes out while :data:`~runner.fetch.windows.plan.HOLD` records
 wait, or ``HOLD_RETRYING`` while a page waits out a ``Retry-After``, so that one 429
 does not stall the run), and handed over in pages of the API's page size
 (:meth:`Windows.passed`).
@@ -24,7 +24,7 @@ repeat: so a window read in parallel in which a record repeats (one not on its u
 edge, which the window above shares) is read once more, in order (``reread``). A
 deletion is seen as page numbers see it: not below page 1.
 
-Every page is checked (:class:`~runner.fetch.windows.Order`): records newest first and
+Every page is checked (:class:`~runner.fetch.windows.plan.Order`): records newest first and
 inside their window. When a page fails that check the strategy stops windowing, says
 why (:attr:`Windows.note`) and hands over to plain page numbers for the whole list;
 the records already passed on stay, and de-duplication drops them the second time.
@@ -33,7 +33,7 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.paging import PageNumbers
->>> from runner.fetch.windows import Range
+>>> from runner.fetch.windows.plan import Range
 >>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
 >>> plain = lambda body, start: PageNumbers(body, records, 1, 10, start)
@@ -53,11 +53,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.fetch.choice import Choice
-from runner.fetch.handover import Handover, Plain
 from runner.fetch.paging import NewRecords, PageRequest, past_max_pages
-from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, Phase, label
-from runner.fetch.windows import (
+from runner.fetch.windows.depth_cost import Choice
+from runner.fetch.windows.handover import Handover, Plain
+from runner.fetch.windows.in_order import SMALL_REPLY, InOrder, Later, OpenWindow, Phase, label
+from runner.fetch.windows.plan import (
     CREATED,
     DEPTH,
     HOLD,
@@ -203,7 +203,7 @@ class Windows(_Opening):
     """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
 
     ``fallback`` makes page numbers over a body from a page, to hand over to
-    (:mod:`runner.fetch.handover`). ``ahead`` (asked each time): requests on their
+    (:mod:`runner.fetch.windows.handover`). ``ahead`` (asked each time): requests on their
     way at most (the fetcher gives the requests allowed on the wire, and sets
     ``retrying`` while a page waits to try again). ``depth`` (asked as each window
     opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
