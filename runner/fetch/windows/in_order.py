@@ -17,18 +17,17 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any
 
 from runner.errors import PagingError
-from runner.fetch.paging import NewRecords
+from runner.fetch.paging import Later, NewRecords
 from runner.fetch.transport import Retryable
 from runner.fetch.windows.plan import CREATED, Order, Window, ms
 
-Later: TypeAlias = Callable[[], list[Any]]
-"""A page's reply not decoded yet: a page that came early waits as its bytes (a fifth
-of the memory of its records) and is decoded in its turn. If its bytes are not a page
-(raises Retryable), its window is read again from page 1, in order: asked again so
-late, this page alone would come from a list live data may have moved since."""
+# A page that came early waits as its bytes (Later: a fifth of the memory of its
+# records) and is decoded in its turn. If its bytes are not a page (raises Retryable),
+# its window is read again from page 1, in order: asked again so late, this page alone
+# would come from a list live data may have moved since.
 SMALL_REPLY = 4096  # bytes: a reply this small is decoded as it comes (an empty page)
 
 
