@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from runner.sinks.s3_copy import server_copy
+from runner.sinks.s3.copy import server_copy
 from tests.conftest import make_project, run_cli
 from tests.integration.s3servers import S3Server
 from tests.integration.test_split import Start, export, manifest_of, parts_of, segment
