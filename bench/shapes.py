@@ -81,8 +81,14 @@ class Server:
         return {"requests": int(numbers[1]), "turned_away": int(numbers[3])}
 
 
-def export(project: Path, url: str, concurrency: str, windows: bool) -> dict[str, Any]:
-    """One `segments export` run: its seconds, rows, windows, how it read, and its ids."""
+def export(
+    project: Path, url: str, concurrency: str, windows: bool, learned: bool = False
+) -> dict[str, Any]:
+    """One `segments export` run: its seconds, rows, windows, how it read, and its ids.
+    Each starts from nothing learned of the API (a sandbox on a port an earlier one had
+    would start from its limit) unless ``learned``."""
+    if not learned:
+        (project / ".segments" / FILE).unlink(missing_ok=True)
     (project / "runner.yaml").write_text(RUNNER_YAML % (concurrency, str(windows).lower()))
     results = project / "results.json"
     env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
@@ -159,7 +165,6 @@ def capacity(project: Path, shape: str) -> dict[str, Any]:
     the new server's), and a fixed 6, each on a server of its own."""
     busy = ["--capacity", "6", "--latency-ms", "50"]
     state = project / ".segments"
-    (state / FILE).unlink(missing_ok=True)
     runs, first = {}, ""
     for name, concurrency in (("auto", "auto"), ("learned", "auto"), ("fixed6", "6")):
         server = Server(shape, SMALL, *busy)
@@ -167,7 +172,7 @@ def capacity(project: Path, shape: str) -> dict[str, Any]:
         if name == "learned" and (learned := recall(state, first)) is not None:
             remember(state, url, learned)
         try:
-            result = export(project, server.url, concurrency, True)
+            result = export(project, server.url, concurrency, True, learned=name == "learned")
         finally:
             counts = server.stop()
         first = first or url
