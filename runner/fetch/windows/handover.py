@@ -3,13 +3,14 @@
 - :meth:`Handover.restart`: the API does not keep the windows' order or range: page
   numbers over the segment's own list from page 1 (what windows passed on is dropped
   the second time by de-duplication).
-- :meth:`Handover.carry_on`: windows do not pay for this list (:mod:`runner.fetch.choice`):
-  page numbers over the closed range (the as-of still ends it: a snapshot), from the
-  page where the records passed on so far end. The first window is the range's own
-  first pages, so nothing is read twice but the page that holds that boundary.
+- :meth:`Handover.carry_on`: windows do not pay for this list
+  (:mod:`runner.fetch.windows.depth_cost`): page numbers over the closed range (the
+  as-of still ends it: a snapshot), from the page where the records passed on so far
+  end. The first window is the range's own first pages, so nothing is read twice but
+  the page that holds that boundary.
 - :meth:`Handover.check`: the closed range is read; unless the segment applies its own
   ``createdAt`` range (a contact without one matches no range, so none is missing),
-  :class:`~runner.fetch.outside.Outside` finds the contacts no window could see.
+  :class:`~runner.fetch.windows.outside.Outside` finds the contacts no window could see.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.fetch.outside import Outside
 from runner.fetch.paging import NewRecords, PageNumbers, PageRequest
-from runner.fetch.windows import CREATED, Range, Window, text
+from runner.fetch.windows.outside import Outside
+from runner.fetch.windows.plan import CREATED, Range, Window, text
 
 Plain = Callable[[Mapping[str, Any], int], PageNumbers]
 """Page numbers over a body from a page, with a de-duplicator of their own (so that
