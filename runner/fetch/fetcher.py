@@ -249,7 +249,6 @@ class _Pump:
         thread; a page's further tries run in the pool, so one waiting out a
         ``Retry-After`` holds up no other. True when the strategy turns to pages in
         order (it fell back to page numbers)."""
-        windows = paging
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
         sent: dict[Future[Any], tuple[R, float, bool]] = {}
         answered: SimpleQueue[Future[Any]] = SimpleQueue()  # futures as they finish
@@ -261,41 +260,41 @@ class _Pump:
 
         try:
             while True:
-                if windows.ahead == 1 and not sent:
+                if paging.ahead == 1 and not sent:
                     # One page at a time in this thread, as page numbers do: no hand-offs.
-                    if request := windows.next():
+                    if request := paging.next():
                         records = self._tries.fetch(request, None, None)
                         if took := self.seconds.pop(request.label, None):
-                            windows.timed(request, took)
-                        windows.file(request, records)
-                    yield from (Page(n, records) for n, records in windows.passed())
-                    if windows.ordered or request is None:
-                        return windows.ordered
+                            paging.timed(request, took)
+                        paging.file(request, records)
+                    yield from (Page(n, records) for n, records in paging.passed())
+                    if paging.ordered or request is None:
+                        return paging.ordered
                     continue
                 # A page waiting to try again holds no slot: it does not count.
                 retrying = sum(1 for _, _, again in sent.values() if again)
-                windows.retrying = retrying > 0
-                while len(sent) - retrying < windows.ahead and (request := windows.next()):
+                paging.retrying = retrying > 0
+                while len(sent) - retrying < paging.ahead and (request := paging.next()):
                     deadline = time.monotonic() + self.deadline
                     future = submit(self._tries.send, request, deadline)
                     sent[future] = (request, deadline, False)
                 if not sent:
-                    yield from (Page(n, records) for n, records in windows.passed())
-                    return windows.ordered  # the check for contacts outside the windows
+                    yield from (Page(n, records) for n, records in paging.passed())
+                    return paging.ordered  # the check for contacts outside the windows
                 future = answered.get()
                 request, deadline, retried = sent.pop(future)
                 if future.exception() is None and (took := self.seconds.pop(request.label, None)):
-                    windows.timed(request, took)
+                    paging.timed(request, took)
                 if not retried and isinstance(future.exception(), Retryable):
                     # Its further tries (and their waits) in the pool, the first counted.
                     again = submit(self._tries.fetch, request, future, deadline)
                     sent[again] = (request, deadline, True)
                     continue
-                windows.file(request, self._records(windows, request, future, deadline, retried))
+                paging.file(request, self._records(paging, request, future, deadline, retried))
                 # The pages next in the list's order, a page size each (and the rest
                 # when windowing stops).
-                yield from (Page(n, records) for n, records in windows.passed())
-                if windows.ordered:
+                yield from (Page(n, records) for n, records in paging.passed())
+                if paging.ordered:
                     return True
         finally:
             self._tries.stopped.set()
@@ -306,7 +305,7 @@ class _Pump:
 
     def _records(
         self,
-        windows: AsAnswered[R],
+        paging: AsAnswered[R],
         request: R,
         future: Future[Any],
         deadline: float,
@@ -317,7 +316,7 @@ class _Pump:
         turn (:meth:`Tries.decode`)."""
         if retried:
             return list(future.result())
-        if future.exception() is None and windows.later(request, len(future.result().content)):
+        if future.exception() is None and paging.later(request, len(future.result().content)):
             return functools.partial(self._tries.decode, request, future.result())
         return self._tries.fetch(request, future, deadline)
 
