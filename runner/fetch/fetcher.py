@@ -16,6 +16,7 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import AuthError
+from runner.fetch.asof import ApiClock, AsOfCut
 from runner.fetch.concurrency import Adaptive
 from runner.fetch.paging import NewRecords, PageNumbers, PageRequest, Paging
 from runner.fetch.records import Deduplicator
@@ -25,7 +26,7 @@ from runner.fetch.retry import InFlight, Tries
 from runner.fetch.transport import Response, Retryable, Transport, UrllibTransport
 from runner.fetch.turns import Later
 from runner.fetch.windowed import Windows
-from runner.fetch.windows import closed_range
+from runner.fetch.windows import Range, closed_range, text
 from runner.spec.project import ApiSettings
 
 USER_AGENT = f"segment-runner/{__version__}"
@@ -108,13 +109,15 @@ class PageFetcher:
         self._tries = Tries(api, self._stopwatch, replies, self.in_flight, on_retry)
         self._dedupe = Deduplicator(api.id_key)
         self._again: Deduplicator | None = None  # a plain pass's own, after windows
-        self.paging = self._strategy(NewRecords(self._dedupe, scrub), as_of)
+        whole = closed_range(self.body, as_of or dt.datetime.now(dt.UTC))
+        # Page numbers read contacts created after the as-of too: the same rule drops them.
+        self._cut = AsOfCut(text(whole.end)) if whole else None
+        self.paging = self._strategy(NewRecords(self._dedupe, scrub), whole)
 
-    def _strategy(self, records: NewRecords, as_of: dt.datetime | None) -> Paging:
+    def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
         def plain(records: NewRecords = records) -> PageNumbers:
             return PageNumbers(self.body, records, self.concurrency, self.max_pages)
 
-        whole = closed_range(self.body, as_of or dt.datetime.now(dt.UTC))
         if not self.api.windows or whole is None:
             return plain()
 
@@ -169,6 +172,22 @@ class PageFetcher:
         return "; ".join(parts)
 
     @property
+    def after_as_of(self) -> int:
+        """Contacts created after the as-of, left for the next run (whichever way read)."""
+        outside = self.paging.then.outside if isinstance(self.paging, Windows) else None
+        return (self._cut.after if self._cut else 0) + (outside.after if outside else 0)
+
+    @property
+    def clock_warning(self) -> str:
+        """Why contacts near the as-of may fall on the other side of it ("" if none)."""
+        return self._stopwatch.clock.warning()
+
+    @property
+    def clock_skew(self) -> float | None:
+        """Seconds the API's clock is ahead of this machine's (its Date header)."""
+        return self._stopwatch.clock.skew
+
+    @property
     def duplicates(self) -> int:
         """Records dropped because their id was already read."""
         return self._dedupe.dropped + (self._again.dropped if self._again else 0)
@@ -192,6 +211,14 @@ class PageFetcher:
         the next ``paging.ahead`` ones is on its way in the pool."""
         pump = _Pump(self.paging, self._tries, self.api.retry.deadline, self.concurrency)
         pump.seconds = self._stopwatch.seconds
+        pages = self._pages(pump)
+        if self._cut is None:
+            yield from pages
+            return
+        for page in pages:
+            yield Page(page.number, self._cut.keep(page.records))
+
+    def _pages(self, pump: _Pump) -> Iterator[Page]:
         if not getattr(self.paging, "ordered", True) and not (yield from pump.as_answered()):
             return
         yield from pump.in_order()
@@ -209,11 +236,13 @@ class Stopwatch:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.seconds: dict[str, float] = {}
+        self.clock = ApiClock()
 
     @contextlib.contextmanager
     def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
         began = time.monotonic()
         with self.transport.post(label, body, deadline) as response:
+            self.clock.reply(response.headers)
             yield response
         self.seconds[label] = time.monotonic() - began
 

@@ -49,6 +49,11 @@ def summary(results: Sequence[SegmentResult]) -> str:
                 f"{r.segment}: {r.invalid_phones:,} phone numbers libphonenumber says are "
                 "not valid were left empty (invalid_phones)\n"
             )
+        if r.after_as_of:
+            text += (
+                f"{r.segment}: {counted(r.after_as_of, 'contact')} created after the as-of, "
+                "left for the next run (after_as_of)\n"
+            )
     for r in results:
         if r.parts:
             text += (

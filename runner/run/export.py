@@ -74,6 +74,8 @@ class SegmentResult:
     duplicates: int = 0
     dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
     invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
+    after_as_of: int = 0  # contacts created after the as-of: left for the next run
+    api_clock_skew: float | None = None  # seconds the API's clock is ahead (Date header)
     retries: int = 0
     reread: bool = False
     concurrency: int = 0  # requests at once the run settled at
@@ -242,9 +244,13 @@ def write_rows(
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
         result.windows, result.note, result.read_as = fetcher.windows, fetcher.note, fetcher.read_as
+        result.after_as_of, result.api_clock_skew = fetcher.after_as_of, fetcher.clock_skew
         if result.note:
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread
+    if clock := fetcher.clock_warning:
+        result.warnings.append(clock)
+        notify("warning:" + clock, result)
     encoder.finish()
     result.rows, result.bytes, result.sha256 = encoder.rows, encoder.size, encoder.sha256
     result.parts = len(part_list(encoder) or ())
@@ -304,6 +310,8 @@ def _manifest(
         duplicates_dropped=result.duplicates,
         dropped_unmatchable=result.dropped_unmatchable,
         invalid_phones=result.invalid_phones,
+        after_as_of=result.after_as_of,
+        api_clock_skew_seconds=result.api_clock_skew,
         retries=result.retries,
         reread_after_churn=result.reread,
         concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},

@@ -45,6 +45,8 @@ class Manifest:
     duplicates_dropped: int
     dropped_unmatchable: int
     invalid_phones: int  # phone numbers libphonenumber says are not valid: left empty
+    after_as_of: int  # contacts created after the as-of: left for the next run
+    api_clock_skew_seconds: float | None  # the API's clock ahead of ours (Date header)
     retries: int
     reread_after_churn: bool
     concurrency: Mapping[str, Any]  # auto (found as the run went) or not; settled: at what

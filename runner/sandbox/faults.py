@@ -27,11 +27,13 @@ request numbers, counting from 1). Kinds:
 from __future__ import annotations
 
 import base64
+import email.utils
 import html.entities
 import json
 import random
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,3 +209,8 @@ def envelope_body(kind: str) -> bytes | None:
     """The body of an envelope fault (HTTP 200), or None if ``kind`` is not one."""
     found = ENVELOPES.get(kind)
     return None if found is None else orjson.dumps(found)
+
+
+def http_date(skew: float = 0.0) -> str:
+    """The ``Date`` header of a reply, from a clock ``skew`` seconds ahead of ours."""
+    return email.utils.formatdate(time.time() + skew, usegmt=True)

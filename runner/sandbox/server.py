@@ -18,7 +18,7 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import RECORDS, Population
-from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body
+from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body, http_date
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
 from runner.sandbox.shapes import shape
 
@@ -70,6 +70,7 @@ class SandboxOptions:
     missing_form: str = "absent"  # see shapes.MISSING_FORMS
     missing_at: str = "end"  # see shapes.MISSING_AT
     echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
+    clock_skew_s: float = 0.0  # the Date header's clock ahead of this machine's (seconds)
 
 
 PAGING = {
@@ -135,7 +136,6 @@ class Sandbox:
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -166,7 +166,6 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- ground truth ----------------------------------------------------
     def matches(self, body: dict[str, Any]) -> MatchList:
         key = orjson.dumps(
             {k: v for k, v in body.items() if k != "page"}, option=orjson.OPT_SORT_KEYS
@@ -290,6 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = (
             f"HTTP/1.1 {code} {REASONS.get(code, 'Error')}\r\n"
             f"X-Powered-By: Express\r\nContent-Type: {content_type}\r\n"
+            f"Date: {http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
         if trickle:
