@@ -43,13 +43,16 @@ def created_after(value: Any, as_of: str) -> bool:
 
 
 class AsOfCut:
-    """Drops records created after ``as_of`` (the API's form) and counts them (``after``)."""
+    """Drops records created after ``as_of`` (the API's form) and counts them (``after``);
+    None: the segment's own range cannot be read, and the list is taken as it comes."""
 
-    def __init__(self, as_of: str) -> None:
+    def __init__(self, as_of: str | None) -> None:
         self.as_of = as_of
         self.after = 0
 
     def keep(self, records: list[Any]) -> list[Any]:
+        if self.as_of is None:
+            return records
         kept = [r for r in records if not created_after(r.get(CREATED), self.as_of)]
         self.after += len(records) - len(kept)
         return kept

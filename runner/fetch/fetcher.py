@@ -105,13 +105,14 @@ class PageFetcher:
         }
         self.transport = transport or UrllibTransport(api, headers, self.concurrency + 1)
         self._stopwatch = Stopwatch(self.transport)
+        self.clock = self._stopwatch.clock  # the API's clock, from its Date headers
         replies = Replies(api, scrub, self.in_flight.slow_down)
         self._tries = Tries(api, self._stopwatch, replies, self.in_flight, on_retry)
         self._dedupe = Deduplicator(api.id_key)
         self._again: Deduplicator | None = None  # a plain pass's own, after windows
         whole = closed_range(self.body, as_of or dt.datetime.now(dt.UTC))
         # Page numbers read contacts created after the as-of too: the same rule drops them.
-        self._cut = AsOfCut(text(whole.end)) if whole else None
+        self._cut = AsOfCut(text(whole.end) if whole else None)
         self.paging = self._strategy(NewRecords(self._dedupe, scrub), whole)
 
     def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
@@ -159,33 +160,14 @@ class PageFetcher:
 
     @property
     def read_as(self) -> str:
-        """How the list was read past its windows, for the summary ("" when only by
-        windows or only by page numbers): page numbers after the first window, and
-        contacts no window could see."""
-        if not isinstance(self.paging, Windows):
-            return ""
-        then, parts = self.paging.then, []
-        if then.switched:
-            parts.append(f"then page numbers: {then.switched}")
-        if then.outside and then.outside.found:
-            parts.append(f"{then.outside.found:,} contacts outside every window (no createdAt)")
-        return "; ".join(parts)
+        """How the list was read past its windows, for the summary (see Handover.read_as)."""
+        return self.paging.then.read_as if isinstance(self.paging, Windows) else ""
 
     @property
     def after_as_of(self) -> int:
         """Contacts created after the as-of, left for the next run (whichever way read)."""
         outside = self.paging.then.outside if isinstance(self.paging, Windows) else None
-        return (self._cut.after if self._cut else 0) + (outside.after if outside else 0)
-
-    @property
-    def clock_warning(self) -> str:
-        """Why contacts near the as-of may fall on the other side of it ("" if none)."""
-        return self._stopwatch.clock.warning()
-
-    @property
-    def clock_skew(self) -> float | None:
-        """Seconds the API's clock is ahead of this machine's (its Date header)."""
-        return self._stopwatch.clock.skew
+        return self._cut.after + (outside.after if outside else 0)
 
     @property
     def duplicates(self) -> int:
@@ -211,11 +193,7 @@ class PageFetcher:
         the next ``paging.ahead`` ones is on its way in the pool."""
         pump = _Pump(self.paging, self._tries, self.api.retry.deadline, self.concurrency)
         pump.seconds = self._stopwatch.seconds
-        pages = self._pages(pump)
-        if self._cut is None:
-            yield from pages
-            return
-        for page in pages:
+        for page in self._pages(pump):
             yield Page(page.number, self._cut.keep(page.records))
 
     def _pages(self, pump: _Pump) -> Iterator[Page]:

@@ -60,6 +60,15 @@ class Handover:
     def reread(self) -> bool:
         return bool(self.paging and self.paging.reread)
 
+    @property
+    def read_as(self) -> str:
+        """How the list was read past its windows ("" when only by windows): page numbers
+        after the first window, and contacts no window could see."""
+        parts = [f"then page numbers: {self.switched}"] if self.switched else []
+        if self.outside and self.outside.found:
+            parts.append(f"{self.outside.found:,} contacts outside every window (no createdAt)")
+        return "; ".join(parts)
+
     def restart(self) -> None:
         self.paging, self._check = self.plain(self.body, 1), False
 

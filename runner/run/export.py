@@ -244,11 +244,11 @@ def write_rows(
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
         result.windows, result.note, result.read_as = fetcher.windows, fetcher.note, fetcher.read_as
-        result.after_as_of, result.api_clock_skew = fetcher.after_as_of, fetcher.clock_skew
+        result.after_as_of, result.api_clock_skew = fetcher.after_as_of, fetcher.clock.skew
         if result.note:
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread
-    if clock := fetcher.clock_warning:
+    if clock := fetcher.clock.warning():
         result.warnings.append(clock)
         notify("warning:" + clock, result)
     encoder.finish()
