@@ -58,9 +58,9 @@ def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
 class PageFetcher:
     """Fetch every page of one request body; yield each page's records not seen before.
 
-    ``duplicates`` and ``records_without_id`` count what was dropped and what could
-    not be compared; ``retries`` the failed tries; ``reread`` whether the list was
-    read a second time after it moved (see :class:`~runner.fetch.paging.PageNumbers`).
+    ``duplicates`` counts what was dropped; ``retries`` the failed tries; ``reread``
+    whether the list was read a second time after it moved (see
+    :class:`~runner.fetch.paging.PageNumbers`).
     ``transport`` replaces the HTTP client (by default a urllib3 pool).
 
     The list is read as closed ``createdAt`` windows ending at ``as_of`` (default now)
@@ -114,6 +114,7 @@ class PageFetcher:
         # Page numbers read contacts created after the as-of too: the same rule drops them.
         self._cut = AsOfCut(text(whole.end) if whole else None)
         self.paging = self._strategy(NewRecords(self._dedupe, scrub), whole)
+        self.last_pass: Paging | None = None  # one more, after the list (fetch.undated)
 
     def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
         def plain(records: NewRecords = records) -> PageNumbers:
@@ -175,11 +176,6 @@ class PageFetcher:
         return self._dedupe.dropped + (self._again.dropped if self._again else 0)
 
     @property
-    def records_without_id(self) -> int:
-        """Records kept without de-duplication: no value at ``api.id_key``."""
-        return self._dedupe.without_id
-
-    @property
     def retries(self) -> int:
         return self._tries.retries
 
@@ -197,9 +193,10 @@ class PageFetcher:
             yield Page(page.number, self._cut.keep(page.records))
 
     def _pages(self, pump: _Pump) -> Iterator[Page]:
-        if not getattr(self.paging, "ordered", True) and not (yield from pump.as_answered()):
-            return
-        yield from pump.in_order()
+        if getattr(self.paging, "ordered", True) or (yield from pump.as_answered()):
+            yield from pump.in_order()
+        if self.last_pass is not None:
+            yield from _Pump(self.last_pass, self._tries, self.api.retry.deadline, 1).in_order()
 
     def close(self) -> None:
         self._tries.stopped.set()

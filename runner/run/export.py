@@ -19,6 +19,7 @@ from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.fetch.redact import Redactor
+from runner.fetch.undated import undated_scan
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
@@ -76,6 +77,8 @@ class SegmentResult:
     invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
     after_as_of: int = 0  # contacts created after the as-of: left for the next run
     api_clock_skew: float | None = None  # seconds the API's clock is ahead (Date header)
+    undated: int = 0  # incremental: contacts without createdAt (in no window), found after
+    undated_included: bool = False  # passed on (a first run), or only counted
     retries: int = 0
     reread: bool = False
     concurrency: int = 0  # requests at once the run settled at
@@ -130,9 +133,14 @@ def export_segment(
         result.destination = destination.display
         notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
+        window, key = run.window, ws.project.api.id_key  # see runner.fetch.undated
+        first = window is not None and window.start is None
+        scan = undated_scan(seg.body, run.body, key, scrub, first) if window else None
+        fetcher.last_pass, result.undated_included = scan, first and scan is not None
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         run.open_deltas()
         encoder = write_rows(fetcher, seg, upload, result, notify, run)
+        result.undated = scan.found if scan else 0
         _check_guards(seg, result.rows)
         run.check(result.rows, result.sha256)
         if options.dry_run:
@@ -312,6 +320,7 @@ def _manifest(
         invalid_phones=result.invalid_phones,
         after_as_of=result.after_as_of,
         api_clock_skew_seconds=result.api_clock_skew,
+        without_created_at={"count": result.undated, "exported": result.undated_included},
         retries=result.retries,
         reread_after_churn=result.reread,
         concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},

@@ -47,6 +47,7 @@ class Manifest:
     invalid_phones: int  # phone numbers libphonenumber says are not valid: left empty
     after_as_of: int  # contacts created after the as-of: left for the next run
     api_clock_skew_seconds: float | None  # the API's clock ahead of ours (Date header)
+    without_created_at: Mapping[str, Any]  # incremental: count, exported (a first run) or not
     retries: int
     reread_after_churn: bool
     concurrency: Mapping[str, Any]  # auto (found as the run went) or not; settled: at what
