@@ -100,7 +100,10 @@ class Handover:
         if self.paging is self.outside:
             return self.paging.read(request, records)
         # Page numbers check their own pages; what windows passed on is dropped here.
+        probing = self.paging.probing  # the windows' leftover waits for the first page
         kept = self.paging.read(request, records)
+        if probing:
+            return kept
         leftover, self.leftover = self.leftover, []
         if kept is None:
             return leftover or None

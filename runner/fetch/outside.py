@@ -60,6 +60,7 @@ class Outside:
 
     ahead = 1
     reread = False
+    probing = False  # it reads from where the windows' count ends: nothing to find first
 
     def __init__(
         self, body: Mapping[str, Any], records: NewRecords, as_of: str, count: int, size: int

@@ -9,11 +9,15 @@ starts where the last one's records end) returns None from ``next`` until that
 page is read, and one that can look ahead (page numbers) never does.
 
 >>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
->>> paging.next()
+>>> [paging.read(paging.next(), records) for records in ([{"_id": "a"}], [])]  # where it ends
+[None, None]
+>>> paging.next()  # the list ends on page 1: the pass begins
 PageRequest(number=1, body={'q': 1, 'page': 1})
 >>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next().number
 ([{'_id': 'a'}], 2)
->>> paging.read(PageRequest(2, {}), []), paging.next()  # the first empty page ends the list
+>>> paging.read(PageRequest(2, {}), []), paging.next()  # the first empty page ends the pass
+(None, PageRequest(number=1, body={'q': 1, 'page': 1}))
+>>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next()  # its end did not move
 (None, None)
 
 :class:`PageNumbers` is the strategy in use; the rules that tell an API which
@@ -32,6 +36,7 @@ from typing import Any, Protocol
 import orjson
 
 from runner.errors import PagingError
+from runner.fetch.end import EndProbe
 from runner.fetch.records import Deduplicator, first_non_object, json_type
 from runner.fetch.redact import Redactor
 
@@ -112,10 +117,13 @@ class NewRecords:
 
 
 class _Phase(enum.Enum):
+    PROBE = "where the list ends, before the pass (EndProbe), one page at a time"
     FIRST = "the first pass, ``ahead`` pages at once"
     CHECK = "the first page again (page 1, or ``start``), to send"
     CHECKING = "the first page again, on its way"
     AGAIN = "the list once more, in order"
+    TAIL = "the pass's last page again, to send"
+    TAILING = "the pass's last page again, on its way"
     DONE = "complete"
 
 
@@ -127,7 +135,11 @@ class PageNumbers:
     an earlier one and a shift in between skips records at that boundary. So after
     a parallel pass page 1 (or the pass's first page, ``start``) is read again: if
     the top of the list moved, the list is
-    read once more, in order, and the duplicates are dropped (``reread``).
+    read once more, in order, and the duplicates are dropped (``reread``). A deletion
+    above the page being read hides a contact even in order: so before the pass the
+    list's last page is found (:class:`~runner.fetch.end.EndProbe`) and after it read
+    again; moved up, the list is read once more, and if it moves up again the run
+    fails (:meth:`_tail`).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
     more to come, and when the API does not page (a page holding only records
@@ -144,20 +156,33 @@ class PageNumbers:
     ) -> None:
         self.body = body
         self.records = records
-        self.concurrency = self.ahead = concurrency
+        self.concurrency, self.ahead = concurrency, 1
         self.max_pages = max_pages
         self.reread = False
-        self._phase = _Phase.FIRST
+        self._phase = _Phase.PROBE
+        self._probe = EndProbe(start, max_pages)
         self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
+        self._last: tuple[int, list[Any]] | None = None  # the list's last page: number, ids
+        self._asked = False  # the probe's request is on its way
+        self._check_top = False  # the pass was parallel: page ``start`` is read again
 
     def next(self) -> PageRequest | None:
+        if self._phase is _Phase.PROBE:
+            if self._asked or self._probe.page is None:
+                return None
+            self._asked = True
+            return self._request(self._probe.page)
         if self._phase is _Phase.CHECK:
             self._phase = _Phase.CHECKING
             return self._request(self._start)
-        if self._phase in (_Phase.CHECKING, _Phase.DONE) or self._next > self.max_pages + 1:
+        if self._phase is _Phase.TAIL and self._last:
+            self._phase = _Phase.TAILING
+            return self._request(self._last[0])
+        waiting = (_Phase.CHECKING, _Phase.TAILING, _Phase.DONE)
+        if self._phase in waiting or self._next > self.max_pages + 1:
             return None
         self._next += 1
         return self._request(self._next - 1)
@@ -171,8 +196,14 @@ class PageNumbers:
         return PageRequest(number, {**self.body, "page": number})
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+        if self._phase is _Phase.PROBE:
+            self._probed(request.number, records)
+            return None  # nothing to pass on: the pass reads these pages in their turn
         if self._phase is _Phase.CHECKING:
             self._check(records)
+            return None
+        if self._phase is _Phase.TAILING:
+            self._tail(records)
             return None
         if not records:
             self._end_pass()
@@ -201,15 +232,59 @@ class PageNumbers:
 
     def _end_pass(self) -> None:
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
-        self._phase = _Phase.CHECK if parallel and self._first_ids is not None else _Phase.DONE
+        self._check_top = parallel and self._first_ids is not None
+        self._phase = _Phase.TAIL if self._last else self._after_tail()
         self.ahead = 1
+
+    def _after_tail(self) -> _Phase:
+        return _Phase.CHECK if self._check_top else _Phase.DONE
 
     def _check(self, records: list[Any]) -> None:
         if self.records.dedupe.ids(records) == self._first_ids:
             self._phase = _Phase.DONE
             return
+        self._again()
+
+    @property
+    def probing(self) -> bool:
+        """Finding where the list ends: no page of the pass read yet."""
+        return self._phase is _Phase.PROBE
+
+    def _probed(self, number: int, records: list[Any]) -> None:
+        self._asked = False
+        if records:
+            past_max_pages(number, self.max_pages)  # before the pass, not after it
+        self._probe.read(number, self.records.ids(number, records) if records else [])
+        if self._probe.page is None:
+            self._last = self._probe.end
+            self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
+            self.ahead = 1 if self.reread else self.concurrency
+
+    def _tail(self, records: list[Any]) -> None:
+        """The list's last page as it was before the pass, read again: moved up,
+        contacts above it were deleted while the pass went, and each deletion above
+        the page being read hid one contact at its boundary. The list is read once
+        more, in order; if it moves up again, the run fails rather than publish a list
+        that may be short."""
+        assert self._last is not None
+        number, before = self._last
+        after = self.records.dedupe.ids(records) if records else []
+        moved, self._last = moved_up(before, after), (number, after)
+        if not moved:
+            self._phase = self._after_tail()
+        elif self.reread:
+            raise PagingError(
+                f"contacts were deleted while the list was read, and again while it was read "
+                f"a second time (page {number} moved up by {moved:,}): contacts listed below "
+                "a deleted one may have been skipped; nothing published (run it again)"
+            )
+        else:
+            self._again()
+
+    def _again(self) -> None:
+        """Read the list once more, in order, from where its end now is."""
         self.reread = True
-        self._phase = _Phase.AGAIN
+        self._phase, self._probe = _Phase.PROBE, EndProbe(self._start, self.max_pages)
         self._next = self._start
         self._previous = None
 
@@ -226,3 +301,18 @@ class PageNumbers:
             "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
             "list grows by a page or more with every request; nothing published"
         )
+
+
+def moved_up(before: list[Any], after: list[Any]) -> int:
+    """How many places a page's records moved up between two reads (``before`` and
+    ``after``, their ids): records deleted above it. 0 when it did not move, or moved
+    down (contacts put in above it: in order, that only repeats records).
+
+    >>> moved_up(["c", "d", "e"], ["e"]), moved_up(["c", "d"], []), moved_up(["c"], ["b", "c"])
+    (2, 2, 0)
+    """
+    if not after:
+        return len(before)
+    if after[0] is not None and after[0] in before:
+        return before.index(after[0])
+    return 0

@@ -127,6 +127,7 @@ class Sandbox:
         self.gate = Gate(self.options.capacity, self.stats)
         self.arrivals = Arrivals(self.population, anchor, self.options.seed)
         self.inserted: list[Any] = self.arrivals.inserted  # ids of contacts added by churn
+        self.deleted: list[Any] = self.arrivals.deleted  # and deleted (churn_at="delete")
         self._cache: dict[bytes, MatchList] = {}
         self._cache_lock = threading.Lock()
         self._closing = threading.Event()
@@ -233,12 +234,9 @@ class Sandbox:
             return self._bomb
 
     def _churn(self, found: MatchList) -> None:
-        # New matching contacts arrive at the top, pushing everything down a page.
-        if self.options.churn_at == "top":
-            self.arrivals.copy_top(self.options.churn, found)
-            return
-        with self._cache_lock:
-            self.arrivals.arrive(self.options.churn, self._cache.values())
+        with self._cache_lock:  # see load.CHURN
+            opts = self.options
+            self.arrivals.churn(opts.churn_at, opts.churn, found, self._cache.values())
 
 
 def gzip_bomb(prefix: bytes, mib: int) -> bytes:
