@@ -31,7 +31,7 @@ from runner.sandbox.data import Facts, Population, api_time
 CHURN = {
     "top": "copies of the list's first contact (its createdAt) on top of the list being paged",
     "now": "contacts created now (after the anchor), on top of every list they match",
-    "delete": "contacts of the list being paged deleted, among those already served",
+    "delete": "contacts of the list being paged deleted below page 1, among those served",
 }
 
 
@@ -107,22 +107,26 @@ class Arrivals:
         self._rng = random.Random(seed + 2)
         self._last: dt.datetime | None = None
 
-    def churn(self, kind: str, count: int, found: MatchList, lists: Iterable[MatchList]) -> None:
-        """``count`` changes of ``kind`` (see CHURN) after a page of ``found`` is served;
-        the caller holds the lock that guards ``lists`` and the population."""
+    def churn(
+        self, kind: str, count: int, found: MatchList, lists: Iterable[MatchList], size: int
+    ) -> None:
+        """``count`` changes of ``kind`` (see CHURN) after a page of ``found`` is served
+        (pages of ``size``); the caller holds the lock that guards ``lists`` and the
+        population."""
         if kind == "top":
             self.copy_top(count, found)
         elif kind == "delete":
-            self.delete(count, found)
+            self.delete(count, found, size)
         else:
             self.arrive(count, lists)
 
-    def delete(self, count: int, found: MatchList) -> None:
+    def delete(self, count: int, found: MatchList, size: int) -> None:
         """``count`` contacts of ``found`` deleted, among those read so far (the pages
-        served and the one below them): the rest of the list moves up."""
+        served and the one below them) but not on page 1 (where page numbers look for
+        a moving list at once): the rest of the list moves up."""
         with found.lock:
-            for _ in range(min(count, len(found.ids))):
-                index = self._rng.randrange(len(found.ids))
+            for _ in range(min(count, len(found.ids) - size)):
+                index = self._rng.randrange(size, len(found.ids))
                 self.deleted.append(found.ids.pop(index))
                 del found.blobs[index]
 

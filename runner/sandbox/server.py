@@ -236,7 +236,8 @@ class Sandbox:
     def _churn(self, found: MatchList) -> None:
         with self._cache_lock:  # see load.CHURN
             opts = self.options
-            self.arrivals.churn(opts.churn_at, opts.churn, found, self._cache.values())
+            lists, size = self._cache.values(), opts.page_size
+            self.arrivals.churn(opts.churn_at, opts.churn, found, lists, size)
 
 
 def gzip_bomb(prefix: bytes, mib: int) -> bytes:
