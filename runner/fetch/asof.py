@@ -28,18 +28,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from runner.fetch.windows import CREATED, canonical, ms, text
+from runner.fetch.windows.plan import CREATED, created_after
 
 SKEW_TOLERANCE = 5.0  # seconds: a Date header has whole seconds, and a reply takes some
-
-
-def created_after(value: Any, as_of: str) -> bool:
-    """Whether a ``createdAt`` value is a readable instant after ``as_of`` (API form).
-    A contact without one is not: no window sees it, and it is not left out here."""
-    if canonical(value):
-        return bool(value > as_of)
-    instant = ms(value)
-    return instant is not None and text(instant) > as_of
 
 
 class AsOfCut:

@@ -53,3 +53,73 @@ class EndProbe:
         else:
             self.page = None
             self.end = (self._low, self._low_ids) if self._low >= self.start else None
+
+
+class EndWatch:
+    """Where a list ends, found before a pass by page number and read again after it.
+
+    A contact deleted above the page being read moves every page below it up one
+    place, and the contact at the next boundary is never read: even in order. The
+    page where the list ended before the pass, read again after it, tells: moved up,
+    contacts above it were deleted meanwhile. (Contacts put in above it at the same
+    time can hide that: the net move is what shows.)
+
+    >>> watch = EndWatch(1, max_pages=10)
+    >>> while (number := watch.ask()) is not None:
+    ...     watch.probed(number, [f"{number}a", f"{number}b"] if number <= 3 else [])
+    False
+    False
+    False
+    True
+    >>> watch.last, watch.moved(["3b"]), watch.moved(["3b"])
+    ((3, ['3a', '3b']), 1, 0)
+    """
+
+    def __init__(self, start: int, max_pages: int) -> None:
+        self.start = start
+        self.max_pages = max_pages
+        self.probe = EndProbe(start, max_pages)
+        self.last: tuple[int, list[Any]] | None = None  # the last page: number, ids
+        self._asked = False
+
+    def ask(self) -> int | None:
+        """The probe's next page; None while one is on its way, or when it is done."""
+        if self._asked or self.probe.page is None:
+            return None
+        self._asked = True
+        return self.probe.page
+
+    def probed(self, number: int, ids: list[Any]) -> bool:
+        """Take the ids of the probe's page ``number``; True when the end is found."""
+        self._asked = False
+        self.probe.read(number, ids)
+        if self.probe.page is None:
+            self.last = self.probe.end
+        return self.probe.page is None
+
+    def moved(self, ids: list[Any]) -> int:
+        """The last page read again (its ``ids``): how far it moved up since it was last
+        read; what it holds now is compared the next time."""
+        assert self.last is not None
+        number, before = self.last
+        self.last = (number, ids)
+        return moved_up(before, ids)
+
+    def restart(self) -> None:
+        """Find the end again (before a second pass)."""
+        self.probe, self.last = EndProbe(self.start, self.max_pages), None
+
+
+def moved_up(before: list[Any], after: list[Any]) -> int:
+    """How many places a page's records moved up between two reads (``before`` and
+    ``after``, their ids): records deleted above it. 0 when it did not move, or moved
+    down (contacts put in above it: in order, that only repeats records).
+
+    >>> moved_up(["c", "d", "e"], ["e"]), moved_up(["c", "d"], []), moved_up(["c"], ["b", "c"])
+    (2, 2, 0)
+    """
+    if not after:
+        return len(before)
+    if after[0] is not None and after[0] in before:
+        return before.index(after[0])
+    return 0

@@ -1,12 +1,17 @@
-"""Which request comes next: paging strategies as small state machines.
+"""Which request comes next: paging strategies as small state machines, and the
+interfaces through which the fetcher drives them without asking which one it has.
 
-A strategy hands the fetcher one request at a time (:meth:`Paging.next`) and is
-handed back each page's records, in the order the requests were made
-(:meth:`Paging.read`); it says which records to pass on and when the list is
-complete. The fetcher keeps up to :attr:`Paging.ahead` requests on their way, so a
-strategy whose next request depends on a page's content (a time window that
-starts where the last one's records end) returns None from ``next`` until that
-page is read, and one that can look ahead (page numbers) never does.
+A strategy hands the fetcher's threads one request at a time (``next``) and is handed
+back each page's records. :class:`Paging` is all the fetcher sees: the figures for
+the summary (:class:`Figures`) and :meth:`Paging.pages`, where the strategy says how
+it is read and what comes after: in the order asked (:class:`Ordered`: each page's
+records go back in the order the requests were made, and ``read`` says which to pass
+on), or as answered (:class:`AsAnswered`: replies are filed as they come, and
+``passed`` hands pages over in the list's order), or one and then the other. The
+threads keep up to ``ahead`` requests on their way, so a strategy whose next request
+depends on a page's content (a time window that starts where the last one's records
+end) returns None from ``next`` until that page is read, and one that can look ahead
+(page numbers) never does.
 
 >>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
 >>> [paging.read(paging.next(), records) for records in ([{"_id": "a"}], [])]  # where it ends
@@ -20,23 +25,24 @@ PageRequest(number=1, body={'q': 1, 'page': 1})
 >>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next()  # its end did not move
 (None, None)
 
-:class:`PageNumbers` is the strategy in use; the rules that tell an API which
-does not page from one that does (``max_pages``, the same page twice, pages of
-records read already) are its own. :class:`NewRecords` is what every strategy
-shares: records must be objects with ids, and each passes once.
+:class:`PageNumbers` is the plain strategy; the rules that tell an API which does not
+page from one that does (``max_pages``, the same page twice, pages of records read
+already) are its own. :class:`NewRecords` is what every strategy shares: records must
+be objects with ids, and each passes once. Time windows are
+:mod:`runner.fetch.windows`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import orjson
 
 from runner.errors import PagingError
-from runner.fetch.end import EndProbe
+from runner.fetch.end import EndWatch
 from runner.fetch.records import Deduplicator, first_non_object, json_type
 from runner.fetch.redact import Redactor
 
@@ -62,25 +68,105 @@ class PageRequest:
         return f"page {self.number}"
 
 
-class Paging(Protocol):
-    """A paging strategy: the state machine the fetcher drives (see the module docstring)."""
+R = TypeVar("R", bound=PageRequest)
+
+Later: TypeAlias = Callable[[], list[Any]]
+"""A page's reply not decoded yet: taken as answered, a page that came early may wait
+as its bytes and be decoded in its turn (raises Retryable when they are not a page)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page's records not seen before, numbered as a read by page number numbers it."""
+
+    number: int
+    records: list[Any]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a strategy tells the summary and the manifest about how the list was read."""
+
+    windows: int = 0  # createdAt windows opened (0: paged by page number only)
+    note: str = ""  # why windowing stopped, when it did
+    read_as: str = ""  # how the list was read past its windows ("": no other way)
+    reread: bool = False  # the list moved while it was read, and was read again
+    after_as_of: int = 0  # contacts created after the as-of it saw, left out
+
+
+class Ordered(Protocol[R]):
+    """A strategy read in the order asked: each page's records come back in the order
+    the requests were made."""
 
     @property
     def ahead(self) -> int:
         """Requests that may be on their way at once now (1: one by one, in order)."""
 
-    @property
-    def reread(self) -> bool:
-        """The list moved while it was read, and was read again."""
-
-    def next(self) -> PageRequest | None:
+    def next(self) -> R | None:
         """The next request to send; None until a page on its way is read, or when done."""
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: R, records: list[Any]) -> list[Any] | None:
         """Take ``request``'s records; return those to pass on (new ones), or None when
         this page ends a run of requests: the requests sent after it are dropped unread
         and :meth:`next` is asked again. Raises PagingError when the list cannot be
         trusted."""
+
+
+class AsAnswered(Protocol[R]):
+    """A strategy that takes replies in the order they are answered and passes pages on
+    in the list's own order (``passed``). ``retrying`` is set by the fetcher: a page
+    waits to try again (it holds no slot)."""
+
+    retrying: bool
+
+    @property
+    def ahead(self) -> int:
+        """Requests that may be on their way at once now."""
+
+    @property
+    def ordered(self) -> bool:
+        """True once the rest of the list is read in the order asked: the fetcher drops
+        the replies on their way and turns to :class:`Ordered`."""
+
+    def next(self) -> R | None:
+        """The next request to send; None for now, or when done."""
+
+    def later(self, request: R, size: int) -> bool:
+        """Whether a reply of ``size`` bytes to ``request`` can wait undecoded for its
+        turn (then it is filed as a :data:`Later`)."""
+
+    def timed(self, request: R, seconds: float) -> None:
+        """``request`` was answered in ``seconds`` on the wire (at its first try)."""
+
+    def file(self, request: R, records: list[Any] | Later) -> list[Any] | None:
+        """File ``request``'s reply (records, or a reply to decode in its turn); None
+        when windowing stopped there (:attr:`ordered`)."""
+
+    def passed(self) -> Iterator[tuple[int, list[Any]]]:
+        """The pages now next in the list's order, numbered as page numbers would."""
+
+
+class Threads(Protocol):
+    """What the fetcher's threads offer a strategy: the two ways of reading it."""
+
+    def in_order(self, paging: Ordered[R]) -> Iterator[Page]:
+        """Pages in the order asked, until ``paging`` has no more requests."""
+
+    def as_answered(self, paging: AsAnswered[R]) -> Generator[Page, None, bool]:
+        """Pages in the list's order, replies taken as answered; True when ``paging``
+        turned to pages in order (:attr:`AsAnswered.ordered`)."""
+
+
+class Paging(Protocol):
+    """A paging strategy as the fetcher uses it (see the module docstring)."""
+
+    @property
+    def figures(self) -> Figures:
+        """How the list was read, for the summary (as far as read)."""
+
+    def pages(self, threads: Threads) -> Iterator[Page]:
+        """Every page of the list with its records not seen before, read by
+        ``threads`` in the way (or ways, one after another) this strategy is read."""
 
 
 class NewRecords:
@@ -135,11 +221,8 @@ class PageNumbers:
     an earlier one and a shift in between skips records at that boundary. So after
     a parallel pass page 1 (or the pass's first page, ``start``) is read again: if
     the top of the list moved, the list is
-    read once more, in order, and the duplicates are dropped (``reread``). A deletion
-    above the page being read hides a contact even in order: so before the pass the
-    list's last page is found (:class:`~runner.fetch.end.EndProbe`) and after it read
-    again; moved up, the list is read once more, and if it moves up again the run
-    fails (:meth:`_tail`).
+    read once more, in order, and the duplicates are dropped (``reread``); the same
+    when contacts were deleted above the page being read (:class:`~runner.fetch.end.EndWatch`).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
     more to come, and when the API does not page (a page holding only records
@@ -160,27 +243,23 @@ class PageNumbers:
         self.max_pages = max_pages
         self.reread = False
         self._phase = _Phase.PROBE
-        self._probe = EndProbe(start, max_pages)
+        self._end = EndWatch(start, max_pages)
         self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
-        self._last: tuple[int, list[Any]] | None = None  # the list's last page: number, ids
-        self._asked = False  # the probe's request is on its way
         self._check_top = False  # the pass was parallel: page ``start`` is read again
 
     def next(self) -> PageRequest | None:
         if self._phase is _Phase.PROBE:
-            if self._asked or self._probe.page is None:
-                return None
-            self._asked = True
-            return self._request(self._probe.page)
+            number = self._end.ask()
+            return None if number is None else self._request(number)
         if self._phase is _Phase.CHECK:
             self._phase = _Phase.CHECKING
             return self._request(self._start)
-        if self._phase is _Phase.TAIL and self._last:
+        if self._phase is _Phase.TAIL and self._end.last:
             self._phase = _Phase.TAILING
-            return self._request(self._last[0])
+            return self._request(self._end.last[0])
         waiting = (_Phase.CHECKING, _Phase.TAILING, _Phase.DONE)
         if self._phase in waiting or self._next > self.max_pages + 1:
             return None
@@ -191,6 +270,13 @@ class PageNumbers:
     def done(self) -> bool:
         """The list is complete."""
         return self._phase is _Phase.DONE
+
+    @property
+    def figures(self) -> Figures:
+        return Figures(reread=self.reread)
+
+    def pages(self, threads: Threads) -> Iterator[Page]:
+        return threads.in_order(self)
 
     def _request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})
@@ -211,7 +297,7 @@ class PageNumbers:
         past_max_pages(request.number, self.max_pages)
         ids = self.records.ids(request.number, records)
         if ids == self._previous:
-            raise self._ignored(request.number)
+            raise _ignored(request.number)
         first = self._phase is _Phase.FIRST
         if first and request.number == self._start:
             self._first_ids = ids
@@ -226,14 +312,14 @@ class PageNumbers:
             # in pages that do not shrink.
             self._stale += 1
             if self._stale > self.ahead + 1:
-                raise self._not_paging(request.number)
+                raise _not_paging(request.number - self._stale + 1, request.number)
         self._previous = ids
         return kept
 
     def _end_pass(self) -> None:
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
         self._check_top = parallel and self._first_ids is not None
-        self._phase = _Phase.TAIL if self._last else self._after_tail()
+        self._phase = _Phase.TAIL if self._end.last else self._after_tail()
         self.ahead = 1
 
     def _after_tail(self) -> _Phase:
@@ -246,36 +332,25 @@ class PageNumbers:
         self._again()
 
     @property
-    def probing(self) -> bool:
-        """Finding where the list ends: no page of the pass read yet."""
+    def probing(self) -> bool:  # finding where the list ends: no page of the pass read yet
         return self._phase is _Phase.PROBE
 
     def _probed(self, number: int, records: list[Any]) -> None:
-        self._asked = False
         if records:
             past_max_pages(number, self.max_pages)  # before the pass, not after it
-        self._probe.read(number, self.records.ids(number, records) if records else [])
-        if self._probe.page is None:
-            self._last = self._probe.end
+        if self._end.probed(number, self.records.ids(number, records) if records else []):
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
             self.ahead = 1 if self.reread else self.concurrency
 
     def _tail(self, records: list[Any]) -> None:
-        """The list's last page as it was before the pass, read again: moved up,
-        contacts above it were deleted while the pass went, and each deletion above
-        the page being read hid one contact at its boundary. The list is read once
-        more, in order; if it moves up again, the run fails rather than publish a list
-        that may be short."""
-        assert self._last is not None
-        number, before = self._last
-        after = self.records.dedupe.ids(records) if records else []
-        moved, self._last = moved_up(before, after), (number, after)
+        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`)."""
+        moved = self._end.moved(self.records.dedupe.ids(records) if records else [])
         if not moved:
             self._phase = self._after_tail()
         elif self.reread:
             raise PagingError(
                 f"contacts were deleted while the list was read, and again while it was read "
-                f"a second time (page {number} moved up by {moved:,}): contacts listed below "
+                f"a second time (its last page moved up by {moved:,}): contacts listed below "
                 "a deleted one may have been skipped; nothing published (run it again)"
             )
         else:
@@ -284,35 +359,23 @@ class PageNumbers:
     def _again(self) -> None:
         """Read the list once more, in order, from where its end now is."""
         self.reread = True
-        self._phase, self._probe = _Phase.PROBE, EndProbe(self._start, self.max_pages)
+        self._phase = _Phase.PROBE
+        self._end.restart()
         self._next = self._start
         self._previous = None
 
-    def _ignored(self, number: int) -> PagingError:
-        return PagingError(
-            f"page {number} returned exactly the records of page "
-            f"{number - 1}: the API seems to ignore the page number "
-            "(check api.path and api.base_url)"
-        )
 
-    def _not_paging(self, number: int) -> PagingError:
-        return PagingError(
-            f"pages {number - self._stale + 1} to {number} hold only records read on "
-            "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
-            "list grows by a page or more with every request; nothing published"
-        )
+def _ignored(number: int) -> PagingError:
+    return PagingError(
+        f"page {number} returned exactly the records of page "
+        f"{number - 1}: the API seems to ignore the page number "
+        "(check api.path and api.base_url)"
+    )
 
 
-def moved_up(before: list[Any], after: list[Any]) -> int:
-    """How many places a page's records moved up between two reads (``before`` and
-    ``after``, their ids): records deleted above it. 0 when it did not move, or moved
-    down (contacts put in above it: in order, that only repeats records).
-
-    >>> moved_up(["c", "d", "e"], ["e"]), moved_up(["c", "d"], []), moved_up(["c"], ["b", "c"])
-    (2, 2, 0)
-    """
-    if not after:
-        return len(before)
-    if after[0] is not None and after[0] in before:
-        return before.index(after[0])
-    return 0
+def _not_paging(first: int, number: int) -> PagingError:
+    return PagingError(
+        f"pages {first} to {number} hold only records read on "
+        "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
+        "list grows by a page or more with every request; nothing published"
+    )

@@ -44,11 +44,10 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from runner.fetch.asof import created_after
 from runner.fetch.paging import NewRecords, PageRequest
 from runner.fetch.records import Deduplicator, SeenIds
 from runner.fetch.redact import Redactor
-from runner.fetch.windows import CREATED, ms
+from runner.fetch.windows.plan import CREATED, created_after, ms
 
 
 class _Phase(enum.Enum):

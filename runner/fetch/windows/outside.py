@@ -43,9 +43,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import PagingError
-from runner.fetch.asof import created_after
 from runner.fetch.paging import NewRecords, PageRequest
-from runner.fetch.windows import CREATED, ms
+from runner.fetch.windows.plan import CREATED, created_after, ms
 
 
 class _Phase(enum.Enum):
