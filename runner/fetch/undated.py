@@ -6,8 +6,8 @@ page numbers over the range ever see it. :class:`Undated` finds such contacts af
 the range is read, one request at a time:
 
 1. the end of the segment's list up to the as-of (the range from the beginning of
-   time, ``closed``): pages 1, 2, 4, 8 ... to the first empty one, then halving the
-   gap, to the last page with records, ``L`` (about 2 x log2 of the pages);
+   time, ``closed``): its last page with records, ``L``
+   (:class:`~runner.fetch.end.EndProbe`, about 2 x log2 of the pages);
 2. the segment's own list, without any range (``whole``), from page ``L`` to its
    first empty page: where the API lists undated contacts after the dated ones (as
    MongoDB sorts a missing field), they are there;
@@ -44,6 +44,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from runner.fetch.end import EndProbe
 from runner.fetch.paging import NewRecords, PageRequest
 from runner.fetch.records import Deduplicator, SeenIds
 from runner.fetch.redact import Redactor
@@ -85,8 +86,8 @@ class Undated:
         self.found = 0
         self._seen = SeenIds()
         self._phase = _Phase.END
+        self._end_probe = EndProbe(1, max_pages=2**31)  # it stops at the first empty page
         self._page = 1
-        self._low, self._high = 0, 0  # the last page known full, the first known empty
         self.last: PageRequest | None = None  # the request on its way
 
     def next(self) -> PageRequest | None:
@@ -98,7 +99,14 @@ class Undated:
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
         self.last = None
         if self._phase is _Phase.END:
-            self._end(request.number, bool(records))
+            self._end_probe.read(
+                request.number, self.records.ids(request.number, records) if records else []
+            )
+            if self._end_probe.page is None:  # found (or given up: then from page 1)
+                end = self._end_probe.end
+                self._phase, self._page = _Phase.TAIL, end[0] if end else 1
+            else:
+                self._page = self._end_probe.page
             return []
         ids = self.records.ids(request.number, records) if records else []
         found = [r for r, key in zip(records, ids, strict=True) if undated(r) and self._new(key)]
@@ -113,19 +121,6 @@ class Undated:
 
     def _new(self, key: Any) -> bool:
         return key is None or self._seen.add(key)
-
-    def _end(self, number: int, full: bool) -> None:
-        """Galloping, then halving: the last page of the list up to the as-of."""
-        if full:
-            self._low = number
-        else:
-            self._high = number
-        if not self._high:
-            self._page = 2 * number
-        elif self._high - self._low > 1:
-            self._page = (self._low + self._high) // 2
-        else:  # the end: page ``low`` (0: the list has no dated contact)
-            self._phase, self._page = _Phase.TAIL, max(1, self._low)
 
 
 def undated_scan(
