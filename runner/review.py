@@ -76,6 +76,7 @@ def fingerprint(seg: Segment, ws: Workspace) -> str:
                 "s3": dict(out.s3),
             },
             "expect": [seg.min_rows, seg.max_rows],
+            "compose": seg.compose.describe(),
             "api": [api.url, api.records_path, api.id_key, sorted(api.headers)],
         },
         sort_keys=True,
@@ -113,7 +114,8 @@ class Change:
 def _body_text(seg: Segment | None) -> list[str]:
     if seg is None:
         return []
-    return json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+    text = json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+    return text + [f"# {line}\n" for line in seg.compose.lines()]
 
 
 def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:

@@ -169,9 +169,11 @@ def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
 
 
 def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
-    """The exact request body and output of each selected segment; no network."""
+    """The exact request body and output of each selected segment, and what it is
+    composed of (exclude, only, holdout); no network."""
     ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
+    chosen = ws.select(options.selection.selectors, options.selection.exclude)
     items: list[dict[str, Any]] = [
         {
             "name": seg.name,
@@ -180,16 +182,18 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
             "url": public_url(ws.project.api.url),
             "output": resolved_output(seg, ws, options.out_root),
             "body": seg.body,
+            **seg.compose.describe(),
         }
-        for seg in ws.select(options.selection.selectors, options.selection.exclude)
+        for seg in chosen
     ]
     if options.format == "json":
         out.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
     else:
-        for item in items:
+        for seg, item in zip(chosen, items, strict=True):
             out.write(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
             out.write(f"# POST {item['url']}\n# output: {item['output']}\n")
             out.write(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
+            out.write("".join(f"# {line}\n" for line in seg.compose.lines()))
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 

@@ -25,6 +25,7 @@ from runner.history import RunStatus
 from runner.locations import public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
+from runner.run.compose import Audiences, HoldoutFile, Router, audience_fields
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun, expected_rows
 from runner.sinks import (
@@ -91,6 +92,7 @@ class SegmentResult:
     published: bool = False  # the destination holds this run's data (even if status failed)
     warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
     empty_columns: list[str] = field(default_factory=list)  # output.columns with no value
+    held_out: int = 0  # holdout: the rows of <name>.holdout.<ext>
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -112,6 +114,7 @@ def export_segment(
     listener: Listener | None = None,
     env: Mapping[str, str] | None = None,
     into: SegmentResult | None = None,
+    audiences: Audiences | None = None,
 ) -> SegmentResult:
     """Export one segment; every failure is in the result, only an interrupt is raised
     (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
@@ -122,6 +125,10 @@ def export_segment(
     notify = listener or _quiet
     upload: Upload | None = None
     run: HistoryRun | None = None
+    held: HoldoutFile | None = None
+    own = None
+    if audiences is None and (seg.compose.filters or seg.compose.holdout):
+        audiences = own = Audiences(ws, token, concurrency=options.concurrency, out=options.out)
     try:
         run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
         destination = run.destination
@@ -129,16 +136,20 @@ def export_segment(
         notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
+        router = audiences.router(seg) if audiences is not None else None
+        held = HoldoutFile.open(run, options.dry_run)
         run.open_deltas()
-        encoder = write_rows(fetcher, seg, upload, result, notify, run)
+        encoder = write_rows(fetcher, seg, upload, result, notify, run, router, held)
         _check_guards(seg, result.rows)
-        run.check(result.rows, result.sha256)
+        run.check(result.rows + result.held_out, result.sha256)  # the whole audience
         if options.dry_run:
             upload.abort()
             result.status = RunStatus.DRY_RUN
         else:
             companions = run.companions()  # the delta files, finished
-            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
+            companions += held.finish() if held is not None else []
+            audience = audience_fields(seg, router, held, result.rows)
+            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run, audience)
             _publish(manifest, ws, result, upload, destination, companions, scrub)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
@@ -152,6 +163,10 @@ def export_segment(
     finally:
         if upload is not None and result.status != RunStatus.SUCCESS:
             upload.abort()
+        if held is not None:
+            held.abort()  # a published file is kept
+        if own is not None:
+            own.close()
         result.seconds = round(time.monotonic() - started, 3)
         _remember(run, result, os.environ if env is None else env, scrub, notify)
         if result.status is not None:
@@ -222,22 +237,33 @@ def write_rows(
     result: SegmentResult,
     notify: Listener = _quiet,
     run: HistoryRun | None = None,
+    router: Router | None = None,
+    held: HoldoutFile | None = None,
 ) -> Encoder:
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
-    says when there is nothing to ask (an empty incremental window)."""
+    says when there is nothing to ask (an empty incremental window). ``router`` leaves
+    out what exclude and only say, and passes the holdout's records to ``held``."""
     encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
     watch = EmptyColumns(seg.output.columns or ())
     try:
         for page in fetcher.pages() if run is None or run.fetch_needed else ():
-            encoder.write_page(page.records)  # de-duplicated by the fetcher
-            watch.page(page.records)
+            records = page.records  # de-duplicated by the fetcher
+            if router is not None:
+                records, back = router.route(records)
+                if held is not None:
+                    held.encoder.write_page(back)
+                    result.held_out = held.encoder.rows
+            encoder.write_page(records)
+            watch.page(records)
             if run is not None:
-                run.page(page.records)
+                run.page(records)
             result.pages += 1
             result.rows = encoder.rows
             result.duplicates = fetcher.duplicates
             notify("page", result)
+        if router is not None:
+            router.finish()
     finally:
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
@@ -265,8 +291,13 @@ def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
     fetched, de-duplicated and turned into rows, nothing written), without its guards.
     A contact a preset leaves out is still counted. Failures are raised."""
     result = SegmentResult(seg.name)
-    fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-    write_rows(fetcher, seg, DiscardUpload(), result)
+    audiences = Audiences(ws, token)  # exclude and only apply; a holdout is still audience
+    try:
+        router = audiences.router(seg, holdout=False, tap=False)
+        fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
+        write_rows(fetcher, seg, DiscardUpload(), result, router=router)
+    finally:
+        audiences.close()
     return result.rows + result.dropped_unmatchable
 
 
@@ -289,6 +320,7 @@ def _manifest(
     encoder: Encoder,
     destination: Destination,
     run: HistoryRun,
+    audience: Mapping[str, Any] | None = None,
 ) -> Manifest:
     return Manifest(
         segment=seg.name,
@@ -320,6 +352,7 @@ def _manifest(
         runner_version=__version__,
         history=run.manifest_fields(),
         empty_columns=result.empty_columns,
+        audience=audience,
     )
 
 
@@ -361,11 +394,37 @@ def export_all(
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results = [] if results is None else results
+    segments = Audiences.order(segments)  # a referenced segment first: its pages are shared
+    audiences = Audiences(
+        ws,
+        token,
+        concurrency=options.concurrency,
+        out=options.out,
+        exported=segments,
+        tap_ok=options.max_pages is None,
+    )
+    try:
+        _export_each(segments, ws, options, token, listener, env, results, audiences)
+    finally:
+        audiences.close()
+    return results
+
+
+def _export_each(
+    segments: Sequence[Segment],
+    ws: Workspace,
+    options: ExportOptions,
+    token: str,
+    listener: Listener | None,
+    env: Mapping[str, str],
+    results: list[SegmentResult],
+    audiences: Audiences,
+) -> None:
     for number, seg in enumerate(segments, 1):
         result = SegmentResult(seg.name)
         results.append(result)
         try:
-            export_segment(seg, ws, options, token, listener, env, into=result)
+            export_segment(seg, ws, options, token, listener, env, result, audiences)
         except (KeyboardInterrupt, Terminated):
             if result.status is None:  # stopped before it began
                 result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
@@ -374,7 +433,6 @@ def export_all(
         if result.status not in DONE and options.fail_fast:
             _skip(results, segments[number:])
             break
-    return results
 
 
 def _skip(results: list[SegmentResult], rest: Sequence[Segment]) -> None:

@@ -73,6 +73,7 @@ class Figures(Protocol):
     sha256: str
     destination: str
     error: str
+    held_out: int
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -361,6 +362,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         snapshot=run.deltas.snapshot if ok and run.deltas is not None else None,
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
+        held_out=r.held_out if run.seg.compose.holdout is not None else None,
     )
 
 
