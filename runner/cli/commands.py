@@ -26,6 +26,7 @@ from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
 from runner.problems import Problem
 from runner.report.problems import REPORTERS, not_checked, validation_summary
+from runner.report.render import render_text
 from runner.report.table import format_table
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
@@ -169,11 +170,9 @@ def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
 
 
 def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
-    """The exact request body and output of each selected segment, and what it is
-    composed of (exclude, only, holdout); no network."""
+    """The exact request body and output of each selected segment; no network."""
     ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
-    chosen = ws.select(options.selection.selectors, options.selection.exclude)
     items: list[dict[str, Any]] = [
         {
             "name": seg.name,
@@ -182,18 +181,14 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
             "url": public_url(ws.project.api.url),
             "output": resolved_output(seg, ws, options.out_root),
             "body": seg.body,
-            **seg.compose.describe(),
+            **seg.compose.describe(),  # exclude, only, holdout: only those the file sets
         }
-        for seg in chosen
+        for seg in ws.select(options.selection.selectors, options.selection.exclude)
     ]
     if options.format == "json":
         out.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
     else:
-        for seg, item in zip(chosen, items, strict=True):
-            out.write(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
-            out.write(f"# POST {item['url']}\n# output: {item['output']}\n")
-            out.write(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
-            out.write("".join(f"# {line}\n" for line in seg.compose.lines()))
+        out.write(render_text(items))
     return Outcome.PROBLEMS if ws.problems else Outcome.OK
 
 

@@ -25,9 +25,10 @@ from runner.history import RunStatus
 from runner.locations import public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
-from runner.run.compose import Audiences, HoldoutFile, Router, audience_fields
+from runner.run.compose import Audiences
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun, expected_rows
+from runner.run.route import Router
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -92,7 +93,7 @@ class SegmentResult:
     published: bool = False  # the destination holds this run's data (even if status failed)
     warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
     empty_columns: list[str] = field(default_factory=list)  # output.columns with no value
-    held_out: int = 0  # holdout: the rows of <name>.holdout.<ext>
+    held_out: int = 0  # holdout: the rows of <name>.holdout.<ext> (runner.run.route)
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -114,7 +115,7 @@ def export_segment(
     listener: Listener | None = None,
     env: Mapping[str, str] | None = None,
     into: SegmentResult | None = None,
-    audiences: Audiences | None = None,
+    audiences: Audiences | None = None,  # export_all's: one run's shared id sets
 ) -> SegmentResult:
     """Export one segment; every failure is in the result, only an interrupt is raised
     (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
@@ -125,10 +126,7 @@ def export_segment(
     notify = listener or _quiet
     upload: Upload | None = None
     run: HistoryRun | None = None
-    held: HoldoutFile | None = None
-    own = None
-    if audiences is None and (seg.compose.filters or seg.compose.holdout):
-        audiences = own = Audiences(ws, token, concurrency=options.concurrency, out=options.out)
+    router = Router()
     try:
         run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
         destination = run.destination
@@ -136,20 +134,17 @@ def export_segment(
         notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
         fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
-        router = audiences.router(seg) if audiences is not None else None
-        held = HoldoutFile.open(run, options.dry_run)
+        router = (audiences or Audiences(ws, token, options)).start(run, options.dry_run)
         run.open_deltas()
-        encoder = write_rows(fetcher, seg, upload, result, notify, run, router, held)
+        encoder = write_rows(fetcher, seg, upload, result, notify, run, router)
         _check_guards(seg, result.rows)
         run.check(result.rows + result.held_out, result.sha256)  # the whole audience
         if options.dry_run:
             upload.abort()
             result.status = RunStatus.DRY_RUN
         else:
-            companions = run.companions()  # the delta files, finished
-            companions += held.finish() if held is not None else []
-            audience = audience_fields(seg, router, held, result.rows)
-            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run, audience)
+            companions = run.companions() + router.companions()  # delta and holdout files
+            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run, router)
             _publish(manifest, ws, result, upload, destination, companions, scrub)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
@@ -163,10 +158,7 @@ def export_segment(
     finally:
         if upload is not None and result.status != RunStatus.SUCCESS:
             upload.abort()
-        if held is not None:
-            held.abort()  # a published file is kept
-        if own is not None:
-            own.close()
+        router.abort()
         result.seconds = round(time.monotonic() - started, 3)
         _remember(run, result, os.environ if env is None else env, scrub, notify)
         if result.status is not None:
@@ -238,22 +230,17 @@ def write_rows(
     notify: Listener = _quiet,
     run: HistoryRun | None = None,
     router: Router | None = None,
-    held: HoldoutFile | None = None,
 ) -> Encoder:
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
-    says when there is nothing to ask (an empty incremental window). ``router`` leaves
-    out what exclude and only say, and passes the holdout's records to ``held``."""
+    says when there is nothing to ask (an empty incremental window); ``router`` applies
+    the segment's exclude, only and holdout (runner.run.route)."""
+    router = router or Router()
     encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
     watch = EmptyColumns(seg.output.columns or ())
     try:
         for page in fetcher.pages() if run is None or run.fetch_needed else ():
-            records = page.records  # de-duplicated by the fetcher
-            if router is not None:
-                records, back = router.route(records)
-                if held is not None:
-                    held.encoder.write_page(back)
-                    result.held_out = held.encoder.rows
+            records = router.route(page.records)  # de-duplicated by the fetcher
             encoder.write_page(records)
             watch.page(records)
             if run is not None:
@@ -261,9 +248,9 @@ def write_rows(
             result.pages += 1
             result.rows = encoder.rows
             result.duplicates = fetcher.duplicates
+            result.held_out = router.held
             notify("page", result)
-        if router is not None:
-            router.finish()
+        router.finish()
     finally:
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
@@ -291,13 +278,9 @@ def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
     fetched, de-duplicated and turned into rows, nothing written), without its guards.
     A contact a preset leaves out is still counted. Failures are raised."""
     result = SegmentResult(seg.name)
-    audiences = Audiences(ws, token)  # exclude and only apply; a holdout is still audience
-    try:
-        router = audiences.router(seg, holdout=False, tap=False)
-        fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-        write_rows(fetcher, seg, DiscardUpload(), result, router=router)
-    finally:
-        audiences.close()
+    router = Audiences(ws, token).router(seg, holdout=False, tap=False)  # held out: audience
+    fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
+    write_rows(fetcher, seg, DiscardUpload(), result, router=router)
     return result.rows + result.dropped_unmatchable
 
 
@@ -320,7 +303,7 @@ def _manifest(
     encoder: Encoder,
     destination: Destination,
     run: HistoryRun,
-    audience: Mapping[str, Any] | None = None,
+    router: Router,
 ) -> Manifest:
     return Manifest(
         segment=seg.name,
@@ -352,7 +335,7 @@ def _manifest(
         runner_version=__version__,
         history=run.manifest_fields(),
         empty_columns=result.empty_columns,
-        audience=audience,
+        audience=router.manifest_fields(result.rows),
     )
 
 
@@ -395,31 +378,7 @@ def export_all(
     token = token_from_env(ws.project.api, env)
     results = [] if results is None else results
     segments = Audiences.order(segments)  # a referenced segment first: its pages are shared
-    audiences = Audiences(
-        ws,
-        token,
-        concurrency=options.concurrency,
-        out=options.out,
-        exported=segments,
-        tap_ok=options.max_pages is None,
-    )
-    try:
-        _export_each(segments, ws, options, token, listener, env, results, audiences)
-    finally:
-        audiences.close()
-    return results
-
-
-def _export_each(
-    segments: Sequence[Segment],
-    ws: Workspace,
-    options: ExportOptions,
-    token: str,
-    listener: Listener | None,
-    env: Mapping[str, str],
-    results: list[SegmentResult],
-    audiences: Audiences,
-) -> None:
+    audiences = Audiences(ws, token, options, segments)
     for number, seg in enumerate(segments, 1):
         result = SegmentResult(seg.name)
         results.append(result)
@@ -433,6 +392,7 @@ def _export_each(
         if result.status not in DONE and options.fail_fast:
             _skip(results, segments[number:])
             break
+    return results
 
 
 def _skip(results: list[SegmentResult], rest: Sequence[Segment]) -> None:

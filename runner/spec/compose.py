@@ -79,14 +79,19 @@ class Composition:
         >>> Composition((Reference("ordered"),), (), Holdout(Fraction(1, 10), "q4", "10%")).lines()
         ['exclude: ordered', "holdout: 10% (salt 'q4')"]
         """
-        shown = self.describe()
-        lines = [f"{key}: {', '.join(shown[key])}" for key in ("exclude", "only") if key in shown]
-        if self.holdout is not None:
-            lines.append(f"holdout: {self.holdout.text} (salt {self.holdout.salt!r})")
-        return lines
+        return described_lines(self.describe())
 
 
 NONE = Composition()
+
+
+def described_lines(shown: Mapping[str, Any]) -> list[str]:
+    """:meth:`Composition.lines` from what :meth:`Composition.describe` gave (other keys
+    are left alone)."""
+    lines = [f"{key}: {', '.join(shown[key])}" for key in ("exclude", "only") if key in shown]
+    if "holdout" in shown:
+        lines.append(f"holdout: {shown['holdout']['share']} (salt {shown['holdout']['salt']!r})")
+    return lines
 
 
 def parse_share(text: str) -> Fraction:
