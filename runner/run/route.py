@@ -15,17 +15,20 @@ the same side on every run; another salt draws again, independently.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any, Protocol
 
+from runner.errors import DestinationError
 from runner.fetch.records import SeenIds
 from runner.formats import Encoder, content_type
 from runner.history.snapshot import canonical
 from runner.run.remember import HistoryRun, with_path
 from runner.sinks import Destination, DiscardUpload, Upload, destination_for
 from runner.spec.compose import HOLDOUT_TAG, Holdout
+from runner.spec.split import SplitSpec
 from runner.spec.targets import tagged_path
 
 
@@ -62,17 +65,38 @@ class HoldoutFile:
     destination: Destination
     upload: Upload
     encoder: Encoder
+    limits: SplitSpec | None = None  # the output's parts' limits: the file must fit in one
 
     @classmethod
     def open(cls, run: HistoryRun, dry_run: bool) -> HoldoutFile | None:
         seg = run.seg  # with the path this run writes (dated when incremental)
         if seg.compose.holdout is None:
             return None
-        dest = destination_for(
-            with_path(seg, tagged_path(seg.output.path, HOLDOUT_TAG)), run.ws.project, run.out
-        )
-        upload = DiscardUpload() if dry_run else dest.open(content_type(seg.output))
-        return cls(seg.compose.holdout, dest, upload, Encoder(seg.output, upload))
+        # One file, never parts: a second set of parts, published all or none with the
+        # first, is not built; finish() refuses a holdout past output.split's limits.
+        spec = dataclasses.replace(seg.output, split=None)
+        path = tagged_path(seg.output.path, HOLDOUT_TAG)
+        dest = destination_for(with_path(seg, path, spec), run.ws.project, run.out)
+        upload = DiscardUpload() if dry_run else dest.open(content_type(spec))
+        return cls(seg.compose.holdout, dest, upload, Encoder(spec, upload), seg.output.split)
+
+    def finish(self) -> None:
+        """The file written; DestinationError if it is past the output's split limits."""
+        self.encoder.finish()
+        rows, size, limits = self.encoder.rows, self.encoder.size, self.limits
+        if limits is None:
+            return
+        over = []
+        if limits.max_rows is not None and rows > limits.max_rows:
+            over.append(f"{rows:,} rows (max_rows {limits.max_rows:,})")
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            over.append(f"{size:,} bytes (max_bytes {limits.max_bytes:,})")
+        if over:
+            raise DestinationError(
+                f"the holdout file {self.destination.display} has {' and '.join(over)}: a "
+                "holdout file is one file, never split into parts; lower holdout.share or "
+                "raise output.split's limits. Nothing was published"
+            )
 
     def manifest_fields(self) -> dict[str, Any]:
         return {
@@ -148,7 +172,7 @@ class Router:
             self.on_done(self.tap)
         self.tap = None
         if self.file is not None:
-            self.file.encoder.finish()
+            self.file.finish()
 
     def companions(self) -> list[Upload]:
         """The holdout file's upload, to publish with the file (all or none)."""

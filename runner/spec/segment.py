@@ -252,10 +252,6 @@ def _build(
         problems.append(bounds)
     problems += check_notify(doc, ("notify",), rendered.get("notify"), project.api.token_env)
     compose = composition(rendered, doc.where, problems, doc.file)
-    if compose.holdout is not None and output["split"]:
-        # Parts are published as a set (runner.sinks.parts); a second set beside them,
-        # all or none with the first, is not built yet.
-        problems.append(doc.problem(("holdout",), "holdout does not combine with output.split yet"))
     own = doc.data.get("output")
     why = mode_problem(own["mode"]) if isinstance(own, dict) and "mode" in own else None
     if why:

@@ -215,3 +215,69 @@ def test_a_failed_run_leaves_both_previous_files(sandbox: Start, tmp_path: Path)
         "everyone.csv.manifest.json",
         "everyone.holdout.csv",
     ]
+
+
+PARTS = """\
+version: 1
+name: parts
+filter: {{isContact: false, applicableFilters: []}}
+output: {{path: out/parts.{ext}, {output}}}
+holdout: {{share: {share}, salt: p}}
+"""
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "preset: google_customer_match",  # the preset's own limits: one file when it fits
+        "columns: [_id], split: {max_rows: 150}",  # the output in parts, the holdout fits one
+        "format: jsonl, columns: [_id], split: {max_bytes: 4000}",
+    ],
+    ids=["preset-limits", "max-rows", "max-bytes"],
+)
+def test_a_split_output_publishes_its_holdout_as_one_file_beside_the_parts(
+    sandbox: Start, tmp_path: Path, output: str
+) -> None:
+    api = sandbox(users=900, seed=12)
+    share, ext = "12%", "jsonl" if "jsonl" in output else "csv"
+    plain = PARTS.format(output=output, share=share, ext=ext).replace("name: parts", "name: whole")
+    plain = plain.replace("out/parts.", "out/whole.").replace(
+        f"holdout: {{share: {share}, salt: p}}\n", ""
+    )
+    plain = plain.replace(", split: {max_rows: 150}", "").replace(", split: {max_bytes: 4000}", "")
+    project = make_project(
+        tmp_path,
+        {"parts": PARTS.format(output=output, share=share, ext=ext), "whole": plain},
+        FAST_RETRY,
+    )
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (manifest_file,) = (project / "out").glob("parts.*manifest.json")  # a set's: .parts.
+    manifest = json.loads(manifest_file.read_text())
+    held_file = project / "out" / f"parts.holdout.{ext}"
+    assert manifest["audience"]["holdout"]["rows"] > 50
+    main_files = [
+        project / "out" / p["destination"].removeprefix("out/") for p in manifest.get("parts", [])
+    ]
+    assert (len(main_files) > 1) == ("split" in output)
+    main_files = main_files or [project / "out" / f"parts.{ext}"]
+    lines = lambda path: [line for line in path.read_text("utf-8").splitlines()]  # noqa: E731
+    header = 1 if ext == "csv" else 0
+    rows = [row for path in main_files for row in lines(path)[header:]]
+    held = lines(held_file)[header:]
+    whole = lines(project / "out" / f"whole.{ext}")[header:]
+    assert sorted(rows + held) == sorted(whole) and not set(rows) & set(held)
+    assert len(held) == manifest["audience"]["holdout"]["rows"]
+
+
+def test_a_holdout_past_the_split_limits_publishes_nothing(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=900, seed=12)
+    output = "columns: [_id], split: {max_rows: 100}"
+    project = make_project(
+        tmp_path, {"parts": PARTS.format(output=output, share="30%", ext="csv")}, FAST_RETRY
+    )
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert result.returncode == 1
+    assert "the holdout file out/parts.holdout.csv has " in result.stderr
+    assert "(max_rows 100): a holdout file is one file, never split into parts" in result.stderr
+    assert not (project / "out").exists() or not any((project / "out").iterdir())

@@ -83,9 +83,6 @@ def test_holdout_shares_and_files_are_checked(tmp_path: Path) -> None:
             "all": seg("all", "holdout: {share: 100 %, salt: a}\n"),
             "words": seg("words", "holdout: {share: ten percent, salt: a}\n"),
             "nosalt": seg("nosalt", "holdout: {share: 5%}\n"),
-            "parts": seg("parts", "holdout: {share: 5%, salt: a}\n").replace(
-                "out/parts.csv}", "out/parts.csv, split: {max_rows: 100}}"
-            ),
             "beside": seg("beside", "holdout: {share: 5%, salt: a}\n"),
             "clash": seg("clash").replace("out/clash.csv", "out/beside.holdout.csv"),
         },
@@ -96,12 +93,11 @@ def test_holdout_shares_and_files_are_checked(tmp_path: Path) -> None:
     assert "collides with segment 'beside'" in found[1]
     assert found[2].startswith("segments/none.yaml:5:18: holdout.share '0%' must be above 0%")
     assert found[3] == "segments/nosalt.yaml:5:10: missing required key 'salt' in holdout"
-    assert found[4] == ("segments/parts.yaml:5:10: holdout does not combine with output.split yet")
-    assert found[5] == (
+    assert found[4] == (
         "segments/words.yaml:5:18: 'holdout.share' has invalid value \"ten percent\": "
         "expected a percentage such as '10%' (above 0, below 100)"
     )
-    assert len(found) == 6
+    assert len(found) == 5
 
 
 def test_an_export_of_a_cycle_sends_no_request(sandbox: Start, tmp_path: Path) -> None:
