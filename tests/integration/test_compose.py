@@ -175,10 +175,10 @@ def test_last_published_reads_the_snapshot_and_sends_no_request_for_it(
             "vip",
             "exclude:\n  - {segment: ordered, from: last-published}\n",
         ),
-        "vip-not-open-published": segment(
-            "vip-not-open-published",
-            "vip",
-            "exclude:\n  - {segment: open, from: last-published}\n",
+        # an incremental run's file is one window, not an audience: it keeps no snapshot
+        "signups": segment("signups", "vip", "mode: incremental\n"),
+        "vip-not-signups": segment(
+            "vip-not-signups", "vip", "exclude:\n  - {segment: signups, from: last-published}\n"
         ),
     }
     project = make_project(tmp_path, segments, PAGED)
@@ -203,12 +203,11 @@ def test_last_published_reads_the_snapshot_and_sends_no_request_for_it(
     assert source["run_id"] == run["run_id"] and source["from"] == "last-published"
     assert source["contacts"] == len(ordered) and source["age_seconds"] >= 0
     # a segment that kept no snapshot is refused, naming what to do
-    export(project, api, "open")
-    refused = run_cli(
-        "export", "vip-not-open-published", "--as-of", ANCHOR, cwd=project, env=api_env(api)
-    )
+    export(project, api, "signups")
+    refused = run_cli("export", "vip-not-signups", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert refused.returncode == 1
     assert (
-        "segment 'open' (from: last-published) kept no id snapshot"
+        "exclude: segment 'signups' (from: last-published) kept no id snapshot in its history"
         in refused.stdout + refused.stderr
     )
+    assert not (project / "out" / "vip-not-signups.jsonl").exists()
