@@ -10,17 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
-from botocore.exceptions import ClientError
-
 from runner.errors import HistoryError
 from runner.history.layout import segment_folder
 from runner.locations import S3Location
-from runner.sinks.s3 import s3_error
-
-
-def error_code(exc: ClientError) -> str:
-    """S3's error code (``NoSuchKey``, ``PreconditionFailed``, ...), or an HTTP status."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+from runner.sinks.s3.errors import s3_error
+from runner.sinks.s3.read import read_object
 
 
 class S3Objects:
@@ -57,14 +51,7 @@ class S3Objects:
 
     def read(self, key: str) -> bytes | None:
         """The object's bytes, or None if there is none."""
-        try:
-            reply = self.client.get_object(Bucket=self.bucket, Key=key)
-            data: bytes = reply["Body"].read()
-            return data
-        except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise
+        return read_object(self.client, self.bucket, key)
 
     def stream(self, key: str) -> IO[bytes]:
         """The object's body, to read as a stream."""
