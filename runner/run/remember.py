@@ -115,8 +115,9 @@ class DeltaFile:
 
 @dataclasses.dataclass
 class Deltas:
-    """``output.delta``: the added and removed files beside the output, fed page by page,
-    and this run's id snapshot, stored with the history before the files are published."""
+    """This run's id snapshot, stored with the history before the files are published
+    (every full export keeps one: ``segments overlap`` and the deltas read it), and with
+    ``output.delta`` the added and removed files beside the output, fed page by page."""
 
     seg: Segment
     store: HistoryStore
@@ -127,16 +128,17 @@ class Deltas:
 
     @classmethod
     def open(cls, run: HistoryRun) -> Deltas:
-        """Load the last successful run's snapshot (SnapshotError if damaged); open the files."""
+        """Load the last successful run's snapshot (SnapshotError if damaged) and open the
+        files when ``output.delta``; otherwise only this run's snapshot is kept."""
         seg, project = run.seg, run.ws.project
-        ref = run.previous.snapshot if run.previous else None
+        ref = run.previous.snapshot if run.previous and seg.output.delta else None
         base = None  # the first delta run: every row is added
         if ref:
             base = SnapshotBase(run.store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
         deltas = cls(
             seg, run.store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
         )
-        for tag in DELTA_TAGS:
+        for tag in DELTA_TAGS if seg.output.delta else ():
             spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
             spec = dataclasses.replace(spec, split=None)  # a delta file is never split
             dest = destination_for(
@@ -146,17 +148,26 @@ class Deltas:
             deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
         return deltas
 
+    @property
+    def delta(self) -> bool:
+        """Whether this run publishes the added and removed files (``output.delta``)."""
+        return bool(self.files)
+
     def page(self, records: list[Any]) -> None:
-        self.files[0].encoder.write_page(self.tracker.page(records))
+        added = self.tracker.page(records)
+        if self.files:
+            self.files[0].encoder.write_page(added)
 
     def finish(self) -> list[Upload]:
-        """Finish both files and store this run's snapshot; the uploads to publish."""
-        added, removed = self.files
+        """Finish the delta files, if any, and store this run's snapshot; the uploads to
+        publish with the file."""
         self.summary = self.tracker.finish()
-        added.encoder.finish()
-        for ids in self.tracker.removed():
-            removed.encoder.write_page([id_record(self.tracker.id_key, value) for value in ids])
-        removed.encoder.finish()
+        if self.files:
+            added, removed = self.files
+            added.encoder.finish()
+            for ids in self.tracker.removed():
+                removed.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
+            removed.encoder.finish()
         run_id = new_run_id(utc_now())
         self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
         return [f.upload for f in self.files]
@@ -227,8 +238,10 @@ class HistoryRun:
         return self.window is None or not self.window.empty
 
     def open_deltas(self) -> None:
-        """Start the added and removed files (``output.delta``; not on a dry run)."""
-        if self.seg.output.delta and not self.dry_run:
+        """Start this run's id snapshot and, with ``output.delta``, the added and removed
+        files. Not on a dry run (it publishes nothing), nor for an incremental run: its
+        file is one window's new contacts, not the audience a snapshot stands for."""
+        if not self.dry_run and self.window is None:
             self.deltas = Deltas.open(self)
 
     def page(self, records: list[Any]) -> None:
@@ -283,7 +296,7 @@ class HistoryRun:
             fields["created_at"] = self.window.created_at
         if self.accepted_change:
             fields["accepted_change"] = True
-        if self.deltas is not None and self.deltas.summary is not None:
+        if self.deltas is not None and self.deltas.delta and self.deltas.summary is not None:
             fields["delta"] = self.deltas.manifest_fields(self.previous)
         return fields
 
@@ -333,7 +346,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
     """The history entry of ``run``, which ended with ``status`` and measured ``r``."""
     ok, ended = status is RunStatus.SUCCESS, utc_now()
     window = run.window
-    summary = run.deltas.summary if run.deltas is not None else None
+    summary = run.deltas.summary if run.deltas is not None and run.deltas.delta else None
     return RunRecord(
         run_id=new_run_id(ended),
         segment=run.seg.name,
