@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.errors import UsageError
+from runner.errors import ConfigError, UsageError
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
@@ -159,10 +159,18 @@ def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
 def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) -> None:
     """Count both versions of each change: the export's path in dry-run mode, nothing written."""
     from runner.fetch import token_from_env
+    from runner.fetch.saved import SavedSegments, resolve_all
     from runner.run.export import count_contacts
 
     token = token_from_env(ws.project.api, env)
-    for change in found:
-        before, after = change.before, change.after
-        change.count_before = count_contacts(before, ws, token) if before else None
-        change.count_after = count_contacts(after, ws, token) if after else None
+    versions = [v for change in found for v in (change.before, change.after)]
+    # Every name is resolved before any count: a misspelt one costs no page of the others.
+    ready, problems = resolve_all(
+        [v for v in versions if v is not None], SavedSegments(ws.project.api, env)
+    )
+    if problems:
+        raise ConfigError("\n".join(map(str, problems)))
+    resolved = iter(ready)  # one for each version there is, in order
+    counts = [None if v is None else count_contacts(next(resolved), ws, token) for v in versions]
+    for change, before, after in zip(found, counts[::2], counts[1::2], strict=True):
+        change.count_before, change.count_after = before, after

@@ -120,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="project folder holding runner.yaml and segments/ (default: .)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _render, _list, _export, _history, _freshness, _catalog, _diff):
+    for add in (_validate, _render, _list, _export, _history, _overlap, _freshness, _catalog):
         add(sub)
-    for add in (_init, _sandbox):
+    for add in (_diff, _init, _sandbox):
         add(sub)
     return parser
 
@@ -211,6 +211,20 @@ def _history(sub: Commands) -> None:
     p.add_argument(
         "--last", type=whole(1, 100_000), metavar="N", help="only the newest N runs (1-100,000)"
     )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--out",
+        type=output_root,
+        metavar="DIR",
+        help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
+    )
+
+
+def _overlap(sub: Commands) -> None:
+    p = sub.add_parser(
+        "overlap", help="shared contacts and Jaccard index of each pair, from the last exports"
+    )
+    _add_selection(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(
         "--out",
