@@ -3,10 +3,10 @@
 Each segment's latest id snapshot (the one its last successful run published,
 :mod:`runner.history.snapshot`) is loaded as its sorted digests (BLAKE2b-96 of each
 id, 12 bytes an id, in one Arrow buffer: never a Python set of the ids); two
-audiences are compared by merging their sorted digests (Arrow's sort of the two
-arrays, then counting equal neighbours: each snapshot holds an id once, so an equal
-pair is a shared id). Nothing is fetched: the figures are those of the files the
-segments last published.
+audiences are compared by merging their sorted digests a sixteenth of the digest
+space at a time (Arrow sorts the two slices together, then equal neighbours are
+counted: each snapshot holds an id once, so an equal pair is a shared id). Nothing
+is fetched: the figures are those of the files the segments last published.
 
 >>> a, b = digests_of([b'"x"', b'"y"']), digests_of([b'"y"', b'"z"'])
 >>> pair = Pair("a", "b", len(a), len(b), shared(a, b))
@@ -16,6 +16,7 @@ segments last published.
 
 from __future__ import annotations
 
+import bisect
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from runner.history.snapshot import DIGEST_SIZE, read_digests
 from runner.history.store import HistoryStore, last_success
 
 DIGESTS = pa.binary(DIGEST_SIZE)
+PARTS = 16  # the merge works on a sixteenth of the digest space at a time
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Audience:
     """A segment's latest published ids (``digests``), or why there are none (``missing``)."""
 
     segment: str
-    digests: Any = None  # a pyarrow FixedSizeBinaryArray, sorted; None when missing
+    digests: Digests | None = None
     run: RunRecord | None = None  # the run that published them
     missing: str = ""
     damaged: bool = False  # the snapshot is there but cannot be read
@@ -64,13 +66,40 @@ class Pair:
         return self.shared / union if union else 0.0
 
 
-def digests_of(lines: Iterable[bytes]) -> Any:
+@dataclass(frozen=True)
+class Digests:
+    """Sorted 12-byte digests in one Arrow buffer, and where each sixteenth of the digest
+    space starts (by the first four bits): two are merged a sixteenth at a time, so the
+    merge's working memory is a sixteenth of what the arrays hold."""
+
+    array: Any  # a pyarrow FixedSizeBinaryArray
+    starts: tuple[int, ...]  # PARTS + 1 offsets into it
+
+    @classmethod
+    def of(cls, blob: bytes | bytearray) -> Digests:
+        count = len(blob) // DIGEST_SIZE
+        array = pa.FixedSizeBinaryArray.from_buffers(DIGESTS, count, [None, pa.py_buffer(blob)])
+        # the digests are sorted, so the first offset whose top four bits reach ``part``
+        at = [
+            bisect.bisect_left(range(count), part, key=lambda i: blob[i * DIGEST_SIZE] >> 4)
+            for part in range(PARTS)
+        ]
+        return cls(array, (*at, count))
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def part(self, index: int) -> Any:
+        start, stop = self.starts[index], self.starts[index + 1]
+        return self.array.slice(start, stop - start)
+
+
+def digests_of(lines: Iterable[bytes]) -> Digests:
     """Sorted digests of id lines (canonical JSON), as the snapshots hold them."""
-    found = sorted(blake2b(line, digest_size=DIGEST_SIZE).digest() for line in lines)
-    return _array(b"".join(found), len(found))
+    return Digests.of(b"".join(sorted(blake2b(x, digest_size=DIGEST_SIZE).digest() for x in lines)))
 
 
-def load_digests(file: IO[bytes], id_key: str, name: str) -> Any:
+def load_digests(file: IO[bytes], id_key: str, name: str) -> Digests:
     """A snapshot's digests in one buffer of 12 bytes an id (SnapshotError if damaged)."""
     blob = bytearray()
     try:
@@ -78,11 +107,7 @@ def load_digests(file: IO[bytes], id_key: str, name: str) -> Any:
             blob += raw
     except (OSError, EOFError, zlib.error) as exc:
         raise SnapshotError(f"{name} cannot be read ({exc}); it is damaged") from exc
-    return _array(bytes(blob), len(blob) // DIGEST_SIZE)
-
-
-def _array(blob: bytes, count: int) -> Any:
-    return pa.FixedSizeBinaryArray.from_buffers(DIGESTS, count, [None, pa.py_buffer(blob)])
+    return Digests.of(blob)
 
 
 def latest_audience(store: HistoryStore, segment: str, id_key: str) -> Audience:
@@ -109,19 +134,23 @@ def latest_audience(store: HistoryStore, segment: str, id_key: str) -> Audience:
     return Audience(segment, digests, run)
 
 
-def shared(a: Any, b: Any) -> int:
-    """How many digests two sorted, duplicate-free digest arrays have in common."""
-    if not len(a) or not len(b):
-        return 0
-    both = pa.concat_arrays([a, b])
-    merged = both.take(pc.sort_indices(both))
-    return int(pc.sum(pc.equal(merged[:-1], merged[1:])).as_py() or 0)
+def shared(a: Digests, b: Digests) -> int:
+    """How many digests two sorted, duplicate-free digest arrays have in common: each
+    sixteenth of both sorted together, then the equal neighbours counted."""
+    total = 0
+    for index in range(PARTS):
+        mine, theirs = a.part(index), b.part(index)
+        if len(mine) and len(theirs):
+            both = pa.concat_arrays([mine, theirs])
+            merged = both.take(pc.sort_indices(both))
+            total += int(pc.sum(pc.equal(merged[:-1], merged[1:])).as_py() or 0)
+    return total
 
 
 def pairs(audiences: Sequence[Audience]) -> list[Pair]:
     """Every pair of the audiences that have ids, in the order given."""
-    known = [a for a in audiences if a.digests is not None]
+    known = [(a.segment, a.digests) for a in audiences if a.digests is not None]
     return [
-        Pair(a.segment, b.segment, a.ids, b.ids, shared(a.digests, b.digests))
-        for a, b in combinations(known, 2)
+        Pair(a, b, len(mine), len(theirs), shared(mine, theirs))
+        for (a, mine), (b, theirs) in combinations(known, 2)
     ]
