@@ -29,8 +29,9 @@ import pyarrow.compute as pc
 
 from runner.errors import HistoryError, SnapshotError
 from runner.history.record import RunRecord
-from runner.history.snapshot import DIGEST_SIZE, read_digests
+from runner.history.snapshot import DIGEST_SIZE, canonical, read_digests
 from runner.history.store import HistoryStore, last_success
+from runner.rows.columns import compile_many
 
 DIGESTS = pa.binary(DIGEST_SIZE)
 PARTS = 16  # the merge works on a sixteenth of the digest space at a time
@@ -154,3 +155,27 @@ def pairs(audiences: Sequence[Audience]) -> list[Pair]:
         Pair(a, b, len(mine), len(theirs), shared(mine, theirs))
         for (a, mine), (b, theirs) in combinations(known, 2)
     ]
+
+
+class IdCollector:
+    """The digests of the ids of the records it is fed, as an audience to compare with
+    snapshots (``segments diff --count``): 12 bytes an id, sorted once at the end."""
+
+    fetch_needed = True
+
+    def __init__(self, id_key: str) -> None:
+        self._ids = compile_many(id_key)
+        self._blob = bytearray()
+
+    def page(self, records: list[Any]) -> None:
+        for key in self._ids(records):
+            if key is not None:  # an id-less record cannot be compared
+                self._blob += blake2b(canonical(key), digest_size=DIGEST_SIZE).digest()
+
+    def digests(self) -> Digests:
+        count = len(self._blob) // DIGEST_SIZE
+        array = pa.FixedSizeBinaryArray.from_buffers(
+            DIGESTS, count, [None, pa.py_buffer(self._blob)]
+        )
+        ordered = array.take(pc.sort_indices(array))
+        return Digests.of(ordered.buffers()[1].to_pybytes()[: count * DIGEST_SIZE])

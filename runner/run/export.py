@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
@@ -215,13 +215,23 @@ def _fetcher(
     return fetcher
 
 
+class PageWatcher(Protocol):
+    """What :func:`write_rows` feeds the records to besides the file (a :class:`HistoryRun`,
+    or the id collector of ``diff --count``), and which says whether to ask at all."""
+
+    @property
+    def fetch_needed(self) -> bool: ...
+
+    def page(self, records: list[Any]) -> None: ...
+
+
 def write_rows(
     fetcher: PageFetcher,
     seg: Segment,
     upload: Upload,
     result: SegmentResult,
     notify: Listener = _quiet,
-    run: HistoryRun | None = None,
+    run: PageWatcher | None = None,
 ) -> Encoder:
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
@@ -260,13 +270,16 @@ def write_rows(
     return encoder
 
 
-def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
+def count_contacts(
+    seg: Segment, ws: Workspace, token: str, watch: PageWatcher | None = None
+) -> int:
     """How many contacts ``seg`` selects: the export's path in dry-run mode (every page
     fetched, de-duplicated and turned into rows, nothing written), without its guards.
-    A contact a preset leaves out is still counted. Failures are raised."""
+    A contact a preset leaves out is still counted. Failures are raised. ``watch`` sees
+    the records too."""
     result = SegmentResult(seg.name)
     fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-    write_rows(fetcher, seg, DiscardUpload(), result)
+    write_rows(fetcher, seg, DiscardUpload(), result, run=watch)
     return result.rows + result.dropped_unmatchable
 
 

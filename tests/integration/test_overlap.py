@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from runner.history import open_history
 from runner.sandbox import Sandbox
-from tests.conftest import api_env, make_project, run_cli
+from tests.conftest import api_env, full_body, make_project, run_cli
+from tests.integration.test_review import git
 
 Start = Callable[..., Sandbox]
 
@@ -146,3 +147,47 @@ def test_a_damaged_snapshot_fails_the_command_and_says_which(
     path.write_bytes(path.read_bytes()[:-9])  # cut short
     cut = run_cli("overlap", cwd=project, env={})
     assert cut.returncode == 1 and f"snapshot {ref} cannot be read (" in cut.stdout
+
+
+def test_diff_count_shows_how_a_change_moves_the_overlap(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=900, seed=8)
+    project = make_project(
+        tmp_path,
+        {
+            "vip": segment("vip", "tags: [vip]", "csv"),
+            "leads": segment("leads", "tags: [lead]", "jsonl"),
+            "gold": segment("gold", "tags: [gold]", "parquet"),
+        },
+    )
+    (project / ".gitignore").write_text("out/\n.segments/\n")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "three segments")
+    assert run_cli("export", cwd=project, env=api_env(api)).returncode == 0
+    ids = {
+        name: file_ids(project / "out" / f"{name}.{fmt}")
+        for name, fmt in (("vip", "csv"), ("leads", "jsonl"), ("gold", "parquet"))
+    }
+    edited = segment("vip", "tags: [vip, lead]", "csv")
+    (project / "segments" / "vip.yaml").write_text(edited, "utf-8")
+    after = set(api.truth(full_body(isContact=False, applicableFilters=[], tags=["vip", "lead"])))
+    done = run_cli("diff", "main", "--count", "--format", "json", cwd=project, env=api_env(api))
+    assert done.returncode == 0, done.stderr
+    (change,) = json.loads(done.stdout)
+    assert (change["count_before"], change["count_after"]) == (len(ids["vip"]), len(after))
+    moves = {m["segment"]: m for m in change["overlap"]}
+    assert set(moves) == {"leads", "gold"}
+    for name in ("leads", "gold"):
+        old, new = ids["vip"] & ids[name], after & ids[name]
+        assert moves[name]["shared_before"] == len(old)
+        assert moves[name]["shared_after"] == len(new)
+        assert moves[name]["jaccard_before"] == len(old) / len(ids["vip"] | ids[name])
+        assert moves[name]["jaccard_after"] == len(new) / len(after | ids[name])
+    assert moves["leads"]["shared_after"] == len(ids["leads"]) > moves["leads"]["shared_before"]
+    text = run_cli("diff", "main", "--count", cwd=project, env=api_env(api))
+    leads = moves["leads"]
+    line = (
+        f"  overlap with leads: {leads['shared_before']:,} -> {leads['shared_after']:,} shared, "
+        f"Jaccard {leads['jaccard_before']:.4f} -> {leads['jaccard_after']:.4f}"
+    )
+    assert line in text.stdout.splitlines(), text.stdout
