@@ -8,6 +8,11 @@ the envelope ``{success, message, code, data}``, 429 and 5xx tried again within
 documented for this list: it is read as one reply (*inferred*); a saved segment
 missing from it is an unknown name, never a wrong audience.
 
+:func:`resolve_all` puts the ids in each segment's body (``Segment.resolved`` keeps
+the names they came from, for ``render``), or gives the problems at the ``name:``
+items' ``file:line:col``: a name no saved segment has (with the nearest), one that
+two share, or a list that could not be read.
+
 >>> lookup = SavedSegments(api, os.environ)  # doctest: +SKIP
 >>> lookup()["VIP list"]  # doctest: +SKIP
 ('66b0c1d2e3f4a5b6c7d8e900',)
@@ -138,7 +143,7 @@ def resolve_all(
             except RunnerError as exc:
                 failure = str(exc)
         if saved is None:
-            reason = f"cannot be resolved: {failure}; nothing was exported"
+            reason = f"cannot be resolved: {failure}"
             problems += [ref.problem(seg.file, reason) for ref in seg.saved_names]
             continue
         found, wrong = resolve(seg, saved)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner import __version__
-from runner.errors import GuardError, ManifestError, RunnerError, Terminated
+from runner.errors import ConfigError, GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.fetch.redact import Redactor
 from runner.formats import Encoder, content_type
@@ -197,6 +197,11 @@ def _fetcher(
     body: Mapping[str, Any] | None = None,
     scrub: Redactor | None = None,
 ) -> PageFetcher:
+    if seg.saved_names:  # the API would read "name:VIP list" as an id and match no one
+        raise ConfigError(
+            f"{seg.file}: filter.segments names saved segments that were not resolved "
+            "(runner.fetch.saved.resolve_names); nothing was asked"
+        )
     mask = (scrub or Redactor(token)).mask
 
     def on_retry(page: int, reason: str) -> None:
