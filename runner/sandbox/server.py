@@ -306,11 +306,16 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self) -> None:
-        """``GET /inbox/segments``: the saved segments (:mod:`runner.sandbox.saved`)."""
+        """The saved segments (:mod:`runner.sandbox.saved`); faults count it as a request."""
+        sandbox = self.server.sandbox
         if self.path.split("?")[0] != PATH:
             self._error(404, f"Cannot GET {self.path}")
+            return
+        fault = sandbox.faults.next()
+        if fault and self._fault(fault):
+            sandbox.stats[f"fault:{fault}"] += 1
         elif not self._refused():
-            self.server.sandbox.stats[f"GET {PATH}"] += 1
+            sandbox.stats[f"GET {PATH}"] += 1
             self._send(200, segments_reply())
 
     def _fault(self, fault: str) -> bool:

@@ -239,3 +239,41 @@ def test_the_python_api_never_sends_an_unresolved_name(sandbox: Start, tmp_path:
     assert problems == []
     (done,) = export_all(ready, ws, ExportOptions(), env=env)
     assert done.status == "success" and done.rows > 0 and api.stats[LISTING] == 1
+
+
+@pytest.mark.parametrize(
+    ("faults", "said"),
+    [
+        ("env401@1", "GET /inbox/segments: the API refused the token (HTTP 200, code 401)"),
+        (
+            "envfalse@1",
+            'GET /inbox/segments: the reply says it failed (HTTP 200, "success": false)',
+        ),
+        ("envnosuccess@1", 'GET /inbox/segments: the reply says it failed (HTTP 200, no "success"'),
+    ],
+    ids=["code-401-in-a-200", "success-false", "empty-without-success"],
+)
+def test_the_listing_is_judged_by_the_envelope_rules(
+    sandbox: Start, tmp_path: Path, faults: str, said: str
+) -> None:
+    api = sandbox(users=200, faults=faults)
+    project = make_project(tmp_path, {"vip": segment("vip", "name:VIP list")})
+    done = cli(project, api, "export")
+    assert done.returncode == 1
+    assert (
+        "segments/vip.yaml:7:7: 'filter.segments[0]' \"name:VIP list\" cannot be resolved: " + said
+        in done.stderr
+    ), done.stderr
+    assert api.stats["requests"] == 0 and api.stats[LISTING] == 0
+
+
+@pytest.mark.parametrize("faults", ["env500@1|2", "env429@1", "500@1|2", "html@1"])
+def test_a_listing_that_failed_for_a_while_is_asked_again(
+    sandbox: Start, tmp_path: Path, faults: str
+) -> None:
+    api = sandbox(users=200, faults=faults)
+    project = make_project(tmp_path, {"vip": segment("vip", "name:VIP list")})
+    done = cli(project, api, "export")
+    assert done.returncode == 0, done.stderr
+    assert api.stats[LISTING] == 1 and api.stats["pages"] > 0
+    assert sum(v for k, v in api.stats.items() if k.startswith("fault:")) == faults.count("|") + 1
