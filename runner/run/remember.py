@@ -52,7 +52,7 @@ from runner.history.snapshot import SnapshotBase
 from runner.history.store import last_incremental
 from runner.history.window import Window, next_window
 from runner.run.notify import catalog_link, notify_run
-from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
+from runner.sinks import Destination, OutputRoot, Upload, destination_for
 from runner.sinks.base import published_sha256
 from runner.spec.project import Project
 from runner.spec.segment import Column, OutputSpec, Segment
@@ -84,13 +84,12 @@ def with_path(seg: Segment, path: str, spec: OutputSpec | None = None) -> Segmen
     return dataclasses.replace(seg, output=dataclasses.replace(spec or seg.output, path=path))
 
 
-def history_store(dest: Destination, out: OutputRoot | None) -> HistoryStore:
+def history_store(dest: Destination, out: OutputRoot | None = None) -> HistoryStore:
     """The history beside ``dest``: under the output root (``--out`` or ``output_root``)
-    for a local file; under the ``--out`` prefix, or at the top of the bucket, for S3."""
-    if getattr(dest, "scheme", "file") != "s3":
-        return open_history(Path(dest.root))  # type: ignore[attr-defined]
-    where = out.location.url if isinstance(out, S3Root) else f"s3://{dest.bucket}"  # type: ignore[attr-defined]
-    return open_history(where, client=dest.client)  # type: ignore[attr-defined]
+    for a local file; under the ``--out`` prefix, or at the top of the bucket, for S3
+    (``dest`` was made under ``out``: it knows)."""
+    root = dest.state_root()
+    return open_history(root.where, client=root.client)
 
 
 def store_for(seg: Segment, project: Project, out: OutputRoot | None) -> HistoryStore:
