@@ -1,4 +1,5 @@
-"""``segments render`` as text: each segment's request, output and composition.
+"""``segments render`` as text: each segment's request, output, saved segments by name
+and composition.
 
 >>> item = {"name": "vip", "file": "segments/vip.yaml", "as_of": "2026-11-25T00:00:00.000Z",
 ...         "url": "https://api.example/inbox/users", "output": "exports/vip.csv",
@@ -28,6 +29,8 @@ def render_text(items: Iterable[Mapping[str, Any]]) -> str:
     for item in items:
         out.append(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
         out.append(f"# POST {item['url']}\n# output: {item['output']}\n")
+        saved = item.get("saved_segments", [])  # filter.segments' name: items, resolved
+        out.extend(f"# name:{s['name']} is {s['id']}\n" for s in saved)
         out.append(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
         out.extend(f"# {line}\n" for line in described_lines(item))
     return "".join(out)

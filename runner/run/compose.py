@@ -73,7 +73,9 @@ class Audiences:
         self.concurrency = options.concurrency if options is not None else None
         self.out = options.out if options is not None else None
         max_pages = options.max_pages if options is not None else None
-        self.by_name = {seg.name: seg for seg in ws.segments}
+        exported = list(exported)
+        # The run's own segments first: their filter.segments names are resolved
+        self.by_name = {seg.name: seg for seg in [*ws.segments, *exported]}
         self.sets: dict[str, SeenIds] = {}
         self.origin: dict[str, str] = {}  # segment -> where its set came from in this run
         self.fetches: dict[str, int] = {}  # segment -> times fetched for a reference
@@ -150,6 +152,12 @@ class Audiences:
         """``seg``'s audience: its filter, its own exclude and only (never its holdout)."""
         if seg.name in self._building:  # validate refuses cycles; this is a last stop
             raise RunnerError(f"segment '{seg.name}' is computed from itself (a cycle)")
+        if seg.saved_names:  # resolved for the segments a command selects (runner.fetch.saved)
+            raise RunnerError(
+                f"segment '{seg.name}' names saved segments in filter.segments ('name:'): "
+                "they are resolved for the segments a command exports; export it in the same "
+                "run, or read it with 'from: last-published'"
+            )
         self._building.add(seg.name)
         try:
             router = self.router(seg, holdout=False, tap=False)  # its audience, not its file

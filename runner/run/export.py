@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner import __version__
-from runner.errors import GuardError, ManifestError, RunnerError, Terminated
+from runner.errors import ConfigError, GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.fetch.redact import Redactor
 from runner.formats import Encoder, content_type
@@ -132,7 +132,7 @@ def export_segment(
         destination = run.destination
         result.destination = destination.display
         notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
-        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
+        fetcher = fetcher_for(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
         router = (audiences or Audiences(ws, token, options)).start(run, options.dry_run)
         run.open_deltas()
@@ -167,11 +167,7 @@ def export_segment(
 
 
 def _history_flags(options: ExportOptions) -> dict[str, Any]:
-    return {
-        "accept_change": options.accept_change,
-        "since": options.since,
-        "dry_run": options.dry_run,
-    }
+    return dict(accept_change=options.accept_change, since=options.since, dry_run=options.dry_run)
 
 
 def _remember(
@@ -194,7 +190,7 @@ def _remember(
         run.close()
 
 
-def _fetcher(
+def fetcher_for(
     seg: Segment,
     ws: Workspace,
     options: ExportOptions,
@@ -204,6 +200,11 @@ def _fetcher(
     body: Mapping[str, Any] | None = None,
     scrub: Redactor | None = None,
 ) -> PageFetcher:
+    if seg.saved_names:  # the API would read "name:VIP list" as an id and match no one
+        raise ConfigError(
+            f"{seg.file}: filter.segments names saved segments that were not resolved "
+            "(runner.fetch.saved.resolve_names); nothing was asked"
+        )
     mask = (scrub or Redactor(token)).mask
 
     def on_retry(page: int, reason: str) -> None:
@@ -222,13 +223,23 @@ def _fetcher(
     return fetcher
 
 
+class PageWatcher(Protocol):
+    """What :func:`write_rows` feeds the records to besides the file (a :class:`HistoryRun`,
+    or the id collector of ``diff --count``), and which says whether to ask at all."""
+
+    @property
+    def fetch_needed(self) -> bool: ...
+
+    def page(self, records: list[Any]) -> None: ...
+
+
 def write_rows(
     fetcher: PageFetcher,
     seg: Segment,
     upload: Upload,
     result: SegmentResult,
     notify: Listener = _quiet,
-    run: HistoryRun | None = None,
+    run: PageWatcher | None = None,
     router: Router | None = None,
 ) -> Encoder:
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
@@ -273,26 +284,13 @@ def write_rows(
     return encoder
 
 
-def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
-    """How many contacts ``seg`` selects: the export's path in dry-run mode (every page
-    fetched, de-duplicated and turned into rows, nothing written), without its guards.
-    A contact a preset leaves out is still counted. Failures are raised."""
-    result = SegmentResult(seg.name)
-    router = Audiences(ws, token).router(seg, holdout=False, tap=False)  # held out: audience
-    fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-    write_rows(fetcher, seg, DiscardUpload(), result, router=router)
-    return result.rows + result.dropped_unmatchable
-
-
 def _check_guards(seg: Segment, rows: int) -> None:
-    if seg.min_rows is not None and rows < seg.min_rows:
-        raise GuardError(
-            f"{rows} rows is below expect.min_rows ({seg.min_rows}); the previous file is kept"
-        )
-    if seg.max_rows is not None and rows > seg.max_rows:
-        raise GuardError(
-            f"{rows} rows is above expect.max_rows ({seg.max_rows}); the previous file is kept"
-        )
+    low, high = seg.min_rows, seg.max_rows
+    why = f"below expect.min_rows ({low})" if low is not None and rows < low else ""
+    if high is not None and rows > high:
+        why = f"above expect.max_rows ({high})"
+    if why:
+        raise GuardError(f"{rows} rows is {why}; the previous file is kept")
 
 
 def _manifest(

@@ -26,6 +26,7 @@ from runner.spec.modes import DEFAULT_MODE, mode_problem, parse_mode
 from runner.spec.notify import NotifyTarget, notify_targets
 from runner.spec.notify import check as check_notify
 from runner.spec.project import Project
+from runner.spec.saved import SavedName, saved_names
 from runner.spec.split import SplitSpec, effective_split, split_problem, split_spec
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
 
@@ -97,6 +98,8 @@ class Segment:
     notify: tuple[NotifyTarget, ...] = ()  # its own, or runner.yaml's
     fresh_within: str | None = None  # expect.fresh_within as written, e.g. "26h" (schema-checked)
     compose: Composition = NONE  # exclude, only, holdout (runner.spec.compose)
+    saved_names: tuple[SavedName, ...] = ()  # name: items of filter.segments (runner.spec.saved)
+    resolved: tuple[tuple[str, str], ...] = ()  # (name, id) of each name resolved
 
 
 def _render_tree(
@@ -275,6 +278,7 @@ def _build(
         notify=notify_targets(rendered["notify"]) if "notify" in rendered else project.notify,
         fresh_within=expect.get("fresh_within"),
         compose=compose,
+        saved_names=saved_names(doc, body["segments"]),
     )
 
 
