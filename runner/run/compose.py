@@ -55,6 +55,25 @@ class _Snapshot:
         return self.base.mark([digest(canonical(key))])[0]
 
 
+def export_order(segments: Sequence[Segment]) -> list[Segment]:
+    """``segments`` with each one another references (in this run) before it, so its
+    export's pages give the reference; otherwise in the given order."""
+    names = {seg.name: seg for seg in segments}
+    done: dict[str, Segment] = {}
+
+    def visit(seg: Segment, path: frozenset[str]) -> None:
+        if seg.name in done or seg.name in path:
+            return
+        for ref in seg.compose.references:
+            if ref.source == RUN and ref.segment in names:
+                visit(names[ref.segment], path | {seg.name})
+        done[seg.name] = seg
+
+    for seg in segments:
+        visit(seg, frozenset())
+    return list(done.values())
+
+
 class Audiences:
     """The id sets of one run's referenced segments, each built once (see the module).
 
@@ -83,25 +102,6 @@ class Audiences:
         self._published_sets: dict[str, tuple[IdSet, dict[str, Any]]] = {}
         wanted = {r.segment for s in exported for r in s.compose.references if r.source == RUN}
         self._wanted = wanted if max_pages is None else set()
-
-    @staticmethod
-    def order(segments: Sequence[Segment]) -> list[Segment]:
-        """``segments`` with each one another references (in this run) before it, so its
-        export's pages give the reference; otherwise in the given order."""
-        names = {seg.name: seg for seg in segments}
-        done: dict[str, Segment] = {}
-
-        def visit(seg: Segment, path: frozenset[str]) -> None:
-            if seg.name in done or seg.name in path:
-                return
-            for ref in seg.compose.references:
-                if ref.source == RUN and ref.segment in names:
-                    visit(names[ref.segment], path | {seg.name})
-            done[seg.name] = seg
-
-        for seg in segments:
-            visit(seg, frozenset())
-        return list(done.values())
 
     def start(self, run: HistoryRun, dry_run: bool = False) -> Router:
         """The export's router: the id sets it needs built (RunnerError if one cannot be),

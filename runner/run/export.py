@@ -25,7 +25,7 @@ from runner.history import RunStatus
 from runner.locations import public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
-from runner.run.compose import Audiences
+from runner.run.compose import Audiences, export_order
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun, expected_rows
 from runner.run.route import Router
@@ -375,7 +375,7 @@ def export_all(
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results = [] if results is None else results
-    segments = Audiences.order(segments)  # a referenced segment first: its pages are shared
+    segments = export_order(segments)  # a referenced segment first: its pages are shared
     audiences = Audiences(ws, token, options, segments)
     for number, seg in enumerate(segments, 1):
         result = SegmentResult(seg.name)
