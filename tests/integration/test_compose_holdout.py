@@ -18,7 +18,8 @@ import openpyxl
 import pytest
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, FAST_RETRY, api_env, make_project, run_cli
+from tests.conftest import ANCHOR, FAST_RETRY, api_env, full_body, make_project, run_cli
+from tests.integration.s3servers import S3Server
 
 Start = Callable[..., Sandbox]
 
@@ -281,3 +282,46 @@ def test_a_holdout_past_the_split_limits_publishes_nothing(sandbox: Start, tmp_p
     assert "the holdout file out/parts.holdout.csv has " in result.stderr
     assert "(max_rows 100): a holdout file is one file, never split into parts" in result.stderr
     assert not (project / "out").exists() or not any((project / "out").iterdir())
+
+
+def test_s3_holdout_and_last_published_from_an_s3_history(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    """The holdout object beside the output on S3 (moto and rclone), and an exclusion
+    that reads another segment's last published ids from the history in the bucket."""
+    api = sandbox(users=700, seed=15)
+    everyone = EVERYONE.format(share="25%", salt="s3", extra="").replace(
+        "out/everyone.csv", "s3://exports/daily/everyone.csv"
+    )
+    vip = ALL.replace("name: all", "name: vip").replace("out/all.csv", "s3://exports/vip.csv")
+    vip = vip.replace("applicableFilters: []}", "applicableFilters: [], tags: [vip]}")
+    rest = everyone.replace("name: everyone", "name: rest").replace("daily/everyone", "rest")
+    rest = rest.replace(
+        'holdout: {share: "25%", salt: "s3"}', "exclude: [{segment: vip, from: last-published}]"
+    )
+    project = make_project(tmp_path, {"everyone": everyone, "vip": vip, "rest": rest}, FAST_RETRY)
+    env = {**api_env(api), **s3.env()}
+    first = run_cli("export", "everyone", "vip", "--as-of", ANCHOR, cwd=project, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    after = run_cli("export", "rest", "--as-of", ANCHOR, cwd=project, env=env)
+    assert after.returncode == 0, after.stdout + after.stderr
+    client = s3.client()
+
+    def ids_of(key: str) -> list[str]:
+        body = client.get_object(Bucket="exports", Key=key)["Body"].read().decode()
+        return [row["_id"] for row in csv.DictReader(io.StringIO(body, newline=""))]
+
+    main, held = ids_of("daily/everyone.csv"), ids_of("daily/everyone.holdout.csv")
+    audience = api.truth(full_body(isContact=False, applicableFilters=[]))
+    assert sorted(main + held) == sorted(audience) and not set(main) & set(held)
+    assert within(len(held), len(audience), 0.25)
+    manifest = json.loads(
+        client.get_object(Bucket="exports", Key="daily/everyone.csv.manifest.json")["Body"].read()
+    )
+    assert (
+        manifest["audience"]["holdout"]["destination"] == "s3://exports/daily/everyone.holdout.csv"
+    )
+    vip_ids = set(ids_of("vip.csv"))
+    assert 0 < len(vip_ids) < len(audience)
+    assert ids_of("rest.csv") == [i for i in audience if i not in vip_ids]
+    assert s3.open_uploads("exports", "daily/everyone.holdout.csv") == []
