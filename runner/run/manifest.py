@@ -67,6 +67,8 @@ class Manifest:
     # output.split: every part in order (number, rows, bytes, sha256, destination); then
     # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
     parts: Sequence[Mapping[str, Any]] | None = None
+    # exclude, only, holdout (runner.run.compose): left out when the segment has none
+    audience: Mapping[str, Any] | None = None
 
     def to_bytes(
         self, scrub: Callable[[Any], Any] | None = None
@@ -74,7 +76,9 @@ class Manifest:
         """Indented JSON and a newline, the keys in field order (``parts`` only when split);
         ``scrub`` masks the API token in the whole document (the export's redaction)."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        parts = fields.pop("parts")
+        parts, audience = fields.pop("parts"), fields.pop("audience")
+        if audience is not None:
+            fields["audience"] = audience
         if parts is not None:
             fields["part_count"], fields["parts"] = len(parts), list(parts)
         document = scrub(fields) if scrub is not None else fields

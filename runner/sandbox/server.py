@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import struct
 import sys
 import threading
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,8 +16,16 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import RECORDS, Population
-from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body, http_date
+from runner.sandbox.faults import (
+    ECHO_FORMS,
+    FaultPlan,
+    echo_text,
+    envelope_body,
+    gzip_bomb,
+    http_date,
+)
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
+from runner.sandbox.saved import PATH, segments_reply
 from runner.sandbox.shapes import shape
 
 OK_MESSAGE = b"Users fetched successfully"
@@ -240,22 +246,6 @@ class Sandbox:
             self.arrivals.churn(opts.churn_at, opts.churn, found, lists, size)
 
 
-def gzip_bomb(prefix: bytes, mib: int) -> bytes:
-    """``prefix`` and ``mib`` MiB of spaces, gzip-compressed: one compressed MiB repeated
-    (a full flush resets the compressor, so each MiB compresses to the same bytes)."""
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    block = b" " * (1 << 20)
-    head = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
-    one = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
-    tail = deflate.flush(zlib.Z_FINISH)
-    crc = zlib.crc32(prefix)
-    for _ in range(mib):
-        crc = zlib.crc32(block, crc)
-    size = len(prefix) + mib * len(block)
-    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + head + one * mib + tail + trailer
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -311,8 +301,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, code: int, message: str, extra: str = "") -> None:
         self._send(code, envelope(False, message, code), extra=extra)
 
+    def _refused(self) -> bool:
+        """Answer 401 unless the request carries the token and ``authtype: Key``."""
+        sandbox = self.server.sandbox
+        auth = self.headers.get("Authorization", "")
+        if auth == f"Bearer {sandbox.options.token}" and self.headers.get("authtype") == "Key":
+            return False
+        sandbox.stats["unauthorized"] += 1
+        self._error(401, "Unauthorized: invalid or missing token")
+        return True
+
     def do_GET(self) -> None:
-        self._error(404, f"Cannot GET {self.path}")
+        """The saved segments (:mod:`runner.sandbox.saved`); faults count it as a request."""
+        sandbox = self.server.sandbox
+        if self.path.split("?")[0] != PATH:
+            self._error(404, f"Cannot GET {self.path}")
+            return
+        fault = sandbox.faults.next()
+        if fault and self._fault(fault):
+            sandbox.stats[f"fault:{fault}"] += 1
+        elif not self._refused():
+            sandbox.stats[f"GET {PATH}"] += 1
+            self._send(200, segments_reply())
 
     def _fault(self, fault: str) -> bool:
         """Serve ``fault`` if it replaces the reply; True when the request is answered."""
@@ -377,10 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(opts.slow_ms / 1000)
         if opts.latency_ms:
             time.sleep(opts.latency_ms / 1000)
-        auth = self.headers.get("Authorization", "")
-        if auth != f"Bearer {opts.token}" or self.headers.get("authtype") != "Key":
-            sandbox.stats["unauthorized"] += 1
-            self._error(401, "Unauthorized: invalid or missing token")
+        if self._refused():
             return
         try:
             body = orjson.loads(raw)
