@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from bench.common import table
-from runner.fetch.learned import FILE, recall, remember
+from runner.fetch.learned import FILE, keep, recall
 from runner.sandbox.shapes import segment_filter
 from runner.spec.project import ApiSettings
 
@@ -170,7 +170,7 @@ def capacity(project: Path, shape: str) -> dict[str, Any]:
         server = Server(shape, SMALL, *busy)
         url = ApiSettings(base_url=server.url).url
         if name == "learned" and (learned := recall(state, first)) is not None:
-            remember(state, url, learned)
+            keep(state, url, learned)
         try:
             result = export(project, server.url, concurrency, True, learned=name == "learned")
         finally:

@@ -12,12 +12,12 @@ written is as if there were none: it only saves time.
 
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
->>> remember(folder, "https://u:p@api.example.com/inbox/users", Learned(6, 7))
+>>> keep(folder, "https://u:p@api.example.com/inbox/users", Learned(6, 7))
 >>> recall(folder, "https://api.example.com/inbox/users")
 Learned(limit=6, ceiling=7)
 >>> "u:p" in (folder / FILE).read_text()
 False
->>> remember(folder, "https://api.example.com/inbox/users", None)  # met no limit
+>>> keep(folder, "https://api.example.com/inbox/users", None)  # met no limit
 >>> recall(folder, "https://api.example.com/inbox/users") is None
 True
 """
@@ -52,7 +52,7 @@ def recall(folder: Path, url: str) -> Learned | None:
     return Learned(limit, ceiling)
 
 
-def remember(folder: Path, url: str, learned: Learned | None) -> None:
+def keep(folder: Path, url: str, learned: Learned | None) -> None:
     """Keep ``learned`` for the next run against ``url`` (None: forget what was kept);
     the file is written whole or not at all."""
     with contextlib.suppress(OSError, ValueError, TypeError):

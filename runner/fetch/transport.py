@@ -224,6 +224,8 @@ class UrllibTransport:
     ...     body = read_capped(response, 2**20)
     """
 
+    method = "POST"  # GET for the saved segments' list (runner.fetch.saved), body empty
+
     def __init__(self, api: ApiSettings, headers: Mapping[str, str], connections: int) -> None:
         self.api = api
         self._headers = dict(headers)
@@ -268,7 +270,7 @@ class UrllibTransport:
         response = None
         try:
             response = self._urlopen(
-                "POST",
+                self.method,
                 self._target,
                 body=body,
                 headers=self._headers,

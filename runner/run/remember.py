@@ -6,15 +6,13 @@
    the history beside it, the last successful run and the ``createdAt`` window;
    :attr:`~HistoryRun.body` is the request body to page.
 2. :meth:`~HistoryRun.open_deltas` (``output.delta``): ``<name>.added.<ext>`` and
-   ``<name>.removed.<ext>`` start beside the output; :meth:`~HistoryRun.page` feeds
-   each de-duplicated page to them.
+   ``<name>.removed.<ext>`` beside the output, fed each page by :meth:`~HistoryRun.page`.
 3. :meth:`~HistoryRun.check`: ``expect.max_change`` against the last successful run
    (:class:`~runner.errors.GuardError` unless ``--accept-change``).
 4. :meth:`~HistoryRun.companions`: the delta files finished and this run's id snapshot
    stored; the uploads to publish with the file, all or none.
-5. :meth:`~HistoryRun.end`: the run recorded (whatever its status), old snapshots
-   pruned, notifications sent; returns the warnings. Nothing here changes the
-   run's result once it has one, and :meth:`~HistoryRun.close` cleans up.
+5. :meth:`~HistoryRun.end`: the run recorded whatever its status, old snapshots pruned,
+   notifications sent; the warnings returned, the result never changed. Then ``close``.
 """
 
 from __future__ import annotations
@@ -73,6 +71,7 @@ class Figures(Protocol):
     sha256: str
     destination: str
     error: str
+    held_out: int
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -81,8 +80,7 @@ def stamp(moment: dt.datetime) -> str:
 
 
 def with_path(seg: Segment, path: str, spec: OutputSpec | None = None) -> Segment:
-    output = dataclasses.replace(spec or seg.output, path=path)
-    return dataclasses.replace(seg, output=output)
+    return dataclasses.replace(seg, output=dataclasses.replace(spec or seg.output, path=path))
 
 
 def history_store(dest: Destination, out: OutputRoot | None = None) -> HistoryStore:
@@ -114,8 +112,8 @@ class DeltaFile:
 
 @dataclasses.dataclass
 class Deltas:
-    """``output.delta``: the added and removed files beside the output, fed page by page,
-    and this run's id snapshot, stored with the history before the files are published."""
+    """This run's id snapshot (every full export stores one with the history before it
+    publishes) and, with ``output.delta``, the added and removed files, fed page by page."""
 
     seg: Segment
     store: HistoryStore
@@ -126,16 +124,16 @@ class Deltas:
 
     @classmethod
     def open(cls, run: HistoryRun) -> Deltas:
-        """Load the last successful run's snapshot (SnapshotError if damaged); open the files."""
+        """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
         seg, project = run.seg, run.ws.project
-        ref = run.previous.snapshot if run.previous else None
+        ref = run.previous.snapshot if run.previous and seg.output.delta else None
         base = None  # the first delta run: every row is added
         if ref:
             base = SnapshotBase(run.store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
         deltas = cls(
             seg, run.store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
         )
-        for tag in DELTA_TAGS:
+        for tag in DELTA_TAGS if seg.output.delta else ():
             spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
             spec = dataclasses.replace(spec, split=None)  # a delta file is never split
             dest = destination_for(
@@ -146,16 +144,17 @@ class Deltas:
         return deltas
 
     def page(self, records: list[Any]) -> None:
-        self.files[0].encoder.write_page(self.tracker.page(records))
+        added = self.tracker.page(records)
+        for file in self.files[:1]:  # the added file, with output.delta
+            file.encoder.write_page(added)
 
     def finish(self) -> list[Upload]:
-        """Finish both files and store this run's snapshot; the uploads to publish."""
-        added, removed = self.files
+        """Finish the delta files, if any, and store this run's snapshot; the uploads."""
         self.summary = self.tracker.finish()
-        added.encoder.finish()
-        for ids in self.tracker.removed():
-            removed.encoder.write_page([id_record(self.tracker.id_key, value) for value in ids])
-        removed.encoder.finish()
+        for f in self.files:  # with output.delta: added, then removed (the ids that left)
+            for ids in self.tracker.removed() if f.tag == "removed" else ():
+                f.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
+            f.encoder.finish()
         run_id = new_run_id(utc_now())
         self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
         return [f.upload for f in self.files]
@@ -226,8 +225,9 @@ class HistoryRun:
         return self.window is None or not self.window.empty
 
     def open_deltas(self) -> None:
-        """Start the added and removed files (``output.delta``; not on a dry run)."""
-        if self.seg.output.delta and not self.dry_run:
+        """Start this run's id snapshot (and delta files); not on a dry run, nor incremental
+        (its file is one window's new contacts, not the audience a snapshot stands for)."""
+        if not self.dry_run and self.window is None:
             self.deltas = Deltas.open(self)
 
     def page(self, records: list[Any]) -> None:
@@ -282,7 +282,7 @@ class HistoryRun:
             fields["created_at"] = self.window.created_at
         if self.accepted_change:
             fields["accepted_change"] = True
-        if self.deltas is not None and self.deltas.summary is not None:
+        if self.deltas is not None and self.deltas.files and self.deltas.summary is not None:
             fields["delta"] = self.deltas.manifest_fields(self.previous)
         return fields
 
@@ -332,7 +332,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
     """The history entry of ``run``, which ended with ``status`` and measured ``r``."""
     ok, ended = status is RunStatus.SUCCESS, utc_now()
     window = run.window
-    summary = run.deltas.summary if run.deltas is not None else None
+    summary = run.deltas.summary if run.deltas is not None and run.deltas.files else None
     return RunRecord(
         run_id=new_run_id(ended),
         segment=run.seg.name,
@@ -360,6 +360,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         snapshot=run.deltas.snapshot if ok and run.deltas is not None else None,
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
+        held_out=r.held_out if run.seg.compose.holdout is not None else None,
     )
 
 
@@ -391,9 +392,8 @@ def _file_fields(f: DeltaFile) -> dict[str, Any]:
 
 
 def _lost(record: RunRecord) -> str:
-    if record.watermark:
-        return "; the next incremental run will export this run's contacts again"
-    return ""
+    again = "; the next incremental run will export this run's contacts again"
+    return again if record.watermark else ""
 
 
 __all__ = ["HistoryRun", "history_store", "store_for"]
