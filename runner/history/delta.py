@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runner.errors import SnapshotError
 from runner.history.snapshot import (
     DIGEST_SIZE,
     SnapshotBase,
@@ -104,7 +105,7 @@ class DeltaTracker:
             buffers[raw[0]] += raw.hex().encode() + line + b"\n"  # hex sorts as the digest
         self._buffered += sum(map(len, lines)) + len(lines) * (_HEX + 1)
         if self._buffered >= self._buffer_bytes:
-            self._flush()
+            self._spill_buffers()
         if self.base is None:
             added = records
         else:
@@ -112,6 +113,15 @@ class DeltaTracker:
             added = [record for record, old in zip(records, known, strict=True) if not old]
         self.added += len(added)
         return added
+
+    def _spill_buffers(self) -> None:
+        try:
+            self._flush()
+        except OSError as exc:  # a full disk: one line that says where, not a traceback
+            raise SnapshotError(
+                f"cannot write the id snapshot's temporary file in {self._workdir}: "
+                f"{exc.strerror or exc}"
+            ) from exc
 
     def _flush(self) -> None:
         spill = self._spill
@@ -124,24 +134,47 @@ class DeltaTracker:
 
     def finish(self) -> DeltaSummary:
         """Write this run's snapshot (sorted, each id once); the counts of both deltas."""
-        self._flush()
+        try:
+            ids, path = self._write()
+        except OSError as exc:  # a full disk: one line that says where, not a traceback
+            raise SnapshotError(
+                f"cannot write the id snapshot in {self._workdir}: {exc.strerror or exc}"
+            ) from exc
+        removed = self.base.unseen if self.base is not None else 0
+        return DeltaSummary(
+            self.added,
+            removed,
+            ids,
+            self.without_id,
+            path,
+            had_base=self.base is not None,
+        )
+
+    def _write(self) -> tuple[int, Path]:
+        # Nothing spilled yet (under buffer_bytes of ids): sorted from memory, so a small
+        # export writes one file, the snapshot, and no temporary beside it.
+        in_memory = not any(self._chunks)
+        if not in_memory:
+            self._flush()
         fd, name = tempfile.mkstemp(dir=self._workdir, prefix=".snapshot-", suffix=".ids.gz")
         self._snapshot = path = Path(name)
         ids = 0
         with os.fdopen(fd, "wb") as file, open_writer(file) as out:
             out.write(header(self.id_key))
-            for chunks in self._chunks:
-                entries = sorted(set(self._read_bucket(chunks)))  # each id once
+            for bucket, chunks in enumerate(self._chunks):
+                found = (
+                    bytes(self._buffers[bucket]).split(b"\n")[:-1]
+                    if in_memory
+                    else self._read_bucket(chunks)
+                )
+                entries = sorted(set(found))  # each id once
                 ids += len(entries)
                 if entries:
                     out.write(b"\n".join([entry[_HEX:] for entry in entries]) + b"\n")
             out.close()
             file.flush()
             os.fsync(file.fileno())
-        removed = self.base.unseen if self.base is not None else 0
-        return DeltaSummary(
-            self.added, removed, ids, self.without_id, path, had_base=self.base is not None
-        )
+        return ids, path
 
     def _read_bucket(self, chunks: list[tuple[int, int]]) -> list[bytes]:
         data = bytearray()
