@@ -77,6 +77,7 @@ def fingerprint(seg: Segment, ws: Workspace) -> str:
                 "s3": dict(out.s3),
             },
             "expect": [seg.min_rows, seg.max_rows],
+            "compose": seg.compose.describe(),
             "api": [api.url, api.records_path, api.id_key, sorted(api.headers)],
         },
         sort_keys=True,
@@ -116,7 +117,8 @@ class Change:
 def _body_text(seg: Segment | None) -> list[str]:
     if seg is None:
         return []
-    return json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+    text = json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+    return text + [f"# {line}\n" for line in seg.compose.lines()]
 
 
 def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
@@ -164,7 +166,7 @@ def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) 
     from runner.fetch import token_from_env
     from runner.fetch.saved import SavedSegments, resolve_all
     from runner.history.overlap import IdCollector
-    from runner.run.export import count_contacts
+    from runner.run.count import count_contacts
 
     token = token_from_env(ws.project.api, env)
     versions = [v for change in found for v in (change.before, change.after)]

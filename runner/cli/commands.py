@@ -26,6 +26,7 @@ from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
 from runner.problems import Problem
 from runner.report.problems import REPORTERS, not_checked, validation_summary
+from runner.report.render import render_text
 from runner.report.table import format_table
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
@@ -185,6 +186,7 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
             "url": public_url(ws.project.api.url),
             "output": resolved_output(seg, ws, options.out_root),
             "body": seg.body,
+            **seg.compose.describe(),  # exclude, only, holdout: only those the file sets
         }
         | _came_from(seg)
         for seg in chosen
@@ -192,12 +194,7 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
     if options.format == "json":
         out.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
     else:
-        for item in items:
-            out.write(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
-            out.write(f"# POST {item['url']}\n# output: {item['output']}\n")
-            saved = item.get("saved_segments", [])
-            out.writelines(f"# name:{s['name']} is {s['id']}\n" for s in saved)
-            out.write(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
+        out.write(render_text(items))
     return Outcome.PROBLEMS if ws.problems or unresolved else Outcome.OK
 
 

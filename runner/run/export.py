@@ -19,14 +19,17 @@ from runner import __version__
 from runner.errors import ConfigError, GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.fetch.redact import Redactor
+from runner.fetch.undated import undated_scan
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
 from runner.locations import public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
+from runner.run.compose import Audiences, export_order
 from runner.run.manifest import Manifest, git_blob_id
 from runner.run.remember import HistoryRun, expected_rows
+from runner.run.route import Router
 from runner.sinks import (
     Destination,
     DiscardUpload,
@@ -74,6 +77,10 @@ class SegmentResult:
     duplicates: int = 0
     dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
     invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
+    after_as_of: int = 0  # contacts created after the as-of: left for the next run
+    api_clock_skew: float | None = None  # seconds the API's clock is ahead (Date header)
+    undated: int = 0  # incremental: contacts without createdAt (in no window), found after
+    undated_included: bool = False  # passed on (a first run), or only counted
     retries: int = 0
     reread: bool = False
     concurrency: int = 0  # requests at once the run settled at
@@ -91,6 +98,7 @@ class SegmentResult:
     published: bool = False  # the destination holds this run's data (even if status failed)
     warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
     empty_columns: list[str] = field(default_factory=list)  # output.columns with no value
+    held_out: int = 0  # holdout: the rows of <name>.holdout.<ext> (runner.run.route)
 
 
 Listener = Callable[[str, SegmentResult], None]
@@ -112,6 +120,7 @@ def export_segment(
     listener: Listener | None = None,
     env: Mapping[str, str] | None = None,
     into: SegmentResult | None = None,
+    audiences: Audiences | None = None,  # export_all's: one run's shared id sets
 ) -> SegmentResult:
     """Export one segment; every failure is in the result, only an interrupt is raised
     (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
@@ -122,23 +131,30 @@ def export_segment(
     notify = listener or _quiet
     upload: Upload | None = None
     run: HistoryRun | None = None
+    router = Router()
     try:
         run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
         destination = run.destination
         result.destination = destination.display
         notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
-        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
+        fetcher = fetcher_for(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
+        window, key = run.window, ws.project.api.id_key  # see runner.fetch.undated
+        first = window is not None and window.start is None
+        scan = undated_scan(seg.body, run.body, key, scrub, first) if window else None
+        fetcher.last_pass, result.undated_included = scan, first and scan is not None
         upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
+        router = (audiences or Audiences(ws, token, options)).start(run, options.dry_run)
         run.open_deltas()
-        encoder = write_rows(fetcher, seg, upload, result, notify, run)
+        encoder = write_rows(fetcher, seg, upload, result, notify, run, router)
+        result.undated = scan.found if scan else 0
         _check_guards(seg, result.rows)
-        run.check(result.rows, result.sha256)
+        run.check(result.rows + result.held_out, result.sha256)  # the whole audience
         if options.dry_run:
             upload.abort()
             result.status = RunStatus.DRY_RUN
         else:
-            companions = run.companions()  # the delta files, finished
-            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
+            companions = run.companions() + router.companions()  # delta and holdout files
+            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run, router)
             _publish(manifest, ws, result, upload, destination, companions, scrub)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
@@ -152,6 +168,7 @@ def export_segment(
     finally:
         if upload is not None and result.status != RunStatus.SUCCESS:
             upload.abort()
+        router.abort()
         result.seconds = round(time.monotonic() - started, 3)
         _remember(run, result, os.environ if env is None else env, scrub, notify)
         if result.status is not None:
@@ -160,11 +177,7 @@ def export_segment(
 
 
 def _history_flags(options: ExportOptions) -> dict[str, Any]:
-    return {
-        "accept_change": options.accept_change,
-        "since": options.since,
-        "dry_run": options.dry_run,
-    }
+    return dict(accept_change=options.accept_change, since=options.since, dry_run=options.dry_run)
 
 
 def _remember(
@@ -187,7 +200,7 @@ def _remember(
         run.close()
 
 
-def _fetcher(
+def fetcher_for(
     seg: Segment,
     ws: Workspace,
     options: ExportOptions,
@@ -237,29 +250,39 @@ def write_rows(
     result: SegmentResult,
     notify: Listener = _quiet,
     run: PageWatcher | None = None,
+    router: Router | None = None,
 ) -> Encoder:
     """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
     ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
-    says when there is nothing to ask (an empty incremental window)."""
+    says when there is nothing to ask (an empty incremental window); ``router`` applies
+    the segment's exclude, only and holdout (runner.run.route)."""
+    router = router or Router()
     encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
     watch = EmptyColumns(seg.output.columns or ())
     try:
         for page in fetcher.pages() if run is None or run.fetch_needed else ():
-            encoder.write_page(page.records)  # de-duplicated by the fetcher
-            watch.page(page.records)
+            records = router.route(page.records)  # de-duplicated by the fetcher
+            encoder.write_page(records)
+            watch.page(records)
             if run is not None:
-                run.page(page.records)
+                run.page(records)
             result.pages += 1
             result.rows = encoder.rows
             result.duplicates = fetcher.duplicates
+            result.held_out = router.held
             notify("page", result)
+        router.finish()
     finally:
         fetcher.close()
         result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
         result.windows, result.note, result.read_as = fetcher.windows, fetcher.note, fetcher.read_as
+        result.after_as_of, result.api_clock_skew = fetcher.after_as_of, fetcher.clock.skew
         if result.note:
             notify("warning:" + result.note, result)
     result.reread = fetcher.reread
+    if clock := fetcher.clock.warning():
+        result.warnings.append(clock)
+        notify("warning:" + clock, result)
     encoder.finish()
     result.rows, result.bytes, result.sha256 = encoder.rows, encoder.size, encoder.sha256
     result.parts = len(part_list(encoder) or ())
@@ -275,28 +298,13 @@ def write_rows(
     return encoder
 
 
-def count_contacts(
-    seg: Segment, ws: Workspace, token: str, watch: PageWatcher | None = None
-) -> int:
-    """How many contacts ``seg`` selects: the export's path in dry-run mode (every page
-    fetched, de-duplicated and turned into rows, nothing written), without its guards.
-    A contact a preset leaves out is still counted. Failures are raised. ``watch`` sees
-    the records too."""
-    result = SegmentResult(seg.name)
-    fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-    write_rows(fetcher, seg, DiscardUpload(), result, run=watch)
-    return result.rows + result.dropped_unmatchable
-
-
 def _check_guards(seg: Segment, rows: int) -> None:
-    if seg.min_rows is not None and rows < seg.min_rows:
-        raise GuardError(
-            f"{rows} rows is below expect.min_rows ({seg.min_rows}); the previous file is kept"
-        )
-    if seg.max_rows is not None and rows > seg.max_rows:
-        raise GuardError(
-            f"{rows} rows is above expect.max_rows ({seg.max_rows}); the previous file is kept"
-        )
+    low, high = seg.min_rows, seg.max_rows
+    why = f"below expect.min_rows ({low})" if low is not None and rows < low else ""
+    if high is not None and rows > high:
+        why = f"above expect.max_rows ({high})"
+    if why:
+        raise GuardError(f"{rows} rows is {why}; the previous file is kept")
 
 
 def _manifest(
@@ -307,6 +315,7 @@ def _manifest(
     encoder: Encoder,
     destination: Destination,
     run: HistoryRun,
+    router: Router,
 ) -> Manifest:
     return Manifest(
         segment=seg.name,
@@ -322,6 +331,9 @@ def _manifest(
         duplicates_dropped=result.duplicates,
         dropped_unmatchable=result.dropped_unmatchable,
         invalid_phones=result.invalid_phones,
+        after_as_of=result.after_as_of,
+        api_clock_skew_seconds=result.api_clock_skew,
+        without_created_at={"count": result.undated, "exported": result.undated_included},
         retries=result.retries,
         reread_after_churn=result.reread,
         concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},
@@ -338,6 +350,7 @@ def _manifest(
         runner_version=__version__,
         history=run.manifest_fields(),
         empty_columns=result.empty_columns,
+        audience=router.manifest_fields(result.rows),
     )
 
 
@@ -379,11 +392,13 @@ def export_all(
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results = [] if results is None else results
+    segments = export_order(segments)  # a referenced segment first: its pages are shared
+    audiences = Audiences(ws, token, options, segments)
     for number, seg in enumerate(segments, 1):
         result = SegmentResult(seg.name)
         results.append(result)
         try:
-            export_segment(seg, ws, options, token, listener, env, into=result)
+            export_segment(seg, ws, options, token, listener, env, result, audiences)
         except (KeyboardInterrupt, Terminated):
             if result.status is None:  # stopped before it began
                 result.status, result.error = RunStatus.INTERRUPTED, "interrupted"

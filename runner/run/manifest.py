@@ -45,6 +45,9 @@ class Manifest:
     duplicates_dropped: int
     dropped_unmatchable: int
     invalid_phones: int  # phone numbers libphonenumber says are not valid: left empty
+    after_as_of: int  # contacts created after the as-of: left for the next run
+    api_clock_skew_seconds: float | None  # the API's clock ahead of ours (Date header)
+    without_created_at: Mapping[str, Any]  # incremental: count, exported (a first run) or not
     retries: int
     reread_after_churn: bool
     concurrency: Mapping[str, Any]  # auto (found as the run went) or not; settled: at what
@@ -64,6 +67,8 @@ class Manifest:
     # output.split: every part in order (number, rows, bytes, sha256, destination); then
     # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
     parts: Sequence[Mapping[str, Any]] | None = None
+    # exclude, only, holdout (runner.run.compose): left out when the segment has none
+    audience: Mapping[str, Any] | None = None
 
     def to_bytes(
         self, scrub: Callable[[Any], Any] | None = None
@@ -71,7 +76,9 @@ class Manifest:
         """Indented JSON and a newline, the keys in field order (``parts`` only when split);
         ``scrub`` masks the API token in the whole document (the export's redaction)."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        parts = fields.pop("parts")
+        parts, audience = fields.pop("parts"), fields.pop("audience")
+        if audience is not None:
+            fields["audience"] = audience
         if parts is not None:
             fields["part_count"], fields["parts"] = len(parts), list(parts)
         document = scrub(fields) if scrub is not None else fields

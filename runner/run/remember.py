@@ -6,15 +6,13 @@
    the history beside it, the last successful run and the ``createdAt`` window;
    :attr:`~HistoryRun.body` is the request body to page.
 2. :meth:`~HistoryRun.open_deltas` (``output.delta``): ``<name>.added.<ext>`` and
-   ``<name>.removed.<ext>`` start beside the output; :meth:`~HistoryRun.page` feeds
-   each de-duplicated page to them.
+   ``<name>.removed.<ext>`` beside the output, fed each page by :meth:`~HistoryRun.page`.
 3. :meth:`~HistoryRun.check`: ``expect.max_change`` against the last successful run
    (:class:`~runner.errors.GuardError` unless ``--accept-change``).
 4. :meth:`~HistoryRun.companions`: the delta files finished and this run's id snapshot
    stored; the uploads to publish with the file, all or none.
-5. :meth:`~HistoryRun.end`: the run recorded (whatever its status), old snapshots
-   pruned, notifications sent; returns the warnings. Nothing here changes the
-   run's result once it has one, and :meth:`~HistoryRun.close` cleans up.
+5. :meth:`~HistoryRun.end`: the run recorded whatever its status, old snapshots pruned,
+   notifications sent; the warnings returned, the result never changed. Then ``close``.
 """
 
 from __future__ import annotations
@@ -73,6 +71,7 @@ class Figures(Protocol):
     sha256: str
     destination: str
     error: str
+    held_out: int
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -361,6 +360,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         snapshot=run.deltas.snapshot if ok and run.deltas is not None else None,
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
+        held_out=r.held_out if run.seg.compose.holdout is not None else None,
     )
 
 

@@ -27,12 +27,14 @@ request numbers, counting from 1). Kinds:
 from __future__ import annotations
 
 import base64
+import email.utils
 import html.entities
 import json
 import random
 import re
 import struct
 import threading
+import time
 import urllib.parse
 import zlib
 from collections.abc import Callable
@@ -209,6 +211,11 @@ def envelope_body(kind: str) -> bytes | None:
     """The body of an envelope fault (HTTP 200), or None if ``kind`` is not one."""
     found = ENVELOPES.get(kind)
     return None if found is None else orjson.dumps(found)
+
+
+def http_date(skew: float = 0.0) -> str:
+    """The ``Date`` header of a reply, from a clock ``skew`` seconds ahead of ours."""
+    return email.utils.formatdate(time.time() + skew, usegmt=True)
 
 
 def gzip_bomb(prefix: bytes, mib: int) -> bytes:

@@ -16,7 +16,14 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import RECORDS, Population
-from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body, gzip_bomb
+from runner.sandbox.faults import (
+    ECHO_FORMS,
+    FaultPlan,
+    echo_text,
+    envelope_body,
+    gzip_bomb,
+    http_date,
+)
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
 from runner.sandbox.saved import PATH, segments_reply
 from runner.sandbox.shapes import shape
@@ -69,6 +76,7 @@ class SandboxOptions:
     missing_form: str = "absent"  # see shapes.MISSING_FORMS
     missing_at: str = "end"  # see shapes.MISSING_AT
     echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
+    clock_skew_s: float = 0.0  # the Date header's clock ahead of this machine's (seconds)
 
 
 PAGING = {
@@ -125,6 +133,7 @@ class Sandbox:
         self.gate = Gate(self.options.capacity, self.stats)
         self.arrivals = Arrivals(self.population, anchor, self.options.seed)
         self.inserted: list[Any] = self.arrivals.inserted  # ids of contacts added by churn
+        self.deleted: list[Any] = self.arrivals.deleted  # and deleted (churn_at="delete")
         self._cache: dict[bytes, MatchList] = {}
         self._cache_lock = threading.Lock()
         self._closing = threading.Event()
@@ -134,7 +143,6 @@ class Sandbox:
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -165,7 +173,6 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- ground truth ----------------------------------------------------
     def matches(self, body: dict[str, Any]) -> MatchList:
         key = orjson.dumps(
             {k: v for k, v in body.items() if k != "page"}, option=orjson.OPT_SORT_KEYS
@@ -233,12 +240,10 @@ class Sandbox:
             return self._bomb
 
     def _churn(self, found: MatchList) -> None:
-        # New matching contacts arrive at the top, pushing everything down a page.
-        if self.options.churn_at == "top":
-            self.arrivals.copy_top(self.options.churn, found)
-            return
-        with self._cache_lock:
-            self.arrivals.arrive(self.options.churn, self._cache.values())
+        with self._cache_lock:  # see load.CHURN
+            opts = self.options
+            lists, size = self._cache.values(), opts.page_size
+            self.arrivals.churn(opts.churn_at, opts.churn, found, lists, size)
 
 
 class _Server(ThreadingHTTPServer):
@@ -273,6 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = (
             f"HTTP/1.1 {code} {REASONS.get(code, 'Error')}\r\n"
             f"X-Powered-By: Express\r\nContent-Type: {content_type}\r\n"
+            f"Date: {http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
         if trickle:
