@@ -25,6 +25,7 @@ in ``without_id`` and are in neither delta file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -60,6 +61,15 @@ class DeltaSummary:
     without_id: int
     snapshot: Path
     had_base: bool
+
+
+@contextlib.contextmanager
+def _disk(what: str) -> Iterator[None]:
+    """An OSError while writing ``what`` (a full disk) as one line that says where."""
+    try:
+        yield
+    except OSError as exc:
+        raise SnapshotError(f"cannot write {what}: {exc.strerror or exc}") from exc
 
 
 class DeltaTracker:
@@ -105,7 +115,8 @@ class DeltaTracker:
             buffers[raw[0]] += raw.hex().encode() + line + b"\n"  # hex sorts as the digest
         self._buffered += sum(map(len, lines)) + len(lines) * (_HEX + 1)
         if self._buffered >= self._buffer_bytes:
-            self._spill_buffers()
+            with _disk(f"the id snapshot's temporary file in {self._workdir}"):
+                self._flush()
         if self.base is None:
             added = records
         else:
@@ -113,15 +124,6 @@ class DeltaTracker:
             added = [record for record, old in zip(records, known, strict=True) if not old]
         self.added += len(added)
         return added
-
-    def _spill_buffers(self) -> None:
-        try:
-            self._flush()
-        except OSError as exc:  # a full disk: one line that says where, not a traceback
-            raise SnapshotError(
-                f"cannot write the id snapshot's temporary file in {self._workdir}: "
-                f"{exc.strerror or exc}"
-            ) from exc
 
     def _flush(self) -> None:
         spill = self._spill
@@ -134,12 +136,8 @@ class DeltaTracker:
 
     def finish(self) -> DeltaSummary:
         """Write this run's snapshot (sorted, each id once); the counts of both deltas."""
-        try:
+        with _disk(f"the id snapshot in {self._workdir}"):
             ids, path = self._write()
-        except OSError as exc:  # a full disk: one line that says where, not a traceback
-            raise SnapshotError(
-                f"cannot write the id snapshot in {self._workdir}: {exc.strerror or exc}"
-            ) from exc
         removed = self.base.unseen if self.base is not None else 0
         return DeltaSummary(
             self.added,
