@@ -144,10 +144,17 @@ class Replies:
     ``slow_down`` is called on every 429, before the failure is raised.
     """
 
-    def __init__(self, api: ApiSettings, scrub: Redactor, slow_down: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        api: ApiSettings,
+        scrub: Redactor,
+        slow_down: Callable[[], None],
+        wanted: str = "a list of records; set api.records_path in runner.yaml",
+    ) -> None:
         self.api = api
         self.scrub = scrub
         self._slow_down = slow_down
+        self.wanted = wanted  # what the list at records_path should be, for a reply without one
 
     def read(self, label: str, response: Response) -> Reply:
         """The body of a 2xx reply; any other raises what it means."""
@@ -245,8 +252,9 @@ class Replies:
                 )
             node = node[key]
         if not isinstance(node, list):
+            keys = ", ".join(sorted(node)) if isinstance(node, dict) else ""
+            held = f" (keys: {self.scrub(keys, 200)})" if keys else ""
             raise PagingError(
-                f"{label}: '{path}' is {json_type(node)}, not a list "
-                "of records; set api.records_path in runner.yaml"
+                f"{label}: '{path}' is {json_type(node)}{held}, " f"not {self.wanted}"
             )
         return node

@@ -11,7 +11,9 @@ missing from it is an unknown name, never a wrong audience.
 :func:`resolve_all` puts the ids in each segment's body (``Segment.resolved`` keeps
 the names they came from, for ``render``), or gives the problems at the ``name:``
 items' ``file:line:col``: a name no saved segment has (with the nearest), one that
-two share, or a list that could not be read.
+two share, one whose ``_id`` is not a 24-hex id (checked like an id typed in the
+file: the listing is not trusted to hold only ids the API accepts), or a list that
+could not be read.
 
 >>> lookup = SavedSegments(api, os.environ)  # doctest: +SKIP
 >>> lookup()["VIP list"]  # doctest: +SKIP
@@ -23,10 +25,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from runner.errors import RunnerError
+from runner.errors import PagingError, RunnerError
 from runner.fetch.fetcher import USER_AGENT, token_from_env
 from runner.fetch.paging import PageRequest
 from runner.fetch.redact import Redactor
@@ -36,6 +39,7 @@ from runner.fetch.transport import Response, Transport, UrllibTransport
 from runner.problems import Problem
 from runner.spec.project import ApiSettings
 from runner.spec.saved import ByName
+from runner.spec.schema import FILTER_SCHEMA, validator
 from runner.spec.segment import Segment
 
 PATH = "/inbox/segments"
@@ -71,7 +75,7 @@ class SavedSegments:
         self.api = dataclasses.replace(api, path=PATH)
         self.env = env
         self.transport = transport
-        self._found: dict[str, tuple[str, ...]] | None = None
+        self._found: dict[str, tuple[object, ...]] | None = None
 
     def __call__(self) -> ByName:
         if self._found is None:
@@ -89,28 +93,46 @@ class SavedSegments:
         }
         transport = self.transport or _GetTransport(self.api, headers, 1)
         in_flight = InFlight(1)
-        replies = Replies(self.api, Redactor(token), in_flight.slow_down)
+        wanted = "a list of saved segments (objects with _id and segmentName)"
+        replies = Replies(self.api, Redactor(token), in_flight.slow_down, wanted)
         try:
             return Tries(self.api, transport, replies, in_flight).fetch(_ListRequest(1, {}))
         finally:
             transport.close()
 
 
-def by_name(records: Sequence[Any]) -> dict[str, tuple[str, ...]]:
-    """Saved segments by ``segmentName``: the ids of each name (two when two share it).
-    A record without a text ``_id`` and ``segmentName`` cannot be named: it is left out.
+def by_name(records: Sequence[Any]) -> dict[str, tuple[object, ...]]:
+    """Saved segments by ``segmentName``: the ``_id`` of each name as listed (two when two
+    share it; None when it has none), judged when a name is used (:func:`resolve`). A
+    record without a text ``segmentName`` cannot be named: it is left out, but a listing
+    where none can be named is a failure that says what it held, not an empty account.
 
-    >>> by_name([{"_id": "a", "segmentName": "VIP"}, {"_id": "b", "segmentName": "VIP"}, 1])
-    {'VIP': ('a', 'b')}
+    >>> by_name([{"_id": "a", "segmentName": "VIP"}, {"_id": 7, "segmentName": "VIP"}, 1])
+    {'VIP': ('a', 7)}
     """
-    found: dict[str, tuple[str, ...]] = {}
+    found: dict[str, tuple[object, ...]] = {}
     for record in records:
-        if not isinstance(record, dict):
+        if not isinstance(record, dict) or not isinstance(record.get("segmentName"), str):
             continue
-        ident, name = record.get("_id"), record.get("segmentName")
-        if isinstance(ident, str) and isinstance(name, str) and ident not in found.get(name, ()):
+        name, ident = record["segmentName"], record.get("_id")
+        if ident not in found.get(name, ()):
             found[name] = (*found.get(name, ()), ident)
+    if records and not found:
+        raise PagingError(f"GET {PATH}: {_held(records)}")
     return found
+
+
+def _held(records: Sequence[Any]) -> str:
+    """What a listing with no named saved segment held, for the message."""
+    kinds = sorted({type(r).__name__ for r in records if not isinstance(r, dict)})
+    keys = sorted({str(k) for r in records if isinstance(r, dict) for k in r})
+    parts = [f"objects with keys {', '.join(keys)[:200]}" if keys else ""]
+    parts += [f"{', '.join(kinds)} values" if kinds else ""]
+    return (
+        f"the listing held {len(records)} {'entry' if len(records) == 1 else 'entries'} "
+        f"({'; '.join(filter(None, parts))}), "
+        "none with a text segmentName"
+    )
 
 
 def resolve_names(
@@ -161,9 +183,11 @@ def resolve(seg: Segment, saved: ByName) -> tuple[Segment, list[Problem]]:
     came_from: list[tuple[str, str]] = []
     for ref in seg.saved_names:
         found = list(saved.get(ref.name, ()))
-        if len(found) == 1:
+        if len(found) == 1 and not validator(FILTER_SCHEMA, "/$defs/objectId").is_valid(found[0]):
+            problems.append(ref.problem(seg.file, _not_an_id(found[0])))
+        elif len(found) == 1:
             ids[ref.index] = found[0]
-            came_from.append((ref.name, found[0]))
+            came_from.append((ref.name, str(found[0])))
         elif found:
             problems.append(ref.problem(seg.file, _shared(found)))
         else:
@@ -191,9 +215,17 @@ def _unknown(name: str, names: list[str]) -> str:
     return f"names no saved Flowmatix segment{hint}; the account's: {shown}{more}"
 
 
-def _shared(ids: list[str]) -> str:
+def _not_an_id(ident: object) -> str:
+    listed = "no _id" if ident is None else f"_id {json.dumps(ident, ensure_ascii=False)[:80]}"
     return (
-        f"names {len(ids)} saved Flowmatix segments ({', '.join(ids)}): "
+        f"names a saved Flowmatix segment listed with {listed} (GET /inbox/segments), "
+        "expected a 24-hex platform segment id: it is not sent"
+    )
+
+
+def _shared(ids: list[object]) -> str:
+    return (
+        f"names {len(ids)} saved Flowmatix segments ({', '.join(map(str, ids))}): "
         "write the one you mean as its id"
     )
 

@@ -40,8 +40,10 @@ SAVED: list[dict[str, Any]] = [
 PATH = "/inbox/segments"
 
 
-def segments_reply() -> bytes:
-    """The reply to ``GET /inbox/segments``: every saved segment, in the usual envelope."""
+def segments_reply(data: str = "") -> bytes:
+    """The reply to ``GET /inbox/segments``: every saved segment, in the usual envelope;
+    ``data`` (JSON) replaces the list, for the listings a client must not trust."""
+    listed = orjson.loads(data) if data else SAVED
     return orjson.dumps(
-        {"success": True, "message": "Segments fetched successfully", "data": SAVED, "code": 200}
+        {"success": True, "message": "Segments fetched successfully", "data": listed, "code": 200}
     )

@@ -71,6 +71,7 @@ class SandboxOptions:
     missing_at: str = "end"  # see shapes.MISSING_AT
     echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
     clock_skew_s: float = 0.0  # the Date header's clock ahead of this machine's (seconds)
+    saved: str = ""  # JSON of GET /inbox/segments' "data" instead of SAVED (a listing to survive)
 
 
 PAGING = {
@@ -315,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.stats[f"fault:{fault}"] += 1
         elif not self._refused():
             sandbox.stats[f"GET {PATH}"] += 1
-            self._send(200, segments_reply())
+            self._send(200, segments_reply(sandbox.options.saved))
 
     def _fault(self, fault: str) -> bool:
         """Serve ``fault`` if it replaces the reply; True when the request is answered."""

@@ -48,4 +48,5 @@ def saved_names(doc: Document, items: Sequence[Any]) -> tuple[SavedName, ...]:
     )
 
 
-ByName = Mapping[str, Sequence[str]]  # a saved segment's name -> the ids of that name
+# a saved segment's name -> the ids of that name, as listed (any JSON value: judged when used)
+ByName = Mapping[str, Sequence[object]]

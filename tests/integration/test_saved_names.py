@@ -277,3 +277,65 @@ def test_a_listing_that_failed_for_a_while_is_asked_again(
     assert done.returncode == 0, done.stderr
     assert api.stats[LISTING] == 1 and api.stats["pages"] > 0
     assert sum(v for k, v in api.stats.items() if k.startswith("fault:")) == faults.count("|") + 1
+
+
+VIP = "name:VIP list"
+
+
+@pytest.mark.parametrize(
+    ("listed", "shown"),
+    [
+        ({"_id": "VIPLIST"}, '_id "VIPLIST"'),
+        ({"_id": "66B0C1D2E3F4A5B6C7D8E900"}, '_id "66B0C1D2E3F4A5B6C7D8E900"'),
+        ({"_id": "66b0c1d2e3f4a5b6c7d8e90"}, '_id "66b0c1d2e3f4a5b6c7d8e90"'),
+        ({"_id": 12345}, "_id 12345"),
+        ({"_id": None}, "no _id"),
+        ({}, "no _id"),
+    ],
+    ids=["word", "upper-hex", "23-hex", "number", "null", "missing"],
+)
+def test_a_listed_id_that_is_not_24_hex_is_refused_like_a_typed_one(
+    sandbox: Start, tmp_path: Path, listed: dict[str, object], shown: str
+) -> None:
+    """The listing is not trusted: an id a name resolves to passes the check a typed id
+    passes, else nothing is asked and nothing published (was: sent, 0 rows, exit 0)."""
+    entry = {**listed, "segmentName": "VIP list"}
+    api = sandbox(users=200, saved=json.dumps([entry]))
+    project = make_project(tmp_path, {"vip": segment("vip", VIP)})
+    done = cli(project, api, "export")
+    assert done.returncode == 1, done.stdout
+    said = (
+        "segments/vip.yaml:7:7: 'filter.segments[0]' \"name:VIP list\" names a saved Flowmatix "
+        f"segment listed with {shown} (GET /inbox/segments), expected a 24-hex platform "
+        "segment id"
+    )
+    assert said in done.stderr, done.stderr
+    assert api.stats["requests"] == 0 and not (project / "out").exists()
+    if isinstance(listed.get("_id"), str):  # the same id typed: validate refuses it too
+        typed = make_project(tmp_path / "typed", {"vip": segment("vip", str(listed["_id"]))})
+        checked = run_cli("validate", cwd=typed)
+        assert checked.returncode == 1 and "expected 24-hex platform segment id" in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ([{"_id": SAVED[0]["_id"], "name": "VIP list"}], "1 entry (objects with keys _id, name)"),
+        (["VIP list", 7], "2 entries (int, str values)"),
+        ({"_id": SAVED[0]["_id"], "segmentName": "VIP list"}, "'data' is an object (keys: _id,"),
+    ],
+    ids=["name-under-another-key", "not-objects", "data-an-object"],
+)
+def test_a_listing_with_nothing_named_says_what_it_held(
+    sandbox: Start, tmp_path: Path, data: object, said: str
+) -> None:
+    """Not "the account has none", and no advice to set api.records_path (which is the
+    contacts' list)."""
+    api = sandbox(users=200, saved=json.dumps(data))
+    project = make_project(tmp_path, {"vip": segment("vip", VIP)})
+    done = cli(project, api, "export")
+    assert done.returncode == 1
+    where = "segments/vip.yaml:7:7: 'filter.segments[0]' \"name:VIP list\" cannot be resolved: "
+    assert where in done.stderr and said in done.stderr, done.stderr
+    assert "has none" not in done.stderr and "records_path" not in done.stderr
+    assert api.stats["requests"] == 0
