@@ -117,8 +117,10 @@ class Change:
 def _body_text(seg: Segment | None) -> list[str]:
     if seg is None:
         return []
-    text = json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
-    return text + [f"# {line}\n" for line in seg.compose.lines()]
+    # every line ends in a newline, the body's last too: else unified_diff glues the
+    # first composition line onto the closing brace ("}-# exclude: lead")
+    text = json.dumps(seg.body, indent=2, ensure_ascii=False) + "\n"
+    return text.splitlines(keepends=True) + [f"# {line}\n" for line in seg.compose.lines()]
 
 
 def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:

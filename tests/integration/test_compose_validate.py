@@ -167,3 +167,47 @@ def test_diff_shows_a_changed_composition(tmp_path: Path) -> None:
     (change,) = json.loads(changed.stdout)
     assert change["name"] == "vip"
     assert "-# holdout: 10% (salt 'b')\n+# holdout: 10% (salt 'c')" in change["body_diff"]
+
+
+def test_diff_gives_each_composition_line_its_own_diff_line(tmp_path: Path) -> None:
+    """Was ` }-# exclude: ordered`: the body's closing brace and the first composition
+    line glued together, the removed line shown as context. The oracle is GNU patch:
+    the diff applied to the old render gives the new one."""
+    project = make_project(
+        tmp_path, {"ordered": seg("ordered"), "open": seg("open"), "vip": seg("vip", "")}
+    )
+    git(project, "init", "-q", "-b", "main")
+    vip = project / "segments" / "vip.yaml"
+    steps = [
+        "exclude: [ordered]\n",  # added under the body
+        "exclude: [ordered, open]\n",  # changed
+        "only: [open]\nholdout: {share: 10%, salt: a}\n",  # replaced
+        "",  # removed
+    ]
+    for extra in steps:
+        git(project, "add", "-A")
+        git(project, "commit", "-qm", "step", "--allow-empty")
+        before = _rendered_body(project)
+        vip.write_text(seg("vip", extra))
+        result = run_cli("diff", "main", cwd=project)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.split("--- vip @ main\n", 1)[1].splitlines()
+        assert all(line[:1] in " +-@" for line in lines[1:]), result.stdout
+        assert "}" in {line[1:] for line in lines if line.startswith(" ")}, "the body: context"
+        patched = subprocess.run(
+            ["patch", "-s", "-o", "-", str(before)],
+            input="--- a\n+++ b\n" + "\n".join(lines[1:]) + "\n",
+            capture_output=True,
+            text=True,
+        )
+        assert patched.returncode == 0, patched.stderr
+        assert patched.stdout == _rendered_body(project).read_text(), extra
+
+
+def _rendered_body(project: Path) -> Path:
+    """``render``'s body and composition lines: what ``diff`` compares."""
+    text = run_cli("render", "vip", cwd=project).stdout
+    body = "{" + text.split("\n{", 1)[1]
+    out = project.parent / f"rendered-{len(list(project.parent.glob('rendered-*')))}.txt"
+    out.write_text(body)
+    return out
