@@ -143,9 +143,10 @@ class Audiences:
             self.origin[seg.name] = "fetched"  # once in this run, for every segment using it
         ids = self.sets[seg.name]
         via = self.origin[seg.name]
-        sources.append(
-            {"key": key, "segment": seg.name, "from": RUN, "via": via, "contacts": len(ids)}
-        )
+        # "ids" says which meaning of "without its holdout": its whole audience (who it
+        # holds back included) here, only what it published for last-published
+        entry = {"key": key, "segment": seg.name, "from": RUN, "ids": "audience", "via": via}
+        sources.append({**entry, "contacts": len(ids)})
         return ids
 
     def _fetch(self, seg: Segment) -> SeenIds:
@@ -203,6 +204,7 @@ class Audiences:
             "key": key,
             "segment": seg.name,
             "from": LAST_PUBLISHED,
+            "ids": "published",
             "run_id": record.run_id,
             "as_of": record.as_of,
             "published": record.ended,

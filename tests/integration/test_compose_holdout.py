@@ -325,3 +325,52 @@ def test_s3_holdout_and_last_published_from_an_s3_history(
     assert 0 < len(vip_ids) < len(audience)
     assert ids_of("rest.csv") == [i for i in audience if i not in vip_ids]
     assert s3.open_uploads("exports", "daily/everyone.holdout.csv") == []
+
+
+REFERS = """\
+version: 1
+name: {name}
+filter: {{isContact: false, applicableFilters: []}}
+output: {{path: out/{name}.csv, columns: [_id]}}
+{key}: [{ref}]
+"""
+LAST = "{segment: everyone, from: last-published}"
+
+
+def test_a_fetched_reference_is_the_whole_audience_last_published_only_the_file(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """The two meanings of "without its holdout", each said in the manifest's reference
+    entry: fetched (or its export in the run), the audience with who it holds back;
+    from last-published, only the ids it published."""
+    api = sandbox(users=1500, seed=5)
+    refs = {
+        "not-fetched": ("exclude", "everyone"),
+        "not-published": ("exclude", LAST),
+        "in-fetched": ("only", "everyone"),
+        "in-published": ("only", LAST),
+    }
+    project = make_project(
+        tmp_path,
+        {n: REFERS.format(name=n, key=k, ref=r) for n, (k, r) in refs.items()} | {"all": ALL},
+        FAST_RETRY,
+    )
+    write(project, "30%", "s")
+    run(project, api, "all", "everyone")
+    audience = csv_ids(project / "out" / "all.csv")
+    held = set(csv_ids(project / "out" / "everyone.holdout.csv"))
+    assert 0 < len(held) < len(audience)
+    run(project, api, *refs)
+    got = {name: csv_ids(project / "out" / f"{name}.csv") for name in refs}
+    assert got["not-fetched"] == [] and got["in-fetched"] == audience
+    assert got["not-published"] == [i for i in audience if i in held]
+    assert got["in-published"] == [i for i in audience if i not in held]
+    for name, (key, ref) in refs.items():
+        manifest = json.loads((project / "out" / f"{name}.csv.manifest.json").read_text())
+        (source,) = manifest["audience"]["sources"]
+        assert source["ids"] == ("published" if ref == LAST else "audience"), name
+    run(project, api, "everyone", "not-fetched")  # read from its export in the run
+    manifest = json.loads((project / "out" / "not-fetched.csv.manifest.json").read_text())
+    (source,) = manifest["audience"]["sources"]
+    assert (source["via"], source["ids"]) == ("its export", "audience")
+    assert csv_ids(project / "out" / "not-fetched.csv") == []
