@@ -253,8 +253,11 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     # file that would write there: that segment does not run, the others do.
     blocked = {p.file for p in ws.problems}
     segments = [s for s in ws.select(sel.selectors, sel.exclude) if s.file not in blocked]
-    segments, unresolved = resolve_names(segments, ws.project.api, os.environ)  # no export yet
+    ready, unresolved = resolve_names(segments, ws.project.api, os.environ)  # no export yet
     report_problems(unresolved, "text", err)
+    # a segment referencing one of these says why it failed, not "export it in this run"
+    ws.unresolved = {s.name: p.message for s in segments for p in unresolved if p.file == s.file}
+    segments = ready
     if not segments:
         err.write("" if unresolved else "no segments selected\n")
         return Outcome.PROBLEMS if ws.problems or unresolved else Outcome.OK

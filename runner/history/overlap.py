@@ -120,12 +120,16 @@ def latest_audience(store: HistoryStore, segment: str, id_key: str) -> Audience:
     if run is None:
         return Audience(segment, missing=f"no successful run in {store.where}")
     if not run.snapshot:
-        why = "mode: incremental" if run.mode == "incremental" else "an older runner"
+        # exporting an incremental segment again keeps none either: its runs are windows
+        why = (
+            "an incremental segment's runs keep none: each is one window, not its audience"
+            if run.mode == "incremental"
+            else "an older runner kept none; export it again"
+        )
         return Audience(
             segment,
             run=run,
-            missing=f"its last successful run ({run.run_id}) kept no id "
-            f"snapshot ({why}); export it again",
+            missing=f"its last successful run ({run.run_id}) kept no id snapshot ({why})",
         )
     try:
         with store.open_snapshot(run.snapshot) as file:

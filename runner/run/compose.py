@@ -153,6 +153,10 @@ class Audiences:
         """``seg``'s audience: its filter, its own exclude and only (never its holdout)."""
         if seg.name in self._building:  # validate refuses cycles; this is a last stop
             raise RunnerError(f"segment '{seg.name}' is computed from itself (a cycle)")
+        if seg.name in self.ws.unresolved:  # selected, its names refused (reported above)
+            raise RunnerError(
+                f"segment '{seg.name}' cannot be computed: {self.ws.unresolved[seg.name]}"
+            )
         if seg.saved_names:  # resolved for the segments a command selects (runner.fetch.saved)
             raise RunnerError(
                 f"segment '{seg.name}' names saved segments in filter.segments ('name:'): "
@@ -192,9 +196,12 @@ class Audiences:
         record = last_success(store, seg.name)
         if record is None or not record.snapshot:
             why = "has not published yet" if record is None else "kept no id snapshot"
+            fix = "run it first, or drop 'from: last-published' to fetch it in this run"
+            if seg.mode == "incremental":  # running it again keeps none either
+                fix = "an incremental segment's runs keep none (each is one window); drop "
+                fix += "'from: last-published' to fetch its whole filter in this run"
             raise HistoryError(
-                f"{key}: segment '{seg.name}' (from: last-published) {why} in its history: "
-                "run it first, or drop 'from: last-published' to fetch it in this run"
+                f"{key}: segment '{seg.name}' (from: last-published) {why} in its history: {fix}"
             )
         name = f"the id snapshot of '{seg.name}' (run {record.run_id})"
         base = SnapshotBase(store.open_snapshot(record.snapshot), self.ws.project.api.id_key, name)

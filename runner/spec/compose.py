@@ -167,7 +167,23 @@ def check(segments: Sequence[Composes], failed: Iterable[str] = ()) -> list[Prob
                 )
                 message = f"{key}: no segment is named '{ref.segment}'{hint}"
                 problems.append(Problem(seg.file, ref.line, ref.col, message))
-    return problems + _cycles(by_name)
+    return problems + _both(segments) + _cycles(by_name)
+
+
+def _both(segments: Sequence[Composes]) -> list[Problem]:
+    """A segment in ``exclude`` and in ``only`` with the same ids (``from``): whatever
+    ``only`` keeps, ``exclude`` leaves out, so the audience is always empty."""
+    problems: list[Problem] = []
+    for seg in segments:
+        excluded = {(ref.segment, ref.source) for ref in seg.compose.exclude}
+        for ref in seg.compose.only:
+            if (ref.segment, ref.source) in excluded:
+                message = (
+                    f"only: '{ref.describe()}' is also in exclude: every contact only keeps, "
+                    "exclude leaves out, so this audience is always empty; keep one of them"
+                )
+                problems.append(Problem(seg.file, ref.line, ref.col, message))
+    return problems
 
 
 def _cycles(by_name: Mapping[str, Composes]) -> list[Problem]:

@@ -188,9 +188,13 @@ def _pick_branch(error: ValidationError) -> ValidationError | None:
                 branch = [e for e in context if e.relative_schema_path[0] == _branch_index(marker)]
                 if branch:
                     return best_match(branch)
+    # A branch for another kind of value ("must be a string, got mapping") says nothing
+    # about the value written: judge it by the branches of its own kind.
+    fitting = [e for e in context if list(e.relative_schema_path)[1:] != ["type"]]
+    branches = {e.relative_schema_path[0] for e in fitting}
     if isinstance(instance, str):
-        return None
-    return best_match(context)
+        return best_match(fitting) if len(branches) == 1 else None
+    return best_match(fitting or context)
 
 
 def _branch_index(marker: str) -> int:

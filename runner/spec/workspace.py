@@ -43,6 +43,8 @@ class Workspace:
     variables: Mapping[str, str] = field(default_factory=dict)
     state: StateFilter | None = None
     failed: list[Loaded] = field(default_factory=list)  # files that did not load
+    # segment -> why its filter.segments names could not be resolved in this command
+    unresolved: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(

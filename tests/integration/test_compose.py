@@ -207,7 +207,8 @@ def test_last_published_reads_the_snapshot_and_sends_no_request_for_it(
     refused = run_cli("export", "vip-not-signups", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert refused.returncode == 1
     assert (
-        "exclude: segment 'signups' (from: last-published) kept no id snapshot in its history"
-        in refused.stdout + refused.stderr
+        "exclude: segment 'signups' (from: last-published) kept no id snapshot in its history: "
+        "an incremental segment's runs keep none" in refused.stdout + refused.stderr
     )
+    assert "run it first" not in refused.stdout + refused.stderr
     assert not (project / "out" / "vip-not-signups.jsonl").exists()

@@ -365,7 +365,7 @@ def test_a_fetched_reference_is_the_whole_audience_last_published_only_the_file(
     assert got["not-fetched"] == [] and got["in-fetched"] == audience
     assert got["not-published"] == [i for i in audience if i in held]
     assert got["in-published"] == [i for i in audience if i not in held]
-    for name, (key, ref) in refs.items():
+    for name, (_key, ref) in refs.items():
         manifest = json.loads((project / "out" / f"{name}.csv.manifest.json").read_text())
         (source,) = manifest["audience"]["sources"]
         assert source["ids"] == ("published" if ref == LAST else "audience"), name

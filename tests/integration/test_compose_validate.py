@@ -211,3 +211,54 @@ def _rendered_body(project: Path) -> Path:
     out = project.parent / f"rendered-{len(list(project.parent.glob('rendered-*')))}.txt"
     out.write_text(body)
     return out
+
+
+def test_a_misspelt_reference_names_what_is_valid(tmp_path: Path) -> None:
+    """Was "'exclude[0]' must be a string, got mapping" and the raw "is not valid under
+    any of the given schemas"."""
+    bad = {
+        "a": "exclude: [{segment: ordered, from: published}]\n",
+        "b": "only: [{segment: ordered, from: last_published}]\n",
+        "c": "exclude: [{segment: ordered, from: Last-Published}]\n",
+        "d": 'exclude: ["ordered*"]\n',
+        "e": "only: [Ordered]\n",
+        "f": "exclude: [{segment: ordered_x}]\n",
+    }
+    project = make_project(
+        tmp_path, {"ordered": seg("ordered")} | {n: seg(n, extra) for n, extra in bad.items()}
+    )
+    found = problems(project)
+    choices = "(did you mean 'last-published'?); valid choices: run, last-published"
+    name = "expected another segment's name (lowercase letters and digits, single hyphens"
+    assert found == [
+        f"segments/a.yaml:5:36: 'exclude[0].from' has invalid value \"published\" {choices}",
+        f"segments/b.yaml:5:33: 'only[0].from' has invalid value \"last_published\" {choices}",
+        "segments/c.yaml:5:36: 'exclude[0].from' has invalid value \"Last-Published\" " + choices,
+        f"segments/d.yaml:5:11: 'exclude[0]' has invalid value \"ordered*\": {name} between), "
+        "its contacts fetched in this run (once, however many segments use it)",
+        f"segments/e.yaml:5:8: 'only[0]' has invalid value \"Ordered\": {name} between), "
+        "its contacts fetched in this run (once, however many segments use it)",
+        f"segments/f.yaml:5:21: 'exclude[0].segment' has invalid value \"ordered_x\": {name} "
+        "between)",
+    ]
+
+
+def test_exclude_and_only_of_the_same_ids_is_a_problem(tmp_path: Path) -> None:
+    """An always-empty audience; the same segment from other sources is not."""
+    last = "{segment: ordered, from: last-published}"
+    cases = {
+        "a": "exclude: [ordered]\nonly: [ordered]\n",
+        "b": f"exclude: [{last}]\nonly: [open, {last}]\n",
+        "c": f"exclude: [{last}]\nonly: [ordered]\n",  # last time's vs now: can be non-empty
+    }
+    project = make_project(
+        tmp_path,
+        {"ordered": seg("ordered"), "open": seg("open")}
+        | {n: seg(n, extra) for n, extra in cases.items()},
+    )
+    empty = "is also in exclude: every contact only keeps, exclude leaves out, so this "
+    assert problems(project) == [
+        f"segments/a.yaml:6:8: only: 'ordered' {empty}audience is always empty; keep one of them",
+        f"segments/b.yaml:6:14: only: 'ordered (last-published)' {empty}audience is always "
+        "empty; keep one of them",
+    ]

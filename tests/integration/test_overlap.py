@@ -118,7 +118,8 @@ def test_overlap_reads_the_latest_snapshot_and_names_segments_without_one(
     missing = {s["name"]: s["missing"] for s in found["segments"] if s["missing"]}  # type: ignore[index]
     assert set(missing) == {"never", "signups"}
     assert missing["never"].startswith("no successful run in ")
-    assert "kept no id snapshot (mode: incremental)" in missing["signups"]
+    assert "kept no id snapshot (an incremental segment's runs keep none" in missing["signups"]
+    assert "export it again" not in missing["signups"]  # which would keep none either
     text = run_cli("overlap", cwd=project, env={})
     assert "no snapshot: never: no successful run in " in text.stdout
     assert "no snapshot: signups: its last successful run (" in text.stdout

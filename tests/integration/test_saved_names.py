@@ -339,3 +339,29 @@ def test_a_listing_with_nothing_named_says_what_it_held(
     assert where in done.stderr and said in done.stderr, done.stderr
     assert "has none" not in done.stderr and "records_path" not in done.stderr
     assert api.stats["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("VIP lst", "names no saved Flowmatix segment (did you mean 'VIP list'"),
+        ("Churn risk", "names 2 saved Flowmatix segments"),
+        ("Nobody", "names no saved Flowmatix segment; the account's: "),
+    ],
+    ids=["typo", "shared", "unknown"],
+)
+def test_a_reference_whose_name_failed_in_this_run_says_why(
+    sandbox: Start, tmp_path: Path, written: str, said: str
+) -> None:
+    """Was "export it in the same run" for a segment exported in that very run."""
+    api = sandbox(users=200)
+    excluding = segment("vip-not-typo", "name:VIP list") + "exclude: [typo]\n"
+    project = make_project(
+        tmp_path, {"typo": segment("typo", f"name:{written}"), "vip-not-typo": excluding}
+    )
+    done = cli(project, api, "export", "typo", "vip-not-typo")
+    assert done.returncode == 1
+    why = f"segment 'typo' cannot be computed: 'filter.segments[0]' \"name:{written}\" {said}"
+    assert f"vip-not-typo: FAILED: {why}" in done.stderr, done.stderr
+    assert "export it in the same run" not in done.stdout + done.stderr
+    assert not list(project.glob("out/*.jsonl")) and api.stats["requests"] == 0
