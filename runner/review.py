@@ -159,7 +159,7 @@ def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
 def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) -> None:
     """Count both versions of each change: the export's path in dry-run mode, nothing written."""
     from runner.fetch import token_from_env
-    from runner.run.export import count_contacts
+    from runner.run import count_contacts
 
     token = token_from_env(ws.project.api, env)
     for change in found:

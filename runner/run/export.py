@@ -1,107 +1,61 @@
-"""Export: segment -> rendered request -> pages -> records -> rows -> destination -> manifest.
+"""The export, as its steps in order; each passes typed values to the next, none calls back.
 
-:func:`export_segment` runs one segment and returns a :class:`SegmentResult`; it never leaves
-a partial file or object under the destination name. :func:`export_all` runs several, each
-on its own, reporting as it goes; :func:`count_contacts`: the same path, dry (``diff --count``).
+1. plan: where the file goes, the history beside it, the window to read
+   (:meth:`runner.run.remember.HistoryRun.start`);
+2. fetch: the segment's de-duplicated pages (:mod:`runner.run.pages`);
+3. build rows and 4. write them, finished but not published (:mod:`runner.run.rows`);
+   then the guards (``expect.min_rows``, ``max_rows``, ``max_change``);
+5. publish the file with its manifest and delta files (:mod:`runner.run.publish`);
+6. remember: the history entry (:meth:`~runner.run.remember.HistoryRun.remember`);
+7. notify (:func:`runner.run.notify.notify_run`).
+
+Every figure lands in one record, :class:`~runner.run.record.ExportResult`, from which
+the manifest, the history entry, the summary and ``--results`` are made.
+:func:`export_segment` never leaves a partial file or object under the destination name;
+:func:`export` runs several segments, each on its own; :func:`count_contacts` is steps
+2 to 4, dry (``diff --count``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from runner import __version__
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
 from runner.fetch.redact import Redactor
-from runner.formats import Encoder, content_type
-from runner.formats.split import encoder_for, over_limit, part_list, split_warning
+from runner.formats import content_type
 from runner.history import RunStatus
-from runner.locations import public_url
-from runner.rows.empty import EmptyColumns
-from runner.rows.presets import too_small
-from runner.run.manifest import Manifest, git_blob_id
+from runner.history.record import utc_now
+from runner.run.manifest import Manifest
+from runner.run.notify import catalog_link, notify_run
+from runner.run.options import ExportOptions
+from runner.run.pages import Fetched, Records, open_pages, records
+from runner.run.publish import publish
+from runner.run.record import DONE, ExportResult, Listener, quiet
 from runner.run.remember import HistoryRun, expected_rows
-from runner.sinks import (
-    Destination,
-    DiscardUpload,
-    OutputRoot,
-    Upload,
-    as_output_root,
-    manifest_display,
-)
-from runner.sinks.group import publish_group
-from runner.sinks.parts import remove_old_set
+from runner.run.rows import Written, write_rows
+from runner.sinks import DiscardUpload, Upload
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
-# How a segment ended (``status`` in the results file, the summary and the history) is a
-# RunStatus; these two mean the segment ran to its end.
-DONE = frozenset({RunStatus.SUCCESS, RunStatus.DRY_RUN})
 
+class _Live:
+    """The run's record as the steps fill it in, shown to the listener at each event."""
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """``out`` is parsed once (text from Python callers is parsed here, UsageError if bad)."""
+    def __init__(self, segment: str, listener: Listener | None) -> None:
+        self.result = ExportResult(segment, started_at=utc_now())
+        self._listener = listener or quiet
 
-    out: OutputRoot | None = None
-    concurrency: int | None = None
-    max_pages: int | None = None
-    dry_run: bool = False
-    fail_fast: bool = False
-    accept_change: bool = False  # publish past expect.max_change, once (recorded)
-    since: str | None = None  # where the first incremental run starts (like --as-of)
+    def tell(self, event: str) -> None:
+        self._listener(event, self.result)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "out", as_output_root(self.out))
-
-    def as_args(self) -> dict[str, Any]:
-        """The options as plain JSON values, for the results file."""
-        return {**asdict(self), "out": None if self.out is None else str(self.out)}
-
-
-@dataclass
-class SegmentResult:
-    segment: str
-    status: RunStatus | None = None  # None while the segment runs
-    rows: int = 0
-    pages: int = 0
-    duplicates: int = 0
-    dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
-    invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
-    retries: int = 0
-    reread: bool = False
-    concurrency: int = 0  # requests at once the run settled at
-    auto_concurrency: bool = False  # found as the run went (api.concurrency: auto)
-    windows: int = 0  # createdAt windows read (0: page numbers only)
-    note: str = ""  # why the run stopped reading windows, if it did
-    read_as: str = ""  # page numbers after the first window, contacts outside every window
-    seconds: float = 0.0
-    bytes: int = 0
-    parts: int = 0  # output.split: the numbered files written (0: one file)
-    destination: str = ""
-    manifest: str = ""
-    sha256: str = ""
-    error: str = ""
-    published: bool = False  # the destination holds this run's data (even if status failed)
-    warnings: list[str] = field(default_factory=list)  # history or notifications: never fatal
-    empty_columns: list[str] = field(default_factory=list)  # output.columns with no value
-
-
-Listener = Callable[[str, SegmentResult], None]
-
-
-def _quiet(_event: str, _result: SegmentResult) -> None:
-    pass
-
-
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    def warn(self, *lines: str) -> None:
+        for line in lines:
+            self.result = self.result.warned(line)
+            self.tell("warning:" + line)
 
 
 def export_segment(
@@ -111,163 +65,156 @@ def export_segment(
     token: str,
     listener: Listener | None = None,
     env: Mapping[str, str] | None = None,
-    into: SegmentResult | None = None,
-) -> SegmentResult:
-    """Export one segment; every failure is in the result, only an interrupt is raised
-    (``into``, the result to fill, then says ``interrupted``). The run is recorded in the
-    history beside the destination (:mod:`runner.run.remember`)."""
-    result = SegmentResult(seg.name) if into is None else into
+) -> ExportResult:
+    """Export one segment: its final record. Every failure is in the record; only an
+    interrupt is raised, after the run is recorded (the listener's last record then
+    says ``interrupted``)."""
+    live = _Live(seg.name, listener)
     scrub = Redactor(token)  # the one redaction: every text this run leaves passes it
-    started, started_at = time.monotonic(), _utc_now()
-    notify = listener or _quiet
+    started = time.monotonic()
     upload: Upload | None = None
     run: HistoryRun | None = None
     try:
-        run = HistoryRun.start(seg, ws, options.out, **_history_flags(options))
-        destination = run.destination
-        result.destination = destination.display
-        notify(f"start:{expected_rows(run) or ''}", result)  # with progress's total, if any
-        fetcher = _fetcher(seg, ws, options, token, result, notify, body=run.body, scrub=scrub)
-        upload = DiscardUpload() if options.dry_run else destination.open(content_type(seg.output))
+        run = HistoryRun.start(
+            seg,
+            ws,
+            options.out,
+            accept_change=options.accept_change,
+            since=options.since,
+            dry_run=options.dry_run,
+        )
+        live.result = replace(live.result, destination=run.destination.display)
+        live.tell(f"start:{expected_rows(run) or ''}")  # with progress's total, if any
+        upload = (
+            DiscardUpload() if options.dry_run else run.destination.open(content_type(seg.output))
+        )
         run.open_deltas()
-        encoder = write_rows(fetcher, seg, upload, result, notify, run)
-        _check_guards(seg, result.rows)
-        run.check(result.rows, result.sha256)
+        written = _fetch_and_write(seg, ws, options, token, run, upload, live, scrub)
+        _check_guards(seg, written.rows)
+        run.check(written.rows, written.sha256)
         if options.dry_run:
-            upload.abort()
-            result.status = RunStatus.DRY_RUN
+            live.result = replace(live.result, status=RunStatus.DRY_RUN)
         else:
-            companions = run.companions()  # the delta files, finished
-            manifest = _manifest(seg, ws, result, started_at, encoder, destination, run)
-            _publish(manifest, ws, result, upload, destination, companions, scrub)
+            _publish(seg, ws, run, upload, written, live, scrub)
     except ManifestError as exc:
-        result.status, result.published = RunStatus.FAILED, True
-        result.error = scrub.mask(str(exc))
+        live.result = replace(
+            live.result, status=RunStatus.FAILED, published=True, error=scrub.mask(str(exc))
+        )
     except RunnerError as exc:
-        result.status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
-        result.error = scrub.mask(str(exc))
+        status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
+        live.result = replace(live.result, status=status, error=scrub.mask(str(exc)))
     except (KeyboardInterrupt, Terminated):
-        result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
+        live.result = replace(live.result, status=RunStatus.INTERRUPTED, error="interrupted")
         raise
     finally:
-        if upload is not None and result.status != RunStatus.SUCCESS:
+        if upload is not None and live.result.status != RunStatus.SUCCESS:
             upload.abort()
-        result.seconds = round(time.monotonic() - started, 3)
-        _remember(run, result, os.environ if env is None else env, scrub, notify)
-        if result.status is not None:
-            notify("end", result)
-    return result
+        live.result = replace(live.result, seconds=round(time.monotonic() - started, 3))
+        _remember_and_notify(run, ws, live, os.environ if env is None else env, scrub)
+        if live.result.status is not None:
+            live.tell("end")
+    return live.result
 
 
-def _history_flags(options: ExportOptions) -> dict[str, Any]:
-    return {
-        "accept_change": options.accept_change,
-        "since": options.since,
-        "dry_run": options.dry_run,
-    }
-
-
-def _remember(
-    run: HistoryRun | None,
-    result: SegmentResult,
-    env: Mapping[str, str],
+def _publish(
+    seg: Segment,
+    ws: Workspace,
+    run: HistoryRun,
+    upload: Upload,
+    written: Written,
+    live: _Live,
     scrub: Redactor,
-    notify: Listener,
 ) -> None:
-    """Record the run and send its notifications; what goes wrong there is a warning."""
-    if run is None:
-        return
-    try:
-        if result.status is not None:
-            for line in run.end(result.status, result, env, scrub.mask):
-                text = scrub.mask(line)
-                result.warnings.append(text)
-                notify("warning:" + text, result)
-    finally:
-        run.close()
+    """Step 5: the delta files finished, the manifest made from the record, all published."""
+    companions = run.companions()
+    live.result = replace(live.result, finished_at=utc_now())
+    history = run.manifest_fields()
+    manifest = Manifest.of(seg, ws, live.result, written.columns, history, written.part_list)
+    shown = publish(manifest, upload, run.destination, companions, scrub)
+    live.result = replace(live.result, status=RunStatus.SUCCESS, published=True, manifest=shown)
 
 
-def _fetcher(
+def _fetch_and_write(
     seg: Segment,
     ws: Workspace,
     options: ExportOptions,
     token: str,
-    result: SegmentResult,
-    notify: Listener,
-    body: Mapping[str, Any] | None = None,
-    scrub: Redactor | None = None,
-) -> PageFetcher:
-    mask = (scrub or Redactor(token)).mask
+    run: HistoryRun,
+    upload: Upload,
+    live: _Live,
+    scrub: Redactor,
+) -> Written:
+    """Steps 2 to 4: the pages of ``run``'s request, as rows, into ``upload``."""
 
-    def on_retry(page: int, reason: str) -> None:
-        result.retries = fetcher.retries
-        notify("retry:" + mask(reason), result)
+    def on_retry(reason: str) -> None:
+        live.result = replace(live.result, retries=fetcher.retries)
+        live.tell("retry:" + scrub.mask(reason))
 
-    fetcher = PageFetcher(
-        ws.project.api,
+    def on_page(page: Records, rows: int) -> None:
+        run.page(page)  # the delta files
+        pages, duplicates = live.result.pages + 1, fetcher.duplicates
+        live.result = replace(live.result, pages=pages, rows=rows, duplicates=duplicates)
+        live.tell("page")
+
+    fetcher = open_pages(
+        ws,
         token,
-        seg.body if body is None else body,
+        run.body,
         concurrency=options.concurrency,
         max_pages=options.max_pages,
         on_retry=on_retry,
-        as_of=ws.clock.now,
     )
-    return fetcher
-
-
-def write_rows(
-    fetcher: PageFetcher,
-    seg: Segment,
-    upload: Upload,
-    result: SegmentResult,
-    notify: Listener = _quiet,
-    run: HistoryRun | None = None,
-) -> Encoder:
-    """Pages -> de-duplicated records -> rows -> ``upload``, finished (not published);
-    ``result`` gets the figures as they come; ``run`` gets the records too (deltas), and
-    says when there is nothing to ask (an empty incremental window)."""
-    encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
-    watch = EmptyColumns(seg.output.columns or ())
     try:
-        for page in fetcher.pages() if run is None or run.fetch_needed else ():
-            encoder.write_page(page.records)  # de-duplicated by the fetcher
-            watch.page(page.records)
-            if run is not None:
-                run.page(page.records)
-            result.pages += 1
-            result.rows = encoder.rows
-            result.duplicates = fetcher.duplicates
-            notify("page", result)
+        written = write_rows(records(fetcher, run.fetch_needed), seg, upload, on_page)
     finally:
         fetcher.close()
-        result.concurrency, result.auto_concurrency = fetcher.settled, fetcher.auto
-        result.windows, result.note, result.read_as = fetcher.windows, fetcher.note, fetcher.read_as
-        if result.note:
-            notify("warning:" + result.note, result)
-    result.reread = fetcher.reread
-    encoder.finish()
-    result.rows, result.bytes, result.sha256 = encoder.rows, encoder.size, encoder.sha256
-    result.parts = len(part_list(encoder) or ())
-    result.empty_columns = watch.names if encoder.rows else []
-    too_big = [over_limit(seg.output, encoder.rows, encoder.size), split_warning(encoder)]
-    too_big.append(too_small(seg.output, encoder.rows))
-    for text in filter(None, [*too_big, watch.warning(encoder.rows)]):
-        result.warnings.append(text)
-        notify("warning:" + text, result)
-    result.dropped_unmatchable = encoder.dropped_unmatchable
-    result.invalid_phones = encoder.invalid_phones
-    result.retries = fetcher.retries
-    return encoder
+        live.result = live.result.with_figures(Fetched.of(fetcher, live.result.pages))
+        if live.result.note:
+            live.tell("warning:" + live.result.note)
+    live.result = live.result.with_figures(written)
+    live.warn(*written.cautions)
+    return written
+
+
+def _remember_and_notify(
+    run: HistoryRun | None,
+    ws: Workspace,
+    live: _Live,
+    env: Mapping[str, str],
+    scrub: Redactor,
+) -> None:
+    """Steps 6 and 7: the history entry, then the notifications; what goes wrong there
+    is a warning, never a change of the run's status."""
+    if run is None:
+        return
+    try:
+        if live.result.status is None:
+            return
+        entry, warnings = run.remember(live.result, scrub.mask)
+        if entry is not None:
+            warnings += notify_run(
+                run.seg.notify,
+                entry,
+                run.previous,
+                env=env,
+                redact=scrub.mask,
+                timeout=ws.project.notify_timeout,
+                catalog=catalog_link(ws.project.catalog_url, run.seg.name),
+            )
+        live.warn(*(scrub.mask(line) for line in warnings))
+    finally:
+        run.close()
 
 
 def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
-    """How many contacts ``seg`` selects: the export's path in dry-run mode (every page
-    fetched, de-duplicated and turned into rows, nothing written), without its guards.
-    A contact a preset leaves out is still counted. Failures are raised."""
-    result = SegmentResult(seg.name)
-    fetcher = _fetcher(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-    write_rows(fetcher, seg, DiscardUpload(), result)
-    return result.rows + result.dropped_unmatchable
+    """How many contacts ``seg`` selects: steps 2 to 4 with nothing written, without the
+    guards. A contact a preset leaves out is still counted. Failures are raised."""
+    fetcher: PageFetcher = open_pages(ws, token, seg.body)
+    try:
+        written = write_rows(records(fetcher), seg, DiscardUpload())
+    finally:
+        fetcher.close()
+    return written.rows + written.dropped_unmatchable
 
 
 def _check_guards(seg: Segment, rows: int) -> None:
@@ -281,101 +228,56 @@ def _check_guards(seg: Segment, rows: int) -> None:
         )
 
 
-def _manifest(
-    seg: Segment,
-    ws: Workspace,
-    result: SegmentResult,
-    started_at: str,
-    encoder: Encoder,
-    destination: Destination,
-    run: HistoryRun,
-) -> Manifest:
-    return Manifest(
-        segment=seg.name,
-        source_file=seg.file,
-        source_git_blob=git_blob_id(Path(seg.file)),
-        request={"method": "POST", "url": public_url(ws.project.api.url), "body": seg.body},
-        as_of=ws.clock.iso(),
-        variables=dict(ws.variables),
-        started_at=started_at,
-        finished_at=_utc_now(),
-        pages=result.pages,
-        rows=result.rows,
-        duplicates_dropped=result.duplicates,
-        dropped_unmatchable=result.dropped_unmatchable,
-        invalid_phones=result.invalid_phones,
-        retries=result.retries,
-        reread_after_churn=result.reread,
-        concurrency={"auto": result.auto_concurrency, "settled": result.concurrency},
-        created_at_windows=result.windows,
-        paging_note=result.note,
-        format=seg.output.format,
-        compression=seg.output.compression,
-        preset=seg.output.preset,
-        columns=encoder.format.header,
-        destination=destination.display,
-        bytes=encoder.size,
-        sha256=encoder.sha256,
-        parts=part_list(encoder),
-        runner_version=__version__,
-        history=run.manifest_fields(),
-        empty_columns=result.empty_columns,
-    )
+class _Latest:
+    """A listener that keeps the record it last saw (the one an interrupt stopped)."""
+
+    def __init__(self, segment: str, listener: Listener | None) -> None:
+        self.result = ExportResult(segment)
+        self._listener = listener or quiet
+
+    def __call__(self, event: str, result: ExportResult) -> None:
+        self.result = result
+        self._listener(event, result)
 
 
-def _publish(
-    manifest: Manifest,
-    ws: Workspace,
-    result: SegmentResult,
-    upload: Upload,
-    destination: Destination,
-    companions: Sequence[Upload] = (),
-    scrub: Redactor | None = None,
-) -> None:
-    """Publish the file with its delta files (if any), all or none; every text in the
-    manifest passes ``scrub``."""
-    metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": ws.clock.iso()}
-    content = manifest.to_bytes(scrub.document if scrub is not None else None)
-    publish_group(upload, companions, content, metadata)
-    remove_old_set(destination)  # one file where a set was (split turned off)
-    result.published = True
-    result.manifest = manifest_display(destination, result.parts)
-    result.status = RunStatus.SUCCESS
-
-
-def export_all(
+def export(
     segments: Sequence[Segment],
     ws: Workspace,
-    options: ExportOptions,
+    options: ExportOptions | None = None,
+    *,
     env: Mapping[str, str] | None = None,
     listener: Listener | None = None,
-    results: list[SegmentResult] | None = None,
-) -> list[SegmentResult]:
-    """Export ``segments`` one after the other; their results, in order. With
+    results: list[ExportResult] | None = None,
+) -> list[ExportResult]:
+    """Export ``segments`` one after the other; their records, in order. With
     ``fail_fast``, the segments after one that did not finish are ``skipped``.
+    ``env`` (default: the process's) holds the API token and the notify URLs' variables.
 
     ``results``, if given, is filled as the segments go, so a caller still holds it
     when an interrupt is raised: the segment it stopped is ``interrupted``, the rest
     ``skipped``.
     """
+    options = options or ExportOptions()
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results = [] if results is None else results
     for number, seg in enumerate(segments, 1):
-        result = SegmentResult(seg.name)
-        results.append(result)
+        latest = _Latest(seg.name, listener)
         try:
-            export_segment(seg, ws, options, token, listener, env, into=result)
+            result = export_segment(seg, ws, options, token, latest, env)
         except (KeyboardInterrupt, Terminated):
-            if result.status is None:  # stopped before it began
-                result.status, result.error = RunStatus.INTERRUPTED, "interrupted"
+            stopped = latest.result
+            if stopped.status is None:  # stopped before it was recorded
+                stopped = replace(stopped, status=RunStatus.INTERRUPTED, error="interrupted")
+            results.append(stopped)
             _skip(results, segments[number:])
             raise
+        results.append(result)
         if result.status not in DONE and options.fail_fast:
             _skip(results, segments[number:])
             break
     return results
 
 
-def _skip(results: list[SegmentResult], rest: Sequence[Segment]) -> None:
-    results.extend(SegmentResult(seg.name, status=RunStatus.SKIPPED) for seg in rest)
+def _skip(results: list[ExportResult], rest: Sequence[Segment]) -> None:
+    results.extend(ExportResult(seg.name, status=RunStatus.SKIPPED) for seg in rest)

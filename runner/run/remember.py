@@ -12,23 +12,22 @@
    (:class:`~runner.errors.GuardError` unless ``--accept-change``).
 4. :meth:`~HistoryRun.companions`: the delta files finished and this run's id snapshot
    stored; the uploads to publish with the file, all or none.
-5. :meth:`~HistoryRun.end`: the run recorded (whatever its status), old snapshots
-   pruned, notifications sent; returns the warnings. Nothing here changes the
-   run's result once it has one, and :meth:`~HistoryRun.close` cleans up.
+5. :meth:`~HistoryRun.remember`: the run's record (:class:`~runner.run.record.ExportResult`)
+   becomes its history entry (whatever its status), old snapshots are pruned; returns
+   the entry and the warnings. Nothing here changes the run's result once it has one,
+   and :meth:`~HistoryRun.close` cleans up. Notifying is the next step, the export's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runner import __version__
 from runner.errors import DestinationError, GuardError, HistoryError
-from runner.formats import Encoder, content_type
 from runner.history import (
     HistoryStore,
     RunRecord,
@@ -38,7 +37,6 @@ from runner.history import (
     open_history,
     prune_snapshots,
 )
-from runner.history.delta import DeltaSummary, DeltaTracker, id_record
 from runner.history.guard import (
     Baseline,
     RateBaseline,
@@ -48,31 +46,17 @@ from runner.history.guard import (
     window_ms,
 )
 from runner.history.record import body_fingerprint, git_commit, utc_now, utc_text
-from runner.history.snapshot import SnapshotBase
 from runner.history.store import last_incremental
 from runner.history.window import Window, next_window
-from runner.run.notify import catalog_link, notify_run
+from runner.run.deltas import Deltas
+from runner.run.record import ExportResult
 from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
 from runner.sinks.base import published_sha256
 from runner.spec.project import Project
-from runner.spec.segment import Column, OutputSpec, Segment
-from runner.spec.targets import DELTA_TAGS, tagged_path
+from runner.spec.segment import OutputSpec, Segment
+from runner.spec.targets import tagged_path
 from runner.spec.templating import Clock
 from runner.spec.workspace import Workspace
-
-
-class Figures(Protocol):
-    """What a finished run measured (:class:`runner.run.export.SegmentResult` has these)."""
-
-    rows: int
-    pages: int
-    duplicates: int
-    retries: int
-    seconds: float
-    bytes: int
-    sha256: str
-    destination: str
-    error: str
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -99,83 +83,6 @@ def store_for(seg: Segment, project: Project, out: OutputRoot | None) -> History
     return history_store(destination_for(seg, project, out), out)
 
 
-def removed_spec(spec: OutputSpec, id_key: str) -> OutputSpec:
-    """The removed file: the ids only, as JSON values (JSONL) or one column named ``id_key``."""
-    columns = None if spec.format == "jsonl" else (Column(id_key, id_key),)
-    return dataclasses.replace(spec, columns=columns, preset=None, hash=None, rename={})
-
-
-@dataclasses.dataclass
-class DeltaFile:
-    tag: str
-    destination: Destination
-    upload: Upload
-    encoder: Encoder
-
-
-@dataclasses.dataclass
-class Deltas:
-    """``output.delta``: the added and removed files beside the output, fed page by page,
-    and this run's id snapshot, stored with the history before the files are published."""
-
-    seg: Segment
-    store: HistoryStore
-    tracker: DeltaTracker
-    files: list[DeltaFile] = dataclasses.field(default_factory=list)
-    summary: DeltaSummary | None = None
-    snapshot: str | None = None  # the stored snapshot's reference
-
-    @classmethod
-    def open(cls, run: HistoryRun) -> Deltas:
-        """Load the last successful run's snapshot (SnapshotError if damaged); open the files."""
-        seg, project = run.seg, run.ws.project
-        ref = run.previous.snapshot if run.previous else None
-        base = None  # the first delta run: every row is added
-        if ref:
-            base = SnapshotBase(run.store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
-        deltas = cls(
-            seg, run.store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
-        )
-        for tag in DELTA_TAGS:
-            spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
-            spec = dataclasses.replace(spec, split=None)  # a delta file is never split
-            dest = destination_for(
-                with_path(seg, tagged_path(seg.output.path, tag), spec), project, run.out
-            )
-            upload = dest.open(content_type(spec))
-            deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
-        return deltas
-
-    def page(self, records: list[Any]) -> None:
-        self.files[0].encoder.write_page(self.tracker.page(records))
-
-    def finish(self) -> list[Upload]:
-        """Finish both files and store this run's snapshot; the uploads to publish."""
-        added, removed = self.files
-        self.summary = self.tracker.finish()
-        added.encoder.finish()
-        for ids in self.tracker.removed():
-            removed.encoder.write_page([id_record(self.tracker.id_key, value) for value in ids])
-        removed.encoder.finish()
-        run_id = new_run_id(utc_now())
-        self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
-        return [f.upload for f in self.files]
-
-    def manifest_fields(self, previous: RunRecord | None) -> dict[str, Any]:
-        assert self.summary is not None
-        return {
-            "against": previous.run_id if previous and self.summary.had_base else None,
-            **{f.tag: _file_fields(f) for f in self.files},
-            "without_id": self.summary.without_id,
-        }
-
-    def close(self) -> None:
-        """Abort the uploads (a published one is kept) and remove the temporary files."""
-        for f in self.files:
-            f.upload.abort()
-        self.tracker.close()
-
-
 @dataclasses.dataclass
 class HistoryRun:
     """One export's history: see the module docstring for the order of the calls."""
@@ -189,7 +96,6 @@ class HistoryRun:
     window: Window | None
     accept_change: bool = False
     dry_run: bool = False
-    started: str = dataclasses.field(default_factory=utc_now)
     accepted_change: bool = False
     deltas: Deltas | None = None
 
@@ -229,7 +135,9 @@ class HistoryRun:
     def open_deltas(self) -> None:
         """Start the added and removed files (``output.delta``; not on a dry run)."""
         if self.seg.output.delta and not self.dry_run:
-            self.deltas = Deltas.open(self)
+            self.deltas = Deltas.open(
+                self.seg, self.ws.project, self.out, self.store, self.previous
+            )
 
     def page(self, records: list[Any]) -> None:
         """Feed one de-duplicated page to the added file."""
@@ -287,17 +195,15 @@ class HistoryRun:
             fields["delta"] = self.deltas.manifest_fields(self.previous)
         return fields
 
-    def end(
-        self,
-        status: RunStatus,
-        figures: Figures,
-        env: Mapping[str, str],
-        redact: Callable[[str], str],
-    ) -> list[str]:
-        """Record the run, prune old snapshots and notify; the warnings (never raises)."""
+    def remember(
+        self, result: ExportResult, redact: Callable[[str], str]
+    ) -> tuple[RunRecord | None, list[str]]:
+        """Step 6: record the finished run (whatever its status) and prune old snapshots;
+        the entry as recorded (None on a dry run, which records nothing), and the
+        warnings (never raises)."""
         if self.dry_run:
-            return []
-        record = masked(run_record(self, status, figures), redact)
+            return None, []
+        record = masked(run_record(self, result), redact)
         warnings: list[str] = []
         try:
             record = self.store.append(record)
@@ -305,18 +211,9 @@ class HistoryRun:
         except HistoryError as exc:
             warnings.append(str(exc) + _lost(record))
         snapshot = self.deltas.snapshot if self.deltas is not None else None
-        if status is not RunStatus.SUCCESS and snapshot:
+        if result.status is not RunStatus.SUCCESS and snapshot:
             self.store.discard_snapshot(snapshot)
-        project = self.ws.project
-        return warnings + notify_run(
-            self.seg.notify,
-            record,
-            self.previous,
-            env=env,
-            redact=redact,
-            timeout=project.notify_timeout,
-            catalog=catalog_link(project.catalog_url, self.seg.name),
-        )
+        return record, warnings
 
     def close(self) -> None:
         """Remove what the deltas left (their uploads abort unless published)."""
@@ -329,31 +226,27 @@ def expected_rows(run: HistoryRun) -> int | None:
     return run.previous.rows if run.previous and run.seg.mode == "full" else None
 
 
-def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
-    """The history entry of ``run``, which ended with ``status`` and measured ``r``."""
-    ok, ended = status is RunStatus.SUCCESS, utc_now()
+# The history entry's figures that the record carries under the same names.
+_SHARED = {f.name for f in dataclasses.fields(RunRecord)} & {
+    f.name for f in dataclasses.fields(ExportResult)
+}
+
+
+def run_record(run: HistoryRun, result: ExportResult) -> RunRecord:
+    """The history entry of ``run``, whose record is ``result`` (its status set)."""
+    ok, ended = result.status is RunStatus.SUCCESS, utc_now()
     window = run.window
     summary = run.deltas.summary if run.deltas is not None else None
+    shared = {k: v for k, v in dataclasses.asdict(result).items() if k in _SHARED}
     return RunRecord(
         run_id=new_run_id(ended),
-        segment=run.seg.name,
-        status=status,
         ended=ended,
         as_of=utc_text(run.ws.clock.now),
-        started=run.started,
-        seconds=r.seconds,
-        rows=r.rows,
-        pages=r.pages,
-        duplicates=r.duplicates,
-        retries=r.retries,
-        bytes=r.bytes,
-        sha256=r.sha256,
-        destination=r.destination,
+        started=result.started_at,
         body_fingerprint=body_fingerprint(run.seg.body),
         runner_version=__version__,
         git_commit=git_commit(run.ws.project.root),
         accepted_change=ok and run.accepted_change,
-        error=r.error,
         mode=run.seg.mode,
         watermark=window.watermark if ok and window is not None else None,
         window_start=window.created_at["startAt"] or None if window is not None else None,
@@ -361,6 +254,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         snapshot=run.deltas.snapshot if ok and run.deltas is not None else None,
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
+        **shared,
     )
 
 
@@ -380,15 +274,6 @@ def masked(record: RunRecord, redact: Callable[[str], str]) -> RunRecord:
 def _since(text: str, clock: Clock) -> dt.datetime:
     """``--since`` read like ``--as-of`` (no offset: the project's time zone)."""
     return Clock.parse(text, clock.tz.key).now
-
-
-def _file_fields(f: DeltaFile) -> dict[str, Any]:
-    return {
-        "destination": f.destination.display,
-        "rows": f.encoder.rows,
-        "bytes": f.encoder.size,
-        "sha256": f.encoder.sha256,
-    }
 
 
 def _lost(record: RunRecord) -> str:
