@@ -109,6 +109,8 @@ def _agree_with_summary(result: dict[str, Any], stdout: str) -> None:
     assert row["STATUS"] == result["status"]
     warned = re.findall(r"^warning: everyone: (.*)$", stdout, re.M)
     assert warned == [*([result["note"]] if result["note"] else []), *result["warnings"]]
+    errors = re.findall(r"^error: everyone: (.*)$", stdout, re.M)
+    assert errors == ([result["error"]] if result["error"] else [])
 
 
 @pytest.mark.parametrize(
@@ -117,8 +119,9 @@ def _agree_with_summary(result: dict[str, Any], stdout: str) -> None:
         (PARTS_DELTA_WARNING, "429=0.3", "success"),
         (ONE_FILE, "429@2|3", "success"),
         (GUARDED, "", "guard"),
+        (ONE_FILE, "env401@2", "failed"),
     ],
-    ids=["parts-delta-warning", "one-file-retries", "guard"],
+    ids=["parts-delta-warning", "one-file-retries", "guard", "failed-on-page-2"],
 )
 def test_manifest_history_summary_and_results_agree_on_every_figure(
     sandbox: Start, tmp_path: Path, segment: str, faults: str, status: str
@@ -134,7 +137,7 @@ def test_manifest_history_summary_and_results_agree_on_every_figure(
     _agree_with_history(result, entry)
     _agree_with_summary(result, done.stdout)
     if status != "success":
-        assert result["published"] is False and result["manifest"] == ""
+        assert result["error"] and result["published"] is False and result["manifest"] == ""
         assert not list(project.rglob("*.manifest.json"))
         return
     manifest = json.loads((project / result["manifest"]).read_text("utf-8"))
