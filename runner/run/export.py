@@ -74,7 +74,7 @@ def export_segment(
     started = time.monotonic()
     upload: Upload | None = None
     run: HistoryRun | None = None
-    try:
+    try:  # 1. plan
         run = HistoryRun.start(
             seg,
             ws,
@@ -88,14 +88,14 @@ def export_segment(
         upload = (
             DiscardUpload() if options.dry_run else run.destination.open(content_type(seg.output))
         )
-        run.open_deltas()
+        run.open_deltas()  # 2 to 4: fetch, build rows, write
         written = _fetch_and_write(seg, ws, options, token, run, upload, live, scrub)
-        _check_guards(seg, written.rows)
+        _check_guards(seg, written.rows)  # nothing is published past a guard
         run.check(written.rows, written.sha256)
         if options.dry_run:
             live.result = replace(live.result, status=RunStatus.DRY_RUN)
         else:
-            _publish(seg, ws, run, upload, written, live, scrub)
+            _publish(seg, ws, run, upload, written, live, scrub)  # 5
     except ManifestError as exc:
         live.result = replace(
             live.result, status=RunStatus.FAILED, published=True, error=scrub.mask(str(exc))
@@ -110,7 +110,7 @@ def export_segment(
         if upload is not None and live.result.status != RunStatus.SUCCESS:
             upload.abort()
         live.result = replace(live.result, seconds=round(time.monotonic() - started, 3))
-        _remember_and_notify(run, ws, live, os.environ if env is None else env, scrub)
+        _remember_and_notify(run, ws, live, os.environ if env is None else env, scrub)  # 6, 7
         if live.result.status is not None:
             live.tell("end")
     return live.result
