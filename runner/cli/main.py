@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from runner.cli import commands
 from runner.cli.args import build_parser
@@ -27,7 +27,10 @@ from runner.errors import ExitCode, RunnerError, Terminated, UsageError
 
 __all__ = ["build_parser", "main"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 EXIT_CODES = {
     Outcome.OK: ExitCode.OK,
@@ -54,7 +57,7 @@ def _selection(args: argparse.Namespace) -> commands.Selection:
 
 def _options(kind: type[T], args: argparse.Namespace) -> T:
     """A typed options dataclass from the arguments of the same names."""
-    names = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(kind)}
     return kind(**{k: v for k, v in vars(args).items() if k in names})
 
 

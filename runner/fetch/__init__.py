@@ -12,9 +12,13 @@ already on their way. One stage per module, each importing only the ones above i
 - :mod:`~runner.fetch.reply`: what a reply means (records, another try, a failure).
 - :mod:`~runner.fetch.retry`: THE retry loop around sending, reading and decoding,
   and the pacing (requests in flight, rate limit).
-- :mod:`~runner.fetch.paging`: which request comes next (page numbers today), and
-  the rules that refuse a partial list.
-- :mod:`~runner.fetch.fetcher`: threads and order.
+- :mod:`~runner.fetch.paging`: the paging interface (which request comes next, how a
+  reply is read, in order or as answered, the figures for the summary), page numbers,
+  and the rules that refuse a partial list.
+- :mod:`~runner.fetch.windows`: the strategy that reads a long list as closed
+  ``createdAt`` windows.
+- :mod:`~runner.fetch.fetcher`: threads and order; it drives any strategy through the
+  interface alone.
 
 >>> fetcher = PageFetcher(api, token_from_env(api, os.environ), body)  # doctest: +SKIP
 >>> for page in fetcher.pages(): ...  # doctest: +SKIP
@@ -22,6 +26,7 @@ already on their way. One stage per module, each importing only the ones above i
 
 from __future__ import annotations
 
-from runner.fetch.fetcher import Page, PageFetcher, token_from_env
+from runner.fetch.fetcher import PageFetcher, token_from_env
+from runner.fetch.paging import Page
 
 __all__ = ["Page", "PageFetcher", "token_from_env"]

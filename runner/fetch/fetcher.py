@@ -1,5 +1,7 @@
 """Threads and order: the pages of one request body, fetched ahead and passed on in order
-(or, for a strategy that takes pages in any order, as they are answered)."""
+(or, for a strategy that takes pages in any order, as they are answered). The strategy
+says which (:meth:`~runner.fetch.paging.Paging.pages`): the fetcher never asks which
+strategy it has."""
 
 from __future__ import annotations
 
@@ -10,35 +12,32 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from queue import SimpleQueue
-from typing import Any
+from typing import Any, TypeAlias
 
 from runner import __version__
 from runner.errors import AuthError
 from runner.fetch.concurrency import Adaptive
-from runner.fetch.paging import NewRecords, PageNumbers, PageRequest, Paging
+from runner.fetch.paging import (
+    AsAnswered,
+    Later,
+    NewRecords,
+    Ordered,
+    Page,
+    PageNumbers,
+    Paging,
+    R,
+)
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
-from runner.fetch.retry import InFlight, Tries
+from runner.fetch.retry import InFlight, Slots, Tries
 from runner.fetch.transport import Response, Retryable, Transport, UrllibTransport
-from runner.fetch.turns import Later
-from runner.fetch.windowed import Windows
-from runner.fetch.windows import closed_range
+from runner.fetch.windows.plan import closed_range
+from runner.fetch.windows.strategy import Windows
 from runner.spec.project import ApiSettings
 
 USER_AGENT = f"segment-runner/{__version__}"
-
-# A request on its way: the request, its retry deadline (None: set when it is read, in
-# this thread) and its first try already under way in the pool (None: not sent yet).
-_Sent = tuple[PageRequest, float | None, Future[Reply] | None]
-
-
-@dataclass(frozen=True)
-class Page:
-    number: int
-    records: list[Any]
 
 
 def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
@@ -63,7 +62,7 @@ class PageFetcher:
     ``transport`` replaces the HTTP client (by default a urllib3 pool).
 
     The list is read as closed ``createdAt`` windows ending at ``as_of`` (default now)
-    unless ``api.windows`` is false (see :mod:`runner.fetch.windowed`); ``note`` says
+    unless ``api.windows`` is false (see :mod:`runner.fetch.windows.strategy`); ``note`` says
     why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
     the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
     ``api.max_concurrency``; :attr:`settled` is what the run settled at.
@@ -90,7 +89,7 @@ class PageFetcher:
         self.auto = fixed == "auto"
         self.concurrency = api.max_concurrency if fixed == "auto" else max(1, int(fixed))
         self.max_pages = max_pages or api.max_pages
-        self.in_flight: InFlight | Adaptive = (
+        self.in_flight: Slots = (
             Adaptive(self.concurrency) if self.auto else InFlight(self.concurrency)
         )
         scrub = Redactor(token)
@@ -140,33 +139,24 @@ class PageFetcher:
     def settled(self) -> int:
         """Requests at once the run settled at: auto's median by time, else the number
         given (halved by any 429)."""
-        if isinstance(self.in_flight, Adaptive):
-            return self.in_flight.settled
-        return self.in_flight.limit
+        return self.in_flight.settled
 
     @property
     def windows(self) -> int:
         """createdAt windows opened (0: paged by page number only)."""
-        return self.paging.windows if isinstance(self.paging, Windows) else 0
+        return self.paging.figures.windows
 
     @property
     def note(self) -> str:
         """Why windowing stopped, when it did ("" otherwise)."""
-        return self.paging.note if isinstance(self.paging, Windows) else ""
+        return self.paging.figures.note
 
     @property
     def read_as(self) -> str:
         """How the list was read past its windows, for the summary ("" when only by
         windows or only by page numbers): page numbers after the first window, and
         contacts no window could see."""
-        if not isinstance(self.paging, Windows):
-            return ""
-        then, parts = self.paging.then, []
-        if then.switched:
-            parts.append(f"then page numbers: {then.switched}")
-        if then.outside and then.outside.found:
-            parts.append(f"{then.outside.found:,} contacts outside every window (no createdAt)")
-        return "; ".join(parts)
+        return self.paging.figures.read_as
 
     @property
     def duplicates(self) -> int:
@@ -184,27 +174,30 @@ class PageFetcher:
 
     @property
     def reread(self) -> bool:
-        return self.paging.reread
+        return self.paging.figures.reread
 
     def pages(self) -> Iterator[Page]:
         """Pages in order until the paging strategy says the list is complete, each with
         its records not seen before. While this thread decodes a page, the first try of
         the next ``paging.ahead`` ones is on its way in the pool."""
-        pump = _Pump(self.paging, self._tries, self.api.retry.deadline, self.concurrency)
+        pump = _Pump(self._tries, self.api.retry.deadline, self.concurrency)
         pump.seconds = self._stopwatch.seconds
-        if not getattr(self.paging, "ordered", True) and not (yield from pump.as_answered()):
-            return
-        yield from pump.in_order()
+        yield from self.paging.pages(pump)
 
     def close(self) -> None:
         self._tries.stopped.set()
         self.transport.close()
 
 
+# A request on its way: the request, its retry deadline (None: set when it is read, in
+# this thread) and its first try already under way in the pool (None: not sent yet).
+_Sent: TypeAlias = tuple[R, float | None, Future[Reply] | None]
+
+
 class Stopwatch:
     """A transport that times each request on the wire, from sending to the end of its
     reply (``seconds``, by label: the last try's): what the server took, without the
-    time a request waited for a slot or a thread (:mod:`runner.fetch.choice`)."""
+    time a request waited for a slot or a thread (:mod:`runner.fetch.windows.depth_cost`)."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
@@ -222,28 +215,28 @@ class Stopwatch:
 
 
 class _Pump:
-    """Threads and order: one pass of a paging strategy over the page's tries."""
+    """Threads and order: the passes of a paging strategy over the pages' tries
+    (:class:`~runner.fetch.paging.Threads`)."""
 
-    def __init__(self, paging: Paging, tries: Tries, deadline: float, concurrency: int) -> None:
-        self.paging = paging
+    def __init__(self, tries: Tries, deadline: float, concurrency: int) -> None:
         self._tries = tries
         self.deadline = deadline  # seconds a page's tries may take (api.retry.deadline)
         self.concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
         self.seconds: dict[str, float] = {}  # the last try's time on the wire, by label
 
-    def in_order(self) -> Iterator[Page]:
+    def in_order(self, paging: Ordered[R]) -> Iterator[Page]:
         """Pages in the order they were asked for; the first try of the next
         ``paging.ahead`` ones on its way in the pool while this thread decodes."""
-        sent: deque[_Sent] = deque()
+        sent: deque[_Sent[R]] = deque()
         try:
             while True:
-                self._send_ahead(sent)
+                self._send_ahead(paging, sent)
                 if not sent:
                     return
                 request, deadline, first = sent.popleft()
                 records = self._tries.fetch(request, first, deadline)
-                kept = self.paging.read(request, records)
+                kept = paging.read(request, records)
                 if kept is None:
                     self._drop(sent)
                     continue
@@ -251,15 +244,13 @@ class _Pump:
         finally:
             self._drop(sent)
 
-    def as_answered(self) -> Generator[Page, None, bool]:
+    def as_answered(self, paging: AsAnswered[R]) -> Generator[Page, None, bool]:
         """Pages as they are answered, their first try in the pool and decoded in this
         thread; a page's further tries run in the pool, so one waiting out a
         ``Retry-After`` holds up no other. True when the strategy turns to pages in
         order (it fell back to page numbers)."""
-        windows = self.paging
-        assert isinstance(windows, Windows)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
-        sent: dict[Future[Any], tuple[PageRequest, float, bool]] = {}
+        sent: dict[Future[Any], tuple[R, float, bool]] = {}
         answered: SimpleQueue[Future[Any]] = SimpleQueue()  # futures as they finish
 
         def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -269,41 +260,41 @@ class _Pump:
 
         try:
             while True:
-                if windows.ahead == 1 and not sent:
+                if paging.ahead == 1 and not sent:
                     # One page at a time in this thread, as page numbers do: no hand-offs.
-                    if request := windows.next():
+                    if request := paging.next():
                         records = self._tries.fetch(request, None, None)
                         if took := self.seconds.pop(request.label, None):
-                            windows.timed(request, took)
-                        windows.read(request, records)
-                    yield from (Page(n, records) for n, records in windows.passed())
-                    if windows.ordered or request is None:
-                        return windows.ordered
+                            paging.timed(request, took)
+                        paging.file(request, records)
+                    yield from (Page(n, records) for n, records in paging.passed())
+                    if paging.ordered or request is None:
+                        return paging.ordered
                     continue
                 # A page waiting to try again holds no slot: it does not count.
                 retrying = sum(1 for _, _, again in sent.values() if again)
-                windows.retrying = retrying > 0
-                while len(sent) - retrying < windows.ahead and (request := windows.next()):
+                paging.retrying = retrying > 0
+                while len(sent) - retrying < paging.ahead and (request := paging.next()):
                     deadline = time.monotonic() + self.deadline
                     future = submit(self._tries.send, request, deadline)
                     sent[future] = (request, deadline, False)
                 if not sent:
-                    yield from (Page(n, records) for n, records in windows.passed())
-                    return windows.ordered  # the check for contacts outside the windows
+                    yield from (Page(n, records) for n, records in paging.passed())
+                    return paging.ordered  # the check for contacts outside the windows
                 future = answered.get()
                 request, deadline, retried = sent.pop(future)
                 if future.exception() is None and (took := self.seconds.pop(request.label, None)):
-                    windows.timed(request, took)
+                    paging.timed(request, took)
                 if not retried and isinstance(future.exception(), Retryable):
                     # Its further tries (and their waits) in the pool, the first counted.
                     again = submit(self._tries.fetch, request, future, deadline)
                     sent[again] = (request, deadline, True)
                     continue
-                windows.read(request, self._records(request, future, deadline, retried))
+                paging.file(request, self._records(paging, request, future, deadline, retried))
                 # The pages next in the list's order, a page size each (and the rest
                 # when windowing stops).
-                yield from (Page(n, records) for n, records in windows.passed())
-                if windows.ordered:
+                yield from (Page(n, records) for n, records in paging.passed())
+                if paging.ordered:
                     return True
         finally:
             self._tries.stopped.set()
@@ -313,22 +304,25 @@ class _Pump:
             self._tries.stopped.clear()
 
     def _records(
-        self, request: PageRequest, future: Future[Any], deadline: float, retried: bool
+        self,
+        paging: AsAnswered[R],
+        request: R,
+        future: Future[Any],
+        deadline: float,
+        retried: bool,
     ) -> list[Any] | Later:
         """A reply's records, decoded in this thread: one thread building objects beats
         several fighting for the GIL. A page that came before its turn is decoded in its
         turn (:meth:`Tries.decode`)."""
-        windows = self.paging
-        assert isinstance(windows, Windows)
         if retried:
             return list(future.result())
-        if future.exception() is None and windows.later(request, len(future.result().content)):
+        if future.exception() is None and paging.later(request, len(future.result().content)):
             return functools.partial(self._tries.decode, request, future.result())
         return self._tries.fetch(request, future, deadline)
 
-    def _send_ahead(self, sent: deque[_Sent]) -> None:
-        ahead = self.paging.ahead
-        while len(sent) < ahead and (request := self.paging.next()) is not None:
+    def _send_ahead(self, paging: Ordered[R], sent: deque[_Sent[R]]) -> None:
+        ahead = paging.ahead
+        while len(sent) < ahead and (request := paging.next()) is not None:
             if ahead == 1:
                 # One page at a time in this thread: no hand-offs between threads.
                 sent.append((request, None, None))
@@ -338,7 +332,7 @@ class _Pump:
             deadline = time.monotonic() + self.deadline
             sent.append((request, deadline, self._pool.submit(self._tries.send, request, deadline)))
 
-    def _drop(self, sent: deque[_Sent]) -> None:
+    def _drop(self, sent: deque[_Sent[R]]) -> None:
         """Forget the requests on their way; wait for those already on the wire."""
         pool, self._pool = self._pool, None
         if pool is not None:

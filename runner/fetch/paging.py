@@ -1,12 +1,17 @@
-"""Which request comes next: paging strategies as small state machines.
+"""Which request comes next: paging strategies as small state machines, and the
+interfaces through which the fetcher drives them without asking which one it has.
 
-A strategy hands the fetcher one request at a time (:meth:`Paging.next`) and is
-handed back each page's records, in the order the requests were made
-(:meth:`Paging.read`); it says which records to pass on and when the list is
-complete. The fetcher keeps up to :attr:`Paging.ahead` requests on their way, so a
-strategy whose next request depends on a page's content (a time window that
-starts where the last one's records end) returns None from ``next`` until that
-page is read, and one that can look ahead (page numbers) never does.
+A strategy hands the fetcher's threads one request at a time (``next``) and is handed
+back each page's records. :class:`Paging` is all the fetcher sees: the figures for
+the summary (:class:`Figures`) and :meth:`Paging.pages`, where the strategy says how
+it is read and what comes after: in the order asked (:class:`Ordered`: each page's
+records go back in the order the requests were made, and ``read`` says which to pass
+on), or as answered (:class:`AsAnswered`: replies are filed as they come, and
+``passed`` hands pages over in the list's order), or one and then the other. The
+threads keep up to ``ahead`` requests on their way, so a strategy whose next request
+depends on a page's content (a time window that starts where the last one's records
+end) returns None from ``next`` until that page is read, and one that can look ahead
+(page numbers) never does.
 
 >>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
 >>> paging.next()
@@ -16,18 +21,19 @@ PageRequest(number=1, body={'q': 1, 'page': 1})
 >>> paging.read(PageRequest(2, {}), []), paging.next()  # the first empty page ends the list
 (None, None)
 
-:class:`PageNumbers` is the strategy in use; the rules that tell an API which
-does not page from one that does (``max_pages``, the same page twice, pages of
-records read already) are its own. :class:`NewRecords` is what every strategy
-shares: records must be objects with ids, and each passes once.
+:class:`PageNumbers` is the plain strategy; the rules that tell an API which does not
+page from one that does (``max_pages``, the same page twice, pages of records read
+already) are its own. :class:`NewRecords` is what every strategy shares: records must
+be objects with ids, and each passes once. Time windows are
+:mod:`runner.fetch.windows`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import orjson
 
@@ -57,25 +63,104 @@ class PageRequest:
         return f"page {self.number}"
 
 
-class Paging(Protocol):
-    """A paging strategy: the state machine the fetcher drives (see the module docstring)."""
+R = TypeVar("R", bound=PageRequest)
+
+Later: TypeAlias = Callable[[], list[Any]]
+"""A page's reply not decoded yet: taken as answered, a page that came early may wait
+as its bytes and be decoded in its turn (raises Retryable when they are not a page)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page's records not seen before, numbered as a read by page number numbers it."""
+
+    number: int
+    records: list[Any]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a strategy tells the summary and the manifest about how the list was read."""
+
+    windows: int = 0  # createdAt windows opened (0: paged by page number only)
+    note: str = ""  # why windowing stopped, when it did
+    read_as: str = ""  # how the list was read past its windows ("": no other way)
+    reread: bool = False  # the list moved while it was read, and was read again
+
+
+class Ordered(Protocol[R]):
+    """A strategy read in the order asked: each page's records come back in the order
+    the requests were made."""
 
     @property
     def ahead(self) -> int:
         """Requests that may be on their way at once now (1: one by one, in order)."""
 
-    @property
-    def reread(self) -> bool:
-        """The list moved while it was read, and was read again."""
-
-    def next(self) -> PageRequest | None:
+    def next(self) -> R | None:
         """The next request to send; None until a page on its way is read, or when done."""
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: R, records: list[Any]) -> list[Any] | None:
         """Take ``request``'s records; return those to pass on (new ones), or None when
         this page ends a run of requests: the requests sent after it are dropped unread
         and :meth:`next` is asked again. Raises PagingError when the list cannot be
         trusted."""
+
+
+class AsAnswered(Protocol[R]):
+    """A strategy that takes replies in the order they are answered and passes pages on
+    in the list's own order (``passed``). ``retrying`` is set by the fetcher: a page
+    waits to try again (it holds no slot)."""
+
+    retrying: bool
+
+    @property
+    def ahead(self) -> int:
+        """Requests that may be on their way at once now."""
+
+    @property
+    def ordered(self) -> bool:
+        """True once the rest of the list is read in the order asked: the fetcher drops
+        the replies on their way and turns to :class:`Ordered`."""
+
+    def next(self) -> R | None:
+        """The next request to send; None for now, or when done."""
+
+    def later(self, request: R, size: int) -> bool:
+        """Whether a reply of ``size`` bytes to ``request`` can wait undecoded for its
+        turn (then it is filed as a :data:`Later`)."""
+
+    def timed(self, request: R, seconds: float) -> None:
+        """``request`` was answered in ``seconds`` on the wire (at its first try)."""
+
+    def file(self, request: R, records: list[Any] | Later) -> list[Any] | None:
+        """File ``request``'s reply (records, or a reply to decode in its turn); None
+        when windowing stopped there (:attr:`ordered`)."""
+
+    def passed(self) -> Iterator[tuple[int, list[Any]]]:
+        """The pages now next in the list's order, numbered as page numbers would."""
+
+
+class Threads(Protocol):
+    """What the fetcher's threads offer a strategy: the two ways of reading it."""
+
+    def in_order(self, paging: Ordered[R]) -> Iterator[Page]:
+        """Pages in the order asked, until ``paging`` has no more requests."""
+
+    def as_answered(self, paging: AsAnswered[R]) -> Generator[Page, None, bool]:
+        """Pages in the list's order, replies taken as answered; True when ``paging``
+        turned to pages in order (:attr:`AsAnswered.ordered`)."""
+
+
+class Paging(Protocol):
+    """A paging strategy as the fetcher uses it (see the module docstring)."""
+
+    @property
+    def figures(self) -> Figures:
+        """How the list was read, for the summary (as far as read)."""
+
+    def pages(self, threads: Threads) -> Iterator[Page]:
+        """Every page of the list with its records not seen before, read by
+        ``threads`` in the way (or ways, one after another) this strategy is read."""
 
 
 class NewRecords:
@@ -166,6 +251,13 @@ class PageNumbers:
     def done(self) -> bool:
         """The list is complete."""
         return self._phase is _Phase.DONE
+
+    @property
+    def figures(self) -> Figures:
+        return Figures(reread=self.reread)
+
+    def pages(self, threads: Threads) -> Iterator[Page]:
+        return threads.in_order(self)
 
     def _request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})

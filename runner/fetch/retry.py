@@ -4,8 +4,10 @@
 sending, reading and decoding: exponential back-off with jitter, ``Retry-After``
 honoured but capped, ``retry.max_attempts`` requests at most, and no request
 running past ``retry.deadline`` (each is also cut at ``timeout.total``, however
-slowly the server trickles). :class:`InFlight` and :class:`RateLimiter` pace the
-requests: a 429 halves the number in flight for the rest of the run.
+slowly the server trickles). :class:`Slots` (:class:`InFlight`, or
+:class:`~runner.fetch.concurrency.Adaptive`) and :class:`RateLimiter` pace the
+requests: with :class:`InFlight` a 429 halves the number in flight for the rest of
+the run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import tenacity
@@ -25,9 +27,26 @@ from runner.fetch.reply import Replies, Reply
 from runner.fetch.transport import Retryable, Transport
 
 if TYPE_CHECKING:
-    from runner.fetch.concurrency import Adaptive
     from runner.fetch.paging import PageRequest
     from runner.spec.project import ApiSettings, RetryPolicy
+
+
+class Slots(Protocol):
+    """Requests on the wire at once: what the tries and the fetcher ask of the limit."""
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed on the wire now."""
+
+    @property
+    def settled(self) -> int:
+        """The limit the run settled at, for the summary and the manifest."""
+
+    def slot(self) -> contextlib.AbstractContextManager[None]:
+        """Hold one while a request is on the wire."""
+
+    def slow_down(self) -> None:
+        """The request in this thread's slot was answered 429."""
 
 
 class InFlight:
@@ -54,6 +73,11 @@ class InFlight:
     def slow_down(self) -> None:
         with self._cond:
             self.limit = max(1, self.limit // 2)
+
+    @property
+    def settled(self) -> int:
+        """The number given, halved by any 429."""
+        return self.limit
 
 
 class RateLimiter:
@@ -122,7 +146,7 @@ class Tries:
         api: ApiSettings,
         transport: Transport,
         replies: Replies,
-        in_flight: InFlight | Adaptive,
+        in_flight: Slots,
         on_retry: Callable[[int, str], None] | None = None,
     ) -> None:
         self.api = api

@@ -38,14 +38,11 @@ from runner.history.layout import (
     split_snapshot_ref,
 )
 from runner.history.record import SEGMENT_NAME, RunRecord, RunStatus
+from runner.sinks.local.files import Temporary, fsync_dir, reason
 
 RUNS_FILE = "runs.jsonl"
 LOCK_WAIT = 60.0  # seconds a writer waits for another run's append (a few ms each)
 _TAIL_CHUNK = 64 * 1024
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 class LocalHistory:
@@ -70,7 +67,7 @@ class LocalHistory:
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise HistoryError(f"cannot write the run history {path}: {_reason(exc)}") from exc
+            raise HistoryError(f"cannot write the run history {path}: {reason(exc)}") from exc
         try:
             self._lock(fd, path)
             _cut_torn_tail(fd)
@@ -81,11 +78,11 @@ class LocalHistory:
                 raise OSError(28, f"only {written} of {len(line)} bytes written")
             os.fsync(fd)
         except OSError as exc:
-            raise HistoryError(f"cannot write the run history {path}: {_reason(exc)}") from exc
+            raise HistoryError(f"cannot write the run history {path}: {reason(exc)}") from exc
         finally:
             os.close(fd)  # releases the lock
         if size == 0:
-            _fsync_dir(folder)
+            fsync_dir(folder)
         return record
 
     def _lock(self, fd: int, path: Path) -> None:
@@ -109,7 +106,7 @@ class LocalHistory:
         except FileNotFoundError:
             return iter(())
         except OSError as exc:
-            raise HistoryError(f"cannot read the run history {path}: {_reason(exc)}") from exc
+            raise HistoryError(f"cannot read the run history {path}: {reason(exc)}") from exc
         found = sorted(_parse_lines(data), key=lambda r: r.run_id, reverse=True)
         return iter([r for r in found if status is None or r.status is status])
 
@@ -123,7 +120,7 @@ class LocalHistory:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise HistoryError(f"cannot list the run history {self.root}: {_reason(exc)}") from exc
+            raise HistoryError(f"cannot list the run history {self.root}: {reason(exc)}") from exc
 
     def _snapshot_path(self, ref: str) -> Path:
         segment, name = split_snapshot_ref(ref)
@@ -132,19 +129,20 @@ class LocalHistory:
     def put_snapshot(self, segment: str, run_id: str, source: Path) -> str:
         ref = snapshot_ref(segment, run_id)
         target = self._snapshot_path(ref)
-        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temp: Temporary | None = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with source.open("rb") as src, temp.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1024 * 1024)
-                dst.flush()
-                os.fsync(dst.fileno())
-            temp.replace(target)
+            temp = Temporary(target.parent, target.name)  # as an output's: flock-ed, 0600
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, temp.file, 1024 * 1024)
+            temp.sync()
+            temp.rename_to(target)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise HistoryError(f"cannot store the id snapshot {target}: {_reason(exc)}") from exc
-        _fsync_dir(target.parent)
+            raise HistoryError(f"cannot store the id snapshot {target}: {reason(exc)}") from exc
+        finally:
+            if temp is not None:
+                temp.discard()
+        fsync_dir(target.parent)
         return ref
 
     def open_snapshot(self, ref: str) -> IO[bytes]:
@@ -152,7 +150,7 @@ class LocalHistory:
         try:
             return path.open("rb")
         except OSError as exc:
-            raise HistoryError(f"cannot read the id snapshot {path}: {_reason(exc)}") from exc
+            raise HistoryError(f"cannot read the id snapshot {path}: {reason(exc)}") from exc
 
     def discard_snapshot(self, ref: str) -> None:
         with contextlib.suppress(OSError):
@@ -165,7 +163,7 @@ class LocalHistory:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise HistoryError(f"cannot list the id snapshots {folder}: {_reason(exc)}") from exc
+            raise HistoryError(f"cannot list the id snapshots {folder}: {reason(exc)}") from exc
         return sorted(f"{segment}/{n}" for n in names if is_snapshot_name(n))
 
 
@@ -194,12 +192,3 @@ def _cut_torn_tail(fd: int) -> None:
             return
         pos = start
     os.ftruncate(fd, 0)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -24,7 +24,8 @@ from enum import StrEnum
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runner.history.s3_objects import S3Objects, error_code
+from runner.history.s3_objects import S3Objects
+from runner.sinks.s3.errors import error_code
 
 _REJECTED_CODES = {"NotImplemented", "InvalidArgument", "InvalidRequest", "501", "400"}
 

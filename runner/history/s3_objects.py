@@ -15,12 +15,7 @@ from botocore.exceptions import ClientError
 from runner.errors import HistoryError
 from runner.history.layout import segment_folder
 from runner.locations import S3Location
-from runner.sinks.s3 import s3_error
-
-
-def error_code(exc: ClientError) -> str:
-    """S3's error code (``NoSuchKey``, ``PreconditionFailed``, ...), or an HTTP status."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+from runner.sinks.s3.errors import missing, s3_error
 
 
 class S3Objects:
@@ -62,7 +57,7 @@ class S3Objects:
             data: bytes = reply["Body"].read()
             return data
         except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
+            if missing(exc):
                 return None
             raise
 

@@ -185,7 +185,8 @@ class RowBuilder:
 def to_text(value: Any, list_separator: str) -> str:
     kind = type(value)
     if kind is str:
-        return value  # type: ignore[no-any-return]
+        text: str = value
+        return text
     if value is None:
         return ""
     if kind is list:

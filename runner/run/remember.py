@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from runner import __version__
@@ -50,7 +49,7 @@ from runner.history.store import last_incremental
 from runner.history.window import Window, next_window
 from runner.run.deltas import Deltas
 from runner.run.record import ExportResult
-from runner.sinks import Destination, OutputRoot, S3Root, Upload, destination_for
+from runner.sinks import Destination, OutputRoot, Upload, destination_for
 from runner.sinks.base import published_sha256
 from runner.spec.project import Project
 from runner.spec.segment import OutputSpec, Segment
@@ -69,13 +68,12 @@ def with_path(seg: Segment, path: str, spec: OutputSpec | None = None) -> Segmen
     return dataclasses.replace(seg, output=output)
 
 
-def history_store(dest: Destination, out: OutputRoot | None) -> HistoryStore:
+def history_store(dest: Destination, out: OutputRoot | None = None) -> HistoryStore:
     """The history beside ``dest``: under the output root (``--out`` or ``output_root``)
-    for a local file; under the ``--out`` prefix, or at the top of the bucket, for S3."""
-    if getattr(dest, "scheme", "file") != "s3":
-        return open_history(Path(dest.root))  # type: ignore[attr-defined]
-    where = out.location.url if isinstance(out, S3Root) else f"s3://{dest.bucket}"  # type: ignore[attr-defined]
-    return open_history(where, client=dest.client)  # type: ignore[attr-defined]
+    for a local file; under the ``--out`` prefix, or at the top of the bucket, for S3
+    (``dest`` was made under ``out``: it knows)."""
+    root = dest.state_root()
+    return open_history(root.where, client=root.client)
 
 
 def store_for(seg: Segment, project: Project, out: OutputRoot | None) -> HistoryStore:

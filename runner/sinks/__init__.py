@@ -5,7 +5,9 @@ for local disk, ``s3``). A destination hands out an :class:`Upload`, a binary
 stream that becomes visible under its final name only on :meth:`Upload.publish`,
 which also writes the manifest beside it; :meth:`Upload.abort` leaves the previous
 file or object untouched and nothing half-written behind. Adding a destination is
-adding one class with a ``scheme`` and :meth:`DestinationType.for_path`.
+adding one subpackage whose class implements :class:`~runner.sinks.base.Destination`
+(each kind is one: :mod:`runner.sinks.local`, :mod:`runner.sinks.s3`), with a
+``scheme`` and :meth:`DestinationType.for_path`; no caller asks which kind it holds.
 
 ``--out`` (:mod:`runner.sinks.roots`) re-roots every segment's path: its scheme,
 not the path's, picks the destination. ``output.split`` makes the destination a set
@@ -18,7 +20,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from runner.errors import DestinationError, PathEscapeError
-from runner.sinks.base import Destination, DestinationType, DiscardUpload, Upload
+from runner.sinks.base import (
+    Destination,
+    DestinationType,
+    DiscardUpload,
+    StateRoot,
+    Upload,
+    published_sha256,
+)
 from runner.sinks.roots import (
     LocalRoot,
     OutputRoot,
@@ -52,8 +61,7 @@ DESTINATIONS: dict[str, Callable[[], DestinationType]] = {"file": _local, "s3": 
 
 def manifest_display(dest: Destination, parts: int) -> str:
     """Where the manifest of an export published as ``parts`` parts (0: one file) is."""
-    shown = getattr(dest, "shown_manifest", None)  # a split output's (runner.sinks.parts)
-    return str(shown(parts)) if shown is not None else dest.manifest_display
+    return dest.shown_manifest(parts)
 
 
 def destination_for(
@@ -67,10 +75,13 @@ def destination_for(
     """
     root = as_output_root(out)
     path = seg.output.path
-    scheme = root.scheme if root is not None else scheme_of(path)
-    if scheme not in DESTINATIONS:
-        raise DestinationError(f"output path {path}: no destination for {scheme}://")
-    dest = DESTINATIONS[scheme]().for_path(path, root, seg, project)
+    if root is not None:
+        dest = root.destination(path, seg, project)
+    else:
+        scheme = scheme_of(path)
+        if scheme not in DESTINATIONS:
+            raise DestinationError(f"output path {path}: no destination for {scheme}://")
+        dest = DESTINATIONS[scheme]().for_path(path, seg, project)
     if seg.output.split is None:
         return dest
     from runner.sinks.parts import PartsDestination  # numbered parts, published as a set
@@ -87,10 +98,12 @@ __all__ = [
     "OutputRoot",
     "PathEscapeError",
     "S3Root",
+    "StateRoot",
     "Upload",
     "as_output_root",
     "destination_for",
     "manifest_display",
     "parse_output_root",
+    "published_sha256",
     "rerooted_s3",
 ]

@@ -1,19 +1,64 @@
 """What a destination is: the small interfaces every destination implements.
 
-The destination modules (:mod:`~runner.sinks.local`, ``s3``, ``parts``) and
-:mod:`runner.sinks` (the registry) import this, so the imports run one way.
+:class:`Destination` says everything the run asks of a place a file is published to
+(local disk: :mod:`runner.sinks.local`; S3: :mod:`runner.sinks.s3`; a split output's
+set of parts: :mod:`runner.sinks.parts`), and :class:`Upload` everything it asks of
+the bytes on their way there, including their part in a group published together
+(:mod:`runner.sinks.group`). Callers never ask which kind they hold.
+
+The destination modules and :mod:`runner.sinks` (the registry) import this, so the
+imports run one way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, Self
 
 if TYPE_CHECKING:
-    from runner.sinks.roots import OutputRoot
     from runner.spec.project import Project
     from runner.spec.segment import Segment
+    from runner.spec.split import SplitSpec
+
+TEMP_PREFIX = ".segments-tmp-"  # a temporary file, folder or object, beside its target
+MANIFEST_SUFFIX = ".manifest.json"
+SET_SUFFIX = ".parts"  # vip.csv.parts.manifest.json: the manifest of the set of vip.csv
+
+# Callbacks run once the data is in place and before its manifest is: empty in use. Tests
+# append one (tests/hooked.py, in the child process) to kill a run exactly there.
+BEFORE_MANIFEST: list[Callable[[], None]] = []
+
+
+def before_manifest() -> None:
+    """Run the :data:`BEFORE_MANIFEST` callbacks (none outside tests)."""
+    for hook in BEFORE_MANIFEST:
+        hook()
+
+
+def set_name(name: str) -> str:
+    """The name the manifest of the set of parts of ``name`` is made from.
+
+    >>> set_name("vip.csv")
+    'vip.csv.parts'
+    """
+    return name + SET_SUFFIX
+
+
+class Placement(Protocol):
+    """One companion of a group publish (:mod:`runner.sinks.group`)."""
+
+    def place(self) -> None:
+        """Put the new bytes under their name, keeping what they replace."""
+
+    def restore(self) -> None:
+        """Put back what :meth:`place` replaced (or remove the new bytes if nothing was)."""
+
+    def drop(self) -> None:
+        """The group is published: let go of what was kept."""
 
 
 class Upload(Protocol):
@@ -29,6 +74,23 @@ class Upload(Protocol):
 
     def abort(self) -> None: ...
 
+    def placement(self) -> Placement:
+        """This upload as a companion published with another file (never published itself)."""
+
+    def group_lock(self) -> AbstractContextManager[None]:
+        """Held while a group whose first companion is this upload is published."""
+
+
+class _Nothing:
+    def place(self) -> None:
+        pass
+
+    def restore(self) -> None:
+        pass
+
+    def drop(self) -> None:
+        pass
+
 
 class DiscardUpload:
     """``--dry-run``: takes every byte, publishes nothing."""
@@ -42,6 +104,21 @@ class DiscardUpload:
     def abort(self) -> None:
         pass
 
+    def placement(self) -> Placement:
+        return _Nothing()
+
+    def group_lock(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class StateRoot:
+    """Where the runner keeps its own state (the run history) for a destination: a
+    folder, or an ``s3://bucket/prefix`` read and written through ``client``."""
+
+    where: str
+    client: object | None = None
+
 
 class Destination(Protocol):
     @property
@@ -50,12 +127,29 @@ class Destination(Protocol):
     @property
     def manifest_display(self) -> str: ...
 
+    def shown_manifest(self, parts: int) -> str:
+        """The manifest of an export published as ``parts`` parts (0: one file)."""
+
     def open(self, content_type: str) -> Upload:
         """Start the upload of bytes of ``content_type`` (what the format says they are)."""
+
+    def open_set(self, split: SplitSpec, content_type: str) -> Upload:
+        """Start the upload of a split output named after this destination: numbered
+        parts (``open_part``/``end_part``) published as one set (:mod:`runner.sinks.parts`)."""
+
+    def sibling(self, rename: Callable[[str], str]) -> Self:
+        """The destination beside this one whose name is ``rename`` of this one's."""
 
     def published_into(self, digest: Digest) -> bool:
         """Feed what is published here now (a split output's parts joined) to ``digest``;
         False when nothing is. DestinationError when it cannot be read."""
+
+    def remove_old_set(self) -> None:
+        """After one file was published here: the set of parts published before under
+        this name (``split`` turned off), if its manifest is still there."""
+
+    def state_root(self) -> StateRoot:
+        """Where the history of this destination lives (under ``--out`` if it was given)."""
 
 
 class Digest(Protocol):
@@ -75,7 +169,6 @@ class DestinationType(Protocol):
 
     scheme: str
 
-    def for_path(
-        self, path: str, root: OutputRoot | None, seg: Segment, project: Project
-    ) -> Destination:
-        """Where ``path`` (the segment's output path) goes, under ``root`` if given."""
+    def for_path(self, path: str, seg: Segment, project: Project) -> Destination:
+        """Where ``path`` (the segment's output path) goes when no ``--out`` re-roots it
+        (:meth:`runner.sinks.roots.LocalRoot.destination`, ``S3Root.destination``)."""

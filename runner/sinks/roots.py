@@ -16,10 +16,15 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from runner.errors import DestinationError, PathEscapeError, UsageError
 from runner.locations import S3_SCHEME, STATE_DIR, S3Location
+
+if TYPE_CHECKING:
+    from runner.sinks.base import Destination
+    from runner.spec.project import Project
+    from runner.spec.segment import Segment
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -50,6 +55,12 @@ class LocalRoot:
     def __str__(self) -> str:
         return str(self.path)
 
+    def destination(self, path: str, seg: Segment, project: Project) -> Destination:
+        """``path`` under this folder (``s3://bucket/key`` at ``DIR/bucket/key``)."""
+        from runner.sinks.local import LocalDestination
+
+        return LocalDestination.under(self.path, without_scheme(path), seg.output.mode)
+
 
 @dataclass(frozen=True)
 class S3Root:
@@ -60,6 +71,13 @@ class S3Root:
 
     def __str__(self) -> str:
         return self.location.url
+
+    def destination(self, path: str, seg: Segment, project: Project) -> Destination:
+        """``path`` under this prefix (an s3:// path keeps its bucket as a folder); the
+        history lives under the prefix too."""
+        from runner.sinks.s3 import S3Destination  # boto3 loads only when S3 is used
+
+        return S3Destination.at(rerooted_s3(self, path), seg, project, state=self.location.url)
 
 
 OutputRoot = LocalRoot | S3Root
@@ -93,7 +111,7 @@ def parse_output_root(text: str) -> OutputRoot:
 
 def as_output_root(out: OutputRoot | str | None) -> OutputRoot | None:
     """Python callers may pass ``--out`` as text: it is parsed the same way (UsageError)."""
-    if out is None or isinstance(out, LocalRoot | S3Root):
+    if not isinstance(out, str):
         return out
     try:
         return parse_output_root(out)

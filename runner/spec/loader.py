@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import yaml
 
@@ -31,6 +31,18 @@ Path_ = tuple[str | int, ...]
 MAX_NODES = 20_000
 MAX_DEPTH = 50
 MAX_INT = 2**63 - 1
+
+
+class _Marked(Protocol):
+    @property
+    def start_mark(self) -> yaml.Mark: ...
+
+
+class _Events(Protocol):
+    """The parser's look-ahead, as PyYAML has it (its stubs leave it untyped): a parsed
+    event always knows where it starts."""
+
+    def peek_event(self) -> _Marked: ...
 
 
 class _Loader(yaml.SafeLoader):
@@ -46,7 +58,7 @@ class _Loader(yaml.SafeLoader):
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+                raise _TooDeep(cast(_Events, self).peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1

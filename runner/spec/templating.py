@@ -101,10 +101,15 @@ def to_api(value: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _need_datetime(value: Any, name: str) -> dt.datetime:
+def _need_aware(value: Any, name: str) -> tuple[dt.datetime, dt.tzinfo]:
+    """``value`` and its time zone: a filter's date-time always has one."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value
+        return value, value.tzinfo
     raise TemplateError(f"filter '{name}' needs a date-time such as now, got {value!r}")
+
+
+def _need_datetime(value: Any, name: str) -> dt.datetime:
+    return _need_aware(value, name)[0]
 
 
 def _check_amounts(amounts: Mapping[str, Any]) -> None:
@@ -191,17 +196,22 @@ def _first_day(value: dt.datetime, unit: str) -> dt.date:
 
 def start_of(value: dt.datetime, unit: str) -> dt.datetime:
     """The first instant of the local day, week, month or year ``value`` falls in."""
-    value = _need_datetime(value, "start_of")
-    return day_start(_first_day(value, _unit(unit, "start_of")), value.tzinfo)  # type: ignore[arg-type]
+    value, tz = _need_aware(value, "start_of")
+    return day_start(_first_day(value, _unit(unit, "start_of")), tz)
 
 
 def end_of(value: dt.datetime, unit: str) -> dt.datetime:
     """The last millisecond before the next local day, week, month or year starts."""
-    value = _need_datetime(value, "end_of")
+    value, tz = _need_aware(value, "end_of")
     first = _first_day(value, _unit(unit, "end_of"))
-    step = {"day": {"days": 1}, "week": {"weeks": 1}, "month": {"months": 1}, "year": {"years": 1}}
-    following = day_start(first + relativedelta(**step[unit]), value.tzinfo)  # type: ignore[arg-type]
-    return (following.astimezone(dt.UTC) - dt.timedelta(milliseconds=1)).astimezone(value.tzinfo)
+    step = {
+        "day": relativedelta(days=1),
+        "week": relativedelta(weeks=1),
+        "month": relativedelta(months=1),
+        "year": relativedelta(years=1),
+    }
+    following = day_start(first + step[unit], tz)
+    return (following.astimezone(dt.UTC) - dt.timedelta(milliseconds=1)).astimezone(tz)
 
 
 def in_tz(value: dt.datetime, name: str) -> dt.datetime:

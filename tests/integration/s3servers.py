@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,6 +110,17 @@ class S3Server:
             len(client.list_parts(Bucket=bucket, Key=key, UploadId=upload).get("Parts", []))
             for upload in self.open_uploads(bucket, key)
         )
+
+
+def reset_moto(server: S3Server) -> None:
+    """Empty a moto server: every bucket, object and multipart upload goes (moto's
+    ``POST /moto-api/reset``), and check it did: a test never sees another's objects."""
+    request = urllib.request.Request(f"{server.endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        reply.read()
+    left = server.client().list_buckets().get("Buckets", [])
+    if left:
+        raise RuntimeError(f"moto kept buckets after its reset: {left}")
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.fetch.windows import window_pages
+from runner.fetch.windows.plan import window_pages
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, api_env, cli_env, make_project, rendered_body, run_cli
 from tests.integration.test_export import ALL_CONTACTS, TOKEN, read_ids

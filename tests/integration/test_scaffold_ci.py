@@ -312,6 +312,7 @@ def pr_event(head: str, repo: str = "acme/segments") -> tuple[str, dict[str, Any
     }
 
 
+@pytest.mark.slow  # a whole pipeline, job by job, each installing the wheel
 def test_pull_request_workflow_annotates_and_keeps_one_comment(
     wheel: Path, tmp_path: Path, sandbox: Start, comments_api: tuple[str, type[Comments]]
 ) -> None:
@@ -396,6 +397,7 @@ def rows_of(data: bytes) -> int:
     return len(list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))) - 1
 
 
+@pytest.mark.slow  # a whole pipeline, job by job, each installing the wheel
 def test_scheduled_and_manual_exports_keep_their_files(
     wheel: Path, tmp_path: Path, sandbox: Start
 ) -> None:
@@ -571,6 +573,7 @@ def test_scheduled_and_manual_workflows_share_their_export_steps(made: dict[str,
 # --- GitLab ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole pipeline, job by job, each installing the wheel
 def test_gitlab_jobs_validate_diff_and_export(wheel: Path, tmp_path: Path, sandbox: Start) -> None:
     api = sandbox(users=300, token="flowmatix-secret", anchor=None)
     work = scaffold(tmp_path / "work", "gitlab", wheel)

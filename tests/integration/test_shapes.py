@@ -19,8 +19,8 @@ import orjson
 import pytest
 
 from runner.fetch import PageFetcher
-from runner.fetch.windowed import Windows
-from runner.fetch.windows import ms, text
+from runner.fetch.windows.plan import ms, text
+from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.sandbox.shapes import RARE, SHAPES, segment_filter
 from runner.spec.project import ApiSettings, RetryPolicy
@@ -130,7 +130,7 @@ def test_every_shape_gives_the_file_page_numbers_give(
     assert files["true"] == files["false"]
     assert [orjson.loads(line)["_id"] for line in files["true"].splitlines()] == truth
     # How many requests windows cost where depth is free, and whether the run then turns
-    # to page numbers, is decided on timings (runner/fetch/choice.py): a loaded test
+    # to page numbers, is decided on timings (runner/fetch/windows/depth_cost.py): a loaded test
     # machine moves it, so bench/shapes.py measures it (README Benchmarks), not this test.
 
 

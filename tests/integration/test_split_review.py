@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from runner.sinks.s3_copy import server_copy
+from runner.sinks.s3.copy import server_copy
 from tests.conftest import make_project, run_cli
 from tests.integration.s3servers import S3Server
 from tests.integration.test_split import Start, export, manifest_of, parts_of, segment
@@ -98,6 +98,7 @@ def test_a_failed_parquet_export_is_one_clean_line(
     assert not (project / "out").exists() or not any((project / "out").iterdir())
 
 
+@pytest.mark.slow  # 9,999 files, each written and synced: `make test-slow`
 def test_a_set_that_needs_more_than_9999_parts_is_refused(sandbox: Start, tmp_path: Path) -> None:
     """Part 10,000 would sort before part 1,001 in a shell glob: the run stops, nothing
     is published and the previous set stays as it was."""
@@ -116,6 +117,33 @@ def test_a_set_that_needs_more_than_9999_parts_is_refused(sandbox: Start, tmp_pa
         "9,999 parts (four-digit numbers): raise output.split's max_rows 1; nothing was published"
     ]
     assert "Traceback" not in run.stdout + run.stderr
+    assert {p.name: p.read_bytes() for p in target.parent.iterdir()} == before
+
+
+def test_past_the_last_part_number_the_run_stops_and_keeps_the_set(
+    sandbox: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule of the test above, with the limit lowered to 9 parts (the export runs in
+    this process): it is the same code path, in a second instead of minutes."""
+    from runner.formats import split
+    from runner.spec.targets import MAX_PARTS, PART_DIGITS
+
+    assert MAX_PARTS == 9_999 == 10**PART_DIGITS - 1  # what the slow test proves at size
+    monkeypatch.setattr(split, "MAX_PARTS", 9)
+    api = sandbox(users=11, page_size=5)
+    project = make_project(tmp_path, {"everyone": segment("jsonl", "{max_rows: 5}")})
+    assert export(project, api).returncode == 0
+    target = project / "out" / "everyone.jsonl"
+    before = {p.name: p.read_bytes() for p in target.parent.iterdir()}
+    assert len(parts_of(target.parent, target.name)) == 3
+    (project / "segments" / "everyone.yaml").write_text(segment("jsonl", "{max_rows: 1}"))
+    run = export(project, api)
+    assert run.returncode == 1, run.stdout + run.stderr
+    errors = [line for line in run.stdout.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: everyone: 9 rows filled 9 parts and more remain, but a set has at most "
+        "9 parts (four-digit numbers): raise output.split's max_rows 1; nothing was published"
+    ]
     assert {p.name: p.read_bytes() for p in target.parent.iterdir()} == before
 
 

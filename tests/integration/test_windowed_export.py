@@ -14,8 +14,8 @@ import pytest
 
 from runner.fetch import PageFetcher
 from runner.fetch.concurrency import Adaptive
-from runner.fetch.windowed import Windows
-from runner.fetch.windows import ms, text
+from runner.fetch.windows.plan import ms, text
+from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings, RetryPolicy
 from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli

@@ -1,4 +1,4 @@
-"""The check for contacts outside every createdAt window (runner/fetch/outside.py) on
+"""The check for contacts outside every createdAt window (runner/fetch/windows/outside.py) on
 replies driven by hand: what it passes on, what it counts as live data, and the count
 it fails with when page numbers cannot find what the list holds more."""
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from runner.errors import PagingError
-from runner.fetch.outside import Outside
 from runner.fetch.paging import NewRecords
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
+from runner.fetch.windows.outside import Outside
 
 AS_OF = "2026-11-25T00:00:00.000Z"
 OLD, NEW = "2026-11-20T00:00:00.000Z", "2026-12-01T00:00:00.000Z"

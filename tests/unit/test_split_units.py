@@ -19,7 +19,7 @@ from runner.errors import DestinationError
 from runner.formats.base import ByteSink
 from runner.formats.split import PartFigures, SplitEncoder, gzip_budget, over_limit, split_rows
 from runner.sinks.local import TEMP_PREFIX, LocalDestination
-from runner.sinks.parts import LocalParts, PartsDestination
+from runner.sinks.parts import PartsDestination
 from runner.spec.segment import CsvOptions, OutputSpec
 from runner.spec.split import SplitSpec, parse_size
 from runner.spec.workspace import Workspace
@@ -185,7 +185,7 @@ def test_a_failed_manifest_rename_puts_the_previous_set_back(
     for name, data in old.items():
         (folder / name).write_bytes(data)
     dest = LocalDestination.under(tmp_path, "out/t.csv")
-    upload = LocalParts(PartsDestination(dest, SplitSpec(max_rows=5)))
+    upload = PartsDestination(dest, SplitSpec(max_rows=5)).open("text/csv")
     for number in (1, 2):
         upload.open_part(number).write(f"new {number}".encode())
         upload.end_part(None)
@@ -196,7 +196,7 @@ def test_a_failed_manifest_rename_puts_the_previous_set_back(
             raise PermissionError(13, "Permission denied")
         rename(src, dst)
 
-    monkeypatch.setattr("runner.sinks.parts.os.rename", failing)
+    monkeypatch.setattr("runner.sinks.local.parts.os.rename", failing)
     with pytest.raises(DestinationError, match="the previous files and manifest are kept"):
         upload.publish(b'{"new": true}', {})
     assert {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")} == old

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.fetch import windowed, windows
 from runner.fetch.paging import NewRecords, PageNumbers
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
-from runner.fetch.windowed import Windows
-from runner.fetch.windows import (
+from runner.fetch.windows import plan as windows
+from runner.fetch.windows import strategy as windowed
+from runner.fetch.windows.plan import (
     Order,
     OutOfOrder,
     Range,
@@ -27,6 +27,7 @@ from runner.fetch.windows import (
     text,
     window_pages,
 )
+from runner.fetch.windows.strategy import Windows
 
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 

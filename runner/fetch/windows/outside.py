@@ -44,7 +44,7 @@ from typing import Any
 
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest
-from runner.fetch.windows import CREATED, canonical, ms, text
+from runner.fetch.windows.plan import CREATED, canonical, ms, text
 
 
 class _Phase(enum.Enum):

@@ -1,7 +1,6 @@
 """A split output on S3: its parts as multipart uploads, published as one set.
 
-The protocol is in :mod:`runner.sinks.parts`; this module holds its S3 half, so
-boto3 loads only when S3 is used.
+The protocol is in :mod:`runner.sinks.parts`; this module holds its S3 half.
 """
 
 from __future__ import annotations
@@ -10,38 +9,33 @@ import contextlib
 import json
 import posixpath
 import secrets
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError
 from runner.locations import S3Location
-from runner.sinks.base import Destination
-from runner.sinks.group import S3Placement
-from runner.sinks.local import MANIFEST_SUFFIX, TEMP_PREFIX, before_manifest
-from runner.sinks.s3 import S3Destination, S3Upload, s3_reason
-from runner.spec.split import SplitSpec
+from runner.sinks.base import MANIFEST_SUFFIX, TEMP_PREFIX, Placement, before_manifest, set_name
+from runner.sinks.s3.errors import s3_reason
+from runner.sinks.s3.group import S3Placement
+from runner.sinks.s3.upload import S3Upload
 from runner.spec.targets import part_number, part_path
+
+if TYPE_CHECKING:
+    from runner.sinks.s3.target import S3Target
+    from runner.spec.split import SplitSpec
 
 
 class S3Parts:
     """The upload of a split output on S3 (see :mod:`runner.sinks.parts`)."""
 
-    def __init__(
-        self,
-        base: Destination,
-        whole: Destination,
-        part: Callable[[int], Destination],
-        split: SplitSpec,
-        content_type: str,
-    ) -> None:
-        """``base`` names the plain file, ``whole`` the set's manifest (``<key>.parts``),
-        ``part(n)`` part n (:class:`runner.sinks.parts.PartsDestination`)."""
-        assert isinstance(base, S3Destination) and isinstance(whole, S3Destination)
-        self.base, self.part, self.split, self.content_type = base, part, split, content_type
+    def __init__(self, base: S3Target, split: SplitSpec, content_type: str) -> None:
+        """``base`` names the plain file; the set's manifest is ``<key>.parts``'s."""
+        self.base, self.split, self.content_type = base, split, content_type
         # The set's own name (<key>.parts): never written, it carries the manifest calls.
-        self.main: S3Upload = whole.open(content_type)
+        self.main: S3Upload = base.sibling(set_name).open(content_type)
         self.uploads: list[S3Upload] = []
         # Per part: its upload began before its rows and sha256 were known (a copy in place
         # sets them), and the metadata it ends with.
@@ -74,9 +68,14 @@ class S3Parts:
     def write(self, data: bytes) -> int:
         raise TypeError("a split output is written part by part (open_part)")
 
+    def placement(self) -> Placement:
+        raise TypeError("a split output is published by itself, never as a companion")
+
+    def group_lock(self) -> AbstractContextManager[None]:
+        raise TypeError("a split output is published by itself, never as a companion")
+
     def open_part(self, number: int) -> S3Upload:
-        part = self.part(number)
-        assert isinstance(part, S3Destination)
+        part = self.base.sibling(lambda name: part_path(name, number))
         upload = part.open(self.content_type)
         if number == 1 and self.split.plain_if_one:
             # It may be the plain file: staged under a temporary key, copied to the part's
@@ -122,7 +121,7 @@ class S3Parts:
         placed: list[S3Placement] = []
         try:
             for upload, late, meta in zip(self.uploads, self.late, self.meta, strict=True):
-                placement = S3Placement(upload)
+                placement = S3Placement(upload.parts, upload.published)
                 placement.place()
                 placed.append(placement)
                 problem = upload.parts.stamp(meta) if late else None
@@ -168,10 +167,10 @@ class S3Parts:
         self.main.abort()
 
 
-def remove_old_s3_set(dest: Destination, whole: Destination) -> None:
-    """:func:`runner.sinks.parts.remove_old_set` on S3: the parts the set's manifest
-    lists that are still those parts (same ``sha256`` metadata), then the manifest."""
-    assert isinstance(dest, S3Destination) and isinstance(whole, S3Destination)
+def remove_old_s3_set(dest: S3Target, whole: S3Target) -> None:
+    """:meth:`~runner.sinks.base.Destination.remove_old_set` on S3: the parts the set's
+    manifest (``whole``'s) lists that are still those parts (same ``sha256`` metadata),
+    then the manifest."""
     client, bucket = dest.client, dest.bucket
     manifest_key = whole.key + MANIFEST_SUFFIX
     try:

@@ -1,13 +1,13 @@
 """The paging strategy that reads a list as closed ``createdAt`` windows (``api.windows``).
 
-:class:`Windows` drives a :class:`~runner.fetch.windows.WindowPlan`. The request that
+:class:`Windows` drives a :class:`~runner.fetch.windows.plan.WindowPlan`. The request that
 opens the next window ("created before F", page 1) goes first, so windows open one a
 round trip while the open ones are paged; each window's pages 2, 3 ... go out in
 parallel, the oldest window's first, until its first empty page.
 
 Records are passed on in the list's own order whatever order the replies come in:
 window after window, newest first, each page after the one above it (pages that come
-early wait: no request goes out while :data:`~runner.fetch.windows.HOLD` records
+early wait: no request goes out while :data:`~runner.fetch.windows.plan.HOLD` records
 wait, or ``HOLD_RETRYING`` while a page waits out a ``Retry-After``, so that one 429
 does not stall the run), and handed over in pages of the API's page size
 (:meth:`Windows.passed`).
@@ -24,7 +24,7 @@ repeat: so a window read in parallel in which a record repeats (one not on its u
 edge, which the window above shares) is read once more, in order (``reread``). A
 deletion is seen as page numbers see it: not below page 1.
 
-Every page is checked (:class:`~runner.fetch.windows.Order`): records newest first and
+Every page is checked (:class:`~runner.fetch.windows.plan.Order`): records newest first and
 inside their window. When a page fails that check the strategy stops windowing, says
 why (:attr:`Windows.note`) and hands over to plain page numbers for the whole list;
 the records already passed on stay, and de-duplication drops them the second time.
@@ -33,7 +33,7 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.paging import PageNumbers
->>> from runner.fetch.windows import Range
+>>> from runner.fetch.windows.plan import Range
 >>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
 >>> plain = lambda body, start: PageNumbers(body, records, 1, 10, start)
@@ -53,11 +53,19 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.fetch.choice import Choice
-from runner.fetch.handover import Handover, Plain
-from runner.fetch.paging import NewRecords, PageRequest, past_max_pages
-from runner.fetch.turns import SMALL_REPLY, InOrder, Later, OpenWindow, Phase, label
-from runner.fetch.windows import (
+from runner.fetch.paging import (
+    Figures,
+    Later,
+    NewRecords,
+    Page,
+    PageRequest,
+    Threads,
+    past_max_pages,
+)
+from runner.fetch.windows.depth_cost import Choice
+from runner.fetch.windows.handover import Handover, Plain
+from runner.fetch.windows.in_order import SMALL_REPLY, InOrder, OpenWindow, Phase, label
+from runner.fetch.windows.plan import (
     CREATED,
     DEPTH,
     HOLD,
@@ -74,7 +82,8 @@ from runner.fetch.windows import (
 
 @dataclass(frozen=True)
 class WindowRequest(PageRequest):
-    """A page of a window (``window``), or the page 1 that opens one (``probe``)."""
+    """A page of a window (``window``), or the page 1 that opens one (``probe``); neither:
+    a page of the page numbers windows handed over to."""
 
     window: OpenWindow | None = None
     probe: Window | None = None
@@ -138,9 +147,10 @@ class _Opening:
     def windows(self) -> int:
         return len(self.plan.windows) + self._turns.cuts
 
-    def next(self) -> PageRequest | None:
+    def next(self) -> WindowRequest | None:
         if self.ordered:
-            return self.then.next()
+            handed = self.then.next()
+            return None if handed is None else WindowRequest(handed.number, handed.body)
         ahead = self._ahead()
         held = self._turns.held < (HOLD_RETRYING if self.retrying else HOLD)
         room = self._wire < ahead and held
@@ -161,11 +171,11 @@ class _Opening:
                 return WindowRequest(page, body, window=state, generation=state.generation)
         return None
 
-    def later(self, request: PageRequest, size: int) -> bool:
+    def later(self, request: WindowRequest, size: int) -> bool:
         """Whether a reply of ``size`` bytes to ``request`` can wait for its turn
         undecoded (a window's page not next in the list; not small: an empty page ends
         its window, and the fetcher decodes it at once)."""
-        if not isinstance(request, WindowRequest) or self.ordered or size <= SMALL_REPLY:
+        if self.ordered or size <= SMALL_REPLY:
             return False
         state = request.window
         return state is not None and self._turns.later(state, request.number, request.generation)
@@ -203,7 +213,7 @@ class Windows(_Opening):
     """Closed ``createdAt`` windows over ``whole`` (see the module docstring).
 
     ``fallback`` makes page numbers over a body from a page, to hand over to
-    (:mod:`runner.fetch.handover`). ``ahead`` (asked each time): requests on their
+    (:mod:`runner.fetch.windows.handover`). ``ahead`` (asked each time): requests on their
     way at most (the fetcher gives the requests allowed on the wire, and sets
     ``retrying`` while a page waits to try again). ``depth`` (asked as each window
     opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
@@ -211,14 +221,37 @@ class Windows(_Opening):
     windows that do not pay; ``plan`` lists the windows opened.
     """
 
-    def read(self, request: PageRequest, records: list[Any] | Later) -> list[Any] | None:
-        """As :meth:`Paging.read`; ``records`` may be a reply still to decode (where
-        :meth:`later` said so). While windowing, records are handed over by
-        :meth:`passed`, and None means windowing stopped (:attr:`ordered`)."""
+    def pages(self, threads: Threads) -> Iterator[Page]:
+        """Windows take replies as answered; page numbers, if they take over, in order."""
+        if (yield from threads.as_answered(self)):
+            yield from threads.in_order(self)
+
+    @property
+    def figures(self) -> Figures:
+        return Figures(self.windows, self.note, self.read_as, self.reread)
+
+    @property
+    def read_as(self) -> str:
+        """How the list was read past its windows, for the summary ("" when only by
+        windows): page numbers after the first window, and contacts no window could
+        see."""
+        parts = [f"then page numbers: {self.then.switched}"] if self.then.switched else []
+        if self.then.outside and self.then.outside.found:
+            found = self.then.outside.found
+            parts.append(f"{found:,} contacts outside every window (no createdAt)")
+        return "; ".join(parts)
+
+    def read(self, request: WindowRequest, records: list[Any]) -> list[Any] | None:
+        """As :meth:`Ordered.read` once page numbers took over (:attr:`ordered`); while
+        windowing, as :meth:`file`."""
         if self.ordered:
-            assert isinstance(records, list)
             return self.then.read(request, records)
-        assert isinstance(request, WindowRequest)
+        return self.file(request, records)
+
+    def file(self, request: WindowRequest, records: list[Any] | Later) -> list[Any] | None:
+        """As :meth:`AsAnswered.file`; ``records`` may be a reply still to decode (where
+        :meth:`later` said so). Records are handed over by :meth:`passed`; None means
+        windowing stopped (:attr:`ordered`)."""
         try:
             self._take(request, records)
             return []
@@ -251,10 +284,9 @@ class Windows(_Opening):
             elif done and not self.ordered:
                 self.then.check(self._turns.count, size)
 
-    def timed(self, request: PageRequest, seconds: float) -> None:
+    def timed(self, request: WindowRequest, seconds: float) -> None:
         """``request`` was answered in ``seconds`` (at the first try): what depth costs."""
-        if isinstance(request, WindowRequest):
-            self.choice.timed(request.number, seconds)
+        self.choice.timed(request.number, seconds)
 
     def _decide(self) -> None:
         """Once the first window is passed on, and the windows' pages reach deep enough

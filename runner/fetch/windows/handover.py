@@ -3,13 +3,14 @@
 - :meth:`Handover.restart`: the API does not keep the windows' order or range: page
   numbers over the segment's own list from page 1 (what windows passed on is dropped
   the second time by de-duplication).
-- :meth:`Handover.carry_on`: windows do not pay for this list (:mod:`runner.fetch.choice`):
-  page numbers over the closed range (the as-of still ends it: a snapshot), from the
-  page where the records passed on so far end. The first window is the range's own
-  first pages, so nothing is read twice but the page that holds that boundary.
+- :meth:`Handover.carry_on`: windows do not pay for this list
+  (:mod:`runner.fetch.windows.depth_cost`): page numbers over the closed range (the
+  as-of still ends it: a snapshot), from the page where the records passed on so far
+  end. The first window is the range's own first pages, so nothing is read twice but
+  the page that holds that boundary.
 - :meth:`Handover.check`: the closed range is read; unless the segment applies its own
   ``createdAt`` range (a contact without one matches no range, so none is missing),
-  :class:`~runner.fetch.outside.Outside` finds the contacts no window could see.
+  :class:`~runner.fetch.windows.outside.Outside` finds the contacts no window could see.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.fetch.outside import Outside
 from runner.fetch.paging import NewRecords, PageNumbers, PageRequest
-from runner.fetch.windows import CREATED, Range, Window, text
+from runner.fetch.windows.outside import Outside
+from runner.fetch.windows.plan import CREATED, Range, Window, text
 
 Plain = Callable[[Mapping[str, Any], int], PageNumbers]
 """Page numbers over a body from a page, with a de-duplicator of their own (so that
@@ -39,6 +40,11 @@ class Handover:
         self.whole = whole
         self.plain = plain
         self.paging: PageNumbers | Outside | None = None
+        # What of a page the strategy in use keeps is passed on: page numbers have a
+        # de-duplicator of their own (their rules see their own pages), so what the
+        # windows passed on is dropped after them (_new); the check for contacts
+        # outside every window reads the run's own, and its records pass as they are.
+        self._passed: Callable[[list[Any] | None], list[Any] | None] = self._new
         self.switched = ""
         self.outside: Outside | None = None
         self._rest: PageNumbers | None = None  # page numbers over the closed range
@@ -62,11 +68,13 @@ class Handover:
 
     def restart(self) -> None:
         self.paging, self._check = self.plain(self.body, 1), False
+        self._passed = self._new
 
     def carry_on(self, count: int, size: int, why: str) -> None:
         self.switched, self._count, self._size = why, count, max(1, size)
         closed = Window(self.whole.start, self.whole.end).body(self.body, 1)
         self.paging = self._rest = self.plain(closed, count // self._size + 1)
+        self._passed = self._new
 
     def check(self, count: int, size: int) -> bool:
         """Start the check for contacts outside every window, if it applies; whether it
@@ -75,6 +83,7 @@ class Handover:
             return False
         as_of = text(self.whole.end)
         self.paging = self.outside = Outside(self.body, self.records, as_of, count, size)
+        self._passed = _as_they_are
         return True
 
     def next(self) -> PageRequest | None:
@@ -88,13 +97,18 @@ class Handover:
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
         assert self.paging is not None
-        if self.paging is self.outside:
-            return self.paging.read(request, records)
-        # Page numbers check their own pages; what windows passed on is dropped here.
-        kept = self.paging.read(request, records)
+        return self._passed(self.paging.read(request, records))
+
+    def _new(self, kept: list[Any] | None) -> list[Any] | None:
+        """Page numbers' records not passed on before (by windows, or a page above),
+        after the windows' leftover records that their page holds."""
         leftover, self.leftover = self.leftover, []
         if kept is None:
             return leftover or None
         new = self.records.keep_new(kept, self.records.dedupe.ids(kept))
         self._count += len(new)
         return leftover + new
+
+
+def _as_they_are(kept: list[Any] | None) -> list[Any] | None:
+    return kept

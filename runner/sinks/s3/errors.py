@@ -7,6 +7,16 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from runner.errors import DestinationError
 
 
+def error_code(exc: ClientError) -> str:
+    """S3's error code (``NoSuchKey``, ``PreconditionFailed``, ...), or an HTTP status."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def missing(exc: ClientError) -> bool:
+    """The request failed because the object is not there."""
+    return error_code(exc) in ("NoSuchKey", "404")
+
+
 def s3_error(exc: Exception, url: str) -> DestinationError:
     """One line a person can act on, for any botocore failure."""
     return DestinationError(f"{url}: {s3_reason(exc, url)}")
@@ -19,7 +29,7 @@ def s3_reason(exc: Exception, url: str) -> str:
     elif isinstance(exc, EndpointConnectionError):
         text = f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')}".rstrip()
     elif isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         bucket = url[5:].split("/", 1)[0]
         if code in ("NoSuchBucket",) or (code == "404" and status == 404):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.locations import S3Location
-from runner.sinks.s3_errors import s3_error
+from runner.sinks.s3.errors import missing, s3_error
 
 if TYPE_CHECKING:
     from runner.sinks.base import Digest
@@ -20,7 +20,7 @@ def object_into(client: Any, location: S3Location, digest: Digest) -> bool:
         for chunk in body.iter_chunks(1 << 20):
             digest.update(chunk)
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) in ("NoSuchKey", "404"):
+        if missing(exc):
             return False
         raise s3_error(exc, location.url) from exc
     except BotoCoreError as exc:

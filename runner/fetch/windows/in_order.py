@@ -6,7 +6,7 @@ above it, whatever order the replies came in. A page that comes early waits for 
 turn, as its reply's bytes when it is large (:data:`Later`: decoded in its turn, a
 fifth of the memory of its records), so that the memory a run holds is about one
 decoded page however many pages wait. :class:`Repage` re-cuts what is passed on into
-pages of the API's page size. :mod:`runner.fetch.windowed` drives them.
+pages of the API's page size. :mod:`runner.fetch.windows.strategy` drives them.
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any
 
 from runner.errors import PagingError
-from runner.fetch.paging import NewRecords
+from runner.fetch.paging import Later, NewRecords
 from runner.fetch.transport import Retryable
-from runner.fetch.windows import CREATED, Order, Window, ms
+from runner.fetch.windows.plan import CREATED, Order, Window, ms
 
-Later: TypeAlias = Callable[[], list[Any]]
-"""A page's reply not decoded yet: a page that came early waits as its bytes (a fifth
-of the memory of its records) and is decoded in its turn. If its bytes are not a page
-(raises Retryable), its window is read again from page 1, in order: asked again so
-late, this page alone would come from a list live data may have moved since."""
+# A page that came early waits as its bytes (Later: a fifth of the memory of its
+# records) and is decoded in its turn. If its bytes are not a page (raises Retryable),
+# its window is read again from page 1, in order: asked again so late, this page alone
+# would come from a list live data may have moved since.
 SMALL_REPLY = 4096  # bytes: a reply this small is decoded as it comes (an empty page)
 
 
@@ -215,7 +214,7 @@ class InOrder:
     def pass_one(self) -> bool:
         """Pass on the page next in the list's order, if it came: the head window's, or
         the next window's once the head is done. True when a page was passed on.
-        Raises :class:`~runner.fetch.windows.OutOfOrder` for a page out of order."""
+        Raises :class:`~runner.fetch.windows.plan.OutOfOrder` for a page out of order."""
         while self.open:
             state = self.open[0]
             if state.out in state.pages and self._turn(state):
