@@ -38,7 +38,7 @@ from runner.history.layout import (
     split_snapshot_ref,
 )
 from runner.history.record import SEGMENT_NAME, RunRecord, RunStatus
-from runner.sinks.local.files import Temporary, fsync_dir, reason
+from runner.sinks.local.files import atomic_file, fsync_dir, reason
 
 RUNS_FILE = "runs.jsonl"
 LOCK_WAIT = 60.0  # seconds a writer waits for another run's append (a few ms each)
@@ -129,20 +129,13 @@ class LocalHistory:
     def put_snapshot(self, segment: str, run_id: str, source: Path) -> str:
         ref = snapshot_ref(segment, run_id)
         target = self._snapshot_path(ref)
-        temp: Temporary | None = None
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = Temporary(target.parent, target.name)  # as an output's: flock-ed, 0600
-            with source.open("rb") as src:
-                shutil.copyfileobj(src, temp.file, 1024 * 1024)
-            temp.sync()
-            temp.rename_to(target)
+            # As an output is written: a flock-ed temporary (0600) a killed run's clean-up
+            # can tell from a live one, renamed whole.
+            with source.open("rb") as src, atomic_file(target) as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
         except OSError as exc:
             raise HistoryError(f"cannot store the id snapshot {target}: {reason(exc)}") from exc
-        finally:
-            if temp is not None:
-                temp.discard()
-        fsync_dir(target.parent)
         return ref
 
     def open_snapshot(self, ref: str) -> IO[bytes]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
-from botocore.exceptions import ClientError
-
 from runner.errors import HistoryError
 from runner.history.layout import segment_folder
 from runner.locations import S3Location
-from runner.sinks.s3.errors import missing, s3_error
+from runner.sinks.s3.errors import s3_error
+from runner.sinks.s3.read import read_object
 
 
 class S3Objects:
@@ -52,14 +51,7 @@ class S3Objects:
 
     def read(self, key: str) -> bytes | None:
         """The object's bytes, or None if there is none."""
-        try:
-            reply = self.client.get_object(Bucket=self.bucket, Key=key)
-            data: bytes = reply["Body"].read()
-            return data
-        except ClientError as exc:
-            if missing(exc):
-                return None
-            raise
+        return read_object(self.client, self.bucket, key)
 
     def stream(self, key: str) -> IO[bytes]:
         """The object's body, to read as a stream."""

@@ -111,6 +111,20 @@ class DiscardUpload:
         return contextlib.nullcontext()
 
 
+class PartsUpload:
+    """What the upload of a split output says to the calls it does not take: it is
+    written part by part (``open_part``/``end_part``) and published by itself."""
+
+    def write(self, data: bytes) -> int:
+        raise TypeError("a split output is written part by part (open_part)")
+
+    def placement(self) -> Placement:
+        raise TypeError("a split output is published by itself, never as a companion")
+
+    def group_lock(self) -> AbstractContextManager[None]:
+        raise TypeError("a split output is published by itself, never as a companion")
+
+
 @dataclass(frozen=True)
 class StateRoot:
     """Where the runner keeps its own state (the run history) for a destination: a

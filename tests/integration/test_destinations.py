@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +24,7 @@ from runner.spec.segment import Segment
 from runner.spec.split import SplitSpec
 from runner.spec.workspace import Workspace
 from tests.conftest import ANCHOR, make_project
-from tests.integration.s3servers import S3Server, run_server
+from tests.integration.s3servers import S3Server, reset_moto
 
 SEGMENT = """\
 version: 1
@@ -92,13 +90,6 @@ class Place:
             self.client.delete_bucket(Bucket=f"{folder}-{self.bucket}")
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """One moto server for the module; each test has buckets of its own."""
-    with run_server("moto", tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
 @pytest.fixture(params=["local", "moto"])
 def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Place:
     project = make_project(tmp_path / "project", {"t": SEGMENT})
@@ -107,16 +98,14 @@ def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     if request.param == "local":
         (project / "gone").mkdir()
         return Place("local", ws, seg)
-    server: S3Server = request.getfixturevalue("moto")
+    server: S3Server = request.getfixturevalue("moto_server")  # one per test process
+    reset_moto(server)
     for name, value in server.env().items():
         monkeypatch.setenv(name, str(value))
-    client, bucket = server.client(), f"home{next(_BUCKETS)}"
+    client, bucket = server.client(), "exports"
     for name in (bucket, f"gone-{bucket}"):
         client.create_bucket(Bucket=name)
     return Place("moto", ws, seg, client, bucket)
-
-
-_BUCKETS = itertools.count(1)
 
 
 def _publish(dest: Destination, data: bytes, manifest: bytes) -> None:

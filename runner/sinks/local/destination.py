@@ -110,6 +110,9 @@ class LocalUpload:
 
 @dataclass(frozen=True)
 class LocalDestination(LocalTarget):
+    """A file under the output root: the :class:`~runner.sinks.base.Destination` of a
+    local path (or of any path under ``--out DIR``)."""
+
     scheme: ClassVar[str] = "file"
 
     @classmethod

@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -136,21 +137,28 @@ class Staging:
         self._fd = None
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (temporary, fsync, rename); DestinationError."""
-    temp: Temporary | None = None
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int = PRIVATE_MODE) -> Iterator[BinaryIO]:
+    """A new file to write, becoming ``path`` whole when the block ends (temporary,
+    fsync, rename), or nothing if it raises; OSError when it cannot be done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = Temporary(path.parent, path.name, mode)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = Temporary(path.parent, path.name)
-        temp.file.write(data)
+        yield temp.file
         temp.sync()
         temp.rename_to(path)
+    finally:
+        temp.discard()
+    fsync_dir(path.parent)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (:func:`atomic_file`); DestinationError."""
+    try:
+        with atomic_file(path) as fh:
+            fh.write(data)
     except OSError as exc:
         raise DestinationError(f"cannot write {path}: {reason(exc)}") from exc
-    finally:
-        if temp is not None:
-            temp.discard()
-    fsync_dir(path.parent)
 
 
 def file_problem(path: Path) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.errors import DestinationError
-from runner.sinks.base import Placement, before_manifest, set_name
+from runner.sinks.base import PartsUpload, before_manifest, set_name
 from runner.sinks.local.files import Staging, clean_stale_temporaries, fsync_dir, reason
 from runner.sinks.local.locks import target_lock
 from runner.sinks.local.private import create_private, write_private
@@ -26,8 +26,6 @@ from runner.sinks.local.target import LocalTarget
 from runner.spec.targets import part_number, part_path
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from runner.spec.split import SplitSpec
 
 
@@ -53,7 +51,7 @@ class _PartFile:
             raise DestinationError(f"cannot write {self.dest.display}: {reason(exc)}") from exc
 
 
-class LocalParts:
+class LocalParts(PartsUpload):
     """The upload of a local split output named after ``base`` (see the module docstring)."""
 
     def __init__(self, base: LocalTarget, split: SplitSpec) -> None:
@@ -66,15 +64,6 @@ class LocalParts:
         except OSError as exc:
             raise base.error(exc) from exc
         self.staged: list[tuple[_PartFile, LocalTarget]] = []
-
-    def write(self, data: bytes) -> int:
-        raise TypeError("a split output is written part by part (open_part)")
-
-    def placement(self) -> Placement:
-        raise TypeError("a split output is published by itself, never as a companion")
-
-    def group_lock(self) -> AbstractContextManager[None]:
-        raise TypeError("a split output is published by itself, never as a companion")
 
     def open_part(self, number: int) -> _PartFile:
         part = self.base.sibling(lambda name: part_path(name, number))

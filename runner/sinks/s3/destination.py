@@ -44,6 +44,9 @@ def make_client(project: Project | None = None) -> Any:
 
 @dataclass
 class S3Destination(S3Target):
+    """An object in a bucket: the :class:`~runner.sinks.base.Destination` of an
+    ``s3://`` path (or of any path under ``--out s3://...``)."""
+
     scheme: ClassVar[str] = "s3"
 
     @classmethod

@@ -10,16 +10,16 @@ import json
 import posixpath
 import secrets
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError
 from runner.locations import S3Location
-from runner.sinks.base import MANIFEST_SUFFIX, TEMP_PREFIX, Placement, before_manifest, set_name
+from runner.sinks.base import MANIFEST_SUFFIX, TEMP_PREFIX, PartsUpload, before_manifest, set_name
 from runner.sinks.s3.errors import s3_reason
 from runner.sinks.s3.group import S3Placement
+from runner.sinks.s3.read import read_object
 from runner.sinks.s3.upload import S3Upload
 from runner.spec.targets import part_number, part_path
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from runner.spec.split import SplitSpec
 
 
-class S3Parts:
+class S3Parts(PartsUpload):
     """The upload of a split output on S3 (see :mod:`runner.sinks.parts`)."""
 
     def __init__(self, base: S3Target, split: SplitSpec, content_type: str) -> None:
@@ -64,15 +64,6 @@ class S3Parts:
                     client.abort_multipart_upload(
                         Bucket=bucket, Key=key, UploadId=upload["UploadId"]
                     )
-
-    def write(self, data: bytes) -> int:
-        raise TypeError("a split output is written part by part (open_part)")
-
-    def placement(self) -> Placement:
-        raise TypeError("a split output is published by itself, never as a companion")
-
-    def group_lock(self) -> AbstractContextManager[None]:
-        raise TypeError("a split output is published by itself, never as a companion")
 
     def open_part(self, number: int) -> S3Upload:
         part = self.base.sibling(lambda name: part_path(name, number))
@@ -174,7 +165,9 @@ def remove_old_s3_set(dest: S3Target, whole: S3Target) -> None:
     client, bucket = dest.client, dest.bucket
     manifest_key = whole.key + MANIFEST_SUFFIX
     try:
-        body = client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+        body = read_object(client, bucket, manifest_key)
+        if body is None:
+            return  # no set here
         listed = json.loads(body)["parts"]
         for entry in listed:
             key = S3Location.parse(part_path(dest.display, int(entry["number"]))).key

@@ -1,4 +1,5 @@
-"""Reading back what an S3 destination holds, to compare it with what a run would publish."""
+"""Reading back what an S3 destination holds: an old manifest to put back, what a run
+would replace (to compare), the run history's objects."""
 
 from __future__ import annotations
 
@@ -26,3 +27,14 @@ def object_into(client: Any, location: S3Location, digest: Digest) -> bool:
     except BotoCoreError as exc:
         raise s3_error(exc, location.url) from exc
     return True
+
+
+def read_object(client: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None if there is none (botocore's errors otherwise)."""
+    try:
+        data: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if missing(exc):
+            return None
+        raise
+    return data

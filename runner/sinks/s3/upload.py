@@ -26,9 +26,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError, ManifestError
 from runner.sinks.base import MANIFEST_SUFFIX, Placement, before_manifest
-from runner.sinks.s3.errors import error_code, missing, s3_error, s3_reason
+from runner.sinks.s3.errors import error_code, s3_error, s3_reason
 from runner.sinks.s3.group import S3Placement
 from runner.sinks.s3.multipart import Parts
+from runner.sinks.s3.read import read_object
 
 
 @dataclass
@@ -86,11 +87,11 @@ class S3Upload:
         client, bucket = self.parts.client, self.parts.bucket
         old: bytes | None = None
         try:
-            old = client.get_object(Bucket=bucket, Key=self.manifest_key)["Body"].read()
-        except ClientError as exc:
-            if missing(exc):
+            old = read_object(client, bucket, self.manifest_key)
+            if old is None:
                 return None
-            if error_code(exc) not in ("AccessDenied", "403"):
+        except ClientError as exc:
+            if error_code(exc) not in ("AccessDenied", "403"):  # then it may still be deleted
                 raise s3_error(exc, where) from exc
         except BotoCoreError as exc:
             raise s3_error(exc, where) from exc
