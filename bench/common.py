@@ -2,7 +2,8 @@
 table.
 
 Every bench module imports from here, and none from another bench module's caller
-(``bench.run`` imports ``bench.deep`` and ``bench.xlsx_memory``): no import cycle.
+(``bench.run`` imports ``bench.deep``, ``bench.xlsx_memory`` and ``bench.compose_memory``):
+no import cycle.
 """
 
 from __future__ import annotations

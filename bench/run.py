@@ -5,7 +5,8 @@ Starts the sandbox (a separate process) and measures, in one run:
    (run just before each export, so each ratio compares neighbours in time);
 2. `segments export` to CSV (nested columns + a computed phone) and JSONL, 10k and 100k contacts;
 3. 50 ms added per page at --concurrency 1, 4 and 8;
-4. peak memory (max RSS) of exports of 10k and 1M contacts, and of 1M contacts to XLSX.
+4. peak memory (max RSS) of exports of 10k and 1M contacts, of 1M contacts to XLSX, and
+   what excluding a 1M-contact segment adds (bench/compose_memory.py).
 5. deep lists and busy servers (bench/deep.py): createdAt windows against page numbers
    on a server that pays for skipped rows; concurrency auto against a fixed 6 on a
    server that serves 6 at once.
@@ -34,6 +35,7 @@ import orjson
 import requests
 
 from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess, table
+from bench.compose_memory import measure as compose_measure
 from bench.cpu import measure as cpu
 from bench.deep import measure as deep
 from bench.xlsx_memory import measure as xlsx_measure
@@ -252,6 +254,15 @@ def memory(project: Path, out: dict[str, Any]) -> list[Row]:
             f"{xlsx['rows']:,} rows, {xlsx['seconds']:.0f} s",
             "",
             f"{xlsx['max_rss_mb']:.0f} MB",
+        ]
+    )
+    out[f"memory_exclude_{BIG}"] = composed = compose_measure(BIG)
+    rows.append(
+        [
+            f"peak memory, excluding a {BIG:,}-contact segment (csv)",
+            f"+{composed['exclude_extra_mb']:.1f} MB (only: +{composed['only_extra_mb']:.1f} MB)",
+            f"limit +{composed['limit_mb']} MB",
+            f"{composed['exclude']['mb']:.0f} MB",
         ]
     )
     return rows

@@ -16,10 +16,11 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from runner.errors import UsageError
+from runner.errors import ConfigError, RunnerError, UsageError
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
@@ -76,6 +77,7 @@ def fingerprint(seg: Segment, ws: Workspace) -> str:
                 "s3": dict(out.s3),
             },
             "expect": [seg.min_rows, seg.max_rows],
+            "compose": seg.compose.describe(),
             "api": [api.url, api.records_path, api.id_key, sorted(api.headers)],
         },
         sort_keys=True,
@@ -108,12 +110,15 @@ class Change:
     count_after: int | None = None
     before: Segment | None = None
     after: Segment | None = None
+    # --count: how the change moves the overlap with each other segment's last export
+    overlap: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _body_text(seg: Segment | None) -> list[str]:
     if seg is None:
         return []
-    return json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+    text = json.dumps(seg.body, indent=2, ensure_ascii=False).splitlines(keepends=True)
+    return text + [f"# {line}\n" for line in seg.compose.lines()]
 
 
 def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
@@ -159,10 +164,60 @@ def changes(ws: Workspace, ref: str, selected: list[Segment]) -> list[Change]:
 def count_audiences(ws: Workspace, found: list[Change], env: Mapping[str, str]) -> None:
     """Count both versions of each change: the export's path in dry-run mode, nothing written."""
     from runner.fetch import token_from_env
-    from runner.run import count_contacts
+    from runner.fetch.saved import SavedSegments, resolve_all
+    from runner.history.overlap import IdCollector
+    from runner.run.count import count_contacts
 
     token = token_from_env(ws.project.api, env)
-    for change in found:
-        before, after = change.before, change.after
-        change.count_before = count_contacts(before, ws, token) if before else None
-        change.count_after = count_contacts(after, ws, token) if after else None
+    versions = [v for change in found for v in (change.before, change.after)]
+    # Every name is resolved before any count: a misspelt one costs no page of the others.
+    ready, problems = resolve_all(
+        [v for v in versions if v is not None], SavedSegments(ws.project.api, env)
+    )
+    if problems:
+        raise ConfigError("\n".join(map(str, problems)))
+    resolved = iter(ready)  # one for each version there is, in order
+    ids = [None if v is None else IdCollector(ws.project.api.id_key) for v in versions]
+    counts = [
+        None if v is None else count_contacts(next(resolved), ws, token, watch)
+        for v, watch in zip(versions, ids, strict=True)
+    ]
+    for change, before, after in zip(found, counts[::2], counts[1::2], strict=True):
+        change.count_before, change.count_after = before, after
+    _overlaps(ws, found, ids)
+
+
+def _overlaps(ws: Workspace, found: list[Change], ids: list[Any]) -> None:
+    """Each change's overlap with every other segment's last published ids (its id
+    snapshot), before and after the change; segments without a snapshot are left out."""
+    from runner.history.overlap import Pair, latest_audience, shared
+    from runner.run.remember import store_for
+
+    others, id_key = {}, ws.project.api.id_key
+    for seg in ws.segments:
+        try:  # a history that cannot be reached (S3 without credentials) has no figure
+            audience = latest_audience(store_for(seg, ws.project, None), seg.name, id_key)
+        except RunnerError:
+            continue
+        if audience.digests is not None:
+            others[seg.name] = audience.digests
+    for change, before, after in zip(found, ids[::2], ids[1::2], strict=True):
+        mine = [None if c is None else c.digests() for c in (before, after)]
+        for name, theirs in others.items():
+            if name == change.name:
+                continue
+            pairs = [
+                None
+                if d is None
+                else Pair(change.name, name, len(d), len(theirs), shared(d, theirs))
+                for d in mine
+            ]
+            change.overlap.append(
+                {
+                    "segment": name,
+                    "shared_before": pairs[0].shared if pairs[0] else None,
+                    "shared_after": pairs[1].shared if pairs[1] else None,
+                    "jaccard_before": pairs[0].jaccard if pairs[0] else None,
+                    "jaccard_after": pairs[1].jaccard if pairs[1] else None,
+                }
+            )

@@ -120,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="project folder holding runner.yaml and segments/ (default: .)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _render, _list, _export, _history, _freshness, _catalog, _diff):
+    for add in (_validate, _render, _list, _export, _history, _overlap, _freshness, _catalog):
         add(sub)
-    for add in (_init, _sandbox):
+    for add in (_diff, _init, _sandbox):
         add(sub)
     return parser
 
@@ -205,12 +205,8 @@ def _export(sub: Commands) -> None:
     )
 
 
-def _history(sub: Commands) -> None:
-    p = sub.add_parser("history", help="past runs of each segment: a table with a sparkline")
-    _add_selection(p)
-    p.add_argument(
-        "--last", type=whole(1, 100_000), metavar="N", help="only the newest N runs (1-100,000)"
-    )
+def _add_history_reading(p: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--out``: the commands that read what the exports recorded."""
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument(
         "--out",
@@ -218,6 +214,23 @@ def _history(sub: Commands) -> None:
         metavar="DIR",
         help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
     )
+
+
+def _history(sub: Commands) -> None:
+    p = sub.add_parser("history", help="past runs of each segment: a table with a sparkline")
+    _add_selection(p)
+    p.add_argument(
+        "--last", type=whole(1, 100_000), metavar="N", help="only the newest N runs (1-100,000)"
+    )
+    _add_history_reading(p)
+
+
+def _overlap(sub: Commands) -> None:
+    p = sub.add_parser(
+        "overlap", help="shared contacts and Jaccard index of each pair, from the last exports"
+    )
+    _add_selection(p)
+    _add_history_reading(p)
 
 
 def _freshness(sub: Commands) -> None:
@@ -225,13 +238,7 @@ def _freshness(sub: Commands) -> None:
         "freshness", help="is each last published export recent enough? exit 1 if not"
     )
     _add_selection(p)
-    p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument(
-        "--out",
-        type=output_root,
-        metavar="DIR",
-        help="read the history the exports wrote under DIR (or an s3:// prefix) with --out",
-    )
+    _add_history_reading(p)
     p.add_argument(
         "--notify",
         action="store_true",

@@ -26,13 +26,13 @@ from runner.errors import ProjectFileError, Terminated, UsageError
 from runner.locations import public_url
 from runner.problems import Problem
 from runner.report.problems import REPORTERS, not_checked, validation_summary
+from runner.report.render import render_text
 from runner.report.table import format_table
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
     from runner.run import ExportOptions, ExportResult
-    from runner.sandbox.server import SandboxOptions
     from runner.sinks import OutputRoot
 
 
@@ -169,9 +169,15 @@ def validate(options: ValidateOptions, out: TextIO, err: TextIO) -> Outcome:
 
 
 def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
-    """The exact request body and output of each selected segment; no network."""
+    """The exact request body and output of each selected segment; no network unless a
+    filter names a saved segment (``name:``: resolved with one request)."""
+    from runner.fetch.saved import resolve_names
+
     ws = open_workspace(options.selection)
     report_problems(ws.problems, "text", err)  # first: a selector error must not hide them
+    chosen = ws.select(options.selection.selectors, options.selection.exclude)
+    chosen, unresolved = resolve_names(chosen, ws.project.api, os.environ)
+    report_problems(unresolved, "text", err)
     items: list[dict[str, Any]] = [
         {
             "name": seg.name,
@@ -180,17 +186,23 @@ def render(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
             "url": public_url(ws.project.api.url),
             "output": resolved_output(seg, ws, options.out_root),
             "body": seg.body,
+            **seg.compose.describe(),  # exclude, only, holdout: only those the file sets
         }
-        for seg in ws.select(options.selection.selectors, options.selection.exclude)
+        | _came_from(seg)
+        for seg in chosen
     ]
     if options.format == "json":
         out.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
     else:
-        for item in items:
-            out.write(f"# {item['name']} ({item['file']}) as of {item['as_of']}\n")
-            out.write(f"# POST {item['url']}\n# output: {item['output']}\n")
-            out.write(json.dumps(item["body"], indent=2, ensure_ascii=False) + "\n")
-    return Outcome.PROBLEMS if ws.problems else Outcome.OK
+        out.write(render_text(items))
+    return Outcome.PROBLEMS if ws.problems or unresolved else Outcome.OK
+
+
+def _came_from(seg: Segment) -> dict[str, Any]:
+    """The saved segments ``seg``'s filter named, each name with its id (render shows them)."""
+    if not seg.resolved:
+        return {}
+    return {"saved_segments": [{"name": name, "id": id_} for name, id_ in seg.resolved]}
 
 
 def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
@@ -229,6 +241,7 @@ def list_segments(options: ShowOptions, out: TextIO, err: TextIO) -> Outcome:
 
 def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     """Export the selected segments: progress on ``err``, the summary table on ``out``."""
+    from runner.fetch.saved import resolve_names
     from runner.report.progress import Progress
     from runner.run import DONE
     from runner.run import export as run_export
@@ -241,9 +254,11 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     # file that would write there: that segment does not run, the others do.
     blocked = {p.file for p in ws.problems}
     segments = [s for s in ws.select(sel.selectors, sel.exclude) if s.file not in blocked]
+    segments, unresolved = resolve_names(segments, ws.project.api, os.environ)  # no export yet
+    report_problems(unresolved, "text", err)
     if not segments:
-        err.write("no segments selected\n")
-        return Outcome.PROBLEMS if ws.problems else Outcome.OK
+        err.write("" if unresolved else "no segments selected\n")
+        return Outcome.PROBLEMS if ws.problems or unresolved else Outcome.OK
     results: list[ExportResult] = []
     try:
         with Progress(err, live=job.live) as progress:
@@ -253,7 +268,7 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
             _report_export(job, ws, results, out)
         raise
     _report_export(job, ws, results, out)
-    failed = ws.problems or any(r.status not in DONE for r in results)
+    failed = ws.problems or unresolved or any(r.status not in DONE for r in results)
     return Outcome.FAILED if failed else Outcome.OK
 
 
@@ -369,31 +384,4 @@ def init(options: InitOptions, out: TextIO, err: TextIO) -> Outcome:
         out=out,
         err=err,
     )
-    return Outcome.OK
-
-
-def sandbox(options: SandboxOptions, out: TextIO) -> Outcome:
-    """Serve a local Flowmatix-compatible API until Ctrl-C or SIGTERM (its normal end)."""
-    from runner.sandbox import Sandbox, shapes
-
-    try:
-        server = Sandbox(options)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from exc
-    out.write(
-        f"sandbox: {options.users} contacts (seed {options.seed}), page size {options.page_size}\n"
-        f"sandbox: {shapes.shape_line(options.shape, server.anchor, server.missing_created)}\n"
-        f"export FLOWMATIX_API_URL={server.url}\nexport FLOWMATIX_TOKEN={options.token}\n"
-    )
-    out.flush()
-    try:
-        server.serve_forever()
-    except (KeyboardInterrupt, Terminated):
-        pass  # stopping the sandbox is how it ends: OK
-    finally:
-        server.stop()
-    out.write(server.gate.report() + "\n")
-    out.flush()
     return Outcome.OK

@@ -90,6 +90,13 @@ def _history(args: argparse.Namespace) -> Outcome:
     return commands.history(options, sys.stdout, sys.stderr)
 
 
+def _overlap(args: argparse.Namespace) -> Outcome:
+    from runner.cli.overlap import OverlapOptions, overlap
+
+    options = OverlapOptions(_selection(args), args.format, args.out)
+    return overlap(options, sys.stdout, sys.stderr)
+
+
 def _freshness(args: argparse.Namespace) -> Outcome:
     options = commands.FreshnessOptions(_selection(args), args.format, args.out, args.notify)
     return commands.freshness(options, sys.stdout, sys.stderr)
@@ -113,9 +120,10 @@ def _init(args: argparse.Namespace) -> Outcome:
 
 
 def _sandbox(args: argparse.Namespace) -> Outcome:
+    from runner.cli.serve import sandbox
     from runner.sandbox.server import SandboxOptions
 
-    return commands.sandbox(_options(SandboxOptions, args), sys.stdout)
+    return sandbox(_options(SandboxOptions, args), sys.stdout)
 
 
 RUNS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
@@ -124,6 +132,7 @@ RUNS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     "list": _list,
     "export": _export,
     "history": _history,
+    "overlap": _overlap,
     "freshness": _freshness,
     "catalog": _catalog,
     "diff": _diff,

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 
 from runner import __version__
 from runner.errors import AuthError
+from runner.fetch.asof import ApiClock, AsOfCut
 from runner.fetch.concurrency import Adaptive
 from runner.fetch.paging import (
     AsAnswered,
@@ -25,6 +26,7 @@ from runner.fetch.paging import (
     Ordered,
     Page,
     PageNumbers,
+    PageRequest,
     Paging,
     R,
 )
@@ -33,7 +35,7 @@ from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Slots, Tries
 from runner.fetch.transport import Response, Retryable, Transport, UrllibTransport
-from runner.fetch.windows.plan import closed_range
+from runner.fetch.windows.plan import Range, closed_range, text
 from runner.fetch.windows.strategy import Windows
 from runner.spec.project import ApiSettings
 
@@ -56,9 +58,9 @@ def token_from_env(api: ApiSettings, env: Mapping[str, str]) -> str:
 class PageFetcher:
     """Fetch every page of one request body; yield each page's records not seen before.
 
-    ``duplicates`` and ``records_without_id`` count what was dropped and what could
-    not be compared; ``retries`` the failed tries; ``reread`` whether the list was
-    read a second time after it moved (see :class:`~runner.fetch.paging.PageNumbers`).
+    ``duplicates`` counts what was dropped; ``retries`` the failed tries; ``reread``
+    whether the list was read a second time after it moved (see
+    :class:`~runner.fetch.paging.PageNumbers`).
     ``transport`` replaces the HTTP client (by default a urllib3 pool).
 
     The list is read as closed ``createdAt`` windows ending at ``as_of`` (default now)
@@ -103,17 +105,21 @@ class PageFetcher:
         }
         self.transport = transport or UrllibTransport(api, headers, self.concurrency + 1)
         self._stopwatch = Stopwatch(self.transport)
+        self.clock = self._stopwatch.clock  # the API's clock, from its Date headers
         replies = Replies(api, scrub, self.in_flight.slow_down)
         self._tries = Tries(api, self._stopwatch, replies, self.in_flight, on_retry)
         self._dedupe = Deduplicator(api.id_key)
         self._again: Deduplicator | None = None  # a plain pass's own, after windows
-        self.paging = self._strategy(NewRecords(self._dedupe, scrub), as_of)
+        whole = closed_range(self.body, as_of or dt.datetime.now(dt.UTC))
+        # Page numbers read contacts created after the as-of too: the same rule drops them.
+        self._cut = AsOfCut(text(whole.end) if whole else None)
+        self.paging = self._strategy(NewRecords(self._dedupe, scrub), whole)
+        self.last_pass: Ordered[PageRequest] | None = None  # after the list (fetch.undated)
 
-    def _strategy(self, records: NewRecords, as_of: dt.datetime | None) -> Paging:
+    def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
         def plain(records: NewRecords = records) -> PageNumbers:
             return PageNumbers(self.body, records, self.concurrency, self.max_pages)
 
-        whole = closed_range(self.body, as_of or dt.datetime.now(dt.UTC))
         if not self.api.windows or whole is None:
             return plain()
 
@@ -159,14 +165,14 @@ class PageFetcher:
         return self.paging.figures.read_as
 
     @property
+    def after_as_of(self) -> int:
+        """Contacts created after the as-of, left for the next run (whichever way read)."""
+        return self._cut.after + self.paging.figures.after_as_of
+
+    @property
     def duplicates(self) -> int:
         """Records dropped because their id was already read."""
         return self._dedupe.dropped + (self._again.dropped if self._again else 0)
-
-    @property
-    def records_without_id(self) -> int:
-        """Records kept without de-duplication: no value at ``api.id_key``."""
-        return self._dedupe.without_id
 
     @property
     def retries(self) -> int:
@@ -182,7 +188,10 @@ class PageFetcher:
         the next ``paging.ahead`` ones is on its way in the pool."""
         pump = _Pump(self._tries, self.api.retry.deadline, self.concurrency)
         pump.seconds = self._stopwatch.seconds
-        yield from self.paging.pages(pump)
+        for page in self.paging.pages(pump):
+            yield Page(page.number, self._cut.keep(page.records))
+        if self.last_pass is not None:
+            yield from pump.in_order(self.last_pass)
 
     def close(self) -> None:
         self._tries.stopped.set()
@@ -202,11 +211,13 @@ class Stopwatch:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.seconds: dict[str, float] = {}
+        self.clock = ApiClock()
 
     @contextlib.contextmanager
     def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
         began = time.monotonic()
         with self.transport.post(label, body, deadline) as response:
+            self.clock.reply(response.headers)
             yield response
         self.seconds[label] = time.monotonic() - began
 

@@ -14,11 +14,15 @@ end) returns None from ``next`` until that page is read, and one that can look a
 (page numbers) never does.
 
 >>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
->>> paging.next()
+>>> [paging.read(paging.next(), records) for records in ([{"_id": "a"}], [])]  # where it ends
+[None, None]
+>>> paging.next()  # the list ends on page 1: the pass begins
 PageRequest(number=1, body={'q': 1, 'page': 1})
 >>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next().number
 ([{'_id': 'a'}], 2)
->>> paging.read(PageRequest(2, {}), []), paging.next()  # the first empty page ends the list
+>>> paging.read(PageRequest(2, {}), []), paging.next()  # the first empty page ends the pass
+(None, PageRequest(number=1, body={'q': 1, 'page': 1}))
+>>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next()  # its end did not move
 (None, None)
 
 :class:`PageNumbers` is the plain strategy; the rules that tell an API which does not
@@ -38,6 +42,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 import orjson
 
 from runner.errors import PagingError
+from runner.fetch.end import EndWatch
 from runner.fetch.records import Deduplicator, first_non_object, json_type
 from runner.fetch.redact import Redactor
 
@@ -86,6 +91,7 @@ class Figures:
     note: str = ""  # why windowing stopped, when it did
     read_as: str = ""  # how the list was read past its windows ("": no other way)
     reread: bool = False  # the list moved while it was read, and was read again
+    after_as_of: int = 0  # contacts created after the as-of it saw, left out
 
 
 class Ordered(Protocol[R]):
@@ -197,10 +203,13 @@ class NewRecords:
 
 
 class _Phase(enum.Enum):
+    PROBE = "where the list ends, before the pass (EndProbe), one page at a time"
     FIRST = "the first pass, ``ahead`` pages at once"
     CHECK = "the first page again (page 1, or ``start``), to send"
     CHECKING = "the first page again, on its way"
     AGAIN = "the list once more, in order"
+    TAIL = "the pass's last page again, to send"
+    TAILING = "the pass's last page again, on its way"
     DONE = "complete"
 
 
@@ -212,7 +221,8 @@ class PageNumbers:
     an earlier one and a shift in between skips records at that boundary. So after
     a parallel pass page 1 (or the pass's first page, ``start``) is read again: if
     the top of the list moved, the list is
-    read once more, in order, and the duplicates are dropped (``reread``).
+    read once more, in order, and the duplicates are dropped (``reread``); the same
+    when contacts were deleted above the page being read (:class:`~runner.fetch.end.EndWatch`).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
     more to come, and when the API does not page (a page holding only records
@@ -229,20 +239,29 @@ class PageNumbers:
     ) -> None:
         self.body = body
         self.records = records
-        self.concurrency = self.ahead = concurrency
+        self.concurrency, self.ahead = concurrency, 1
         self.max_pages = max_pages
         self.reread = False
-        self._phase = _Phase.FIRST
+        self._phase = _Phase.PROBE
+        self._end = EndWatch(start, max_pages)
         self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
+        self._check_top = False  # the pass was parallel: page ``start`` is read again
 
     def next(self) -> PageRequest | None:
+        if self._phase is _Phase.PROBE:
+            number = self._end.ask()
+            return None if number is None else self._request(number)
         if self._phase is _Phase.CHECK:
             self._phase = _Phase.CHECKING
             return self._request(self._start)
-        if self._phase in (_Phase.CHECKING, _Phase.DONE) or self._next > self.max_pages + 1:
+        if self._phase is _Phase.TAIL and self._end.last:
+            self._phase = _Phase.TAILING
+            return self._request(self._end.last[0])
+        waiting = (_Phase.CHECKING, _Phase.TAILING, _Phase.DONE)
+        if self._phase in waiting or self._next > self.max_pages + 1:
             return None
         self._next += 1
         return self._request(self._next - 1)
@@ -263,8 +282,14 @@ class PageNumbers:
         return PageRequest(number, {**self.body, "page": number})
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+        if self._phase is _Phase.PROBE:
+            self._probed(request.number, records)
+            return None  # nothing to pass on: the pass reads these pages in their turn
         if self._phase is _Phase.CHECKING:
             self._check(records)
+            return None
+        if self._phase is _Phase.TAILING:
+            self._tail(records)
             return None
         if not records:
             self._end_pass()
@@ -272,7 +297,7 @@ class PageNumbers:
         past_max_pages(request.number, self.max_pages)
         ids = self.records.ids(request.number, records)
         if ids == self._previous:
-            raise self._ignored(request.number)
+            raise _ignored(request.number)
         first = self._phase is _Phase.FIRST
         if first and request.number == self._start:
             self._first_ids = ids
@@ -287,34 +312,70 @@ class PageNumbers:
             # in pages that do not shrink.
             self._stale += 1
             if self._stale > self.ahead + 1:
-                raise self._not_paging(request.number)
+                raise _not_paging(request.number - self._stale + 1, request.number)
         self._previous = ids
         return kept
 
     def _end_pass(self) -> None:
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
-        self._phase = _Phase.CHECK if parallel and self._first_ids is not None else _Phase.DONE
+        self._check_top = parallel and self._first_ids is not None
+        self._phase = _Phase.TAIL if self._end.last else self._after_tail()
         self.ahead = 1
+
+    def _after_tail(self) -> _Phase:
+        return _Phase.CHECK if self._check_top else _Phase.DONE
 
     def _check(self, records: list[Any]) -> None:
         if self.records.dedupe.ids(records) == self._first_ids:
             self._phase = _Phase.DONE
             return
+        self._again()
+
+    @property
+    def probing(self) -> bool:  # finding where the list ends: no page of the pass read yet
+        return self._phase is _Phase.PROBE
+
+    def _probed(self, number: int, records: list[Any]) -> None:
+        if records:
+            past_max_pages(number, self.max_pages)  # before the pass, not after it
+        if self._end.probed(number, self.records.ids(number, records) if records else []):
+            self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
+            self.ahead = 1 if self.reread else self.concurrency
+
+    def _tail(self, records: list[Any]) -> None:
+        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`)."""
+        moved = self._end.moved(self.records.dedupe.ids(records) if records else [])
+        if not moved:
+            self._phase = self._after_tail()
+        elif self.reread:
+            raise PagingError(
+                f"contacts were deleted while the list was read, and again while it was read "
+                f"a second time (its last page moved up by {moved:,}): contacts listed below "
+                "a deleted one may have been skipped; nothing published (run it again)"
+            )
+        else:
+            self._again()
+
+    def _again(self) -> None:
+        """Read the list once more, in order, from where its end now is."""
         self.reread = True
-        self._phase = _Phase.AGAIN
+        self._phase = _Phase.PROBE
+        self._end.restart()
         self._next = self._start
         self._previous = None
 
-    def _ignored(self, number: int) -> PagingError:
-        return PagingError(
-            f"page {number} returned exactly the records of page "
-            f"{number - 1}: the API seems to ignore the page number "
-            "(check api.path and api.base_url)"
-        )
 
-    def _not_paging(self, number: int) -> PagingError:
-        return PagingError(
-            f"pages {number - self._stale + 1} to {number} hold only records read on "
-            "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
-            "list grows by a page or more with every request; nothing published"
-        )
+def _ignored(number: int) -> PagingError:
+    return PagingError(
+        f"page {number} returned exactly the records of page "
+        f"{number - 1}: the API seems to ignore the page number "
+        "(check api.path and api.base_url)"
+    )
+
+
+def _not_paging(first: int, number: int) -> PagingError:
+    return PagingError(
+        f"pages {first} to {number} hold only records read on "
+        "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
+        "list grows by a page or more with every request; nothing published"
+    )

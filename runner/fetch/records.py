@@ -94,6 +94,19 @@ class SeenIds:
     def __len__(self) -> int:
         return sum(self._counts)
 
+    def __contains__(self, key: Any) -> bool:
+        h, rest = id_digest(key)
+        h = h or 1
+        shard = (h >> 40) & self._shard_mask
+        table, rests = self._tables[shard], self._rests[shard]
+        size = len(table)
+        i = h % size
+        while slot := table[i]:
+            if slot == h and rests[i] == rest:
+                return True
+            i = 0 if i + 1 == size else i + 1
+        return False
+
     def add(self, key: Any) -> bool:
         try:  # the usual id, a string, without a call (keyword arguments cost as much)
             h, rest = _SPLIT(blake2b(key.encode()).digest())

@@ -223,6 +223,8 @@ class UrllibTransport:
     ...     body = read_capped(response, 2**20)
     """
 
+    method = "POST"  # GET for the saved segments' list (runner.fetch.saved), body empty
+
     def __init__(self, api: ApiSettings, headers: Mapping[str, str], connections: int) -> None:
         self.api = api
         self._headers = dict(headers)
@@ -258,7 +260,7 @@ class UrllibTransport:
         response = None
         try:
             response = self._http.urlopen(
-                "POST",
+                self.method,
                 self.api.url,
                 body=body,
                 headers=self._headers,

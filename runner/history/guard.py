@@ -52,7 +52,10 @@ class Baseline:
     @classmethod
     def of(cls, record: RunRecord | None) -> Baseline | None:
         """The baseline a history entry gives (None gives None: nothing to compare)."""
-        return None if record is None else cls(record.rows, record.as_of or record.ended)
+        if record is None:
+            return None
+        # A holdout's rows are part of the audience the guard compares (runner.run.compose).
+        return cls(record.rows + (record.held_out or 0), record.as_of or record.ended)
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ class RunRecord:
     snapshot: str | None = None
     added: int | None = None
     removed: int | None = None
+    held_out: int | None = None  # holdout: the held-back rows (the audience is rows + these)
 
     def __post_init__(self) -> None:
         if not SEGMENT_NAME.match(self.segment):

@@ -110,36 +110,10 @@ class SnapshotBase:
 
     def _load(self, id_key: str) -> None:
         hi, lo = self._hi, self._lo
-        previous = (-1, -1)
-        lines = _read_lines(self.file)
-        self._check_header(next(lines, b""), id_key)
-        for line in lines:
-            pair = _SPLIT(blake2b(line, digest_size=DIGEST_SIZE).digest())
-            if pair <= previous:
-                raise SnapshotError(
-                    f"{self.name} is out of order at id {len(hi) + 1}; it is damaged"
-                )
+        for raw in read_digests(self.file, id_key, self.name):
+            pair = _SPLIT(raw)
             hi.append(pair[0])
             lo.append(pair[1])
-            previous = pair
-
-    def _check_header(self, line: bytes, id_key: str) -> None:
-        try:
-            head = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            head = None
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            raise SnapshotError(f"{self.name} is not an id snapshot")
-        if head.get("version") != VERSION:
-            raise SnapshotError(
-                f"{self.name} has format version {head.get('version')!r}; "
-                f"this runner reads version {VERSION}"
-            )
-        if head.get("id_key") != id_key:
-            raise SnapshotError(
-                f"{self.name} holds ids by {head.get('id_key')!r} but api.id_key is "
-                f"{id_key!r}: there is nothing to compare against"
-            )
 
     def _index(self) -> None:
         size = 8
@@ -199,6 +173,40 @@ class SnapshotBase:
 
     def close(self) -> None:
         self.file.close()
+
+
+def read_digests(file: IO[bytes], id_key: str, name: str = "the id snapshot") -> Iterator[bytes]:
+    """The digests of a snapshot's ids, in its (rising) order. SnapshotError if it is not a
+    snapshot keyed by ``id_key`` or is out of order; a cut or damaged gzip stream raises
+    OSError, EOFError or zlib.error."""
+    lines = _read_lines(file)
+    _check_header(next(lines, b""), id_key, name)
+    previous = b""
+    for count, line in enumerate(lines, 1):
+        raw = blake2b(line, digest_size=DIGEST_SIZE).digest()
+        if raw <= previous:  # big-endian bytes compare as the numbers do
+            raise SnapshotError(f"{name} is out of order at id {count}; it is damaged")
+        previous = raw
+        yield raw
+
+
+def _check_header(line: bytes, id_key: str, name: str) -> None:
+    try:
+        head = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        head = None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        raise SnapshotError(f"{name} is not an id snapshot")
+    if head.get("version") != VERSION:
+        raise SnapshotError(
+            f"{name} has format version {head.get('version')!r}; "
+            f"this runner reads version {VERSION}"
+        )
+    if head.get("id_key") != id_key:
+        raise SnapshotError(
+            f"{name} holds ids by {head.get('id_key')!r} but api.id_key is "
+            f"{id_key!r}: there is nothing to compare against"
+        )
 
 
 def _read_lines(file: IO[bytes], chunk: int = 256 * 1024) -> Iterator[bytes]:

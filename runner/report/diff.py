@@ -35,6 +35,7 @@ def _json(found: Sequence[Change], ref: str) -> str:
         "output_after",
         "count_before",
         "count_after",
+        "overlap",
     )
     return json.dumps([{k: getattr(c, k) for k in keys} for c in found], indent=2) + "\n"
 
@@ -50,7 +51,8 @@ def _markdown(found: Sequence[Change], ref: str) -> str:
     ]
     for c in found:
         output = _arrow(c.output_before, c.output_after, "`")
-        lines.append(f"| `{c.name}` | {c.status} | {output} | {_counts(c) or 'not counted'} |")
+        audience = "<br>".join([_counts(c) or "not counted", *_overlap(c)])
+        lines.append(f"| `{c.name}` | {c.status} | {output} | {audience} |")
     for c in found:
         lines.append(f"\n<details><summary><code>{c.name}</code>: request body</summary>\n")
         lines.append("```diff\n" + c.body_diff.rstrip("\n") + "\n```\n</details>")
@@ -66,8 +68,23 @@ def _text(found: Sequence[Change], ref: str) -> str:
         counts = _counts(c)
         lines.append(head + (f": {counts}" if counts else ""))
         lines.append(f"  output: {_arrow(c.output_before, c.output_after, '')}")
+        lines += [f"  {line}" for line in _overlap(c)]
         lines.append(c.body_diff.rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _overlap(c: Change) -> list[str]:
+    """``overlap with vip: 120 -> 340 shared, Jaccard 0.1000 -> 0.2500``, per segment."""
+
+    def shown(value: float | None, form: str) -> str:
+        return "-" if value is None else format(value, form)
+
+    return [
+        f"overlap with {o['segment']}: {shown(o['shared_before'], ',')} -> "
+        f"{shown(o['shared_after'], ',')} shared, Jaccard {shown(o['jaccard_before'], '.4f')}"
+        f" -> {shown(o['jaccard_after'], '.4f')}"
+        for o in c.overlap
+    ]
 
 
 def _arrow(before: str | None, after: str | None, quote: str) -> str:

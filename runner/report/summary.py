@@ -38,17 +38,7 @@ def summary(results: Sequence[ExportResult]) -> str:
             ]
         )
     text = format_table(rows)
-    for r in results:
-        if r.dropped_unmatchable:
-            text += (
-                f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
-                "platform can match were left out (dropped_unmatchable)\n"
-            )
-        if r.invalid_phones:
-            text += (
-                f"{r.segment}: {r.invalid_phones:,} phone numbers libphonenumber says are "
-                "not valid were left empty (invalid_phones)\n"
-            )
+    text += "".join(map(_left_out, results))
     for r in results:
         if r.parts:
             text += (
@@ -71,3 +61,31 @@ def summary(results: Sequence[ExportResult]) -> str:
     counts = Counter(r.status for r in results if r.status not in DONE)
     tail = "".join(f", {counts[status]} {status}" for status in UNDONE if counts[status])
     return text + f"{ok} of {counted(len(results), 'segment')} exported{tail}\n"
+
+
+def _left_out(r: ExportResult) -> str:
+    """What the run left out of the file or left empty, and why ("" when nothing)."""
+    text = ""
+    if r.dropped_unmatchable:
+        text += (
+            f"{r.segment}: {r.dropped_unmatchable:,} rows with no e-mail or phone the "
+            "platform can match were left out (dropped_unmatchable)\n"
+        )
+    if r.invalid_phones:
+        text += (
+            f"{r.segment}: {r.invalid_phones:,} phone numbers libphonenumber says are "
+            "not valid were left empty (invalid_phones)\n"
+        )
+    if r.after_as_of:
+        text += (
+            f"{r.segment}: {counted(r.after_as_of, 'contact')} created after the as-of, "
+            "left for the next run (after_as_of)\n"
+        )
+    if r.undated:
+        text += f"{r.segment}: {counted(r.undated, 'contact')} without createdAt " + (
+            "(in no incremental window): exported, as a first run is a full export\n"
+            if r.undated_included
+            else "are not in this incremental run: nothing says when they arrived (a "
+            "full export has them; the first run had those there then)\n"
+        )
+    return text

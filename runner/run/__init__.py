@@ -18,7 +18,8 @@ The Python API (README "Python API")::
   ``--results`` file, made from the record.
 """
 
-from runner.run.export import count_contacts, export, export_segment
+from runner.run.count import count_contacts
+from runner.run.export import export, export_segment
 from runner.run.options import ExportOptions
 from runner.run.record import DONE, ExportResult, Listener
 from runner.spec.workspace import Workspace  # what export() runs in: runner.yaml, segments

@@ -39,8 +39,8 @@ class DeltaFile:
 
 @dataclasses.dataclass
 class Deltas:
-    """``output.delta``: the added and removed files beside the output, fed page by page,
-    and this run's id snapshot, stored with the history before the files are published."""
+    """This run's id snapshot (every full export stores one with the history before it
+    publishes) and, with ``output.delta``, the added and removed files, fed page by page."""
 
     seg: Segment
     store: HistoryStore
@@ -58,15 +58,15 @@ class Deltas:
         store: HistoryStore,
         previous: RunRecord | None,
     ) -> Deltas:
-        """Load the last successful run's snapshot (SnapshotError if damaged); open the files."""
-        ref = previous.snapshot if previous else None
+        """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
+        ref = previous.snapshot if previous and seg.output.delta else None
         base = None  # the first delta run: every row is added
         if ref:
             base = SnapshotBase(store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
         deltas = cls(
             seg, store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
         )
-        for tag in DELTA_TAGS:
+        for tag in DELTA_TAGS if seg.output.delta else ():
             spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
             spec = dataclasses.replace(spec, split=None)  # a delta file is never split
             spec = dataclasses.replace(spec, path=tagged_path(seg.output.path, tag))
@@ -76,16 +76,17 @@ class Deltas:
         return deltas
 
     def page(self, records: list[Any]) -> None:
-        self.files[0].encoder.write_page(self.tracker.page(records))
+        added = self.tracker.page(records)
+        for file in self.files[:1]:  # the added file, with output.delta
+            file.encoder.write_page(added)
 
     def finish(self) -> list[Upload]:
-        """Finish both files and store this run's snapshot; the uploads to publish."""
-        added, removed = self.files
+        """Finish the delta files, if any, and store this run's snapshot; the uploads."""
         self.summary = self.tracker.finish()
-        added.encoder.finish()
-        for ids in self.tracker.removed():
-            removed.encoder.write_page([id_record(self.tracker.id_key, value) for value in ids])
-        removed.encoder.finish()
+        for f in self.files:  # with output.delta: added, then removed (the ids that left)
+            for ids in self.tracker.removed() if f.tag == "removed" else ():
+                f.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
+            f.encoder.finish()
         run_id = new_run_id(utc_now())
         self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
         return [f.upload for f in self.files]

@@ -12,8 +12,8 @@
 Every figure lands in one record, :class:`~runner.run.record.ExportResult`, from which
 the manifest, the history entry, the summary and ``--results`` are made.
 :func:`export_segment` never leaves a partial file or object under the destination name;
-:func:`export` runs several segments, each on its own; :func:`count_contacts` is steps
-2 to 4, dry (``diff --count``).
+:func:`export` runs several segments, each on its own (:mod:`runner.run.count` is steps
+2 to 4, dry: ``diff --count``).
 """
 
 from __future__ import annotations
@@ -24,18 +24,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
-from runner.fetch import PageFetcher, token_from_env
+from runner.fetch import token_from_env
 from runner.fetch.redact import Redactor
+from runner.fetch.undated import undated_scan
 from runner.formats import content_type
 from runner.history import RunStatus
 from runner.history.record import utc_now
+from runner.run.compose import Audiences, export_order
 from runner.run.manifest import Manifest
 from runner.run.notify import catalog_link, notify_run
 from runner.run.options import ExportOptions
-from runner.run.pages import Fetched, Records, open_pages, records
+from runner.run.pages import Fetched, Records, check_resolved, open_pages, records
 from runner.run.publish import publish
 from runner.run.record import DONE, ExportResult, Listener, quiet
 from runner.run.remember import HistoryRun, expected_rows
+from runner.run.route import Router
 from runner.run.rows import Written, write_rows
 from runner.sinks import DiscardUpload, Upload
 from runner.spec.segment import Segment
@@ -65,6 +68,7 @@ def export_segment(
     token: str,
     listener: Listener | None = None,
     env: Mapping[str, str] | None = None,
+    audiences: Audiences | None = None,  # export()'s: one run's shared id sets
 ) -> ExportResult:
     """Export one segment: its final record. Every failure is in the record; only an
     interrupt is raised, after the run is recorded (the listener's last record then
@@ -74,6 +78,7 @@ def export_segment(
     started = time.monotonic()
     upload: Upload | None = None
     run: HistoryRun | None = None
+    router = Router()
     try:  # 1. plan
         run = HistoryRun.start(
             seg,
@@ -88,14 +93,15 @@ def export_segment(
         upload = (
             DiscardUpload() if options.dry_run else run.destination.open(content_type(seg.output))
         )
-        run.open_deltas()  # 2 to 4: fetch, build rows, write
-        written = _fetch_and_write(seg, ws, options, token, run, upload, live, scrub)
+        router = (audiences or Audiences(ws, token, options)).start(run, options.dry_run)
+        run.open_deltas()  # 2 to 4: fetch, build rows (exclude, only, holdout), write
+        written = _fetch_and_write(seg, ws, options, token, run, upload, live, scrub, router)
         _check_guards(seg, written.rows)  # nothing is published past a guard
-        run.check(written.rows, written.sha256)
+        run.check(written.rows + live.result.held_out, written.sha256)  # the whole audience
         if options.dry_run:
             live.result = replace(live.result, status=RunStatus.DRY_RUN)
         else:
-            _publish(seg, ws, run, upload, written, live, scrub)  # 5
+            _publish(seg, ws, run, upload, written, live, scrub, router)  # 5
     except ManifestError as exc:
         live.result = replace(
             live.result, status=RunStatus.FAILED, published=True, error=scrub.mask(str(exc))
@@ -109,6 +115,7 @@ def export_segment(
     finally:
         if upload is not None and live.result.status != RunStatus.SUCCESS:
             upload.abort()
+        router.abort()
         live.result = replace(live.result, seconds=round(time.monotonic() - started, 3))
         _remember_and_notify(run, ws, live, os.environ if env is None else env, scrub)  # 6, 7
         if live.result.status is not None:
@@ -124,12 +131,16 @@ def _publish(
     written: Written,
     live: _Live,
     scrub: Redactor,
+    router: Router,
 ) -> None:
-    """Step 5: the delta files finished, the manifest made from the record, all published."""
-    companions = run.companions()
+    """Step 5: the delta and holdout files finished, the manifest made from the record,
+    all published."""
+    companions = run.companions() + router.companions()
     live.result = replace(live.result, finished_at=utc_now())
-    history = run.manifest_fields()
-    manifest = Manifest.of(seg, ws, live.result, written.columns, history, written.part_list)
+    history, audience = run.manifest_fields(), router.manifest_fields(live.result.rows)
+    manifest = Manifest.of(
+        seg, ws, live.result, written.columns, history, written.part_list, audience
+    )
     shown = publish(manifest, upload, run.destination, companions, scrub)
     live.result = replace(live.result, status=RunStatus.SUCCESS, published=True, manifest=shown)
 
@@ -143,8 +154,10 @@ def _fetch_and_write(
     upload: Upload,
     live: _Live,
     scrub: Redactor,
+    router: Router,
 ) -> Written:
-    """Steps 2 to 4: the pages of ``run``'s request, as rows, into ``upload``."""
+    """Steps 2 to 4: the pages of ``run``'s request, through ``router`` (exclude, only,
+    holdout), as rows, into ``upload``."""
 
     def on_retry(reason: str) -> None:
         live.result = replace(live.result, retries=fetcher.retries)
@@ -153,8 +166,12 @@ def _fetch_and_write(
     def on_page(page: Records, rows: int) -> None:
         run.page(page)  # the delta files
         pages, duplicates = live.result.pages + 1, fetcher.duplicates
-        live.result = replace(live.result, pages=pages, rows=rows, duplicates=duplicates)
+        live.result = replace(
+            live.result, pages=pages, rows=rows, duplicates=duplicates, held_out=router.held
+        )
         live.tell("page")
+
+    check_resolved(seg)
 
     fetcher = open_pages(
         ws,
@@ -164,14 +181,24 @@ def _fetch_and_write(
         max_pages=options.max_pages,
         on_retry=on_retry,
     )
+    window, key = run.window, ws.project.api.id_key  # see runner.fetch.undated
+    first = window is not None and window.start is None
+    scan = undated_scan(seg.body, run.body, key, scrub, first) if window else None
+    fetcher.last_pass = scan
+    live.result = replace(live.result, undated_included=first and scan is not None)
     try:
-        written = write_rows(records(fetcher, run.fetch_needed), seg, upload, on_page)
+        pages = (router.route(page) for page in records(fetcher, run.fetch_needed))
+        written = write_rows(pages, seg, upload, on_page)
+        router.finish()
     finally:
         fetcher.close()
         live.result = live.result.with_figures(Fetched.of(fetcher, live.result.pages))
         if live.result.note:
             live.tell("warning:" + live.result.note)
+    if clock := fetcher.clock.warning():
+        live.warn(clock)
     live.result = live.result.with_figures(written)
+    live.result = replace(live.result, undated=scan.found if scan else 0)
     live.warn(*written.cautions)
     return written
 
@@ -206,26 +233,13 @@ def _remember_and_notify(
         run.close()
 
 
-def count_contacts(seg: Segment, ws: Workspace, token: str) -> int:
-    """How many contacts ``seg`` selects: steps 2 to 4 with nothing written, without the
-    guards. A contact a preset leaves out is still counted. Failures are raised."""
-    fetcher: PageFetcher = open_pages(ws, token, seg.body)
-    try:
-        written = write_rows(records(fetcher), seg, DiscardUpload())
-    finally:
-        fetcher.close()
-    return written.rows + written.dropped_unmatchable
-
-
 def _check_guards(seg: Segment, rows: int) -> None:
-    if seg.min_rows is not None and rows < seg.min_rows:
-        raise GuardError(
-            f"{rows} rows is below expect.min_rows ({seg.min_rows}); the previous file is kept"
-        )
-    if seg.max_rows is not None and rows > seg.max_rows:
-        raise GuardError(
-            f"{rows} rows is above expect.max_rows ({seg.max_rows}); the previous file is kept"
-        )
+    low, high = seg.min_rows, seg.max_rows
+    why = f"below expect.min_rows ({low})" if low is not None and rows < low else ""
+    if high is not None and rows > high:
+        why = f"above expect.max_rows ({high})"
+    if why:
+        raise GuardError(f"{rows} rows is {why}; the previous file is kept")
 
 
 class _Latest:
@@ -261,10 +275,12 @@ def export(
     env = os.environ if env is None else env
     token = token_from_env(ws.project.api, env)
     results = [] if results is None else results
+    segments = export_order(segments)  # a referenced segment first: its pages are shared
+    audiences = Audiences(ws, token, options, segments)
     for number, seg in enumerate(segments, 1):
         latest = _Latest(seg.name, listener)
         try:
-            result = export_segment(seg, ws, options, token, latest, env)
+            result = export_segment(seg, ws, options, token, latest, env, audiences)
         except (KeyboardInterrupt, Terminated):
             stopped = latest.result
             if stopped.status is None:  # stopped before it was recorded

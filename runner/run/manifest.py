@@ -38,7 +38,8 @@ def git_blob_id(path: Path) -> str | None:
 ORDER = (
     *("segment", "source_file", "source_git_blob", "request", "as_of", "variables"),
     *("started_at", "finished_at", "pages", "rows", "duplicates_dropped"),
-    *("dropped_unmatchable", "invalid_phones", "retries", "reread_after_churn"),
+    *("dropped_unmatchable", "invalid_phones", "after_as_of", "api_clock_skew_seconds"),
+    *("without_created_at", "retries", "reread_after_churn"),
     *("concurrency", "created_at_windows", "paging_note", "format", "compression"),
     *("preset", "columns", "destination", "bytes", "sha256", "runner_version", "history"),
     "empty_columns",
@@ -48,6 +49,7 @@ RENAMED = {
     "reread": "reread_after_churn",
     "windows": "created_at_windows",
     "note": "paging_note",
+    "api_clock_skew": "api_clock_skew_seconds",
 }
 
 
@@ -68,6 +70,8 @@ class Manifest:
     # output.split: every part in order (number, rows, bytes, sha256, destination); then
     # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
     parts: Sequence[Mapping[str, Any]] | None = None
+    # exclude, only, holdout (runner.run.compose): left out when the segment has none
+    audience: Mapping[str, Any] | None = None
     source_git_blob: str | None = None
     runner_version: str = __version__
 
@@ -80,6 +84,7 @@ class Manifest:
         columns: list[str],
         history: Mapping[str, Any],
         parts: Sequence[Mapping[str, Any]] | None = None,
+        audience: Mapping[str, Any] | None = None,
     ) -> Manifest:
         """The manifest of ``seg``'s run whose record is ``result``."""
         output = seg.output
@@ -96,12 +101,17 @@ class Manifest:
             columns,
             history,
             parts,
+            audience,
             git_blob_id(Path(seg.file)),
         )
 
     def document(self) -> dict[str, Any]:
         """The manifest as JSON values, the keys in file order (``parts`` only when split)."""
         figures = {RENAMED.get(k, k): v for k, v in self.result.as_json().items()}
+        figures["without_created_at"] = {
+            "count": self.result.undated,
+            "exported": self.result.undated_included,
+        }
         figures["concurrency"] = {
             "auto": self.result.auto_concurrency,
             "settled": self.result.concurrency,
@@ -109,6 +119,8 @@ class Manifest:
         asked = dict(vars(self))  # what was asked, and the record itself (not a key)
         values = {**figures, **asked}
         fields = {key: values[key] for key in ORDER}
+        if self.audience is not None:
+            fields["audience"] = self.audience
         if self.parts is not None:
             fields["part_count"], fields["parts"] = len(self.parts), list(self.parts)
         return fields

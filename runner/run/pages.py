@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.errors import ConfigError
 from runner.fetch import PageFetcher
+from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 Records = list[Any]  # one page of de-duplicated records, as the API sent them
@@ -30,6 +32,8 @@ class Fetched:
     windows: int
     note: str
     read_as: str
+    after_as_of: int  # contacts created after the as-of: left for the next run
+    api_clock_skew: float | None  # seconds the API's clock is ahead (Date header)
 
     @classmethod
     def of(cls, fetcher: PageFetcher, pages: int) -> Fetched:
@@ -43,6 +47,17 @@ class Fetched:
             fetcher.windows,
             fetcher.note,
             fetcher.read_as,
+            fetcher.after_as_of,
+            fetcher.clock.skew,
+        )
+
+
+def check_resolved(seg: Segment) -> None:
+    """ConfigError unless ``seg`` names no saved segment left to resolve."""
+    if seg.saved_names:  # the API would read "name:VIP list" as an id and match no one
+        raise ConfigError(
+            f"{seg.file}: filter.segments names saved segments that were not resolved "
+            "(runner.fetch.saved.resolve_names); nothing was asked"
         )
 
 

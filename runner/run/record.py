@@ -38,6 +38,10 @@ class ExportResult:
     duplicates: int = 0
     dropped_unmatchable: int = 0  # a preset's rows with no e-mail and no phone
     invalid_phones: int = 0  # phone numbers libphonenumber says are not valid: left empty
+    after_as_of: int = 0  # contacts created after the as-of: left for the next run
+    api_clock_skew: float | None = None  # seconds the API's clock is ahead (Date header)
+    undated: int = 0  # incremental: contacts without createdAt (in no window), found after
+    undated_included: bool = False  # passed on (a first run), or only counted
     retries: int = 0
     reread: bool = False
     concurrency: int = 0  # requests at once the run settled at
@@ -55,6 +59,7 @@ class ExportResult:
     published: bool = False  # the destination holds this run's data (even if status failed)
     warnings: tuple[str, ...] = ()  # history or notifications: never fatal
     empty_columns: tuple[str, ...] = ()  # output.columns with no value
+    held_out: int = 0  # holdout: the rows of <name>.holdout.<ext> (runner.run.route)
     started_at: str = ""  # UTC, to the millisecond: when the segment's run began
     finished_at: str = ""  # when its file was written (before it was published)
 

@@ -5,9 +5,9 @@
 1. :meth:`HistoryRun.start`: the destination (a dated file for ``mode: incremental``),
    the history beside it, the last successful run and the ``createdAt`` window;
    :attr:`~HistoryRun.body` is the request body to page.
-2. :meth:`~HistoryRun.open_deltas` (``output.delta``): ``<name>.added.<ext>`` and
-   ``<name>.removed.<ext>`` start beside the output; :meth:`~HistoryRun.page` feeds
-   each de-duplicated page to them.
+2. :meth:`~HistoryRun.open_deltas`: this run's id snapshot and (``output.delta``)
+   ``<name>.added.<ext>`` and ``<name>.removed.<ext>`` beside the output, fed each page
+   by :meth:`~HistoryRun.page`.
 3. :meth:`~HistoryRun.check`: ``expect.max_change`` against the last successful run
    (:class:`~runner.errors.GuardError` unless ``--accept-change``).
 4. :meth:`~HistoryRun.companions`: the delta files finished and this run's id snapshot
@@ -131,8 +131,9 @@ class HistoryRun:
         return self.window is None or not self.window.empty
 
     def open_deltas(self) -> None:
-        """Start the added and removed files (``output.delta``; not on a dry run)."""
-        if self.seg.output.delta and not self.dry_run:
+        """Start this run's id snapshot (and delta files); not on a dry run, nor incremental
+        (its file is one window's new contacts, not the audience a snapshot stands for)."""
+        if not self.dry_run and self.window is None:
             self.deltas = Deltas.open(
                 self.seg, self.ws.project, self.out, self.store, self.previous
             )
@@ -189,7 +190,7 @@ class HistoryRun:
             fields["created_at"] = self.window.created_at
         if self.accepted_change:
             fields["accepted_change"] = True
-        if self.deltas is not None and self.deltas.summary is not None:
+        if self.deltas is not None and self.deltas.files and self.deltas.summary is not None:
             fields["delta"] = self.deltas.manifest_fields(self.previous)
         return fields
 
@@ -234,8 +235,10 @@ def run_record(run: HistoryRun, result: ExportResult) -> RunRecord:
     """The history entry of ``run``, whose record is ``result`` (its status set)."""
     ok, ended = result.status is RunStatus.SUCCESS, utc_now()
     window = run.window
-    summary = run.deltas.summary if run.deltas is not None else None
+    summary = run.deltas.summary if run.deltas is not None and run.deltas.files else None
     shared = {k: v for k, v in dataclasses.asdict(result).items() if k in _SHARED}
+    if run.seg.compose.holdout is None:  # no holdout: none recorded, not 0
+        shared["held_out"] = None
     return RunRecord(
         run_id=new_run_id(ended),
         ended=ended,

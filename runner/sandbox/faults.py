@@ -27,12 +27,16 @@ request numbers, counting from 1). Kinds:
 from __future__ import annotations
 
 import base64
+import email.utils
 import html.entities
 import json
 import random
 import re
+import struct
 import threading
+import time
 import urllib.parse
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,3 +211,24 @@ def envelope_body(kind: str) -> bytes | None:
     """The body of an envelope fault (HTTP 200), or None if ``kind`` is not one."""
     found = ENVELOPES.get(kind)
     return None if found is None else orjson.dumps(found)
+
+
+def http_date(skew: float = 0.0) -> str:
+    """The ``Date`` header of a reply, from a clock ``skew`` seconds ahead of ours."""
+    return email.utils.formatdate(time.time() + skew, usegmt=True)
+
+
+def gzip_bomb(prefix: bytes, mib: int) -> bytes:
+    """``prefix`` and ``mib`` MiB of spaces, gzip-compressed: one compressed MiB repeated
+    (a full flush resets the compressor, so each MiB compresses to the same bytes)."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = b" " * (1 << 20)
+    head = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
+    one = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    tail = deflate.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(prefix)
+    for _ in range(mib):
+        crc = zlib.crc32(block, crc)
+    size = len(prefix) + mib * len(block)
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + head + one * mib + tail + trailer

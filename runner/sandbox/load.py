@@ -5,11 +5,13 @@ contacts that keep arriving while a list is paged.
   at once with 429 and ``Retry-After``, as a gateway in front of a busy API does. It
   counts the requests and those turned away (``stats["requests"]``,
   ``stats["turned_away"]``) and sums them up in one line (:meth:`Gate.report`).
-- :class:`Arrivals` (``churn``): ``churn_at="top"`` copies the first contact of the
+- :class:`Arrivals` (``churn``, N a page served): ``churn_at="top"`` copies the first contact of the
   list being paged on top of it (its createdAt: pages shift, windows too);
   ``churn_at="now"`` creates contacts now, each a millisecond or more after the last
   and never before the anchor, on top of every list they match, as a database's
-  newest-first index would (a window closed before now never sees them).
+  newest-first index would (a window closed before now never sees them);
+  ``churn_at="delete"`` deletes contacts of the list being paged above the page just
+  served (``deleted``: their ids), so that the pages below move up.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from runner.sandbox.data import Facts, Population, api_time
 CHURN = {
     "top": "copies of the list's first contact (its createdAt) on top of the list being paged",
     "now": "contacts created now (after the anchor), on top of every list they match",
+    "delete": "contacts of the list being paged deleted below page 1, among those served",
 }
 
 
@@ -99,9 +102,33 @@ class Arrivals:
         self.population = population
         self.anchor = anchor
         self.inserted: list[Any] = []
+        self.deleted: list[Any] = []
         self._copies = random.Random(seed + 1)
         self._rng = random.Random(seed + 2)
         self._last: dt.datetime | None = None
+
+    def churn(
+        self, kind: str, count: int, found: MatchList, lists: Iterable[MatchList], size: int
+    ) -> None:
+        """``count`` changes of ``kind`` (see CHURN) after a page of ``found`` is served
+        (pages of ``size``); the caller holds the lock that guards ``lists`` and the
+        population."""
+        if kind == "top":
+            self.copy_top(count, found)
+        elif kind == "delete":
+            self.delete(count, found, size)
+        else:
+            self.arrive(count, lists)
+
+    def delete(self, count: int, found: MatchList, size: int) -> None:
+        """``count`` contacts of ``found`` deleted, among those read so far (the pages
+        served and the one below them) but not on page 1 (where page numbers look for
+        a moving list at once): the rest of the list moves up."""
+        with found.lock:
+            for _ in range(min(count, len(found.ids) - size)):
+                index = self._rng.randrange(size, len(found.ids))
+                self.deleted.append(found.ids.pop(index))
+                del found.blobs[index]
 
     def copy_top(self, count: int, found: MatchList) -> None:
         """``count`` copies of the list's first contact, new ids, on top of that list only."""

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import struct
 import sys
 import threading
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,8 +16,16 @@ import orjson
 
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import RECORDS, Population
-from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body
+from runner.sandbox.faults import (
+    ECHO_FORMS,
+    FaultPlan,
+    echo_text,
+    envelope_body,
+    gzip_bomb,
+    http_date,
+)
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
+from runner.sandbox.saved import PATH, segments_reply
 from runner.sandbox.shapes import shape
 
 OK_MESSAGE = b"Users fetched successfully"
@@ -70,6 +76,7 @@ class SandboxOptions:
     missing_form: str = "absent"  # see shapes.MISSING_FORMS
     missing_at: str = "end"  # see shapes.MISSING_AT
     echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
+    clock_skew_s: float = 0.0  # the Date header's clock ahead of this machine's (seconds)
 
 
 PAGING = {
@@ -126,6 +133,7 @@ class Sandbox:
         self.gate = Gate(self.options.capacity, self.stats)
         self.arrivals = Arrivals(self.population, anchor, self.options.seed)
         self.inserted: list[Any] = self.arrivals.inserted  # ids of contacts added by churn
+        self.deleted: list[Any] = self.arrivals.deleted  # and deleted (churn_at="delete")
         self._cache: dict[bytes, MatchList] = {}
         self._cache_lock = threading.Lock()
         self._closing = threading.Event()
@@ -135,7 +143,6 @@ class Sandbox:
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -166,7 +173,6 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- ground truth ----------------------------------------------------
     def matches(self, body: dict[str, Any]) -> MatchList:
         key = orjson.dumps(
             {k: v for k, v in body.items() if k != "page"}, option=orjson.OPT_SORT_KEYS
@@ -234,28 +240,10 @@ class Sandbox:
             return self._bomb
 
     def _churn(self, found: MatchList) -> None:
-        # New matching contacts arrive at the top, pushing everything down a page.
-        if self.options.churn_at == "top":
-            self.arrivals.copy_top(self.options.churn, found)
-            return
-        with self._cache_lock:
-            self.arrivals.arrive(self.options.churn, self._cache.values())
-
-
-def gzip_bomb(prefix: bytes, mib: int) -> bytes:
-    """``prefix`` and ``mib`` MiB of spaces, gzip-compressed: one compressed MiB repeated
-    (a full flush resets the compressor, so each MiB compresses to the same bytes)."""
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    block = b" " * (1 << 20)
-    head = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
-    one = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
-    tail = deflate.flush(zlib.Z_FINISH)
-    crc = zlib.crc32(prefix)
-    for _ in range(mib):
-        crc = zlib.crc32(block, crc)
-    size = len(prefix) + mib * len(block)
-    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + head + one * mib + tail + trailer
+        with self._cache_lock:  # see load.CHURN
+            opts = self.options
+            lists, size = self._cache.values(), opts.page_size
+            self.arrivals.churn(opts.churn_at, opts.churn, found, lists, size)
 
 
 class _Server(ThreadingHTTPServer):
@@ -290,6 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = (
             f"HTTP/1.1 {code} {REASONS.get(code, 'Error')}\r\n"
             f"X-Powered-By: Express\r\nContent-Type: {content_type}\r\n"
+            f"Date: {http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
         if trickle:
@@ -312,8 +301,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, code: int, message: str, extra: str = "") -> None:
         self._send(code, envelope(False, message, code), extra=extra)
 
+    def _refused(self) -> bool:
+        """Answer 401 unless the request carries the token and ``authtype: Key``."""
+        sandbox = self.server.sandbox
+        auth = self.headers.get("Authorization", "")
+        if auth == f"Bearer {sandbox.options.token}" and self.headers.get("authtype") == "Key":
+            return False
+        sandbox.stats["unauthorized"] += 1
+        self._error(401, "Unauthorized: invalid or missing token")
+        return True
+
     def do_GET(self) -> None:
-        self._error(404, f"Cannot GET {self.path}")
+        """The saved segments (:mod:`runner.sandbox.saved`); faults count it as a request."""
+        sandbox = self.server.sandbox
+        if self.path.split("?")[0] != PATH:
+            self._error(404, f"Cannot GET {self.path}")
+            return
+        fault = sandbox.faults.next()
+        if fault and self._fault(fault):
+            sandbox.stats[f"fault:{fault}"] += 1
+        elif not self._refused():
+            sandbox.stats[f"GET {PATH}"] += 1
+            self._send(200, segments_reply())
 
     def _fault(self, fault: str) -> bool:
         """Serve ``fault`` if it replaces the reply; True when the request is answered."""
@@ -378,10 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(opts.slow_ms / 1000)
         if opts.latency_ms:
             time.sleep(opts.latency_ms / 1000)
-        auth = self.headers.get("Authorization", "")
-        if auth != f"Bearer {opts.token}" or self.headers.get("authtype") != "Key":
-            sandbox.stats["unauthorized"] += 1
-            self._error(401, "Unauthorized: invalid or missing token")
+        if self._refused():
             return
         try:
             body = orjson.loads(raw)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from runner.locations import S3_SCHEME
 from runner.problems import Problem
+from runner.spec.compose import HOLDOUT_TAG
 from runner.spec.project import Project
 from runner.spec.segment import Segment
 from runner.spec.targets import (
@@ -106,12 +107,22 @@ def _dated_claims(segments: Iterable[Segment], project: Project) -> list[Problem
 def _written(seg: Segment) -> list[str]:
     """The paths a segment writes: its output, and the delta files beside it."""
     path = seg.output.path
-    return [path, *(tagged_path(path, tag) for tag in DELTA_TAGS if seg.output.delta)]
+    tags = [
+        *(DELTA_TAGS if seg.output.delta else ()),
+        *([HOLDOUT_TAG] if seg.compose.holdout else []),
+    ]
+    return [path, *(tagged_path(path, tag) for tag in tags)]
 
 
 def _problem(seg: Segment, message: str, path: str | None = None) -> Problem:
     line, col = seg.key_pos.get("output", (1, 1))
     what = "output path" if path in (None, seg.output.path) else "delta file"
+    if (
+        path is not None
+        and seg.compose.holdout
+        and path == tagged_path(seg.output.path, HOLDOUT_TAG)
+    ):
+        what = "holdout file"
     return Problem(seg.file, line, col, f"{what} '{path or seg.output.path}' {message}")
 
 

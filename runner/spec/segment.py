@@ -18,6 +18,7 @@ from typing import Any
 from runner.errors import TemplateError
 from runner.problems import Problem
 from runner.spec import output_rules, rules, schema, targets
+from runner.spec.compose import NONE, Composition, composition
 from runner.spec.contact import UNCHECKED, source_problem
 from runner.spec.files import display_path
 from runner.spec.loader import Document, Path_, dotted, load_file, surrogate_problem
@@ -25,6 +26,7 @@ from runner.spec.modes import DEFAULT_MODE, mode_problem, parse_mode
 from runner.spec.notify import NotifyTarget, notify_targets
 from runner.spec.notify import check as check_notify
 from runner.spec.project import Project
+from runner.spec.saved import SavedName, saved_names
 from runner.spec.split import SplitSpec, effective_split, split_problem, split_spec
 from runner.spec.templating import Clock, TemplateContext, is_template, render_string
 
@@ -95,6 +97,9 @@ class Segment:
     max_change: str | None = None  # expect.max_change as written, e.g. "30%" (schema-checked)
     notify: tuple[NotifyTarget, ...] = ()  # its own, or runner.yaml's
     fresh_within: str | None = None  # expect.fresh_within as written, e.g. "26h" (schema-checked)
+    compose: Composition = NONE  # exclude, only, holdout (runner.spec.compose)
+    saved_names: tuple[SavedName, ...] = ()  # name: items of filter.segments (runner.spec.saved)
+    resolved: tuple[tuple[str, str], ...] = ()  # (name, id) of each name resolved
 
 
 def _render_tree(
@@ -249,6 +254,7 @@ def _build(
     if bounds:
         problems.append(bounds)
     problems += check_notify(doc, ("notify",), rendered.get("notify"), project.api.token_env)
+    compose = composition(rendered, doc.where, problems, doc.file)
     own = doc.data.get("output")
     why = mode_problem(own["mode"]) if isinstance(own, dict) and "mode" in own else None
     if why:
@@ -271,6 +277,8 @@ def _build(
         max_change=expect.get("max_change"),
         notify=notify_targets(rendered["notify"]) if "notify" in rendered else project.notify,
         fresh_within=expect.get("fresh_within"),
+        compose=compose,
+        saved_names=saved_names(doc, body["segments"]),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from runner.errors import ProjectFileError, UsageError
 from runner.problems import Problem, did_you_mean
+from runner.spec import compose
 from runner.spec.crosscheck import cross_check
 from runner.spec.project import Project, load_project
 from runner.spec.segment import Loaded, Segment, load_segment
@@ -74,6 +75,7 @@ class Workspace:
         failed = [item for item in loaded if item.segment is None]
         problems = [p for item in loaded for p in item.problems]
         problems += cross_check(segments, project)
+        problems += compose.check(segments, [item.name for item in failed])
         ws = cls(project, clock, segments, sorted(set(problems)), variables)
         ws.failed = failed
         return ws

@@ -57,7 +57,7 @@ def test_exit_code_values_are_the_documented_ones() -> None:
         (
             ["nosuch"],
             2,
-            "(choose from 'validate', 'render', 'list', 'export', 'history', 'freshness', "
+            "(choose from 'validate', 'render', 'list', 'export', 'history', 'overlap', 'freshness', "
             "'catalog', 'diff', 'init', 'sandbox')\n",
         ),
         (["export", "--bogus"], 2, "segments: error: unrecognized arguments: --bogus\n"),

@@ -97,7 +97,9 @@ class Handover:
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
         assert self.paging is not None
-        return self._passed(self.paging.read(request, records))
+        probing = self.paging.probing  # the windows' leftover waits for the first page
+        kept = self.paging.read(request, records)
+        return kept if probing else self._passed(kept)
 
     def _new(self, kept: list[Any] | None) -> list[Any] | None:
         """Page numbers' records not passed on before (by windows, or a page above),

@@ -44,7 +44,7 @@ from typing import Any
 
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest
-from runner.fetch.windows.plan import CREATED, canonical, ms, text
+from runner.fetch.windows.plan import CREATED, created_after, ms
 
 
 class _Phase(enum.Enum):
@@ -59,6 +59,7 @@ class Outside:
 
     ahead = 1
     reread = False
+    probing = False  # it reads from where the windows' count ends: nothing to find first
 
     def __init__(
         self, body: Mapping[str, Any], records: NewRecords, as_of: str, count: int, size: int
@@ -69,6 +70,7 @@ class Outside:
         self.page = count // max(1, size) + 1
         self.expected = count - (self.page - 1) * size  # the range's records there
         self.found = 0
+        self.after = 0  # records created after the as-of: left for the next run
         self.excess = -self.expected  # read-before records past the count, beyond those
         self.arrived = 0  # records created after the as-of, seen on the way
         self.above = 0  # records no window saw, found above the count (listed first)
@@ -97,6 +99,7 @@ class Outside:
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
         lost = [r for r in new if not self._after_as_of(r.get(CREATED))]
         self.arrived += len(later)
+        self.after += len(later)
         self.found += len(lost)
         self.above += len(lost) if self._phase is _Phase.TOP else 0
         if self._phase is _Phase.TAIL:
@@ -118,10 +121,7 @@ class Outside:
         )
 
     def _after_as_of(self, value: Any) -> bool:
-        if canonical(value):
-            return bool(value > self.as_of)
-        instant = ms(value)
-        return instant is not None and text(instant) > self.as_of
+        return created_after(value, self.as_of)
 
     def _end(self) -> None:
         if self._phase is _Phase.TAIL and self.excess > 0:

@@ -110,6 +110,15 @@ def canonical(value: Any) -> bool:
     )
 
 
+def created_after(value: Any, as_of: str) -> bool:
+    """Whether a ``createdAt`` value is a readable instant after ``as_of`` (API form).
+    A contact without one is not: no window sees it, and it is not left out for it."""
+    if canonical(value):
+        return bool(value > as_of)
+    instant = ms(value)
+    return instant is not None and text(instant) > as_of
+
+
 @dataclass(frozen=True)
 class Range:
     """``createdAt`` from ``start`` to ``end``, both inclusive; ``start`` None: no lower

@@ -228,7 +228,8 @@ class Windows(_Opening):
 
     @property
     def figures(self) -> Figures:
-        return Figures(self.windows, self.note, self.read_as, self.reread)
+        after = self.then.outside.after if self.then.outside else 0
+        return Figures(self.windows, self.note, self.read_as, self.reread, after)
 
     @property
     def read_as(self) -> str:

@@ -1,0 +1,327 @@
+"""Holdout groups against the sandbox over a socket: the two files are the audience,
+never a contact in both, the share within sampling error, the same contacts on the
+next run, another draw with a new salt; both counts in the manifest and history."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import openpyxl
+import pytest
+
+from runner.sandbox import Sandbox
+from tests.conftest import ANCHOR, FAST_RETRY, api_env, full_body, make_project, run_cli
+from tests.integration.s3servers import S3Server
+
+Start = Callable[..., Sandbox]
+
+EVERYONE = """\
+version: 1
+name: everyone
+filter: {{isContact: false, applicableFilters: []}}
+output: {{path: out/everyone.csv, columns: [_id]}}
+holdout: {{share: "{share}", salt: "{salt}"}}
+{extra}"""
+ALL = """\
+version: 1
+name: all
+filter: {isContact: false, applicableFilters: []}
+output: {path: out/all.csv, columns: [_id]}
+"""
+
+
+def csv_ids(path: Path) -> list[str]:
+    rows = list(csv.DictReader(io.StringIO(path.read_text("utf-8"), newline="")))
+    return [row["_id"] for row in rows]
+
+
+def write(project: Path, share: str, salt: str, extra: str = "") -> None:
+    text = EVERYONE.format(share=share, salt=salt, extra=extra)
+    (project / "segments" / "everyone.yaml").write_text(text, "utf-8")
+
+
+def run(project: Path, api: Sandbox, *names: str) -> None:
+    result = run_cli("export", *names, "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def within(count: int, n: int, p: float, sigmas: float = 5) -> bool:
+    """``count`` of ``n`` draws is within ``sigmas`` standard deviations of ``n * p``."""
+    return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
+
+
+@pytest.mark.slow
+def test_holdout_splits_100000_contacts_the_same_way_each_run(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    api = sandbox(users=100_000, seed=4)
+    project = make_project(tmp_path, {"all": ALL}, FAST_RETRY)
+    write(project, "10%", "q4-2026")
+    run(project, api)
+    audience = csv_ids(project / "out" / "all.csv")
+    assert len(audience) == 100_000
+    main, held = (
+        csv_ids(project / "out" / "everyone.csv"),
+        csv_ids(project / "out" / "everyone.holdout.csv"),
+    )
+    # together the audience, each contact once, never in both files
+    assert sorted(main + held) == sorted(audience)
+    assert not set(main) & set(held)
+    assert within(len(held), 100_000, 0.10)
+    # the order of the audience is kept on each side
+    place = {key: i for i, key in enumerate(audience)}
+    assert main == sorted(main, key=place.__getitem__)
+    assert held == sorted(held, key=place.__getitem__)
+
+    run(project, api, "everyone")  # the same salt: the same contacts held back
+    assert csv_ids(project / "out" / "everyone.holdout.csv") == held
+    assert csv_ids(project / "out" / "everyone.csv") == main
+
+    write(project, "10%", "q1-2027")  # a new salt draws again, independently
+    run(project, api, "everyone")
+    redrawn = csv_ids(project / "out" / "everyone.holdout.csv")
+    assert within(len(redrawn), 100_000, 0.10)
+    assert within(len(set(redrawn) & set(held)), 100_000, 0.01)  # 10 % of 10 %
+    assert sorted(redrawn + csv_ids(project / "out" / "everyone.csv")) == sorted(audience)
+
+    write(project, "25%", "q1-2027")  # a larger share with that salt holds back more
+    run(project, api, "everyone")
+    larger = csv_ids(project / "out" / "everyone.holdout.csv")
+    assert within(len(larger), 100_000, 0.25) and set(redrawn) <= set(larger)
+
+
+def test_manifest_history_and_results_count_both_files(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=1500, seed=2)
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    write(project, "30%", "s")
+    result = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "r.json", cwd=project, env=api_env(api)
+    )
+    assert result.returncode == 0, result.stderr
+    main = csv_ids(project / "out" / "everyone.csv")
+    held = csv_ids(project / "out" / "everyone.holdout.csv")
+    manifest = json.loads((project / "out" / "everyone.csv.manifest.json").read_text())
+    assert manifest["rows"] == len(main)
+    holdout = manifest["audience"]["holdout"]
+    assert holdout["rows"] == len(held) and manifest["audience"]["audience_rows"] == 1500
+    assert holdout["destination"] == "out/everyone.holdout.csv"
+    assert holdout["share"] == "30%" and holdout["salt"] == "s"
+    data = (project / "out" / "everyone.holdout.csv").read_bytes()
+    assert holdout["sha256"] == hashlib.sha256(data).hexdigest() and holdout["bytes"] == len(data)
+    (entry,) = json.loads((project / "r.json").read_text())["results"]
+    assert entry["rows"] == len(main) and entry["held_out"] == len(held)
+    history = run_cli("history", "everyone", "--format", "json", cwd=project)
+    (record,) = json.loads(history.stdout)
+    assert record["rows"] == len(main) and record["held_out"] == len(held)
+
+
+def test_the_drift_guard_compares_the_whole_audience(sandbox: Start, tmp_path: Path) -> None:
+    """From 10 % to 60 % held back: the file shrinks by more than half, the audience not
+    at all, and the guard (max_change 20 %) lets it through; a real change still trips."""
+    api = sandbox(users=1200, seed=8)
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    guard = "expect: {max_change: 20%}\n"
+    write(project, "10%", "g", guard)
+    run(project, api)
+    before = len(csv_ids(project / "out" / "everyone.csv"))
+    write(project, "60%", "g", guard)
+    run(project, api)
+    after = len(csv_ids(project / "out" / "everyone.csv"))
+    assert after < 0.5 * before  # the published file changed by more than 20 %
+    # a narrower audience (every other status left out) does trip it
+    narrower = EVERYONE.format(share="60%", salt="g", extra=guard).replace(
+        "applicableFilters: []}", "applicableFilters: [], status: [OPEN]}"
+    )
+    (project / "segments" / "everyone.yaml").write_text(narrower, "utf-8")
+    tripped = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert tripped.returncode == 1 and "max_change" in tripped.stdout + tripped.stderr
+    assert len(csv_ids(project / "out" / "everyone.csv")) == after  # the previous file kept
+
+
+def read_xlsx(path: Path) -> list[list[Any]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    return [list(row) for row in book.active.iter_rows(values_only=True)]
+
+
+def read_parquet(path: Path) -> list[list[Any]]:
+    con = duckdb.connect()
+    table = con.execute(f"select * from read_parquet('{path}')")
+    names = [d[0] for d in table.description]
+    return [names, *[list(row) for row in table.fetchall()]]
+
+
+def read_csv(path: Path) -> list[list[Any]]:
+    return list(csv.reader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
+
+
+COLUMNS = "columns: [_id, profile.userDetails.name, status]"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "output", "read"),
+    [
+        ("csv", "preset: meta_custom_audience", read_csv),
+        ("xlsx", COLUMNS, read_xlsx),
+        ("parquet", COLUMNS, read_parquet),
+    ],
+    ids=["csv-preset", "xlsx", "parquet"],
+)
+def test_the_holdout_file_has_the_outputs_format_columns_and_preset(
+    sandbox: Start, tmp_path: Path, fmt: str, output: str, read: Callable[[Path], list[list[Any]]]
+) -> None:
+    api = sandbox(users=800, seed=6)
+    segment = f"""\
+version: 1
+name: ads
+filter: {{isContact: false, applicableFilters: []}}
+output: {{path: out/ads.{fmt}, format: {fmt}, {output}}}
+holdout: {{share: 40%, salt: lift}}
+"""
+    plain = segment.replace("name: ads", "name: plain").replace("out/ads.", "out/plain.")
+    plain = plain.replace("holdout: {share: 40%, salt: lift}\n", "")
+    project = make_project(tmp_path, {"ads": segment, "plain": plain}, FAST_RETRY)
+    run(project, api)
+    main = read(project / "out" / f"ads.{fmt}")
+    held = read(project / "out" / f"ads.holdout.{fmt}")
+    whole = read(project / "out" / f"plain.{fmt}")
+    assert main[0] == held[0] == whole[0]  # one header: the preset's, or the columns
+    assert len(held) > 100 and len(main) > 100
+    # every row of the plain export is in exactly one of the two files
+    assert sorted(map(tuple, main[1:] + held[1:]), key=repr) == sorted(
+        map(tuple, whole[1:]), key=repr
+    )
+
+
+def test_a_failed_run_leaves_both_previous_files(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=600, seed=1)
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    write(project, "20%", "x")
+    run(project, api)
+    files = [project / "out" / n for n in ("everyone.csv", "everyone.holdout.csv")]
+    before = [f.read_bytes() for f in files]
+    write(project, "50%", "x", "expect: {max_rows: 10}\n")
+    failed = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert failed.returncode == 1
+    assert [f.read_bytes() for f in files] == before
+    assert sorted(p.name for p in (project / "out").iterdir()) == [
+        "everyone.csv",
+        "everyone.csv.manifest.json",
+        "everyone.holdout.csv",
+    ]
+
+
+PARTS = """\
+version: 1
+name: parts
+filter: {{isContact: false, applicableFilters: []}}
+output: {{path: out/parts.{ext}, {output}}}
+holdout: {{share: {share}, salt: p}}
+"""
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "preset: google_customer_match",  # the preset's own limits: one file when it fits
+        "columns: [_id], split: {max_rows: 150}",  # the output in parts, the holdout fits one
+        "format: jsonl, columns: [_id], split: {max_bytes: 4000}",
+    ],
+    ids=["preset-limits", "max-rows", "max-bytes"],
+)
+def test_a_split_output_publishes_its_holdout_as_one_file_beside_the_parts(
+    sandbox: Start, tmp_path: Path, output: str
+) -> None:
+    api = sandbox(users=900, seed=12)
+    share, ext = "12%", "jsonl" if "jsonl" in output else "csv"
+    plain = PARTS.format(output=output, share=share, ext=ext).replace("name: parts", "name: whole")
+    plain = plain.replace("out/parts.", "out/whole.").replace(
+        f"holdout: {{share: {share}, salt: p}}\n", ""
+    )
+    plain = plain.replace(", split: {max_rows: 150}", "").replace(", split: {max_bytes: 4000}", "")
+    project = make_project(
+        tmp_path,
+        {"parts": PARTS.format(output=output, share=share, ext=ext), "whole": plain},
+        FAST_RETRY,
+    )
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (manifest_file,) = (project / "out").glob("parts.*manifest.json")  # a set's: .parts.
+    manifest = json.loads(manifest_file.read_text())
+    held_file = project / "out" / f"parts.holdout.{ext}"
+    assert manifest["audience"]["holdout"]["rows"] > 50
+    main_files = [
+        project / "out" / p["destination"].removeprefix("out/") for p in manifest.get("parts", [])
+    ]
+    assert (len(main_files) > 1) == ("split" in output)
+    main_files = main_files or [project / "out" / f"parts.{ext}"]
+    lines = lambda path: [line for line in path.read_text("utf-8").splitlines()]  # noqa: E731
+    header = 1 if ext == "csv" else 0
+    rows = [row for path in main_files for row in lines(path)[header:]]
+    held = lines(held_file)[header:]
+    whole = lines(project / "out" / f"whole.{ext}")[header:]
+    assert sorted(rows + held) == sorted(whole) and not set(rows) & set(held)
+    assert len(held) == manifest["audience"]["holdout"]["rows"]
+
+
+def test_a_holdout_past_the_split_limits_publishes_nothing(sandbox: Start, tmp_path: Path) -> None:
+    api = sandbox(users=900, seed=12)
+    output = "columns: [_id], split: {max_rows: 100}"
+    project = make_project(
+        tmp_path, {"parts": PARTS.format(output=output, share="30%", ext="csv")}, FAST_RETRY
+    )
+    result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    assert result.returncode == 1
+    assert "the holdout file out/parts.holdout.csv has " in result.stderr
+    assert "(max_rows 100): a holdout file is one file, never split into parts" in result.stderr
+    assert not (project / "out").exists() or not any((project / "out").iterdir())
+
+
+def test_s3_holdout_and_last_published_from_an_s3_history(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    """The holdout object beside the output on S3 (moto and rclone), and an exclusion
+    that reads another segment's last published ids from the history in the bucket."""
+    api = sandbox(users=700, seed=15)
+    everyone = EVERYONE.format(share="25%", salt="s3", extra="").replace(
+        "out/everyone.csv", "s3://exports/daily/everyone.csv"
+    )
+    vip = ALL.replace("name: all", "name: vip").replace("out/all.csv", "s3://exports/vip.csv")
+    vip = vip.replace("applicableFilters: []}", "applicableFilters: [], tags: [vip]}")
+    rest = everyone.replace("name: everyone", "name: rest").replace("daily/everyone", "rest")
+    rest = rest.replace(
+        'holdout: {share: "25%", salt: "s3"}', "exclude: [{segment: vip, from: last-published}]"
+    )
+    project = make_project(tmp_path, {"everyone": everyone, "vip": vip, "rest": rest}, FAST_RETRY)
+    env = {**api_env(api), **s3.env()}
+    first = run_cli("export", "everyone", "vip", "--as-of", ANCHOR, cwd=project, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    after = run_cli("export", "rest", "--as-of", ANCHOR, cwd=project, env=env)
+    assert after.returncode == 0, after.stdout + after.stderr
+    client = s3.client()
+
+    def ids_of(key: str) -> list[str]:
+        body = client.get_object(Bucket="exports", Key=key)["Body"].read().decode()
+        return [row["_id"] for row in csv.DictReader(io.StringIO(body, newline=""))]
+
+    main, held = ids_of("daily/everyone.csv"), ids_of("daily/everyone.holdout.csv")
+    audience = api.truth(full_body(isContact=False, applicableFilters=[]))
+    assert sorted(main + held) == sorted(audience) and not set(main) & set(held)
+    assert within(len(held), len(audience), 0.25)
+    manifest = json.loads(
+        client.get_object(Bucket="exports", Key="daily/everyone.csv.manifest.json")["Body"].read()
+    )
+    assert (
+        manifest["audience"]["holdout"]["destination"] == "s3://exports/daily/everyone.holdout.csv"
+    )
+    vip_ids = set(ids_of("vip.csv"))
+    assert 0 < len(vip_ids) < len(audience)
+    assert ids_of("rest.csv") == [i for i in audience if i not in vip_ids]
+    assert s3.open_uploads("exports", "daily/everyone.holdout.csv") == []

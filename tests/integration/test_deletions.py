@@ -1,0 +1,92 @@
+"""Issue 22 against the sandbox over a real socket: contacts deleted while a list is read
+by page number move the pages below them up, and the contact at each boundary is
+skipped. The run finds where the list ends before its pass and reads that page again
+after it: moved up, the list is read once more, and every contact that was never
+deleted is in the file; deleted again during that second read, the run fails and
+publishes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.fetch import PageFetcher
+from runner.sandbox import Sandbox
+from runner.spec.project import ApiSettings, RetryPolicy
+from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli
+
+Start = Callable[..., Sandbox]
+FAST = RetryPolicy(
+    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
+)
+EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
+AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+SEGMENT = """\
+version: 1
+name: everyone
+filter: {isContact: false, applicableFilters: []}
+output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
+"""
+RUNNER = """\
+version: 1
+api:
+  windows: %s
+  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.05}
+  timeout: {connect: 2, read: 5}
+timezone: UTC
+"""
+
+
+@pytest.mark.parametrize(
+    ("per_page", "pages", "concurrency"),
+    [
+        (1, 5, 1),  # one at a time, in order: each hides the contact at the next boundary
+        (5, 1, 1),  # five at once
+        (3, 10, 4),  # thirty, pages read four at a time
+    ],
+)
+def test_contacts_deleted_during_a_page_number_pass_hide_no_survivor(
+    sandbox: Start, per_page: int, pages: int, concurrency: int
+) -> None:
+    api = sandbox(users=2000, page_size=50, seed=per_page, churn=per_page, churn_at="delete")
+    body = full_body(**EVERYONE)
+    before = api.truth(body)
+    config = ApiSettings(base_url=api.url, retry=FAST, windows=False, concurrency=concurrency)
+    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+    ids: list[Any] = []
+    try:
+        for page in fetcher.pages():
+            ids += [record["_id"] for record in page.records]
+            if page.number >= pages:  # deletions stop: the second read sees a still list
+                api.options = dataclasses.replace(api.options, churn=0)
+    finally:
+        fetcher.close()
+    survivors = set(before) - set(api.deleted)
+    assert len(api.deleted) >= per_page * pages
+    assert survivors <= set(ids), f"{len(survivors - set(ids))} survivors missing"
+    assert len(ids) == len(set(ids)) and set(ids) <= set(before)
+    assert fetcher.reread
+
+
+@pytest.mark.parametrize("windows", ["false", "true"])
+def test_deletions_that_go_on_through_the_second_read_fail_the_run(
+    sandbox: Start, tmp_path: Path, windows: str
+) -> None:
+    # A server where depth costs nothing: the windows hand the list to page numbers.
+    api = sandbox(users=3000, page_size=50, churn=2, churn_at="delete")
+    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % windows)
+    done = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "r.json", cwd=project, env=api_env(api)
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "contacts were deleted while the list was read, and again while it was read" in out
+    assert "nothing published" in out and not (project / "out" / "everyone.csv").exists()
+    entry = json.loads((project / "r.json").read_text())["results"][0]
+    assert entry["status"] == "failed"
