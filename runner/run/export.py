@@ -24,12 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from runner.errors import GuardError, ManifestError, RunnerError, Terminated
-from runner.fetch import token_from_env
+from runner.fetch import PageFetcher, token_from_env
+from runner.fetch.learned import keep
 from runner.fetch.redact import Redactor
 from runner.fetch.undated import undated_scan
 from runner.formats import content_type
 from runner.history import RunStatus
 from runner.history.record import utc_now
+from runner.locations import STATE_DIR
 from runner.run.compose import Audiences, export_order
 from runner.run.manifest import Manifest
 from runner.run.notify import catalog_link, notify_run
@@ -80,14 +82,7 @@ def export_segment(
     run: HistoryRun | None = None
     router = Router()
     try:  # 1. plan
-        run = HistoryRun.start(
-            seg,
-            ws,
-            options.out,
-            accept_change=options.accept_change,
-            since=options.since,
-            dry_run=options.dry_run,
-        )
+        run = _plan(seg, ws, options)
         live.result = replace(live.result, destination=run.destination.display)
         live.tell(f"start:{expected_rows(run) or ''}")  # with progress's total, if any
         upload = (
@@ -95,13 +90,17 @@ def export_segment(
         )
         router = (audiences or Audiences(ws, token, options)).start(run, options.dry_run)
         run.open_deltas()  # 2 to 4: fetch, build rows (exclude, only, holdout), write
-        written = _fetch_and_write(seg, ws, options, token, run, upload, live, scrub, router)
+        written, fetcher = _fetch_and_write(
+            seg, ws, options, token, run, upload, live, scrub, router
+        )
         _check_guards(seg, written.rows)  # nothing is published past a guard
         run.check(written.rows + live.result.held_out, written.sha256)  # the whole audience
         if options.dry_run:
             live.result = replace(live.result, status=RunStatus.DRY_RUN)
         else:
             _publish(seg, ws, run, upload, written, live, scrub, router)  # 5
+        if fetcher.auto:  # what concurrency suits the API; a failed run leaves it as it was
+            keep(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
     except ManifestError as exc:
         live.result = replace(
             live.result, status=RunStatus.FAILED, published=True, error=scrub.mask(str(exc))
@@ -121,6 +120,12 @@ def export_segment(
         if live.result.status is not None:
             live.tell("end")
     return live.result
+
+
+def _plan(seg: Segment, ws: Workspace, options: ExportOptions) -> HistoryRun:
+    """Step 1: the destination, the history beside it, the window to read."""
+    accept, since, dry = options.accept_change, options.since, options.dry_run
+    return HistoryRun.start(seg, ws, options.out, accept_change=accept, since=since, dry_run=dry)
 
 
 def _publish(
@@ -155,7 +160,7 @@ def _fetch_and_write(
     live: _Live,
     scrub: Redactor,
     router: Router,
-) -> Written:
+) -> tuple[Written, PageFetcher]:
     """Steps 2 to 4: the pages of ``run``'s request, through ``router`` (exclude, only,
     holdout), as rows, into ``upload``."""
 
@@ -200,7 +205,7 @@ def _fetch_and_write(
     live.result = live.result.with_figures(written)
     live.result = replace(live.result, undated=scan.found if scan else 0)
     live.warn(*written.cautions)
-    return written
+    return written, fetcher
 
 
 def _remember_and_notify(

@@ -13,6 +13,8 @@ from typing import Any
 
 from runner.errors import ConfigError
 from runner.fetch import PageFetcher
+from runner.fetch.learned import recall
+from runner.locations import STATE_DIR
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
@@ -70,7 +72,8 @@ def open_pages(
     max_pages: int | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> PageFetcher:
-    """The fetcher of ``body``'s pages (nothing is asked until :func:`records` runs)."""
+    """The fetcher of ``body``'s pages (nothing is asked until :func:`records` runs),
+    starting from what earlier runs learned of the API's concurrency."""
     fetcher = PageFetcher(
         ws.project.api,
         token,
@@ -79,6 +82,7 @@ def open_pages(
         max_pages=max_pages,
         on_retry=None if on_retry is None else lambda _page, reason: on_retry(reason),
         as_of=ws.clock.now,
+        learned=recall(ws.project.root / STATE_DIR, ws.project.api.url),
     )
     return fetcher
 

@@ -14,16 +14,10 @@ from typing import Any
 
 import orjson
 
+from runner.sandbox import faults
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
 from runner.sandbox.data import RECORDS, Population
-from runner.sandbox.faults import (
-    ECHO_FORMS,
-    FaultPlan,
-    echo_text,
-    envelope_body,
-    gzip_bomb,
-    http_date,
-)
+from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
 from runner.sandbox.saved import PATH, segments_reply
 from runner.sandbox.shapes import shape
@@ -236,7 +230,7 @@ class Sandbox:
         """A gzip body of about 1 KiB per MiB that inflates to ``bomb_mb`` MiB."""
         with self._bomb_lock:
             if self._bomb is None:
-                self._bomb = gzip_bomb(b'{"success":true,"data":[', self.options.bomb_mb)
+                self._bomb = faults.gzip_bomb(b'{"success":true,"data":[', self.options.bomb_mb)
             return self._bomb
 
     def _churn(self, found: MatchList) -> None:
@@ -260,12 +254,11 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
-        super().setup()
-        # Without this, keep-alive replies stall ~40 ms on delayed ACKs (Nagle).
+        super().setup()  # and no Nagle: keep-alive replies stall ~40 ms on delayed ACKs
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stdout
+        return
 
     def _send(
         self,
@@ -278,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = (
             f"HTTP/1.1 {code} {REASONS.get(code, 'Error')}\r\n"
             f"X-Powered-By: Express\r\nContent-Type: {content_type}\r\n"
-            f"Date: {http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
+            f"Date: {faults.http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
         if trickle:
