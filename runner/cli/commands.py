@@ -32,7 +32,7 @@ from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 if TYPE_CHECKING:
-    from runner.run.export import ExportOptions, SegmentResult
+    from runner.run import ExportOptions, ExportResult
     from runner.sinks import OutputRoot
 
 
@@ -243,7 +243,8 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     """Export the selected segments: progress on ``err``, the summary table on ``out``."""
     from runner.fetch.saved import resolve_names
     from runner.report.progress import Progress
-    from runner.run.export import DONE, export_all
+    from runner.run import DONE
+    from runner.run import export as run_export
 
     sel = job.selection
     ws = open_workspace(sel)
@@ -261,10 +262,10 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     if not segments:
         err.write("" if unresolved else "no segments selected\n")
         return Outcome.PROBLEMS if ws.problems or unresolved else Outcome.OK
-    results: list[SegmentResult] = []
+    results: list[ExportResult] = []
     try:
         with Progress(err, live=job.live) as progress:
-            export_all(segments, ws, job.options, listener=progress, results=results)
+            run_export(segments, ws, job.options, listener=progress, results=results)
     except (KeyboardInterrupt, Terminated):
         if results:  # what ran, and which segment stopped; then on to 130 or 143
             _report_export(job, ws, results, out)
@@ -274,9 +275,7 @@ def export(job: ExportJob, out: TextIO, err: TextIO) -> Outcome:
     return Outcome.FAILED if failed else Outcome.OK
 
 
-def _report_export(
-    job: ExportJob, ws: Workspace, results: list[SegmentResult], out: TextIO
-) -> None:
+def _report_export(job: ExportJob, ws: Workspace, results: list[ExportResult], out: TextIO) -> None:
     """The summary table on ``out``, and the results file if ``--results`` asked for it."""
     from runner.fetch.redact import redactor_for
     from runner.report.summary import summary

@@ -77,7 +77,7 @@ def _list(args: argparse.Namespace) -> Outcome:
 
 
 def _export(args: argparse.Namespace) -> Outcome:
-    from runner.run.export import ExportOptions
+    from runner.run import ExportOptions
 
     live = {"auto": None, "live": True, "log": False}[args.progress]
     job = commands.ExportJob(_selection(args), _options(ExportOptions, args), args.results, live)

@@ -19,7 +19,7 @@ from runner.history import RunStatus
 from runner.problems import counted
 
 if TYPE_CHECKING:
-    from runner.run.export import SegmentResult
+    from runner.run.record import ExportResult
 
 LOG_EVERY = 10.0  # seconds between status lines in log mode
 
@@ -63,7 +63,7 @@ class Progress:
         self._last = 0.0
         self._start = clock()
         self._estimate: int | None = None
-        self._running: SegmentResult | None = None
+        self._running: ExportResult | None = None
         self._lock = threading.Lock()  # the status thread writes too
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -80,14 +80,16 @@ class Progress:
         if self._ticker is not None:
             self._ticker.join()
 
-    def __call__(self, event: str, r: SegmentResult) -> None:
+    def __call__(self, event: str, r: ExportResult) -> None:
         with self._lock:
             self._event(event, r)
 
-    def _event(self, event: str, r: SegmentResult) -> None:
+    def _event(self, event: str, r: ExportResult) -> None:
+        # Records are frozen: each event brings the newest, which log mode's status thread shows.
+        self._running = r
         if event.partition(":")[0] == "start":  # "start:N": N rows expected (an estimate)
             total = event.partition(":")[2]
-            self._start, self._running = self.clock(), r
+            self._start = self.clock()
             self._estimate = int(total) if total else None
             if not self.live:
                 self._log(f"{r.segment}: started -> {r.destination}")
@@ -108,7 +110,7 @@ class Progress:
             self._running = None
             self._end(r)
 
-    def status(self, r: SegmentResult) -> str:
+    def status(self, r: ExportResult) -> str:
         """``vip: page 12, 6,000 of ~12,345 rows (last run), 1,234 rows/s, about 5s left``."""
         elapsed = max(self.clock() - self._start, 1e-6)
         rate = r.rows / elapsed
@@ -131,7 +133,7 @@ class Progress:
                 if self._running is not None:
                     self._log(self.status(self._running))
 
-    def _end(self, r: SegmentResult) -> None:
+    def _end(self, r: ExportResult) -> None:
         if self.live:
             self.stream.write("\r\x1b[K")
         detail = f"{counted(r.rows, 'row')}, {counted(r.pages, 'page')}, "

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 from runner.history import RunStatus
 from runner.problems import counted
 from runner.report.table import format_table
-from runner.run.export import DONE
+from runner.run.record import DONE
 
 if TYPE_CHECKING:
-    from runner.run.export import SegmentResult
+    from runner.run.record import ExportResult
 
 
 STOPPED = (RunStatus.FAILED, RunStatus.GUARD)  # each with an error to show
 UNDONE = (*STOPPED, RunStatus.INTERRUPTED, RunStatus.SKIPPED)  # counted in the last line
 
 
-def summary(results: Sequence[SegmentResult]) -> str:
+def summary(results: Sequence[ExportResult]) -> str:
     """The table of every segment's figures, the rows a preset left out, the errors and a count."""
     rows = [
         ["SEGMENT", "ROWS", "PAGES", "DUPLICATES", "RETRIES", "SECONDS", "DESTINATION", "STATUS"]
@@ -63,7 +63,7 @@ def summary(results: Sequence[SegmentResult]) -> str:
     return text + f"{ok} of {counted(len(results), 'segment')} exported{tail}\n"
 
 
-def _left_out(r: SegmentResult) -> str:
+def _left_out(r: ExportResult) -> str:
     """What the run left out of the file or left empty, and why ("" when nothing)."""
     text = ""
     if r.dropped_unmatchable:

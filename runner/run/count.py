@@ -1,4 +1,5 @@
-"""``diff --count``: how many contacts a segment selects, on the export's own path.
+"""``diff --count``: how many contacts a segment selects, on the export's own path
+(steps 2 to 4 of :mod:`runner.run.export`, nothing written).
 
 >>> count_contacts(seg, ws, token)  # doctest: +SKIP
 1204
@@ -6,26 +7,42 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from runner.run.compose import Audiences
-from runner.run.export import ExportOptions, PageWatcher, SegmentResult, fetcher_for, write_rows
+from runner.run.pages import check_resolved, open_pages, records
+from runner.run.rows import write_rows
 from runner.sinks import DiscardUpload
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
 
 
-def _quiet(_event: str, _result: SegmentResult) -> None:
-    pass
+class PageWatcher(Protocol):
+    """What sees the records besides the count (the id collector of ``diff --count``),
+    and says whether to ask at all."""
+
+    @property
+    def fetch_needed(self) -> bool: ...
+
+    def page(self, records: list[Any]) -> None: ...
 
 
 def count_contacts(
     seg: Segment, ws: Workspace, token: str, watch: PageWatcher | None = None
 ) -> int:
-    """How many contacts ``seg`` selects: the export's path in dry-run mode (every page
-    fetched, de-duplicated and turned into rows, nothing written), without its guards.
-    A contact a preset leaves out is still counted, and so is a holdout (``exclude`` and
-    ``only`` apply). Failures are raised. ``watch`` sees the records too."""
-    result = SegmentResult(seg.name)
+    """How many contacts ``seg`` selects: every page fetched, de-duplicated and turned
+    into rows, nothing written, without the guards. A contact a preset leaves out is
+    still counted, and so is a holdout (``exclude`` and ``only`` apply). Failures are
+    raised. ``watch`` sees the records too."""
     router = Audiences(ws, token).router(seg, holdout=False, tap=False)
-    fetcher = fetcher_for(seg, ws, ExportOptions(dry_run=True), token, result, _quiet)
-    write_rows(fetcher, seg, DiscardUpload(), result, run=watch, router=router)
-    return result.rows + result.dropped_unmatchable
+    check_resolved(seg)
+    fetcher = open_pages(ws, token, seg.body)
+    wanted = watch is None or watch.fetch_needed
+    on_page = None if watch is None else (lambda page, _rows: watch.page(page))
+    try:
+        pages = (router.route(page) for page in records(fetcher, wanted))
+        written = write_rows(pages, seg, DiscardUpload(), on_page)
+        router.finish()
+    finally:
+        fetcher.close()
+    return written.rows + written.dropped_unmatchable

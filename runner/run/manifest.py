@@ -6,7 +6,6 @@ it matches (README "Manifests").
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from runner import __version__
+from runner.locations import public_url
+from runner.run.record import ExportResult
+from runner.spec.segment import Segment
+from runner.spec.workspace import Workspace
 
 
 def git_blob_id(path: Path) -> str | None:
@@ -28,58 +33,101 @@ def git_blob_id(path: Path) -> str | None:
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
+# The manifest's keys, in file order (README "Manifests"). A figure of the run's record
+# appears under its own name, except these four.
+ORDER = (
+    *("segment", "source_file", "source_git_blob", "request", "as_of", "variables"),
+    *("started_at", "finished_at", "pages", "rows", "duplicates_dropped"),
+    *("dropped_unmatchable", "invalid_phones", "after_as_of", "api_clock_skew_seconds"),
+    *("without_created_at", "retries", "reread_after_churn"),
+    *("concurrency", "created_at_windows", "paging_note", "format", "compression"),
+    *("preset", "columns", "destination", "bytes", "sha256", "runner_version", "history"),
+    "empty_columns",
+)
+RENAMED = {
+    "duplicates": "duplicates_dropped",
+    "reread": "reread_after_churn",
+    "windows": "created_at_windows",
+    "note": "paging_note",
+    "api_clock_skew": "api_clock_skew_seconds",
+}
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """One export's manifest; the fields appear in the file in this order."""
+    """One export's manifest: what was asked, the run's record, its history and parts."""
 
-    segment: str
+    result: ExportResult  # the figures: the same record the history and the summary show
     source_file: str
-    source_git_blob: str | None
     request: Mapping[str, Any]  # method, url (without credentials), body
     as_of: str
     variables: Mapping[str, str]
-    started_at: str
-    finished_at: str
-    pages: int
-    rows: int
-    duplicates_dropped: int
-    dropped_unmatchable: int
-    invalid_phones: int  # phone numbers libphonenumber says are not valid: left empty
-    after_as_of: int  # contacts created after the as-of: left for the next run
-    api_clock_skew_seconds: float | None  # the API's clock ahead of ours (Date header)
-    without_created_at: Mapping[str, Any]  # incremental: count, exported (a first run) or not
-    retries: int
-    reread_after_churn: bool
-    concurrency: Mapping[str, Any]  # auto (found as the run went) or not; settled: at what
-    created_at_windows: int  # 0: the list was paged by page number only
-    paging_note: str  # why the run stopped reading windows, if it did
     format: str
     compression: str
     preset: str | None
     columns: list[str]
-    destination: str
-    bytes: int
-    sha256: str
-    runner_version: str
     history: Mapping[str, Any]  # mode, incremental window, delta files, accepted change
-    # output.columns that had no value in any row (a path the data never has)
-    empty_columns: Sequence[str] = ()
     # output.split: every part in order (number, rows, bytes, sha256, destination); then
     # ``bytes`` and ``sha256`` are those of the parts joined. Left out when not split.
     parts: Sequence[Mapping[str, Any]] | None = None
     # exclude, only, holdout (runner.run.compose): left out when the segment has none
     audience: Mapping[str, Any] | None = None
+    source_git_blob: str | None = None
+    runner_version: str = __version__
 
-    def to_bytes(
-        self, scrub: Callable[[Any], Any] | None = None
-    ) -> builtins.bytes:  # (a field is named bytes)
-        """Indented JSON and a newline, the keys in field order (``parts`` only when split);
-        ``scrub`` masks the API token in the whole document (the export's redaction)."""
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        parts, audience = fields.pop("parts"), fields.pop("audience")
-        if audience is not None:
-            fields["audience"] = audience
-        if parts is not None:
-            fields["part_count"], fields["parts"] = len(parts), list(parts)
-        document = scrub(fields) if scrub is not None else fields
+    @classmethod
+    def of(
+        cls,
+        seg: Segment,
+        ws: Workspace,
+        result: ExportResult,
+        columns: list[str],
+        history: Mapping[str, Any],
+        parts: Sequence[Mapping[str, Any]] | None = None,
+        audience: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """The manifest of ``seg``'s run whose record is ``result``."""
+        output = seg.output
+        request = {"method": "POST", "url": public_url(ws.project.api.url), "body": seg.body}
+        return cls(
+            result,
+            seg.file,
+            request,
+            ws.clock.iso(),
+            dict(ws.variables),
+            output.format,
+            output.compression,
+            output.preset,
+            columns,
+            history,
+            parts,
+            audience,
+            git_blob_id(Path(seg.file)),
+        )
+
+    def document(self) -> dict[str, Any]:
+        """The manifest as JSON values, the keys in file order (``parts`` only when split)."""
+        figures = {RENAMED.get(k, k): v for k, v in self.result.as_json().items()}
+        figures["without_created_at"] = {
+            "count": self.result.undated,
+            "exported": self.result.undated_included,
+        }
+        figures["concurrency"] = {
+            "auto": self.result.auto_concurrency,
+            "settled": self.result.concurrency,
+        }
+        asked = dict(vars(self))  # what was asked, and the record itself (not a key)
+        values = {**figures, **asked}
+        fields = {key: values[key] for key in ORDER}
+        if self.audience is not None:
+            fields["audience"] = self.audience
+        if self.parts is not None:
+            fields["part_count"], fields["parts"] = len(self.parts), list(self.parts)
+        return fields
+
+    def to_bytes(self, scrub: Callable[[Any], Any] | None = None) -> bytes:
+        """Indented JSON and a newline; ``scrub`` masks the API token in the whole
+        document (the export's redaction)."""
+        document = self.document()
+        document = scrub(document) if scrub is not None else document
         return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"

@@ -5,28 +5,28 @@
 1. :meth:`HistoryRun.start`: the destination (a dated file for ``mode: incremental``),
    the history beside it, the last successful run and the ``createdAt`` window;
    :attr:`~HistoryRun.body` is the request body to page.
-2. :meth:`~HistoryRun.open_deltas` (``output.delta``): ``<name>.added.<ext>`` and
-   ``<name>.removed.<ext>`` beside the output, fed each page by :meth:`~HistoryRun.page`.
+2. :meth:`~HistoryRun.open_deltas`: this run's id snapshot and (``output.delta``)
+   ``<name>.added.<ext>`` and ``<name>.removed.<ext>`` beside the output, fed each page
+   by :meth:`~HistoryRun.page`.
 3. :meth:`~HistoryRun.check`: ``expect.max_change`` against the last successful run
    (:class:`~runner.errors.GuardError` unless ``--accept-change``).
 4. :meth:`~HistoryRun.companions`: the delta files finished and this run's id snapshot
    stored; the uploads to publish with the file, all or none.
-5. :meth:`~HistoryRun.end`: the run recorded whatever its status, old snapshots pruned,
-   notifications sent; the warnings returned, the result never changed. Then ``close``.
+5. :meth:`~HistoryRun.remember`: the run's record (:class:`~runner.run.record.ExportResult`)
+   becomes its history entry (whatever its status), old snapshots are pruned; returns
+   the entry and the warnings. Nothing here changes the run's result once it has one,
+   and :meth:`~HistoryRun.close` cleans up. Notifying is the next step, the export's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from runner import __version__
 from runner.errors import DestinationError, GuardError, HistoryError
-from runner.formats import Encoder, content_type
 from runner.history import (
     HistoryStore,
     RunRecord,
@@ -36,7 +36,6 @@ from runner.history import (
     open_history,
     prune_snapshots,
 )
-from runner.history.delta import DeltaSummary, DeltaTracker, id_record
 from runner.history.guard import (
     Baseline,
     RateBaseline,
@@ -46,32 +45,17 @@ from runner.history.guard import (
     window_ms,
 )
 from runner.history.record import body_fingerprint, git_commit, utc_now, utc_text
-from runner.history.snapshot import SnapshotBase
 from runner.history.store import last_incremental
 from runner.history.window import Window, next_window
-from runner.run.notify import catalog_link, notify_run
+from runner.run.deltas import Deltas
+from runner.run.record import ExportResult
 from runner.sinks import Destination, OutputRoot, Upload, destination_for
 from runner.sinks.base import published_sha256
 from runner.spec.project import Project
-from runner.spec.segment import Column, OutputSpec, Segment
-from runner.spec.targets import DELTA_TAGS, tagged_path
+from runner.spec.segment import OutputSpec, Segment
+from runner.spec.targets import tagged_path
 from runner.spec.templating import Clock
 from runner.spec.workspace import Workspace
-
-
-class Figures(Protocol):
-    """What a finished run measured (:class:`runner.run.export.SegmentResult` has these)."""
-
-    rows: int
-    pages: int
-    duplicates: int
-    retries: int
-    seconds: float
-    bytes: int
-    sha256: str
-    destination: str
-    error: str
-    held_out: int
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -80,7 +64,8 @@ def stamp(moment: dt.datetime) -> str:
 
 
 def with_path(seg: Segment, path: str, spec: OutputSpec | None = None) -> Segment:
-    return dataclasses.replace(seg, output=dataclasses.replace(spec or seg.output, path=path))
+    output = dataclasses.replace(spec or seg.output, path=path)
+    return dataclasses.replace(seg, output=output)
 
 
 def history_store(dest: Destination, out: OutputRoot | None = None) -> HistoryStore:
@@ -96,84 +81,6 @@ def store_for(seg: Segment, project: Project, out: OutputRoot | None) -> History
     return history_store(destination_for(seg, project, out), out)
 
 
-def removed_spec(spec: OutputSpec, id_key: str) -> OutputSpec:
-    """The removed file: the ids only, as JSON values (JSONL) or one column named ``id_key``."""
-    columns = None if spec.format == "jsonl" else (Column(id_key, id_key),)
-    return dataclasses.replace(spec, columns=columns, preset=None, hash=None, rename={})
-
-
-@dataclasses.dataclass
-class DeltaFile:
-    tag: str
-    destination: Destination
-    upload: Upload
-    encoder: Encoder
-
-
-@dataclasses.dataclass
-class Deltas:
-    """This run's id snapshot (every full export stores one with the history before it
-    publishes) and, with ``output.delta``, the added and removed files, fed page by page."""
-
-    seg: Segment
-    store: HistoryStore
-    tracker: DeltaTracker
-    files: list[DeltaFile] = dataclasses.field(default_factory=list)
-    summary: DeltaSummary | None = None
-    snapshot: str | None = None  # the stored snapshot's reference
-
-    @classmethod
-    def open(cls, run: HistoryRun) -> Deltas:
-        """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
-        seg, project = run.seg, run.ws.project
-        ref = run.previous.snapshot if run.previous and seg.output.delta else None
-        base = None  # the first delta run: every row is added
-        if ref:
-            base = SnapshotBase(run.store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
-        deltas = cls(
-            seg, run.store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
-        )
-        for tag in DELTA_TAGS if seg.output.delta else ():
-            spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
-            spec = dataclasses.replace(spec, split=None)  # a delta file is never split
-            dest = destination_for(
-                with_path(seg, tagged_path(seg.output.path, tag), spec), project, run.out
-            )
-            upload = dest.open(content_type(spec))
-            deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
-        return deltas
-
-    def page(self, records: list[Any]) -> None:
-        added = self.tracker.page(records)
-        for file in self.files[:1]:  # the added file, with output.delta
-            file.encoder.write_page(added)
-
-    def finish(self) -> list[Upload]:
-        """Finish the delta files, if any, and store this run's snapshot; the uploads."""
-        self.summary = self.tracker.finish()
-        for f in self.files:  # with output.delta: added, then removed (the ids that left)
-            for ids in self.tracker.removed() if f.tag == "removed" else ():
-                f.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
-            f.encoder.finish()
-        run_id = new_run_id(utc_now())
-        self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
-        return [f.upload for f in self.files]
-
-    def manifest_fields(self, previous: RunRecord | None) -> dict[str, Any]:
-        assert self.summary is not None
-        return {
-            "against": previous.run_id if previous and self.summary.had_base else None,
-            **{f.tag: _file_fields(f) for f in self.files},
-            "without_id": self.summary.without_id,
-        }
-
-    def close(self) -> None:
-        """Abort the uploads (a published one is kept) and remove the temporary files."""
-        for f in self.files:
-            f.upload.abort()
-        self.tracker.close()
-
-
 @dataclasses.dataclass
 class HistoryRun:
     """One export's history: see the module docstring for the order of the calls."""
@@ -187,7 +94,6 @@ class HistoryRun:
     window: Window | None
     accept_change: bool = False
     dry_run: bool = False
-    started: str = dataclasses.field(default_factory=utc_now)
     accepted_change: bool = False
     deltas: Deltas | None = None
 
@@ -228,7 +134,9 @@ class HistoryRun:
         """Start this run's id snapshot (and delta files); not on a dry run, nor incremental
         (its file is one window's new contacts, not the audience a snapshot stands for)."""
         if not self.dry_run and self.window is None:
-            self.deltas = Deltas.open(self)
+            self.deltas = Deltas.open(
+                self.seg, self.ws.project, self.out, self.store, self.previous
+            )
 
     def page(self, records: list[Any]) -> None:
         """Feed one de-duplicated page to the added file."""
@@ -286,17 +194,15 @@ class HistoryRun:
             fields["delta"] = self.deltas.manifest_fields(self.previous)
         return fields
 
-    def end(
-        self,
-        status: RunStatus,
-        figures: Figures,
-        env: Mapping[str, str],
-        redact: Callable[[str], str],
-    ) -> list[str]:
-        """Record the run, prune old snapshots and notify; the warnings (never raises)."""
+    def remember(
+        self, result: ExportResult, redact: Callable[[str], str]
+    ) -> tuple[RunRecord | None, list[str]]:
+        """Step 6: record the finished run (whatever its status) and prune old snapshots;
+        the entry as recorded (None on a dry run, which records nothing), and the
+        warnings (never raises)."""
         if self.dry_run:
-            return []
-        record = masked(run_record(self, status, figures), redact)
+            return None, []
+        record = masked(run_record(self, result), redact)
         warnings: list[str] = []
         try:
             record = self.store.append(record)
@@ -304,18 +210,9 @@ class HistoryRun:
         except HistoryError as exc:
             warnings.append(str(exc) + _lost(record))
         snapshot = self.deltas.snapshot if self.deltas is not None else None
-        if status is not RunStatus.SUCCESS and snapshot:
+        if result.status is not RunStatus.SUCCESS and snapshot:
             self.store.discard_snapshot(snapshot)
-        project = self.ws.project
-        return warnings + notify_run(
-            self.seg.notify,
-            record,
-            self.previous,
-            env=env,
-            redact=redact,
-            timeout=project.notify_timeout,
-            catalog=catalog_link(project.catalog_url, self.seg.name),
-        )
+        return record, warnings
 
     def close(self) -> None:
         """Remove what the deltas left (their uploads abort unless published)."""
@@ -328,31 +225,29 @@ def expected_rows(run: HistoryRun) -> int | None:
     return run.previous.rows if run.previous and run.seg.mode == "full" else None
 
 
-def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
-    """The history entry of ``run``, which ended with ``status`` and measured ``r``."""
-    ok, ended = status is RunStatus.SUCCESS, utc_now()
+# The history entry's figures that the record carries under the same names.
+_SHARED = {f.name for f in dataclasses.fields(RunRecord)} & {
+    f.name for f in dataclasses.fields(ExportResult)
+}
+
+
+def run_record(run: HistoryRun, result: ExportResult) -> RunRecord:
+    """The history entry of ``run``, whose record is ``result`` (its status set)."""
+    ok, ended = result.status is RunStatus.SUCCESS, utc_now()
     window = run.window
     summary = run.deltas.summary if run.deltas is not None and run.deltas.files else None
+    shared = {k: v for k, v in dataclasses.asdict(result).items() if k in _SHARED}
+    if run.seg.compose.holdout is None:  # no holdout: none recorded, not 0
+        shared["held_out"] = None
     return RunRecord(
         run_id=new_run_id(ended),
-        segment=run.seg.name,
-        status=status,
         ended=ended,
         as_of=utc_text(run.ws.clock.now),
-        started=run.started,
-        seconds=r.seconds,
-        rows=r.rows,
-        pages=r.pages,
-        duplicates=r.duplicates,
-        retries=r.retries,
-        bytes=r.bytes,
-        sha256=r.sha256,
-        destination=r.destination,
+        started=result.started_at,
         body_fingerprint=body_fingerprint(run.seg.body),
         runner_version=__version__,
         git_commit=git_commit(run.ws.project.root),
         accepted_change=ok and run.accepted_change,
-        error=r.error,
         mode=run.seg.mode,
         watermark=window.watermark if ok and window is not None else None,
         window_start=window.created_at["startAt"] or None if window is not None else None,
@@ -360,7 +255,7 @@ def run_record(run: HistoryRun, status: RunStatus, r: Figures) -> RunRecord:
         snapshot=run.deltas.snapshot if ok and run.deltas is not None else None,
         added=summary.added if summary is not None else None,
         removed=summary.removed if summary is not None else None,
-        held_out=r.held_out if run.seg.compose.holdout is not None else None,
+        **shared,
     )
 
 
@@ -382,18 +277,10 @@ def _since(text: str, clock: Clock) -> dt.datetime:
     return Clock.parse(text, clock.tz.key).now
 
 
-def _file_fields(f: DeltaFile) -> dict[str, Any]:
-    return {
-        "destination": f.destination.display,
-        "rows": f.encoder.rows,
-        "bytes": f.encoder.size,
-        "sha256": f.encoder.sha256,
-    }
-
-
 def _lost(record: RunRecord) -> str:
-    again = "; the next incremental run will export this run's contacts again"
-    return again if record.watermark else ""
+    if record.watermark:
+        return "; the next incremental run will export this run's contacts again"
+    return ""
 
 
 __all__ = ["HistoryRun", "history_store", "store_for"]

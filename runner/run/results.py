@@ -1,16 +1,16 @@
-"""The ``--results`` file: every segment's :class:`~runner.run.export.SegmentResult`, as JSON."""
+"""The ``--results`` file: every segment's record
+(:class:`~runner.run.record.ExportResult`), as JSON."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from runner import __version__
-from runner.run.export import DONE, SegmentResult
+from runner.run.record import DONE, ExportResult
 from runner.sinks.local import write_atomically
 from runner.spec.workspace import Workspace
 
@@ -20,7 +20,7 @@ def _utc_now() -> str:
 
 
 def results_document(
-    ws: Workspace, results: Sequence[SegmentResult], args: Mapping[str, Any]
+    ws: Workspace, results: Sequence[ExportResult], args: Mapping[str, Any]
 ) -> dict[str, Any]:
     return {
         "metadata": {
@@ -29,7 +29,7 @@ def results_document(
             "as_of": ws.clock.iso(),
         },
         "args": dict(args),
-        "results": [asdict(r) for r in results],
+        "results": [r.as_json() for r in results],
         "elapsed_seconds": round(sum(r.seconds for r in results), 3),
         "success": all(r.status in DONE for r in results),
     }

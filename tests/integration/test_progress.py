@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.report.progress import Progress
-from runner.run.export import ExportOptions, SegmentResult, export_all
+from runner.run import ExportOptions, ExportResult, export
 from runner.sandbox import Sandbox
 from runner.spec.workspace import Workspace
 from tests.conftest import ANCHOR, api_env, make_project
@@ -23,11 +23,11 @@ STATUS = re.compile(
 )
 
 
-def run(project: Path, api: Sandbox, progress: Progress) -> SegmentResult:
+def run(project: Path, api: Sandbox, progress: Progress) -> ExportResult:
     env = {k: v for k, v in api_env(api).items() if v is not None}
     ws = Workspace.open(project, as_of=ANCHOR, env=env)
     with progress:
-        (result,) = export_all(
+        (result,) = export(
             ws.segments, ws, ExportOptions(concurrency=1), env=env, listener=progress
         )
     assert result.status == "success", result.error
@@ -84,7 +84,7 @@ def test_a_live_line_shows_the_total_and_the_time_left(sandbox: Start, tmp_path:
     out = io.StringIO()
     progress = Progress(out, live=True, interval=0, clock=clock)
 
-    def ticking(event: str, r: SegmentResult) -> None:
+    def ticking(event: str, r: ExportResult) -> None:
         if event == "page":
             clock.now += 1.0  # each page one second after the last
         progress(event, r)
@@ -92,7 +92,7 @@ def test_a_live_line_shows_the_total_and_the_time_left(sandbox: Start, tmp_path:
     env = {k: v for k, v in api_env(api).items() if v is not None}
     ws = Workspace.open(project, as_of=ANCHOR, env=env)
     with progress:
-        export_all(ws.segments, ws, ExportOptions(concurrency=1), env=env, listener=ticking)
+        export(ws.segments, ws, ExportOptions(concurrency=1), env=env, listener=ticking)
     frames = [f for f in out.getvalue().split("\r\x1b[K") if f.startswith("slow: page")]
     # Page 1: 50 of ~N rows after 1 s, 50 rows/s: (N - 50) / 50 seconds left.
     total = first.rows

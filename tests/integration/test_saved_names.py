@@ -225,19 +225,19 @@ def test_diff_count_resolves_names_before_counting(sandbox: Start, tmp_path: Pat
 
 def test_the_python_api_never_sends_an_unresolved_name(sandbox: Start, tmp_path: Path) -> None:
     from runner.fetch.saved import resolve_names
-    from runner.run.export import ExportOptions, export_all
+    from runner.run import ExportOptions, export
     from runner.spec.workspace import Workspace
 
     api = sandbox(users=300)
     project = make_project(tmp_path, {"vip": segment("vip", "name:VIP list")})
     env = {"FLOWMATIX_API_URL": api.url, "FLOWMATIX_TOKEN": api.options.token}
     ws = Workspace.open(project, env=env)
-    (raw,) = export_all(ws.select(["vip"]), ws, ExportOptions(), env=env)
+    (raw,) = export(ws.select(["vip"]), ws, ExportOptions(), env=env)
     assert raw.status == "failed" and "names saved segments that were not resolved" in raw.error
     assert api.stats["requests"] == 0
     ready, problems = resolve_names(ws.select(["vip"]), ws.project.api, env)
     assert problems == []
-    (done,) = export_all(ready, ws, ExportOptions(), env=env)
+    (done,) = export(ready, ws, ExportOptions(), env=env)
     assert done.status == "success" and done.rows > 0 and api.stats[LISTING] == 1
 
 

@@ -9,16 +9,16 @@ from runner.problems import Problem
 from runner.report.problems import not_checked, validation_summary
 from runner.report.progress import Progress
 from runner.report.summary import summary
-from runner.run.export import SegmentResult
+from runner.run import ExportResult
 
 
 def test_the_progress_end_line_counts_in_words() -> None:
     out = io.StringIO()
     with Progress(out, live=False) as progress:
         progress(
-            "end", SegmentResult("a", RunStatus.SUCCESS, rows=1, pages=1, duplicates=1, retries=1)
+            "end", ExportResult("a", RunStatus.SUCCESS, rows=1, pages=1, duplicates=1, retries=1)
         )
-        progress("end", SegmentResult("b", RunStatus.SUCCESS, rows=0, pages=2, retries=3))
+        progress("end", ExportResult("b", RunStatus.SUCCESS, rows=0, pages=2, retries=3))
     lines = [line.split(" ", 1)[1] for line in out.getvalue().splitlines()]
     assert lines == [
         "a: success: 1 row, 1 page, 1 duplicate dropped, 1 retry, 0.0s",
@@ -34,6 +34,6 @@ def test_validate_and_export_verdicts_count_in_words() -> None:
     assert validation_summary(one, 0) == "1 problem in 1 file\n"
     assert validation_summary(two, 0) == "3 problems in 2 files\n"
     assert not_checked(one) == "1 problem in a.yaml; segments not checked\n"
-    assert summary([SegmentResult("a", RunStatus.SUCCESS)]).endswith("1 of 1 segment exported\n")
-    parts = summary([SegmentResult("a", RunStatus.SUCCESS, parts=1, destination="x.csv")])
+    assert summary([ExportResult("a", RunStatus.SUCCESS)]).endswith("1 of 1 segment exported\n")
+    parts = summary([ExportResult("a", RunStatus.SUCCESS, parts=1, destination="x.csv")])
     assert "a: 1 part beside x.csv (output.split)" in parts

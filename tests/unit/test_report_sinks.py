@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from runner.errors import DestinationError, PathEscapeError, UsageError
+from runner.history import RunStatus
 from runner.locations import S3Location
 from runner.report.progress import Progress
 from runner.report.summary import summary
-from runner.run.export import ExportOptions, SegmentResult
+from runner.run import ExportOptions, ExportResult
 from runner.sinks import LocalRoot, S3Root, parse_output_root
 from runner.sinks.local import (
     TEMP_PREFIX,
@@ -25,11 +27,11 @@ from runner.sinks.local import (
 def test_live_progress_rewrites_one_line() -> None:
     out = io.StringIO()
     progress = Progress(out, live=True, interval=0)
-    r = SegmentResult("vip", destination="exports/vip.csv")
+    r = ExportResult("vip", destination="exports/vip.csv")
     progress("start", r)
-    r.pages, r.rows = 3, 150
+    r = replace(r, pages=3, rows=150)
     progress("page", r)
-    r.status, r.seconds = "success", 0.5
+    r = replace(r, status=RunStatus.SUCCESS, seconds=0.5)
     progress("end", r)
     text = out.getvalue()
     assert "\r\x1b[Kvip: page 3, 150 rows," in text
@@ -41,11 +43,11 @@ def test_live_progress_rewrites_one_line() -> None:
 def test_log_progress_is_one_line_per_event() -> None:
     out = io.StringIO()
     progress = Progress(out, live=False)
-    r = SegmentResult("vip", destination="exports/vip.csv")
+    r = ExportResult("vip", destination="exports/vip.csv")
     progress("start", r)
     progress("page", r)
     progress("retry:page 2: HTTP 429 Too Many Requests", r)
-    r.status, r.error = "failed", "boom"
+    r = replace(r, status=RunStatus.FAILED, error="boom")
     progress("end", r)
     lines = out.getvalue().splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == [
@@ -56,7 +58,7 @@ def test_log_progress_is_one_line_per_event() -> None:
 
 
 def test_summary_table_and_errors() -> None:
-    ok = SegmentResult(
+    ok = ExportResult(
         "a",
         "success",
         rows=1204,
@@ -66,7 +68,7 @@ def test_summary_table_and_errors() -> None:
         seconds=1.5,
         destination="x.csv",
     )
-    bad = SegmentResult("b", "failed", error="401")
+    bad = ExportResult("b", "failed", error="401")
     text = summary([ok, bad])
     header, first, second = text.splitlines()[:3]
     assert header.split() == [

@@ -11,7 +11,7 @@ from runner.history import RunStatus
 from runner.history.record import RECORDED, RunRecord, new_run_id
 from runner.report.progress import Progress
 from runner.report.summary import summary
-from runner.run.export import DONE, SegmentResult
+from runner.run import DONE, ExportResult
 
 ENDED = "2026-11-25T00:00:00.000Z"
 
@@ -40,12 +40,12 @@ def test_the_history_records_no_run_that_did_not_happen(status: str) -> None:
 
 def test_the_summary_counts_each_way_a_segment_did_not_finish() -> None:
     results = [
-        SegmentResult("a", RunStatus.SUCCESS, rows=5),
-        SegmentResult("b", RunStatus.GUARD, error="rows 600 vs 1000: -40.0%"),
-        SegmentResult("c", RunStatus.FAILED, error="HTTP 500"),
-        SegmentResult("d", RunStatus.INTERRUPTED, error="interrupted"),
-        SegmentResult("e", RunStatus.SKIPPED),
-        SegmentResult("f", RunStatus.DRY_RUN, rows=3),
+        ExportResult("a", RunStatus.SUCCESS, rows=5),
+        ExportResult("b", RunStatus.GUARD, error="rows 600 vs 1000: -40.0%"),
+        ExportResult("c", RunStatus.FAILED, error="HTTP 500"),
+        ExportResult("d", RunStatus.INTERRUPTED, error="interrupted"),
+        ExportResult("e", RunStatus.SKIPPED),
+        ExportResult("f", RunStatus.DRY_RUN, rows=3),
     ]
     text = summary(results)
     lines = text.splitlines()
@@ -67,10 +67,10 @@ def test_the_summary_counts_each_way_a_segment_did_not_finish() -> None:
 def test_the_progress_log_names_a_guard_and_an_interrupt() -> None:
     out = io.StringIO()
     progress = Progress(out, live=False)
-    progress("end", SegmentResult("b", RunStatus.GUARD, error="rows 600 vs 1000"))
+    progress("end", ExportResult("b", RunStatus.GUARD, error="rows 600 vs 1000"))
     progress(
         "end",
-        SegmentResult("d", RunStatus.INTERRUPTED, rows=1200, pages=3, error="interrupted"),
+        ExportResult("d", RunStatus.INTERRUPTED, rows=1200, pages=3, error="interrupted"),
     )
     lines = [line.split(" ", 1)[1] for line in out.getvalue().splitlines()]
     assert lines == [
@@ -81,9 +81,9 @@ def test_the_progress_log_names_a_guard_and_an_interrupt() -> None:
 
 def test_the_summary_says_how_each_segment_was_read() -> None:
     results = [
-        SegmentResult("a", RunStatus.SUCCESS, rows=5, concurrency=4, windows=1),
-        SegmentResult("b", RunStatus.SUCCESS, rows=9, concurrency=6, windows=1200),
-        SegmentResult("c", RunStatus.SUCCESS, rows=9, concurrency=2, auto_concurrency=True),
+        ExportResult("a", RunStatus.SUCCESS, rows=5, concurrency=4, windows=1),
+        ExportResult("b", RunStatus.SUCCESS, rows=9, concurrency=6, windows=1200),
+        ExportResult("c", RunStatus.SUCCESS, rows=9, concurrency=2, auto_concurrency=True),
     ]
     lines = summary(results).splitlines()
     assert "a: concurrency settled at 4 (fixed), 1 createdAt window" in lines

@@ -1,0 +1,115 @@
+"""``output.delta``: the added and removed files beside the output, and the id snapshot.
+
+The export feeds each de-duplicated page to :meth:`Deltas.page`; :meth:`Deltas.finish`
+finishes both files and stores this run's ids with the history, before the files are
+published with the output, all or none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runner.formats import Encoder, content_type
+from runner.history import HistoryStore, RunRecord, new_run_id
+from runner.history.delta import DeltaSummary, DeltaTracker, id_record
+from runner.history.record import utc_now
+from runner.history.snapshot import SnapshotBase
+from runner.sinks import Destination, OutputRoot, Upload, destination_for
+from runner.spec.project import Project
+from runner.spec.segment import Column, OutputSpec, Segment
+from runner.spec.targets import DELTA_TAGS, tagged_path
+
+
+def removed_spec(spec: OutputSpec, id_key: str) -> OutputSpec:
+    """The removed file: the ids only, as JSON values (JSONL) or one column named ``id_key``."""
+    columns = None if spec.format == "jsonl" else (Column(id_key, id_key),)
+    return dataclasses.replace(spec, columns=columns, preset=None, hash=None, rename={})
+
+
+@dataclasses.dataclass
+class DeltaFile:
+    tag: str
+    destination: Destination
+    upload: Upload
+    encoder: Encoder
+
+
+@dataclasses.dataclass
+class Deltas:
+    """This run's id snapshot (every full export stores one with the history before it
+    publishes) and, with ``output.delta``, the added and removed files, fed page by page."""
+
+    seg: Segment
+    store: HistoryStore
+    tracker: DeltaTracker
+    files: list[DeltaFile] = dataclasses.field(default_factory=list)
+    summary: DeltaSummary | None = None
+    snapshot: str | None = None  # the stored snapshot's reference
+
+    @classmethod
+    def open(
+        cls,
+        seg: Segment,
+        project: Project,
+        out: OutputRoot | None,
+        store: HistoryStore,
+        previous: RunRecord | None,
+    ) -> Deltas:
+        """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
+        ref = previous.snapshot if previous and seg.output.delta else None
+        base = None  # the first delta run: every row is added
+        if ref:
+            base = SnapshotBase(store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
+        deltas = cls(
+            seg, store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
+        )
+        for tag in DELTA_TAGS if seg.output.delta else ():
+            spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
+            spec = dataclasses.replace(spec, split=None)  # a delta file is never split
+            spec = dataclasses.replace(spec, path=tagged_path(seg.output.path, tag))
+            dest = destination_for(dataclasses.replace(seg, output=spec), project, out)
+            upload = dest.open(content_type(spec))
+            deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
+        return deltas
+
+    def page(self, records: list[Any]) -> None:
+        added = self.tracker.page(records)
+        for file in self.files[:1]:  # the added file, with output.delta
+            file.encoder.write_page(added)
+
+    def finish(self) -> list[Upload]:
+        """Finish the delta files, if any, and store this run's snapshot; the uploads."""
+        self.summary = self.tracker.finish()
+        for f in self.files:  # with output.delta: added, then removed (the ids that left)
+            for ids in self.tracker.removed() if f.tag == "removed" else ():
+                f.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
+            f.encoder.finish()
+        run_id = new_run_id(utc_now())
+        self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
+        return [f.upload for f in self.files]
+
+    def manifest_fields(self, previous: RunRecord | None) -> dict[str, Any]:
+        assert self.summary is not None
+        return {
+            "against": previous.run_id if previous and self.summary.had_base else None,
+            **{f.tag: _file_fields(f) for f in self.files},
+            "without_id": self.summary.without_id,
+        }
+
+    def close(self) -> None:
+        """Abort the uploads (a published one is kept) and remove the temporary files."""
+        for f in self.files:
+            f.upload.abort()
+        self.tracker.close()
+
+
+def _file_fields(f: DeltaFile) -> dict[str, Any]:
+    return {
+        "destination": f.destination.display,
+        "rows": f.encoder.rows,
+        "bytes": f.encoder.size,
+        "sha256": f.encoder.sha256,
+    }
