@@ -10,6 +10,7 @@ import io
 import json
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ import duckdb
 import openpyxl
 import pytest
 
+from runner.run.route import held_back
 from runner.sandbox import Sandbox
+from runner.spec.compose import Holdout
 from tests.conftest import ANCHOR, FAST_RETRY, api_env, full_body, make_project, run_cli
 from tests.integration.s3servers import S3Server
 
@@ -374,3 +377,50 @@ def test_a_fetched_reference_is_the_whole_audience_last_published_only_the_file(
     (source,) = manifest["audience"]["sources"]
     assert (source["via"], source["ids"]) == ("its export", "audience")
     assert csv_ids(project / "out" / "not-fetched.csv") == []
+
+
+def readme_draw(contact_id: Any, salt: str, share: Fraction) -> bool:
+    """README's holdout recipe, with hashlib and json as the oracle."""
+    key = salt.encode()
+    if len(key) > 64:
+        key = hashlib.blake2b(key, digest_size=64).digest()
+    if isinstance(contact_id, str):
+        text = json.dumps(contact_id, ensure_ascii=False)
+    elif isinstance(contact_id, int) or (isinstance(contact_id, float) and contact_id.is_integer()):
+        text = str(int(contact_id))
+    else:
+        text = json.dumps(contact_id, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.blake2b(text.encode(), key=key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") < share * 2**64
+
+
+@pytest.mark.parametrize(
+    "salt",
+    ["q4-2026", "k" * 64, "é" * 40, "sélection 🎯 " * 6],
+    ids=["short", "64-bytes", "80-bytes", "non-ascii-long"],
+)
+def test_readme_holdout_recipe_reproduces_the_holdout_file(
+    sandbox: Start, tmp_path: Path, salt: str
+) -> None:
+    """A reader with the README and hashlib finds exactly the held-back contacts."""
+    api = sandbox(users=1200, seed=6)
+    project = make_project(tmp_path, {"all": ALL}, FAST_RETRY)
+    write(project, "12.5%", salt.replace('"', '\\"'))
+    run(project, api)
+    audience = csv_ids(project / "out" / "all.csv")
+    held = csv_ids(project / "out" / "everyone.holdout.csv")
+    assert held == [i for i in audience if readme_draw(i, salt, Fraction(1, 8))]
+    assert 0 < len(held) < len(audience)
+
+
+@pytest.mark.parametrize(
+    "contact_id",
+    [7, 7.0, -12, 10**20, 2.5, "6", "006", "Zoë 🎯", "a\u2028b\nc\x7f", {"b": 1, "a": [True]}],
+)
+def test_the_draw_of_any_kind_of_id_is_the_readmes(contact_id: Any) -> None:
+    """Ids that are not 24-hex strings: integers, integral floats, other scripts, control
+    characters, objects."""
+    for salt in ("s", "x" * 65):
+        for share in (Fraction(1, 2), Fraction(9, 10), Fraction(1, 10)):
+            holdout = Holdout(share, salt, "")
+            assert held_back(contact_id, holdout) == readme_draw(contact_id, salt, share)
