@@ -9,7 +9,10 @@ runner's own path:
 
 - http.client: one keep-alive connection (bench/bare_loop.py's client);
 - urllib3 connection: urllib3's HTTPConnection used directly, no pool;
-- urllib3 PoolManager.urlopen: what UrllibTransport calls (pool, timeouts, checks);
+- urllib3 PoolManager.urlopen: what UrllibTransport called before (the manager finds
+  the pool by the URL each time);
+- urllib3 HTTPConnectionPool.urlopen: what UrllibTransport calls without a proxy (the
+  one pool, asked directly: timeouts, checks);
 - PageFetcher: the runner's whole fetch path (transport, deadlines, retries loop,
   paging, de-duplication), ``api.windows: false``, concurrency 1.
 
@@ -19,10 +22,12 @@ The gaps say where a page's CPU goes before any row is built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import http.client
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -69,18 +74,6 @@ def clients(url: str, pages: int) -> dict[str, Callable[[], None]]:
             reply.release_conn()
         conn.close()
 
-    def pool() -> None:
-        manager = urllib3.PoolManager(retries=False)
-        for page in range(1, pages + 1):
-            body["page"] = page
-            reply = manager.urlopen(
-                "POST", url + path, body=orjson.dumps(body), headers=HEADERS,
-                retries=False, redirect=False, preload_content=False,
-            )  # fmt: skip
-            orjson.loads(reply.read())
-            reply.release_conn()
-        manager.clear()
-
     def fetcher() -> None:
         api = dataclasses.replace(
             ApiSettings(), base_url=url, windows=False, max_pages=pages, concurrency=1
@@ -93,9 +86,27 @@ def clients(url: str, pages: int) -> dict[str, Callable[[], None]]:
     return {
         "http.client": plain,
         "urllib3 connection": connection,
-        "urllib3 PoolManager.urlopen": pool,
+        "urllib3 PoolManager.urlopen": functools.partial(pooled, url, body, pages, False),
+        "urllib3 HTTPConnectionPool.urlopen": functools.partial(pooled, url, body, pages, True),
         "PageFetcher (the runner)": fetcher,
     }
+
+
+def pooled(url: str, body: dict[str, Any], pages: int, direct: bool) -> None:
+    """urllib3 through its PoolManager, or (``direct``) the manager's one pool asked
+    directly, as UrllibTransport does without a proxy."""
+    manager = urllib3.PoolManager(retries=False)
+    urlopen = manager.connection_from_url(url).urlopen if direct else manager.urlopen
+    target = "/inbox/users" if direct else url + "/inbox/users"
+    for page in range(1, pages + 1):
+        body["page"] = page
+        reply = urlopen(
+            "POST", target, body=orjson.dumps(body), headers=HEADERS,
+            retries=False, redirect=False, preload_content=False,
+        )  # fmt: skip
+        orjson.loads(reply.read())
+        reply.release_conn()
+    manager.clear()
 
 
 def main(argv: list[str]) -> int:
@@ -112,7 +123,7 @@ def main(argv: list[str]) -> int:
     finally:
         api.stop()
     for name, seconds in best.items():
-        print(f"{name:30s} {seconds / pages * 1e3:.3f} ms CPU per page")
+        print(f"{name:36s} {seconds / pages * 1e3:.3f} ms CPU per page")
     return 0
 
 

@@ -10,7 +10,8 @@ neighbour hits both sides:
 3. a server that pays 10 us a skipped row, 20 ms a reply, 20,000 contacts: the default
    against page numbers at concurrency 4 (target >= 5), the same ids;
 4. a server that serves 6 at once and turns more away with 429, 50 ms, 6,000 contacts:
-   the default (auto) against a fixed 6 (target >= 0.85, at most 5 % turned away).
+   the default (auto) against a fixed 6 (target >= 0.85, at most 5 % turned away), on
+   its first run against the server and on the next (from what the first learned).
 
 Exports run as `segments export` in their own process (seconds counted inside the
 export, without interpreter start-up). Writes bench/shapes.json and prints a table.
@@ -32,7 +33,9 @@ from typing import Any
 import orjson
 
 from bench.common import table
+from runner.fetch.learned import FILE, keep, recall
 from runner.sandbox.shapes import segment_filter
+from runner.spec.project import ApiSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -78,8 +81,14 @@ class Server:
         return {"requests": int(numbers[1]), "turned_away": int(numbers[3])}
 
 
-def export(project: Path, url: str, concurrency: str, windows: bool) -> dict[str, Any]:
-    """One `segments export` run: its seconds, rows, windows, how it read, and its ids."""
+def export(
+    project: Path, url: str, concurrency: str, windows: bool, learned: bool = False
+) -> dict[str, Any]:
+    """One `segments export` run: its seconds, rows, windows, how it read, and its ids.
+    Each starts from nothing learned of the API (a sandbox on a port an earlier one had
+    would start from its limit) unless ``learned``."""
+    if not learned:
+        (project / ".segments" / FILE).unlink(missing_ok=True)
     (project / "runner.yaml").write_text(RUNNER_YAML % (concurrency, str(windows).lower()))
     results = project / "results.json"
     env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
@@ -151,22 +160,29 @@ def offset_cost(project: Path, shape: str) -> dict[str, Any]:
 
 
 def capacity(project: Path, shape: str) -> dict[str, Any]:
+    """Auto on its first run against the server (nothing learned), auto on the next
+    run against the same API (it starts from what the first learned: its address is
+    the new server's), and a fixed 6, each on a server of its own."""
     busy = ["--capacity", "6", "--latency-ms", "50"]
-    runs = {}
-    for name, concurrency in (("auto", "auto"), ("fixed6", "6")):
+    state = project / ".segments"
+    runs, first = {}, ""
+    for name, concurrency in (("auto", "auto"), ("learned", "auto"), ("fixed6", "6")):
         server = Server(shape, SMALL, *busy)
+        url = ApiSettings(base_url=server.url).url
+        if name == "learned" and (learned := recall(state, first)) is not None:
+            keep(state, url, learned)
         try:
-            result = export(project, server.url, concurrency, True)
+            result = export(project, server.url, concurrency, True, learned=name == "learned")
         finally:
             counts = server.stop()
+        first = first or url
         rate = result["rows"] / result["seconds"]
         runs[name] = {"rate": rate, "settled": result["concurrency"], **counts}
-    auto = runs["auto"]
-    return {
-        **runs,
-        "ratio": auto["rate"] / runs["fixed6"]["rate"],
-        "turned_away_share": auto["turned_away"] / max(1, auto["requests"]),
-    }
+    fixed = runs["fixed6"]["rate"]
+    for name in ("auto", "learned"):
+        runs[name]["ratio"] = runs[name]["rate"] / fixed
+        runs[name]["away"] = runs[name]["turned_away"] / max(1, runs[name]["requests"])
+    return {**runs, "ratio": runs["auto"]["ratio"], "turned_away_share": runs["auto"]["away"]}
 
 
 def rows(shape: str, r: dict[str, Any]) -> list[str]:
@@ -179,6 +195,7 @@ def rows(shape: str, r: dict[str, Any]) -> list[str]:
         f"x{lat['speedup_c8']:.1f}",
         f"x{off['speedup']:.1f} ({off['windows']} windows)",
         f"{cap['ratio']:.2f}, {cap['turned_away_share']:.1%} away",
+        f"{cap['learned']['ratio']:.2f}, {cap['learned']['away']:.1%} away",
         "same ids" if same else "IDS DIFFER",
     ]
 
@@ -190,6 +207,7 @@ HEADER = [
     "50 ms: conc. 8 vs 1",
     f"10 us/row, 20 ms, {BIG:,}: vs page numbers c4",
     f"capacity 6, 50 ms, {SMALL:,}: auto vs 6",
+    "next run (learned) vs 6",
     "",
 ]
 

@@ -1,18 +1,32 @@
 """How many requests to keep on the wire when nobody knows: found while the run goes.
 
-``api.concurrency: auto`` (the default) uses :class:`Adaptive`, the rule TCP uses
-for its congestion window (AIMD: additive increase, multiplicative decrease):
+``api.concurrency: auto`` (the default) uses :class:`Adaptive`, the rules TCP uses
+for its congestion window: slow start, then AIMD (additive increase, multiplicative
+decrease). A *round* is as many requests as the limit allows, started at this limit
+and answered; a round is *flat* when its median latency stayed within 1.5 times the
+lowest seen (more requests at once still means more throughput; when it rises the
+server is queueing and throughput has stopped growing).
 
-- start low (2 requests at once);
-- after each *round* (as many requests as the limit allows, started at this limit
-  and answered) grow by one, while the limit was used in full, no 429 came and the
-  round's median latency stayed within 1.5 times the lowest seen (with the latency
-  flat, more requests at once is more throughput; when it rises the server is
-  queueing and throughput has stopped growing, so the limit holds);
+- start low (2 requests at once) and *double* after each flat round that used the
+  limit in full (slow start: a run of 60 pages is over before a climb of one a round
+  reaches 6, and every round spent below the server's limit is lost for good);
+- slow start ends at the first round that is not flat (back to the limit before it,
+  whose rounds were) or at the first 429: then the server turned away requests sent
+  while N were already on the wire (N counted here when each one went out), so it
+  serves fewer than N + 1 at once: the limit goes to N, at least the limit before the
+  last doubling (that one held), and N + 1 is the ceiling (below). Found at once,
+  in the run's first round trips, so that the ``Retry-After`` waits of the requests
+  turned away overlap instead of adding up;
+- after slow start, grow by one after each flat round that used the limit in full;
 - on a 429 (once per round: the replies already on their way to the same crowd do
   not count twice), or when two rounds in a row take twice the fastest (one slow
   round is a pause), halve;
 - never above ``max_concurrency`` (16 by default).
+
+A run can start from what an earlier one against the same API learned
+(:class:`Learned`, kept by :mod:`runner.fetch.learned`): one below the ceiling it met,
+without slow start: a server that turns requests away
+costs each of them a ``Retry-After`` (a second or more), longer than a short run.
 
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
 round up to half of it (TCP's slow start back to its threshold), and stays there,
@@ -25,13 +39,13 @@ spent the most time at, the median by time), for the summary and the manifest.
 Thread-safe; the clock is injectable, so the rules are tested on a fake one:
 
 >>> now = [0.0]
->>> limit = Adaptive(cap=4, clock=lambda: now[0])
+>>> limit = Adaptive(cap=8, clock=lambda: now[0])
 >>> tickets = [limit.begin(), limit.begin()]
 >>> now[0] = 0.05
 >>> for t in tickets:
 ...     limit.end(t)
 >>> limit.limit
-3
+4
 """
 
 from __future__ import annotations
@@ -49,6 +63,15 @@ FLAT = 1.5  # up to this many times slower: more at once still means more throug
 FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
 
 
+@dataclass(frozen=True)
+class Learned:
+    """What a run found of a server's limit: the lowest limit a 429 answered that still
+    held when it ended, and the limit below it, which held."""
+
+    limit: int
+    ceiling: int
+
+
 @dataclass(eq=False)
 class Ticket:
     """One request in a slot: when it started, at which round and limit."""
@@ -56,6 +79,7 @@ class Ticket:
     started: float
     round: int
     limit: int
+    active: int = 1  # requests on the wire as it went out, itself included
     overloaded: bool = False
 
 
@@ -86,7 +110,95 @@ class _Log:
         self.since, self.current = now, limit
 
 
-class Adaptive:
+class _Rules:
+    """The limit and the rules that move it (see the module docstring), on the clock
+    readings :class:`Adaptive` gives them."""
+
+    def __init__(self, cap: int, limit: int, ceiling: int | None, now: float) -> None:
+        self.cap = max(1, cap)
+        self.limit = self.peak = limit
+        self.ceiling = ceiling  # the lowest limit a 429 answered, while it holds
+        self._round = _Round(0, now)
+        self._cut_round = 0  # requests from rounds before this one cannot cut again
+        self._fastest: float | None = None
+        self._slow = False  # the last round was more than RISE times the fastest
+        self._below = 0  # rounds spent one below the ceiling
+        self._retry_after_rounds = FIRST_RETRY
+        self._log = _Log(now, self.limit)
+        self._starting = True  # slow start: doubling, until a 429 or a round not flat
+        self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
+        self._finding = False  # the last cut was slow start's first 429
+
+    def _decide(self, now: float) -> None:
+        latency = self._round.latency
+        fastest = self._fastest = min(self._fastest or latency, latency)
+        flat = latency <= FLAT * fastest
+        slow, self._slow = self._slow, latency > RISE * fastest
+        if self._starting and not flat:
+            # More at once stopped buying throughput: back to the limit whose rounds
+            # were flat, and on by one from there.
+            self._starting = False
+            self._next_round(now, self._before)
+        elif slow and self._slow and self.limit > 1:
+            # Two slow rounds in a row: a slower server, not one pause (a collector, a
+            # neighbour); and not a limit it stated, so no ceiling.
+            self._cut(now, ceiling=None)
+        elif self._round.full and flat and self.limit < self.cap:
+            self._grow(now)
+        else:
+            self._next_round(now, self.limit)
+
+    def _grow(self, now: float) -> None:
+        if self._starting:
+            self._before = self.limit
+            self._next_round(now, min(self.cap, self.limit * 2))
+            return
+        if self.ceiling is not None and self.limit * 2 < self.ceiling:
+            self._next_round(now, self.limit * 2)  # back to where it was safe: doubling
+            return
+        if self.ceiling is not None and self.limit >= self.ceiling:
+            self.ceiling = None  # a try at the ceiling went through: the server takes more
+            self._retry_after_rounds = FIRST_RETRY
+        elif self.ceiling is not None and self.limit + 1 >= self.ceiling:
+            self._below += 1
+            if self._below < self._retry_after_rounds:
+                self._next_round(now, self.limit)
+                return
+            self._below = 0
+            self._retry_after_rounds *= 2  # the next wait, if this try fails too
+        self._next_round(now, self.limit + 1)
+
+    def _found(self, now: float, active: int) -> None:
+        """The first 429, in slow start: a request sent while ``active - 1`` others were
+        on the wire was turned away, so the server serves at most that many at once."""
+        self._starting, self._finding = False, True
+        held = max(1, self._before)  # the limit before the last doubling was not refused
+        self.ceiling = max(held + 1, min(active, self.ceiling or active))
+        self._below = 0
+        self._next_round(now, self.ceiling - 1)
+        self._cut_round = self._round.number
+
+    def _cut(self, now: float, ceiling: int | None) -> None:
+        limit = max(1, self.limit // 2)
+        if ceiling is not None:
+            # A try at the ceiling turned away: back to the limit that held, not half.
+            tried = self.ceiling is not None and ceiling >= self.ceiling
+            self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
+            self._below = 0
+            limit = max(1, self.ceiling - 1) if tried else limit
+        self._finding = False
+        self._next_round(now, limit)
+        self._cut_round = self._round.number
+
+    def _next_round(self, now: float, limit: int) -> None:
+        if limit != self.limit:
+            self._log.change(now, limit)
+        self.limit = limit
+        self.peak = max(self.peak, limit)
+        self._round = _Round(self._round.number + 1, now)
+
+
+class Adaptive(_Rules):
     """Requests on the wire at once, found by AIMD (see the module docstring).
 
     ``slot()`` holds one while a request is on the wire; ``slow_down()`` inside it
@@ -99,24 +211,17 @@ class Adaptive:
         cap: int = CAP,
         start: int = START,
         clock: Callable[[], float] = time.monotonic,
+        learned: Learned | None = None,
     ) -> None:
-        self.cap = max(1, cap)
-        self.limit = min(self.cap, max(1, start))
-        self.peak = self.limit
+        limit = min(max(1, cap), max(1, learned.limit if learned else start))
+        ceiling = learned.ceiling if learned and learned.ceiling > limit else None
+        super().__init__(cap, limit, ceiling, clock())
+        self._starting = learned is None  # slow start: doubling, until a 429 or a round not flat
         self.active = 0
-        self.ceiling: int | None = None  # the lowest limit a 429 answered, while it holds
         self.turned_away = 0  # 429s seen
         self._clock = clock
         self._cond = threading.Condition()
         self._local = threading.local()
-        now = clock()
-        self._round = _Round(0, now)
-        self._cut_round = 0  # requests from rounds before this one cannot cut again
-        self._fastest: float | None = None
-        self._slow = False  # the last round was more than RISE times the fastest
-        self._below = 0  # rounds spent one below the ceiling
-        self._retry_after_rounds = FIRST_RETRY
-        self._log = _Log(now, self.limit)
 
     # -- slots -------------------------------------------------------------
     def begin(self) -> Ticket:
@@ -128,7 +233,7 @@ class Adaptive:
             self.active += 1
             if self.active >= self.limit:
                 self._round.full = True
-            return Ticket(self._clock(), self._round.number, self.limit)
+            return Ticket(self._clock(), self._round.number, self.limit, self.active)
 
     def end(self, ticket: Ticket, overloaded: bool = False) -> None:
         """Give the slot back; ``overloaded``: the server answered 429."""
@@ -137,7 +242,9 @@ class Adaptive:
             now = self._clock()
             if overloaded or ticket.overloaded:
                 self.turned_away += 1
-                if ticket.round >= self._cut_round:
+                if self._starting or (self._finding and ticket.round < self._cut_round):
+                    self._found(now, ticket.active)  # the crowd that ended slow start
+                elif ticket.round >= self._cut_round:
                     self._cut(now, ceiling=ticket.limit)
             elif ticket.round == self._round.number:
                 self._round.latencies.append(now - ticket.started)
@@ -161,55 +268,18 @@ class Adaptive:
         if ticket is not None:
             ticket.overloaded = True
 
-    # -- the rules ---------------------------------------------------------
-    def _decide(self, now: float) -> None:
-        latency = self._round.latency
-        fastest = self._fastest = min(self._fastest or latency, latency)
-        slow, self._slow = self._slow, latency > RISE * fastest
-        if slow and self._slow and self.limit > 1:
-            # Two slow rounds in a row: a slower server, not one pause (a collector, a
-            # neighbour); and not a limit it stated, so no ceiling.
-            self._cut(now, ceiling=None)
-        elif self._round.full and latency <= FLAT * fastest and self.limit < self.cap:
-            self._grow(now)
-        else:
-            self._next_round(now, self.limit)
-
-    def _grow(self, now: float) -> None:
-        if self.ceiling is not None and self.limit * 2 < self.ceiling:
-            self._next_round(now, self.limit * 2)  # back to where it was safe: doubling
-            return
-        if self.ceiling is not None and self.limit >= self.ceiling:
-            self.ceiling = None  # a try at the ceiling went through: the server takes more
-            self._retry_after_rounds = FIRST_RETRY
-        elif self.ceiling is not None and self.limit + 1 >= self.ceiling:
-            self._below += 1
-            if self._below < self._retry_after_rounds:
-                self._next_round(now, self.limit)
-                return
-            self._below = 0
-            self._retry_after_rounds *= 2  # the next wait, if this try fails too
-        self._next_round(now, self.limit + 1)
-
-    def _cut(self, now: float, ceiling: int | None) -> None:
-        limit = max(1, self.limit // 2)
-        if ceiling is not None:
-            # A try at the ceiling turned away: back to the limit that held, not half.
-            tried = self.ceiling is not None and ceiling >= self.ceiling
-            self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
-            self._below = 0
-            limit = max(1, self.ceiling - 1) if tried else limit
-        self._next_round(now, limit)
-        self._cut_round = self._round.number
-
-    def _next_round(self, now: float, limit: int) -> None:
-        if limit != self.limit:
-            self._log.change(now, limit)
-        self.limit = limit
-        self.peak = max(self.peak, limit)
-        self._round = _Round(self._round.number + 1, now)
-
     # -- what the run settled at -------------------------------------------
+    @property
+    def learned(self) -> Learned | None:
+        """What the next run against this API starts from: one below the ceiling met
+        (it held, or the ceiling would be lower). None when the run met no server limit
+        (or a try at it went through): the next one finds its own, and slow start costs
+        a run without 429s a few round trips, where a limit learned from the work a run
+        had (windows that did not fill the slots) would hold the next one back."""
+        with self._cond:
+            ceiling = self.ceiling
+        return None if ceiling is None or ceiling < 2 else Learned(ceiling - 1, ceiling)
+
     @property
     def settled(self) -> int:
         """The limit the run spent most of its time at or around: the median by time."""

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 from runner import __version__
 from runner.errors import AuthError
 from runner.fetch.asof import ApiClock, AsOfCut
-from runner.fetch.concurrency import Adaptive
+from runner.fetch.concurrency import Adaptive, Learned
 from runner.fetch.paging import (
     AsAnswered,
     Later,
@@ -67,7 +67,7 @@ class PageFetcher:
     unless ``api.windows`` is false (see :mod:`runner.fetch.windows.strategy`); ``note`` says
     why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
     the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
-    ``api.max_concurrency``; :attr:`settled` is what the run settled at.
+    ``api.max_concurrency``, from ``learned`` if given; :attr:`settled`: where it settled.
 
     >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
     >>> for page in fetcher.pages(): ...  # doctest: +SKIP
@@ -84,6 +84,7 @@ class PageFetcher:
         on_retry: Callable[[int, str], None] | None = None,
         transport: Transport | None = None,
         as_of: dt.datetime | None = None,
+        learned: Learned | None = None,
     ) -> None:
         self.api = api
         self.body = dict(body)
@@ -92,7 +93,7 @@ class PageFetcher:
         self.concurrency = api.max_concurrency if fixed == "auto" else max(1, int(fixed))
         self.max_pages = max_pages or api.max_pages
         self.in_flight: Slots = (
-            Adaptive(self.concurrency) if self.auto else InFlight(self.concurrency)
+            Adaptive(self.concurrency, learned=learned) if self.auto else InFlight(self.concurrency)
         )
         scrub = Redactor(token)
         headers = {
@@ -146,6 +147,10 @@ class PageFetcher:
         """Requests at once the run settled at: auto's median by time, else the number
         given (halved by any 429)."""
         return self.in_flight.settled
+
+    @property
+    def learned(self) -> Learned | None:  # None: no limit met, or a fixed concurrency
+        return self.in_flight.learned
 
     @property
     def windows(self) -> int:

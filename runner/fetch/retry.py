@@ -27,6 +27,7 @@ from runner.fetch.reply import Replies, Reply
 from runner.fetch.transport import Retryable, Transport
 
 if TYPE_CHECKING:
+    from runner.fetch.concurrency import Learned
     from runner.fetch.paging import PageRequest
     from runner.spec.project import ApiSettings, RetryPolicy
 
@@ -41,6 +42,10 @@ class Slots(Protocol):
     @property
     def settled(self) -> int:
         """The limit the run settled at, for the summary and the manifest."""
+
+    @property
+    def learned(self) -> Learned | None:
+        """The server's limit the run met, for the next run against it (None: none)."""
 
     def slot(self) -> contextlib.AbstractContextManager[None]:
         """Hold one while a request is on the wire."""
@@ -78,6 +83,11 @@ class InFlight:
     def settled(self) -> int:
         """The number given, halved by any 429."""
         return self.limit
+
+    @property
+    def learned(self) -> Learned | None:
+        """Nothing: a number given is not a limit found (the next run may be auto)."""
+        return None
 
 
 class RateLimiter:

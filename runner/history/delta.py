@@ -25,6 +25,7 @@ in ``without_id`` and are in neither delta file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runner.errors import SnapshotError
 from runner.history.snapshot import (
     DIGEST_SIZE,
     SnapshotBase,
@@ -59,6 +61,15 @@ class DeltaSummary:
     without_id: int
     snapshot: Path
     had_base: bool
+
+
+@contextlib.contextmanager
+def _disk(what: str) -> Iterator[None]:
+    """An OSError while writing ``what`` (a full disk) as one line that says where."""
+    try:
+        yield
+    except OSError as exc:
+        raise SnapshotError(f"cannot write {what}: {exc.strerror or exc}") from exc
 
 
 class DeltaTracker:
@@ -104,7 +115,8 @@ class DeltaTracker:
             buffers[raw[0]] += raw.hex().encode() + line + b"\n"  # hex sorts as the digest
         self._buffered += sum(map(len, lines)) + len(lines) * (_HEX + 1)
         if self._buffered >= self._buffer_bytes:
-            self._flush()
+            with _disk(f"the id snapshot's temporary file in {self._workdir}"):
+                self._flush()
         if self.base is None:
             added = records
         else:
@@ -124,24 +136,43 @@ class DeltaTracker:
 
     def finish(self) -> DeltaSummary:
         """Write this run's snapshot (sorted, each id once); the counts of both deltas."""
-        self._flush()
+        with _disk(f"the id snapshot in {self._workdir}"):
+            ids, path = self._write()
+        removed = self.base.unseen if self.base is not None else 0
+        return DeltaSummary(
+            self.added,
+            removed,
+            ids,
+            self.without_id,
+            path,
+            had_base=self.base is not None,
+        )
+
+    def _write(self) -> tuple[int, Path]:
+        # Nothing spilled yet (under buffer_bytes of ids): sorted from memory, so a small
+        # export writes one file, the snapshot, and no temporary beside it.
+        in_memory = not any(self._chunks)
+        if not in_memory:
+            self._flush()
         fd, name = tempfile.mkstemp(dir=self._workdir, prefix=".snapshot-", suffix=".ids.gz")
         self._snapshot = path = Path(name)
         ids = 0
         with os.fdopen(fd, "wb") as file, open_writer(file) as out:
             out.write(header(self.id_key))
-            for chunks in self._chunks:
-                entries = sorted(set(self._read_bucket(chunks)))  # each id once
+            for bucket, chunks in enumerate(self._chunks):
+                found = (
+                    bytes(self._buffers[bucket]).split(b"\n")[:-1]
+                    if in_memory
+                    else self._read_bucket(chunks)
+                )
+                entries = sorted(set(found))  # each id once
                 ids += len(entries)
                 if entries:
                     out.write(b"\n".join([entry[_HEX:] for entry in entries]) + b"\n")
             out.close()
             file.flush()
             os.fsync(file.fileno())
-        removed = self.base.unseen if self.base is not None else 0
-        return DeltaSummary(
-            self.added, removed, ids, self.without_id, path, had_base=self.base is not None
-        )
+        return ids, path
 
     def _read_bucket(self, chunks: list[tuple[int, int]]) -> list[bytes]:
         data = bytearray()

@@ -18,12 +18,13 @@ from typing import Any, Protocol
 from runner import __version__
 from runner.errors import ConfigError, GuardError, ManifestError, RunnerError, Terminated
 from runner.fetch import PageFetcher, token_from_env
+from runner.fetch.learned import keep, recall
 from runner.fetch.redact import Redactor
 from runner.fetch.undated import undated_scan
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, over_limit, part_list, split_warning
 from runner.history import RunStatus
-from runner.locations import public_url
+from runner.locations import STATE_DIR, public_url
 from runner.rows.empty import EmptyColumns
 from runner.rows.presets import too_small
 from runner.run.compose import Audiences, export_order
@@ -156,6 +157,8 @@ def export_segment(
             companions = run.companions() + router.companions()  # delta and holdout files
             manifest = _manifest(seg, ws, result, started_at, encoder, destination, run, router)
             _publish(manifest, ws, result, upload, destination, companions, scrub)
+        if fetcher.auto:  # a failed run leaves the state folder as it was
+            keep(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
     except ManifestError as exc:
         result.status, result.published = RunStatus.FAILED, True
         result.error = scrub.mask(str(exc))
@@ -229,6 +232,7 @@ def fetcher_for(
         max_pages=options.max_pages,
         on_retry=on_retry,
         as_of=ws.clock.now,
+        learned=recall(ws.project.root / STATE_DIR, ws.project.api.url),
     )
     return fetcher
 

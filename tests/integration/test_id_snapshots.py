@@ -116,3 +116,28 @@ def test_dry_runs_and_incremental_runs_keep_no_snapshot(sandbox: Start, tmp_path
     assert store.snapshots("vip") == [] and store.snapshots("signups") == []
     (record,) = runs(store, "signups")
     assert record.status == "success" and record.rows > 0 and record.snapshot is None
+
+
+@pytest.mark.parametrize("users", [6000, 9000])
+def test_a_full_disk_while_storing_the_snapshot_keeps_the_previous_run(
+    sandbox: Start, tmp_path: Path, users: int
+) -> None:
+    from tests.integration.test_os_errors import one_line, run_limited
+
+    # parts of 200 rows and their manifest fit under 16 KiB; the snapshot (9 bytes an id) not
+    project = make_project(tmp_path, {"vip": segment("vip", extra="  split: {max_rows: 200}\n")})
+    export(project, sandbox(users=300, seed=3))
+    before = {p.name: p.read_bytes() for p in (project / "out").iterdir()}
+    (kept,) = runs(open_history(project), "vip")
+    assert kept.snapshot
+    stored = snapshot_ids(project, kept.snapshot)
+    api = sandbox(users=users, seed=4, page_size=500)
+    run = run_limited(project, api, "export", fsize=16 * 1024)
+    assert run.returncode == 1
+    one_line(run, "cannot write the id snapshot in ")
+    assert "File too large" in run.stdout + run.stderr
+    assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == before
+    recorded = runs(open_history(project), "vip")
+    assert [r.status for r in recorded] == ["success", "failed"]
+    assert open_history(project).snapshots("vip") == [kept.snapshot]
+    assert snapshot_ids(project, kept.snapshot) == stored

@@ -187,7 +187,7 @@ def test_auto_concurrency_settles_near_the_servers_capacity(sandbox: Start, capa
     assert fetcher.auto and fetcher.windows >= 1  # then page numbers: depth costs nothing
     assert len(ids) == len(set(ids)) and set(ids) == set(api.truth(body))  # no page failed
     assert 0.8 * capacity <= fetcher.settled <= capacity
-    assert isinstance(fetcher.in_flight, Adaptive) and fetcher.in_flight.peak <= capacity + 1
+    assert isinstance(fetcher.in_flight, Adaptive) and fetcher.in_flight.peak <= 2 * capacity
     assert 0 < api.stats["turned_away"] <= 0.05 * api.stats["requests"]
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Ticket
+from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned, Ticket
 
 
 class Clock:
@@ -27,11 +27,18 @@ def simulate(
     latency: float = 0.05,
     seconds: float = 30.0,
     queueing: bool = False,
+    refused: list[float] | None = None,
+    reached: dict[int, float] | None = None,
+    learned: Learned | None = None,
 ) -> tuple[Adaptive, int, int, list[int]]:
     """Keep the limiter's slots full against a server that serves ``capacity`` at once:
-    past it, a 429 at once (or, ``queueing``, replies slower in proportion)."""
+    past it, a 429 at once (or, ``queueing``, replies slower in proportion).
+    ``refused`` gets the instants of the 429s; ``reached``, by limit, the instant the
+    limit first got there."""
+    refused = [] if refused is None else refused
+    reached = {} if reached is None else reached
     clock = Clock()
-    limit = Adaptive(cap=cap, clock=clock)
+    limit = Adaptive(cap=cap, clock=clock, learned=learned)
     events: list[tuple[float, int, Ticket, bool]] = []
     order = itertools.count()
     serving = sent = turned = 0
@@ -49,22 +56,42 @@ def simulate(
                 heapq.heappush(events, (clock.now + latency, next(order), ticket, False))
             else:
                 turned += 1
+                refused.append(clock.now)
                 heapq.heappush(events, (clock.now + 0.001, next(order), ticket, True))
         clock.now, _, ticket, overloaded = heapq.heappop(events)
         if not overloaded:
             serving -= 1
         limit.end(ticket, overloaded=overloaded)
         limits.append(limit.limit)
+        reached.setdefault(limit.limit, clock.now)
     return limit, sent, turned, limits
 
 
 @pytest.mark.parametrize("capacity", [2, 6, 12])
 def test_settles_near_the_capacity_and_rarely_crosses_it(capacity: int) -> None:
     limit, sent, turned, limits = simulate(capacity)
-    assert limit.settled in (capacity - 1, capacity)
-    assert max(limits) <= capacity + 1
+    assert limit.settled == capacity
+    assert max(limits) <= 2 * capacity  # slow start doubled past it once
     assert 0 < turned / sent < 0.01  # it had to find the limit; then it stays under
     assert limit.turned_away == turned
+
+
+@pytest.mark.parametrize("capacity", [6, 9, 12])
+def test_finds_the_capacity_in_its_first_round_trips_with_one_crowd_turned_away(
+    capacity: int,
+) -> None:
+    # A short run is over before a climb of one a round gets there, and each 429 costs
+    # its request a Retry-After: the 429s come together, early, so their waits overlap.
+    refused: list[float] = []
+    reached: dict[int, float] = {}
+    limit, _, _, _ = simulate(
+        capacity, seconds=1.0, refused=refused, reached=reached
+    )  # < 32 rounds
+    rounds = 5 if capacity > 8 else 4  # doublings from 2 up past it, and the 429s
+    assert reached[capacity] <= rounds * 0.05
+    assert refused and max(refused) - min(refused) < 0.05 and len(refused) < capacity
+    assert min(refused) <= rounds * 0.05
+    assert limit.settled == capacity and limit.ceiling == capacity + 1
 
 
 def test_never_above_the_cap() -> None:
@@ -76,20 +103,44 @@ def test_a_server_that_queues_instead_of_refusing_holds_it_near_its_capacity() -
     limit, _, turned, limits = simulate(6, queueing=True)
     assert turned == 0
     # it grows while the latency stays within 1.5 times the fastest: up to 9 at once
-    assert 6 <= limit.settled <= 10 and max(limits) <= 10
+    # (slow start doubled to 16 once: the round twice as slow sent it back to 8)
+    assert 6 <= limit.settled <= 10 and max(limits) <= 16
+    assert max(limits[len(limits) // 10 :]) <= 10
 
 
-def test_grows_by_one_per_round_from_two() -> None:
-    clock = Clock()
-    limit = Adaptive(cap=16, clock=clock)
-    seen = [limit.limit]
-    for _ in range(5):
+def rounds(limit: Adaptive, clock: Clock, count: int, wait: float = 0.05) -> list[int]:
+    """``count`` rounds at the limit, each answered after ``wait``: the limits after."""
+    seen = []
+    for _ in range(count):
         tickets = [limit.begin() for _ in range(limit.limit)]
-        clock.now += 0.05
+        clock.now += wait
         for ticket in tickets:
             limit.end(ticket)
         seen.append(limit.limit)
-    assert seen == [2, 3, 4, 5, 6, 7]
+    return seen
+
+
+def test_doubles_from_two_until_a_429_then_grows_by_one_per_round() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=40, clock=clock)
+    assert rounds(limit, clock, 3) == [4, 8, 16]
+    tickets = [limit.begin() for _ in range(16)]
+    for ticket in tickets[12:]:  # sent while 12 to 15 others were on the wire
+        limit.end(ticket, overloaded=True)
+    assert (limit.limit, limit.ceiling) == (12, 13)
+    for ticket in tickets[:12]:
+        limit.end(ticket)
+    limit.ceiling = None  # no ceiling in the way: by one a round
+    assert rounds(limit, clock, 3) == [13, 14, 15]
+
+
+def test_slow_start_ends_at_a_round_that_is_not_flat() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=40, clock=clock)
+    # 2 -> 4 -> 8; 8 at once queue at the server: back to 4, then by one a round
+    assert rounds(limit, clock, 2) == [4, 8]
+    assert rounds(limit, clock, 1, wait=0.1) == [4]
+    assert rounds(limit, clock, 2) == [5, 6] and limit.ceiling is None
 
 
 def test_does_not_grow_when_the_slots_are_not_used_in_full() -> None:
@@ -103,35 +154,48 @@ def test_does_not_grow_when_the_slots_are_not_used_in_full() -> None:
     assert limit.limit == 4
 
 
-def test_a_429_halves_once_per_round() -> None:
+def test_the_first_429_sets_the_limit_then_a_429_halves_once_per_round() -> None:
     clock = Clock()
     limit = Adaptive(cap=16, start=8, clock=clock)
     tickets = [limit.begin() for _ in range(8)]
     clock.now += 0.01
-    for ticket in tickets[:3]:  # three replies to the same crowd: one cut
+    for ticket in reversed(tickets[5:]):  # turned away: sent with 7, 6 then 5 on the wire
         limit.end(ticket, overloaded=True)
-    assert limit.limit == 4 and limit.ceiling == 8 and limit.turned_away == 3
-    for ticket in tickets[3:]:  # answered, but started before the cut: no round of 4
+    assert limit.limit == 5 and limit.ceiling == 6 and limit.turned_away == 3
+    for ticket in tickets[:5]:  # answered, but started before the cut: no round of 5
         limit.end(ticket)
-    assert limit.limit == 4
+    assert limit.limit == 5
+    crowd = [limit.begin() for _ in range(5)]
+    for ticket in crowd[:3]:  # three replies to the same crowd: one cut
+        limit.end(ticket, overloaded=True)
+    assert limit.limit == 2 and limit.ceiling == 5 and limit.turned_away == 6
+    for ticket in crowd[3:]:
+        limit.end(ticket)
     late = limit.begin()  # started after the cut: its 429 is news
     limit.end(late, overloaded=True)
-    assert limit.limit == 2
+    assert limit.limit == 1
+
+
+def test_the_first_429_never_goes_below_the_limit_that_held() -> None:
+    # A server that limits requests a second, not at once: a 429 can come to a request
+    # sent with few others on the wire; the limit before the last doubling held.
+    clock = Clock()
+    limit = Adaptive(cap=16, clock=clock)
+    assert rounds(limit, clock, 2) == [4, 8]
+    limit.end(limit.begin(), overloaded=True)  # sent alone, turned away
+    assert (limit.limit, limit.ceiling) == (4, 5)
 
 
 def test_latency_that_stays_high_halves_and_one_pause_does_not() -> None:
     clock = Clock()
     limit = Adaptive(cap=16, start=6, clock=clock)
     seen = []
-    for wait in (0.05, 0.05, 0.2, 0.05, 0.2, 0.2):
-        tickets = [limit.begin() for _ in range(limit.limit)]
-        clock.now += wait
-        for ticket in tickets:
-            limit.end(ticket)
-        seen.append(limit.limit)
-    # 6 -> 7 -> 8; a round 4 times slower holds it; a normal one grows it; two slow
-    # rounds in a row halve it, with no ceiling (the server did not refuse anything)
-    assert seen == [7, 8, 8, 9, 9, 4] and limit.ceiling is None
+    for wait in (0.05, 0.2, 0.05, 0.05, 0.2, 0.05, 0.2, 0.2):
+        seen += rounds(limit, clock, 1, wait)
+    # 6 -> 12 (slow start); a round 4 times slower ends it: back to 6; 7, 8; a slow
+    # round holds it; a normal one grows it; two slow rounds in a row halve it, with
+    # no ceiling (the server did not refuse anything)
+    assert seen == [12, 6, 7, 8, 8, 9, 9, 4] and limit.ceiling is None
 
 
 def test_after_a_ceiling_it_waits_longer_and_longer_before_trying_it_again() -> None:
@@ -145,8 +209,13 @@ def test_after_a_ceiling_it_waits_longer_and_longer_before_trying_it_again() -> 
 def test_a_ceiling_that_lifts_is_forgotten() -> None:
     clock = Clock()
     limit = Adaptive(cap=16, start=6, clock=clock)
-    limit.end(limit.begin(), overloaded=True)  # 429 at 6: ceiling 6, limit 3
-    assert (limit.limit, limit.ceiling) == (3, 6)
+    tickets = [limit.begin() for _ in range(6)]
+    limit.end(tickets[-1], overloaded=True)  # the sixth turned away: ceiling 6, limit 5
+    for ticket in tickets[:-1]:
+        limit.end(ticket)
+    assert (limit.limit, limit.ceiling) == (5, 6)
+    limit.end(limit.begin(), overloaded=True)  # 429 at 5: ceiling 5, half
+    assert (limit.limit, limit.ceiling) == (2, 5)
     rounds = 0
     while limit.limit < 8 and rounds < 10 * FIRST_RETRY:
         tickets = [limit.begin() for _ in range(limit.limit)]
@@ -163,9 +232,9 @@ def test_settled_is_the_median_by_time() -> None:
     clock.now = 10.0  # 10 s at 2
     tickets = [limit.begin() for _ in range(2)]
     for ticket in tickets:
-        limit.end(ticket)  # -> 3
-    clock.now = 12.0  # 2 s at 3
-    assert limit.settled == 2 and limit.peak == 3
+        limit.end(ticket)  # -> 4 (slow start)
+    clock.now = 12.0  # 2 s at 4
+    assert limit.settled == 2 and limit.peak == 4
 
 
 def test_threads_never_hold_more_slots_than_the_limit() -> None:
@@ -198,6 +267,7 @@ def test_slow_down_marks_the_request_in_this_threads_slot() -> None:
     limit = Adaptive(cap=16, start=8)
     with limit.slot():
         limit.slow_down()
+    # the first 429, at 8 with none other on the wire: back to the limit that held
     assert limit.turned_away == 1 and limit.limit == 4
     limit.slow_down()  # outside a slot: nothing to mark
     assert limit.turned_away == 1
@@ -206,8 +276,13 @@ def test_slow_down_marks_the_request_in_this_threads_slot() -> None:
 def test_a_try_at_the_ceiling_turned_away_goes_back_below_it_not_to_half() -> None:
     clock = Clock()
     limit = Adaptive(cap=16, start=12, clock=clock)
-    limit.end(limit.begin(), overloaded=True)  # first 429 at 12: ceiling 12, half
-    assert (limit.limit, limit.ceiling) == (6, 12)
+    tickets = [limit.begin() for _ in range(12)]
+    limit.end(tickets[-1], overloaded=True)  # the twelfth turned away: ceiling 12
+    for ticket in tickets[:-1]:
+        limit.end(ticket)
+    limit.end(limit.begin(), overloaded=True)  # then a 429 at 11: ceiling 11, half
+    limit.ceiling = 12  # as if the 429 at 11 had been the one at 12: half of it
+    assert (limit.limit, limit.ceiling) == (5, 12)
     rounds = 0
     while limit.limit < 12 and rounds < 10 * FIRST_RETRY:  # up to the try at the ceiling
         tickets = [limit.begin() for _ in range(limit.limit)]
@@ -220,3 +295,20 @@ def test_a_try_at_the_ceiling_turned_away_goes_back_below_it_not_to_half() -> No
     assert (limit.limit, limit.ceiling) == (11, 12)
     limit.end(limit.begin(), overloaded=True)  # a 429 below the ceiling: it came down
     assert (limit.limit, limit.ceiling) == (5, 11)
+
+
+@pytest.mark.parametrize("capacity", [3, 6, 12])
+def test_a_run_that_starts_from_what_the_last_one_learned_is_turned_away_by_none(
+    capacity: int,
+) -> None:
+    cold, _, turned, _ = simulate(capacity, seconds=1.0)
+    assert turned > 0 and cold.learned == Learned(capacity, capacity + 1)
+    warm, _, turned, limits = simulate(capacity, seconds=1.0, learned=cold.learned)
+    assert turned == 0 and set(limits) == {capacity} and warm.learned == cold.learned
+
+
+def test_a_run_that_met_no_limit_learns_nothing() -> None:
+    # its limit was the work it had, or the cap: the next run finds its own
+    for capacity, cap in ((40, 8), (40, 16)):
+        cold, _, turned, _ = simulate(capacity, cap=cap, seconds=1.0)
+        assert turned == 0 and cold.learned is None and cold.settled == cap

@@ -1,0 +1,76 @@
+"""Auto concurrency starts where the last run against the same API settled
+(runner.fetch.learned): a server that serves N at once turns away the requests past N
+with 429 and a Retry-After, so a run that finds N again pays that wait again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.sandbox import Sandbox
+from tests.conftest import ANCHOR, api_env, make_project, run_cli
+
+Start = Callable[..., Sandbox]
+SEGMENT = """\
+version: 1
+name: everyone
+filter: {isContact: false, applicableFilters: []}
+output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
+"""
+RUNNER = """\
+version: 1
+api:
+  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.05}
+timezone: UTC
+"""
+KEPT = Path(".segments") / "concurrency.json"
+
+
+def export(project: Path, api: Sandbox) -> tuple[int, dict[str, Any]]:
+    """One export; the requests the sandbox turned away during it, and its results."""
+    before = api.stats["turned_away"]
+    result = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "results.json", cwd=project, env=api_env(api)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (entry,) = json.loads((project / "results.json").read_text())["results"]
+    return api.stats["turned_away"] - before, entry
+
+
+def test_a_second_run_starts_at_the_limit_the_first_one_found(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    api = sandbox(users=3000, page_size=50, capacity=4, latency_ms=100)
+    project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
+    first, entry = export(project, api)
+    assert first >= 1 and entry["rows"] == 3000  # slow start went past 4, and came back
+    text = (project / KEPT).read_text()
+    ((url, kept),) = json.loads(text).items()
+    assert url == f"{api.url}/inbox/users" and 3 <= kept["limit"] <= 4
+    assert kept["ceiling"] is not None and kept["ceiling"] <= 5
+    assert api.options.token not in text
+    for _ in range(2):  # and again: none turned away, at the limit it kept
+        turned, entry = export(project, api)
+        assert turned == 0 and entry["rows"] == 3000
+        assert entry["concurrency"] == kept["limit"]
+
+
+def test_what_was_learned_of_another_api_or_cannot_be_read_is_not_used(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    api = sandbox(users=2000, page_size=50, capacity=4, latency_ms=100)
+    other = sandbox(users=2000, page_size=50, capacity=4, latency_ms=100)
+    project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
+    free = sandbox(users=2000, page_size=50, latency_ms=20)  # serves all at once
+    export(project, other)  # learned of another address (another port)
+    assert export(project, api)[0] >= 1  # found again, by being turned away
+    assert export(project, free)[0] == 0  # met no limit: nothing to keep
+    kept = json.loads((project / KEPT).read_text())
+    assert set(kept) == {f"{a.url}/inbox/users" for a in (api, other)}
+    for broken in ("{not json", '{"x": [1]}', "[]"):
+        (project / KEPT).write_text(broken)
+        turned, entry = export(project, api)
+        assert turned >= 1 and entry["rows"] == 2000
+        assert json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]["limit"] >= 3
