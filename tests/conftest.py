@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import io
 import os
@@ -21,6 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # `make test-airflow` runs it in .venv-airflow.
 collect_ignore = [] if importlib.util.find_spec("airflow") else ["airflow"]
 CASES = ROOT / "tests" / "cases"
+
+
+def file_text(path: Path) -> str:
+    """A written file's text as a leak check must read it: gzip (the id snapshots,
+    ``.gz`` outputs) decompressed first, other bytes decoded with replacement."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8", "replace")
 
 
 def cli_env(env: dict[str, str | None] | None = None) -> dict[str, str]:

@@ -242,6 +242,7 @@ class Population:
     blobs: list[bytes]
     facts: list[Facts]
     dated: range = field(default_factory=lambda: range(0))
+    gone: set[Any] = field(default_factory=set)  # ids deleted (churn): in no list any more
 
     def __post_init__(self) -> None:
         if not self.dated:

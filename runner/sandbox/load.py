@@ -90,7 +90,7 @@ class MatchList:
         while len(self.blobs) < count and self.next_row < self.end_row:
             row = self.next_row
             self.next_row += 1
-            if test(facts[row]):
+            if test(facts[row]) and facts[row].id not in population.gone:
                 self.blobs.append(blobs[row])
                 self.ids.append(facts[row].id)
 
@@ -116,19 +116,29 @@ class Arrivals:
         if kind == "top":
             self.copy_top(count, found)
         elif kind == "delete":
-            self.delete(count, found, size)
+            self.delete(count, found, lists, size)
         else:
             self.arrive(count, lists)
 
-    def delete(self, count: int, found: MatchList, size: int) -> None:
+    def delete(self, count: int, found: MatchList, lists: Iterable[MatchList], size: int) -> None:
         """``count`` contacts of ``found`` deleted, among those read so far (the pages
         served and the one below them) but not on page 1 (where page numbers look for
-        a moving list at once): the rest of the list moves up."""
+        a moving list at once): the rest of the list moves up. A deleted contact is
+        gone from every list, as from the API (a createdAt window's list and the
+        segment's own list are two lists of one population)."""
         with found.lock:
             for _ in range(min(count, len(found.ids) - size)):
                 index = self._rng.randrange(size, len(found.ids))
                 self.deleted.append(found.ids.pop(index))
+                self.population.gone.add(self.deleted[-1])
                 del found.blobs[index]
+        for other in lists:
+            if other is not found:
+                with other.lock:
+                    kept = [i for i, id_ in enumerate(other.ids) if id_ not in self.population.gone]
+                    if len(kept) < len(other.ids):
+                        other.ids = [other.ids[i] for i in kept]
+                        other.blobs = [other.blobs[i] for i in kept]
 
     def copy_top(self, count: int, found: MatchList) -> None:
         """``count`` copies of the list's first contact, new ids, on top of that list only."""

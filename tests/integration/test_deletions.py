@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,5 +89,79 @@ def test_deletions_that_go_on_through_the_second_read_fail_the_run(
     assert done.returncode == 1, out
     assert "contacts were deleted while the list was read, and again while it was read" in out
     assert "nothing published" in out and not (project / "out" / "everyone.csv").exists()
+    entry = json.loads((project / "r.json").read_text())["results"][0]
+    assert entry["status"] == "failed"
+
+
+DEEP = 50.0  # us a skipped row: deep pages cost, so the windows are kept (no page numbers)
+
+
+def _still_once_read_twice(api: Sandbox) -> list[tuple[str, int]]:
+    """Deletions go on while each list is read once, and stop at the first page the run
+    asks twice (a window's last page read again, or its second read): ``api.page``
+    wrapped in this process. The pages served, in order, are returned."""
+    served: list[tuple[str, int]] = []
+    serve = api.page
+
+    def page(body: dict[str, Any]) -> bytes:
+        key = (json.dumps({k: v for k, v in body.items() if k != "page"}), body["page"])
+        if key in served:
+            api.options = dataclasses.replace(api.options, churn=0)
+        served.append(key)
+        return serve(body)
+
+    api.page = page  # type: ignore[method-assign]
+    return served
+
+
+@pytest.mark.parametrize(("per_page", "concurrency"), [(1, 1), (2, 1), (3, 4), (1, 4)])
+def test_contacts_deleted_inside_a_window_while_it_is_read_hide_no_survivor(
+    sandbox: Start, per_page: int, concurrency: int
+) -> None:
+    # One window of about 24 pages, every page served deleting contacts above it.
+    api = sandbox(
+        users=1200,
+        page_size=50,
+        seed=per_page,
+        churn=per_page,
+        churn_at="delete",
+        skip_cost_us=DEEP,
+    )
+    body = full_body(**EVERYONE)
+    before = api.truth(body)
+    served = _still_once_read_twice(api)
+    config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=concurrency)
+    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+    try:
+        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+    finally:
+        fetcher.close()
+    survivors = set(before) - set(api.deleted)
+    assert fetcher.windows >= 1 and not fetcher.read_as, fetcher.read_as  # windows read it
+    assert len(api.deleted) >= 10 * per_page
+    assert survivors <= set(ids), f"{len(survivors - set(ids))} survivors missing"
+    assert len(ids) == len(set(ids)) and set(ids) <= set(before)
+    assert fetcher.reread and len(served) > len(set(served))
+
+
+@pytest.mark.parametrize("per_page", [1, 3])
+def test_deletions_inside_windows_through_the_second_read_fail_the_run(
+    sandbox: Start, tmp_path: Path, per_page: int
+) -> None:
+    api = sandbox(users=3000, page_size=50, churn=per_page, churn_at="delete", skip_cost_us=DEEP)
+    project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "true")
+    done = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "r.json", cwd=project, env=api_env(api)
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "createdAt window" in out and "then page numbers" not in out  # windows read it
+    assert "everyone: contacts were deleted while the list was read, and again while" in out
+    assert re.search(
+        r"a second time \((its first window|createdAt \S+ to \S+): its last page moved up by [1-9]",
+        out,
+    ), out
+    assert "nothing published" in out and not (project / "out" / "everyone.csv").exists()
+    assert "Traceback" not in out
     entry = json.loads((project / "r.json").read_text())["results"][0]
     assert entry["status"] == "failed"

@@ -27,6 +27,7 @@ from tests.conftest import (
     HOOKED,
     api_env,
     cli_env,
+    file_text,
     make_project,
     rendered_body,
     run_cli,
@@ -248,7 +249,7 @@ def test_credentials_in_the_api_url_are_never_recorded(sandbox: Start, tmp_path:
     assert [r.returncode for r in runs] == [0, 0, 0], runs[0].stdout + runs[0].stderr
     manifest = json.loads((project / "out" / "everyone.csv.manifest.json").read_text())
     assert manifest["request"]["url"] == api.url + "/inbox/users"
-    written = [p.read_text() for p in project.rglob("*") if p.is_file()]
+    written = [file_text(p) for p in project.rglob("*") if p.is_file()]
     everything = "\n".join([*written, *(r.stdout + r.stderr for r in runs)])
     assert api.url in everything
     assert "pa55-w0rd-xyz" not in everything and "deploy-user" not in everything

@@ -29,7 +29,7 @@ import pytest
 
 from runner.sandbox import Sandbox
 from runner.sandbox.faults import ECHO_FORMS
-from tests.conftest import ANCHOR, FAST_RETRY, api_env, make_project, run_cli
+from tests.conftest import ANCHOR, FAST_RETRY, api_env, file_text, make_project, run_cli
 from tests.integration.test_export import ALL_CONTACTS
 from tests.integration.test_history_export import Hook, hook  # noqa: F401 (a fixture)
 from tests.integration.test_review import repo_with_segments
@@ -126,7 +126,7 @@ def outputs(
     }
     for path in project.rglob("*"):
         if path.is_file():
-            texts[str(path.relative_to(project))] = path.read_bytes().decode("utf-8", "replace")
+            texts[str(path.relative_to(project))] = file_text(path)
     texts["notifications"] = json.dumps(received.received)
     return texts
 

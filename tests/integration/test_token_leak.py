@@ -18,7 +18,7 @@ import pytest
 
 from runner.sandbox import Sandbox
 from runner.sandbox.faults import echo_text
-from tests.conftest import ANCHOR, api_env, cli_env, make_project, run_cli, wait_for
+from tests.conftest import ANCHOR, api_env, cli_env, file_text, make_project, run_cli, wait_for
 from tests.integration.test_export import ALL_CONTACTS
 from tests.integration.test_review import repo_with_segments
 
@@ -37,9 +37,7 @@ def leaks(text: str, secret: str = TOKEN) -> list[str]:
 
 def written(root: Path) -> dict[str, str]:
     return {
-        str(path.relative_to(root)): path.read_bytes().decode("utf-8", "replace")
-        for path in root.rglob("*")
-        if path.is_file()
+        str(path.relative_to(root)): file_text(path) for path in root.rglob("*") if path.is_file()
     }
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import PagingError
+from runner.fetch.end import moved_up
 from runner.fetch.paging import Later, NewRecords
 from runner.fetch.transport import Retryable
 from runner.fetch.windows.plan import CREATED, Order, Window, ms
@@ -34,6 +35,7 @@ SMALL_REPLY = 4096  # bytes: a reply this small is decoded as it comes (an empty
 class Phase(enum.Enum):
     FIRST = "pages asked ahead, passed on in order"
     AGAIN = "it moved: the window once more, one page at a time"
+    CHECK = "every page passed on: its last page read again, to see it did not move up"
     DONE = "every record passed on"
 
 
@@ -57,6 +59,8 @@ class OpenWindow:
     deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
     scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     previous: list[Any] = field(default_factory=list)
+    tail: list[Any] | None = None  # its last page's ids read again (CHECK), once they came
+    checked: int = -1  # the generation whose last page was read again
     order: Order = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,9 +71,9 @@ class OpenWindow:
         the page above is passed on (it may be cut there: :meth:`InOrder.cut`); one that
         cannot be cut is read ``ahead`` pages past the highest page answered, the run's
         full concurrency."""
-        if self.phase is Phase.AGAIN and not self.waiting:
+        if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting:
             self.waiting = True
-            return self.out
+            return self.out if self.phase is Phase.AGAIN else self.out - 1
         if self.phase is not Phase.FIRST:
             return None
         page = self.asked + 1
@@ -101,6 +105,10 @@ class OpenWindow:
         """Page ``number`` came (``records`` still to decode: ``size`` a page's records):
         kept until its turn. The records held now more than before (fewer when an empty
         page ends the window below pages asked ahead)."""
+        if self.phase is Phase.CHECK:  # replies asked ahead past the end are dropped
+            if number == self.out - 1 and self.waiting and isinstance(records, list):
+                self.tail, self.waiting = ids, False
+            return 0
         if self.phase is Phase.FIRST and self.end is not None and number >= self.end:
             return 0  # past the end
         self.came.add(number)
@@ -224,6 +232,8 @@ class InOrder:
             if state.phase is Phase.FIRST and state.parallel and state.moved:
                 self.read_again(state)
                 return False
+            if not self._still(state):
+                return False
             state.phase = Phase.DONE
             self._learn(state)
             self.open.popleft()
@@ -236,6 +246,33 @@ class InOrder:
         if state.scale and state.end is not None and not state.deep and state.window.start:
             pages = max(1, state.end - 1)
             self.scale = min(16.0, max(1.0, state.scale * state.depth / pages))
+
+    def _still(self, state: OpenWindow) -> bool:
+        """Whether ``state``, every page passed on, did not move up while it was read.
+        A contact deleted in a window above the page being read moves the pages below it
+        up, and the contact at the next boundary is never read, even in order. So the
+        last page is read again (one request; none for a one-page window): moved up, the
+        window is read once more, in order; moved up again, the run fails. False while
+        that page is on its way, or the window is read again."""
+        if state.out <= 2 or state.checked == state.generation:
+            return True
+        if state.phase is not Phase.CHECK:
+            state.phase, state.tail, state.waiting = Phase.CHECK, None, False
+            return False
+        if state.tail is None:
+            return False
+        state.checked, moved = state.generation, moved_up(state.previous, state.tail)
+        if moved and state.generation:
+            where = "its first window" if state.first else state.window.label
+            raise PagingError(
+                "contacts were deleted while the list was read, and again while it was read "
+                f"a second time ({where}: its last page moved up by {moved:,}): contacts "
+                "listed below a deleted one may have been skipped; nothing published (run it "
+                "again)"
+            )
+        if moved:
+            self.read_again(state)
+        return not moved
 
     def read_again(self, state: OpenWindow) -> None:
         """Read ``state`` once more from page 1, in order: what it passed on already is
