@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from runner.rows.columns import compile_many
+from runner.rows.columns import Many, compile_many
 
 _ZERO = (0,)
 _SPLIT = struct.Struct("<qi").unpack_from  # digest -> its first 64 bits and 32 more
@@ -59,6 +59,23 @@ def id_bytes(key: Any) -> bytes:
     if kind is bool:
         return b"\xffbtrue" if key else b"\xffbfalse"
     return b"\xffj" + orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
+
+
+def record_ids(id_key: str) -> Many:
+    """The ids of a page's records at ``id_key``, None where a record has none, or has
+    an empty string there: an empty email is no one's id (taken as one, every contact
+    without an email would be one contact, and all but one of them dropped).
+
+    >>> record_ids("email")([{"email": "a@x"}, {"email": ""}, {}, {"email": 0}])
+    ['a@x', None, None, 0]
+    """
+    many = compile_many(id_key)
+
+    def ids(records: list[Any]) -> list[Any]:
+        found = many(records)
+        return [None if key == "" else key for key in found] if "" in found else found
+
+    return ids
 
 
 def id_digest(key: Any) -> tuple[int, int]:
@@ -170,21 +187,28 @@ def json_type(value: Any) -> str:
 class Deduplicator:
     """Pass each record once, by ``id_key`` (a dotted path); count what was dropped.
 
-    Records without an id are kept: there is nothing to compare them by.
+    A record without an id (see :func:`record_ids`) is compared by its whole content:
+    a reader that reads part of a list again (windows, the page-1 check) must not pass
+    the same contact twice, and two contacts' records are never byte for byte the same
+    (each holds the platform's own ``_id``); a record that changed between two reads
+    still passes twice, and is counted in ``without_id`` each time.
 
     >>> dedupe = Deduplicator("_id")
     >>> dedupe.filter([{"_id": 0}, {"_id": 1}, {"_id": "1"}, {"_id": 1.0}, {"x": 2}])
     [{'_id': 0}, {'_id': 1}, {'_id': '1'}, {'x': 2}]
+    >>> dedupe.filter([{"x": 2}, {"x": 3}, {"_id": ""}, {"_id": ""}])
+    [{'x': 3}, {'_id': ''}]
     >>> dedupe.dropped, dedupe.without_id
-    (1, 1)
+    (3, 5)
     """
 
     def __init__(self, id_key: str) -> None:
         self.id_key = id_key
         self.seen = SeenIds()
+        self.whole = SeenIds()  # records without an id, by their content
         self.dropped = 0
         self.without_id = 0
-        self.ids = compile_many(id_key)
+        self.ids = record_ids(id_key)
 
     def filter(self, records: list[Any]) -> list[Any]:
         """The records of one page whose id has not been seen before, in order."""
@@ -192,8 +216,12 @@ class Deduplicator:
 
     def keep_new(self, records: list[Any], ids: list[Any]) -> list[Any]:
         """:meth:`filter` with the page's ids already taken out (``self.ids(records)``)."""
-        add = self.seen.add
-        kept = [record for record, key in zip(records, ids, strict=True) if key is None or add(key)]
+        add, whole = self.seen.add, self.whole.add
+        kept = [
+            record
+            for record, key in zip(records, ids, strict=True)
+            if (add(key) if key is not None else whole(record))
+        ]
         self.without_id += ids.count(None)
         self.dropped += len(records) - len(kept)
         return kept

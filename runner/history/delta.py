@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import Any
 
 from runner.errors import SnapshotError
+from runner.fetch.records import record_ids
 from runner.history.snapshot import (
     DIGEST_SIZE,
     SnapshotBase,
@@ -44,7 +45,6 @@ from runner.history.snapshot import (
     load_id,
     open_writer,
 )
-from runner.rows.columns import compile_many
 
 BUCKETS = 256  # by the digest's first byte: the snapshot's order, one bucket at a time
 BUFFER_BYTES = 4 * 1024 * 1024
@@ -86,7 +86,7 @@ class DeltaTracker:
     ) -> None:
         self.id_key = id_key
         self.base = base
-        self.ids = compile_many(id_key)
+        self.ids = record_ids(id_key)
         self.added = 0
         self.without_id = 0
         self._workdir = workdir

@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runner.errors import HistoryError, SnapshotError
+from runner.fetch.records import record_ids
 from runner.history.record import RunRecord
 from runner.history.snapshot import DIGEST_SIZE, canonical, read_digests
 from runner.history.store import HistoryStore, last_success
-from runner.rows.columns import compile_many
 
 DIGESTS = pa.binary(DIGEST_SIZE)
 PARTS = 16  # the merge works on a sixteenth of the digest space at a time
@@ -168,7 +168,7 @@ class IdCollector:
     fetch_needed = True
 
     def __init__(self, id_key: str) -> None:
-        self._ids = compile_many(id_key)
+        self._ids = record_ids(id_key)
         self._blob = bytearray()
 
     def page(self, records: list[Any]) -> None:

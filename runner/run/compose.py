@@ -21,11 +21,10 @@ from typing import Any, Protocol
 
 from runner.errors import HistoryError, RunnerError
 from runner.fetch import PageFetcher
-from runner.fetch.records import SeenIds
+from runner.fetch.records import SeenIds, record_ids
 from runner.history import last_success
 from runner.history.record import parse_time
 from runner.history.snapshot import SnapshotBase, canonical, digest
-from runner.rows.columns import compile_many
 from runner.run.remember import HistoryRun, store_for
 from runner.run.route import HoldoutFile, IdSet, Router
 from runner.sinks import OutputRoot
@@ -116,7 +115,7 @@ class Audiences:
         tap = tap and seg.name in self._wanted and seg.name not in self.sets
         if not compose.filters and not (holdout and compose.holdout) and not tap:
             return Router()
-        router = Router(compile_many(self.ws.project.api.id_key), described=compose.describe())
+        router = Router(record_ids(self.ws.project.api.id_key), described=compose.describe())
         router.holdout = compose.holdout if holdout else None
         router.excludes = [self._ids(ref, router.sources, "exclude") for ref in compose.exclude]
         router.onlys = [self._ids(ref, router.sources, "only") for ref in compose.only]
@@ -167,7 +166,7 @@ class Audiences:
         try:
             router = self.router(seg, holdout=False, tap=False)  # its audience, not its file
             ids = SeenIds()
-            id_of = compile_many(self.ws.project.api.id_key)
+            id_of = record_ids(self.ws.project.api.id_key)
             fetcher = PageFetcher(
                 self.ws.project.api,
                 self.token,

@@ -269,3 +269,36 @@ def test_a_page_cut_short_while_it_waited_loses_nothing_under_live_data(
     assert set(ids) >= truth, f"{len(truth - set(ids))} contacts missed"
     assert set(ids) <= truth | set(api.inserted)
     assert api.stats["fault:cut"] > 10 and fetcher.retries > 0 and fetcher.note == ""
+
+
+@pytest.mark.parametrize("windows", [True, False])
+def test_contacts_without_an_id_are_each_passed_once(sandbox: Start, windows: bool) -> None:
+    """``api.id_key`` an email: contacts with an empty email have no id. Each is passed
+    once (windows read parts of the list again: before, those were passed twice), and
+    none is dropped as a repeat of another empty email (before, all but one were)."""
+    import orjson
+
+    api = sandbox(users=3000, page_size=50, seed=4, skip_cost_us=DEEP if windows else 0)
+    emails = {}
+    for index, blob in enumerate(api.population.blobs):
+        contact = orjson.loads(blob)
+        email = contact["profile"]["userDetails"]["contact"]["email"]
+        if email:  # one email a contact (the windows' checks count contacts by id)
+            email = f"{contact['_id']}@example.com"
+            api.population.edit(index, lambda c, e=email: c["profile"]["userDetails"][
+                "contact"].update(email=e))  # fmt: skip
+        emails[contact["_id"]] = email
+    without = sorted(i for i, e in emails.items() if e == "")
+    assert len(without) > 20  # the sandbox gives some contacts an empty email
+    body = full_body(**EVERYONE)
+    ids, fetcher = fetch(
+        api, body, id_key="profile.userDetails.contact.email", windows=windows, concurrency=4
+    )
+    truth = api.truth(body)
+    assert len(truth) == 3000
+    passed = [i for i in ids if emails[i] == ""]
+    assert sorted(passed) == without  # each contact without an email, once
+    with_email = [emails[i] for i in ids if emails[i] != ""]
+    assert len(with_email) == len(set(with_email))  # one contact an email,
+    assert set(with_email) == {emails[i] for i in truth} - {""}  # every email
+    assert fetcher.windows > 1 if windows else fetcher.windows == 0

@@ -54,7 +54,7 @@ def snapshot_ids(data: bytes) -> list[bytes]:
 
 
 ids = st.one_of(
-    st.text(max_size=6),
+    st.text(min_size=1, max_size=6),  # "" is no id (records.record_ids): not in the sets
     st.integers(-(2**70), 2**70),
     st.integers(-5, 5).map(float),
     st.floats(allow_nan=False, allow_infinity=False),
