@@ -53,7 +53,7 @@ def export(project: Path, api: Sandbox, as_of: str) -> tuple[int, str, dict[str,
 def test_both_ways_of_reading_leave_out_what_was_created_after_the_as_of_and_count_it(
     sandbox: Start, tmp_path: Path, users: int, after: int, deep: float
 ) -> None:
-    api = sandbox(users=users, page_size=50, seed=users, skip_cost_us=deep)
+    deep_api = api = sandbox(users=users, page_size=50, seed=users, skip_cost_us=deep)
     dates = sorted((f.created_at for f in api.population.facts), reverse=True)
     assert dates[after] < dates[after - 1]  # the as-of falls between two instants
     as_of = dates[after]
@@ -62,6 +62,10 @@ def test_both_ways_of_reading_leave_out_what_was_created_after_the_as_of_and_cou
     assert len(truth) == users - after
     files = []
     for windows in ("false", "true"):  # page numbers first: what main got wrong
+        # page numbers read the same contacts from a server where depth is free (they
+        # pay it n²: half a minute here, and nothing this test checks)
+        free = windows == "false"
+        api = sandbox(users=users, page_size=50, seed=users) if free else deep_api
         project = make_project(tmp_path / windows, {"everyone": SEGMENT}, RUNNER % windows)
         code, out, entry = export(project, api, as_of)
         assert code == 0, out
