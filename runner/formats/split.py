@@ -27,7 +27,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runner.errors import DestinationError
 from runner.formats import FORMATS, Encoder, HashingWriter
@@ -54,7 +54,6 @@ class PartFigures:
     destination: str = ""
 
 
-@runtime_checkable
 class PartSink(Protocol):
     """Where the parts go (a split destination's upload)."""
 
@@ -78,11 +77,12 @@ class _OneSink:
         return ""
 
 
-def encoder_for(spec: OutputSpec, upload: ByteSink) -> Encoder:
-    """The encoder of one export: split into parts when ``spec.split`` says so."""
+def encoder_for(spec: OutputSpec, upload: ByteSink, parts: PartSink | None) -> Encoder:
+    """The encoder of one export: split into parts when ``spec.split`` says so, into
+    ``parts`` (the upload's own, when it is a set's) or else all into ``upload``."""
     if spec.split is None:
         return Encoder(spec, upload)
-    return SplitEncoder(spec, upload if isinstance(upload, PartSink) else _OneSink(upload))
+    return SplitEncoder(spec, parts if parts is not None else _OneSink(upload))
 
 
 def split_warning(encoder: Encoder) -> str | None:

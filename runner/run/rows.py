@@ -41,7 +41,7 @@ def write_rows(
 ) -> Written:
     """Each page's records -> rows -> ``upload``, then finished; ``on_page`` hears of
     every page written, with the rows so far (progress, the delta files)."""
-    encoder = encoder_for(seg.output, upload)  # split into parts if output.split says so
+    encoder = encoder_for(seg.output, upload, upload.part_writer())  # parts if output.split says so
     watch = EmptyColumns(seg.output.columns or ())
     for page in pages:
         encoder.write_page(page)

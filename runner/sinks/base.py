@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from runner.spec.project import Project
@@ -61,8 +61,21 @@ class Placement(Protocol):
         """The group is published: let go of what was kept."""
 
 
+class PartWriter(Protocol):
+    """A split output's upload as the encoder sees it (``runner.formats.split.PartSink``
+    says the same from the formats' side): a part opened, a part ended."""
+
+    def open_part(self, number: int) -> Any: ...
+
+    def end_part(self, part: Any) -> str: ...
+
+
 class Upload(Protocol):
     def write(self, data: bytes) -> int: ...
+
+    def part_writer(self) -> PartWriter | None:
+        """How its parts are written when it is a split output's upload, else None (the
+        encoder then writes every part into this one upload: ``--dry-run``)."""
 
     def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         """Make the data visible under its name and write ``manifest`` beside it.
@@ -98,6 +111,9 @@ class DiscardUpload:
     def write(self, data: bytes) -> int:
         return len(data)
 
+    def part_writer(self) -> PartWriter | None:
+        return None
+
     def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         pass
 
@@ -117,6 +133,15 @@ class PartsUpload:
 
     def write(self, data: bytes) -> int:
         raise TypeError("a split output is written part by part (open_part)")
+
+    def part_writer(self) -> PartWriter | None:
+        return self
+
+    def open_part(self, number: int) -> Any:  # each kind's parts (local/parts.py, s3/parts.py)
+        raise NotImplementedError
+
+    def end_part(self, part: Any) -> str:
+        raise NotImplementedError
 
     def placement(self) -> Placement:
         raise TypeError("a split output is published by itself, never as a companion")

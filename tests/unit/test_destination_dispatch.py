@@ -23,6 +23,10 @@ KINDS = {
     "S3Parts",
     "LocalRoot",
     "S3Root",
+    "PartsUpload",
+    "DiscardUpload",
+    "PartSink",  # the formats' view of a set's upload: Upload.part_writer() says it
+    "PartWriter",
 }
 # Attributes only one kind has: reading them by name is asking which kind it is.
 ONE_KIND_ATTRIBUTES = {

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from runner.errors import ManifestError
-from runner.sinks.base import Placement, Upload, before_manifest, set_name
+from runner.sinks.base import PartWriter, Placement, Upload, before_manifest, set_name
 from runner.sinks.local.files import Temporary, clean_stale_temporaries, fsync_dir, reason
 from runner.sinks.local.group import LocalPlacement, group_lock
 from runner.sinks.local.locks import target_lock
@@ -103,6 +103,9 @@ class LocalUpload:
 
     def placement(self) -> Placement:
         return LocalPlacement(self.data, self.dest, self.abort)
+
+    def part_writer(self) -> PartWriter | None:
+        return None  # one file: no parts
 
     def group_lock(self) -> AbstractContextManager[None]:
         return group_lock(self.dest)

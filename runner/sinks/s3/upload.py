@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError, ManifestError
-from runner.sinks.base import MANIFEST_SUFFIX, Placement, before_manifest
+from runner.sinks.base import MANIFEST_SUFFIX, PartWriter, Placement, before_manifest
 from runner.sinks.s3.errors import error_code, s3_error, s3_reason
 from runner.sinks.s3.group import S3Placement
 from runner.sinks.s3.multipart import Parts
@@ -126,6 +126,9 @@ class S3Upload:
     def published(self) -> None:
         """The object is in place (as a companion): nothing is left to abort."""
         self.done = True
+
+    def part_writer(self) -> PartWriter | None:
+        return None  # one file: no parts
 
     def group_lock(self) -> AbstractContextManager[None]:
         """S3 has no lock (see :mod:`runner.sinks.group`)."""
