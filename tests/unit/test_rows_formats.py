@@ -123,11 +123,16 @@ def test_seen_ids_grow_and_remember(make: Any) -> None:
 
 
 def test_deduplicator_counts_and_keeps_records_without_id() -> None:
+    """A record without an id is kept and counted; the same record read again (a list
+    read twice in part) is one contact, compared by its whole content."""
     dedupe = Deduplicator("meta.id")
-    records = [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"meta": {"id": 1}}, {"x": 1}, {"x": 1}]
+    records = [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"meta": {"id": 1}}, {"x": 1}, {"x": 2}]
     kept = dedupe.filter(records)
-    assert kept == [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"x": 1}, {"x": 1}]
+    assert kept == [{"meta": {"id": 1}}, {"meta": {"id": 2}}, {"x": 1}, {"x": 2}]
     assert dedupe.dropped == 1 and dedupe.without_id == 2
+    again = dedupe.filter([{"x": 2}, {"x": 1, "y": 0}, {"meta": {"id": ""}}])
+    assert again == [{"x": 1, "y": 0}, {"meta": {"id": ""}}]
+    assert dedupe.dropped == 2 and dedupe.without_id == 5
 
 
 def test_csv_options_delimiter_lists_header_and_bom() -> None:
