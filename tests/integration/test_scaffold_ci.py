@@ -470,8 +470,12 @@ def test_scheduled_and_manual_exports_keep_their_files(
     (result,) = json.loads(split["results.json"])["results"]
     listed = json.loads(split["exports/parts.csv.parts.manifest.json"])["parts"]
     assert result["parts"] == len(listed) > 1
+    # and the history: its runs and the ids this run published (every full run keeps
+    # them, for the next run's deltas, overlap and exclude from: last-published)
+    (snapshot,) = [name for name in split if "/snapshots/" in name]
+    assert re.fullmatch(r"\.segments/history/in-parts/snapshots/[^/]+\.ids\.gz", snapshot)
     assert set(split) == {
-        "results.json", ".segments/history/in-parts/runs.jsonl",
+        "results.json", ".segments/history/in-parts/runs.jsonl", snapshot,
         "exports/parts.csv.parts.manifest.json", *(p["destination"] for p in listed)
     }  # fmt: skip
     assert sum(rows_of(split[p["destination"]]) for p in listed) == result["rows"]
