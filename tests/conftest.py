@@ -24,6 +24,18 @@ collect_ignore = [] if importlib.util.find_spec("airflow") else ["airflow"]
 CASES = ROOT / "tests" / "cases"
 
 
+# runner.yaml for exports against the sandbox that say `windows: true|false` (%s):
+# fast retries, a read timeout long enough for a deep page on a loaded machine.
+WINDOWS_RUNNER = """\
+version: 1
+api:
+  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.05}
+  timeout: {connect: 2, read: 10}
+  windows: %s
+timezone: UTC
+"""
+
+
 def file_text(path: Path) -> str:
     """A written file's text as a leak check must read it: gzip (the id snapshots,
     ``.gz`` outputs) decompressed first, other bytes decoded with replacement."""

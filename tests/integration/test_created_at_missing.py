@@ -16,18 +16,11 @@ import orjson
 import pytest
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli
+from tests.conftest import ANCHOR, WINDOWS_RUNNER, api_env, full_body, make_project, run_cli
 
 Start = Callable[..., Sandbox]
 DEEP = 50.0  # us a skipped row: windows pay there and are kept
-RUNNER = """\
-version: 1
-api:
-  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.05}
-  timeout: {connect: 2, read: 10}
-  windows: %s
-timezone: UTC
-"""
+RUNNER = WINDOWS_RUNNER
 EVERYONE = """\
 version: 1
 name: everyone

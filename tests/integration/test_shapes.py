@@ -24,7 +24,7 @@ from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.sandbox.shapes import RARE, SHAPES, segment_filter
 from runner.spec.project import ApiSettings, RetryPolicy
-from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli
+from tests.conftest import ANCHOR, WINDOWS_RUNNER, api_env, full_body, make_project, run_cli
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -33,14 +33,7 @@ FAST = RetryPolicy(
 )
 SHAPE_NAMES = [*SHAPES, "stale:30d"]
 DEEP = 50.0  # us a skipped row: a page 32 deep takes 80 ms more than page 1
-RUNNER = """\
-version: 1
-api:
-  retry: {max_attempts: 12, backoff_initial: 0.01, backoff_max: 0.05, retry_after_cap: 0.05}
-  timeout: {connect: 2, read: 10}
-  windows: %s
-timezone: UTC
-"""
+RUNNER = WINDOWS_RUNNER
 SEGMENT = """\
 version: 1
 name: shaped

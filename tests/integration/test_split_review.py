@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from runner.sandbox import Sandbox
 from runner.sinks.s3.copy import server_copy
 from tests.conftest import make_project, run_cli
 from tests.integration.s3servers import S3Server
@@ -98,12 +99,11 @@ def test_a_failed_parquet_export_is_one_clean_line(
     assert not (project / "out").exists() or not any((project / "out").iterdir())
 
 
-@pytest.mark.slow  # 9,999 files, each written and synced: `make test-slow`
-def test_a_set_that_needs_more_than_9999_parts_is_refused(sandbox: Start, tmp_path: Path) -> None:
-    """Part 10,000 would sort before part 1,001 in a shell glob: the run stops, nothing
-    is published and the previous set stays as it was."""
-    api = sandbox(users=10_001, page_size=500)
-    project = make_project(tmp_path, {"everyone": segment("jsonl", "{max_rows: 5000}")})
+def refused_past_the_last_part(api: Sandbox, tmp_path: Path, limit: int) -> None:
+    """A set of 3 parts published, then one row a part: past part ``limit`` the run stops
+    with one line, publishes nothing, and the 3 parts stay as they were."""
+    rows = (api.options.users + 2) // 3
+    project = make_project(tmp_path, {"everyone": segment("jsonl", f"{{max_rows: {rows}}}")})
     assert export(project, api).returncode == 0
     target = project / "out" / "everyone.jsonl"
     before = {p.name: p.read_bytes() for p in target.parent.iterdir()}
@@ -113,11 +113,19 @@ def test_a_set_that_needs_more_than_9999_parts_is_refused(sandbox: Start, tmp_pa
     assert run.returncode == 1, run.stdout + run.stderr
     errors = [line for line in run.stdout.splitlines() if line.startswith("error:")]
     assert errors == [
-        "error: everyone: 9,999 rows filled 9,999 parts and more remain, but a set has at most "
-        "9,999 parts (four-digit numbers): raise output.split's max_rows 1; nothing was published"
+        f"error: everyone: {limit:,} rows filled {limit:,} parts and more remain, but a set has "
+        f"at most {limit:,} parts (four-digit numbers): raise output.split's max_rows 1; "
+        "nothing was published"
     ]
     assert "Traceback" not in run.stdout + run.stderr
     assert {p.name: p.read_bytes() for p in target.parent.iterdir()} == before
+
+
+@pytest.mark.slow  # 9,999 files, each written and synced: `make test-slow`
+def test_a_set_that_needs_more_than_9999_parts_is_refused(sandbox: Start, tmp_path: Path) -> None:
+    """Part 10,000 would sort before part 1,001 in a shell glob: the run stops, nothing
+    is published and the previous set stays as it was."""
+    refused_past_the_last_part(sandbox(users=10_001, page_size=500), tmp_path, 9_999)
 
 
 def test_past_the_last_part_number_the_run_stops_and_keeps_the_set(
@@ -130,21 +138,7 @@ def test_past_the_last_part_number_the_run_stops_and_keeps_the_set(
 
     assert MAX_PARTS == 9_999 == 10**PART_DIGITS - 1  # what the slow test proves at size
     monkeypatch.setattr(split, "MAX_PARTS", 9)
-    api = sandbox(users=11, page_size=5)
-    project = make_project(tmp_path, {"everyone": segment("jsonl", "{max_rows: 5}")})
-    assert export(project, api).returncode == 0
-    target = project / "out" / "everyone.jsonl"
-    before = {p.name: p.read_bytes() for p in target.parent.iterdir()}
-    assert len(parts_of(target.parent, target.name)) == 3
-    (project / "segments" / "everyone.yaml").write_text(segment("jsonl", "{max_rows: 1}"))
-    run = export(project, api)
-    assert run.returncode == 1, run.stdout + run.stderr
-    errors = [line for line in run.stdout.splitlines() if line.startswith("error:")]
-    assert errors == [
-        "error: everyone: 9 rows filled 9 parts and more remain, but a set has at most "
-        "9 parts (four-digit numbers): raise output.split's max_rows 1; nothing was published"
-    ]
-    assert {p.name: p.read_bytes() for p in target.parent.iterdir()} == before
+    refused_past_the_last_part(sandbox(users=11, page_size=5), tmp_path, 9)
 
 
 def copied(s3: S3Server, threshold: int | None) -> tuple[bytes, dict[str, str]]:
