@@ -20,6 +20,7 @@ ids, far below the rate of undetected memory errors in the machine doing it.
 
 from __future__ import annotations
 
+import json
 import struct
 from array import array
 from hashlib import blake2b
@@ -76,6 +77,24 @@ def record_ids(id_key: str) -> Many:
         return [None if key == "" else key for key in found] if "" in found else found
 
     return ids
+
+
+def content_key(record: Any) -> bytes:
+    r"""A record's whole content as bytes that equal records share and no other does:
+    canonical JSON (keys sorted), by :func:`json.dumps` where orjson refuses the value
+    (an integer past 64 bits, a lone surrogate), escaped to ASCII so it always encodes.
+
+    >>> content_key({"b": 1, "a": [2]}) == content_key({"a": [2], "b": 1})
+    True
+    >>> content_key({"x": 2**70}) != content_key({"x": 2**70 + 1})
+    True
+    >>> content_key({"x": chr(0xD800)})
+    b'{"x":"\\ud800"}'
+    """
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(record, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 def id_digest(key: Any) -> tuple[int, int]:
@@ -216,7 +235,7 @@ class Deduplicator:
 
     def keep_new(self, records: list[Any], ids: list[Any]) -> list[Any]:
         """:meth:`filter` with the page's ids already taken out (``self.ids(records)``)."""
-        add, whole = self.seen.add, self.whole.add
+        add, whole = self.seen.add, self._add_whole
         kept = [
             record
             for record, key in zip(records, ids, strict=True)
@@ -225,3 +244,6 @@ class Deduplicator:
         self.without_id += ids.count(None)
         self.dropped += len(records) - len(kept)
         return kept
+
+    def _add_whole(self, record: Any) -> bool:
+        return self.whole.add(content_key(record).decode("utf-8", "surrogatepass"))

@@ -181,3 +181,36 @@ def test_the_spec_allows_exactly_the_registered_formats_and_extensions() -> None
 def test_content_type_is_the_formats_or_gzips(fmt: str, compression: str, expected: str) -> None:
     spec = OutputSpec(fmt, "x", None, compression, CsvOptions(), {})
     assert content_type(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**70, "\ud800 lone surrogate", {"b": 1, "a": [1.5, None]}, "é ✓ 𝄞", -(2**63)],
+)
+def test_a_record_without_an_id_read_twice_passes_once_whatever_it_holds(value: object) -> None:
+    """The content comparison takes what orjson refuses (an integer past 64 bits, a lone
+    surrogate) as well as what it takes; the same content twice is one record, another
+    value of the same kind another record."""
+    dedupe = Deduplicator("_id")
+    first = dedupe.filter([{"x": value}, {"x": value, "y": 1}])
+    again = dedupe.filter([{"x": value}, {"y": 1, "x": value}, {"x": [value]}])
+    assert first == [{"x": value}, {"x": value, "y": 1}] and again == [{"x": [value]}]
+    assert dedupe.dropped == 2 and dedupe.without_id == 5
+
+
+@pytest.mark.parametrize(
+    ("record", "has_id"),
+    [
+        ({"c": {"email": ""}}, False),  # empty: no one's id
+        ({"c": {"email": None}}, False),
+        ({"c": {}}, False),
+        ({"c": None}, False),  # the parent itself missing
+        ({"c": {"email": 0}}, True),  # falsy, but an id
+        ({"c": {"email": False}}, True),
+        ({"c": {"email": " "}}, True),  # a space is a value; only "" is none
+    ],
+)
+def test_which_values_at_the_id_key_are_no_id(record: dict[str, object], has_id: bool) -> None:
+    from runner.fetch.records import record_ids
+
+    assert (record_ids("c.email")([record])[0] is not None) is has_id
