@@ -18,12 +18,14 @@ $(RUN): pyproject.toml | $(BIN)/python
 
 # The dev environment is installed by uv (pinned in the dev extras, read from there): it
 # downloads in parallel and leaves byte-compiling to the first import, where pip spent about
-# 75 s of CPU here (about 8 with uv). `make demo` stays on pip: uv itself is 37 MB.
+# 75 s of CPU here (about 8 with uv). `make demo` stays on pip: uv itself is 37 MB. pip is
+# upgraded as the run step does: the tests install wheels and git URLs with the venv's pip
+# (Python 3.11's bundled 23.2 fails a git+file install without build isolation).
 UV_PIN := $(shell grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')
 
 $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet '$(UV_PIN)'
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --upgrade pip -e '.[dev]'
 	touch $(RUN) $(DEV)
 
 lint: $(DEV)
