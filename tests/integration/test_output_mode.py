@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, api_env, cli_env, make_project
+from tests.conftest import ANCHOR, api_env, make_project, run_cli
 
 Start = Callable[..., Sandbox]
 
@@ -28,19 +26,13 @@ SEGMENTS = {
 
 
 def export(project: Path, api: Sandbox, umask: int) -> None:
-    def set_umask() -> None:
-        os.umask(umask)
-
-    run = subprocess.run(
-        [sys.executable, "-m", "runner", "export", "--as-of", ANCHOR],
-        cwd=project,
-        env=cli_env(api_env(api)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        preexec_fn=set_umask,
-    )
+    """One export under ``umask``, in this process: the umask is the process's, set for the
+    run and put back after it (no process boundary is under test here)."""
+    before = os.umask(umask)
+    try:
+        run = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
+    finally:
+        os.umask(before)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
