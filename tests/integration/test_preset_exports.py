@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 from botocore.exceptions import ClientError
 
 from runner.sandbox import Sandbox
+from runner.spec import split
 from tests.conftest import (
     ANCHOR,
     FAST_RETRY,
@@ -106,8 +108,8 @@ def test_mailchimp_leaves_out_and_counts_rows_without_an_email(
 
 
 # -- The platform's limits as split defaults ------------------------------------
-# The documented limits are 50 MB and more: tests/hooked.py sets test-sized ones in the
-# child process, so a few hundred contacts pass them.
+# The documented limits are 50 MB and more: the tests set test-sized ones (in this process,
+# or by tests/hooked.py in a child), so a few hundred contacts pass them.
 KLAVIYO = """\
 version: 1
 name: handoff
@@ -127,21 +129,25 @@ def klaviyo(split: str = "", path: str = "out/handoff.csv") -> str:
 def run(
     project: Path, api: Sandbox, limit: str | None = None, *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    limits = {LIMITS: json.dumps({"klaviyo": {"max_bytes": limit}})} if limit else {}
-    return run_cli(
-        "export",
-        "--as-of",
-        ANCHOR,
-        "--concurrency",
-        "1",
-        "--results",
-        "r.json",
-        *args,
-        cwd=project,
-        env={**api_env(api), **limits, **env},
-        timeout=300,
-        hooked=True,
-    )
+    """``segments export`` in this process, with klaviyo's limit set to ``limit`` for the run
+    (the child processes that a test kills get theirs from tests/hooked.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if limit:
+            limits = {**split.PRESET_LIMITS, "klaviyo": {"max_bytes": limit}}
+            patch.setattr(split, "PRESET_LIMITS", limits)
+        return run_cli(
+            "export",
+            "--as-of",
+            ANCHOR,
+            "--concurrency",
+            "1",
+            "--results",
+            "r.json",
+            *args,
+            cwd=project,
+            env={**api_env(api), **env},
+            timeout=300,
+        )
 
 
 def files(folder: Path) -> dict[str, bytes]:
