@@ -49,12 +49,15 @@ imports: $(DEV)
 # Tests marked `slow` (the scaffolded CI pipelines run job by job, a 9,999-part set) are
 # left to `make test-slow`, which CI runs too: the static checks of the same CI files
 # and the same part limit at 9 parts run in `make test`.
+# Each process costs about 10 s of CPU before its first test (start-up, collecting every
+# test and doctest; measured with 2): `make test WORKERS=4` to compare on another machine.
+WORKERS ?= 6
 # runner/ and tests/ are byte-compiled first (0.6 s of CPU): where PYTHONDONTWRITEBYTECODE
 # is set, each test process and each `segments` child would compile them again (about 0.2 s
 # of CPU a process, measured; pytest rewrites and compiles its test modules itself).
 pytest: $(DEV)
 	$(BIN)/python -m compileall -q runner runner_airflow tests
-	$(BIN)/pytest -q -n 6 --dist worksteal --durations=15 -m 'not slow and not readers and not browser'
+	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal --durations=15 -m 'not slow and not readers and not browser'
 
 test-slow: $(DEV)
 	$(BIN)/pytest -q -n 4 --dist worksteal --durations=15 -m slow
