@@ -34,11 +34,13 @@ costs each of them a ``Retry-After`` (a second or more), longer than a short run
 
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
 round up to half of it (TCP's slow start back to its threshold), and stays there,
-trying the ceiling again after 32 rounds, then 64, 128 ... as long as it fails (a
-server that turns requests away keeps doing so, and each try costs a request and its
-``Retry-After``); a try that is turned away goes back to one below the ceiling, not
-to half (the limit below it held). :attr:`Adaptive.settled` is what the run settled at (the limit it
-spent the most time at, the median by time), for the summary and the manifest.
+trying the ceiling again after 32 rounds and 20 seconds, then 64 and 40, 128 and 80 ...
+as long as it fails (a server that turns requests away keeps doing so, and each try
+costs a request and its ``Retry-After``, which a reader that passes pages on in order
+waits out: on a 50 ms API, 32 rounds alone would be a try every 1.6 s); a try that
+is turned away goes back to one below the ceiling, not to half (the limit below it
+held). :attr:`Adaptive.settled` is what the run settled at (the limit it spent the most
+time at, the median by time), for the summary and the manifest.
 
 Slots are handed out first come, first served (:class:`Line`): a request that waited
 for a slot goes out before one asked for later, so a reader that passes pages on in
@@ -70,6 +72,11 @@ CAP = 16
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
 FLAT = 1.5  # up to this many times slower: more at once still means more throughput
 FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
+# Seconds below a ceiling before trying it again (doubles). A try turned away costs its
+# page a Retry-After (a second or more), and a reader that passes pages on in order
+# waits that long for it: tried every 32 rounds of 50 ms, that is a third of the run.
+# Twenty seconds between tries keeps it near 5 %.
+FIRST_RETRY_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,9 @@ class _Rules:
         self._fastest: float | None = None
         self._slow = False  # the last round was more than RISE times the fastest
         self._below = 0  # rounds spent one below the ceiling
+        self._below_since = now  # since the ceiling was met, or last tried
         self._retry_after_rounds = FIRST_RETRY
+        self._retry_after_seconds = FIRST_RETRY_SECONDS
         self._log = _Log(now, self.limit)
         self._starting = True  # slow start: doubling, until a 429 or a round not flat
         self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
@@ -213,13 +222,16 @@ class _Rules:
         if self.ceiling is not None and self.limit >= self.ceiling:
             self.ceiling = None  # a try at the ceiling went through: the server takes more
             self._retry_after_rounds = FIRST_RETRY
+            self._retry_after_seconds = FIRST_RETRY_SECONDS
         elif self.ceiling is not None and self.limit + 1 >= self.ceiling:
             self._below += 1
-            if self._below < self._retry_after_rounds:
+            waited = now - self._below_since
+            if self._below < self._retry_after_rounds or waited < self._retry_after_seconds:
                 self._next_round(now, self.limit)
                 return
-            self._below = 0
+            self._below, self._below_since = 0, now
             self._retry_after_rounds *= 2  # the next wait, if this try fails too
+            self._retry_after_seconds *= 2
         self._next_round(now, self.limit + 1)
 
     def _found(self, now: float, active: int, wire: set[Ticket]) -> None:
@@ -231,7 +243,7 @@ class _Rules:
         self._starting, self._finding = False, True
         held = max(1, self._before)  # the limit before the last doubling was not refused
         self.ceiling = max(held + 1, min(active, self.ceiling or active))
-        self._below = 0
+        self._below, self._below_since = 0, now
         self._next_round(now, self.ceiling - 1)
         self._cut_round = self._round.number
 
@@ -242,6 +254,7 @@ class _Rules:
         self._witnesses = None
         if self._finding and self.ceiling is not None and served >= self.ceiling:
             self.ceiling = min(served + 1, self.cap + 1)
+            self._below, self._below_since = 0, now
             self._next_round(now, min(served, self.cap))
             self._cut_round = self._round.number
 
@@ -251,7 +264,7 @@ class _Rules:
             # A try at the ceiling turned away: back to the limit that held, not half.
             tried = self.ceiling is not None and ceiling >= self.ceiling
             self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
-            self._below = 0
+            self._below, self._below_since = 0, now
             limit = max(1, self.ceiling - 1) if tried else limit
         self._finding = False
         self._next_round(now, limit)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from runner.fetch.concurrency import Learned
+from runner.fetch.learned import keep
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, api_env, make_project, run_cli
 
@@ -92,3 +94,17 @@ def test_a_first_run_finds_the_servers_limit_exactly(
     kept = json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]
     assert (kept["limit"], kept["ceiling"]) == (capacity, capacity + 1)
     assert entry["concurrency"] == capacity
+
+
+@pytest.mark.parametrize("capacity", [2, 3, 5])
+def test_a_run_from_what_was_learned_does_not_try_the_ceiling_again_within_seconds(
+    sandbox: Start, tmp_path: Path, capacity: int
+) -> None:
+    # A try at the ceiling is turned away and costs its page a Retry-After, which the
+    # reader that passes pages on in order waits out: not worth it every 32 rounds.
+    api = sandbox(users=10_000, page_size=50, capacity=capacity, latency_ms=20)
+    project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
+    keep(project / ".segments", f"{api.url}/inbox/users", Learned(capacity, capacity + 1))
+    turned, entry = export(project, api)
+    assert turned == 0 and entry["rows"] == 10_000 and entry["concurrency"] == capacity
+    assert api.stats["requests"] > 40 * capacity  # more than 32 rounds at the limit

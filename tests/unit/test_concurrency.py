@@ -206,11 +206,26 @@ def test_latency_that_stays_high_halves_and_one_pause_does_not() -> None:
 
 
 def test_after_a_ceiling_it_waits_longer_and_longer_before_trying_it_again() -> None:
-    _, sent, turned, limits = simulate(6, seconds=120)
+    refused: list[float] = []
+    _, sent, turned, limits = simulate(6, seconds=600, refused=refused)
     tries = [i for i, (a, b) in enumerate(itertools.pairwise(limits)) if a == 6 and b == 7]
     gaps = [b - a for a, b in itertools.pairwise(tries)]
     assert len(tries) >= 3 and gaps == sorted(gaps) and gaps[-1] > 2 * gaps[0]
-    assert turned / sent < 0.005
+    assert turned / sent < 0.001
+    # each try turned away costs its page a Retry-After, which an in-order reader waits
+    # out: 20 s between the first two, then 40, 80
+    waits = [b - a for a, b in itertools.pairwise(sorted(set(refused)))]
+    assert len(waits) >= 3 and all(w >= 20 for w in waits) and waits == sorted(waits)
+
+
+@pytest.mark.parametrize("capacity", [3, 6, 12])
+def test_a_run_shorter_than_twenty_seconds_never_tries_the_ceiling_it_learned(
+    capacity: int,
+) -> None:
+    # 19 s of 50 ms rounds: 380 rounds, where 32 rounds alone would try it 3 times
+    learned = Learned(capacity, capacity + 1)
+    _, _, turned, limits = simulate(capacity, seconds=19.0, learned=learned)
+    assert turned == 0 and set(limits) == {capacity}
 
 
 def test_a_ceiling_that_lifts_is_forgotten() -> None:
@@ -226,7 +241,7 @@ def test_a_ceiling_that_lifts_is_forgotten() -> None:
     rounds = 0
     while limit.limit < 8 and rounds < 10 * FIRST_RETRY:
         tickets = [limit.begin() for _ in range(limit.limit)]
-        clock.now += 0.05
+        clock.now += 0.5  # slow rounds: the try also waits FIRST_RETRY_SECONDS
         for ticket in tickets:
             limit.end(ticket)
         rounds += 1
@@ -293,7 +308,7 @@ def test_a_try_at_the_ceiling_turned_away_goes_back_below_it_not_to_half() -> No
     rounds = 0
     while limit.limit < 12 and rounds < 10 * FIRST_RETRY:  # up to the try at the ceiling
         tickets = [limit.begin() for _ in range(limit.limit)]
-        clock.now += 0.05
+        clock.now += 0.5  # slow rounds: the try also waits FIRST_RETRY_SECONDS
         for ticket in tickets:
             limit.end(ticket)
         rounds += 1
