@@ -15,7 +15,7 @@ end) returns None from ``next`` until that page is read, and one that can look a
 
 >>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
 >>> [paging.read(paging.next(), records) for records in ([{"_id": "a"}], [])]  # where it ends
-[None, None]
+[<Aside.PAGE: 'a page read for the strategy alone'>, None]
 >>> paging.next()  # the list ends on page 1: the pass begins
 PageRequest(number=1, body={'q': 1, 'page': 1})
 >>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next().number
@@ -94,6 +94,16 @@ class Figures:
     after_as_of: int = 0  # contacts created after the as-of it saw, left out
 
 
+PROBE_WIDTH = 8  # pages at most that the probe for the list's end asks at once
+
+
+class Aside(enum.Enum):
+    """What :meth:`Ordered.read` returns for a page the strategy read for itself (where
+    the list ends): nothing to pass on, and the requests sent after it stay on their way."""
+
+    PAGE = "a page read for the strategy alone"
+
+
 class Ordered(Protocol[R]):
     """A strategy read in the order asked: each page's records come back in the order
     the requests were made."""
@@ -105,11 +115,11 @@ class Ordered(Protocol[R]):
     def next(self) -> R | None:
         """The next request to send; None until a page on its way is read, or when done."""
 
-    def read(self, request: R, records: list[Any]) -> list[Any] | None:
+    def read(self, request: R, records: list[Any]) -> list[Any] | Aside | None:
         """Take ``request``'s records; return those to pass on (new ones), or None when
         this page ends a run of requests: the requests sent after it are dropped unread
-        and :meth:`next` is asked again. Raises PagingError when the list cannot be
-        trusted."""
+        and :meth:`next` is asked again, or :attr:`Aside.PAGE`: nothing to pass on, the
+        requests after it go on. Raises PagingError when the list cannot be trusted."""
 
 
 class AsAnswered(Protocol[R]):
@@ -203,7 +213,7 @@ class NewRecords:
 
 
 class _Phase(enum.Enum):
-    PROBE = "where the list ends, before the pass (EndProbe), one page at a time"
+    PROBE = "where the list ends, before the pass (EndProbe), a round of pages at a time"
     FIRST = "the first pass, ``ahead`` pages at once"
     CHECK = "the first page again (page 1, or ``start``), to send"
     CHECKING = "the first page again, on its way"
@@ -236,19 +246,33 @@ class PageNumbers:
         concurrency: int,
         max_pages: int,
         start: int = 1,
+        width: Callable[[], int] | None = None,
     ) -> None:
         self.body = body
         self.records = records
-        self.concurrency, self.ahead = concurrency, 1
+        self.concurrency, self._ahead = concurrency, 1
         self.max_pages = max_pages
         self.reread = False
         self._phase = _Phase.PROBE
-        self._end = EndWatch(start, max_pages)
+        self._width = width or (lambda: concurrency)
+        self._end = EndWatch(start, max_pages, self._probe_width)
         self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
         self._check_top = False  # the pass was parallel: page ``start`` is read again
+
+    @property
+    def ahead(self) -> int:
+        """Requests on their way at once: the probe's round while it finds the end."""
+        if self._phase is _Phase.PROBE:
+            return max(1, len(self._end.probe.round))
+        return self._ahead
+
+    def _probe_width(self) -> int:
+        """Pages the probe asks at once: the requests allowed on the wire now, at most
+        PROBE_WIDTH (a round gallops that many doublings past the pages known)."""
+        return max(1, min(PROBE_WIDTH, self._width()))
 
     def next(self) -> PageRequest | None:
         if self._phase is _Phase.PROBE:
@@ -281,10 +305,12 @@ class PageNumbers:
     def _request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
         if self._phase is _Phase.PROBE:
+            # Nothing to pass on: the pass reads these pages in their turn. The probe's
+            # other pages on their way stay, until it has found the end.
             self._probed(request.number, records)
-            return None  # nothing to pass on: the pass reads these pages in their turn
+            return Aside.PAGE if self._phase is _Phase.PROBE else None
         if self._phase is _Phase.CHECKING:
             self._check(records)
             return None
@@ -320,7 +346,7 @@ class PageNumbers:
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
         self._check_top = parallel and self._first_ids is not None
         self._phase = _Phase.TAIL if self._end.last else self._after_tail()
-        self.ahead = 1
+        self._ahead = 1
 
     def _after_tail(self) -> _Phase:
         return _Phase.CHECK if self._check_top else _Phase.DONE
@@ -340,7 +366,7 @@ class PageNumbers:
             past_max_pages(number, self.max_pages)  # before the pass, not after it
         if self._end.probed(number, self.records.ids(number, records) if records else []):
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
-            self.ahead = 1 if self.reread else self.concurrency
+            self._ahead = 1 if self.reread else self.concurrency
 
     def _tail(self, records: list[Any]) -> None:
         """The list's last page read again (:class:`~runner.fetch.end.EndWatch`)."""
