@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+WIDTH = 8  # pages at most that the probe asks at once (a round gallops that many doublings)
+
 
 class EndProbe:
     """``round``: the pages to ask now, all of them read (:meth:`read`) before the next
@@ -115,10 +117,14 @@ class EndWatch:
     def __init__(self, start: int, max_pages: int, width: Callable[[], int] = lambda: 1) -> None:
         self.start = start
         self.max_pages = max_pages
-        self.width = width  # the probe's pages at once, asked as each round is planned
-        self.probe = EndProbe(start, max_pages, width())
+        self._wanted = width  # pages at once, asked as each round is planned
+        self.probe = EndProbe(start, max_pages, self.width())
         self.last: tuple[int, list[Any]] | None = None  # the last page: number, ids
         self._asked: list[int] = []  # of the probe's round
+        self._grew = False  # a page past the end had records
+
+    def width(self) -> int:
+        return max(1, min(WIDTH, self._wanted()))
 
     def ask(self) -> int | None:
         """The probe's next page; None while its round's pages are on their way, or
@@ -140,6 +146,16 @@ class EndWatch:
             self.last = self.probe.end
         return not self.probe.round
 
+    def past(self, number: int) -> bool:
+        """Whether page ``number`` is past the page after the end (while none past the
+        end had records: the list grew). A pass asks no such page ahead: requests for
+        nothing, that take slots from the pages that count."""
+        return self.last is not None and not self._grew and number > self.last[0] + 1
+
+    def read(self, number: int) -> None:
+        """The pass read page ``number``, with records."""
+        self._grew = self._grew or (self.last is not None and number > self.last[0])
+
     def moved(self, ids: list[Any]) -> int:
         """The last page read again (its ``ids``): how far it moved up since it was last
         read; what it holds now is compared the next time."""
@@ -151,7 +167,7 @@ class EndWatch:
     def restart(self) -> None:
         """Find the end again (before a second pass)."""
         self.probe, self.last = EndProbe(self.start, self.max_pages, self.width()), None
-        self._asked = []
+        self._asked, self._grew = [], False
 
 
 def moved_up(before: list[Any], after: list[Any]) -> int:

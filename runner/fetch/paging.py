@@ -94,9 +94,6 @@ class Figures:
     after_as_of: int = 0  # contacts created after the as-of it saw, left out
 
 
-PROBE_WIDTH = 8  # pages at most that the probe for the list's end asks at once
-
-
 class Aside(enum.Enum):
     """What :meth:`Ordered.read` returns for a page the strategy read for itself (where
     the list ends): nothing to pass on, and the requests sent after it stay on their way."""
@@ -229,10 +226,10 @@ class PageNumbers:
     Live data shifts pages while they are read. In order, a shift only repeats
     records (dropped by id). Fetched in parallel, a later page can be read before
     an earlier one and a shift in between skips records at that boundary. So after
-    a parallel pass page 1 (or the pass's first page, ``start``) is read again: if
-    the top of the list moved, the list is
-    read once more, in order, and the duplicates are dropped (``reread``); the same
-    when contacts were deleted above the page being read (:class:`~runner.fetch.end.EndWatch`).
+    a parallel pass page 1 (or the pass's first page, ``start``) is read again: if the
+    top of the list moved, the list is read once more, in order, and the duplicates are
+    dropped (``reread``); the same when contacts were deleted above the page being read
+    (:class:`~runner.fetch.end.EndWatch`).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
     more to come, and when the API does not page (a page holding only records
@@ -254,8 +251,7 @@ class PageNumbers:
         self.max_pages = max_pages
         self.reread = False
         self._phase = _Phase.PROBE
-        self._width = width or (lambda: concurrency)
-        self._end = EndWatch(start, max_pages, self._probe_width)
+        self._end = EndWatch(start, max_pages, width or (lambda: concurrency))
         self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
@@ -263,21 +259,12 @@ class PageNumbers:
         self._check_top = False  # the pass was parallel: page ``start`` is read again
 
     @property
-    def ahead(self) -> int:
-        """Requests on their way at once: the probe's round while it finds the end."""
-        if self._phase is _Phase.PROBE:
-            return max(1, len(self._end.probe.round))
-        return self._ahead
-
-    def _probe_width(self) -> int:
-        """Pages the probe asks at once: the requests allowed on the wire now, at most
-        PROBE_WIDTH (a round gallops that many doublings past the pages known)."""
-        return max(1, min(PROBE_WIDTH, self._width()))
+    def ahead(self) -> int:  # requests on their way at once: the probe's round, while it runs
+        return max(1, len(self._end.probe.round)) if self.probing else self._ahead
 
     def next(self) -> PageRequest | None:
         if self._phase is _Phase.PROBE:
-            number = self._end.ask()
-            return None if number is None else self._request(number)
+            return None if (number := self._end.ask()) is None else self._request(number)
         if self._phase is _Phase.CHECK:
             self._phase = _Phase.CHECKING
             return self._request(self._start)
@@ -285,7 +272,7 @@ class PageNumbers:
             self._phase = _Phase.TAILING
             return self._request(self._end.last[0])
         waiting = (_Phase.CHECKING, _Phase.TAILING, _Phase.DONE)
-        if self._phase in waiting or self._next > self.max_pages + 1:
+        if self._phase in waiting or self._next > self.max_pages + 1 or self._end.past(self._next):
             return None
         self._next += 1
         return self._request(self._next - 1)
@@ -306,11 +293,9 @@ class PageNumbers:
         return PageRequest(number, {**self.body, "page": number})
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
-        if self._phase is _Phase.PROBE:
-            # Nothing to pass on: the pass reads these pages in their turn. The probe's
-            # other pages on their way stay, until it has found the end.
+        if self._phase is _Phase.PROBE:  # nothing to pass on: the pass reads these pages
             self._probed(request.number, records)
-            return Aside.PAGE if self._phase is _Phase.PROBE else None
+            return Aside.PAGE if self.probing else None  # the round's other pages go on
         if self._phase is _Phase.CHECKING:
             self._check(records)
             return None
@@ -321,6 +306,7 @@ class PageNumbers:
             self._end_pass()
             return None
         past_max_pages(request.number, self.max_pages)
+        self._end.read(request.number)
         ids = self.records.ids(request.number, records)
         if ids == self._previous:
             raise _ignored(request.number)
@@ -362,8 +348,7 @@ class PageNumbers:
         return self._phase is _Phase.PROBE
 
     def _probed(self, number: int, records: list[Any]) -> None:
-        if records:
-            past_max_pages(number, self.max_pages)  # before the pass, not after it
+        past_max_pages(number if records else 0, self.max_pages)  # before the pass, not after
         if self._end.probed(number, self.records.ids(number, records) if records else []):
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
             self._ahead = 1 if self.reread else self.concurrency
@@ -374,11 +359,7 @@ class PageNumbers:
         if not moved:
             self._phase = self._after_tail()
         elif self.reread:
-            raise PagingError(
-                f"contacts were deleted while the list was read, and again while it was read "
-                f"a second time (its last page moved up by {moved:,}): contacts listed below "
-                "a deleted one may have been skipped; nothing published (run it again)"
-            )
+            raise _deleted_twice(moved)
         else:
             self._again()
 
@@ -389,6 +370,14 @@ class PageNumbers:
         self._end.restart()
         self._next = self._start
         self._previous = None
+
+
+def _deleted_twice(moved: int) -> PagingError:
+    return PagingError(
+        f"contacts were deleted while the list was read, and again while it was read "
+        f"a second time (its last page moved up by {moved:,}): contacts listed below "
+        "a deleted one may have been skipped; nothing published (run it again)"
+    )
 
 
 def _ignored(number: int) -> PagingError:

@@ -91,3 +91,28 @@ def test_one_request_at_a_time_still_finds_it_one_page_at_a_time(sandbox: Start)
     assert labels[:15] == [
         f"page {n}" for n in (1, 2, 4, 8, 16, 32, 64, 128, 96, 112, 120, 124, 122, 121, 1)
     ]
+
+
+@pytest.mark.parametrize("users", [1_900, 6_000, 16_000])
+def test_the_pass_asks_no_page_past_the_one_after_the_end(sandbox: Start, users: int) -> None:
+    # Page numbers send `concurrency` pages ahead; past the end they are requests for
+    # nothing that take slots from the pages that count. The probe knows the end.
+    api = sandbox(users=users, page_size=50, latency_ms=20)
+    ids, transport = read(api, 8, windows=False)
+    assert len(set(ids)) == users
+    labels = [label for label, _ in transport.sent]
+    end = -(-users // 50)
+    passed = labels[labels.index("page 1", 1) :]
+    assert max(int(label.split()[1]) for label in passed) == end + 1
+    assert len(passed) == end + 1 + 2  # and the last page and page 1 again, after it
+
+
+def test_a_list_that_grows_while_it_is_read_is_read_past_the_end_found(sandbox: Start) -> None:
+    # Contacts put in on top while the pass reads: the page after the probed end has
+    # records, and the pass goes on to the first empty page; nothing is lost.
+    api = sandbox(users=3_000, page_size=50, latency_ms=5, churn=3, churn_at="now")
+    before = set(api.truth(full_body(isContact=False, applicableFilters=[])))
+    ids, transport = read(api, 8, windows=False)
+    assert before <= set(ids) and len(ids) == len(set(ids))
+    labels = [label for label, _ in transport.sent]
+    assert max(int(label.split()[1]) for label in labels[labels.index("page 1", 1) :]) > 61
