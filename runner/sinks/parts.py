@@ -47,7 +47,9 @@ manifest, whose parts' ``sha256`` it can check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import posixpath
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from runner.sinks.base import Destination, Digest, StateRoot, Upload, set_name
 from runner.spec.split import SplitSpec
@@ -109,6 +111,22 @@ class PartsDestination:
 
     def state_root(self) -> StateRoot:
         return self.base.state_root()
+
+
+def held_parts(document: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """The parts of the holdout set a set's manifest lists beside its own (its
+    ``audience.holdout.parts``: runner.run.route), as (file name, entry): they go with
+    the set when ``split`` is turned off (the holdout is then one file, a new name).
+
+    >>> part = {"destination": "out/v.holdout-0001.csv"}
+    >>> held_parts({"audience": {"holdout": {"parts": [part]}}})
+    [('v.holdout-0001.csv', {'destination': 'out/v.holdout-0001.csv'})]
+    """
+    try:
+        listed = document["audience"]["holdout"]["parts"]
+        return [(posixpath.basename(str(entry["destination"])), entry) for entry in listed]
+    except (KeyError, TypeError):
+        return []
 
 
 def remove_old_set(dest: Destination) -> None:
