@@ -382,3 +382,79 @@ output: {path: out/parts.holdout-0002.csv}
         "output path 'out/parts.holdout-0002.csv' is a part name of segment 'parts'"
         in run.stdout + run.stderr
     )
+
+
+def test_s3_preset_limits_split_the_holdout_and_a_one_part_holdout_is_the_plain_object(
+    sandbox: Start, s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3, a preset's own limits: parts for both while they pass the limit; one part
+    each (the first part staged, then copied to the plain key) once they fit, and the
+    sets' parts removed."""
+    from runner.spec import split
+
+    limits = {**split.PRESET_LIMITS, "klaviyo": {"max_bytes": "6KB"}}
+    monkeypatch.setattr(split, "PRESET_LIMITS", limits)
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    write(project, "preset: klaviyo", share="40%", path="s3://exports/daily/parts.csv")
+    env = {k: v for k, v in s3.env().items() if v is not None}
+    api = sandbox(users=500, seed=9)
+    run = export(project, api, **env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    client = s3.client()
+
+    def keys() -> list[str]:
+        listed = client.list_objects_v2(Bucket="exports", Prefix="daily/").get("Contents", [])
+        return sorted(item["Key"][len("daily/") :] for item in listed)
+
+    def body(name: str) -> list[str]:
+        data = client.get_object(Bucket="exports", Key="daily/" + name)["Body"].read()
+        return data.decode().splitlines()[1:]
+
+    split_keys = keys()
+    held = [k for k in split_keys if part_number(k, "parts.holdout.csv")]
+    main = [k for k in split_keys if part_number(k, "parts.csv")]
+    assert len(held) > 1 and len(main) > 1
+    assert sorted(split_keys) == sorted([*held, *main, "parts.csv.parts.manifest.json"])
+    rows = sorted(r for k in held + main for r in body(k))
+    monkeypatch.setattr(split, "PRESET_LIMITS", {**limits, "klaviyo": {"max_bytes": "50MB"}})
+    run = export(project, api, **env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert keys() == ["parts.csv", "parts.csv.manifest.json", "parts.holdout.csv"]
+    assert sorted(body("parts.csv") + body("parts.holdout.csv")) == rows
+    manifest = json.loads(
+        client.get_object(Bucket="exports", Key="daily/parts.csv.manifest.json")["Body"].read()
+    )
+    data = client.get_object(Bucket="exports", Key="daily/parts.holdout.csv")["Body"].read()
+    assert manifest["audience"]["holdout"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert "parts" not in manifest["audience"]["holdout"]
+    assert s3.open_uploads("exports", "daily/parts.holdout-0001.csv") == []
+
+
+def test_a_dry_run_of_a_split_holdout_counts_it_and_writes_nothing(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """The holdout is counted by the README's recipe (hashlib as the oracle), whatever its
+    parts, and nothing is written."""
+    from fractions import Fraction
+
+    from tests.integration.test_compose_holdout import readme_draw
+
+    api = sandbox(users=300, seed=2)
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    write(project, "columns: [_id], split: {max_rows: 50}")
+    run = run_cli(
+        "export",
+        "--dry-run",
+        "--as-of",
+        ANCHOR,
+        "--results",
+        "r.json",
+        cwd=project,
+        env=api_env(api),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    audience = api.truth(full_body(isContact=False, applicableFilters=[]))
+    held = [i for i in audience if readme_draw(i, "p", Fraction(3, 10))]
+    (entry,) = json.loads((project / "r.json").read_text())["results"]
+    assert (entry["rows"], entry["held_out"]) == (len(audience) - len(held), len(held)) != (0, 0)
+    assert not (project / "out").exists() or not any((project / "out").iterdir())
