@@ -204,7 +204,7 @@ def _fetch_and_write(
         live.warn(clock)
     live.result = live.result.with_figures(written)
     live.result = replace(live.result, undated=scan.found if scan else 0)
-    live.warn(*written.cautions)
+    live.warn(*written.cautions, *router.cautions())
     return written, fetcher
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from runner.fetch.records import SeenIds
 from runner.formats import Encoder, content_type
-from runner.formats.split import encoder_for, part_list
+from runner.formats.split import encoder_for, part_list, split_warning
 from runner.history.snapshot import canonical
 from runner.run.remember import HistoryRun, with_path
 from runner.sinks import Destination, DiscardUpload, Upload, destination_for
@@ -81,6 +81,11 @@ class HoldoutFile:
     def finish(self) -> None:
         """The file (or every part) written."""
         self.encoder.finish()
+
+    def warning(self) -> str | None:
+        """Its parts larger than ``max_bytes`` (as the output's: runner.formats.split)."""
+        warning = split_warning(self.encoder)
+        return f"the holdout set {self.destination.display}: {warning}" if warning else None
 
     def manifest_fields(self) -> dict[str, Any]:
         """Share, salt, where, rows, bytes, sha256 (of the parts joined, when split), and
@@ -163,6 +168,11 @@ class Router:
         self.tap = None
         if self.file is not None:
             self.file.finish()
+
+    def cautions(self) -> list[str]:
+        """Warnings about the holdout's file (its parts past ``max_bytes``)."""
+        warning = self.file.warning() if self.file is not None else None
+        return [warning] if warning else []
 
     def companions(self) -> list[Upload]:
         """The holdout file's upload, to publish with the file (all or none)."""

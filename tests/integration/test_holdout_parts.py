@@ -458,3 +458,24 @@ def test_a_dry_run_of_a_split_holdout_counts_it_and_writes_nothing(
     (entry,) = json.loads((project / "r.json").read_text())["results"]
     assert (entry["rows"], entry["held_out"]) == (len(audience) - len(held), len(held)) != (0, 0)
     assert not (project / "out").exists() or not any((project / "out").iterdir())
+
+
+def test_holdout_parts_that_cannot_fit_max_bytes_are_a_warning_naming_it(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """Below the bytes of an empty workbook every part holds one row and is larger: the
+    output's parts and the holdout's are each named in a warning."""
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    write(project, "columns: [_id], split: {max_bytes: 2KB}", "xlsx", share="50%")
+    api = sandbox(users=8, page_size=10, seed=2)
+    run = export(project, api)
+    assert run.returncode == 0, run.stdout + run.stderr
+    held = parts_of(project / "out", "parts.holdout.xlsx")
+    main = parts_of(project / "out", "parts.xlsx")
+    assert len(held) + len(main) == 8 and held and main
+    warned = [line for line in run.stderr.splitlines() if "larger than output.split" in line]
+    assert len(warned) == 2
+    holdout = [line for line in warned if "the holdout set out/parts.holdout.xlsx: " in line]
+    assert len(holdout) == 1
+    count = f"{len(held)} part{'s' if len(held) > 1 else ''} larger than"
+    assert f"{count} output.split.max_bytes (2,000): part 1 (" in holdout[0]
