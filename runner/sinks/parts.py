@@ -40,6 +40,13 @@ file's manifest.
   manifest lists that are still those parts, then that manifest
   (:meth:`~runner.sinks.base.Destination.remove_old_set`).
 
+- **As a companion** (a holdout's set, published with the output: runner.run.route):
+  its upload's ``placement()`` puts its parts in place as above but writes no manifest
+  of its own (the output's lists them), keeps each replaced file or object until the
+  output is published, and puts them back if it is not; then the other shape and its
+  extra parts go. With ``split`` turned off, :func:`remove_old_set` also removes the
+  holdout parts the old set's manifest lists (:func:`held_parts`).
+
 A run killed during the publishing itself (a handful of renames, or requests on S3)
 can leave new parts beside old ones with no manifest: a reader knows a set by its
 manifest, whose parts' ``sha256`` it can check.
