@@ -479,3 +479,48 @@ def test_holdout_parts_that_cannot_fit_max_bytes_are_a_warning_naming_it(
     assert len(holdout) == 1
     count = f"{len(held)} part{'s' if len(held) > 1 else ''} larger than"
     assert f"{count} output.split.max_bytes (2,000): part 1 (" in holdout[0]
+
+
+def test_s3_kill_9_while_the_holdout_set_is_written_keeps_both_previous_sets(
+    sandbox: Start, s3: S3Server, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    path = "s3://exports/daily/parts.csv"
+    write(project, "columns: [_id], split: {max_rows: 100}, s3: {part_size_mb: 5}", path=path)
+    env = {k: v for k, v in s3.env().items() if v is not None}
+    assert export(project, sandbox(users=500, seed=3), **env).returncode == 0
+    client = s3.client()
+
+    def objects() -> dict[str, bytes]:
+        listed = client.list_objects_v2(Bucket="exports").get("Contents", [])
+        return {
+            i["Key"]: client.get_object(Bucket="exports", Key=i["Key"])["Body"].read()
+            for i in listed
+            if i["Key"].startswith("daily/")
+        }
+
+    before = objects()
+    assert "daily/parts.holdout-0002.csv" in before
+    slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=4)
+    proc = subprocess.Popen(
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        cwd=project,
+        env=cli_env({**api_env(slow), **env}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:  # its part 2 complete and sent, the set not published
+        wait_for(lambda: bool(s3.open_uploads("exports", "daily/parts.holdout-0002.csv")))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -9
+    assert objects() == before  # both sets and the manifest, byte for byte
+    assert export(project, sandbox(users=500, seed=3), **env).returncode == 0
+    for name in ("parts.holdout-0001.csv", "parts.holdout-0002.csv", "parts-0001.csv"):
+        assert s3.open_uploads("exports", f"daily/{name}") == []  # aborted by the next run
+    now = objects()
+    assert {k: v for k, v in now.items() if "manifest" not in k} == {
+        k: v for k, v in before.items() if "manifest" not in k
+    }
