@@ -87,6 +87,33 @@ def check_listed(entries: list[dict[str, Any]], parts: list[Path], fmt: str) -> 
         assert str(entry["destination"]).endswith("/" + part.name)
 
 
+def s3_objects(s3: S3Server) -> dict[str, bytes]:
+    """Every object under ``daily/`` of bucket ``exports``, by key."""
+    client = s3.client()
+    listed = client.list_objects_v2(Bucket="exports", Prefix="daily/").get("Contents", [])
+    return {
+        i["Key"]: client.get_object(Bucket="exports", Key=i["Key"])["Body"].read() for i in listed
+    }
+
+
+def kill_9_when(project: Path, env: dict[str, str | None], ready: Callable[[], bool]) -> None:
+    """An export started in a child, killed with SIGKILL once ``ready()`` holds."""
+    proc = subprocess.Popen(
+        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
+        cwd=project,
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(ready)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -9
+
+
 CASES = [
     ("csv", "columns: [_id], split: {max_rows: 70}", "max_rows", 70),
     ("jsonl", "columns: [_id, status], split: {max_bytes: 3000}", "max_bytes", 3000),
@@ -285,24 +312,11 @@ def test_kill_9_while_the_holdout_set_is_written_keeps_both_previous_sets(
     folder = project / "out"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=4)
-    proc = subprocess.Popen(
-        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
-        cwd=project,
-        env=cli_env(api_env(slow)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
     def staged(name: str) -> bool:
         return any((t / name).exists() for t in folder.iterdir() if t.name.startswith(TEMP_PREFIX))
 
-    try:
-        wait_for(lambda: staged("parts.holdout-0002.csv"))  # its part 1 complete
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == -9
+    kill_9_when(project, api_env(slow), lambda: staged("parts.holdout-0002.csv"))  # 1 complete
     after = {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(TEMP_PREFIX)}
     assert after == before  # both sets and the manifest, byte for byte; no new part
     assert export(project, sandbox(users=500, seed=3)).returncode == 0  # cleans up after it
@@ -325,18 +339,11 @@ def test_s3_holdout_parts_beside_the_output_parts(
     assert run.returncode == 0, run.stdout + run.stderr
     client = s3.client()
 
-    def objects() -> dict[str, bytes]:
-        listed = client.list_objects_v2(Bucket="exports", Prefix="daily/").get("Contents", [])
-        return {
-            i["Key"]: client.get_object(Bucket="exports", Key=i["Key"])["Body"].read()
-            for i in listed
-        }
-
     def ids(data: bytes) -> list[str]:
         return [r["_id"] for r in csv.DictReader(io.StringIO(data.decode(), newline=""))]
 
     def check(api: Sandbox) -> int:
-        found = objects()
+        found = s3_objects(s3)
         manifest = json.loads(found.pop("daily/parts.csv.parts.manifest.json"))
         main = [k for k in sorted(found) if part_number(k[6:], "parts.csv")]
         held = [k for k in sorted(found) if part_number(k[6:], "parts.holdout.csv")]
@@ -489,38 +496,19 @@ def test_s3_kill_9_while_the_holdout_set_is_written_keeps_both_previous_sets(
     write(project, "columns: [_id], split: {max_rows: 100}, s3: {part_size_mb: 5}", path=path)
     env = {k: v for k, v in s3.env().items() if v is not None}
     assert export(project, sandbox(users=500, seed=3), **env).returncode == 0
-    client = s3.client()
-
-    def objects() -> dict[str, bytes]:
-        listed = client.list_objects_v2(Bucket="exports").get("Contents", [])
-        return {
-            i["Key"]: client.get_object(Bucket="exports", Key=i["Key"])["Body"].read()
-            for i in listed
-            if i["Key"].startswith("daily/")
-        }
-
-    before = objects()
+    before = s3_objects(s3)
     assert "daily/parts.holdout-0002.csv" in before
     slow = sandbox(users=3000, page_size=20, latency_ms=30, seed=4)
-    proc = subprocess.Popen(
-        [*HOOKED, "export", "--as-of", ANCHOR, "--concurrency", "1"],
-        cwd=project,
-        env=cli_env({**api_env(slow), **env}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:  # its part 2 complete and sent, the set not published
-        wait_for(lambda: bool(s3.open_uploads("exports", "daily/parts.holdout-0002.csv")))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == -9
-    assert objects() == before  # both sets and the manifest, byte for byte
+
+    def ready() -> bool:  # its part 2 complete and sent, the set not published
+        return bool(s3.open_uploads("exports", "daily/parts.holdout-0002.csv"))
+
+    kill_9_when(project, {**api_env(slow), **env}, ready)
+    assert s3_objects(s3) == before  # both sets and the manifest, byte for byte
     assert export(project, sandbox(users=500, seed=3), **env).returncode == 0
     for name in ("parts.holdout-0001.csv", "parts.holdout-0002.csv", "parts-0001.csv"):
         assert s3.open_uploads("exports", f"daily/{name}") == []  # aborted by the next run
-    now = objects()
+    now = s3_objects(s3)
     assert {k: v for k, v in now.items() if "manifest" not in k} == {
         k: v for k, v in before.items() if "manifest" not in k
     }

@@ -82,7 +82,7 @@ class LocalParts(PartsUpload):
         staged.close()
         return dest.display
 
-    def _moves(self, plain: bool) -> list[tuple[Path, Path]]:
+    def moves(self, plain: bool) -> list[tuple[Path, Path]]:
         """(staged file, target) of each part; one part of a preset's default split is
         the plain file, under the plain name."""
         if plain:
@@ -100,8 +100,8 @@ class LocalParts(PartsUpload):
             raise owner.error(exc, owner.manifest) from exc
         try:
             with target_lock(base):
-                self._swap(self._moves(plain), owner, staged_manifest)
-                self._remove_other_shape(plain)
+                self._swap(self.moves(plain), owner, staged_manifest)
+                self.remove_other_shape(plain)
         except OSError as exc:  # the lock file itself
             raise base.error(exc) from exc
         finally:
@@ -153,7 +153,7 @@ class LocalParts(PartsUpload):
         fsync_dir(owner.target.parent)
         return placed
 
-    def _remove_other_shape(self, plain: bool) -> None:
+    def remove_other_shape(self, plain: bool) -> None:
         """Once the new result and its manifest are in place: the other shape's files
         (manifest first, so none describes what is left), and a set's extra parts."""
         base = self.base
@@ -207,7 +207,7 @@ class _SetPlacement:
 
     def place(self) -> None:
         upload = self.upload
-        self.placed = upload.place(upload._moves(self.plain), upload.base, "nothing was published")
+        self.placed = upload.place(upload.moves(self.plain), upload.base, "nothing was published")
 
     def restore(self) -> None:
         put_back(self.placed)
@@ -217,7 +217,7 @@ class _SetPlacement:
         """Published: the replaced files go, and the other shape's (the plain file where a
         set is now, a set's parts past its count)."""
         try:
-            self.upload._remove_other_shape(self.plain)
+            self.upload.remove_other_shape(self.plain)
         finally:
             self.upload.staging.discard()
 

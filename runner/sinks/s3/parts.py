@@ -105,7 +105,7 @@ class S3Parts(PartsUpload):
             self._publish_plain(manifest, metadata)
         else:
             self._publish_set(manifest)
-        self._remove_other_shape(plain)
+        self.remove_other_shape(plain)
 
     def _publish_plain(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         """The one part as the plain file: the single-file publish (old manifest out,
@@ -168,7 +168,7 @@ class S3Parts(PartsUpload):
                 f"cannot write {where}: {s3_reason(exc, where)}; the previous set is kept"
             ) from exc
 
-    def _remove_other_shape(self, plain: bool) -> None:
+    def remove_other_shape(self, plain: bool) -> None:
         """Once the new result and its manifest are in place: the other shape's objects
         (manifest first, so none describes what is left), and a set's extra parts."""
         head, name = self._head_and_name()
@@ -226,7 +226,7 @@ class _SetPlacement:
         where a set is now, a set's parts past its count)."""
         _drop(self.placed)
         self.upload.main.done = True
-        self.upload._remove_other_shape(self.plain)
+        self.upload.remove_other_shape(self.plain)
 
 
 def remove_old_s3_set(dest: S3Target, whole: S3Target) -> None:
