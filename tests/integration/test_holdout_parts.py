@@ -512,3 +512,37 @@ def test_s3_kill_9_while_the_holdout_set_is_written_keeps_both_previous_sets(
     assert {k: v for k, v in now.items() if "manifest" not in k} == {
         k: v for k, v in before.items() if "manifest" not in k
     }
+
+
+def test_s3_a_failure_after_the_holdout_parts_are_placed_puts_them_back(
+    sandbox: Start, s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holdout's parts are in place and the output's too when the output's manifest
+    fails (a DestinationError raised just before it, in this process): both sets are
+    put back, byte for byte, with the old manifest, and nothing is left open."""
+    from runner.errors import DestinationError
+    from runner.sinks import base
+
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    path = "s3://exports/daily/parts.csv"
+    write(project, "columns: [_id], split: {max_rows: 100}, s3: {part_size_mb: 5}", path=path)
+    env = {k: v for k, v in s3.env().items() if v is not None}
+    assert export(project, sandbox(users=500, seed=3), **env).returncode == 0
+    before = s3_objects(s3)
+    placed: list[dict[str, bytes]] = []
+
+    def fail() -> None:
+        placed.append(s3_objects(s3))
+        raise DestinationError("cannot write the manifest (the test's failure)")
+
+    monkeypatch.setattr(base, "BEFORE_MANIFEST", [fail])
+    run = export(project, sandbox(users=800, seed=4), **env)
+    assert run.returncode == 1 and "the test's failure" in run.stdout + run.stderr
+    (during,) = placed  # both new sets were in place then
+    assert during["daily/parts.holdout-0001.csv"] != before["daily/parts.holdout-0001.csv"]
+    for name in ("parts.holdout.csv", "parts.csv"):  # more parts than before, each new
+        new = [k for k in during if part_number(k.removeprefix("daily/"), name)]
+        assert len(new) > len([k for k in before if part_number(k.removeprefix("daily/"), name)])
+    assert s3_objects(s3) == before
+    for name in ("parts.holdout-0001.csv", "parts-0001.csv"):
+        assert s3.open_uploads("exports", f"daily/{name}") == []
