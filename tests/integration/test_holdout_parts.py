@@ -546,3 +546,33 @@ def test_s3_a_failure_after_the_holdout_parts_are_placed_puts_them_back(
     assert s3_objects(s3) == before
     for name in ("parts.holdout-0001.csv", "parts-0001.csv"):
         assert s3.open_uploads("exports", f"daily/{name}") == []
+
+
+def test_a_gzip_holdout_set_keeps_gz_last_and_each_part_is_a_gzip_file(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    import gzip
+
+    api = sandbox(users=400, seed=7)
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    output = "columns: [_id], compression: gzip, split: {max_rows: 60}"
+    write(project, output, path="out/parts.csv.gz")
+    run = export(project, api)
+    assert run.returncode == 0, run.stdout + run.stderr
+    folder = project / "out"
+    held = parts_of(folder, "parts.holdout.csv.gz")
+    assert [p.name for p in held] == [
+        f"parts.holdout-{n:04d}.csv.gz" for n in range(1, len(held) + 1)
+    ]
+    main = parts_of(folder, "parts.csv.gz")
+    assert len(held) > 1 and len(main) > 1
+
+    def ids(path: Path) -> list[str]:
+        text = gzip.decompress(path.read_bytes()).decode("utf-8-sig")
+        return [r["_id"] for r in csv.DictReader(io.StringIO(text, newline=""))]
+
+    held_ids = [i for p in held for i in ids(p)]
+    main_ids = [i for p in main for i in ids(p)]
+    assert all(0 < len(ids(p)) <= 60 for p in held + main)
+    audience = api.truth(full_body(isContact=False, applicableFilters=[]))
+    assert sorted(held_ids + main_ids) == sorted(audience) and not set(held_ids) & set(main_ids)
