@@ -5,7 +5,8 @@ other, into a staging folder beside the target (``.segments-tmp-<random>-<name>`
 ``flock``-ed while the run lives), each fsynced when it is complete; publishing holds
 the target's lock, moves the old manifest aside, replaces each part (the replaced file
 kept in the staging folder), then puts the new manifest in place, or puts everything
-back.
+back. As a companion (a holdout's set: :meth:`LocalParts.placement`) the parts are
+placed the same way, without a manifest, and put back if the output is not published.
 """
 
 from __future__ import annotations

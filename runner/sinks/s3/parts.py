@@ -1,6 +1,7 @@
 """A split output on S3: its parts as multipart uploads, published as one set.
 
-The protocol is in :mod:`runner.sinks.parts`; this module holds its S3 half.
+The protocol is in :mod:`runner.sinks.parts`; this module holds its S3 half, and the
+set as a companion (a holdout's set: :meth:`S3Parts.placement`).
 """
 
 from __future__ import annotations
