@@ -576,3 +576,27 @@ def test_a_gzip_holdout_set_keeps_gz_last_and_each_part_is_a_gzip_file(
     assert all(0 < len(ids(p)) <= 60 for p in held + main)
     audience = api.truth(full_body(isContact=False, applicableFilters=[]))
     assert sorted(held_ids + main_ids) == sorted(audience) and not set(held_ids) & set(main_ids)
+
+
+def test_delta_files_and_the_holdout_set_are_published_with_the_output(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """Three companions (added, removed, the holdout's set): the added file holds the new
+    contacts of the published side only, the holdout's parts the same held-back ones."""
+    project = make_project(tmp_path, {}, FAST_RETRY)
+    write(project, "columns: [_id], delta: true, split: {max_rows: 60}")
+    assert export(project, sandbox(users=300, seed=21)).returncode == 0
+    folder = project / "out"
+    held_before = {i for p in parts_of(folder, "parts.holdout.csv") for i in ids_in(p, "csv")}
+    main_before = {i for p in parts_of(folder, "parts.csv") for i in ids_in(p, "csv")}
+    bigger = sandbox(users=400, seed=21)  # the same contacts and 100 more
+    run = export(project, bigger)
+    assert run.returncode == 0, run.stdout + run.stderr
+    held = {i for p in parts_of(folder, "parts.holdout.csv") for i in ids_in(p, "csv")}
+    main = {i for p in parts_of(folder, "parts.csv") for i in ids_in(p, "csv")}
+    added = set(ids_in(folder / "parts.added.csv", "csv"))
+    assert held_before < held and not held & main
+    assert sorted(held | main) == sorted(
+        bigger.truth(full_body(isContact=False, applicableFilters=[]))
+    )
+    assert added == main - main_before and added  # the published side's new contacts
