@@ -203,7 +203,8 @@ def _fetch_and_write(
     if clock := fetcher.clock.warning():
         live.warn(clock)
     live.result = live.result.with_figures(written)
-    live.result = replace(live.result, undated=scan.found if scan else 0)
+    held_parts = router.held_parts()
+    live.result = replace(live.result, undated=scan.found if scan else 0, held_out_parts=held_parts)
     live.warn(*written.cautions, *router.cautions())
     return written, fetcher
 

@@ -169,6 +169,10 @@ class Router:
         if self.file is not None:
             self.file.finish()
 
+    def held_parts(self) -> int:
+        """The parts of the holdout's set (0: one file, or no holdout file)."""
+        return 0 if self.file is None else len(part_list(self.file.encoder) or ())
+
     def cautions(self) -> list[str]:
         """Warnings about the holdout's file (its parts past ``max_bytes``)."""
         warning = self.file.warning() if self.file is not None else None

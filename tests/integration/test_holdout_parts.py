@@ -139,6 +139,8 @@ def test_the_holdout_of_a_split_output_is_a_set_of_parts_of_its_own(
     ]
     assert len(main) > 1 and len(held) > 1
     assert not (folder / f"parts.holdout.{fmt}").exists()  # a set, not one file
+    beside = f"{len(main)} parts and {len(held)} holdout parts beside out/parts.{fmt}"
+    assert f"parts: {beside} (output.split)" in run.stdout  # the summary
     # together the audience, by id, never a contact on both sides
     main_ids = [i for p in main for i in ids_in(p, fmt)]
     held_ids = [i for p in held for i in ids_in(p, fmt)]
@@ -464,6 +466,7 @@ def test_a_dry_run_of_a_split_holdout_counts_it_and_writes_nothing(
     held = [i for i in audience if readme_draw(i, "p", Fraction(3, 10))]
     (entry,) = json.loads((project / "r.json").read_text())["results"]
     assert (entry["rows"], entry["held_out"]) == (len(audience) - len(held), len(held)) != (0, 0)
+    assert entry["held_out_parts"] == -(-len(held) // 50)  # counted, none written
     assert not (project / "out").exists() or not any((project / "out").iterdir())
 
 
