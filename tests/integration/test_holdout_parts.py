@@ -147,10 +147,11 @@ def test_the_holdout_of_a_split_output_is_a_set_of_parts_of_its_own(
     audience = api.truth(full_body(isContact=False, applicableFilters=[]))
     assert sorted(main_ids + held_ids) == sorted(audience)
     assert not set(main_ids) & set(held_ids)
-    # each part within the split's limit
+    # each part within the split's limit, with the output's mode (0600)
     for part in main + held:
         size = len(ids_in(part, fmt)) if limit == "max_rows" else part.stat().st_size
         assert 0 < size <= value, part.name
+        assert part.stat().st_mode & 0o777 == 0o600
     # the manifest lists the holdout's parts as it lists the output's
     manifest = json.loads((folder / f"parts.{fmt}.parts.manifest.json").read_text())
     holdout = manifest["audience"]["holdout"]
