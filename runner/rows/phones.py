@@ -30,6 +30,8 @@ from typing import Any
 
 import phonenumbers
 
+from runner.rows.phone_rules import plain_e164
+
 _NON_DIGITS = re.compile(r"[^0-9]+")
 # ITU-T E.164's recommended international prefix, dialled from most of the world: with no
 # region to read a number in, a leading 00 is taken as the "+" it stands for.
@@ -70,6 +72,8 @@ def to_e164(country_code: str, number: str, region: str) -> str:
             text, region = f"+{country_code} {text}", ""
     elif not region and text.startswith(_ITU_PREFIX):
         text = "+" + text[len(_ITU_PREFIX) :]
+    if region and (plain := plain_e164(text, region)) is not None:
+        return plain  # the usual number, read by the same rules without the parser
     try:
         parsed = phonenumbers.parse(text, region or None)
     except phonenumbers.NumberParseException:
