@@ -74,7 +74,7 @@ class Region:
     general: Match  # the general pattern, whole number
     lengths: tuple[int, ...]  # the general desc's possible lengths
     local: tuple[int, ...]  # and those possible only locally
-    leading: Match | None  # leading_digits: this region of a shared country code
+    leading_digits: str | None  # this region of a shared country code starts so
     valid: Callable[[str], bool]  # the general desc and one number type match
 
     @classmethod
@@ -101,7 +101,7 @@ class Region:
             _fullmatch(general.national_number_pattern),
             tuple(general.possible_length),
             tuple(general.possible_length_local_only),
-            re.compile(meta.leading_digits).match if meta.leading_digits else None,
+            meta.leading_digits or None,
             _validity(general, [d for d in descs if d is not None]),
         )
 
@@ -158,8 +158,9 @@ def _fullmatch(pattern: str | None) -> Match:
 
 
 def _validity(general: PhoneNumberDesc, descs: list[PhoneNumberDesc]) -> Callable[[str], bool]:
-    """Whether a national number is of one of ``descs``' types (and of the general desc):
-    for each length, one alternation of the patterns of the types that allow it."""
+    """Whether a national number is of the general desc and of one of ``descs``' types:
+    for each length, one regex (the general pattern as a lookahead, then the patterns of
+    the types that allow that length as one alternation, which fullmatch tries in turn)."""
     by_length: dict[int, Match] = {}
     for length in range(_MIN_NSN, _MAX_NSN + 1):
         if general.possible_length and length not in general.possible_length:
@@ -170,23 +171,14 @@ def _validity(general: PhoneNumberDesc, descs: list[PhoneNumberDesc]) -> Callabl
             if d.national_number_pattern and (not d.possible_length or length in d.possible_length)
         ]
         if patterns and general.national_number_pattern:
-            alternatives = "|".join(f"(?:{p})" for p in patterns)  # fullmatch tries each
-            by_length[length] = _both(general.national_number_pattern, alternatives)
-    empty: Match = _never
+            types = "|".join(f"(?:{p})" for p in patterns)
+            whole = rf"(?=(?:{general.national_number_pattern})\Z)(?:{types})"
+            by_length[length] = re.compile(whole).fullmatch
 
     def valid(number: str) -> bool:
-        return by_length.get(len(number), empty)(number) is not None
+        return by_length.get(len(number), _never)(number) is not None
 
     return valid
-
-
-def _both(general: str, types: str) -> Match:
-    whole, typed = re.compile(general).fullmatch, re.compile(types).fullmatch
-
-    def match(number: str) -> object:
-        return typed(number) if whole(number) is not None else None
-
-    return match
 
 
 @functools.cache
@@ -195,12 +187,66 @@ def region(code: str) -> Region | None:
     return Region.of(code)
 
 
+Step = Callable[[str], "bool | None"]  # a decision on a number, or None: the next step's
+
+
 @functools.cache
-def _regions_of(country_code: int) -> tuple[tuple[Region, ...], bool]:
-    """The regions of a country code that libphonenumber has rules for, and whether the
-    code has one region only (then it is the number's region without a check)."""
+def _country(country_code: int) -> Callable[[str], bool]:
+    """is_valid_number for a national number of ``country_code``: the number's region
+    among the code's regions, in libphonenumber's order (one with leading digits is the
+    number's when it starts with them; one without, when the number is of its types),
+    then whether the number is of one of that region's types."""
     codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
-    return tuple(r for r in map(region, codes) if r is not None), len(codes) == 1
+    regions = [r for r in map(region, codes) if r is not None]
+    if len(codes) == 1:  # the region without a check
+        return regions[0].valid if regions else _invalid
+    steps: list[Step] = []
+    run: list[Region] = []  # regions told by leading digits, one after another
+    for candidate in [*regions, None]:
+        if candidate is not None and candidate.leading_digits is not None:
+            run.append(candidate)
+            continue
+        if run:
+            steps.append(_by_leading(run))
+            run = []
+        if candidate is not None:
+            steps.append(_if_valid(candidate))
+
+    def valid(national: str) -> bool:
+        for step in steps:
+            if (decided := step(national)) is not None:
+                return decided
+        return False
+
+    return valid
+
+
+def _invalid(_: str) -> bool:
+    return False
+
+
+def _if_valid(candidate: Region) -> Step:
+    """A region without leading digits: the number's when it is of the region's types."""
+    valid = candidate.valid
+
+    def step(national: str) -> bool | None:
+        return True if valid(national) else None
+
+    return step
+
+
+def _by_leading(run: list[Region]) -> Step:
+    """Regions with leading digits, in a row: the first whose digits start the number is
+    its region (one regex: an alternation matches its first alternative that can)."""
+    named = {f"r{i}": r for i, r in enumerate(run)}
+    either = "|".join(f"(?P<{name}>{r.leading_digits})" for name, r in named.items())
+    match = re.compile(either).match
+
+    def step(national: str) -> bool | None:
+        found = match(national)
+        return None if found is None else named[str(found.lastgroup)].valid(national)
+
+    return step
 
 
 def plain_e164(text: str, code: str) -> str | None:
@@ -218,18 +264,4 @@ def plain_e164(text: str, code: str) -> str | None:
         return None
     if not _MIN_NSN <= len(national) <= _MAX_NSN:
         return ""
-    return f"+{rules.prefix}{national}" if _is_valid(rules.country_code, national) else ""
-
-
-def _is_valid(country_code: int, national: str) -> bool:
-    """is_valid_number: the region of the number among its country code's, then its types."""
-    regions, only = _regions_of(country_code)
-    if only:
-        return bool(regions) and regions[0].valid(national)
-    for candidate in regions:
-        if candidate.leading is not None:
-            if candidate.leading(national):
-                return candidate.valid(national)
-        elif candidate.valid(national):
-            return True
-    return False
+    return f"+{rules.prefix}{national}" if _country(rules.country_code)(national) else ""

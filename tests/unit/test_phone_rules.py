@@ -110,7 +110,6 @@ def test_any_digits_and_separators_read_as_libphonenumber_reads_them(
 )
 def test_numbers_of_other_kinds_go_to_libphonenumber(text: str, region: str) -> None:
     assert plain_e164(text, region) is None
-    to_e164.cache_clear()
     assert to_e164("", text, region) == libphonenumber(text, region)
 
 
@@ -138,7 +137,6 @@ def test_a_run_of_usual_numbers_never_asks_the_parser(monkeypatch: pytest.Monkey
         return real_parse(*args, **kwargs)
 
     monkeypatch.setattr(phonenumbers, "parse", counting)
-    to_e164.cache_clear()
     normaliser = Phones()
     assert [normaliser.e164(phone, country) for phone, country in phones] == expected
     assert parsed == []
