@@ -1,11 +1,12 @@
-"""The wire under :mod:`runner.fetch`: one urllib3 pool, a deadline per request,
-and reply bodies read with a cap.
+"""The wire under :mod:`runner.fetch`: the transport interface, a deadline per request,
+reply bodies read with a cap, and the urllib3 transport (used through a proxy).
 
 - :class:`Transport`: the plug point. It sends one body and hands back the open
   reply; a test or another HTTP client swaps it (``PageFetcher(..., transport=)``).
-  :class:`UrllibTransport` is the one in use: a ``requests.Session.post`` costs
-  about twice the CPU of the same ``urlopen`` (README "Benchmarks"), and at zero
-  latency that CPU is the export's speed.
+  Without a proxy the one in use is :class:`~runner.fetch.client.ClientTransport`
+  (``http.client``: at zero latency a page's CPU is the export's speed);
+  :class:`UrllibTransport` through one (a ``requests.Session.post`` costs about twice
+  the CPU of the same ``urlopen``, README "Benchmarks").
 - :func:`pool_manager`: keep-alive connections, through the environment's proxy
   (as requests reads it), verified against the CA bundle requests uses.
 - :class:`Deadlines`: a socket read timeout bounds each wait for bytes, not a
