@@ -106,14 +106,18 @@ class _Reply:
         return bytes(out)
 
 
-def _decoder(encoding: str) -> ContentDecoder:
-    if "," in encoding:
+_DECODED = {"gzip", "x-gzip", "deflate"}  # what urllib3 decodes of what the request accepts
+
+
+def _decoder(encoding: str) -> ContentDecoder | None:
+    """urllib3's decoder for a ``Content-Encoding``; None for one it would pass on as it
+    came (the body then fails as JSON, and is tried again)."""
+    parts = [part.strip() for part in encoding.split(",")]
+    if not set(parts) <= _DECODED:
+        return None
+    if len(parts) > 1:
         return MultiDecoder(encoding)
-    if encoding in ("gzip", "x-gzip"):
-        return GzipDecoder()
-    if encoding == "deflate":
-        return DeflateDecoder()
-    raise Retryable(f"reply is encoded as {encoding[:40]!r}, which was not asked for")
+    return GzipDecoder() if parts[0] != "deflate" else DeflateDecoder()
 
 
 def _sent_whole(conn: Any, body: Any, encode_chunked: bool) -> bool:

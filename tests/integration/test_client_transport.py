@@ -130,6 +130,10 @@ class Counting(BaseHTTPRequestHandler):
         extra = {}
         if self.encoding == "gzip":
             body, extra = gzip.compress(body), {"Content-Encoding": "gzip"}
+        elif self.encoding == "gzip, gzip":  # encoded twice, listed in the order applied
+            body, extra = gzip.compress(gzip.compress(body)), {"Content-Encoding": "gzip, gzip"}
+        elif self.encoding == "br":  # not asked for: passed on as it came, as urllib3 does
+            extra = {"Content-Encoding": "br"}
         elif self.encoding == "deflate":  # zlib's format, as RFC 9110 says
             body, extra = zlib.compress(body), {"Content-Encoding": "deflate"}
         elif self.encoding == "raw deflate":  # what some servers send as deflate
@@ -203,7 +207,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_retried(
     assert (counting.requests, counting.connections) == (3, 3)
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate", "gzip, gzip", "br"])
 def test_compressed_replies_are_decoded_and_capped(counting: type[Counting], encoding: str) -> None:
     counting.encoding = encoding
     expected = orjson.dumps({"success": True, "data": [{"_id": str(i)} for i in range(40)]})
