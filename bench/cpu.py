@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bare_loop import bare_loop
-from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess
+from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess, table
 
 RUNNER_YAML = """\
 version: 1
@@ -100,9 +100,9 @@ def measure(
 def _row(label: str, entry: dict[str, Any]) -> Row:
     return [
         f"zero latency: {label}",
-        f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f})",
+        f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f}), "
+        f"CPU {entry['cpu']:.2f} s (bare {entry['bare_cpu']:.2f} s)",
         f"{entry['ratio']:.2f}",
-        f"CPU {entry['cpu']:.2f} s (bare loop {entry['bare_cpu']:.2f} s)",
         f"{entry['max_rss_mb']:.0f} MB",
     ]
 
@@ -117,8 +117,7 @@ def main(argv: list[str]) -> int:
     runs = int(argv[1]) if len(argv) > 1 else 3
     with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
         figures, rows = measure(Path(tmp), users, runs, before)
-    for row in rows:
-        print(" | ".join(row))
+    print(table([["benchmark", "figure", "ratio", "max RSS"], *rows]))
     print(json.dumps(figures, indent=2))
     return 0
 
