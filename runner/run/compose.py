@@ -106,7 +106,7 @@ class Audiences:
         """The export's router: the id sets it needs built (RunnerError if one cannot be),
         the holdout file opened beside the output."""
         router = self.router(plan.seg)
-        router.file = HoldoutFile.open(plan, self.ws.project, dry_run)
+        router.file = HoldoutFile.open(plan, dry_run)
         return router
 
     def router(self, seg: Segment, *, holdout: bool = True, tap: bool = True) -> Router:

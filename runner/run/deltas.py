@@ -16,14 +16,13 @@ from typing import Any
 
 from runner.formats import Encoder, content_type
 from runner.history import HistoryStore, RunRecord, new_run_id
-from runner.history.delta import DeltaSummary, DeltaTracker, id_record
+from runner.history.delta import DeltaSummary, DeltaTracker
 from runner.history.record import utc_now
 from runner.history.snapshot import SnapshotBase
-from runner.run.plan import Plan, with_path
-from runner.sinks import Destination, Upload, destination_for
-from runner.spec.project import Project
+from runner.run.plan import Plan
+from runner.sinks import Destination, Upload
 from runner.spec.segment import Column, OutputSpec, Segment
-from runner.spec.targets import DELTA_TAGS, tagged_path
+from runner.spec.targets import DELTA_TAGS
 
 
 def removed_spec(spec: OutputSpec, id_key: str) -> OutputSpec:
@@ -32,12 +31,12 @@ def removed_spec(spec: OutputSpec, id_key: str) -> OutputSpec:
     return dataclasses.replace(spec, columns=columns, preset=None, hash=None, rename={})
 
 
-def open_deltas(plan: Plan, project: Project, dry_run: bool) -> Deltas | None:
+def open_deltas(plan: Plan, dry_run: bool) -> Deltas | None:
     """This run's id snapshot (and delta files); none on a dry run, nor incremental (its
     file is one window's new contacts, not the audience a snapshot stands for)."""
     if dry_run or plan.window is not None:
         return None
-    return Deltas.open(plan, project)
+    return Deltas.open(plan)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +72,9 @@ class Deltas:
     files: list[DeltaFile] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def open(cls, plan: Plan, project: Project) -> Deltas:
+    def open(cls, plan: Plan) -> Deltas:
         """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
-        seg, previous, id_key = plan.seg, plan.previous, project.api.id_key
+        seg, previous, id_key = plan.seg, plan.previous, plan.project.api.id_key
         ref = previous.snapshot if previous and seg.output.delta else None
         base = None  # the first delta run: every row is added
         if ref:
@@ -85,8 +84,7 @@ class Deltas:
         for tag in DELTA_TAGS if seg.output.delta else ():
             spec = seg.output if tag == "added" else removed_spec(seg.output, id_key)
             spec = dataclasses.replace(spec, split=None)  # a delta file is never split
-            path = tagged_path(seg.output.path, tag)
-            dest = destination_for(with_path(seg, path, spec), project, plan.out)
+            dest = plan.companion(tag, spec)
             upload = dest.open(content_type(spec))
             deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
         return deltas
@@ -100,8 +98,8 @@ class Deltas:
         """Finish the delta files, if any, and store this run's snapshot."""
         summary = self.tracker.finish()
         for f in self.files:  # with output.delta: added, then removed (the ids that left)
-            for ids in self.tracker.removed() if f.tag == "removed" else ():
-                f.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
+            for page in self.tracker.removed_records() if f.tag == "removed" else ():
+                f.encoder.write_page(page)
             f.encoder.finish()
         run_id = new_run_id(utc_now())
         snapshot = self.store.put_snapshot(self.seg.name, run_id, summary.snapshot)

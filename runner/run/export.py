@@ -102,7 +102,7 @@ def export_segment(
         live.tell(f"start:{planned.expected_rows or ''}")  # with progress's total, if any
         upload = DiscardUpload() if dry else planned.destination.open(content_type(seg.output))
         router = (audiences or Audiences(ws, token, options)).start(planned, dry)
-        deltas = open_deltas(planned, ws.project, dry)
+        deltas = open_deltas(planned, dry)
         written, fetcher = _fetch_and_write(  # 2 to 4: exclude, only, holdout; the deltas
             ws, options, token, planned, deltas, upload, live, scrub, router
         )
@@ -174,6 +174,7 @@ def _fetch_and_write(
     """Steps 2 to 4: the pages of the plan's request, through ``router`` (exclude, only,
     holdout), as rows, into ``upload``; each page into ``deltas`` too."""
     seg = planned.seg
+    check_resolved(seg)  # before anything is asked
 
     def on_retry(reason: str) -> None:
         live.result = replace(live.result, retries=fetcher.retries)
@@ -187,8 +188,6 @@ def _fetch_and_write(
             live.result, pages=pages, rows=rows, duplicates=duplicates, held_out=router.held
         )
         live.tell("page")
-
-    check_resolved(seg)
 
     fetcher = open_pages(
         ws,

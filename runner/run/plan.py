@@ -28,6 +28,7 @@ class Plan:
     """One run's plan: what the steps after it read, never change."""
 
     seg: Segment  # with the path this run writes (dated when incremental)
+    project: Project
     out: OutputRoot | None  # --out: the root every file of the run is placed under
     destination: Destination
     store: HistoryStore  # the history beside the destination
@@ -49,6 +50,12 @@ class Plan:
         """Progress's estimate: the last successful run's rows (none when incremental)."""
         return self.previous.rows if self.previous and self.seg.mode == "full" else None
 
+    def companion(self, tag: str, spec: OutputSpec) -> Destination:
+        """Where a file published with the output goes: ``<name>.<tag>.<ext>`` beside it
+        (a delta or holdout file), written as ``spec`` says."""
+        path = tagged_path(self.seg.output.path, tag)
+        return destination_for(with_path(self.seg, path, spec), self.project, self.out)
+
 
 def plan(seg: Segment, ws: Workspace, out: OutputRoot | None, since: str | None = None) -> Plan:
     """``seg``'s run in ``ws``: HistoryError if the history cannot be read. ``since``
@@ -61,7 +68,7 @@ def plan(seg: Segment, ws: Workspace, out: OutputRoot | None, since: str | None 
     if seg.mode == "incremental":
         start = Clock.parse(since, ws.clock.tz.key).now if since else None  # as --as-of reads
         window = next_window(ws.clock.now, last_incremental(store, seg.name), seg.body, start)
-    return Plan(seg, out, dest, store, last_success(store, seg.name), window)
+    return Plan(seg, ws.project, out, dest, store, last_success(store, seg.name), window)
 
 
 def stamp(moment: dt.datetime) -> str:
