@@ -43,12 +43,18 @@ expect: {max_change: 30%}
 LATER = "2026-11-26T00:00:00Z"
 
 
-def _exported(api: Sandbox, project: Path, as_of: str = ANCHOR) -> tuple[Workspace, ExportResult]:
+def _exported(
+    sandbox: Start, root: Path, segment: dict[str, str], users: int
+) -> tuple[Path, Workspace, ExportResult]:
+    """A project of ``segment`` (name: text), exported once at ANCHOR from a sandbox of ``users``; the
+    project, its workspace a day later and the run's record."""
+    api = sandbox(users=users, page_size=50)
+    project = make_project(root, segment, FAST_RETRY)
     env = {k: v for k, v in api_env(api).items() if v is not None}
-    ws = Workspace.open(project, as_of=as_of, env=env)
+    ws = Workspace.open(project, as_of=ANCHOR, env=env)
     (result,) = export(ws.segments, ws, ExportOptions(), env=env)
     assert result.status == RunStatus.SUCCESS, result.error
-    return Workspace.open(project, as_of=LATER, env=env), result
+    return project, Workspace.open(project, as_of=LATER, env=env), result
 
 
 def _written(rows: int, sha256: str = "") -> Written:
@@ -56,9 +62,7 @@ def _written(rows: int, sha256: str = "") -> Written:
 
 
 def test_the_plan_reads_the_last_run_and_is_frozen(sandbox: Start, tmp_path: Path) -> None:
-    api = sandbox(users=230, page_size=50)
-    project = make_project(tmp_path, {"everyone": FULL.format(bounds="")}, FAST_RETRY)
-    ws, result = _exported(api, project)
+    project, ws, result = _exported(sandbox, tmp_path, {"everyone": FULL.format(bounds="")}, 230)
     planned = plan(ws.segments[0], ws, None)
     (entry,) = runs(planned.store, "everyone")
     assert planned.previous == entry and planned.expected_rows == result.rows == 230
@@ -73,9 +77,7 @@ def test_the_plan_reads_the_last_run_and_is_frozen(sandbox: Start, tmp_path: Pat
 def test_an_incremental_plan_starts_where_the_last_run_ended(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    api = sandbox(users=120, page_size=50)
-    project = make_project(tmp_path, {"signups": INCREMENTAL}, FAST_RETRY)
-    ws, result = _exported(api, project)
+    _, ws, result = _exported(sandbox, tmp_path, {"signups": INCREMENTAL}, 120)
     planned = plan(ws.segments[0], ws, None)
     assert planned.previous is not None and planned.window is not None
     assert planned.window.start is not None
@@ -107,9 +109,7 @@ def test_the_guards_take_the_plan_and_the_written_figures(
     held_out: int,
     tripped: str | None,
 ) -> None:
-    api = sandbox(users=230, page_size=50)
-    project = make_project(tmp_path, {"everyone": FULL.format(bounds="")}, FAST_RETRY)
-    _exported(api, project)
+    project, _, _ = _exported(sandbox, tmp_path, {"everyone": FULL.format(bounds="")}, 230)
     (project / "segments" / "everyone.yaml").write_text(FULL.format(bounds=bounds), "utf-8")
     ws = Workspace.open(project, as_of=LATER, env={})
     planned = plan(ws.segments[0], ws, None)
@@ -134,11 +134,8 @@ def test_the_guards_take_the_plan_and_the_written_figures(
 def test_an_incremental_run_never_replaces_another_runs_dated_file(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    api = sandbox(users=120, page_size=50)
-    project = make_project(tmp_path, {"signups": INCREMENTAL}, FAST_RETRY)
-    _, result = _exported(api, project)
-    env = {k: v for k, v in api_env(api).items() if v is not None}
-    again = Workspace.open(project, as_of=ANCHOR, env=env)  # the same as-of: the same file
+    project, _, result = _exported(sandbox, tmp_path, {"signups": INCREMENTAL}, 120)
+    again = Workspace.open(project, as_of=ANCHOR, env={})  # the same as-of: the same file
     planned = plan(again.segments[0], again, None)
     assert planned.destination.display == result.destination
     same, other = _written(0, result.sha256), _written(0, "0" * 64)
@@ -152,9 +149,7 @@ def test_an_incremental_run_never_replaces_another_runs_dated_file(
 def test_the_history_entry_is_made_from_the_record_and_the_steps_values(
     sandbox: Start, tmp_path: Path, status: RunStatus
 ) -> None:
-    api = sandbox(users=90, page_size=50)
-    project = make_project(tmp_path, {"signups": INCREMENTAL}, FAST_RETRY)
-    ws, first = _exported(api, project)
+    _, ws, first = _exported(sandbox, tmp_path, {"signups": INCREMENTAL}, 90)
     planned = plan(ws.segments[0], ws, None)
     assert planned.window is not None
     record = dataclasses.replace(first, status=status, rows=7, retries=2, error="why")
