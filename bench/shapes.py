@@ -53,7 +53,7 @@ timezone: UTC
 """
 
 
-def _server(shape: str, users: int, latency_ms: float = 0, *extra: str) -> SandboxProcess:
+def shaped_sandbox(shape: str, users: int, latency_ms: float = 0, *extra: str) -> SandboxProcess:
     """A sandbox of ``users`` contacts in ``shape``, dated from the bench's anchor."""
     return SandboxProcess(users, latency_ms, extra=["--shape", shape, "--anchor", ANCHOR, *extra])
 
@@ -98,14 +98,14 @@ def one_shape(project: Path, shape: str) -> dict[str, Any]:
     wanted = {"isContact": False, "applicableFilters": [], **segment_filter(shape, _anchor())}
     (project / "segments" / "shaped.yaml").write_text(SEGMENT % orjson.dumps(wanted).decode())
     out: dict[str, Any] = {}
-    server = _server(shape, BIG)
+    server = shaped_sandbox(shape, BIG)
     try:
         d, p, last = alternate(project, server.url, 3)
         out["zero"] = {"default": d, "plain": p, "ratio": p / d, "same": last["same"]}
         out["zero"]["read"] = last.get("read_as", "")
     finally:
         server.stop()
-    server = _server(shape, SMALL, 50)
+    server = shaped_sandbox(shape, SMALL, 50)
     try:
         d, p, last = alternate(project, server.url, 2)
         c8 = export(project, server.url, "8", True)["seconds"]
@@ -120,7 +120,7 @@ def one_shape(project: Path, shape: str) -> dict[str, Any]:
 
 
 def offset_cost(project: Path, shape: str) -> dict[str, Any]:
-    server = _server(shape, BIG, 20, "--skip-cost-us", "10")
+    server = shaped_sandbox(shape, BIG, 20, "--skip-cost-us", "10")
     try:
         default = export(project, server.url, "auto", True)
         plain = export(project, server.url, "4", False)
@@ -142,7 +142,7 @@ def capacity(project: Path, shape: str) -> dict[str, Any]:
     state = project / ".segments"
     runs, first = {}, ""
     for name, concurrency in (("auto", "auto"), ("learned", "auto"), ("fixed6", "6")):
-        server = _server(shape, SMALL, 50, "--capacity", "6")
+        server = shaped_sandbox(shape, SMALL, 50, "--capacity", "6")
         url = ApiSettings(base_url=server.url).url
         if name == "learned" and (learned := recall(state, first)) is not None:
             keep(state, url, learned)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.fetch.paging import NewRecords, PageNumbers, PageRequest
+from runner.fetch.paging import Aside, NewRecords, PageNumbers, PageRequest
 from runner.fetch.windows.outside import Outside
 from runner.fetch.windows.plan import CREATED, Range, Window, text
 
@@ -95,11 +95,11 @@ class Handover:
                 return self.next()
         return request
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
         assert self.paging is not None
         probing = self.paging.probing  # the windows' leftover waits for the first page
         kept = self.paging.read(request, records)
-        return kept if probing else self._passed(kept)
+        return kept if probing or kept is Aside.PAGE else self._passed(kept)
 
     def _new(self, kept: list[Any] | None) -> list[Any] | None:
         """Page numbers' records not passed on before (by windows, or a page above),
