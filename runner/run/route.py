@@ -24,10 +24,9 @@ from runner.fetch.records import SeenIds
 from runner.formats import Encoder, content_type
 from runner.formats.split import encoder_for, part_list, split_warning
 from runner.history.snapshot import canonical
-from runner.run.remember import HistoryRun, with_path
-from runner.sinks import Destination, DiscardUpload, Upload, destination_for
+from runner.run.plan import Plan
+from runner.sinks import Destination, DiscardUpload, Upload
 from runner.spec.compose import HOLDOUT_TAG, Holdout
-from runner.spec.targets import tagged_path
 
 
 class IdSet(Protocol):
@@ -67,12 +66,11 @@ class HoldoutFile:
     encoder: Encoder
 
     @classmethod
-    def open(cls, run: HistoryRun, dry_run: bool) -> HoldoutFile | None:
-        seg = run.seg  # with the path this run writes (dated when incremental)
+    def open(cls, plan: Plan, dry_run: bool) -> HoldoutFile | None:
+        seg = plan.seg  # with the path this run writes (dated when incremental)
         if seg.compose.holdout is None:
             return None
-        path = tagged_path(seg.output.path, HOLDOUT_TAG)
-        dest = destination_for(with_path(seg, path), run.ws.project, run.out)
+        dest = plan.companion(HOLDOUT_TAG, seg.output)  # split as the output is
         upload = DiscardUpload() if dry_run else dest.open(content_type(seg.output))
         which = f"the holdout set {dest.display}"
         encoder = encoder_for(seg.output, upload, upload.part_writer(), which)
