@@ -7,18 +7,23 @@ tenth more than page numbers. Where skipped rows cost nothing those requests are
 they change, and page numbers are faster.
 
 The first window is the list's own first pages, read by page number, so the reply
-times of its pages show what depth costs: :func:`depth_cost` compares the deepest third
-of its pages with the shallowest third by their lower quartiles. A busy machine, a
-collector, threads starting and requests queueing only ever add time, to some replies
-and not others; the cost of depth adds to every deep reply. So the fastest replies of
-each third are the server's own work, and a burst of slow replies (a quarter of a third
-or more) moves neither quartile: medians or means did, and a burst over the shallow
-pages sent a list that costs 10 us a skipped row to page numbers.
+times of its pages show what depth costs: :func:`depth_cost` compares the fastest reply
+of the deepest third of its pages with the fastest of the shallowest third. A busy
+machine, a collector, threads starting and requests queueing only ever add time, to
+some replies and not others; the cost of depth adds to every deep reply. So the fastest
+reply of each third is the closest to the server's own work, however many others a
+burst slowed down: medians, means and even lower quartiles moved with the bursts of a
+machine at load 10-20, and sent a list that costs 10 us a skipped row to page numbers.
 Windows are kept when a page at the window's depth costs the server clearly more than
 page 1 (a tenth more: about what windows add in requests; and at least
 :data:`FLOOR_S`: below that, the difference is this machine's noise, not the
 server's work). Too few pages to tell: windows are kept (page numbers on a list where
 depth costs lose far more than windows where it does not).
+
+While the list goes on by page number, :class:`Choice` asks again each time it is
+twice as deep (pages 65, 129, 257 ... for windows of 32): what depth costs grows with
+depth and the noise does not, so a list sent to page numbers by a burst is found out
+while page numbers have cost at most twice the pages read so far.
 
 >>> depth_cost({n: 0.05 for n in range(1, 34)}, 32)  # flat: page numbers
 'deep pages cost no more than page 1 (a page 32 deep: +0.0 ms on 50.0 ms)'
@@ -45,8 +50,8 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
     third = max(2, len(pages) // 3)
     shallow, deep = pages[:third], pages[-third:]
     span = statistics.mean(deep) - statistics.mean(shallow)
-    top = _low([seconds[n] for n in shallow])
-    bottom = _low([seconds[n] for n in deep])
+    top = min(seconds[n] for n in shallow)
+    bottom = min(seconds[n] for n in deep)
     extra = max(0.0, bottom - top) / span * depth if span > 0 else 0.0
     if extra > max(SHARE * top, FLOOR_S):
         return None
@@ -56,26 +61,29 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
     )
 
 
-def _low(values: list[float]) -> float:
-    """The lower quartile."""
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 4]
-
-
 class Choice:
-    """Reply times of the first window's pages by page number (``timed``), until
-    :meth:`decide` is asked, once, when that window is as deep as it was sized."""
+    """Reply times of the first window's pages by page number (``timed``), while it is
+    read by page number: :meth:`due` when it is as deep as a window was sized, then
+    twice as deep, four times ... (see the module docstring)."""
 
     def __init__(self) -> None:
         self.seconds: dict[int, list[float]] = {}
         self.deciding = True
+        self.check = 0  # pages passed on at the next decision (0: a window's depth + 1)
 
     def timed(self, number: int, seconds: float) -> None:
         if self.deciding:
             self.seconds.setdefault(number, []).append(seconds)
 
+    def due(self, passed: int, depth: int) -> bool:
+        """Whether to decide, ``passed`` pages passed on of a window sized to ``depth``."""
+        self.check = self.check or depth + 1
+        return passed >= self.check
+
     def decide(self, depth: int) -> str | None:
-        """Why page numbers beat windows (None: windows pay, or too few pages to tell)."""
-        self.deciding = False
+        """Why page numbers beat windows (None: windows pay, or too few pages to tell:
+        then no more is timed); asked again when twice as deep."""
         pages = {n: statistics.median(times) for n, times in self.seconds.items()}
-        return depth_cost(pages, depth)
+        why = depth_cost(pages, depth)
+        self.deciding, self.check = why is not None, 2 * self.check - 1
+        return why

@@ -300,19 +300,21 @@ class Windows(_Opening):
         """Once the first window (the list's own pages, by page number) has passed on
         the pages it was sized to: whether windows pay (:mod:`depth_cost`, from its
         reply times). They do: it ends at the page just passed on and windows read the
-        rest from there. They do not: it reads on to the end of the list, page numbers
-        already on the wire, so the switch costs no request and no round trip."""
+        rest from there. They do not: it reads on by page number, requests already on
+        the wire, so the switch costs no request and no round trip; asked again each
+        time it is twice as deep (:class:`Choice`)."""
         first = self._first
         if first is None or self.ordered:
             return
         if first.phase is Phase.DONE or first.end is not None:
             self._first = None  # the whole list fitted in it: nothing to decide
             return
-        if first.out <= first.depth + 1:
-            return
-        if self.choice.deciding and (why := self.choice.decide(first.depth)):
-            self.then.switched, self._first = why, None
-            return
+        if self.choice.deciding:
+            if not self.choice.due(first.out - 1, first.depth):
+                return
+            self.then.switched = self.choice.decide(first.depth) or ""
+            if self.then.switched:
+                return  # page numbers, until the next check
         if (stopped := first.stop()) is not None:
             below, held = stopped
             self._turns.held += held
