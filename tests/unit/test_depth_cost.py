@@ -154,3 +154,27 @@ def test_a_list_sent_to_page_numbers_by_noise_is_found_out_twice_as_deep() -> No
     whole = {"startAt": "", "endsAt": text(END)}
     asked = [r.number for r in sent if r.body.get("createdAt") == whole]
     assert 65 <= max(asked) <= 65 + 4  # page numbers to the second check, no further
+
+
+@pytest.mark.parametrize(("above", "tied"), [(1000, 800), (1640, 100), (400, 3000)])
+def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: int) -> None:
+    # Where windows pay and the first window's last page is on one instant (a bulk
+    # import), it ends at the first page past it that spans two instants (the windows
+    # below would read the import's contacts again from their page 1): every contact
+    # once, in order, and windows below it.
+    rng = random.Random(above)
+    at = END - 3 * 86_400_000
+    stamps = [END - rng.randrange(86_400_000) for _ in range(above)] + [at] * tied
+    stamps += [at - 1 - rng.randrange(300 * 86_400_000) for _ in range(3000)]
+    records = [{"_id": i, "createdAt": text(s)} for i, s in enumerate(sorted(stamps, reverse=True))]
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page)
+    assert paging.then.switched == "" and paging.windows > 2
+    whole = {"startAt": "", "endsAt": text(END)}
+    last = max(r.number for r in sent if r.body.get("createdAt") == whole)
+
+    def spans(number: int) -> bool:
+        rows = records[(number - 1) * 50 : number * 50]
+        return len(rows) == 50 and rows[0]["createdAt"] != rows[-1]["createdAt"]
+
+    ends = next(n for n in range(33, 200) if spans(n))  # past the import, not inside it
+    assert ends <= last <= ends + 4  # and the pages asked past it, at most those on the wire
