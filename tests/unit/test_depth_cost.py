@@ -13,7 +13,7 @@ import pytest
 from runner.fetch.paging import NewRecords, PageNumbers
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
-from runner.fetch.windows.depth_cost import depth_cost
+from runner.fetch.windows.depth_cost import Choice, depth_cost
 from runner.fetch.windows.plan import Range, Window, ms, text
 from runner.fetch.windows.strategy import Windows
 
@@ -178,3 +178,14 @@ def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: 
 
     ends = next(n for n in range(33, 200) if spans(n))  # past the import, not inside it
     assert ends <= last <= ends + 4  # and the pages asked past it, at most those on the wire
+
+
+def test_a_list_read_by_page_number_is_asked_six_times_and_then_holds_no_times() -> None:
+    choice, asked = Choice(), []
+    for page in range(1, 5000):
+        choice.timed(page, 0.02)
+        if choice.deciding and choice.due(page, 32):
+            assert choice.decide(32)  # flat: page numbers, each time
+            asked.append(page)
+    assert asked == [33, 65, 129, 257, 513, 1025]
+    assert not choice.deciding and choice.seconds == {}

@@ -23,7 +23,8 @@ depth costs lose far more than windows where it does not).
 While the list goes on by page number, :class:`Choice` asks again each time it is
 twice as deep (pages 65, 129, 257 ... for windows of 32): what depth costs grows with
 depth and the noise does not, so a list sent to page numbers by a burst is found out
-while page numbers have cost at most twice the pages read so far.
+while page numbers have cost at most twice the pages read so far (up to 1,025 pages
+deep, :data:`CHECKS`: past that, a list read by page number keeps no time per page).
 
 >>> depth_cost({n: 0.05 for n in range(1, 34)}, 32)  # flat: page numbers
 'deep pages cost no more than page 1 (a page 32 deep: +0.0 ms on 50.0 ms)'
@@ -39,6 +40,7 @@ from collections.abc import Mapping
 SHARE = 0.1  # a page at the window's depth this much slower than page 1: windows pay
 FLOOR_S = 0.003  # and at least this much slower (seconds): less is noise here
 PAGES = 6  # pages of the first window needed to tell anything
+CHECKS = 6  # decisions at most: at 33, 65, 129, 257, 513 and 1,025 pages of 50
 
 
 def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
@@ -62,18 +64,21 @@ def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
 
 
 class Choice:
-    """Reply times of the first window's pages by page number (``timed``), while it is
-    read by page number: :meth:`due` when it is as deep as a window was sized, then
-    twice as deep, four times ... (see the module docstring)."""
+    """Reply times of the first window's pages by page number (``timed``: the fastest,
+    where a page was asked twice), while it is read by page number: :meth:`due` when it
+    is as deep as a window was sized, then twice as deep, four times ... up to
+    :data:`CHECKS` times (see the module docstring); then no more is timed, so a list
+    read by page number to its end holds no time per page."""
 
     def __init__(self) -> None:
-        self.seconds: dict[int, list[float]] = {}
+        self.seconds: dict[int, float] = {}
         self.deciding = True
         self.check = 0  # pages passed on at the next decision (0: a window's depth + 1)
+        self.checks = 0
 
     def timed(self, number: int, seconds: float) -> None:
         if self.deciding:
-            self.seconds.setdefault(number, []).append(seconds)
+            self.seconds[number] = min(seconds, self.seconds.get(number, seconds))
 
     def due(self, passed: int, depth: int) -> bool:
         """Whether to decide, ``passed`` pages passed on of a window sized to ``depth``."""
@@ -83,7 +88,10 @@ class Choice:
     def decide(self, depth: int) -> str | None:
         """Why page numbers beat windows (None: windows pay, or too few pages to tell:
         then no more is timed); asked again when twice as deep."""
-        pages = {n: statistics.median(times) for n, times in self.seconds.items()}
-        why = depth_cost(pages, depth)
-        self.deciding, self.check = why is not None, 2 * self.check - 1
+        why = depth_cost(self.seconds, depth)
+        self.checks += 1
+        self.deciding = why is not None and self.checks < CHECKS
+        self.check = 2 * self.check - 1
+        if not self.deciding:
+            self.seconds = {}
         return why
