@@ -134,14 +134,19 @@ def test_where_depth_is_free_the_list_is_its_page_numbers_asked_once_each(count:
 
 @pytest.mark.parametrize("count", [4000, 6010])
 def test_where_depth_costs_windows_read_on_below_the_first(count: int) -> None:
+    # It ends once the pages on their way when windows won are passed on: none of
+    # them (the deepest it asked, the server's dearest) is dropped, and the next
+    # window begins at the oldest instant on the last of them.
     records = listing(count, seed=count)
-    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page)
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page, ahead=5)
     assert paging.then.switched == "" and paging.windows > 2
-    first = paging.plan.windows[0]
-    assert first == Window(None, END)  # cut where its 33 pages ended
+    assert paging.plan.windows[0] == Window(None, END)
     whole = {"startAt": "", "endsAt": text(END)}
     asked = [r.number for r in sent if r.body.get("createdAt") == whole]
-    assert max(asked) <= 33 + 4  # past its depth, the requests on the wire at most
+    last = max(asked)
+    assert 33 < last <= 33 + 5  # past its depth, the requests on the wire at most
+    probe = next(r for r in sent if r.body["createdAt"]["endsAt"] != text(END))
+    assert probe.body["createdAt"]["endsAt"] == records[last * 50 - 1]["createdAt"]
 
 
 def test_a_list_sent_to_page_numbers_by_noise_is_found_out_twice_as_deep() -> None:

@@ -58,6 +58,7 @@ class OpenWindow:
     first: bool = False  # opened by the run's first request: its pages are the list's
     deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
     spread: bool = False  # (the first window) its last page passed on: full, on two instants
+    closing: bool = False  # (the first window) to end once the pages asked are passed on
     scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     previous: list[Any] = field(default_factory=list)
     tail: list[Any] | None = None  # its last page's ids read again (CHECK), once they came
@@ -75,7 +76,7 @@ class OpenWindow:
         if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting:
             self.waiting = True
             return self.out if self.phase is Phase.AGAIN else self.out - 1
-        if self.phase is not Phase.FIRST:
+        if self.phase is not Phase.FIRST or self.closing:
             return None
         page = self.asked + 1
         if page > self.depth + 1:

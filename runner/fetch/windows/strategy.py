@@ -315,6 +315,11 @@ class Windows(_Opening):
             self.then.switched = self.choice.decide(first.depth) or ""
             if self.then.switched:
                 return  # page numbers, until the next check
+        # Windows pay: the pages on their way are passed on first (deep ones: the
+        # server's dearest), then it ends, where its last page spans two instants.
+        first.closing = first.out <= first.asked
+        if first.closing:
+            return
         if (stopped := first.stop()) is not None:
             below, held = stopped
             self._turns.held += held
