@@ -16,7 +16,11 @@ server is queueing and throughput has stopped growing).
   serves fewer than N + 1 at once: the limit goes to N, at least the limit before the
   last doubling (that one held), and N + 1 is the ceiling (below). Found at once,
   in the run's first round trips, so that the ``Retry-After`` waits of the requests
-  turned away overlap instead of adding up;
+  turned away overlap instead of adding up. N is counted as requests went out, and
+  requests race: one sent just after the refused one can take the seat first, so N can
+  be one short. The requests on the wire when the 429 came back that are then served
+  were in service together (:class:`_Witnesses`): as many as that is a limit the server
+  showed it holds, and the limit goes up to it;
 - after slow start, grow by one after each flat round that used the limit in full;
 - on a 429 (once per round: the replies already on their way to the same crowd do
   not count twice), or when two rounds in a row take twice the fastest (one slow
@@ -30,11 +34,17 @@ costs each of them a ``Retry-After`` (a second or more), longer than a short run
 
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
 round up to half of it (TCP's slow start back to its threshold), and stays there,
-trying the ceiling again after 32 rounds, then 64, 128 ... as long as it fails (a
-server that turns requests away keeps doing so, and each try costs a request and its
-``Retry-After``); a try that is turned away goes back to one below the ceiling, not
-to half (the limit below it held). :attr:`Adaptive.settled` is what the run settled at (the limit it
-spent the most time at, the median by time), for the summary and the manifest.
+trying the ceiling again after 32 rounds and 20 seconds, then 64 and 40, 128 and 80 ...
+as long as it fails (a server that turns requests away keeps doing so, and each try
+costs a request and its ``Retry-After``, which a reader that passes pages on in order
+waits out: on a 50 ms API, 32 rounds alone would be a try every 1.6 s); a try that
+is turned away goes back to one below the ceiling, not to half (the limit below it
+held). :attr:`Adaptive.settled` is what the run settled at (the limit it spent the most
+time at, the median by time), for the summary and the manifest.
+
+Slots are handed out first come, first served (:class:`Line`): a request that waited
+for a slot goes out before one asked for later, so a reader that passes pages on in
+order never waits for a page still queued behind the pages after it.
 
 Thread-safe; the clock is injectable, so the rules are tested on a fake one:
 
@@ -53,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -61,6 +72,11 @@ CAP = 16
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
 FLAT = 1.5  # up to this many times slower: more at once still means more throughput
 FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
+# Seconds below a ceiling before trying it again (doubles). A try turned away costs its
+# page a Retry-After (a second or more), and a reader that passes pages on in order
+# waits that long for it: tried every 32 rounds of 50 ms, that is a third of the run.
+# Twenty seconds between tries keeps it near 5 %.
+FIRST_RETRY_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,50 @@ class _Log:
         self.since, self.current = now, limit
 
 
+class Line:
+    """Places in line for a slot, first come, first served; the caller holds the lock.
+
+    A thread woken for a free slot takes it only when it is first in line, so the
+    slots go out in the order they were asked for, whichever thread wakes first.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: deque[object] = deque()
+
+    def join(self) -> object:
+        place = object()
+        self._waiting.append(place)
+        return place
+
+    def first(self, place: object) -> bool:
+        return self._waiting[0] is place
+
+    def leave(self, place: object) -> None:
+        """Out of line: served, or gave up waiting."""
+        self._waiting.remove(place)
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+
+@dataclass(eq=False)
+class _Witnesses:
+    """The requests on the wire when slow start's first 429 came back. Those of them
+    that are then served were in service at the same moment, at the server, as the
+    one turned away: the server holds at least that many at once."""
+
+    waiting: set[Ticket]
+    served: int = 0
+
+    def ended(self, ticket: Ticket, overloaded: bool) -> bool:
+        """Count ``ticket`` if it is one of them; True when the last one has ended."""
+        if ticket not in self.waiting:
+            return False
+        self.waiting.discard(ticket)
+        self.served += not overloaded
+        return not self.waiting
+
+
 class _Rules:
     """The limit and the rules that move it (see the module docstring), on the clock
     readings :class:`Adaptive` gives them."""
@@ -123,11 +183,14 @@ class _Rules:
         self._fastest: float | None = None
         self._slow = False  # the last round was more than RISE times the fastest
         self._below = 0  # rounds spent one below the ceiling
+        self._below_since = now  # since the ceiling was met, or last tried
         self._retry_after_rounds = FIRST_RETRY
+        self._retry_after_seconds = FIRST_RETRY_SECONDS
         self._log = _Log(now, self.limit)
         self._starting = True  # slow start: doubling, until a 429 or a round not flat
         self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
         self._finding = False  # the last cut was slow start's first 429
+        self._witnesses: _Witnesses | None = None  # of that 429, while some are on the wire
 
     def _decide(self, now: float) -> None:
         latency = self._round.latency
@@ -159,24 +222,41 @@ class _Rules:
         if self.ceiling is not None and self.limit >= self.ceiling:
             self.ceiling = None  # a try at the ceiling went through: the server takes more
             self._retry_after_rounds = FIRST_RETRY
+            self._retry_after_seconds = FIRST_RETRY_SECONDS
         elif self.ceiling is not None and self.limit + 1 >= self.ceiling:
             self._below += 1
-            if self._below < self._retry_after_rounds:
+            waited = now - self._below_since
+            if self._below < self._retry_after_rounds or waited < self._retry_after_seconds:
                 self._next_round(now, self.limit)
                 return
-            self._below = 0
+            self._below, self._below_since = 0, now
             self._retry_after_rounds *= 2  # the next wait, if this try fails too
+            self._retry_after_seconds *= 2
         self._next_round(now, self.limit + 1)
 
-    def _found(self, now: float, active: int) -> None:
+    def _found(self, now: float, active: int, wire: set[Ticket]) -> None:
         """The first 429, in slow start: a request sent while ``active - 1`` others were
-        on the wire was turned away, so the server serves at most that many at once."""
+        on the wire was turned away, so the server serves at most that many at once
+        (``wire``: the requests on the wire now, witnesses of what it does serve)."""
+        if self._starting:
+            self._witnesses = _Witnesses(set(wire))
         self._starting, self._finding = False, True
         held = max(1, self._before)  # the limit before the last doubling was not refused
         self.ceiling = max(held + 1, min(active, self.ceiling or active))
-        self._below = 0
+        self._below, self._below_since = 0, now
         self._next_round(now, self.ceiling - 1)
         self._cut_round = self._round.number
+
+    def _witnessed(self, now: float, served: int) -> None:
+        """The witnesses of slow start's first 429 have all ended, ``served`` of them
+        served together: a limit that held. Raise the limit to it unless something cut
+        it since (the server refused more, or slowed down)."""
+        self._witnesses = None
+        if self._finding and self.ceiling is not None and served >= self.ceiling:
+            self.ceiling = min(served + 1, self.cap + 1)
+            self._below, self._below_since = 0, now
+            self._next_round(now, min(served, self.cap))
+            self._cut_round = self._round.number
 
     def _cut(self, now: float, ceiling: int | None) -> None:
         limit = max(1, self.limit // 2)
@@ -184,7 +264,7 @@ class _Rules:
             # A try at the ceiling turned away: back to the limit that held, not half.
             tried = self.ceiling is not None and ceiling >= self.ceiling
             self.ceiling = ceiling if self.ceiling is None else min(self.ceiling, ceiling)
-            self._below = 0
+            self._below, self._below_since = 0, now
             limit = max(1, self.ceiling - 1) if tried else limit
         self._finding = False
         self._next_round(now, limit)
@@ -222,28 +302,48 @@ class Adaptive(_Rules):
         self._clock = clock
         self._cond = threading.Condition()
         self._local = threading.local()
+        self._line = Line()
+        self._wire: set[Ticket] = set()
 
     # -- slots -------------------------------------------------------------
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot."""
+        with self._cond:
+            return len(self._line)
+
     def begin(self) -> Ticket:
         """Wait for a free slot and take it."""
         with self._cond:
-            while self.active >= self.limit:
-                self._round.full = True
-                self._cond.wait()
+            place = self._line.join()
+            try:
+                while self.active >= self.limit or not self._line.first(place):
+                    self._round.full = self._round.full or self.active >= self.limit
+                    self._cond.wait()
+            finally:
+                self._line.leave(place)
+                self._cond.notify_all()  # the next in line may take a slot too
             self.active += 1
             if self.active >= self.limit:
                 self._round.full = True
-            return Ticket(self._clock(), self._round.number, self.limit, self.active)
+            ticket = Ticket(self._clock(), self._round.number, self.limit, self.active)
+            self._wire.add(ticket)
+            return ticket
 
     def end(self, ticket: Ticket, overloaded: bool = False) -> None:
         """Give the slot back; ``overloaded``: the server answered 429."""
         with self._cond:
             self.active -= 1
+            self._wire.discard(ticket)
             now = self._clock()
-            if overloaded or ticket.overloaded:
+            overloaded = overloaded or ticket.overloaded
+            witnesses = self._witnesses
+            if witnesses is not None and witnesses.ended(ticket, overloaded):
+                self._witnessed(now, witnesses.served)
+            if overloaded:
                 self.turned_away += 1
                 if self._starting or (self._finding and ticket.round < self._cut_round):
-                    self._found(now, ticket.active)  # the crowd that ended slow start
+                    self._found(now, ticket.active, self._wire)  # the crowd that ended slow start
                 elif ticket.round >= self._cut_round:
                     self._cut(now, ceiling=ticket.limit)
             elif ticket.round == self._round.number:

@@ -1,4 +1,5 @@
-"""Where a list ends: its last page with records, found in about 2 x log2(pages) requests.
+"""Where a list ends: its last page with records, found in about 2 x log2(pages) requests,
+or in a few round trips when several pages may be asked at once.
 
 Pages ``start``, ``start + 1``, ``start + 3``, ``start + 7`` ... (galloping) up to the
 first empty one, then halving the gap between the last page with records and the
@@ -12,47 +13,85 @@ undated contacts begin (:mod:`runner.fetch.undated`).
 ...     probe.read(probe.page, pages.get(probe.page, []))
 >>> probe.end, probe.asked
 ((5, ['5a']), [1, 2, 4, 8, 6, 5])
+
+With ``width`` pages at once (a *round*: all of them are read before the next), a
+round gallops ``width`` steps, then splits the gap in ``width + 1``: one request at a
+time, finding the end of a list of 120 pages takes 14 round trips; 8 at once, 3.
+
+>>> probe = EndProbe(1, max_pages=1000, width=8)
+>>> pages = {n: [f"{n}a"] for n in range(1, 121)}
+>>> while probe.round:
+...     for number in probe.round:
+...         probe.read(number, pages.get(number, []))
+>>> probe.end[0], probe.rounds, len(probe.asked)
+(120, 3, 23)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+WIDTH = 8  # pages at most that the probe asks at once (a round gallops that many doublings)
 
 
 class EndProbe:
-    """``page``: the page to ask next (None: done); :meth:`read` takes its ids. ``end``:
+    """``round``: the pages to ask now, all of them read (:meth:`read`) before the next
+    round (empty: done); ``page``: the first of them not read yet (None: done). ``end``:
     the last page with records and its ids, None when the list is empty, or where the
     probe gave up (past ``max_pages``, or a page equal to the one before: an API that
     ignores the page number, which the pages read next will say)."""
 
-    def __init__(self, start: int, max_pages: int) -> None:
+    def __init__(self, start: int, max_pages: int, width: int = 1) -> None:
         self.start = start
         self.max_pages = max_pages
-        self.page: int | None = start
+        self.width = max(1, width)
         self.end: tuple[int, list[Any]] | None = None
         self.asked: list[int] = []
-        self._low, self._high, self._step = start - 1, 0, 1
+        self.rounds = 0
+        self.round: list[int] = []
+        self._read: dict[int, list[Any]] = {}
+        self._low, self._high, self._step = start - 1, 0, 0
         self._low_ids: list[Any] = []
+        self._next_round()
+
+    @property
+    def page(self) -> int | None:
+        return next((n for n in self.round if n not in self._read), None)
 
     def read(self, number: int, ids: list[Any]) -> None:
         self.asked.append(number)
-        if ids and ids == self._low_ids:
-            self.page = None  # the same page twice: not paging
+        self._read[number] = ids
+        if len(self._read) < len(self.round):
             return
-        if ids:
-            self._low, self._low_ids = number, ids
-        else:
-            self._high = number
-        if not self._high:
-            self._step *= 2
-            self.page = self.start - 1 + self._step
-            if self.page > self.max_pages + 1:
-                self.page = None
+        read, self._read = self._read, {}
+        empty = [n for n, got in read.items() if not got]
+        self._high = min([*empty, *([self._high] if self._high else [])], default=0)
+        for number in sorted(n for n, got in read.items() if got):
+            if self._high and number > self._high:
+                break  # past an empty page (the list moved): the gap is below it
+            if read[number] == self._low_ids:
+                self.round = []  # the same page twice: not paging
+                return
+            self._low, self._low_ids = number, read[number]
+        self._next_round()
+
+    def _next_round(self) -> None:
+        if not self._high:  # galloping: start, start + 1, start + 3, start + 7 ...
+            steps = range(self._step, self._step + self.width)
+            self._step += self.width
+            pages = [self.start - 1 + 2**i for i in steps]
+            self.round = [n for n in pages if n <= self.max_pages + 1]
+        elif 1 < self._high - self._low <= self.width + 1:  # every page left, at once
+            self.round = list(range(self._low + 1, self._high))
         elif self._high - self._low > 1:
-            self.page = (self._low + self._high) // 2
+            gap, parts = self._high - self._low, self.width + 1
+            cuts = {self._low + gap * j // parts for j in range(1, parts)}
+            self.round = sorted(n for n in cuts if self._low < n < self._high)
         else:
-            self.page = None
+            self.round = []
             self.end = (self._low, self._low_ids) if self._low >= self.start else None
+        self.rounds += bool(self.round)
 
 
 class EndWatch:
@@ -75,27 +114,47 @@ class EndWatch:
     ((3, ['3a', '3b']), 1, 0)
     """
 
-    def __init__(self, start: int, max_pages: int) -> None:
+    def __init__(self, start: int, max_pages: int, width: Callable[[], int] = lambda: 1) -> None:
         self.start = start
         self.max_pages = max_pages
-        self.probe = EndProbe(start, max_pages)
+        self._wanted = width  # pages at once, asked as each round is planned
+        self.probe = EndProbe(start, max_pages, self.width())
         self.last: tuple[int, list[Any]] | None = None  # the last page: number, ids
-        self._asked = False
+        self._asked: list[int] = []  # of the probe's round
+        self._grew = False  # a page past the end had records
+
+    def width(self) -> int:
+        return max(1, min(WIDTH, self._wanted()))
 
     def ask(self) -> int | None:
-        """The probe's next page; None while one is on its way, or when it is done."""
-        if self._asked or self.probe.page is None:
+        """The probe's next page; None while its round's pages are on their way, or
+        when it is done."""
+        waiting = [n for n in self.probe.round if n not in self._asked]
+        if not waiting:
             return None
-        self._asked = True
-        return self.probe.page
+        self._asked.append(waiting[0])
+        return waiting[0]
 
     def probed(self, number: int, ids: list[Any]) -> bool:
         """Take the ids of the probe's page ``number``; True when the end is found."""
-        self._asked = False
+        before = self.probe.rounds
+        self.probe.width = max(1, self.width())
         self.probe.read(number, ids)
-        if self.probe.page is None:
+        if self.probe.rounds != before or not self.probe.round:
+            self._asked = []  # a new round (or none): its pages are to ask
+        if not self.probe.round:
             self.last = self.probe.end
-        return self.probe.page is None
+        return not self.probe.round
+
+    def past(self, number: int) -> bool:
+        """Whether page ``number`` is past the page after the end (while none past the
+        end had records: the list grew). A pass asks no such page ahead: requests for
+        nothing, that take slots from the pages that count."""
+        return self.last is not None and not self._grew and number > self.last[0] + 1
+
+    def read(self, number: int) -> None:
+        """The pass read page ``number``, with records."""
+        self._grew = self._grew or (self.last is not None and number > self.last[0])
 
     def moved(self, ids: list[Any]) -> int:
         """The last page read again (its ``ids``): how far it moved up since it was last
@@ -107,7 +166,8 @@ class EndWatch:
 
     def restart(self) -> None:
         """Find the end again (before a second pass)."""
-        self.probe, self.last = EndProbe(self.start, self.max_pages), None
+        self.probe, self.last = EndProbe(self.start, self.max_pages, self.width()), None
+        self._asked, self._grew = [], False
 
 
 def moved_up(before: list[Any], after: list[Any]) -> int:

@@ -21,6 +21,7 @@ from runner.fetch.asof import ApiClock, AsOfCut
 from runner.fetch.concurrency import Adaptive, Learned
 from runner.fetch.paging import (
     AsAnswered,
+    Aside,
     Later,
     NewRecords,
     Ordered,
@@ -118,8 +119,11 @@ class PageFetcher:
         self.last_pass: Ordered[PageRequest] | None = None  # after the list (fetch.undated)
 
     def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
+        def width() -> int:  # the probe for the list's end: as many at once as allowed
+            return self.in_flight.limit
+
         def plain(records: NewRecords = records) -> PageNumbers:
-            return PageNumbers(self.body, records, self.concurrency, self.max_pages)
+            return PageNumbers(self.body, records, self.concurrency, self.max_pages, 1, width)
 
         if not self.api.windows or whole is None:
             return plain()
@@ -127,7 +131,7 @@ class PageFetcher:
         def fallback(body: Mapping[str, Any], start: int) -> PageNumbers:
             self._again = Deduplicator(self.api.id_key)
             again = NewRecords(self._again, records.scrub)
-            return PageNumbers(body, again, self.concurrency, self.max_pages, start)
+            return PageNumbers(body, again, self.concurrency, self.max_pages, start, width)
 
         def depth() -> int:  # windows open one a round trip: as deep as requests at once
             return self.in_flight.limit
@@ -255,6 +259,8 @@ class _Pump:
                 kept = paging.read(request, records)
                 if kept is None:
                     self._drop(sent)
+                    continue
+                if kept is Aside.PAGE:  # read for the strategy alone (where the list ends)
                     continue
                 yield Page(request.number, kept)
         finally:

@@ -15,7 +15,7 @@ end) returns None from ``next`` until that page is read, and one that can look a
 
 >>> paging = PageNumbers({"q": 1}, NewRecords(Deduplicator("_id"), Redactor("")), 1, 5)
 >>> [paging.read(paging.next(), records) for records in ([{"_id": "a"}], [])]  # where it ends
-[None, None]
+[<Aside.PAGE: 'a page read for the strategy alone'>, None]
 >>> paging.next()  # the list ends on page 1: the pass begins
 PageRequest(number=1, body={'q': 1, 'page': 1})
 >>> paging.read(PageRequest(1, {}), [{"_id": "a"}]), paging.next().number
@@ -94,6 +94,13 @@ class Figures:
     after_as_of: int = 0  # contacts created after the as-of it saw, left out
 
 
+class Aside(enum.Enum):
+    """What :meth:`Ordered.read` returns for a page the strategy read for itself (where
+    the list ends): nothing to pass on, and the requests sent after it stay on their way."""
+
+    PAGE = "a page read for the strategy alone"
+
+
 class Ordered(Protocol[R]):
     """A strategy read in the order asked: each page's records come back in the order
     the requests were made."""
@@ -105,11 +112,11 @@ class Ordered(Protocol[R]):
     def next(self) -> R | None:
         """The next request to send; None until a page on its way is read, or when done."""
 
-    def read(self, request: R, records: list[Any]) -> list[Any] | None:
+    def read(self, request: R, records: list[Any]) -> list[Any] | Aside | None:
         """Take ``request``'s records; return those to pass on (new ones), or None when
         this page ends a run of requests: the requests sent after it are dropped unread
-        and :meth:`next` is asked again. Raises PagingError when the list cannot be
-        trusted."""
+        and :meth:`next` is asked again, or :attr:`Aside.PAGE`: nothing to pass on, the
+        requests after it go on. Raises PagingError when the list cannot be trusted."""
 
 
 class AsAnswered(Protocol[R]):
@@ -203,7 +210,7 @@ class NewRecords:
 
 
 class _Phase(enum.Enum):
-    PROBE = "where the list ends, before the pass (EndProbe), one page at a time"
+    PROBE = "where the list ends, before the pass (EndProbe), a round of pages at a time"
     FIRST = "the first pass, ``ahead`` pages at once"
     CHECK = "the first page again (page 1, or ``start``), to send"
     CHECKING = "the first page again, on its way"
@@ -219,10 +226,10 @@ class PageNumbers:
     Live data shifts pages while they are read. In order, a shift only repeats
     records (dropped by id). Fetched in parallel, a later page can be read before
     an earlier one and a shift in between skips records at that boundary. So after
-    a parallel pass page 1 (or the pass's first page, ``start``) is read again: if
-    the top of the list moved, the list is
-    read once more, in order, and the duplicates are dropped (``reread``); the same
-    when contacts were deleted above the page being read (:class:`~runner.fetch.end.EndWatch`).
+    a parallel pass page 1 (or the pass's first page, ``start``) is read again: if the
+    top of the list moved, the list is read once more, in order, and the duplicates are
+    dropped (``reread``); the same when contacts were deleted above the page being read
+    (:class:`~runner.fetch.end.EndWatch`).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
     more to come, and when the API does not page (a page holding only records
@@ -236,24 +243,28 @@ class PageNumbers:
         concurrency: int,
         max_pages: int,
         start: int = 1,
+        width: Callable[[], int] | None = None,
     ) -> None:
         self.body = body
         self.records = records
-        self.concurrency, self.ahead = concurrency, 1
+        self.concurrency, self._ahead = concurrency, 1
         self.max_pages = max_pages
         self.reread = False
         self._phase = _Phase.PROBE
-        self._end = EndWatch(start, max_pages)
+        self._end = EndWatch(start, max_pages, width or (lambda: concurrency))
         self._start = self._next = start  # past 1: the pages above were read another way
         self._previous: list[Any] | None = None
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
         self._check_top = False  # the pass was parallel: page ``start`` is read again
 
+    @property
+    def ahead(self) -> int:  # requests on their way at once: the probe's round, while it runs
+        return max(1, len(self._end.probe.round)) if self.probing else self._ahead
+
     def next(self) -> PageRequest | None:
         if self._phase is _Phase.PROBE:
-            number = self._end.ask()
-            return None if number is None else self._request(number)
+            return None if (number := self._end.ask()) is None else self._request(number)
         if self._phase is _Phase.CHECK:
             self._phase = _Phase.CHECKING
             return self._request(self._start)
@@ -261,7 +272,7 @@ class PageNumbers:
             self._phase = _Phase.TAILING
             return self._request(self._end.last[0])
         waiting = (_Phase.CHECKING, _Phase.TAILING, _Phase.DONE)
-        if self._phase in waiting or self._next > self.max_pages + 1:
+        if self._phase in waiting or self._next > self.max_pages + 1 or self._end.past(self._next):
             return None
         self._next += 1
         return self._request(self._next - 1)
@@ -281,10 +292,10 @@ class PageNumbers:
     def _request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
-        if self._phase is _Phase.PROBE:
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
+        if self._phase is _Phase.PROBE:  # nothing to pass on: the pass reads these pages
             self._probed(request.number, records)
-            return None  # nothing to pass on: the pass reads these pages in their turn
+            return Aside.PAGE if self.probing else None  # the round's other pages go on
         if self._phase is _Phase.CHECKING:
             self._check(records)
             return None
@@ -295,6 +306,7 @@ class PageNumbers:
             self._end_pass()
             return None
         past_max_pages(request.number, self.max_pages)
+        self._end.read(request.number)
         ids = self.records.ids(request.number, records)
         if ids == self._previous:
             raise _ignored(request.number)
@@ -320,7 +332,7 @@ class PageNumbers:
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
         self._check_top = parallel and self._first_ids is not None
         self._phase = _Phase.TAIL if self._end.last else self._after_tail()
-        self.ahead = 1
+        self._ahead = 1
 
     def _after_tail(self) -> _Phase:
         return _Phase.CHECK if self._check_top else _Phase.DONE
@@ -336,11 +348,10 @@ class PageNumbers:
         return self._phase is _Phase.PROBE
 
     def _probed(self, number: int, records: list[Any]) -> None:
-        if records:
-            past_max_pages(number, self.max_pages)  # before the pass, not after it
+        past_max_pages(number if records else 0, self.max_pages)  # before the pass, not after
         if self._end.probed(number, self.records.ids(number, records) if records else []):
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
-            self.ahead = 1 if self.reread else self.concurrency
+            self._ahead = 1 if self.reread else self.concurrency
 
     def _tail(self, records: list[Any]) -> None:
         """The list's last page read again (:class:`~runner.fetch.end.EndWatch`)."""
@@ -348,11 +359,7 @@ class PageNumbers:
         if not moved:
             self._phase = self._after_tail()
         elif self.reread:
-            raise PagingError(
-                f"contacts were deleted while the list was read, and again while it was read "
-                f"a second time (its last page moved up by {moved:,}): contacts listed below "
-                "a deleted one may have been skipped; nothing published (run it again)"
-            )
+            raise _deleted_twice(moved)
         else:
             self._again()
 
@@ -363,6 +370,14 @@ class PageNumbers:
         self._end.restart()
         self._next = self._start
         self._previous = None
+
+
+def _deleted_twice(moved: int) -> PagingError:
+    return PagingError(
+        f"contacts were deleted while the list was read, and again while it was read "
+        f"a second time (its last page moved up by {moved:,}): contacts listed below "
+        "a deleted one may have been skipped; nothing published (run it again)"
+    )
 
 
 def _ignored(number: int) -> PagingError:

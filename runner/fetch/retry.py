@@ -23,6 +23,7 @@ import orjson
 import tenacity
 
 from runner.errors import FetchError
+from runner.fetch.concurrency import Line
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.transport import Retryable, Transport
 
@@ -55,18 +56,25 @@ class Slots(Protocol):
 
 
 class InFlight:
-    """How many requests may be on the wire at once; halves on every 429, never grows back."""
+    """How many requests may be on the wire at once; halves on every 429, never grows back.
+    Slots go out first come, first served (:class:`~runner.fetch.concurrency.Line`)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
         self._cond = threading.Condition()
+        self._line = Line()
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         with self._cond:
-            while self.active >= self.limit:
-                self._cond.wait()
+            place = self._line.join()
+            try:
+                while self.active >= self.limit or not self._line.first(place):
+                    self._cond.wait()
+            finally:
+                self._line.leave(place)
+                self._cond.notify_all()  # the next in line may take a slot too
             self.active += 1
         try:
             yield
@@ -74,6 +82,12 @@ class InFlight:
             with self._cond:
                 self.active -= 1
                 self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot."""
+        with self._cond:
+            return len(self._line)
 
     def slow_down(self) -> None:
         with self._cond:

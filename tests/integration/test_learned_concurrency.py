@@ -9,6 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from runner.fetch.concurrency import Learned
+from runner.fetch.learned import keep
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, api_env, make_project, run_cli
 
@@ -48,7 +52,7 @@ def test_a_second_run_starts_at_the_limit_the_first_one_found(
     assert first >= 1 and entry["rows"] == 3000  # slow start went past 4, and came back
     text = (project / KEPT).read_text()
     ((url, kept),) = json.loads(text).items()
-    assert url == f"{api.url}/inbox/users" and 3 <= kept["limit"] <= 4
+    assert url == f"{api.url}/inbox/users" and kept["limit"] == 4
     assert kept["ceiling"] is not None and kept["ceiling"] <= 5
     assert api.options.token not in text
     for _ in range(2):  # and again: none turned away, at the limit it kept
@@ -74,3 +78,33 @@ def test_what_was_learned_of_another_api_or_cannot_be_read_is_not_used(
         turned, entry = export(project, api)
         assert turned >= 1 and entry["rows"] == 2000
         assert json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]["limit"] >= 3
+
+
+@pytest.mark.parametrize("capacity", [3, 4, 6])
+def test_a_first_run_finds_the_servers_limit_exactly(
+    sandbox: Start, tmp_path: Path, capacity: int
+) -> None:
+    # Requests sent together race to the server: the one turned away may have gone out
+    # with fewer than `capacity` others on the wire. The requests served while it was
+    # turned away say what the server holds: the run settles there, and keeps it.
+    api = sandbox(users=3000, page_size=50, capacity=capacity, latency_ms=100)
+    project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
+    turned, entry = export(project, api)
+    assert 1 <= turned < capacity + 2 and entry["rows"] == 3000
+    kept = json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]
+    assert (kept["limit"], kept["ceiling"]) == (capacity, capacity + 1)
+    assert entry["concurrency"] == capacity
+
+
+@pytest.mark.parametrize("capacity", [2, 3, 5])
+def test_a_run_from_what_was_learned_does_not_try_the_ceiling_again_within_seconds(
+    sandbox: Start, tmp_path: Path, capacity: int
+) -> None:
+    # A try at the ceiling is turned away and costs its page a Retry-After, which the
+    # reader that passes pages on in order waits out: not worth it every 32 rounds.
+    api = sandbox(users=10_000, page_size=50, capacity=capacity, latency_ms=20)
+    project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
+    keep(project / ".segments", f"{api.url}/inbox/users", Learned(capacity, capacity + 1))
+    turned, entry = export(project, api)
+    assert turned == 0 and entry["rows"] == 10_000 and entry["concurrency"] == capacity
+    assert api.stats["requests"] > 40 * capacity  # more than 32 rounds at the limit

@@ -6,10 +6,12 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned, Ticket
+from runner.fetch.retry import InFlight
 
 
 class Clock:
@@ -30,11 +32,14 @@ def simulate(
     refused: list[float] | None = None,
     reached: dict[int, float] | None = None,
     learned: Learned | None = None,
+    race: bool = False,
 ) -> tuple[Adaptive, int, int, list[int]]:
     """Keep the limiter's slots full against a server that serves ``capacity`` at once:
     past it, a 429 at once (or, ``queueing``, replies slower in proportion).
     ``refused`` gets the instants of the 429s; ``reached``, by limit, the instant the
-    limit first got there."""
+    limit first got there. ``race``: the requests sent together reach the server in
+    the reverse order (on separate connections, the last sent can be the first in), so
+    the ones turned away are those that went out with the fewest others on the wire."""
     refused = [] if refused is None else refused
     reached = {} if reached is None else reached
     clock = Clock()
@@ -44,8 +49,10 @@ def simulate(
     serving = sent = turned = 0
     limits: list[int] = []
     while clock.now < seconds:
+        burst = []
         while limit.active < limit.limit:
-            ticket = limit.begin()
+            burst.append(limit.begin())
+        for ticket in reversed(burst) if race else burst:
             sent += 1
             if queueing:
                 serving += 1
@@ -199,11 +206,26 @@ def test_latency_that_stays_high_halves_and_one_pause_does_not() -> None:
 
 
 def test_after_a_ceiling_it_waits_longer_and_longer_before_trying_it_again() -> None:
-    _, sent, turned, limits = simulate(6, seconds=120)
+    refused: list[float] = []
+    _, sent, turned, limits = simulate(6, seconds=600, refused=refused)
     tries = [i for i, (a, b) in enumerate(itertools.pairwise(limits)) if a == 6 and b == 7]
     gaps = [b - a for a, b in itertools.pairwise(tries)]
     assert len(tries) >= 3 and gaps == sorted(gaps) and gaps[-1] > 2 * gaps[0]
-    assert turned / sent < 0.005
+    assert turned / sent < 0.001
+    # each try turned away costs its page a Retry-After, which an in-order reader waits
+    # out: 20 s between the first two, then 40, 80
+    waits = [b - a for a, b in itertools.pairwise(sorted(set(refused)))]
+    assert len(waits) >= 3 and all(w >= 20 for w in waits) and waits == sorted(waits)
+
+
+@pytest.mark.parametrize("capacity", [3, 6, 12])
+def test_a_run_shorter_than_twenty_seconds_never_tries_the_ceiling_it_learned(
+    capacity: int,
+) -> None:
+    # 19 s of 50 ms rounds: 380 rounds, where 32 rounds alone would try it 3 times
+    learned = Learned(capacity, capacity + 1)
+    _, _, turned, limits = simulate(capacity, seconds=19.0, learned=learned)
+    assert turned == 0 and set(limits) == {capacity}
 
 
 def test_a_ceiling_that_lifts_is_forgotten() -> None:
@@ -219,7 +241,7 @@ def test_a_ceiling_that_lifts_is_forgotten() -> None:
     rounds = 0
     while limit.limit < 8 and rounds < 10 * FIRST_RETRY:
         tickets = [limit.begin() for _ in range(limit.limit)]
-        clock.now += 0.05
+        clock.now += 0.5  # slow rounds: the try also waits FIRST_RETRY_SECONDS
         for ticket in tickets:
             limit.end(ticket)
         rounds += 1
@@ -286,7 +308,7 @@ def test_a_try_at_the_ceiling_turned_away_goes_back_below_it_not_to_half() -> No
     rounds = 0
     while limit.limit < 12 and rounds < 10 * FIRST_RETRY:  # up to the try at the ceiling
         tickets = [limit.begin() for _ in range(limit.limit)]
-        clock.now += 0.05
+        clock.now += 0.5  # slow rounds: the try also waits FIRST_RETRY_SECONDS
         for ticket in tickets:
             limit.end(ticket)
         rounds += 1
@@ -312,3 +334,82 @@ def test_a_run_that_met_no_limit_learns_nothing() -> None:
     for capacity, cap in ((40, 8), (40, 16)):
         cold, _, turned, _ = simulate(capacity, cap=cap, seconds=1.0)
         assert turned == 0 and cold.learned is None and cold.settled == cap
+
+
+@pytest.mark.parametrize("capacity", [3, 6, 12])
+def test_a_request_that_lost_a_race_for_the_last_seat_does_not_lower_the_limit(
+    capacity: int,
+) -> None:
+    # The requests sent together reach the server in another order: those turned away
+    # went out with few others on the wire. The ones on the wire when the 429 came back
+    # and then served were served together: the limit is theirs, and the next run's.
+    refused: list[float] = []
+    limit, sent, turned, _ = simulate(capacity, seconds=1.0, race=True, refused=refused)
+    assert limit.settled == capacity and limit.learned == Learned(capacity, capacity + 1)
+    assert 0 < turned < capacity and max(refused) - min(refused) < 0.05
+    warm, _, turned, limits = simulate(capacity, seconds=1.0, race=True, learned=limit.learned)
+    assert turned == 0 and set(limits) == {capacity}
+
+
+def test_witnesses_that_are_turned_away_too_do_not_count() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, clock=clock)
+    assert rounds(limit, clock, 2) == [4, 8]
+    tickets = [limit.begin() for _ in range(8)]
+    clock.now += 0.001
+    limit.end(tickets[0], overloaded=True)  # sent alone, turned away: the others witness
+    assert (limit.limit, limit.ceiling) == (4, 5)  # what held before the last doubling
+    for ticket in tickets[1:3]:  # two more turned away: not served, not counted
+        limit.end(ticket, overloaded=True)
+    clock.now += 0.05
+    for ticket in tickets[3:]:  # five served together
+        limit.end(ticket)
+    assert (limit.limit, limit.ceiling) == (5, 6) and limit.turned_away == 3
+
+
+def test_a_cut_after_the_first_429_keeps_the_witnesses_from_raising_the_limit() -> None:
+    clock = Clock()
+    limit = Adaptive(cap=16, start=8, clock=clock)
+    tickets = [limit.begin() for _ in range(8)]
+    limit.end(tickets[0], overloaded=True)  # sent alone, turned away: 4 (what held)
+    for ticket in tickets[1:5]:
+        limit.end(ticket)
+    late = limit.begin()  # sent after the first 429, and turned away too: news
+    limit.end(late, overloaded=True)
+    assert (limit.limit, limit.ceiling) == (2, 4)
+    for ticket in tickets[5:]:  # seven served together, but the server refused since
+        limit.end(ticket)
+    assert (limit.limit, limit.ceiling) == (2, 4)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("make", [lambda: Adaptive(cap=1, start=1), lambda: InFlight(1)])
+def test_slots_go_out_in_the_order_they_were_asked_for(
+    make: Callable[[], Adaptive | InFlight],
+) -> None:
+    # A reader that passes pages on in order waits for the oldest page: a page asked
+    # for later must not take its slot.
+    slots = make()
+    order: list[int] = []
+    holding = slots.slot()
+    holding.__enter__()  # the one slot, taken
+    threads = []
+
+    def take(number: int) -> None:
+        with slots.slot():
+            order.append(number)
+
+    for number in range(12):
+        threads.append(threading.Thread(target=take, args=(number,)))
+        threads[-1].start()
+        wait_until(lambda: slots.waiting == len(threads))
+    holding.__exit__(None, None, None)
+    for thread in threads:
+        thread.join()
+    assert order == list(range(12)) and slots.waiting == 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.fetch.paging import NewRecords, PageNumbers, PageRequest
+from runner.fetch.paging import Aside, NewRecords, PageNumbers, PageRequest
 from runner.fetch.windows.outside import Outside
 from runner.fetch.windows.plan import CREATED, Range, text
 
@@ -77,9 +77,10 @@ class Handover:
         assert self.paging is not None
         return self.paging.next()
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
         assert self.paging is not None
-        return self._passed(self.paging.read(request, records))
+        kept = self.paging.read(request, records)
+        return kept if kept is Aside.PAGE else self._passed(kept)
 
     def _new(self, kept: list[Any] | None) -> list[Any] | None:
         """Page numbers' records not passed on before (by windows, or a page above)."""

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.fetch.paging import (
+    Aside,
     Figures,
     Later,
     NewRecords,
@@ -252,7 +253,7 @@ class Windows(_Opening):
             parts.append(f"{found:,} contacts outside every window (no createdAt)")
         return "; ".join(parts)
 
-    def read(self, request: WindowRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: WindowRequest, records: list[Any]) -> list[Any] | Aside | None:
         """As :meth:`Ordered.read` once page numbers took over (:attr:`ordered`); while
         windowing, as :meth:`file`."""
         if self.ordered:

@@ -1,0 +1,70 @@
+"""Where a list ends (runner.fetch.end), found a round of pages at a time: the same page
+as one at a time, in a few round trips instead of 2 x log2(pages)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from runner.fetch.end import EndProbe, EndWatch
+
+
+def find(pages: int, width: int, start: int = 1, max_pages: int = 100_000) -> EndProbe:
+    """Probe a list of ``pages`` pages (each page's ids: its number), round by round."""
+    probe = EndProbe(start, max_pages, width)
+    while probe.round:
+        asked = list(probe.round)
+        for number in reversed(asked):  # the replies' order does not matter
+            probe.read(number, [f"{number}"] if number <= pages else [])
+    return probe
+
+
+@pytest.mark.parametrize("width", [2, 3, 6, 8])
+@pytest.mark.parametrize("pages", [0, 1, 2, 5, 37, 120, 129, 1000, 9999])
+def test_a_round_of_pages_at_once_finds_the_same_end_in_a_few_round_trips(
+    pages: int, width: int
+) -> None:
+    one, many = find(pages, 1), find(pages, width)
+    assert many.end == one.end == ((pages, [f"{pages}"]) if pages else None)
+    gallop = math.ceil(math.log2(pages + 1) / width) + 1  # rounds up to the first empty page
+    split = math.ceil(math.log(max(2, pages), width + 1)) + 1  # then the gap, width + 1 parts
+    assert many.rounds <= min(gallop + split, one.rounds)
+    assert 2 * many.rounds <= one.rounds or pages < 37 or width < 3
+    assert len(many.asked) <= width * many.rounds
+
+
+def test_a_list_of_120_pages_takes_3_round_trips_at_8_and_14_one_at_a_time() -> None:
+    assert (find(120, 8).rounds, find(120, 1).rounds) == (3, 14)
+    assert len(find(120, 8).asked) <= 24  # 14 one at a time: the price of fewer waits
+
+
+def test_a_page_that_repeats_the_one_before_it_gives_up_as_one_at_a_time_does() -> None:
+    # An API that ignores the page number: every page is page 1.
+    for width in (1, 4, 8):
+        probe = EndProbe(1, 1000, width)
+        while probe.round:
+            for number in list(probe.round):
+                probe.read(number, ["a", "b"])
+        assert probe.end is None and probe.rounds == 1 + (width == 1)
+
+
+def test_the_probe_stops_past_max_pages() -> None:
+    probe = find(10_000, 8, max_pages=50)
+    assert probe.end is None and max(probe.asked) <= 51
+
+
+def test_the_watch_hands_out_a_round_then_waits_for_all_of_it() -> None:
+    widths = iter([4, 4, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
+    watch = EndWatch(1, 1000, lambda: next(widths))
+    seen: list[list[int]] = []
+    done = False
+    while not done:
+        asked = list(iter(watch.ask, None))
+        seen.append(asked)
+        for number in asked:
+            records: list[Any] = [number] if number <= 20 else []
+            done = watch.probed(number, records)
+    assert seen[0] == [1, 2, 4, 8] and seen[1] == [16, 32]  # each round as wide as allowed
+    assert watch.last == (20, [20])
