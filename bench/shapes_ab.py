@@ -25,15 +25,15 @@ from typing import Any
 
 import orjson
 
-from bench.common import table
-from bench.shapes import BIG, ROOT, SEGMENT, SHAPES, SMALL, Server, _anchor, export
+from bench.common import ROOT, table
+from bench.shapes import BIG, SEGMENT, SHAPES, SMALL, _anchor, export, shaped_sandbox
 from runner.sandbox.shapes import segment_filter
 
 RUNS = int(__import__("os").environ.get("BENCH_AB_RUNS", "3"))
-SETTINGS = {
-    "zero": (BIG, [], ("auto", False)),
-    "50ms": (SMALL, ["--latency-ms", "50"], ("auto", False)),
-    "offset": (BIG, ["--skip-cost-us", "10", "--latency-ms", "20"], ("4", False)),
+SETTINGS = {  # contacts, latency (ms), more sandbox options, the export compared
+    "zero": (BIG, 0, [], ("auto", False)),
+    "50ms": (SMALL, 50, [], ("auto", False)),
+    "offset": (BIG, 20, ["--skip-cost-us", "10"], ("4", False)),
 }
 
 
@@ -58,8 +58,8 @@ def one_shape(project: Path, shape: str, trees: dict[str, Path]) -> dict[str, An
     wanted = {"isContact": False, "applicableFilters": [], **segment_filter(shape, _anchor())}
     (project / "segments" / "shaped.yaml").write_text(SEGMENT % orjson.dumps(wanted).decode())
     out = {}
-    for setting, (users, args, other) in SETTINGS.items():
-        server = Server(shape, users, *args)
+    for setting, (users, latency, args, other) in SETTINGS.items():
+        server = shaped_sandbox(shape, users, latency, *args)
         try:
             out[setting] = pairs(project, server.url, other, trees)
         finally:
