@@ -25,11 +25,10 @@ from runner.errors import DestinationError
 from runner.fetch.records import SeenIds
 from runner.formats import Encoder, content_type
 from runner.history.snapshot import canonical
-from runner.run.remember import HistoryRun, with_path
-from runner.sinks import Destination, DiscardUpload, Upload, destination_for
+from runner.run.plan import Plan
+from runner.sinks import Destination, DiscardUpload, Upload
 from runner.spec.compose import HOLDOUT_TAG, Holdout
 from runner.spec.split import SplitSpec
-from runner.spec.targets import tagged_path
 
 
 class IdSet(Protocol):
@@ -68,15 +67,14 @@ class HoldoutFile:
     limits: SplitSpec | None = None  # the output's parts' limits: the file must fit in one
 
     @classmethod
-    def open(cls, run: HistoryRun, dry_run: bool) -> HoldoutFile | None:
-        seg = run.seg  # with the path this run writes (dated when incremental)
+    def open(cls, plan: Plan, dry_run: bool) -> HoldoutFile | None:
+        seg = plan.seg  # with the path this run writes (dated when incremental)
         if seg.compose.holdout is None:
             return None
         # One file, never parts: a second set of parts, published all or none with the
         # first, is not built; finish() refuses a holdout past output.split's limits.
         spec = dataclasses.replace(seg.output, split=None)
-        path = tagged_path(seg.output.path, HOLDOUT_TAG)
-        dest = destination_for(with_path(seg, path, spec), run.ws.project, run.out)
+        dest = plan.companion(HOLDOUT_TAG, spec)
         upload = DiscardUpload() if dry_run else dest.open(content_type(spec))
         return cls(seg.compose.holdout, dest, upload, Encoder(spec, upload), seg.output.split)
 
