@@ -59,16 +59,23 @@ def shaped_sandbox(shape: str, users: int, latency_ms: float = 0, *extra: str) -
 
 
 def export(
-    project: Path, url: str, concurrency: str, windows: bool, learned: bool = False
+    project: Path,
+    url: str,
+    concurrency: str,
+    windows: bool,
+    learned: bool = False,
+    tree: Path = ROOT,
 ) -> dict[str, Any]:
     """One `segments export` run: its seconds, rows, windows, how it read, and its ids.
     Each starts from nothing learned of the API (a sandbox on a port an earlier one had
-    would start from its limit) unless ``learned``."""
+    would start from its limit) unless ``learned``. ``tree``: the checkout whose code
+    exports (another one's, to compare before and after)."""
     if not learned:
         (project / ".segments" / FILE).unlink(missing_ok=True)
     (project / "runner.yaml").write_text(RUNNER_YAML % (concurrency, str(windows).lower()))
     results = project / "results.json"
     env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
+    env["PYTHONPATH"] = str(tree)
     cmd = [sys.executable, "-m", "runner", "export", "shaped", "--as-of", ANCHOR]
     done = subprocess.run(
         [*cmd, "--results", str(results)], cwd=project, env=env, capture_output=True, text=True
