@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from bench.common import table
-from bench.shapes import ANCHOR, RUNNER_YAML, SEGMENT, SHAPES, TOKEN, Server, _anchor
+from bench.shapes import ANCHOR, RUNNER_YAML, SEGMENT, SHAPES, TOKEN, _anchor, shaped_sandbox
 from runner.fetch.learned import FILE, keep, recall
 from runner.sandbox.shapes import segment_filter
 from runner.spec.project import ApiSettings
@@ -39,7 +39,7 @@ from runner.spec.project import ApiSettings
 ROOT = Path(__file__).resolve().parent.parent
 USERS = int(os.environ.get("BENCH_CAPACITY_USERS", "6000"))
 ROUNDS = int(os.environ.get("BENCH_CAPACITY_ROUNDS", "2"))
-BUSY = ["--capacity", "6", "--latency-ms", "50"]
+BUSY = ["--capacity", "6"]  # and 50 ms a reply
 
 
 def export(project: Path, url: str, concurrency: str, tree: Path) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def capacity(project: Path, tree: Path) -> dict[str, Any]:
     runs: dict[str, Any] = {}
     first = ""
     for name, concurrency in (("auto", "auto"), ("learned", "auto"), ("fixed6", "6")):
-        server = Server(_shape(project), USERS, *BUSY)
+        server = shaped_sandbox(_shape(project), USERS, 50, *BUSY)
         url = ApiSettings(base_url=server.url).url
         if name == "learned" and (learned := recall(state, first)) is not None:
             keep(state, url, learned)
@@ -88,7 +88,7 @@ def capacity(project: Path, tree: Path) -> dict[str, Any]:
 
 def speedup(project: Path, tree: Path) -> dict[str, Any]:
     """`--concurrency 8` against `1`, 50 ms a reply, no capacity; the pages asked."""
-    server = Server(_shape(project), USERS, "--latency-ms", "50")
+    server = shaped_sandbox(_shape(project), USERS, 50)
     try:
         c8 = export(project, server.url, "8", tree)
         c1 = export(project, server.url, "1", tree)

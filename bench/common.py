@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Shares no 6-character piece with a segment name or path: the redaction masks any
 # such piece of the token (runner/fetch/redact.py), a "bench-" in "bench-csv" too.
 TOKEN = "tok-Zq9-VERY-SECRET"
-CSV_SEGMENT = """\
-version: 1
-name: bench-csv
-filter: {isContact: false, applicableFilters: []}
-output:
-  path: out/bench.csv
+# The nine columns of the CSV export (the block under ``output:``); bench.same_bytes adds
+# more to them.
+COLUMNS = """\
   columns:
     - {name: id, path: _id}
     - {name: name, path: profile.userDetails.name}
@@ -33,6 +31,16 @@ output:
     - {name: last_message, path: lastMessage.text}
     - {name: created, path: createdAt}
 """
+CSV_SEGMENT = (
+    """\
+version: 1
+name: bench-csv
+filter: {isContact: false, applicableFilters: []}
+output:
+  path: out/bench.csv
+"""
+    + COLUMNS
+)
 JSONL_SEGMENT = """\
 version: 1
 name: bench-jsonl
@@ -42,24 +50,17 @@ output: {format: jsonl, path: out/bench.jsonl}
 
 
 class SandboxProcess:
-    def __init__(self, users: int, latency_ms: float = 0, page_size: int = 50) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "runner",
-            "sandbox",
-            "--port",
-            "0",
-            "--users",
-            str(users),
-            "--token",
-            TOKEN,
-            "--page-size",
-            str(page_size),
-            "--latency-ms",
-            str(latency_ms),
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    """``segments sandbox`` in its own process on a free port, as every benchmark starts
+    it; ``extra``: more of its options (``--shape``, ``--capacity``, ``--anchor``, ...).
+    :meth:`stop` ends it as a user would and returns its last count."""
+
+    def __init__(
+        self, users: int, latency_ms: float = 0, page_size: int = 50, extra: Sequence[str] = ()
+    ) -> None:
+        cmd = [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--token", TOKEN]
+        cmd += ["--users", str(users), "--page-size", str(page_size)]
+        cmd += ["--latency-ms", str(latency_ms), *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self.url = ""
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -69,9 +70,17 @@ class SandboxProcess:
         if not self.url:
             raise RuntimeError("sandbox did not start")
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, int]:
+        """SIGTERM (the sandbox's normal end); the requests it served and turned away, from
+        its last line (``sandbox: 1,234 requests, 12 turned away (1.0%) at capacity 6``),
+        or nothing if it ended without one."""
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        out, _ = self.proc.communicate(timeout=60)
+        counts = [line for line in out.splitlines() if " turned away" in line]
+        if not counts:
+            return {}
+        words = counts[-1].replace(",", "").split()
+        return {"requests": int(words[1]), "turned_away": int(words[3])}
 
 
 def table(rows: list[list[str]]) -> str:

@@ -7,8 +7,9 @@ Starts one sandbox (zero latency, default 100,000 contacts), then RUNS times (de
 (bench/bare_loop.py), a JSONL export, the bare loop, a CSV export (bench/run.py's
 nine columns), concurrency auto. Each export's rate (rows over the seconds counted
 inside it, without interpreter start-up) is divided by the bare loop's run just
-before it, so a noisy neighbour hits both sides of a ratio; the table gives medians
-and the export's peak RSS. ``--before TREE`` runs each export a second time with
+before it, so a noisy neighbour hits both sides of a ratio; the table gives medians,
+the export process's CPU seconds (start-up included) beside the bare loop's, and the
+export's peak RSS. ``--before TREE`` runs each export a second time with
 the code of another checkout (``PYTHONPATH=TREE``) right after this one's: the
 before/after ratio, also from neighbours in time. Issue 23's targets: JSONL at
 least 0.9 of the bare loop, CSV at least 0.8.
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bare_loop import bare_loop
-from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess
+from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess, table
 
 RUNNER_YAML = """\
 version: 1
@@ -37,7 +38,8 @@ Row = list[str]
 
 
 def export(project: Path, url: str, fmt: str, code: Path) -> dict[str, float]:
-    """One ``segments export`` run with the code at ``code``: rows/s and peak RSS."""
+    """One ``segments export`` run with the code at ``code``: rows/s, peak RSS, and the
+    process's CPU seconds (user + system, start-up included)."""
     results = project / "results.json"
     env = {
         **os.environ,
@@ -53,7 +55,11 @@ def export(project: Path, url: str, fmt: str, code: Path) -> dict[str, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"export {fmt} with {code} failed")
     (entry,) = json.loads(results.read_text())["results"]
-    return {"rate": entry["rows"] / entry["seconds"], "max_rss_mb": usage.ru_maxrss / 1024}
+    return {
+        "rate": entry["rows"] / entry["seconds"],
+        "max_rss_mb": usage.ru_maxrss / 1024,
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
 
 
 def measure(
@@ -73,12 +79,13 @@ def measure(
             runs_of: dict[str, list[dict[str, float]]] = {}
             for _ in range(runs):
                 for fmt in ("jsonl", "csv"):
-                    bare = bare_loop(api.url, TOKEN).rate
+                    loop = bare_loop(api.url, TOKEN)
+                    bare = loop.rate
                     trees = [("after", ROOT), ("before", before)] if before else [("", ROOT)]
                     for tag, code in trees:
                         run = export(project, api.url, fmt, code)
                         runs_of.setdefault(f"{fmt} {tag}".strip(), []).append(
-                            {**run, "bare": bare, "ratio": run["rate"] / bare}
+                            {**run, "bare": bare, "ratio": run["rate"] / bare, "bare_cpu": loop.cpu}
                         )
             for key, figures in runs_of.items():
                 entry = {k: statistics.median(f[k] for f in figures) for k in figures[0]}
@@ -93,7 +100,8 @@ def measure(
 def _row(label: str, entry: dict[str, Any]) -> Row:
     return [
         f"zero latency: {label}",
-        f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f})",
+        f"{entry['rate']:,.0f} rec/s (bare {entry['bare']:,.0f}), "
+        f"CPU {entry['cpu']:.2f} s (bare {entry['bare_cpu']:.2f} s)",
         f"{entry['ratio']:.2f}",
         f"{entry['max_rss_mb']:.0f} MB",
     ]
@@ -109,8 +117,7 @@ def main(argv: list[str]) -> int:
     runs = int(argv[1]) if len(argv) > 1 else 3
     with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
         figures, rows = measure(Path(tmp), users, runs, before)
-    for row in rows:
-        print(" | ".join(row))
+    print(table([["benchmark", "figure", "ratio", "max RSS"], *rows]))
     print(json.dumps(figures, indent=2))
     return 0
 

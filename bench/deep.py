@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, table
+from bench.common import ROOT, TOKEN, SandboxProcess, table
 
-TOKEN = "tok-Zq9-VERY-SECRET"  # as bench.common.TOKEN
 USERS = int(os.environ.get("BENCH_DEEP_USERS", "34000"))
 SEGMENT = """\
 version: 1
@@ -39,36 +37,10 @@ timezone: UTC
 """
 
 
-class Server:
-    """``segments sandbox`` in its own process; :meth:`stop` returns its last line
-    (requests, and those turned away)."""
-
-    def __init__(self, *args: str) -> None:
-        cmd = [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--token", TOKEN]
-        cmd += ["--users", str(USERS), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        assert self.proc.stdout is not None
-        self.url = ""
-        for line in self.proc.stdout:
-            if line.startswith("export FLOWMATIX_API_URL="):
-                self.url = line.split("=", 1)[1].strip()
-                break
-        if not self.url:
-            raise RuntimeError("sandbox did not start")
-
-    def stop(self) -> dict[str, int]:
-        self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=60)
-        last = [line for line in out.splitlines() if " turned away" in line][-1]
-        # "sandbox: 1,234 requests, 12 turned away (1.0%) at capacity 6"
-        words = last.replace(",", "").split()
-        return {"requests": int(words[1]), "turned_away": int(words[3])}
-
-
-def export(project: Path, server: Server, concurrency: str, windows: bool) -> dict[str, Any]:
+def export(project: Path, url: str, concurrency: str, windows: bool) -> dict[str, Any]:
     (project / "runner.yaml").write_text(RUNNER_YAML % (concurrency, str(windows).lower()))
     results = project / "results.json"
-    env = {**os.environ, "FLOWMATIX_API_URL": server.url, "FLOWMATIX_TOKEN": TOKEN}
+    env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
     cmd = [sys.executable, "-m", "runner", "export", "deep", "--results", str(results)]
     done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -86,12 +58,16 @@ def export(project: Path, server: Server, concurrency: str, windows: bool) -> di
     }
 
 
-def one(project: Path, server_args: list[str], concurrency: str, windows: bool) -> dict[str, Any]:
-    server = Server(*server_args)
+def one(
+    project: Path, server: tuple[float, list[str]], concurrency: str, windows: bool
+) -> dict[str, Any]:
+    """One export against a fresh sandbox (``server``: its latency and other options)."""
+    latency_ms, extra = server
+    api = SandboxProcess(USERS, latency_ms, extra=extra)
     try:
-        result = export(project, server, concurrency, windows)
+        result = export(project, api.url, concurrency, windows)
     finally:
-        counts = server.stop()
+        counts = api.stop()
     requests = max(1, counts["requests"])
     return {**result, **counts, "turned_away_share": counts["turned_away"] / requests}
 
@@ -100,10 +76,10 @@ def measure(project: Path) -> tuple[dict[str, Any], list[list[str]]]:
     """Both scenarios; their figures and rows for the bench table."""
     (project / "segments").mkdir(exist_ok=True)
     (project / "segments" / "deep.yaml").write_text(SEGMENT)
-    deep = ["--skip-cost-us", "10", "--latency-ms", "20"]
+    deep = (20, ["--skip-cost-us", "10"])
     default = one(project, deep, "auto", True)
     plain = one(project, deep, "4", False)
-    busy = ["--capacity", "6", "--latency-ms", "50"]
+    busy = (50, ["--capacity", "6"])
     auto = one(project, busy, "auto", True)
     fixed = one(project, busy, "6", True)
     out: dict[str, Any] = {

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import TOKEN, SandboxProcess
 
 SEGMENT = """\
 version: 1
@@ -39,26 +40,8 @@ def project(root: Path) -> None:
         (root / "segments" / f"{name}.yaml").write_text(SEGMENT.format(name=name, delta=delta))
 
 
-def sandbox(users: int) -> tuple[subprocess.Popen[str], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    args = ["--port", str(port), "--users", str(users), "--page-size", "1000"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sandbox", *args, "--anchor", "2026-11-25T00:00:00Z"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "FLOWMATIX_TOKEN" in line:
-            break
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def export(root: Path, name: str, url: str) -> tuple[int, float, float]:
-    env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": "sandbox-token"}
+    env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
     started = time.monotonic()
     command = [sys.executable, "-m", "runner", "export", name]
     done = subprocess.run(
@@ -71,15 +54,14 @@ def export(root: Path, name: str, url: str) -> tuple[int, float, float]:
 def main(users: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="delta-export-"))
     project(root)
-    proc, url = sandbox(users)
+    api = SandboxProcess(users, page_size=1000, extra=["--anchor", "2026-11-25T00:00:00Z"])
     try:
         print(f"{users:,} contacts; peak RSS of segments export (MB) and seconds")
         for name in ("plain", "delta", "delta", "plain"):
-            code, peak, seconds = export(root, name, url)
+            code, peak, seconds = export(root, name, api.url)
             print(f"{name:6} exit {code}  {peak:7.1f} MB  {seconds:6.1f} s")
     finally:
-        proc.terminate()
-        proc.wait()
+        api.stop()
         shutil.rmtree(root)
 
 

@@ -13,6 +13,9 @@ runner's own path:
   the pool by the URL each time);
 - urllib3 HTTPConnectionPool.urlopen: what UrllibTransport calls without a proxy (the
   one pool, asked directly: timeouts, checks);
+- UrllibTransport.post, ClientTransport.post: the runner's two transports (through a
+  proxy, and without one: http.client, head and body in one send), deadline watch and
+  capped read included;
 - PageFetcher: the runner's whole fetch path (transport, deadlines, retries loop,
   paging, de-duplication), ``api.windows: false``, concurrency 1.
 
@@ -37,7 +40,9 @@ from urllib3.connection import HTTPConnection
 from bench.bare_loop import BODY
 from bench.common import TOKEN, SandboxProcess
 from runner.fetch import PageFetcher
+from runner.fetch.client import ClientTransport
 from runner.fetch.fetcher import USER_AGENT
+from runner.fetch.transport import UrllibTransport, read_capped
 from runner.spec.project import ApiSettings
 from runner.spec.schema import filter_defaults
 
@@ -83,11 +88,24 @@ def clients(url: str, pages: int) -> dict[str, Callable[[], None]]:
             pass
         fetch.close()
 
+    def transport(kind: Callable[..., Any]) -> Callable[[], None]:
+        def run() -> None:
+            wire = kind(dataclasses.replace(ApiSettings(), base_url=url), HEADERS, 2)
+            for page in range(1, pages + 1):
+                body["page"] = page
+                with wire.post("page", orjson.dumps(body), time.monotonic() + 60) as reply:
+                    orjson.loads(read_capped(reply, 1 << 24) or b"")
+            wire.close()
+
+        return run
+
     return {
         "http.client": plain,
         "urllib3 connection": connection,
         "urllib3 PoolManager.urlopen": functools.partial(pooled, url, body, pages, False),
         "urllib3 HTTPConnectionPool.urlopen": functools.partial(pooled, url, body, pages, True),
+        "UrllibTransport.post": transport(UrllibTransport),
+        "ClientTransport.post (no proxy)": transport(ClientTransport),
         "PageFetcher (the runner)": fetcher,
     }
 

@@ -23,27 +23,22 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from bench import common
 from bench.common import ROOT, TOKEN, SandboxProcess
 
 AS_OF = "2030-01-01T00:00:00Z"
 FILTER = "filter: {isContact: false, applicableFilters: []}"
-COLUMNS = """\
-  columns:
-    - {name: id, path: _id}
-    - {name: name, path: profile.userDetails.name}
-    - {name: email, path: profile.userDetails.contact.email}
-    - {name: phone, expr: e164(profile.userDetails.contact.phone)}
-    - {name: plan, expr: attr("plan")}
-    - {name: tags, path: profile.userDetails.tags}
-    - {name: country, path: profile.userDetails.country, default: "=none"}
-    - {name: last_message, path: lastMessage.text}
-    - {name: created, path: createdAt}
+COLUMNS = (
+    common.COLUMNS
+    + """\
+    - {name: country_or_none, path: profile.userDetails.country, default: "=none"}
     - {name: online, path: isOnline}
     - {name: version, path: __v}
     - {name: notes, path: profile.notes}
     - {name: first_tag, expr: first(profile.userDetails.tags)}
     - {name: tag_count, expr: count(profile.userDetails.tags)}
 """
+)
 # name -> (output path, the rest of the output block: format, options, columns).
 SEGMENTS = {
     "csv-columns": ("a.csv", COLUMNS),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,11 @@ from typing import Any
 
 import orjson
 
-from bench.common import table
+from bench.common import ROOT, TOKEN, SandboxProcess, table
 from runner.fetch.learned import FILE, keep, recall
 from runner.sandbox.shapes import segment_filter
 from runner.spec.project import ApiSettings
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-token"
 ANCHOR = "2026-11-25T00:00:00Z"
 SHAPES = ["uniform", "stale:14d", "imports", "growth", "sparse", "past"]
 BIG = int(os.environ.get("BENCH_SHAPES_BIG", "20000"))
@@ -56,42 +53,29 @@ timezone: UTC
 """
 
 
-class Server:
-    """``segments sandbox`` in its own process; :meth:`stop` returns its requests and
-    those it turned away."""
-
-    def __init__(self, shape: str, users: int, *args: str) -> None:
-        cmd = [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--token", TOKEN]
-        cmd += ["--users", str(users), "--shape", shape, "--anchor", ANCHOR, *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        assert self.proc.stdout is not None
-        self.url = ""
-        for line in self.proc.stdout:
-            if line.startswith("export FLOWMATIX_API_URL="):
-                self.url = line.split("=", 1)[1].strip()
-                break
-        if not self.url:
-            raise RuntimeError("sandbox did not start")
-
-    def stop(self) -> dict[str, int]:
-        self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=60)
-        words = [line for line in out.splitlines() if " turned away" in line][-1]
-        numbers = words.replace(",", "").split()  # "sandbox: 1234 requests, 12 turned away"
-        return {"requests": int(numbers[1]), "turned_away": int(numbers[3])}
+def shaped_sandbox(shape: str, users: int, latency_ms: float = 0, *extra: str) -> SandboxProcess:
+    """A sandbox of ``users`` contacts in ``shape``, dated from the bench's anchor."""
+    return SandboxProcess(users, latency_ms, extra=["--shape", shape, "--anchor", ANCHOR, *extra])
 
 
 def export(
-    project: Path, url: str, concurrency: str, windows: bool, learned: bool = False
+    project: Path,
+    url: str,
+    concurrency: str,
+    windows: bool,
+    learned: bool = False,
+    tree: Path = ROOT,
 ) -> dict[str, Any]:
     """One `segments export` run: its seconds, rows, windows, how it read, and its ids.
     Each starts from nothing learned of the API (a sandbox on a port an earlier one had
-    would start from its limit) unless ``learned``."""
+    would start from its limit) unless ``learned``. ``tree``: the checkout whose code
+    exports (another one's, to compare before and after)."""
     if not learned:
         (project / ".segments" / FILE).unlink(missing_ok=True)
     (project / "runner.yaml").write_text(RUNNER_YAML % (concurrency, str(windows).lower()))
     results = project / "results.json"
     env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
+    env["PYTHONPATH"] = str(tree)
     cmd = [sys.executable, "-m", "runner", "export", "shaped", "--as-of", ANCHOR]
     done = subprocess.run(
         [*cmd, "--results", str(results)], cwd=project, env=env, capture_output=True, text=True
@@ -121,14 +105,14 @@ def one_shape(project: Path, shape: str) -> dict[str, Any]:
     wanted = {"isContact": False, "applicableFilters": [], **segment_filter(shape, _anchor())}
     (project / "segments" / "shaped.yaml").write_text(SEGMENT % orjson.dumps(wanted).decode())
     out: dict[str, Any] = {}
-    server = Server(shape, BIG)
+    server = shaped_sandbox(shape, BIG)
     try:
         d, p, last = alternate(project, server.url, 3)
         out["zero"] = {"default": d, "plain": p, "ratio": p / d, "same": last["same"]}
         out["zero"]["read"] = last.get("read_as", "")
     finally:
         server.stop()
-    server = Server(shape, SMALL, "--latency-ms", "50")
+    server = shaped_sandbox(shape, SMALL, 50)
     try:
         d, p, last = alternate(project, server.url, 2)
         c8 = export(project, server.url, "8", True)["seconds"]
@@ -143,8 +127,7 @@ def one_shape(project: Path, shape: str) -> dict[str, Any]:
 
 
 def offset_cost(project: Path, shape: str) -> dict[str, Any]:
-    deep = ["--skip-cost-us", "10", "--latency-ms", "20"]
-    server = Server(shape, BIG, *deep)
+    server = shaped_sandbox(shape, BIG, 20, "--skip-cost-us", "10")
     try:
         default = export(project, server.url, "auto", True)
         plain = export(project, server.url, "4", False)
@@ -163,11 +146,10 @@ def capacity(project: Path, shape: str) -> dict[str, Any]:
     """Auto on its first run against the server (nothing learned), auto on the next
     run against the same API (it starts from what the first learned: its address is
     the new server's), and a fixed 6, each on a server of its own."""
-    busy = ["--capacity", "6", "--latency-ms", "50"]
     state = project / ".segments"
     runs, first = {}, ""
     for name, concurrency in (("auto", "auto"), ("learned", "auto"), ("fixed6", "6")):
-        server = Server(shape, SMALL, *busy)
+        server = shaped_sandbox(shape, SMALL, 50, "--capacity", "6")
         url = ApiSettings(base_url=server.url).url
         if name == "learned" and (learned := recall(state, first)) is not None:
             keep(state, url, learned)

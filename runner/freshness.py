@@ -14,7 +14,7 @@ from runner.fetch.redact import redactor_for
 from runner.history import last_success
 from runner.history.freshness import SegmentFreshness, judge, unreadable
 from runner.run.notify import ci_link, send, stale_message
-from runner.run.remember import store_for
+from runner.run.plan import store_for
 from runner.sinks import OutputRoot
 from runner.spec.project import Project
 from runner.spec.segment import Segment

@@ -193,7 +193,7 @@ def _overlaps(ws: Workspace, found: list[Change], ids: list[Any]) -> None:
     """Each change's overlap with every other segment's last published ids (its id
     snapshot), before and after the change; segments without a snapshot are left out."""
     from runner.history.overlap import Pair, latest_audience, shared
-    from runner.run.remember import store_for
+    from runner.run.plan import store_for
 
     others, id_key = {}, ws.project.api.id_key
     for seg in ws.segments:

@@ -25,6 +25,7 @@ from runner_airflow.plan import (
     DEFAULT_SLOTS,
     MAX_RETRIES,
     PlanError,
+    TokenShare,
     make_plan,
     share_of,
     token_fields,
@@ -59,20 +60,14 @@ def segments_dag(
         project, select, exclude, saved_list=saved_list, slots=pool_slots, budget=budget
     )
     share = plan.share
+    tasks = _export_tasks(project, share, segments_bin, out, as_of, retries, retry_delay)
     with _dag(dag_id, share.pool_command(), dag_args) as dag:
         for seg in plan.segments:
             SegmentExportOperator(
                 task_id=seg.name,
                 segment=seg.name,
-                project=project,
-                concurrency=share.concurrency,
-                segments_bin=segments_bin,
-                out=out,
-                as_of=as_of,
-                pool=share.pool,
-                retries=_retries(retries),
-                retry_delay=retry_delay,
                 doc_md=f"`segments export {seg.name}` ({seg.file})",
+                **tasks,
             )
     return dag
 
@@ -95,6 +90,7 @@ def mapped_segments_dag(
     """A ``list`` task, then ``export`` mapped over the names it returns (one instance per
     segment, named after it). Parsing reads ``runner.yaml`` only, for the pool."""
     share = share_of([_api_row(project)], pool_slots, budget)
+    tasks = _export_tasks(project, share, segments_bin, out, as_of, retries, retry_delay)
     with _dag(dag_id, share.pool_command(), dag_args) as dag:
         names = SegmentListOperator(
             task_id="list",
@@ -105,18 +101,32 @@ def mapped_segments_dag(
             retries=_retries(retries),
         )
         SegmentExportOperator.partial(
-            task_id="export",
-            project=project,
-            concurrency=share.concurrency,
-            segments_bin=segments_bin,
-            out=out,
-            as_of=as_of,
-            pool=share.pool,
-            retries=_retries(retries),
-            retry_delay=retry_delay,
-            map_index_template="{{ task.segment }}",
+            task_id="export", map_index_template="{{ task.segment }}", **tasks
         ).expand(segment=names.output)
     return dag
+
+
+def _export_tasks(
+    project: Path,
+    share: TokenShare,
+    segments_bin: str | None,
+    out: str | None,
+    as_of: str | None,
+    retries: int,
+    retry_delay: dt.timedelta,
+) -> dict[str, Any]:
+    """What every export task of a DAG is given, one task a segment or one mapped over
+    them: the project, the token's pool and its concurrency, the retries."""
+    return {
+        "project": project,
+        "concurrency": share.concurrency,
+        "segments_bin": segments_bin,
+        "out": out,
+        "as_of": as_of,
+        "pool": share.pool,
+        "retries": _retries(retries),
+        "retry_delay": retry_delay,
+    }
 
 
 def _dag(dag_id: str, pool_command: str, dag_args: dict[str, Any]) -> DAG:

@@ -25,7 +25,7 @@ from runner.errors import HistoryError
 from runner.history import runs
 from runner.history.freshness import judge, unreadable
 from runner.history.record import RunRecord, RunStatus, utc_now
-from runner.run.remember import store_for
+from runner.run.plan import store_for
 from runner.sinks import OutputRoot, destination_for
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace

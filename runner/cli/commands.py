@@ -307,7 +307,7 @@ def history(options: HistoryOptions, out: TextIO, err: TextIO) -> Outcome:
     """The runs recorded for each selected segment: a table with a sparkline, or JSON."""
     from runner.history import RunRecord, runs
     from runner.report.history import render_json, render_text
-    from runner.run.remember import store_for
+    from runner.run.plan import store_for
 
     sel = options.selection
     ws = open_workspace(sel)

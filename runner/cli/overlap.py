@@ -21,7 +21,7 @@ def overlap(options: OverlapOptions, out: TextIO, err: TextIO) -> Outcome:
     segments last published (nothing is fetched). FAILED when a snapshot is damaged."""
     from runner.history.overlap import latest_audience, pairs
     from runner.report.overlap import render_json, render_text
-    from runner.run.remember import store_for
+    from runner.run.plan import store_for
 
     sel = options.selection
     ws = open_workspace(sel)

@@ -5,8 +5,9 @@ and the checks that a run read the whole list, each record once.
 at the first page with no records, while up to ``concurrency`` later pages are
 already on their way. One stage per module, each importing only the ones above it:
 
-- :mod:`~runner.fetch.transport`: the wire (one urllib3 pool, a deadline per
-  request, bodies read with a cap); the plug point another HTTP client replaces.
+- :mod:`~runner.fetch.transport`: the wire (a deadline per request, bodies read with
+  a cap, urllib3 through a proxy); the plug point another HTTP client replaces.
+- :mod:`~runner.fetch.client`: the wire without a proxy, ``http.client``.
 - :mod:`~runner.fetch.redact`: THE one redaction: the token, in any form, never
   reaches a message, a file or a notification.
 - :mod:`~runner.fetch.reply`: what a reply means (records, another try, a failure).

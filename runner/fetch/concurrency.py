@@ -4,8 +4,9 @@
 for its congestion window: slow start, then AIMD (additive increase, multiplicative
 decrease). A *round* is as many requests as the limit allows, started at this limit
 and answered; a round is *flat* when its median latency stayed within 1.5 times the
-lowest seen (more requests at once still means more throughput; when it rises the
-server is queueing and throughput has stopped growing).
+lowest seen at the same depth (:mod:`runner.fetch.depth`: on some APIs deeper pages
+cost more, and that is not the server queueing); more requests at once then still
+means more throughput; when it rises the server is queueing.
 
 - start low (2 requests at once) and *double* after each flat round that used the
   limit in full (slow start: a run of 60 pages is over before a climb of one a round
@@ -29,8 +30,7 @@ server is queueing and throughput has stopped growing).
 
 A run can start from what an earlier one against the same API learned
 (:class:`Learned`, kept by :mod:`runner.fetch.learned`): one below the ceiling it met,
-without slow start: a server that turns requests away
-costs each of them a ``Retry-After`` (a second or more), longer than a short run.
+without slow start: each request turned away costs a ``Retry-After`` (a second or more).
 
 A 429 also marks a *ceiling*: the limit climbs back to one below it, doubling each
 round up to half of it (TCP's slow start back to its threshold), and stays there,
@@ -46,16 +46,8 @@ Slots are handed out first come, first served (:class:`Line`): a request that wa
 for a slot goes out before one asked for later, so a reader that passes pages on in
 order never waits for a page still queued behind the pages after it.
 
-Thread-safe; the clock is injectable, so the rules are tested on a fake one:
-
->>> now = [0.0]
->>> limit = Adaptive(cap=8, clock=lambda: now[0])
->>> tickets = [limit.begin(), limit.begin()]
->>> now[0] = 0.05
->>> for t in tickets:
-...     limit.end(t)
->>> limit.limit
-4
+Thread-safe; the clock is injectable, so the rules are tested on a fake one
+(tests/unit/test_concurrency.py).
 """
 
 from __future__ import annotations
@@ -66,6 +58,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from runner.fetch.depth import Fastest
 
 START = 2
 CAP = 16
@@ -97,6 +91,7 @@ class Ticket:
     limit: int
     active: int = 1  # requests on the wire as it went out, itself included
     overloaded: bool = False
+    depth: int = 0  # pages below the first
 
 
 @dataclass
@@ -104,6 +99,7 @@ class _Round:
     number: int
     started: float
     latencies: list[float] = field(default_factory=list)  # of its requests answered
+    depths: list[int] = field(default_factory=list)  # theirs, in pages
     full: bool = False  # the limit was reached during the round
 
     @property
@@ -111,6 +107,10 @@ class _Round:
         """The median: one slow reply (a pause, a deep page) is not the server queueing."""
         ordered = sorted(self.latencies)
         return ordered[len(ordered) // 2]
+
+    @property
+    def depth(self) -> int:
+        return sorted(self.depths)[len(self.depths) // 2]
 
 
 @dataclass
@@ -180,7 +180,7 @@ class _Rules:
         self.ceiling = ceiling  # the lowest limit a 429 answered, while it holds
         self._round = _Round(0, now)
         self._cut_round = 0  # requests from rounds before this one cannot cut again
-        self._fastest: float | None = None
+        self._fastest = Fastest()
         self._slow = False  # the last round was more than RISE times the fastest
         self._below = 0  # rounds spent one below the ceiling
         self._below_since = now  # since the ceiling was met, or last tried
@@ -194,7 +194,7 @@ class _Rules:
 
     def _decide(self, now: float) -> None:
         latency = self._round.latency
-        fastest = self._fastest = min(self._fastest or latency, latency)
+        fastest = self._fastest.judge(latency, self._round.depth)
         flat = latency <= FLAT * fastest
         slow, self._slow = self._slow, latency > RISE * fastest
         if self._starting and not flat:
@@ -312,8 +312,8 @@ class Adaptive(_Rules):
         with self._cond:
             return len(self._line)
 
-    def begin(self) -> Ticket:
-        """Wait for a free slot and take it."""
+    def begin(self, depth: int = 0) -> Ticket:
+        """Wait for a free slot and take it, for a page ``depth`` pages below the first."""
         with self._cond:
             place = self._line.join()
             try:
@@ -327,6 +327,7 @@ class Adaptive(_Rules):
             if self.active >= self.limit:
                 self._round.full = True
             ticket = Ticket(self._clock(), self._round.number, self.limit, self.active)
+            ticket.depth = depth
             self._wire.add(ticket)
             return ticket
 
@@ -348,13 +349,14 @@ class Adaptive(_Rules):
                     self._cut(now, ceiling=ticket.limit)
             elif ticket.round == self._round.number:
                 self._round.latencies.append(now - ticket.started)
+                self._round.depths.append(ticket.depth)
                 if len(self._round.latencies) >= self.limit:
                     self._decide(now)
             self._cond.notify_all()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        ticket = self.begin()
+    def slot(self, depth: int = 0) -> Iterator[None]:
+        ticket = self.begin(depth)
         self._local.ticket = ticket
         try:
             yield

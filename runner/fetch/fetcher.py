@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 from runner import __version__
 from runner.errors import AuthError
 from runner.fetch.asof import ApiClock, AsOfCut
+from runner.fetch.client import transport_for
 from runner.fetch.concurrency import Adaptive, Learned
 from runner.fetch.paging import (
     AsAnswered,
@@ -35,7 +36,7 @@ from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor, token_problem
 from runner.fetch.reply import Replies, Reply
 from runner.fetch.retry import InFlight, Slots, Tries
-from runner.fetch.transport import Response, Retryable, Transport, UrllibTransport
+from runner.fetch.transport import Response, Retryable, Transport
 from runner.fetch.windows.plan import Range, closed_range, text
 from runner.fetch.windows.strategy import Windows
 from runner.spec.project import ApiSettings
@@ -62,7 +63,8 @@ class PageFetcher:
     ``duplicates`` counts what was dropped; ``retries`` the failed tries; ``reread``
     whether the list was read a second time after it moved (see
     :class:`~runner.fetch.paging.PageNumbers`).
-    ``transport`` replaces the HTTP client (by default a urllib3 pool).
+    ``transport`` replaces the HTTP client (by default
+    :func:`~runner.fetch.client.transport_for`'s).
 
     The list is read as closed ``createdAt`` windows ending at ``as_of`` (default now)
     unless ``api.windows`` is false (see :mod:`runner.fetch.windows.strategy`); ``note`` says
@@ -105,7 +107,7 @@ class PageFetcher:
             "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,
         }
-        self.transport = transport or UrllibTransport(api, headers, self.concurrency + 1)
+        self.transport = transport or transport_for(api, headers, self.concurrency + 1)
         self._stopwatch = Stopwatch(self.transport)
         self.clock = self._stopwatch.clock  # the API's clock, from its Date headers
         replies = Replies(api, scrub, self.in_flight.slow_down)

@@ -67,6 +67,10 @@ class PageRequest:
     def label(self) -> str:
         return f"page {self.number}"
 
+    @property
+    def depth(self) -> int:  # pages the API skips to answer it: deeper can cost more
+        return max(0, int(self.body.get("page", 1)) - 1)
+
 
 R = TypeVar("R", bound=PageRequest)
 

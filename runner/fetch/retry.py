@@ -48,8 +48,8 @@ class Slots(Protocol):
     def learned(self) -> Learned | None:
         """The server's limit the run met, for the next run against it (None: none)."""
 
-    def slot(self) -> contextlib.AbstractContextManager[None]:
-        """Hold one while a request is on the wire."""
+    def slot(self, depth: int = 0) -> contextlib.AbstractContextManager[None]:
+        """Hold one while a request ``depth`` pages below the first is on the wire."""
 
     def slow_down(self) -> None:
         """The request in this thread's slot was answered 429."""
@@ -66,7 +66,8 @@ class InFlight:
         self._line = Line()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self, depth: int = 0) -> Iterator[None]:
+        del depth  # a number given does not move with the latency
         with self._cond:
             place = self._line.join()
             try:
@@ -190,7 +191,7 @@ class Tries:
         body = orjson.dumps(request.body)
         self.rate.wait()
         with (
-            self.in_flight.slot(),
+            self.in_flight.slot(request.depth),
             self.transport.post(request.label, body, deadline) as response,
         ):
             return self.replies.read(request.label, response)

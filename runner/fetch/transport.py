@@ -1,11 +1,12 @@
-"""The wire under :mod:`runner.fetch`: one urllib3 pool, a deadline per request,
-and reply bodies read with a cap.
+"""The wire under :mod:`runner.fetch`: the transport interface, a deadline per request,
+reply bodies read with a cap, and the urllib3 transport (used through a proxy).
 
 - :class:`Transport`: the plug point. It sends one body and hands back the open
   reply; a test or another HTTP client swaps it (``PageFetcher(..., transport=)``).
-  :class:`UrllibTransport` is the one in use: a ``requests.Session.post`` costs
-  about twice the CPU of the same ``urlopen`` (README "Benchmarks"), and at zero
-  latency that CPU is the export's speed.
+  Without a proxy the one in use is :class:`~runner.fetch.client.ClientTransport`
+  (``http.client``: at zero latency a page's CPU is the export's speed);
+  :class:`UrllibTransport` through one (a ``requests.Session.post`` costs about twice
+  the CPU of the same ``urlopen``, README "Benchmarks").
 - :func:`pool_manager`: keep-alive connections, through the environment's proxy
   (as requests reads it), verified against the CA bundle requests uses.
 - :class:`Deadlines`: a socket read timeout bounds each wait for bytes, not a
@@ -19,6 +20,7 @@ and reply bodies read with a cap.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import ssl
 import threading
@@ -92,7 +94,7 @@ class Watch:
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.conn: HTTPConnection | None = None
+        self.conn: http.client.HTTPConnection | None = None
         self.expired = False
         self.shut = False
 
@@ -185,8 +187,8 @@ class Deadlines:
                 self._cond.wait(timeout)
 
 
-def _shut(conn: HTTPConnection | None) -> bool:
-    sock = getattr(conn, "sock", None)
+def _shut(conn: http.client.HTTPConnection | None) -> bool:
+    sock = conn.sock if conn is not None else None
     if sock is None:
         return False
     with contextlib.suppress(OSError):
@@ -312,7 +314,7 @@ def pool_manager(url: str, connections: int) -> urllib3.PoolManager:
         "retries": False,
         "ca_certs": requests.utils.DEFAULT_CA_BUNDLE_PATH,
     }
-    proxy = _proxy_for(url)
+    proxy = proxy_for(url)
     manager: urllib3.PoolManager
     if not proxy:
         manager = urllib3.PoolManager(**options)
@@ -331,7 +333,8 @@ def pool_manager(url: str, connections: int) -> urllib3.PoolManager:
     return manager
 
 
-def _proxy_for(url: str) -> str | None:
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (as requests reads it), if any."""
     if requests.utils.should_bypass_proxies(url, no_proxy=None):
         return None
     proxies = requests.utils.get_environ_proxies(url)
@@ -348,7 +351,11 @@ _PERMANENT_TLS = frozenset(
 def tls_is_permanent(exc: SSLError) -> bool:
     """A bad certificate or a TLS/plain-HTTP mix-up (not worth retrying), rather than a
     handshake cut short by the network (worth retrying)."""
-    inner = exc.args[0] if exc.args else None
+    return ssl_is_permanent(exc.args[0] if exc.args else None)
+
+
+def ssl_is_permanent(inner: object) -> bool:
+    """:func:`tls_is_permanent` for the ``ssl`` module's own error."""
     if isinstance(inner, ssl.SSLCertVerificationError):
         return True
     return isinstance(inner, ssl.SSLError) and inner.reason in _PERMANENT_TLS

@@ -77,12 +77,15 @@ class _OneSink:
         return ""
 
 
-def encoder_for(spec: OutputSpec, upload: ByteSink, parts: PartSink | None) -> Encoder:
+def encoder_for(
+    spec: OutputSpec, upload: ByteSink, parts: PartSink | None, which: str = ""
+) -> Encoder:
     """The encoder of one export: split into parts when ``spec.split`` says so, into
-    ``parts`` (the upload's own, when it is a set's) or else all into ``upload``."""
+    ``parts`` (the upload's own, when it is a set's) or else all into ``upload``.
+    ``which`` names the set in its refusal when it is not the output's (a holdout's)."""
     if spec.split is None:
         return Encoder(spec, upload)
-    return SplitEncoder(spec, parts if parts is not None else _OneSink(upload))
+    return SplitEncoder(spec, parts if parts is not None else _OneSink(upload), which)
 
 
 def split_warning(encoder: Encoder) -> str | None:
@@ -120,8 +123,9 @@ def over_limit(spec: OutputSpec, rows: int, size: int) -> str | None:
     )
 
 
-def too_many_parts(spec: OutputSpec, rows: int) -> str:
-    """Why an export stops when it needs part 10,000 (see :data:`MAX_PARTS`)."""
+def too_many_parts(spec: OutputSpec, rows: int, which: str = "") -> str:
+    """Why an export stops when it needs part 10,000 (see :data:`MAX_PARTS`); ``which``
+    names a set that is not the output's (``the holdout set out/vip.holdout.csv``)."""
     assert spec.split is not None
     limits = [
         f"{key} {value:,}"
@@ -129,6 +133,7 @@ def too_many_parts(spec: OutputSpec, rows: int) -> str:
         if value is not None
     ]
     return (
+        f"{which + ': ' if which else ''}"
         f"{rows:,} rows filled {MAX_PARTS:,} parts and more remain, but a set has at most "
         f"{MAX_PARTS:,} parts (four-digit numbers): raise output.split's {' or '.join(limits)}; "
         "nothing was published"
@@ -240,9 +245,9 @@ class SplitEncoder(Encoder):
     ``sha256`` and ``size`` are those of every part's bytes in order (``cat`` the parts).
     """
 
-    def __init__(self, spec: OutputSpec, parts: PartSink) -> None:
+    def __init__(self, spec: OutputSpec, parts: PartSink, which: str = "") -> None:
         assert spec.split is not None
-        self.spec, self.sink = spec, parts
+        self.spec, self.sink, self.which = spec, parts, which
         self.max_rows = spec.split.max_rows or sys.maxsize
         self.max_bytes = spec.split.max_bytes
         self.rows = 0
@@ -265,7 +270,7 @@ class SplitEncoder(Encoder):
     def _open(self) -> _Part:
         number = len(self.parts) + 1
         if number > MAX_PARTS:
-            raise DestinationError(too_many_parts(self.spec, self.rows))
+            raise DestinationError(too_many_parts(self.spec, self.rows, self.which))
         sink = _Tee(self.sink.open_part(number), self.whole)
         part = _Part(number, sink, self.spec, lines=self.end is not None)
         if part.encoder is not None:

@@ -195,6 +195,11 @@ class DeltaTracker:
         if page:
             yield page
 
+    def removed_records(self) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`removed` as the removed file's records: each id alone at ``id_key``."""
+        for ids in self.removed():
+            yield [id_record(self.id_key, value) for value in ids]
+
     def close(self) -> None:
         """Remove the temporary files (this run's snapshot too: store it first)."""
         self._spill.close()

@@ -40,10 +40,10 @@ def summary(results: Sequence[ExportResult]) -> str:
     text = format_table(rows)
     text += "".join(map(_left_out, results))
     for r in results:
-        if r.parts:
-            text += (
-                f"{r.segment}: {counted(r.parts, 'part')} beside {r.destination} (output.split)\n"
-            )
+        sets = [counted(r.parts, "part")] if r.parts else []
+        sets += [counted(r.held_out_parts, "holdout part")] if r.held_out_parts else []
+        if sets:
+            text += f"{r.segment}: {' and '.join(sets)} beside {r.destination} (output.split)\n"
     for r in results:
         if r.concurrency:
             mode = "auto" if r.auto_concurrency else "fixed"

@@ -11,9 +11,11 @@ The Python API (README "Python API")::
   the steps in order;
 - :mod:`runner.run.record`: :class:`ExportResult`, the one record of a run's figures;
 - :mod:`runner.run.options`: :class:`ExportOptions`;
-- :mod:`runner.run.pages` (fetch), :mod:`runner.run.rows` (rows and write),
-  :mod:`runner.run.publish`, :mod:`runner.run.remember` (plan, guard, history entry),
-  :mod:`runner.run.deltas`, :mod:`runner.run.notify`: the steps;
+- :mod:`runner.run.plan` (plan), :mod:`runner.run.pages` (fetch),
+  :mod:`runner.run.route` and :mod:`runner.run.compose` (exclude, only, holdout),
+  :mod:`runner.run.deltas`, :mod:`runner.run.rows` (rows and write),
+  :mod:`runner.run.guards`, :mod:`runner.run.publish`, :mod:`runner.run.remember`
+  (the history entry), :mod:`runner.run.notify`: the steps;
 - :mod:`runner.run.manifest` and :mod:`runner.run.results`: the manifest and the
   ``--results`` file, made from the record.
 """

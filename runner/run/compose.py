@@ -25,7 +25,7 @@ from runner.fetch.records import SeenIds, record_ids
 from runner.history import last_success
 from runner.history.record import parse_time
 from runner.history.snapshot import SnapshotBase, canonical, digest
-from runner.run.remember import HistoryRun, store_for
+from runner.run.plan import Plan, store_for
 from runner.run.route import HoldoutFile, IdSet, Router
 from runner.sinks import OutputRoot
 from runner.spec.compose import LAST_PUBLISHED, RUN, Reference
@@ -102,11 +102,11 @@ class Audiences:
         wanted = {r.segment for s in exported for r in s.compose.references if r.source == RUN}
         self._wanted = wanted if max_pages is None else set()
 
-    def start(self, run: HistoryRun, dry_run: bool = False) -> Router:
+    def start(self, plan: Plan, dry_run: bool = False) -> Router:
         """The export's router: the id sets it needs built (RunnerError if one cannot be),
         the holdout file opened beside the output."""
-        router = self.router(run.seg)
-        router.file = HoldoutFile.open(run, dry_run)
+        router = self.router(plan.seg)
+        router.file = HoldoutFile.open(plan, dry_run)
         return router
 
     def router(self, seg: Segment, *, holdout: bool = True, tap: bool = True) -> Router:

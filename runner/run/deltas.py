@@ -1,8 +1,10 @@
 """``output.delta``: the added and removed files beside the output, and the id snapshot.
 
-The export feeds each de-duplicated page to :meth:`Deltas.page`; :meth:`Deltas.finish`
-finishes both files and stores this run's ids with the history, before the files are
-published with the output, all or none.
+:func:`open_deltas` starts them from the plan; the export feeds each de-duplicated page
+to :meth:`Deltas.page`; :meth:`Deltas.finish` finishes both files and stores this run's
+ids with the history, before the files are published with the output, all or none, and
+returns what it kept (:class:`Kept`: the uploads, the snapshot, the figures) for the
+manifest and the history entry.
 """
 
 from __future__ import annotations
@@ -14,19 +16,40 @@ from typing import Any
 
 from runner.formats import Encoder, content_type
 from runner.history import HistoryStore, RunRecord, new_run_id
-from runner.history.delta import DeltaSummary, DeltaTracker, id_record
+from runner.history.delta import DeltaSummary, DeltaTracker
 from runner.history.record import utc_now
 from runner.history.snapshot import SnapshotBase
-from runner.sinks import Destination, OutputRoot, Upload, destination_for
-from runner.spec.project import Project
+from runner.run.plan import Plan
+from runner.sinks import Destination, Upload
 from runner.spec.segment import Column, OutputSpec, Segment
-from runner.spec.targets import DELTA_TAGS, tagged_path
+from runner.spec.targets import DELTA_TAGS
 
 
 def removed_spec(spec: OutputSpec, id_key: str) -> OutputSpec:
     """The removed file: the ids only, as JSON values (JSONL) or one column named ``id_key``."""
     columns = None if spec.format == "jsonl" else (Column(id_key, id_key),)
     return dataclasses.replace(spec, columns=columns, preset=None, hash=None, rename={})
+
+
+def open_deltas(plan: Plan, dry_run: bool) -> Deltas | None:
+    """This run's id snapshot (and delta files); none on a dry run, nor incremental (its
+    file is one window's new contacts, not the audience a snapshot stands for)."""
+    if dry_run or plan.window is not None:
+        return None
+    return Deltas.open(plan)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """What finishing the deltas gave: the delta files' uploads (published with the
+    output), the stored snapshot's reference, and with ``output.delta`` the counts and
+    the manifest's ``delta`` fields."""
+
+    uploads: tuple[Upload, ...]
+    snapshot: str
+    added: int | None = None
+    removed: int | None = None
+    manifest: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -45,32 +68,23 @@ class Deltas:
     seg: Segment
     store: HistoryStore
     tracker: DeltaTracker
+    previous: RunRecord | None  # what the removed file is against
     files: list[DeltaFile] = dataclasses.field(default_factory=list)
-    summary: DeltaSummary | None = None
-    snapshot: str | None = None  # the stored snapshot's reference
 
     @classmethod
-    def open(
-        cls,
-        seg: Segment,
-        project: Project,
-        out: OutputRoot | None,
-        store: HistoryStore,
-        previous: RunRecord | None,
-    ) -> Deltas:
+    def open(cls, plan: Plan) -> Deltas:
         """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
+        seg, previous, id_key = plan.seg, plan.previous, plan.project.api.id_key
         ref = previous.snapshot if previous and seg.output.delta else None
         base = None  # the first delta run: every row is added
         if ref:
-            base = SnapshotBase(store.open_snapshot(ref), project.api.id_key, f"snapshot {ref}")
-        deltas = cls(
-            seg, store, DeltaTracker(project.api.id_key, base, Path(tempfile.gettempdir()))
-        )
+            base = SnapshotBase(plan.store.open_snapshot(ref), id_key, f"snapshot {ref}")
+        tracker = DeltaTracker(id_key, base, Path(tempfile.gettempdir()))
+        deltas = cls(seg, plan.store, tracker, previous)
         for tag in DELTA_TAGS if seg.output.delta else ():
-            spec = seg.output if tag == "added" else removed_spec(seg.output, project.api.id_key)
+            spec = seg.output if tag == "added" else removed_spec(seg.output, id_key)
             spec = dataclasses.replace(spec, split=None)  # a delta file is never split
-            spec = dataclasses.replace(spec, path=tagged_path(seg.output.path, tag))
-            dest = destination_for(dataclasses.replace(seg, output=spec), project, out)
+            dest = plan.companion(tag, spec)
             upload = dest.open(content_type(spec))
             deltas.files.append(DeltaFile(tag, dest, upload, Encoder(spec, upload)))
         return deltas
@@ -80,23 +94,27 @@ class Deltas:
         for file in self.files[:1]:  # the added file, with output.delta
             file.encoder.write_page(added)
 
-    def finish(self) -> list[Upload]:
-        """Finish the delta files, if any, and store this run's snapshot; the uploads."""
-        self.summary = self.tracker.finish()
+    def finish(self) -> Kept:
+        """Finish the delta files, if any, and store this run's snapshot."""
+        summary = self.tracker.finish()
         for f in self.files:  # with output.delta: added, then removed (the ids that left)
-            for ids in self.tracker.removed() if f.tag == "removed" else ():
-                f.encoder.write_page([id_record(self.tracker.id_key, v) for v in ids])
+            for page in self.tracker.removed_records() if f.tag == "removed" else ():
+                f.encoder.write_page(page)
             f.encoder.finish()
         run_id = new_run_id(utc_now())
-        self.snapshot = self.store.put_snapshot(self.seg.name, run_id, self.summary.snapshot)
-        return [f.upload for f in self.files]
+        snapshot = self.store.put_snapshot(self.seg.name, run_id, summary.snapshot)
+        uploads = tuple(f.upload for f in self.files)
+        if not self.files:
+            return Kept(uploads, snapshot)
+        fields = self._manifest_fields(summary)
+        return Kept(uploads, snapshot, summary.added, summary.removed, fields)
 
-    def manifest_fields(self, previous: RunRecord | None) -> dict[str, Any]:
-        assert self.summary is not None
+    def _manifest_fields(self, summary: DeltaSummary) -> dict[str, Any]:
+        previous = self.previous
         return {
-            "against": previous.run_id if previous and self.summary.had_base else None,
+            "against": previous.run_id if previous and summary.had_base else None,
             **{f.tag: _file_fields(f) for f in self.files},
-            "without_id": self.summary.without_id,
+            "without_id": summary.without_id,
         }
 
     def close(self) -> None:

@@ -1,12 +1,14 @@
 """The export, as its steps in order; each passes typed values to the next, none calls back.
 
 1. plan: where the file goes, the history beside it, the window to read
-   (:meth:`runner.run.remember.HistoryRun.start`);
-2. fetch: the segment's de-duplicated pages (:mod:`runner.run.pages`);
-3. build rows and 4. write them, finished but not published (:mod:`runner.run.rows`);
-   then the guards (``expect.min_rows``, ``max_rows``, ``max_change``);
+   (:func:`runner.run.plan.plan`: a :class:`~runner.run.plan.Plan`);
+2. fetch: the segment's de-duplicated pages (:mod:`runner.run.pages`), through its
+   composition (:mod:`runner.run.route`) and, page by page, into the id snapshot and the
+   delta files (:mod:`runner.run.deltas`);
+3. build rows and 4. write them, finished but not published (:mod:`runner.run.rows`:
+   :class:`~runner.run.rows.Written`); then the guards (:mod:`runner.run.guards`);
 5. publish the file with its manifest and delta files (:mod:`runner.run.publish`);
-6. remember: the history entry (:meth:`~runner.run.remember.HistoryRun.remember`);
+6. remember: the history entry (:mod:`runner.run.remember`);
 7. notify (:func:`runner.run.notify.notify_run`).
 
 Every figure lands in one record, :class:`~runner.run.record.ExportResult`, from which
@@ -33,13 +35,16 @@ from runner.history import RunStatus
 from runner.history.record import utc_now
 from runner.locations import STATE_DIR
 from runner.run.compose import Audiences, export_order
-from runner.run.manifest import Manifest
+from runner.run.deltas import Deltas, Kept, open_deltas
+from runner.run.guards import check_guards
+from runner.run.manifest import Manifest, history_fields
 from runner.run.notify import catalog_link, notify_run
 from runner.run.options import ExportOptions
 from runner.run.pages import Fetched, Records, check_resolved, open_pages, records
+from runner.run.plan import Plan, plan
 from runner.run.publish import publish
 from runner.run.record import DONE, ExportResult, Listener, quiet
-from runner.run.remember import HistoryRun, expected_rows
+from runner.run.remember import remember, run_record
 from runner.run.route import Router
 from runner.run.rows import Written, write_rows
 from runner.sinks import DiscardUpload, Upload
@@ -62,6 +67,13 @@ class _Live:
             self.result = self.result.warned(line)
             self.tell("warning:" + line)
 
+    def failed(self, exc: RunnerError, error: str) -> None:
+        """The status ``exc`` gives the run: a guard's, or failed."""
+        status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
+        self.result = replace(self.result, status=status, error=error)
+        if isinstance(exc, ManifestError):  # the file was published, its manifest was not
+            self.result = replace(self.result, published=True)
+
 
 def export_segment(
     seg: Segment,
@@ -77,37 +89,35 @@ def export_segment(
     says ``interrupted``)."""
     live = _Live(seg.name, listener)
     scrub = Redactor(token)  # the one redaction: every text this run leaves passes it
-    started = time.monotonic()
+    started, dry = time.monotonic(), options.dry_run
+    planned: Plan | None = None
     upload: Upload | None = None
-    run: HistoryRun | None = None
     router = Router()
-    try:  # 1. plan
-        run = _plan(seg, ws, options)
-        live.result = replace(live.result, destination=run.destination.display)
-        live.tell(f"start:{expected_rows(run) or ''}")  # with progress's total, if any
-        upload = (
-            DiscardUpload() if options.dry_run else run.destination.open(content_type(seg.output))
+    deltas: Deltas | None = None
+    kept: Kept | None = None  # the snapshot stored and the delta files, once finished
+    accepted = False  # --accept-change let a tripped max_change through
+    try:
+        planned = plan(seg, ws, options.out, options.since)  # 1
+        live.result = replace(live.result, destination=planned.destination.display)
+        live.tell(f"start:{planned.expected_rows or ''}")  # with progress's total, if any
+        upload = DiscardUpload() if dry else planned.destination.open(content_type(seg.output))
+        router = (audiences or Audiences(ws, token, options)).start(planned, dry)
+        deltas = open_deltas(planned, dry)
+        written, fetcher = _fetch_and_write(  # 2 to 4: exclude, only, holdout; the deltas
+            ws, options, token, planned, deltas, upload, live, scrub, router
         )
-        router = (audiences or Audiences(ws, token, options)).start(run, options.dry_run)
-        run.open_deltas()  # 2 to 4: fetch, build rows (exclude, only, holdout), write
-        written, fetcher = _fetch_and_write(
-            seg, ws, options, token, run, upload, live, scrub, router
-        )
-        _check_guards(seg, written.rows)  # nothing is published past a guard
-        run.check(written.rows + live.result.held_out, written.sha256)  # the whole audience
-        if options.dry_run:
+        held, accept = live.result.held_out, options.accept_change  # nothing is published
+        accepted = check_guards(planned, written, held, accept_change=accept, dry_run=dry)
+        if dry:
             live.result = replace(live.result, status=RunStatus.DRY_RUN)
         else:
-            _publish(seg, ws, run, upload, written, live, scrub, router)  # 5
+            kept = deltas.finish() if deltas is not None else None
+            history = history_fields(planned, accepted, kept.manifest if kept else None)
+            _publish(ws, planned, kept, history, upload, written, live, scrub, router)  # 5
         if fetcher.auto:  # what concurrency suits the API; a failed run leaves it as it was
             keep(ws.project.root / STATE_DIR, ws.project.api.url, fetcher.learned)
-    except ManifestError as exc:
-        live.result = replace(
-            live.result, status=RunStatus.FAILED, published=True, error=scrub.mask(str(exc))
-        )
     except RunnerError as exc:
-        status = RunStatus.GUARD if isinstance(exc, GuardError) else RunStatus.FAILED
-        live.result = replace(live.result, status=status, error=scrub.mask(str(exc)))
+        live.failed(exc, scrub.mask(str(exc)))
     except (KeyboardInterrupt, Terminated):
         live.result = replace(live.result, status=RunStatus.INTERRUPTED, error="interrupted")
         raise
@@ -116,83 +126,84 @@ def export_segment(
             upload.abort()
         router.abort()
         live.result = replace(live.result, seconds=round(time.monotonic() - started, 3))
-        _remember_and_notify(run, ws, live, os.environ if env is None else env, scrub)  # 6, 7
+        try:
+            if planned is not None and not dry:  # 6, 7: a dry run leaves no trace
+                _remember_and_notify(planned, ws, kept, accepted, live, env, scrub)
+        finally:
+            if deltas is not None:
+                deltas.close()  # what the deltas left (their uploads abort unless published)
         if live.result.status is not None:
             live.tell("end")
     return live.result
 
 
-def _plan(seg: Segment, ws: Workspace, options: ExportOptions) -> HistoryRun:
-    """Step 1: the destination, the history beside it, the window to read."""
-    accept, since, dry = options.accept_change, options.since, options.dry_run
-    return HistoryRun.start(seg, ws, options.out, accept_change=accept, since=since, dry_run=dry)
-
-
 def _publish(
-    seg: Segment,
     ws: Workspace,
-    run: HistoryRun,
+    planned: Plan,
+    kept: Kept | None,
+    history: Mapping[str, object],
     upload: Upload,
     written: Written,
     live: _Live,
     scrub: Redactor,
     router: Router,
 ) -> None:
-    """Step 5: the delta and holdout files finished, the manifest made from the record,
-    all published."""
-    companions = run.companions() + router.companions()
+    """Step 5: the manifest made from the record, published with the file, the delta
+    and holdout files, all or none."""
+    companions = [*(kept.uploads if kept else ()), *router.companions()]
     live.result = replace(live.result, finished_at=utc_now())
-    history, audience = run.manifest_fields(), router.manifest_fields(live.result.rows)
+    audience = router.manifest_fields(live.result.rows)
     manifest = Manifest.of(
-        seg, ws, live.result, written.columns, history, written.part_list, audience
+        planned.seg, ws, live.result, written.columns, history, written.part_list, audience
     )
-    shown = publish(manifest, upload, run.destination, companions, scrub)
+    shown = publish(manifest, upload, planned.destination, companions, scrub)
     live.result = replace(live.result, status=RunStatus.SUCCESS, published=True, manifest=shown)
 
 
 def _fetch_and_write(
-    seg: Segment,
     ws: Workspace,
     options: ExportOptions,
     token: str,
-    run: HistoryRun,
+    planned: Plan,
+    deltas: Deltas | None,
     upload: Upload,
     live: _Live,
     scrub: Redactor,
     router: Router,
 ) -> tuple[Written, PageFetcher]:
-    """Steps 2 to 4: the pages of ``run``'s request, through ``router`` (exclude, only,
-    holdout), as rows, into ``upload``."""
+    """Steps 2 to 4: the pages of the plan's request, through ``router`` (exclude, only,
+    holdout), as rows, into ``upload``; each page into ``deltas`` too."""
+    seg = planned.seg
+    check_resolved(seg)  # before anything is asked
 
     def on_retry(reason: str) -> None:
         live.result = replace(live.result, retries=fetcher.retries)
         live.tell("retry:" + scrub.mask(reason))
 
     def on_page(page: Records, rows: int) -> None:
-        run.page(page)  # the delta files
+        if deltas is not None:
+            deltas.page(page)
         pages, duplicates = live.result.pages + 1, fetcher.duplicates
         live.result = replace(
             live.result, pages=pages, rows=rows, duplicates=duplicates, held_out=router.held
         )
         live.tell("page")
 
-    check_resolved(seg)
-
     fetcher = open_pages(
         ws,
         token,
-        run.body,
+        planned.body,
         concurrency=options.concurrency,
         max_pages=options.max_pages,
         on_retry=on_retry,
     )
-    window, key = run.window, ws.project.api.id_key  # see runner.fetch.undated
+    window, key = planned.window, ws.project.api.id_key  # see runner.fetch.undated
     first = window is not None and window.start is None
-    scan = undated_scan(seg.body, run.body, key, scrub, first) if window else None
+    scan = undated_scan(seg.body, planned.body, key, scrub, first) if window else None
     fetcher.last_pass = scan
     live.result = replace(live.result, undated_included=first and scan is not None)
     try:
-        pages = (router.route(page) for page in records(fetcher, run.fetch_needed))
+        pages = (router.route(page) for page in records(fetcher, planned.fetch_needed))
         written = write_rows(pages, seg, upload, on_page)
         router.finish()
     finally:
@@ -203,48 +214,37 @@ def _fetch_and_write(
     if clock := fetcher.clock.warning():
         live.warn(clock)
     live.result = live.result.with_figures(written)
-    live.result = replace(live.result, undated=scan.found if scan else 0)
-    live.warn(*written.cautions)
+    held_parts = router.held_parts()
+    live.result = replace(live.result, undated=scan.found if scan else 0, held_out_parts=held_parts)
+    live.warn(*written.cautions, *router.cautions())
     return written, fetcher
 
 
 def _remember_and_notify(
-    run: HistoryRun | None,
+    planned: Plan,
     ws: Workspace,
+    kept: Kept | None,
+    accepted: bool,
     live: _Live,
-    env: Mapping[str, str],
+    env: Mapping[str, str] | None,
     scrub: Redactor,
 ) -> None:
-    """Steps 6 and 7: the history entry, then the notifications; what goes wrong there
-    is a warning, never a change of the run's status."""
-    if run is None:
+    """Steps 6 and 7: the history entry made from the record, then the notifications;
+    what goes wrong there is a warning, never a change of the run's status."""
+    if live.result.status is None:
         return
-    try:
-        if live.result.status is None:
-            return
-        entry, warnings = run.remember(live.result, scrub.mask)
-        if entry is not None:
-            warnings += notify_run(
-                run.seg.notify,
-                entry,
-                run.previous,
-                env=env,
-                redact=scrub.mask,
-                timeout=ws.project.notify_timeout,
-                catalog=catalog_link(ws.project.catalog_url, run.seg.name),
-            )
-        live.warn(*(scrub.mask(line) for line in warnings))
-    finally:
-        run.close()
-
-
-def _check_guards(seg: Segment, rows: int) -> None:
-    low, high = seg.min_rows, seg.max_rows
-    why = f"below expect.min_rows ({low})" if low is not None and rows < low else ""
-    if high is not None and rows > high:
-        why = f"above expect.max_rows ({high})"
-    if why:
-        raise GuardError(f"{rows} rows is {why}; the previous file is kept")
+    entry = run_record(live.result, planned, ws, kept, accepted)
+    entry, warnings = remember(planned, entry, kept, scrub.mask)
+    warnings += notify_run(
+        planned.seg.notify,
+        entry,
+        planned.previous,
+        env=os.environ if env is None else env,
+        redact=scrub.mask,
+        timeout=ws.project.notify_timeout,
+        catalog=catalog_link(ws.project.catalog_url, planned.seg.name),
+    )
+    live.warn(*(scrub.mask(line) for line in warnings))
 
 
 class _Latest:

@@ -16,6 +16,7 @@ import orjson
 
 from runner import __version__
 from runner.locations import public_url
+from runner.run.plan import Plan
 from runner.run.record import ExportResult
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
@@ -51,6 +52,21 @@ RENAMED = {
     "note": "paging_note",
     "api_clock_skew": "api_clock_skew_seconds",
 }
+
+
+def history_fields(
+    plan: Plan, accepted_change: bool, delta: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The manifest's ``history``: the mode, an incremental run's window, whether
+    ``--accept-change`` let it through, and the delta files (``delta``, if any)."""
+    fields: dict[str, Any] = {"mode": plan.seg.mode}
+    if plan.window is not None:
+        fields["created_at"] = plan.window.created_at
+    if accepted_change:
+        fields["accepted_change"] = True
+    if delta is not None:
+        fields["delta"] = delta
+    return fields
 
 
 @dataclass(frozen=True)

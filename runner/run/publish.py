@@ -22,6 +22,7 @@ def publish(
     manifest passes ``scrub``. Where the manifest was written, as a user would type it."""
     result = manifest.result
     metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": manifest.as_of}
-    publish_group(upload, companions, manifest.to_bytes(scrub.document), metadata)
+    document = manifest.to_bytes(scrub.document)
+    publish_group(upload, companions, document, metadata)
     remove_old_set(destination)  # one file where a set was (split turned off)
     return manifest_display(destination, result.parts)

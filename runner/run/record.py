@@ -60,6 +60,7 @@ class ExportResult:
     warnings: tuple[str, ...] = ()  # history or notifications: never fatal
     empty_columns: tuple[str, ...] = ()  # output.columns with no value
     held_out: int = 0  # holdout: the rows of <name>.holdout.<ext> (runner.run.route)
+    held_out_parts: int = 0  # holdout: its parts, when split as the output (0: one file)
     started_at: str = ""  # UTC, to the millisecond: when the segment's run began
     finished_at: str = ""  # when its file was written (before it was published)
 

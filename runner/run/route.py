@@ -15,21 +15,18 @@ the same side on every run; another salt draws again, independently.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any, Protocol
 
-from runner.errors import DestinationError
 from runner.fetch.records import SeenIds
 from runner.formats import Encoder, content_type
+from runner.formats.split import encoder_for, part_list, split_warning
 from runner.history.snapshot import canonical
-from runner.run.remember import HistoryRun, with_path
-from runner.sinks import Destination, DiscardUpload, Upload, destination_for
+from runner.run.plan import Plan
+from runner.sinks import Destination, DiscardUpload, Upload
 from runner.spec.compose import HOLDOUT_TAG, Holdout
-from runner.spec.split import SplitSpec
-from runner.spec.targets import tagged_path
 
 
 class IdSet(Protocol):
@@ -58,48 +55,40 @@ def _draw(key: bytes, value: Any) -> int:
 
 @dataclass
 class HoldoutFile:
-    """``<name>.holdout.<ext>`` beside the output: the same format, columns and preset,
-    published with the file as a companion (all or none: runner.sinks.group)."""
+    """``<name>.holdout.<ext>`` beside the output: the same format, columns, preset and
+    split (a split output's holdout is a set of its own, ``<name>.holdout-0001.<ext>``
+    ..., cut by the same limits), published with the file as a companion (all or none:
+    runner.sinks.group); the output's manifest lists its parts."""
 
     holdout: Holdout
     destination: Destination
     upload: Upload
     encoder: Encoder
-    limits: SplitSpec | None = None  # the output's parts' limits: the file must fit in one
 
     @classmethod
-    def open(cls, run: HistoryRun, dry_run: bool) -> HoldoutFile | None:
-        seg = run.seg  # with the path this run writes (dated when incremental)
+    def open(cls, plan: Plan, dry_run: bool) -> HoldoutFile | None:
+        seg = plan.seg  # with the path this run writes (dated when incremental)
         if seg.compose.holdout is None:
             return None
-        # One file, never parts: a second set of parts, published all or none with the
-        # first, is not built; finish() refuses a holdout past output.split's limits.
-        spec = dataclasses.replace(seg.output, split=None)
-        path = tagged_path(seg.output.path, HOLDOUT_TAG)
-        dest = destination_for(with_path(seg, path, spec), run.ws.project, run.out)
-        upload = DiscardUpload() if dry_run else dest.open(content_type(spec))
-        return cls(seg.compose.holdout, dest, upload, Encoder(spec, upload), seg.output.split)
+        dest = plan.companion(HOLDOUT_TAG, seg.output)  # split as the output is
+        upload = DiscardUpload() if dry_run else dest.open(content_type(seg.output))
+        which = f"the holdout set {dest.display}"
+        encoder = encoder_for(seg.output, upload, upload.part_writer(), which)
+        return cls(seg.compose.holdout, dest, upload, encoder)
 
     def finish(self) -> None:
-        """The file written; DestinationError if it is past the output's split limits."""
+        """The file (or every part) written."""
         self.encoder.finish()
-        rows, size, limits = self.encoder.rows, self.encoder.size, self.limits
-        if limits is None:
-            return
-        over = []
-        if limits.max_rows is not None and rows > limits.max_rows:
-            over.append(f"{rows:,} rows (max_rows {limits.max_rows:,})")
-        if limits.max_bytes is not None and size > limits.max_bytes:
-            over.append(f"{size:,} bytes (max_bytes {limits.max_bytes:,})")
-        if over:
-            raise DestinationError(
-                f"the holdout file {self.destination.display} has {' and '.join(over)}: a "
-                "holdout file is one file, never split into parts; lower holdout.share or "
-                "raise output.split's limits. Nothing was published"
-            )
+
+    def warning(self) -> str | None:
+        """Its parts larger than ``max_bytes`` (as the output's: runner.formats.split)."""
+        warning = split_warning(self.encoder)
+        return f"the holdout set {self.destination.display}: {warning}" if warning else None
 
     def manifest_fields(self) -> dict[str, Any]:
-        return {
+        """Share, salt, where, rows, bytes, sha256 (of the parts joined, when split), and
+        ``part_count`` and ``parts`` as the output's own manifest lists its parts."""
+        fields: dict[str, Any] = {
             "share": self.holdout.text,
             "salt": self.holdout.salt,
             "destination": self.destination.display,
@@ -107,6 +96,10 @@ class HoldoutFile:
             "bytes": self.encoder.size,
             "sha256": self.encoder.sha256,
         }
+        parts = part_list(self.encoder)
+        if parts is not None:
+            fields["part_count"], fields["parts"] = len(parts), parts
+        return fields
 
 
 @dataclass
@@ -173,6 +166,15 @@ class Router:
         self.tap = None
         if self.file is not None:
             self.file.finish()
+
+    def held_parts(self) -> int:
+        """The parts of the holdout's set (0: one file, or no holdout file)."""
+        return 0 if self.file is None else len(part_list(self.file.encoder) or ())
+
+    def cautions(self) -> list[str]:
+        """Warnings about the holdout's file (its parts past ``max_bytes``)."""
+        warning = self.file.warning() if self.file is not None else None
+        return [warning] if warning else []
 
     def companions(self) -> list[Upload]:
         """The holdout file's upload, to publish with the file (all or none)."""

@@ -129,7 +129,8 @@ class DiscardUpload:
 
 class PartsUpload:
     """What the upload of a split output says to the calls it does not take: it is
-    written part by part (``open_part``/``end_part``) and published by itself."""
+    written part by part (``open_part``/``end_part``), and published by itself or as a
+    companion (a holdout's set beside the output: each kind's ``placement``)."""
 
     def write(self, data: bytes) -> int:
         raise TypeError("a split output is written part by part (open_part)")
@@ -143,11 +144,11 @@ class PartsUpload:
     def end_part(self, part: Any) -> str:
         raise NotImplementedError
 
-    def placement(self) -> Placement:
-        raise TypeError("a split output is published by itself, never as a companion")
+    def placement(self) -> Placement:  # each kind's set as a companion
+        raise NotImplementedError
 
     def group_lock(self) -> AbstractContextManager[None]:
-        raise TypeError("a split output is published by itself, never as a companion")
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

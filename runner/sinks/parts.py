@@ -40,6 +40,13 @@ file's manifest.
   manifest lists that are still those parts, then that manifest
   (:meth:`~runner.sinks.base.Destination.remove_old_set`).
 
+- **As a companion** (a holdout's set, published with the output: runner.run.route):
+  its upload's ``placement()`` puts its parts in place as above but writes no manifest
+  of its own (the output's lists them), keeps each replaced file or object until the
+  output is published, and puts them back if it is not; then the other shape and its
+  extra parts go. With ``split`` turned off, :func:`remove_old_set` also removes the
+  holdout parts the old set's manifest lists (:func:`held_parts`).
+
 A run killed during the publishing itself (a handful of renames, or requests on S3)
 can leave new parts beside old ones with no manifest: a reader knows a set by its
 manifest, whose parts' ``sha256`` it can check.
@@ -47,7 +54,9 @@ manifest, whose parts' ``sha256`` it can check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import posixpath
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from runner.sinks.base import Destination, Digest, StateRoot, Upload, set_name
 from runner.spec.split import SplitSpec
@@ -109,6 +118,22 @@ class PartsDestination:
 
     def state_root(self) -> StateRoot:
         return self.base.state_root()
+
+
+def held_parts(document: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """The parts of the holdout set a set's manifest lists beside its own (its
+    ``audience.holdout.parts``: runner.run.route), as (file name, entry): they go with
+    the set when ``split`` is turned off (the holdout is then one file, a new name).
+
+    >>> part = {"destination": "out/v.holdout-0001.csv"}
+    >>> held_parts({"audience": {"holdout": {"parts": [part]}}})
+    [('v.holdout-0001.csv', {'destination': 'out/v.holdout-0001.csv'})]
+    """
+    try:
+        listed = document["audience"]["holdout"]["parts"]
+        return [(posixpath.basename(str(entry["destination"])), entry) for entry in listed]
+    except (KeyError, TypeError):
+        return []
 
 
 def remove_old_set(dest: Destination) -> None:

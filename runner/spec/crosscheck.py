@@ -75,11 +75,17 @@ def collisions(segments: Iterable[Segment], project: Project) -> list[Problem]:
 
 
 def _part_claims(segments: Iterable[Segment], project: Project) -> list[Problem]:
-    """A split output claims every ``name-NNNN.ext`` beside it: no other output lands there.
+    """A split output claims every ``name-NNNN.ext`` beside it (and its holdout's
+    ``name.holdout-NNNN.ext``): no other output lands there.
 
     Compared on the resolved keys :func:`collisions` uses, so a part name reached
     through a symlinked folder (``out2 -> out``) is claimed too."""
-    split = [(seg, _target_key(seg.output.path, project)) for seg in segments if seg.output.split]
+    split = [
+        (seg, _target_key(path, project))
+        for seg in segments
+        if seg.output.split
+        for path in _sets(seg)
+    ]
     return [
         _problem(seg, f"is a part name of segment '{owner.name}' ({owner.file}), split", path)
         for seg in segments
@@ -102,6 +108,13 @@ def _dated_claims(segments: Iterable[Segment], project: Project) -> list[Problem
         for owner, owner_key in dated
         if owner is not seg and claims_dated(_target_key(path, project), owner_key)
     ]
+
+
+def _sets(seg: Segment) -> list[str]:
+    """The paths a split segment's sets are named after: its output, and its holdout's
+    (``name.holdout-0001.csv`` ...)."""
+    holdout = [tagged_path(seg.output.path, HOLDOUT_TAG)] if seg.compose.holdout else []
+    return [seg.output.path, *holdout]
 
 
 def _written(seg: Segment) -> list[str]:

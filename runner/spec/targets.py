@@ -190,7 +190,7 @@ def claims_part(path: str, split_output: str) -> bool:
 
 
 # The as-of in UTC to the millisecond, as an incremental run's dated file has it
-# (runner.run.remember.stamp): out/signups.20261125T000000000Z.jsonl
+# (runner.run.plan.stamp): out/signups.20261125T000000000Z.jsonl
 DATED_STAMP = r"[0-9]{8}T[0-9]{9}Z"
 
 

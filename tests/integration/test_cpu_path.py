@@ -22,17 +22,6 @@ from tests.conftest import ANCHOR, FAST_RETRY, api_env, full_body, make_project
 from tests.unit.test_cpu_path import csv_spec, reference_csv
 
 Start = Callable[..., Sandbox]
-COLUMNS = """\
-  columns:
-    - {name: id, path: _id}
-    - {name: name, path: profile.userDetails.name}
-    - {name: email, path: profile.userDetails.contact.email}
-    - {name: phone, expr: e164(profile.userDetails.contact.phone)}
-    - {name: plan, expr: attr("plan")}
-    - {name: tags, path: profile.userDetails.tags}
-    - {name: country, path: profile.userDetails.country, default: "=none"}
-    - {name: last_message, path: lastMessage.text}
-"""
 SEGMENT = """\
 version: 1
 name: {name}
@@ -40,12 +29,6 @@ filter: {{isContact: false, applicableFilters: []}}
 output:
   path: out/{name}.{ext}
 {output}"""
-OUTPUTS = {
-    "columns": ("csv", COLUMNS),
-    "semicolons": ("csv", "  csv: {delimiter: ';', list_separator: ', '}\n" + COLUMNS),
-    "every-field": ("csv", ""),
-    "raw": ("jsonl", "  format: jsonl\n"),
-}
 COLUMN_SPECS = (
     Column("id", "_id"),
     Column("name", "profile.userDetails.name"),
@@ -56,6 +39,17 @@ COLUMN_SPECS = (
     Column("country", "profile.userDetails.country", default="=none"),
     Column("last_message", "lastMessage.text"),
 )
+# The same columns as the segment files write them (a JSON object is YAML too).
+COLUMNS = "  columns:\n" + "".join(
+    f"    - {orjson.dumps({'name': c.name, 'expr': c.source, 'default': c.default}).decode()}\n"
+    for c in COLUMN_SPECS
+)
+OUTPUTS = {
+    "columns": ("csv", COLUMNS),
+    "semicolons": ("csv", "  csv: {delimiter: ';', list_separator: ', '}\n" + COLUMNS),
+    "every-field": ("csv", ""),
+    "raw": ("jsonl", "  format: jsonl\n"),
+}
 
 
 def every_record(api: Sandbox) -> list[Any]:

@@ -18,7 +18,7 @@ import pytest
 
 from runner.history import RunRecord, runs
 from runner.run import ExportOptions, ExportResult, Workspace, export
-from runner.run.remember import store_for
+from runner.run.plan import store_for
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, ROOT, api_env, make_project, rendered_body, run_cli
 

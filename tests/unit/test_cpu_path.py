@@ -16,6 +16,7 @@ import sys
 from types import FrameType
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -189,3 +190,41 @@ def test_a_csv_page_of_plain_text_takes_no_python_step_per_cell() -> None:
     emails = [r["profile"]["userDetails"]["contact"]["email"] for r in records]
     assert any(set(e) & set(',"\r\n') for e in emails)  # cells to quote on every page
     assert 1 < steps_per_record(csv_spec(",", True, email), records) - plain_steps < 5
+
+
+def frames_per_record(spec: OutputSpec, records: list[Any], module: str) -> float:
+    """Python frames entered (or a generator resumed) in runner/formats/``module`` per
+    record, pages of 50."""
+    encoder = Encoder(spec, Sink())
+    calls = 0
+
+    def profile(frame: FrameType, event: str, _arg: Any) -> None:
+        nonlocal calls
+        if event == "call" and frame.f_code.co_filename.endswith(os.path.join("formats", module)):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        for i in range(0, len(records), 50):
+            encoder.write_page(records[i : i + 50])
+    finally:
+        sys.setprofile(None)
+    return calls / len(records)
+
+
+def test_a_jsonl_page_takes_no_python_step_per_record() -> None:
+    """Raw records and selected columns alike: orjson writes each line with its newline,
+    one comprehension joins a page; the lines are orjson's own, one a record."""
+    rng, anchor = random.Random(5), dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    records = [make_contact(rng, anchor, "steps") for _ in range(1_000)]
+    for columns in (None, (Column("id", "_id"), Column("tags", "profile.userDetails.tags"))):
+        spec = OutputSpec("jsonl", "x.jsonl", columns, "none", CsvOptions(), {})
+        assert frames_per_record(spec, records, "jsonl.py") < 0.2  # a generator: 1 or more
+        sink = Sink()
+        encoder = Encoder(spec, sink)
+        encoder.write_page(records)
+        encoder.finish()
+        lines = bytes(sink.data).split(b"\n")
+        assert lines.pop() == b"" and len(lines) == len(records)
+        if columns is None:
+            assert [orjson.loads(line) for line in lines] == records

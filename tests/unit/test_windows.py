@@ -306,7 +306,8 @@ def test_windows_are_deeper_in_records_for_larger_pages(size: int, pages: int) -
     # One request more a window (its empty last page) against rows skipped deep in it:
     # the best depth falls with the square root of the page size (window_pages).
     now = ms(AS_OF) or 0
-    records = listing([now - i * 60_000 for i in range(40 * size)])  # one a minute
+    # One a minute: the first window's pages, two full windows and what is left.
+    records = listing([now - i * 60_000 for i in range(4 * window_pages(size) * size)])
     serve = served(records, size)
     seen = NewRecords(Deduplicator("_id"), Redactor(""))
     whole = Range(None, ms(AS_OF) or 0)
@@ -319,7 +320,9 @@ def test_windows_are_deeper_in_records_for_larger_pages(size: int, pages: int) -
         handed += [r["_id"] for _, rows in paging.passed() for r in rows]
     assert handed == [r["_id"] for r in records]
     assert window_pages(size) == pages
-    full = paging.plan.windows[:-1]  # the last one holds what is left
+    # The first is the whole range read by page number, cut where it passed on its
+    # depth; the last one holds what is left.
+    full = paging.plan.windows[1:-1]
     per_window = {round((w.end - w.start) / 60_000) for w in full}  # type: ignore[operator]
     # Page 1 of a window spans size - 1 minutes (a contact a minute): pages x that.
     assert per_window == {pages * (size - 1)}

@@ -5,7 +5,7 @@
 - :mod:`~runner.fetch.windows.in_order`: the pages of the open windows, passed on in
   the list's own order whatever order the replies come in.
 - :mod:`~runner.fetch.windows.depth_cost`: whether windows pay for this list, from the
-  reply times of its first window.
+  reply times of its first window (the list's own first pages, by page number).
 - :mod:`~runner.fetch.windows.outside`: the contacts no window can see (no ``createdAt``).
 - :mod:`~runner.fetch.windows.handover`: what reads the list once windows stop.
 - :mod:`~runner.fetch.windows.strategy`: :class:`~runner.fetch.windows.strategy.Windows`,

@@ -57,6 +57,8 @@ class OpenWindow:
     generation: int = 0  # how many times it was read from page 1 again
     first: bool = False  # opened by the run's first request: its pages are the list's
     deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
+    spread: bool = False  # (the first window) its last page passed on: full, on two instants
+    closing: bool = False  # (the first window) to end once the pages asked are passed on
     scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     previous: list[Any] = field(default_factory=list)
     tail: list[Any] | None = None  # its last page's ids read again (CHECK), once they came
@@ -74,7 +76,7 @@ class OpenWindow:
         if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting:
             self.waiting = True
             return self.out if self.phase is Phase.AGAIN else self.out - 1
-        if self.phase is not Phase.FIRST:
+        if self.phase is not Phase.FIRST or self.closing:
             return None
         page = self.asked + 1
         if page > self.depth + 1:
@@ -128,14 +130,33 @@ class OpenWindow:
         return -sum(self.pages.pop(n)[2] for n in late)
 
     def take_turn(
-        self, records: list[Any], ids: list[Any], keep: Callable[[list[Any], list[Any]], list[Any]]
+        self,
+        records: list[Any],
+        ids: list[Any],
+        keep: Callable[[list[Any], list[Any]], list[Any]],
+        size: int,
     ) -> list[Any]:
         """Page ``out``, in its turn: checked before any of it is passed on, then its
-        records not read before (``keep``)."""
+        records not read before (``keep``). ``size``: a full page's records."""
         self.check(records, ids)
         kept = keep(records, ids)
+        if self.first:  # where it may stop
+            spans = ms(records[0].get(CREATED)) != ms(self.order.last)
+            self.spread = len(records) >= size and spans
         self.passed(records, ids, kept)
         return kept
+
+    def stop(self) -> tuple[int, int] | None:
+        """End the first window (read by page number) at the page just passed on, for
+        windows to read the rest: the oldest instant passed on, where they begin, and
+        the records held now more than before (:meth:`ends`). None while it cannot end
+        there: a short page (the end is near) or one on a single instant (the windows
+        below would read its ties again from their page 1); it is tried again at the
+        next page."""
+        oldest = ms(self.order.last) if self.order.last else None
+        if oldest is None or not self.spread:
+            return None
+        return oldest, self.ends(self.out)
 
     def check(self, records: list[Any], ids: list[Any]) -> None:
         """Page ``out`` in order, inside the window, not the page above once more. Its
@@ -299,7 +320,7 @@ class InOrder:
                 return False
             ids = self.records.ids(state.out, records)
         # Straight out: a later page failing its check must not lose these.
-        kept = state.take_turn(records, ids, self.records.keep_new)
+        kept = state.take_turn(records, ids, self.records.keep_new, self.size)
         self.out.records += kept
         self.count += len(kept)
         if state.out > state.depth + 1 and not state.deep and state.phase is Phase.FIRST:

@@ -13,7 +13,9 @@ pages deep instead, each paged from page 1:
   oldest ``createdAt`` on a full page 1 is one page below F, so ``depth`` times that
   distance is about ``depth`` pages. The page is also the new window's page 1;
   its pages 2, 3 ... follow with the window's own bounds, and the next window
-  opens at once below it.
+  opens at once below it. The first window is the exception (:meth:`WindowPlan.first`):
+  the whole range, read by page number until it is cut where its pages end
+  (:meth:`WindowPlan.resume`), or read to the end where windows do not pay.
 - Bounds are inclusive, at millisecond precision, and windows overlap by their edge
   (a window ends where the one above starts): contacts on an edge are read twice and
   de-duplicated, never missed, however many share that instant. A page 1 entirely
@@ -205,6 +207,24 @@ class WindowPlan:
         if self.frontier is None:
             return None
         return Window(self.whole.start, self.frontier, probe=True)
+
+    def first(self, probe: Window, count: int) -> Window | None:
+        """The window the run's first page opens: the whole range, read by page number
+        (its pages are the list's own) until :meth:`resume` cuts it; None when that page
+        is empty. No other window opens meanwhile."""
+        self.page_size = max(self.page_size, count)
+        self.frontier = None
+        if not count:
+            return None
+        window = Window(probe.start, probe.end)
+        self.windows.append(window)
+        return window
+
+    def resume(self, below: int) -> None:
+        """The first window was cut where the records passed on end, at ``below``:
+        windows go on from there (inclusive: the records on that instant are read
+        again and de-duplicated, never missed)."""
+        self.frontier = below
 
     def opened(
         self, probe: Window, count: int, oldest: int | None, newest: int | None = None

@@ -1,9 +1,15 @@
 """The paging strategy that reads a list as closed ``createdAt`` windows (``api.windows``).
 
-:class:`Windows` drives a :class:`~runner.fetch.windows.plan.WindowPlan`. The request that
-opens the next window ("created before F", page 1) goes first, so windows open one a
-round trip while the open ones are paged; each window's pages 2, 3 ... go out in
-parallel, the oldest window's first, until its first empty page.
+:class:`Windows` drives a :class:`~runner.fetch.windows.plan.WindowPlan`. The first
+window is the whole closed range read by page number, the list's own pages, as many at
+once as the run allows, until it is as deep as a window is sized: its reply times then
+tell whether windows pay (:mod:`~runner.fetch.windows.depth_cost`). If they do not, it
+reads on to the end of the list: page numbers, with no request or round trip to switch.
+If they do, it ends at the page just passed on, and windows read the rest from the
+oldest instant passed on. The request that opens the next window ("created before F",
+page 1) goes first, so windows open one a round trip while the open ones are paged;
+each window's pages 2, 3 ... go out in parallel, the oldest window's first, until its
+first empty page.
 
 Records are passed on in the list's own order whatever order the replies come in:
 window after window, newest first, each page after the one above it (pages that come
@@ -203,10 +209,14 @@ class _Opening:
         size = max(self.plan.page_size, len(records), 1)
         depth = self._turns.depth = max(self._depth(), window_pages(size))
         self.plan.depth = round(depth * self._turns.scale)  # sized longer where it thins
-        window = self.plan.opened(request.probe, len(records), oldest, newest)
+        if request.first:  # the whole range by page number, until _decide cuts it
+            window = self.plan.first(request.probe, len(records))
+        else:
+            window = self.plan.opened(request.probe, len(records), oldest, newest)
         if window is not None:
-            state = OpenWindow(window, depth, first=request.first, scale=self._turns.scale)
-            self._first = state if request.first else self._first
+            first = request.first
+            state = OpenWindow(window, depth, first=first, deep=first, scale=self._turns.scale)
+            self._first = state if first else self._first
             self._turns.add(state, records, ids)
 
 
@@ -218,8 +228,8 @@ class Windows(_Opening):
     way at most (the fetcher gives the requests allowed on the wire, and sets
     ``retrying`` while a page waits to try again). ``depth`` (asked as each window
     opens): pages to size it to, at least ``window_pages`` of the page size. ``note``
-    says why windowing stopped, if it did, ``then.switched`` why page numbers replaced
-    windows that do not pay; ``plan`` lists the windows opened.
+    says why windowing stopped, if it did, ``then.switched`` why the first window read
+    on by page number (windows do not pay); ``plan`` lists the windows opened.
     """
 
     def pages(self, threads: Threads) -> Iterator[Page]:
@@ -275,15 +285,12 @@ class Windows(_Opening):
                 self._stop(exc)
                 more = False
             self._decide()
-            out, carried = self._turns.out, self.ordered and bool(self.then.switched)
-            done = (self.ordered and not carried) or (self.plan.done and not self._turns.open)
+            out = self._turns.out
+            done = self.ordered or (self.plan.done and not self._turns.open)
             for page in out.pages(size, done):
                 past_max_pages(page[0], self.max_pages)
                 yield page
-            if carried:  # a short page's records: page numbers' next page begins with them
-                self.then.leftover += out.records
-                out.records = []
-            elif done and not self.ordered:
+            if done and not self.ordered:
                 self.then.check(self._turns.count, size)
 
     def timed(self, request: WindowRequest, seconds: float) -> None:
@@ -291,18 +298,34 @@ class Windows(_Opening):
         self.choice.timed(request.number, seconds)
 
     def _decide(self) -> None:
-        """Once the first window is passed on, and the windows' pages reach deep enough
-        to tell: page numbers for the rest of the list when depth costs nothing
-        (windows would only add requests), else windows on. The next window opens
-        only after the first is passed on, so that a list handed to page numbers
-        asks for no other."""
+        """Once the first window (the list's own pages, by page number) has passed on
+        the pages it was sized to: whether windows pay (:mod:`depth_cost`, from its
+        reply times). They do: it ends at the page just passed on and windows read the
+        rest from there. They do not: it reads on by page number, requests already on
+        the wire, so the switch costs no request and no round trip; asked again each
+        time it is twice as deep (:class:`Choice`)."""
         first = self._first
-        if self.ordered or (first and first.phase is not Phase.DONE):
+        if first is None or self.ordered:
             return
-        self._first = None
-        whole = self.plan.done and not self._turns.open  # the windows so far: all of it
-        if (why := self.choice.decide(self._turns.depth, whole)) and not whole:
-            self.then.carry_on(self._turns.count, self._turns.size, why)
+        if first.phase is Phase.DONE or first.end is not None:
+            self._first = None  # the whole list fitted in it: nothing to decide
+            return
+        if self.choice.deciding:
+            if not self.choice.due(first.out - 1, first.depth):
+                return
+            self.then.switched = self.choice.decide(first.depth) or ""
+            if self.then.switched:
+                return  # page numbers, until the next check
+        # Windows pay: the pages on their way are passed on first (deep ones: the
+        # server's dearest), then it ends, where its last page spans two instants.
+        first.closing = first.out <= first.asked
+        if first.closing:
+            return
+        if (stopped := first.stop()) is not None:
+            below, held = stopped
+            self._turns.held += held
+            self.plan.resume(below)
+            self._first = None
 
     def _stop(self, exc: OutOfOrder) -> None:
         note = f"{exc}; paging by page number instead, without windows"

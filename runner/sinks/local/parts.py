@@ -5,7 +5,8 @@ other, into a staging folder beside the target (``.segments-tmp-<random>-<name>`
 ``flock``-ed while the run lives), each fsynced when it is complete; publishing holds
 the target's lock, moves the old manifest aside, replaces each part (the replaced file
 kept in the staging folder), then puts the new manifest in place, or puts everything
-back.
+back. As a companion (a holdout's set: :meth:`LocalParts.placement`) the parts are
+placed the same way, without a manifest, and put back if the output is not published.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.errors import DestinationError
-from runner.sinks.base import PartsUpload, before_manifest, set_name
+from runner.sinks.base import PartsUpload, Placement, before_manifest, set_name
 from runner.sinks.local.files import Staging, clean_stale_temporaries, fsync_dir, reason
+from runner.sinks.local.group import group_lock
 from runner.sinks.local.locks import target_lock
 from runner.sinks.local.private import create_private, write_private
 from runner.sinks.local.target import LocalTarget
+from runner.sinks.parts import held_parts
 from runner.spec.targets import part_number, part_path
 
 if TYPE_CHECKING:
@@ -79,16 +83,17 @@ class LocalParts(PartsUpload):
         staged.close()
         return dest.display
 
+    def moves(self, plain: bool) -> list[tuple[Path, Path]]:
+        """(staged file, target) of each part; one part of a preset's default split is
+        the plain file, under the plain name."""
+        if plain:
+            return [(self.staged[0][0].path, self.base.target)]
+        return [(staged.path, part.target) for staged, part in self.staged]
+
     def publish(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         base = self.base
         plain = self.split.plain(len(self.staged))
-        # One part of a preset's default split is the plain file, under the plain name.
         owner = base if plain else self.whole
-        moves = (
-            [(self.staged[0][0].path, base.target)]
-            if plain
-            else [(staged.path, part.target) for staged, part in self.staged]
-        )
         staged_manifest = self.staging.path / "manifest.json"
         try:
             write_private(staged_manifest, manifest, owner.mode)
@@ -96,8 +101,8 @@ class LocalParts(PartsUpload):
             raise owner.error(exc, owner.manifest) from exc
         try:
             with target_lock(base):
-                self._swap(moves, owner, staged_manifest)
-                self._remove_other_shape(plain)
+                self._swap(self.moves(plain), owner, staged_manifest)
+                self.remove_other_shape(plain)
         except OSError as exc:  # the lock file itself
             raise base.error(exc) from exc
         finally:
@@ -108,6 +113,31 @@ class LocalParts(PartsUpload):
     ) -> None:
         """Every file in place, then the manifest; on any failure, everything put back."""
         old_manifest = owner.set_old_manifest_aside()
+        try:
+            placed = self.place(moves, owner, "the previous files and manifest are kept")
+        except DestinationError:
+            owner.put_back(old_manifest)
+            raise
+        try:
+            before_manifest()
+            os.rename(staged_manifest, owner.manifest)
+        except OSError as exc:
+            put_back(placed)
+            owner.put_back(old_manifest)
+            raise DestinationError(
+                f"{owner.error(exc, owner.manifest)}; the previous files and manifest are kept"
+            ) from exc
+        if old_manifest is not None:
+            with contextlib.suppress(OSError):
+                old_manifest.unlink()
+        fsync_dir(owner.target.parent)
+
+    def place(
+        self, moves: list[tuple[Path, Path]], owner: LocalTarget, kept: str
+    ) -> list[tuple[Path, Path | None]]:
+        """Each staged file renamed over its target, the replaced one kept in the staging
+        folder: (target, where the replaced file is). On a failure every file is put back
+        and DestinationError says ``kept``."""
         placed: list[tuple[Path, Path | None]] = []
         doing = self.base.target
         try:
@@ -118,27 +148,13 @@ class LocalParts(PartsUpload):
                     os.rename(target, aside)
                 placed.append((target, aside))
                 os.rename(staged, target)
-            fsync_dir(owner.target.parent)
-            before_manifest()
-            doing = owner.manifest
-            os.rename(staged_manifest, owner.manifest)
         except OSError as exc:
-            for target, aside in reversed(placed):
-                with contextlib.suppress(OSError):
-                    if aside is not None:
-                        os.replace(aside, target)
-                    else:
-                        target.unlink(missing_ok=True)
-            owner.put_back(old_manifest)
-            raise DestinationError(
-                f"{owner.error(exc, doing)}; the previous files and manifest are kept"
-            ) from exc
-        if old_manifest is not None:
-            with contextlib.suppress(OSError):
-                old_manifest.unlink()
+            put_back(placed)
+            raise DestinationError(f"{owner.error(exc, doing)}; {kept}") from exc
         fsync_dir(owner.target.parent)
+        return placed
 
-    def _remove_other_shape(self, plain: bool) -> None:
+    def remove_other_shape(self, plain: bool) -> None:
         """Once the new result and its manifest are in place: the other shape's files
         (manifest first, so none describes what is left), and a set's extra parts."""
         base = self.base
@@ -156,6 +172,14 @@ class LocalParts(PartsUpload):
                     (folder / name).unlink()
         fsync_dir(folder)
 
+    def placement(self) -> Placement:
+        """The set as a companion (a holdout's set beside the output): its parts put in
+        place before the output, put back if the output is not published."""
+        return _SetPlacement(self)
+
+    def group_lock(self) -> AbstractContextManager[None]:
+        return group_lock(self.base)
+
     def abort(self) -> None:
         for staged, _ in self.staged:
             with contextlib.suppress(OSError):
@@ -163,14 +187,56 @@ class LocalParts(PartsUpload):
         self.staging.discard()
 
 
+def put_back(placed: list[tuple[Path, Path | None]]) -> None:
+    """Undo :meth:`LocalParts.place`: each replaced file back, each new one removed."""
+    for target, aside in reversed(placed):
+        with contextlib.suppress(OSError):
+            if aside is not None:
+                os.replace(aside, target)
+            else:
+                target.unlink(missing_ok=True)
+
+
+class _SetPlacement:
+    """A set of parts published as a companion (:mod:`runner.sinks.group`), without a
+    manifest of its own: the output's manifest lists its parts (a holdout's)."""
+
+    def __init__(self, upload: LocalParts) -> None:
+        self.upload = upload
+        self.plain = upload.split.plain(len(upload.staged))
+        self.placed: list[tuple[Path, Path | None]] = []
+
+    def place(self) -> None:
+        upload = self.upload
+        self.placed = upload.place(upload.moves(self.plain), upload.base, "nothing was published")
+
+    def restore(self) -> None:
+        put_back(self.placed)
+        self.placed = []
+
+    def drop(self) -> None:
+        """Published: the replaced files go, and the other shape's (the plain file where a
+        set is now, a set's parts past its count)."""
+        try:
+            self.upload.remove_other_shape(self.plain)
+        finally:
+            self.upload.staging.discard()
+
+
 def remove_old_local_set(dest: LocalTarget, whole: LocalTarget) -> None:
     """:meth:`~runner.sinks.base.Destination.remove_old_set` on disk: each part the set's
     manifest (``whole``'s) lists that is still that part (same size), then the manifest."""
     try:
-        listed = json.loads(whole.manifest.read_bytes())["parts"]
+        document = json.loads(whole.manifest.read_bytes())
+        listed = document["parts"]
     except (OSError, ValueError, KeyError, TypeError):
         return  # no set here (or not one this runner wrote)
     with contextlib.suppress(OSError), target_lock(dest):
+        for name, entry in held_parts(document):  # its holdout's set, if it had one
+            with contextlib.suppress(OSError):
+                held = dest.target.with_name(name)
+                if held.stat().st_size == entry["bytes"]:
+                    held.unlink()
         for entry in listed:
             part = dest.target.with_name(part_path(dest.target.name, int(entry["number"])))
             if part.stat().st_size == entry["bytes"]:

@@ -1,6 +1,7 @@
 """A split output on S3: its parts as multipart uploads, published as one set.
 
-The protocol is in :mod:`runner.sinks.parts`; this module holds its S3 half.
+The protocol is in :mod:`runner.sinks.parts`; this module holds its S3 half, and the
+set as a companion (a holdout's set: :meth:`S3Parts.placement`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,22 @@ import json
 import posixpath
 import secrets
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError
 from runner.locations import S3Location
-from runner.sinks.base import MANIFEST_SUFFIX, TEMP_PREFIX, PartsUpload, before_manifest, set_name
+from runner.sinks.base import (
+    MANIFEST_SUFFIX,
+    TEMP_PREFIX,
+    PartsUpload,
+    Placement,
+    before_manifest,
+    set_name,
+)
+from runner.sinks.parts import held_parts
 from runner.sinks.s3.errors import s3_reason
 from runner.sinks.s3.group import S3Placement
 from runner.sinks.s3.read import read_object
@@ -96,7 +106,7 @@ class S3Parts(PartsUpload):
             self._publish_plain(manifest, metadata)
         else:
             self._publish_set(manifest)
-        self._remove_other_shape(plain)
+        self.remove_other_shape(plain)
 
     def _publish_plain(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         """The one part as the plain file: the single-file publish (old manifest out,
@@ -111,25 +121,44 @@ class S3Parts(PartsUpload):
         old = self.main._remove_old_manifest()
         placed: list[S3Placement] = []
         try:
-            for upload, late, meta in zip(self.uploads, self.late, self.meta, strict=True):
-                placement = S3Placement(upload.parts, upload.published)
-                placement.place()
-                placed.append(placement)
-                problem = upload.parts.stamp(meta) if late else None
-                if problem:
-                    raise DestinationError(f"cannot set the metadata of {upload.url}: {problem}")
+            self.place_parts(placed)
             before_manifest()
             self._put_manifest(manifest)
         except BaseException:
-            for placement in reversed(placed):
-                with contextlib.suppress(DestinationError):
-                    placement.restore()
+            _restore(placed)
             self.main._put_back(old)
             raise
         self.main.done = True
-        for placement in placed:
-            with contextlib.suppress(DestinationError):
-                placement.drop()
+        _drop(placed)
+
+    def place_parts(self, placed: list[S3Placement]) -> None:
+        """Each part completed under its key (its previous object copied aside), with its
+        rows and sha256; appended to ``placed`` as it goes."""
+        for upload, late, meta in zip(self.uploads, self.late, self.meta, strict=True):
+            placement = S3Placement(upload.parts, upload.published)
+            placement.place()
+            placed.append(placement)
+            problem = upload.parts.stamp(meta) if late else None
+            if problem:
+                raise DestinationError(f"cannot set the metadata of {upload.url}: {problem}")
+
+    def place_plain(self) -> S3Placement:
+        """The one part as the plain object (a preset's default split): copied from its
+        staged key to the plain key, the previous object copied aside."""
+        (upload,) = self.uploads
+        upload.parts.key, upload.parts.url = self.base.key, self.base.display
+        placement = S3Placement(upload.parts, upload.published)
+        placement.place()
+        return placement
+
+    def placement(self) -> Placement:
+        """The set as a companion (a holdout's set beside the output): its parts in place
+        before the output, put back if the output is not published."""
+        return _SetPlacement(self)
+
+    def group_lock(self) -> AbstractContextManager[None]:
+        """S3 has no lock (see :mod:`runner.sinks.group`)."""
+        return contextlib.nullcontext()
 
     def _put_manifest(self, manifest: bytes) -> None:
         try:
@@ -140,7 +169,7 @@ class S3Parts(PartsUpload):
                 f"cannot write {where}: {s3_reason(exc, where)}; the previous set is kept"
             ) from exc
 
-    def _remove_other_shape(self, plain: bool) -> None:
+    def remove_other_shape(self, plain: bool) -> None:
         """Once the new result and its manifest are in place: the other shape's objects
         (manifest first, so none describes what is left), and a set's extra parts."""
         head, name = self._head_and_name()
@@ -158,6 +187,49 @@ class S3Parts(PartsUpload):
         self.main.abort()
 
 
+def _restore(placed: list[S3Placement]) -> None:
+    for placement in reversed(placed):
+        with contextlib.suppress(DestinationError):
+            placement.restore()
+    placed.clear()
+
+
+def _drop(placed: list[S3Placement]) -> None:
+    for placement in placed:
+        with contextlib.suppress(DestinationError):
+            placement.drop()
+
+
+class _SetPlacement:
+    """A set of parts published as a companion (:mod:`runner.sinks.group`), without a
+    manifest of its own: the output's manifest lists its parts (a holdout's)."""
+
+    def __init__(self, upload: S3Parts) -> None:
+        self.upload = upload
+        self.plain = upload.split.plain(len(upload.uploads))
+        self.placed: list[S3Placement] = []
+
+    def place(self) -> None:
+        try:
+            if self.plain:
+                self.placed.append(self.upload.place_plain())
+            else:
+                self.upload.place_parts(self.placed)
+        except BaseException:
+            _restore(self.placed)
+            raise
+
+    def restore(self) -> None:
+        _restore(self.placed)
+
+    def drop(self) -> None:
+        """Published: the copies go, and the other shape's objects (the plain object
+        where a set is now, a set's parts past its count)."""
+        _drop(self.placed)
+        self.upload.main.done = True
+        self.upload.remove_other_shape(self.plain)
+
+
 def remove_old_s3_set(dest: S3Target, whole: S3Target) -> None:
     """:meth:`~runner.sinks.base.Destination.remove_old_set` on S3: the parts the set's
     manifest (``whole``'s) lists that are still those parts (same ``sha256`` metadata),
@@ -168,13 +240,14 @@ def remove_old_s3_set(dest: S3Target, whole: S3Target) -> None:
         body = read_object(client, bucket, manifest_key)
         if body is None:
             return  # no set here
-        listed = json.loads(body)["parts"]
+        document = json.loads(body)
+        listed = document["parts"]
+        folder = posixpath.dirname(dest.key)
+        for name, held in held_parts(document):  # its holdout's set, if it had one
+            _remove_if_same(client, bucket, posixpath.join(folder, name), held)
         for entry in listed:
             key = S3Location.parse(part_path(dest.display, int(entry["number"]))).key
-            with contextlib.suppress(ClientError):
-                meta = client.head_object(Bucket=bucket, Key=key).get("Metadata", {})
-                if {k.lower(): v for k, v in meta.items()}.get("sha256") == entry["sha256"]:
-                    client.delete_object(Bucket=bucket, Key=key)
+            _remove_if_same(client, bucket, key, entry)
         client.delete_object(Bucket=bucket, Key=manifest_key)
     except (ClientError, BotoCoreError, ValueError, KeyError, TypeError):
         return  # no set here, or it stays: a set is what its manifest lists
@@ -191,3 +264,11 @@ def _delete_parts(client: Any, bucket: str, head: str, name: str, above: int) ->
                 number = part_number(key[len(head) :], name)
                 if number is not None and number > above:
                     client.delete_object(Bucket=bucket, Key=key)
+
+
+def _remove_if_same(client: Any, bucket: str, key: str, entry: Mapping[str, Any]) -> None:
+    """The object at ``key`` if it is still the part ``entry`` lists (its sha256 metadata)."""
+    with contextlib.suppress(ClientError, BotoCoreError):
+        meta = client.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+        if {k.lower(): v for k, v in meta.items()}.get("sha256") == entry["sha256"]:
+            client.delete_object(Bucket=bucket, Key=key)

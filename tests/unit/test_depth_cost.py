@@ -1,0 +1,196 @@
+"""Whether windows pay (runner.fetch.windows.depth_cost), on reply times a loaded machine
+gives, and what the first window asks for: the list's own pages by page number, so that
+a list where depth costs nothing goes on by page number without a request or a round
+trip of its own (issue 23 item 2)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from runner.fetch.paging import NewRecords, PageNumbers
+from runner.fetch.records import Deduplicator
+from runner.fetch.redact import Redactor
+from runner.fetch.windows.depth_cost import Choice, depth_cost
+from runner.fetch.windows.plan import Range, Window, ms, text
+from runner.fetch.windows.strategy import Windows
+
+END = ms("2026-11-25T00:00:00Z") or 0
+
+# Reply times (ms) of the first window's 33 pages, recorded from exports of 8,000
+# contacts against a sandbox that pays 10 us a skipped row (page 33: +16 ms) with 20 ms
+# a reply, on a 2-core machine at load 9: a burst of slow replies over the shallow
+# pages (first) and over the middle and deep ones (second) in runs that sent the list
+# to page numbers (x0.35 of page numbers at 4 threads: 12.5 s instead of 1 s).
+LOADED_SHALLOW = [26.2, 22.2, 45.7, 37.5, 39.3, 61.5, 44.9, 31.9, 25.6, 29.7, 26.4, 27.1,
+                  27.2, 30.0, 29.7, 30.3, 30.3, 29.6, 31.5, 30.8, 88.7, 98.7, 64.4, 96.4,
+                  33.0]  # fmt: skip
+LOADED_DEEP = [23.3, 23.2, 35.0, 22.7, 23.8, 24.8, 37.3, 25.1, 26.1, 26.3, 29.8, 30.1, 78.6,
+               31.7, 30.7, 66.1, 65.7, 65.5, 56.0, 55.3, 50.6, 51.9, 91.5, 35.7, 32.7, 32.4,
+               32.3]  # fmt: skip
+# The same at load 20 (34 pages): lower quartiles saw +2.8 ms at page 32 and sent it to
+# page numbers, where it took 7.1 s.
+LOADED_HEAVY = [34.7, 24.8, 51.5, 61.4, 33.9, 36.0, 31.1, 66.9, 65.7, 61.4, 56.1, 56.1,
+                55.5, 53.9, 71.6, 50.4, 40.8, 37.7, 75.1, 72.0, 32.5, 32.5, 49.3, 38.2,
+                34.3, 36.0, 38.0, 34.7, 36.9, 41.3, 39.8, 38.7, 46.7, 38.0]  # fmt: skip
+# Zero latency, no cost for depth (20,000 contacts, same machine): bursts anywhere.
+FREE = [2.7, 1.7, 2.1, 17.9, 9.2, 22.9, 7.5, 15.6, 4.0, 3.0, 0.9, 6.9, 7.0, 2.5, 3.4, 1.4,
+        0.9, 1.3, 5.3, 2.9, 1.6, 2.1, 4.3, 1.2, 4.0, 0.7, 1.4, 3.4, 1.1, 1.8, 1.0, 0.8,
+        1.1]  # fmt: skip
+
+
+def by_page(times_ms: list[float]) -> dict[int, float]:
+    return {n: t / 1000 for n, t in enumerate(times_ms, 1)}
+
+
+@pytest.mark.parametrize(
+    "times", [LOADED_SHALLOW, LOADED_DEEP, LOADED_HEAVY], ids=["shallow", "middle", "heavy"]
+)
+def test_a_burst_of_slow_replies_does_not_hide_what_depth_costs(times: list[float]) -> None:
+    assert depth_cost(by_page(times), 32) is None  # windows pay
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_depth_is_seen_through_bursts_of_any_kind(seed: int) -> None:
+    # 20 ms a reply and 0.5 ms a page of depth, and a quarter of the replies (in one run
+    # of neighbours, as a busy machine makes them) 20 to 80 ms slower: windows pay.
+    # The same bursts on replies that cost the same at every depth: page numbers.
+    rng = random.Random(seed)
+    at = rng.randrange(0, 33 - 8)
+    burst = {n: rng.uniform(20, 80) for n in range(at + 1, at + 9)}
+    jitter = {n: rng.uniform(0, 2) for n in range(1, 34)}
+    deep = {n: (20 + 0.5 * (n - 1) + jitter[n] + burst.get(n, 0)) / 1000 for n in range(1, 34)}
+    flat = {n: (20 + jitter[n] + burst.get(n, 0)) / 1000 for n in range(1, 34)}
+    assert depth_cost(deep, 32) is None
+    assert (depth_cost(flat, 32) or "").startswith("deep pages cost no more than page 1")
+
+
+def test_noise_at_zero_latency_is_not_depth() -> None:
+    assert (depth_cost(by_page(FREE), 32) or "").startswith("deep pages cost no more")
+
+
+def listing(count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    stamps = sorted((END - rng.randrange(400 * 86_400_000) for _ in range(count)), reverse=True)
+    return [{"_id": i, "createdAt": text(s)} for i, s in enumerate(stamps)]
+
+
+def serve(records: list[dict[str, Any]], body: dict[str, Any], size: int) -> list[Any]:
+    """The page a request's body asks for (its createdAt range, or none), as the API
+    lists it (the records' createdAt are all in the API's form: text order is time)."""
+    bounds = body.get("createdAt") or {"startAt": "", "endsAt": text(END)}
+    low, high = bounds["startAt"], bounds["endsAt"]
+    inside = [r for r in records if low <= r["createdAt"] <= high]
+    return inside[(body["page"] - 1) * size : body["page"] * size]
+
+
+def plain(body: Any, start: int) -> PageNumbers:
+    return PageNumbers(body, NewRecords(Deduplicator("_id"), Redactor("")), 1, 10_000, start)
+
+
+def read(records: list[dict[str, Any]], seconds: Any, ahead: int = 4) -> tuple[Windows, list[Any]]:
+    """The list read as the fetcher reads it, ``ahead`` requests answered at a time,
+    deepest first; ``seconds(page)`` each reply's time. The strategy and its requests."""
+    paging = Windows({}, NewRecords(Deduplicator("_id"), Redactor("")), Range(None, END),
+                     plain, max_pages=10_000, ahead=lambda: ahead)  # fmt: skip
+    sent: list[Any] = []
+    handed: list[Any] = []
+    while True:
+        batch = [r for _ in range(ahead) if (r := paging.next()) is not None]
+        if not batch:
+            break
+        for request in reversed(batch):
+            sent.append(request)
+            if not paging.ordered:
+                paging.timed(request, seconds(request.number))
+            kept = paging.read(request, serve(records, request.body, 50))
+            handed += kept or []
+            handed += [r for _, rows in paging.passed() for r in rows]
+    assert [r["_id"] for r in handed] == [r["_id"] for r in records]  # all, in order
+    return paging, sent
+
+
+@pytest.mark.parametrize("count", [3000, 4025, 6010])
+def test_where_depth_is_free_the_list_is_its_page_numbers_asked_once_each(count: int) -> None:
+    # The first window asks the closed range's own pages (no lower bound), and goes on
+    # past its depth by page number with no page asked twice and no other body: the
+    # switch costs no request. What it asks besides: the last page again (deletions)
+    # and the page past the count without the range (contacts without createdAt).
+    records = listing(count, seed=count)
+    paging, sent = read(records, lambda page: 0.02)
+    pages = -(-count // 50)
+    assert paging.then.switched.startswith("deep pages cost no more than page 1")
+    assert paging.windows == 1 and paging.plan.windows == [Window(None, END)]
+    ranged = [r for r in sent if "createdAt" in r.body]
+    assert all(r.body["createdAt"] == {"startAt": "", "endsAt": text(END)} for r in ranged)
+    numbers = [r.number for r in ranged]
+    assert sorted(set(numbers)) == list(range(1, max(numbers) + 1))
+    assert max(numbers) <= pages + 1 + 4  # at most the requests on the wire past the end
+    assert len(numbers) - len(set(numbers)) == 1  # the last page, read again
+    assert len(sent) <= 1.1 * (pages + 1)
+
+
+@pytest.mark.parametrize("count", [4000, 6010])
+def test_where_depth_costs_windows_read_on_below_the_first(count: int) -> None:
+    # It ends once the pages on their way when windows won are passed on: none of
+    # them (the deepest it asked, the server's dearest) is dropped, and the next
+    # window begins at the oldest instant on the last of them.
+    records = listing(count, seed=count)
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page, ahead=5)
+    assert paging.then.switched == "" and paging.windows > 2
+    assert paging.plan.windows[0] == Window(None, END)
+    whole = {"startAt": "", "endsAt": text(END)}
+    asked = [r.number for r in sent if r.body.get("createdAt") == whole]
+    last = max(asked)
+    assert 33 < last <= 33 + 5  # past its depth, the requests on the wire at most
+    probe = next(r for r in sent if r.body["createdAt"]["endsAt"] != text(END))
+    assert probe.body["createdAt"]["endsAt"] == records[last * 50 - 1]["createdAt"]
+
+
+def test_a_list_sent_to_page_numbers_by_noise_is_found_out_twice_as_deep() -> None:
+    # The first 33 pages' replies say depth is free (a burst, or a server whose cost
+    # shows only deeper); past them each page 0.5 ms more: asked again at page 65, the
+    # first window ends there and windows read the rest.
+    records = listing(8000, seed=7)
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * max(0, page - 33))
+    assert paging.then.switched == "" and paging.windows > 2
+    whole = {"startAt": "", "endsAt": text(END)}
+    asked = [r.number for r in sent if r.body.get("createdAt") == whole]
+    assert 65 <= max(asked) <= 65 + 4  # page numbers to the second check, no further
+
+
+@pytest.mark.parametrize(("above", "tied"), [(1000, 800), (1640, 100), (400, 3000)])
+def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: int) -> None:
+    # Where windows pay and the first window's last page is on one instant (a bulk
+    # import), it ends at the first page past it that spans two instants (the windows
+    # below would read the import's contacts again from their page 1): every contact
+    # once, in order, and windows below it.
+    rng = random.Random(above)
+    at = END - 3 * 86_400_000
+    stamps = [END - rng.randrange(86_400_000) for _ in range(above)] + [at] * tied
+    stamps += [at - 1 - rng.randrange(300 * 86_400_000) for _ in range(3000)]
+    records = [{"_id": i, "createdAt": text(s)} for i, s in enumerate(sorted(stamps, reverse=True))]
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page)
+    assert paging.then.switched == "" and paging.windows > 2
+    whole = {"startAt": "", "endsAt": text(END)}
+    last = max(r.number for r in sent if r.body.get("createdAt") == whole)
+
+    def spans(number: int) -> bool:
+        rows = records[(number - 1) * 50 : number * 50]
+        return len(rows) == 50 and rows[0]["createdAt"] != rows[-1]["createdAt"]
+
+    ends = next(n for n in range(33, 200) if spans(n))  # past the import, not inside it
+    assert ends <= last <= ends + 4  # and the pages asked past it, at most those on the wire
+
+
+def test_a_list_read_by_page_number_is_asked_six_times_and_then_holds_no_times() -> None:
+    choice, asked = Choice(), []
+    for page in range(1, 5000):
+        choice.timed(page, 0.02)
+        if choice.deciding and choice.due(page, 32):
+            assert choice.decide(32)  # flat: page numbers, each time
+            asked.append(page)
+    assert asked == [33, 65, 129, 257, 513, 1025]
+    assert not choice.deciding and choice.seconds == {}
