@@ -199,7 +199,9 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_retried(
         try:
             first = post(transport)
             assert counting.closed.wait(10)  # the server has dropped the idle connection
+            counting.closed.clear()
             second = post(transport)  # no Retryable: a fresh connection carries it
+            assert counting.closed.wait(10)  # and has dropped that one too
             third = post(transport)
         finally:
             transport.close()

@@ -93,7 +93,10 @@ def test_a_first_run_finds_the_servers_limit_exactly(
     assert 1 <= turned < capacity + 2 and entry["rows"] == 3000
     kept = json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]
     assert (kept["limit"], kept["ceiling"]) == (capacity, capacity + 1)
-    assert entry["concurrency"] == capacity
+    # Where it settled at the end also answers replies slowed by this machine's own load
+    # (the latency rule halves on a slow round), so only its bound is asserted here; the
+    # limit kept above is what the 429s taught.
+    assert 1 <= entry["concurrency"] <= capacity
 
 
 @pytest.mark.parametrize("capacity", [2, 3, 5])
