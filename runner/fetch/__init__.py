@@ -21,8 +21,10 @@ already on their way. One stage per module, each importing only the ones above i
 - :mod:`~runner.fetch.fetcher`: threads and order; it drives any strategy through the
   interface alone.
 
->>> fetcher = PageFetcher(api, token_from_env(api, os.environ), body)  # doctest: +SKIP
->>> for page in fetcher.pages(): ...  # doctest: +SKIP
+For example (not run: it needs a server or a project)::
+
+    fetcher = PageFetcher(api, token_from_env(api, os.environ), body)
+    for page in fetcher.pages(): ...
 """
 
 from __future__ import annotations

@@ -156,9 +156,11 @@ class ClientTransport:
     ``connections`` idle keep-alive connections kept for the next request (a request
     takes one, or opens one when none is idle).
 
-    >>> transport = ClientTransport(api, headers, connections=5)  # doctest: +SKIP
-    >>> with transport.post("page 1", b"{}", time.monotonic() + 30) as response:  # doctest: +SKIP
-    ...     body = read_capped(response, 2**20)
+    For example (not run: it needs a server or a project)::
+
+        transport = ClientTransport(api, headers, connections=5)
+        with transport.post("page 1", b"{}", time.monotonic() + 30) as response:
+            body = read_capped(response, 2**20)
     """
 
     def __init__(self, api: ApiSettings, headers: Mapping[str, str], connections: int) -> None:

@@ -71,9 +71,7 @@ class PageFetcher:
     why windowing stopped, if it did. ``concurrency`` (or ``api.concurrency``) fixes
     the requests at once; ``"auto"`` finds it (:mod:`runner.fetch.concurrency`), up to
     ``api.max_concurrency``, from ``learned`` if given; :attr:`settled`: where it settled.
-
-    >>> fetcher = PageFetcher(api, token, body)  # doctest: +SKIP
-    >>> for page in fetcher.pages(): ...  # doctest: +SKIP
+    Used as in :mod:`runner.fetch`'s example.
     """
 
     def __init__(

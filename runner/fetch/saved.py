@@ -15,9 +15,11 @@ two share, one whose ``_id`` is not a 24-hex id (checked like an id typed in the
 file: the listing is not trusted to hold only ids the API accepts), or a list that
 could not be read.
 
->>> lookup = SavedSegments(api, os.environ)  # doctest: +SKIP
->>> lookup()["VIP list"]  # doctest: +SKIP
-('66b0c1d2e3f4a5b6c7d8e900',)
+For example (not run: it needs a server or a project)::
+
+    lookup = SavedSegments(api, os.environ)
+    lookup()["VIP list"]
+    # -> ('66b0c1d2e3f4a5b6c7d8e900',)
 """
 
 from __future__ import annotations

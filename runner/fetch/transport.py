@@ -131,10 +131,12 @@ class _HTTPSPool(HTTPSConnectionPool):
 class Deadlines:
     """Cut requests off at their deadlines (see the module docstring).
 
-    >>> deadlines = Deadlines()
-    >>> with deadlines.watch(time.monotonic() + 5) as watch:  # doctest: +SKIP
-    ...     response = pool.urlopen(...)
-    >>> watch.expired  # doctest: +SKIP
+    For example (not run: it needs a server or a project)::
+
+        deadlines = Deadlines()
+        with deadlines.watch(time.monotonic() + 5) as watch:
+            response = pool.urlopen(...)
+        watch.expired
     """
 
     RECHECK = 0.05  # a request past its deadline with no socket yet (connecting)
@@ -221,9 +223,11 @@ def read_capped(
 class UrllibTransport:
     """:class:`Transport` over one urllib3 pool of ``connections`` keep-alive connections.
 
-    >>> transport = UrllibTransport(api, headers, connections=5)  # doctest: +SKIP
-    >>> with transport.post("page 1", b"{}", time.monotonic() + 30) as response:  # doctest: +SKIP
-    ...     body = read_capped(response, 2**20)
+    For example (not run: it needs a server or a project)::
+
+        transport = UrllibTransport(api, headers, connections=5)
+        with transport.post("page 1", b"{}", time.monotonic() + 30) as response:
+            body = read_capped(response, 2**20)
     """
 
     method = "POST"  # GET for the saved segments' list (runner.fetch.saved), body empty

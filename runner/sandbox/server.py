@@ -93,10 +93,10 @@ def envelope(success: bool, message: str, code: int, data: Any = None) -> bytes:
 
 
 class Sandbox:
-    """A running sandbox. Use as a context manager, or :meth:`serve_forever`.
+    """A running sandbox. Use as a context manager, or :meth:`serve_forever`::
 
-    >>> with Sandbox(SandboxOptions(users=10)) as api:  # doctest: +SKIP
-    ...     requests.post(api.url + "/inbox/users", json=body, headers=api.headers)
+    with Sandbox(SandboxOptions(users=10)) as api:
+        requests.post(api.url + "/inbox/users", json=body, headers=api.headers)
     """
 
     def __init__(self, options: SandboxOptions | None = None) -> None:

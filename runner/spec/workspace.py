@@ -1,7 +1,9 @@
 """A project opened for one run: settings, every segment, one clock, and selection.
 
->>> ws = Workspace.open(Path("."), as_of="2026-11-25T00:00:00Z")  # doctest: +SKIP
->>> [s.name for s in ws.select(["label:vip"])]  # doctest: +SKIP
+For example (not run: it needs a server or a project)::
+
+    ws = Workspace.open(Path("."), as_of="2026-11-25T00:00:00Z")
+    [s.name for s in ws.select(["label:vip"])]
 """
 
 from __future__ import annotations
