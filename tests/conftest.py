@@ -26,6 +26,13 @@ CASES = ROOT / "tests" / "cases"
 
 # runner.yaml for exports against the sandbox that say `windows: true|false` (%s):
 # fast retries, a read timeout long enough for a deep page on a loaded machine.
+# One segment of every contact, its ids only: the export tests of fetching share it.
+EVERYONE_IDS = """\
+version: 1
+name: everyone
+filter: {isContact: false, applicableFilters: []}
+output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
+"""
 WINDOWS_RUNNER = """\
 version: 1
 api:

@@ -47,6 +47,7 @@ from runner.fetch.transport import (
     Retryable,
     Transport,
     UrllibTransport,
+    cut_off,
     host_of,
     proxy_for,
     reason,
@@ -194,18 +195,13 @@ class ClientTransport:
                     yield reply
             except Retryable as exc:
                 if watch.expired:
-                    raise Retryable(self._cut_off(label, allowed)) from exc
+                    raise Retryable(cut_off(label, allowed, self.api.request_timeout)) from exc
                 raise
             finally:
                 watch.conn = None
                 self._give_back(conn, reply is not None and reply.reusable and not watch.expired)
             if watch.expired:  # shut mid-reply: an end that looked normal may be a cut
-                raise Retryable(self._cut_off(label, allowed))
-
-    def _cut_off(self, label: str, allowed: float) -> str:
-        if allowed >= self.api.request_timeout:
-            return f"{label}: no complete reply within {allowed:g}s (api.timeout.total)"
-        return f"{label}: no complete reply before the page's retry deadline"
+                raise Retryable(cut_off(label, allowed, self.api.request_timeout))
 
     @contextlib.contextmanager
     def _exchange(

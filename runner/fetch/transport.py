@@ -220,6 +220,14 @@ def read_capped(
             return body[:limit] if keep_head else None
 
 
+def cut_off(label: str, allowed: float, request_timeout: float) -> str:
+    """What a request cut off at its deadline says: the whole-request timeout when
+    ``allowed`` was all of it, else the page's retry deadline (both transports)."""
+    if allowed >= request_timeout:
+        return f"{label}: no complete reply within {allowed:g}s (api.timeout.total)"
+    return f"{label}: no complete reply before the page's retry deadline"
+
+
 class UrllibTransport:
     """:class:`Transport` over one urllib3 pool of ``connections`` keep-alive connections.
 
@@ -261,15 +269,10 @@ class UrllibTransport:
                     yield response
             except (Retryable, HTTPError, OSError) as exc:
                 if watch.expired:
-                    raise Retryable(self._cut_off(label, allowed)) from exc
+                    raise Retryable(cut_off(label, allowed, self.api.request_timeout)) from exc
                 raise
             if watch.expired:  # shut mid-reply: an end that looked normal may be a cut
-                raise Retryable(self._cut_off(label, allowed))
-
-    def _cut_off(self, label: str, allowed: float) -> str:
-        if allowed >= self.api.request_timeout:
-            return f"{label}: no complete reply within {allowed:g}s (api.timeout.total)"
-        return f"{label}: no complete reply before the page's retry deadline"
+                raise Retryable(cut_off(label, allowed, self.api.request_timeout))
 
     @contextlib.contextmanager
     def _open(self, label: str, body: bytes, timeout: urllib3.Timeout) -> Iterator[Response]:

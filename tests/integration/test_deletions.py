@@ -20,7 +20,7 @@ import pytest
 from runner.fetch import PageFetcher
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings, RetryPolicy
-from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli
+from tests.conftest import ANCHOR, EVERYONE_IDS, api_env, full_body, make_project, run_cli
 
 Start = Callable[..., Sandbox]
 FAST = RetryPolicy(
@@ -28,12 +28,7 @@ FAST = RetryPolicy(
 )
 EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-SEGMENT = """\
-version: 1
-name: everyone
-filter: {isContact: false, applicableFilters: []}
-output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
-"""
+SEGMENT = EVERYONE_IDS
 RUNNER = """\
 version: 1
 api:

@@ -14,15 +14,10 @@ import pytest
 from runner.fetch.concurrency import Learned
 from runner.fetch.learned import keep
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, api_env, make_project, run_cli
+from tests.conftest import ANCHOR, EVERYONE_IDS, api_env, make_project, run_cli
 
 Start = Callable[..., Sandbox]
-SEGMENT = """\
-version: 1
-name: everyone
-filter: {isContact: false, applicableFilters: []}
-output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
-"""
+SEGMENT = EVERYONE_IDS
 RUNNER = """\
 version: 1
 api:

@@ -18,7 +18,7 @@ from runner.fetch.windows.plan import ms, text
 from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings, RetryPolicy
-from tests.conftest import ANCHOR, api_env, full_body, make_project, run_cli
+from tests.conftest import ANCHOR, EVERYONE_IDS, api_env, full_body, make_project, run_cli
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)  # ANCHOR: no contact is created after it
@@ -30,12 +30,7 @@ EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 # page 1, clear of a loaded machine's noise): there windows pay, and are kept (on a free
 # one the first window's reply times hand the rest to page numbers).
 DEEP = 50.0
-SEGMENT = """\
-version: 1
-name: everyone
-filter: {isContact: false, applicableFilters: []}
-output: {path: out/everyone.csv, columns: [{name: _id, path: _id}]}
-"""
+SEGMENT = EVERYONE_IDS
 RUNNER = """\
 version: 1
 api:
