@@ -259,19 +259,21 @@ def test_contacts_sharing_the_segments_own_bound_are_all_exported(
 def test_a_page_cut_short_while_it_waited_loses_nothing_under_live_data(
     sandbox: Start, seed: int
 ) -> None:
-    # One reply in ten is the page's own body cut in half (a proxy dropping the
+    # One reply in five is the page's own body cut in half (a proxy dropping the
     # connection mid-body). A page that came before its turn waits undecoded, so some of
     # these are found out only in their turn, long after the pages below were read; live
     # data moves meanwhile (churn). That page asked again alone would come from a moved
     # list and leave a gap: its window is read again, in order.
-    api = sandbox(users=4000, page_size=50, seed=seed, churn=1, faults="cut=0.1")
+    # One in five, so that cuts happen however few requests the list takes (one in ten
+    # gave 7 cuts of about 85 requests once the first window was read by page number).
+    api = sandbox(users=4000, page_size=50, seed=seed, churn=1, faults="cut=0.2")
     body = full_body(**EVERYONE)
     truth = set(api.truth(body))
     ids, fetcher = fetch(api, body, concurrency=2)
     assert len(ids) == len(set(ids))
     assert set(ids) >= truth, f"{len(truth - set(ids))} contacts missed"
     assert set(ids) <= truth | set(api.inserted)
-    assert api.stats["fault:cut"] > 10 and fetcher.retries > 0 and fetcher.note == ""
+    assert api.stats["fault:cut"] > 4 and fetcher.retries > 0 and fetcher.note == ""
 
 
 @pytest.mark.parametrize("windows", [True, False])
