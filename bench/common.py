@@ -8,10 +8,14 @@ no import cycle.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # Shares no 6-character piece with a segment name or path: the redaction masks any
@@ -47,6 +51,54 @@ name: bench-jsonl
 filter: {isContact: false, applicableFilters: []}
 output: {format: jsonl, path: out/bench.jsonl}
 """
+
+
+@dataclass(frozen=True)
+class Export:
+    """One ``segments export`` process: its own ``--results`` entry, and what the kernel
+    counted for it (``wait4``): peak RSS and CPU seconds, interpreter start-up included."""
+
+    entry: dict[str, Any]
+    max_rss_mb: float
+    cpu: float
+
+    @property
+    def rows(self) -> int:
+        return int(self.entry["rows"])
+
+    @property
+    def seconds(self) -> float:
+        """Counted inside the export, without interpreter start-up."""
+        return float(self.entry["seconds"])
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+def run_export(
+    project: Path, url: str, segment: str, tree: Path = ROOT, args: Sequence[str] = ()
+) -> Export:
+    """``segments export SEGMENT`` in ``project`` against the sandbox at ``url``, with the
+    code of the checkout ``tree`` (``PYTHONPATH``: another checkout's runner, to compare
+    before and after with the same bench code)."""
+    results = project / "results.json"
+    env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
+    env["PYTHONPATH"] = str(tree)
+    cmd = [sys.executable, "-m", "runner", "export", segment, "--results", str(results), *args]
+    proc = subprocess.Popen(
+        cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    # Read before waiting: a full pipe would stop the export; wait4 then gives its rusage.
+    errors = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = errors.decode("utf-8", "replace")[-2000:]
+        raise RuntimeError(f"export {segment} with {tree} failed ({proc.returncode}): {tail}")
+    (entry,) = json.loads(results.read_text())["results"]
+    return Export(entry, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 class SandboxProcess:
