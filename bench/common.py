@@ -91,7 +91,8 @@ def run_export(
     )
     assert proc.stderr is not None
     # Read before waiting: a full pipe would stop the export; wait4 then gives its rusage.
-    errors = proc.stderr.read()
+    with proc.stderr:
+        errors = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
