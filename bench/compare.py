@@ -85,7 +85,7 @@ def seconds(run: Export, _: float) -> dict[str, float]:
 
 
 def peak(run: Export, _: float) -> dict[str, float]:
-    return {"MB": run.max_rss_mb, "s": run.seconds}
+    return {"MB": run.max_rss_mb, "s": run.seconds, "CPU s": run.cpu}
 
 
 def rows_of(label: str, got: dict[str, list[dict[str, float]]]) -> list[list[str]]:

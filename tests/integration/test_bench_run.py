@@ -84,7 +84,9 @@ def test_compare_runs_each_side_with_its_own_code_taking_turns(tmp_path: Path) -
     assert isinstance(got, dict)
     assert [len(got["before"]), len(got["after"])] == [2, 2]
     assert all(run["MB"] > 20 for side in got.values() for run in side)
-    assert [r[:2] for r in rows] == [["peak memory, 2,000 contacts (csv)", f] for f in ("MB", "s")]
+    assert [r[:2] for r in rows] == [
+        ["peak memory, 2,000 contacts (csv)", f] for f in ("MB", "s", "CPU s")
+    ]
     assert [name for name, _ in compare.sides({"before": broken, "after": ROOT}, 1)] == [
         "after",
         "before",
