@@ -101,7 +101,7 @@ class Earlier:
 
     @classmethod
     def read(cls, plan: Plan, ws: Workspace) -> Earlier:
-        base = plan.plain(plan.seg.output.path)
+        base = plan.destination  # a set's siblings and manifests are named as the plain file's
         bases = [base]
         earlier = earlier_path(plan, ws)
         if earlier is not None:
