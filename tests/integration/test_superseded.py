@@ -201,6 +201,7 @@ SPLIT_SECOND = {
     "format-changed": ("aud.jsonl", "format: jsonl, columns: [_id], delta: true", "30%"),
     "renamed": ("audience.csv", "columns: [_id], delta: true, split: {max_rows: 40}", "30%"),
     "parquet": ("aud.parquet", "format: parquet, columns: [_id], split: {max_rows: 500}", ""),
+    "gzipped": ("aud.csv.gz", "columns: [_id], compression: gzip, delta: true", "30%"),
 }
 
 
