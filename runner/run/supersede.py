@@ -73,7 +73,7 @@ def _one_or_parts(fields: Mapping[str, Any]) -> list[Listed]:
 def _entry(fields: Mapping[str, Any]) -> Listed:
     name = posixpath.basename(str(fields["destination"]))
     size, sha256 = fields["bytes"], fields["sha256"]
-    if not name or type(size) is not int or not isinstance(sha256, str):
+    if name in ("", ".", "..") or type(size) is not int or not isinstance(sha256, str):
         raise ValueError("not a file this runner listed")
     return Listed(name, size, sha256)
 
@@ -124,9 +124,11 @@ class Earlier:
             if not replaced and not found.owner.remove_manifest(found.data):
                 continue  # rewritten since (another run): not ours to clear
             for file in found.files:
-                where = beside(found.base, file.name)
-                if where.display not in kept:
-                    where.remove_published(file.size, file.sha256)
+                # The run is published: a name no destination takes is left, never raised.
+                with contextlib.suppress(RunnerError, ValueError):
+                    where = beside(found.base, file.name)
+                    if where.display not in kept:
+                        where.remove_published(file.size, file.sha256)
 
 
 def _found(owner: Destination, base: Destination, segment: str) -> Found | None:
