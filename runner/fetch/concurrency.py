@@ -26,7 +26,7 @@ means more throughput; when it rises the server is queueing.
 - on a 429 (once per round: the replies already on their way to the same crowd do
   not count twice), or when two rounds in a row take twice the fastest (one slow
   round is a pause), halve;
-- never above ``max_concurrency`` (16 by default).
+- never above ``max_concurrency`` (32 by default).
 
 A run can start from what an earlier one against the same API learned
 (:class:`Learned`, kept by :mod:`runner.fetch.learned`): one below the ceiling it met,
@@ -59,10 +59,17 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from runner.fetch.depth import Fastest
+from runner.fetch.depth import DepthCost, Fastest, Reply
 
 START = 2
-CAP = 16
+CAP = 32
+# Most seats (connections) added in one round trip. Each request on the wire past the
+# most there ever were opens a connection, and a server whose accept queue is short
+# (Python's http.server listens with 5) drops the connections past it: the client's
+# TCP waits a second to try again, and the reader waits for that page. Sixteen
+# opened at once stalled a second in most bursts against such a server, 8 in none
+# when it was idle (README "Benchmarks").
+STEP = 8
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
 FLAT = 1.5  # up to this many times slower: more at once still means more throughput
 FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
@@ -92,25 +99,39 @@ class Ticket:
     active: int = 1  # requests on the wire as it went out, itself included
     overloaded: bool = False
     depth: int = 0  # pages below the first
+    fresh: bool = False  # more on the wire than ever before: it opened a connection
 
 
 @dataclass
 class _Round:
     number: int
     started: float
-    latencies: list[float] = field(default_factory=list)  # of its requests answered
-    depths: list[int] = field(default_factory=list)  # theirs, in pages
+    answered: int = 0  # of its requests
+    # (went out, on the wire, depth in pages, seconds) of those answered on a connection
+    # used before, and on a new one
+    replies: list[tuple[float, int, int, float]] = field(default_factory=list)
+    fresh: list[tuple[float, int, int, float]] = field(default_factory=list)
     full: bool = False  # the limit was reached during the round
+
+    @property
+    def judged(self) -> list[Reply]:
+        """(on the wire, depth, seconds) of the replies the round is judged by, in the
+        order they went out: those on connections used before, whose time is the
+        server's (a new connection's set-up is not the server queueing: a thread
+        started for it, a TLS handshake); the new ones when there are no others (the
+        run's first round)."""
+        return [reply for _, *reply in sorted(self.replies or self.fresh)]  # type: ignore[misc]
 
     @property
     def latency(self) -> float:
         """The median: one slow reply (a pause, a deep page) is not the server queueing."""
-        ordered = sorted(self.latencies)
+        ordered = sorted(took for _, _, took in self.judged)
         return ordered[len(ordered) // 2]
 
     @property
     def depth(self) -> int:
-        return sorted(self.depths)[len(self.depths) // 2]
+        ordered = sorted(depth for _, depth, _ in self.judged)
+        return ordered[len(ordered) // 2]
 
 
 @dataclass
@@ -181,6 +202,8 @@ class _Rules:
         self._round = _Round(0, now)
         self._cut_round = 0  # requests from rounds before this one cannot cut again
         self._fastest = Fastest()
+        self._cost = DepthCost()
+        self.seats = 0  # the most requests ever on the wire at once (connections opened)
         self._slow = False  # the last round was more than RISE times the fastest
         self._below = 0  # rounds spent one below the ceiling
         self._below_since = now  # since the ceiling was met, or last tried
@@ -194,17 +217,21 @@ class _Rules:
 
     def _decide(self, now: float) -> None:
         latency = self._round.latency
-        fastest = self._fastest.judge(latency, self._round.depth)
-        flat = latency <= FLAT * fastest
-        slow, self._slow = self._slow, latency > RISE * fastest
+        base = self._fastest.judge(latency, self._round.depth, self._cost.slope(), self.limit)
+        flat = latency <= FLAT * base.seconds
+        slow, self._slow = self._slow, latency > RISE * base.seconds
+        ours = base.limit < self.limit  # slower than with fewer at once, at this depth
         if self._starting and not flat:
             # More at once stopped buying throughput: back to the limit whose rounds
             # were flat, and on by one from there.
             self._starting = False
             self._next_round(now, self._before)
-        elif slow and self._slow and self.limit > 1:
-            # Two slow rounds in a row: a slower server, not one pause (a collector, a
-            # neighbour); and not a limit it stated, so no ceiling.
+        elif slow and self._slow and ours and self.limit > 1:
+            # Two slow rounds in a row, slower than fewer at once were at this depth: a
+            # server that slows with more at once, not one pause (a collector, a
+            # neighbour); and not a limit it stated, so no ceiling. Slower than the same
+            # number at once were is not ours to answer (another client, a server
+            # slowing down): halving would not make it faster.
             self._cut(now, ceiling=None)
         elif self._round.full and flat and self.limit < self.cap:
             self._grow(now)
@@ -214,7 +241,7 @@ class _Rules:
     def _grow(self, now: float) -> None:
         if self._starting:
             self._before = self.limit
-            self._next_round(now, min(self.cap, self.limit * 2))
+            self._next_round(now, min(self.cap, self.limit * 2, max(self.limit, self.seats) + STEP))
             return
         if self.ceiling is not None and self.limit * 2 < self.ceiling:
             self._next_round(now, self.limit * 2)  # back to where it was safe: doubling
@@ -328,6 +355,8 @@ class Adaptive(_Rules):
                 self._round.full = True
             ticket = Ticket(self._clock(), self._round.number, self.limit, self.active)
             ticket.depth = depth
+            ticket.fresh = self.active > self.seats
+            self.seats = max(self.seats, self.active)
             self._wire.add(ticket)
             return ticket
 
@@ -347,10 +376,16 @@ class Adaptive(_Rules):
                     self._found(now, ticket.active, self._wire)  # the crowd that ended slow start
                 elif ticket.round >= self._cut_round:
                     self._cut(now, ceiling=ticket.limit)
-            elif ticket.round == self._round.number:
-                self._round.latencies.append(now - ticket.started)
-                self._round.depths.append(ticket.depth)
-                if len(self._round.latencies) >= self.limit:
+                self._cond.notify_all()
+                return
+            took = now - ticket.started
+            if not ticket.fresh:  # what depth costs: from every reply, of any round
+                self._cost.add((ticket.active, ticket.depth, took))
+            if ticket.round == self._round.number:
+                reply = (ticket.started, ticket.active, ticket.depth, took)
+                (self._round.fresh if ticket.fresh else self._round.replies).append(reply)
+                self._round.answered += 1
+                if self._round.answered >= self.limit:
                     self._decide(now)
             self._cond.notify_all()
 
