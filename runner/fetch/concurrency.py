@@ -205,6 +205,7 @@ class _Rules:
         self._cost = DepthCost()
         self.seats = 0  # the most requests ever on the wire at once (connections opened)
         self._slow = False  # the last round was more than RISE times the fastest
+        self._unsure = False  # the last round, in slow start, not flat at a depth not seen
         self._below = 0  # rounds spent one below the ceiling
         self._below_since = now  # since the ceiling was met, or last tried
         self._retry_after_rounds = FIRST_RETRY
@@ -220,8 +221,15 @@ class _Rules:
         base = self._fastest.judge(latency, self._round.depth, self._cost.slope(), self.limit)
         flat = latency <= FLAT * base.seconds
         slow, self._slow = self._slow, latency > RISE * base.seconds
+        self._unsure = self._unsure and not flat
         ours = base.limit < self.limit  # slower than with fewer at once, at this depth
-        if self._starting and not flat:
+        if self._starting and not flat and not base.seen and not self._unsure:
+            # Slower than a shallower band made deeper by what depth cost so far: the
+            # depth may explain it (slow start's rounds are twice as deep each, before
+            # the cost is measured): once, hold the limit and see the next round.
+            self._unsure = True
+            self._next_round(now, self.limit)
+        elif self._starting and not flat:
             # More at once stopped buying throughput: back to the limit whose rounds
             # were flat, and on by one from there.
             self._starting = False

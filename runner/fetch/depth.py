@@ -18,11 +18,13 @@ queueing, was the baseline of every later round in it.
 
 >>> fastest = Fastest()
 >>> fastest.judge(0.020, pages=1, limit=2)  # nothing before: the baseline is itself
-Baseline(seconds=0.02, limit=2)
+Baseline(seconds=0.02, limit=2, seen=False)
 >>> fastest.judge(0.060, pages=200, limit=8)  # no cost known: page 1's, 3 times faster
-Baseline(seconds=0.02, limit=2)
+Baseline(seconds=0.02, limit=2, seen=False)
 >>> fastest.judge(0.115, pages=300, cost=0.0005, limit=16)  # 0.5 ms a page: page 200's + 50
-Baseline(seconds=0.11, limit=8)
+Baseline(seconds=0.11, limit=8, seen=False)
+>>> fastest.judge(0.070, pages=210, cost=0.0005, limit=16)  # page 200's band, seen at 8
+Baseline(seconds=0.065, limit=8, seen=True)
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import TypeAlias
 
 BAND = 1.25  # each band of depths this many times deeper than the one above it
 KEPT = 32  # replies the depth cost is measured on: the latest of each number on the wire
-SPREAD = 50.0  # pages squared: a group whose depths differ less says nothing
+SPREAD = 10.0  # pages squared: a group whose depths differ less says nothing
+GROUPS = 5  # groups whose slopes are taken (the median), the fewest on the wire first
 
 Reply: TypeAlias = tuple[int, int, float]  # requests on the wire as it went out, depth, seconds
 
@@ -56,8 +59,9 @@ class DepthCost:
     the ones sent with more on the wire. And the fewest on the wire first: a server that
     serves N at once more slowly makes each page deeper cost N times more too, so the
     cost measured with many on the wire would excuse the queue. The slope of the line
-    through each group (least squares), pooled from the fewest on the wire up until
-    they span :data:`SPREAD`; never below 0.
+    through each group whose depths spread over :data:`SPREAD` (least squares), the
+    median of the :data:`GROUPS` with the fewest on the wire (one or two groups can be
+    pages past the list's end, which cost no more than its last); never below 0.
 
     >>> cost = DepthCost()
     >>> for depth in range(16):  # 20 ms at the top, 0.5 ms a page, 1 or 2 on the wire
@@ -80,12 +84,15 @@ class DepthCost:
 
     def slope(self) -> float:
         slopes = []
-        for replies in self._groups.values():
+        for wire in sorted(self._groups):
+            replies = self._groups[wire]
             depth = sum(d for d, _ in replies) / len(replies)
             took = sum(y for _, y in replies) / len(replies)
             spread = sum((d - depth) ** 2 for d, _ in replies)
             if len(replies) >= 3 and spread >= SPREAD:
                 slopes.append(sum((d - depth) * (y - took) for d, y in replies) / spread)
+            if len(slopes) == GROUPS:
+                break
         slopes.sort()
         return max(0.0, slopes[len(slopes) // 2]) if slopes else 0.0
 
@@ -104,19 +111,22 @@ class Fastest:
         (:class:`DepthCost`), or itself if faster. A band first met with many at once
         was slow from the start; a shallower one met with fewer shows the queue."""
         here = band(pages)
-        seconds, then = latency, limit
+        seconds, then, seen = latency, limit, here in self._by_band
         for b, (fastest, at, ran) in self._by_band.items():
             if b <= here and fastest + cost * max(0, pages - at) < seconds:
                 seconds, then = fastest + cost * max(0, pages - at), ran
-        if here not in self._by_band or latency < self._by_band[here][0]:
+        if not seen or latency < self._by_band[here][0]:
             self._by_band[here] = (latency, pages, limit)
-        return Baseline(seconds, then)
+        return Baseline(seconds, then, seen)
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """What a round is judged against: the fastest reply time at its depth, and the
-    limit that round ran at (fewer at once than now: a rise since may be the cause)."""
+    """What a round is judged against: the fastest reply time at its depth, the limit
+    that round ran at (fewer at once than now: a rise since may be the cause), and
+    whether a round of the same band was seen (else the baseline is a shallower band's
+    made deeper by a cost measured so far, which the depth may yet explain)."""
 
     seconds: float
     limit: int
+    seen: bool = True
