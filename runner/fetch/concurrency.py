@@ -26,7 +26,7 @@ means more throughput; when it rises the server is queueing.
 - on a 429 (once per round: the replies already on their way to the same crowd do
   not count twice), or when two rounds in a row take twice the fastest (one slow
   round is a pause), halve;
-- never above ``max_concurrency`` (32 by default).
+- never above ``max_concurrency`` (16 by default).
 
 A run can start from what an earlier one against the same API learned
 (:class:`Learned`, kept by :mod:`runner.fetch.learned`): one below the ceiling it met,
@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from runner.fetch.depth import DepthCost, Fastest, Reply
 
 START = 2
-CAP = 32
+CAP = 16
 # Most seats (connections) added in one round trip. Each request on the wire past the
 # most there ever were opens a connection, and a server whose accept queue is short
 # (Python's http.server listens with 5) drops the connections past it: the client's

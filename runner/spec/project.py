@@ -73,7 +73,7 @@ class ApiSettings:
     request_timeout: float = 120.0  # one request, first byte sent to last byte read
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int | Literal["auto"] = "auto"  # a number fixes it (runner.fetch.concurrency)
-    max_concurrency: int = 32  # the most "auto" goes to (runner.fetch.concurrency.CAP)
+    max_concurrency: int = 16  # the most "auto" goes to
     windows: bool = True  # long lists read as closed createdAt windows (runner.fetch.windows)
     rate_limit: float = 0.0
     max_pages: int = 100_000

@@ -36,7 +36,7 @@ def export_tasks(project: Path) -> list[object]:
 @pytest.mark.parametrize(
     ("settings", "pool", "budget"),
     [
-        ("", "FLOWMATIX_TOKEN", 32),  # the defaults: auto, at most 32 at once
+        ("", "FLOWMATIX_TOKEN", 16),  # the defaults: auto, at most 16 at once
         ("  token_env: TENANT_B_TOKEN\n  max_concurrency: 10\n", "TENANT_B_TOKEN", 10),
         ("  token_env: ACME_TOKEN\n  concurrency: 6\n", "ACME_TOKEN", 6),  # a fixed number
     ],

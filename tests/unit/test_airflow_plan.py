@@ -82,7 +82,7 @@ def test_more_slots_than_the_budget_is_refused(budget: int, slots: int) -> None:
 @pytest.mark.parametrize(
     ("api", "budget", "given", "expected"),
     [
-        ("", None, None, 32),  # auto: api.max_concurrency
+        ("", None, None, 16),  # auto: api.max_concurrency
         ("  max_concurrency: 10\n", None, None, 10),
         ("  concurrency: 6\n", None, None, 6),  # a fixed number is the budget
         ("  concurrency: 6\n", 12, 12, 12),  # given explicitly
