@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 
 from bench.common import TOKEN, SandboxProcess
-from runner.fetch.concurrency import Adaptive, Ticket
+from runner.fetch.concurrency import Adaptive
 from runner.fetch.fetcher import PageFetcher
+from runner.fetch.rounds import Ticket
 from runner.fetch.transport import Response, Transport, UrllibTransport
 from runner.spec import schema
 from runner.spec.project import ApiSettings
@@ -93,7 +94,7 @@ def watch(slots: Adaptive, started: float, out: list[str]) -> None:
     slots._decide = traced_decide  # type: ignore[method-assign]
 
 
-def main(argv: list[str]) -> int:
+def options(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.conc_trace", description=__doc__)
     p.add_argument("--url", help="an API already running (else a sandbox is started)")
     p.add_argument("--body", default="{}", help="JSON merged into the request body")
@@ -107,36 +108,42 @@ def main(argv: list[str]) -> int:
     p.add_argument("--windows", choices=["on", "off"], default="on")
     p.add_argument("--cap", type=int, default=ApiSettings().max_concurrency, help="auto's most")
     p.add_argument("-v", action="store_true", help="every request, not only the decisions")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def fetcher_for(args: argparse.Namespace, url: str) -> tuple[PageFetcher, Traced]:
+    settings = ApiSettings(
+        base_url=url.removesuffix("/inbox/users"),
+        concurrency=args.concurrency,
+        windows=args.windows == "on",
+        max_pages=1_000_000,
+        max_concurrency=args.cap,
+    )
+    body = {**schema.filter_defaults(), "page": 1, "isExport": "none"}
+    if args.url is None:
+        body.update(isContact=False, applicableFilters=[])
+    body.update(orjson.loads(args.body))
+    headers = {
+        **settings.headers,
+        "Authorization": f"Bearer {args.token}",
+        "Content-Type": "application/json",
+    }
+    traced = Traced(UrllibTransport(settings, headers, settings.max_concurrency + 1))
+    fetcher = PageFetcher(
+        settings, args.token, body, transport=traced, as_of=dt.datetime.now(dt.UTC)
+    )
+    return fetcher, traced
+
+
+def main(argv: list[str]) -> int:
+    args = options(argv)
     api = None
     if args.url is None:
         extra = ["--shape", args.shape, "--skip-cost-us", str(args.skip_cost_us)]
         extra += ["--capacity", str(args.capacity)]
         api = SandboxProcess(args.users, args.latency_ms, extra=extra)
-        url = api.url
-    else:
-        url = args.url
     try:
-        settings = ApiSettings(
-            base_url=url.removesuffix("/inbox/users"),
-            concurrency=args.concurrency,
-            windows=args.windows == "on",
-            max_pages=1_000_000,
-            max_concurrency=args.cap,
-        )
-        body = {**schema.filter_defaults(), "page": 1, "isExport": "none"}
-        if args.url is None:
-            body.update(isContact=False, applicableFilters=[])
-        body.update(orjson.loads(args.body))
-        headers = {
-            **settings.headers,
-            "Authorization": f"Bearer {args.token}",
-            "Content-Type": "application/json",
-        }
-        traced = Traced(UrllibTransport(settings, headers, settings.max_concurrency + 1))
-        fetcher = PageFetcher(
-            settings, args.token, body, transport=traced, as_of=dt.datetime.now(dt.UTC)
-        )
+        fetcher, traced = fetcher_for(args, api.url if api else args.url)
         decisions: list[str] = []
         if isinstance(fetcher.in_flight, Adaptive):
             traced.slots = fetcher.in_flight

@@ -4,28 +4,37 @@
 for its congestion window: slow start, then AIMD (additive increase, multiplicative
 decrease). A *round* is as many requests as the limit allows, started at this limit
 and answered; a round is *flat* when its median latency stayed within 1.5 times the
-lowest seen at the same depth (:mod:`runner.fetch.depth`: on some APIs deeper pages
-cost more, and that is not the server queueing); more requests at once then still
-means more throughput; when it rises the server is queueing.
+lowest seen at its depth (:mod:`runner.fetch.depth`: on some APIs deeper pages cost
+more, and that is not the server queueing: a shallower band's fastest counts plus what
+a page deeper was measured to cost); more requests at once then still means more
+throughput; when it rises the server is queueing. Replies on a connection opened for
+them are not judged (the connection's set-up is not the server's time: against a
+server that starts a thread per connection, the 8 opened by a doubling from 8 to 16
+took 60 to 75 ms where the others took 45).
 
 - start low (2 requests at once) and *double* after each flat round that used the
   limit in full (slow start: a run of 60 pages is over before a climb of one a round
   reaches 6, and every round spent below the server's limit is lost for good);
 - slow start ends at the first round that is not flat (back to the limit before it,
-  whose rounds were) or at the first 429: then the server turned away requests sent
-  while N were already on the wire (N counted here when each one went out), so it
-  serves fewer than N + 1 at once: the limit goes to N, at least the limit before the
-  last doubling (that one held), and N + 1 is the ceiling (below). Found at once,
+  whose rounds were; a round deeper than any seen, judged by a shallower band and the
+  cost so far, must be not flat twice in a row) or at the first 429: then the server
+  turned away requests sent while N were already on the wire (N counted here when
+  each one went out), so it serves fewer than N + 1 at once: the limit goes to N, at
+  least the limit before the last doubling (that one held), and N + 1 is the ceiling
+  (below). Found at once,
   in the run's first round trips, so that the ``Retry-After`` waits of the requests
   turned away overlap instead of adding up. N is counted as requests went out, and
   requests race: one sent just after the refused one can take the seat first, so N can
   be one short. The requests on the wire when the 429 came back that are then served
-  were in service together (:class:`_Witnesses`): as many as that is a limit the server
-  showed it holds, and the limit goes up to it;
+  were in service together (:class:`~runner.fetch.rounds.Witnesses`): as many as
+  that is a limit the server showed it holds, and the limit goes up to it;
 - after slow start, grow by one after each flat round that used the limit in full;
 - on a 429 (once per round: the replies already on their way to the same crowd do
-  not count twice), or when two rounds in a row take twice the fastest (one slow
-  round is a pause), halve;
+  not count twice), or when two rounds in a row take twice the fastest at their depth
+  and that fastest ran with fewer at once (one slow round is a pause; slower at the
+  limit it was measured at is the server or the depth, which halving does not help),
+  halve;
+- slow start adds at most :data:`STEP` requests (connections) a round;
 - never above ``max_concurrency`` (16 by default).
 
 A run can start from what an earlier one against the same API learned
@@ -55,11 +64,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from runner.fetch.depth import DepthCost, Fastest, Reply
+from runner.fetch.depth import DepthCost, Fastest
+from runner.fetch.rounds import Line, Log, Round, Ticket, Witnesses
 
 START = 2
 CAP = 16
@@ -89,108 +98,6 @@ class Learned:
     ceiling: int
 
 
-@dataclass(eq=False)
-class Ticket:
-    """One request in a slot: when it started, at which round and limit."""
-
-    started: float
-    round: int
-    limit: int
-    active: int = 1  # requests on the wire as it went out, itself included
-    overloaded: bool = False
-    depth: int = 0  # pages below the first
-    fresh: bool = False  # more on the wire than ever before: it opened a connection
-
-
-@dataclass
-class _Round:
-    number: int
-    started: float
-    answered: int = 0  # of its requests
-    # (went out, on the wire, depth in pages, seconds) of those answered on a connection
-    # used before, and on a new one
-    replies: list[tuple[float, int, int, float]] = field(default_factory=list)
-    fresh: list[tuple[float, int, int, float]] = field(default_factory=list)
-    full: bool = False  # the limit was reached during the round
-
-    @property
-    def judged(self) -> list[Reply]:
-        """(on the wire, depth, seconds) of the replies the round is judged by, in the
-        order they went out: those on connections used before, whose time is the
-        server's (a new connection's set-up is not the server queueing: a thread
-        started for it, a TLS handshake); the new ones when there are no others (the
-        run's first round)."""
-        return [reply for _, *reply in sorted(self.replies or self.fresh)]  # type: ignore[misc]
-
-    @property
-    def latency(self) -> float:
-        """The median: one slow reply (a pause, a deep page) is not the server queueing."""
-        ordered = sorted(took for _, _, took in self.judged)
-        return ordered[len(ordered) // 2]
-
-    @property
-    def depth(self) -> int:
-        ordered = sorted(depth for _, depth, _ in self.judged)
-        return ordered[len(ordered) // 2]
-
-
-@dataclass
-class _Log:
-    """The limit over time, for :attr:`Adaptive.settled`."""
-
-    since: float
-    current: int
-    seconds: dict[int, float] = field(default_factory=dict)
-
-    def change(self, now: float, limit: int) -> None:
-        self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self.since
-        self.since, self.current = now, limit
-
-
-class Line:
-    """Places in line for a slot, first come, first served; the caller holds the lock.
-
-    A thread woken for a free slot takes it only when it is first in line, so the
-    slots go out in the order they were asked for, whichever thread wakes first.
-    """
-
-    def __init__(self) -> None:
-        self._waiting: deque[object] = deque()
-
-    def join(self) -> object:
-        place = object()
-        self._waiting.append(place)
-        return place
-
-    def first(self, place: object) -> bool:
-        return self._waiting[0] is place
-
-    def leave(self, place: object) -> None:
-        """Out of line: served, or gave up waiting."""
-        self._waiting.remove(place)
-
-    def __len__(self) -> int:
-        return len(self._waiting)
-
-
-@dataclass(eq=False)
-class _Witnesses:
-    """The requests on the wire when slow start's first 429 came back. Those of them
-    that are then served were in service at the same moment, at the server, as the
-    one turned away: the server holds at least that many at once."""
-
-    waiting: set[Ticket]
-    served: int = 0
-
-    def ended(self, ticket: Ticket, overloaded: bool) -> bool:
-        """Count ``ticket`` if it is one of them; True when the last one has ended."""
-        if ticket not in self.waiting:
-            return False
-        self.waiting.discard(ticket)
-        self.served += not overloaded
-        return not self.waiting
-
-
 class _Rules:
     """The limit and the rules that move it (see the module docstring), on the clock
     readings :class:`Adaptive` gives them."""
@@ -199,7 +106,7 @@ class _Rules:
         self.cap = max(1, cap)
         self.limit = self.peak = limit
         self.ceiling = ceiling  # the lowest limit a 429 answered, while it holds
-        self._round = _Round(0, now)
+        self._round = Round(0, now)
         self._cut_round = 0  # requests from rounds before this one cannot cut again
         self._fastest = Fastest()
         self._cost = DepthCost()
@@ -210,11 +117,11 @@ class _Rules:
         self._below_since = now  # since the ceiling was met, or last tried
         self._retry_after_rounds = FIRST_RETRY
         self._retry_after_seconds = FIRST_RETRY_SECONDS
-        self._log = _Log(now, self.limit)
+        self._log = Log(now, self.limit)
         self._starting = True  # slow start: doubling, until a 429 or a round not flat
         self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
         self._finding = False  # the last cut was slow start's first 429
-        self._witnesses: _Witnesses | None = None  # of that 429, while some are on the wire
+        self._witnesses: Witnesses | None = None  # of that 429, while some are on the wire
 
     def _decide(self, now: float) -> None:
         latency = self._round.latency
@@ -274,7 +181,7 @@ class _Rules:
         on the wire was turned away, so the server serves at most that many at once
         (``wire``: the requests on the wire now, witnesses of what it does serve)."""
         if self._starting:
-            self._witnesses = _Witnesses(set(wire))
+            self._witnesses = Witnesses(set(wire))
         self._starting, self._finding = False, True
         held = max(1, self._before)  # the limit before the last doubling was not refused
         self.ceiling = max(held + 1, min(active, self.ceiling or active))
@@ -310,7 +217,7 @@ class _Rules:
             self._log.change(now, limit)
         self.limit = limit
         self.peak = max(self.peak, limit)
-        self._round = _Round(self._round.number + 1, now)
+        self._round = Round(self._round.number + 1, now)
 
 
 class Adaptive(_Rules):

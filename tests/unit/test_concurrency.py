@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned, Ticket
+from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned
 from runner.fetch.retry import InFlight
+from runner.fetch.rounds import Ticket
 
 
 class Clock:
