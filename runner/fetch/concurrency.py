@@ -18,16 +18,16 @@ took 60 to 75 ms where the others took 45).
 - slow start ends at the first round that is not flat (back to the limit before it,
   whose rounds were; a round deeper than any seen, judged by a shallower band and the
   cost so far, must be not flat twice in a row) or at the first 429: then the server
-  turned away requests sent while N were already on the wire (N counted here when
-  each one went out), so it serves fewer than N + 1 at once: the limit goes to N, at
-  least the limit before the last doubling (that one held), and N + 1 is the ceiling
-  (below). Found at once,
-  in the run's first round trips, so that the ``Retry-After`` waits of the requests
-  turned away overlap instead of adding up. N is counted as requests went out, and
-  requests race: one sent just after the refused one can take the seat first, so N can
-  be one short. The requests on the wire when the 429 came back that are then served
-  were in service together (:class:`~runner.fetch.rounds.Witnesses`): as many as
-  that is a limit the server showed it holds, and the limit goes up to it;
+  turned away requests sent while N were already on the wire (N counted here when each
+  one went out), so it serves fewer than N + 1 at once: the limit goes to N, at least
+  the limit before the last doubling (that one held), and N + 1 is the ceiling
+  (below). Found at once, in the run's first round trips, so that the ``Retry-After``
+  waits of the requests turned away overlap instead of adding up. N is counted as
+  requests went out, and requests race: one sent just after the refused one can take
+  the seat first, so N can be one short. The requests on the wire when the 429 came
+  back that are then served were in service together
+  (:class:`~runner.fetch.rounds.Witnesses`): as many as that is a limit the server
+  showed it holds, and the limit goes up to it;
 - after slow start, grow by one after each flat round that used the limit in full;
 - on a 429 (once per round: the replies already on their way to the same crowd do
   not count twice), or when two rounds in a row take twice the fastest at their depth
