@@ -136,13 +136,20 @@ class PageFetcher:
         def depth() -> int:  # windows open one a round trip: as deep as requests at once
             return self.in_flight.limit
 
+        def ahead() -> int:
+            # One request more than the wire holds waits for the next slot that frees, so
+            # the wire is not left empty while this thread decodes and passes a page on
+            # (page numbers keep ``concurrency`` on their way). At zero latency auto can
+            # settle at 1: without it, one page at a time with nothing on the wire between.
+            return min(self.concurrency, self.in_flight.limit + 1)
+
         return Windows(
             self.body,
             records,
             whole,
             fallback,
             max_pages=self.max_pages,
-            ahead=lambda: self.in_flight.limit,
+            ahead=ahead,
             depth=depth,
         )
 
@@ -280,6 +287,17 @@ class _Pump:
             future.add_done_callback(answered.put)
             return future
 
+        def send() -> None:  # up to ``ahead`` on their way, while answered as they come
+            if paging.ordered:
+                return  # page numbers took over: theirs go out in order (in_order)
+            # A page waiting to try again holds no slot: it does not count.
+            retrying = sum(1 for _, _, again in sent.values() if again)
+            paging.retrying = retrying > 0
+            while len(sent) - retrying < paging.ahead and (request := paging.next()):
+                deadline = time.monotonic() + self.deadline
+                future = submit(self._tries.send, request, deadline)
+                sent[future] = (request, deadline, False)
+
         try:
             while True:
                 if paging.ahead == 1 and not sent:
@@ -293,13 +311,7 @@ class _Pump:
                     if paging.ordered or request is None:
                         return paging.ordered
                     continue
-                # A page waiting to try again holds no slot: it does not count.
-                retrying = sum(1 for _, _, again in sent.values() if again)
-                paging.retrying = retrying > 0
-                while len(sent) - retrying < paging.ahead and (request := paging.next()):
-                    deadline = time.monotonic() + self.deadline
-                    future = submit(self._tries.send, request, deadline)
-                    sent[future] = (request, deadline, False)
+                send()
                 if not sent:
                     yield from (Page(n, records) for n, records in paging.passed())
                     return paging.ordered  # the check for contacts outside the windows
@@ -313,6 +325,8 @@ class _Pump:
                     sent[again] = (request, deadline, True)
                     continue
                 paging.file(request, self._records(paging, request, future, deadline, retried))
+                # What this reply let go out goes now, not after its pages are written.
+                send()
                 # The pages next in the list's order, a page size each (and the rest
                 # when windowing stops).
                 yield from (Page(n, records) for n, records in paging.passed())
