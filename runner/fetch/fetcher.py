@@ -136,20 +136,13 @@ class PageFetcher:
         def depth() -> int:  # windows open one a round trip: as deep as requests at once
             return self.in_flight.limit
 
-        def ahead() -> int:
-            # One request more than the wire holds waits for the next slot that frees, so
-            # the wire is not left empty while this thread decodes and passes a page on
-            # (page numbers keep ``concurrency`` on their way). At zero latency auto can
-            # settle at 1: without it, one page at a time with nothing on the wire between.
-            return min(self.concurrency, self.in_flight.limit + 1)
-
         return Windows(
             self.body,
             records,
             whole,
             fallback,
             max_pages=self.max_pages,
-            ahead=ahead,
+            ahead=lambda: min(self.concurrency, self.in_flight.limit + 1),  # _send_answered
             depth=depth,
         )
 
@@ -287,16 +280,8 @@ class _Pump:
             future.add_done_callback(answered.put)
             return future
 
-        def send() -> None:  # up to ``ahead`` on their way, while answered as they come
-            if paging.ordered:
-                return  # page numbers took over: theirs go out in order (in_order)
-            # A page waiting to try again holds no slot: it does not count.
-            retrying = sum(1 for _, _, again in sent.values() if again)
-            paging.retrying = retrying > 0
-            while len(sent) - retrying < paging.ahead and (request := paging.next()):
-                deadline = time.monotonic() + self.deadline
-                future = submit(self._tries.send, request, deadline)
-                sent[future] = (request, deadline, False)
+        def send() -> None:
+            self._send_answered(paging, sent, submit)
 
         try:
             while True:
@@ -338,6 +323,26 @@ class _Pump:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             self._tries.stopped.clear()
+
+    def _send_answered(
+        self,
+        paging: AsAnswered[R],
+        sent: dict[Future[Any], tuple[R, float, bool]],
+        submit: Callable[..., Future[Any]],
+    ) -> None:
+        """Up to ``paging.ahead`` requests on their way, as answered. The strategy asks
+        for one more than the wire holds (auto can settle at 1 at zero latency), waiting
+        for the slot the next reply frees: the wire is not left empty while this thread
+        decodes a page and passes it on, as page numbers keep theirs waiting."""
+        if paging.ordered:
+            return  # page numbers took over: theirs go out in order (in_order)
+        # A page waiting to try again holds no slot: it does not count.
+        retrying = sum(1 for _, _, again in sent.values() if again)
+        paging.retrying = retrying > 0
+        while len(sent) - retrying < paging.ahead and (request := paging.next()):
+            deadline = time.monotonic() + self.deadline
+            future = submit(self._tries.send, request, deadline)
+            sent[future] = (request, deadline, False)
 
     def _records(
         self,
