@@ -88,7 +88,7 @@ def test_the_next_request_is_on_the_wire_while_a_page_is_held_at_one_at_once(
     config = ApiSettings(base_url=api.url, retry=FAST, windows=windows, max_pages=10_000)
     watched = Watched(transport_for(config, api.headers, config.max_concurrency + 1))
     # Auto, from a limit of 1 learned earlier (its ceiling, 2, is tried again only after
-    # 32 rounds and 20 s): one request at a time on the wire, all this run.
+    # 32 rounds and 20 s): one request at a time on the wire, about all this run.
     fetcher = PageFetcher(
         config, api.options.token, body, as_of=AS_OF, transport=watched, learned=Learned(1, 2)
     )
@@ -99,7 +99,8 @@ def test_the_next_request_is_on_the_wire_while_a_page_is_held_at_one_at_once(
             # Near the end there may be nothing left to ask: the first 45 of 50 pages.
             if pages <= 45 and not watched.sent_since(watched.started, timeout=1):
                 idle.append(page.number)  # nothing went out while this page was held
-            assert watched.most == 1 and len(idle) < 4  # one at a time, as auto settled
+            # One at a time, as auto settled (its ceiling, 2, is tried once 20 s went by).
+            assert watched.most <= 2 and len(idle) < 4
     finally:
         fetcher.close()
     # Before: every page (one request at a time in this thread, sent once the page before
