@@ -7,6 +7,14 @@ DEV    := $(VENV)/.installed-dev
 
 .PHONY: test lint typecheck imports pytest test-slow test-readers test-browser test-airflow demo bench clean
 
+# Python keeps the bytecode it compiles, and pytest its rewritten test modules (their
+# assert messages), only where PYTHONDONTWRITEBYTECODE is unset (empty). Where it is set (as
+# on these machines), every test process and every `segments` child compiled again what it
+# imported, and each of pytest's six processes rewrote every test module (about 5 s of CPU
+# of the 10 a collection took, measured). What is written goes into .venv and the
+# __pycache__ folders git ignores.
+export PYTHONDONTWRITEBYTECODE :=
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -17,18 +25,17 @@ $(RUN): pyproject.toml | $(BIN)/python
 	touch $(RUN)
 
 # The dev environment is installed by uv (pinned in the dev extras, read from there): it
-# downloads in parallel and byte-compiles on both cores, about 60 s of CPU where pip's two
-# steps took about 80 (measured in fresh clones). Compiled at install, not at first import:
-# where PYTHONDONTWRITEBYTECODE is set (as on these machines) nothing compiled later is kept,
-# and each test process and child would compile pandas, moto, boto3... again (a collection
-# took 15 s of CPU instead of 11). `make demo` stays on pip: uv itself is 37 MB. pip is
+# downloads and links in parallel, about 9 s of CPU where pip's two steps took about 80.
+# It does not byte-compile at install (--compile-bytecode: 50 s of CPU more, measured, for
+# the whole 1.2 GB): Python keeps what the tests import as they first import it (about 8 s
+# of CPU, the first collection; see PYTHONDONTWRITEBYTECODE above). `make demo` stays on pip: uv itself is 37 MB. pip is
 # upgraded as the run step does: the tests install wheels and git URLs with the venv's pip
 # (Python 3.11's bundled 23.2 fails a git+file install without build isolation).
 UV_PIN := $(shell grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')
 
 $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet '$(UV_PIN)'
-	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode --upgrade pip -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --upgrade pip -e '.[dev]'
 	touch $(RUN) $(DEV)
 
 lint: $(DEV)
@@ -49,20 +56,26 @@ imports: $(DEV)
 # Tests marked `slow` (the scaffolded CI pipelines run job by job, a 9,999-part set) are
 # left to `make test-slow`, which CI runs too: the static checks of the same CI files
 # and the same part limit at 9 parts run in `make test`.
-# Each process costs about 10 s of CPU before its first test (start-up, collecting every
+# Each process costs about 5 s of CPU before its first test (start-up, collecting every
 # test and doctest; measured with 2): `make test WORKERS=4` to compare on another machine.
 WORKERS ?= 6
-# runner/ and tests/ are byte-compiled first (0.6 s of CPU): where PYTHONDONTWRITEBYTECODE
-# is set, each test process and each `segments` child would compile them again (about 0.2 s
-# of CPU a process, measured; pytest rewrites and compiles its test modules itself).
+MARKS := -m 'not slow and not readers and not browser'
+# One collection alone first: what it compiles and rewrites, every test process then reads
+# instead of doing it again (collection errors show in the run that follows). runner/ is
+# byte-compiled whole for the `segments` children (0.6 s of CPU).
 pytest: $(DEV)
 	$(BIN)/python -m compileall -q runner runner_airflow tests
-	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal --durations=15 -m 'not slow and not readers and not browser'
+	$(BIN)/pytest -q --collect-only -p no:cacheprovider $(MARKS) >/dev/null || true
+	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal --durations=15 $(MARKS)
 
 test-slow: $(DEV)
 	$(BIN)/pytest -q -n 4 --dist worksteal --durations=15 -m slow
 
-test: lint typecheck imports pytest
+# The checks side by side (-j): ruff, mypy and lint-imports each hold one core for a few
+# seconds (mypy about 8 s of CPU in a fresh clone), and pytest starts meanwhile; lines of
+# output are not mixed (--output-sync=line). Any failing check fails `make test`.
+test:
+	@$(MAKE) --no-print-directory -j 4 --output-sync=line lint typecheck imports pytest
 
 # Files opened by real programs (LibreOffice Calc). Not part of `make test`: it needs
 # apt-get install -y --no-install-recommends libreoffice-calc-nogui (about 35 s here).

@@ -121,7 +121,7 @@ def _init(args: argparse.Namespace) -> Outcome:
 
 def _sandbox(args: argparse.Namespace) -> Outcome:
     from runner.cli.serve import sandbox
-    from runner.sandbox.server import SandboxOptions
+    from runner.sandbox.options import SandboxOptions
 
     return sandbox(_options(SandboxOptions, args), sys.stdout)
 

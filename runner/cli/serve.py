@@ -6,7 +6,7 @@ from typing import TextIO
 
 from runner.cli.commands import Outcome
 from runner.errors import Terminated, UsageError
-from runner.sandbox.server import SandboxOptions
+from runner.sandbox.options import SandboxOptions
 
 
 def sandbox(options: SandboxOptions, out: TextIO) -> Outcome:

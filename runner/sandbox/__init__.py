@@ -6,6 +6,7 @@ from a seed; filters, paging, auth, body errors, faults and live-data churn
 follow our best reading of the real API (see the README).
 """
 
-from runner.sandbox.server import Sandbox, SandboxOptions
+from runner.sandbox.options import SandboxOptions
+from runner.sandbox.server import Sandbox
 
 __all__ = ["Sandbox", "SandboxOptions"]

@@ -8,19 +8,20 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
-from runner.sandbox import faults
+from runner.sandbox import dataset, faults
 from runner.sandbox.api import BadRequest, check_body, compile_filter, created_rows
-from runner.sandbox.data import RECORDS, Population
+from runner.sandbox.data import RECORDS
+from runner.sandbox.dataset import Dataset, Recipe
 from runner.sandbox.faults import ECHO_FORMS, FaultPlan, echo_text, envelope_body
 from runner.sandbox.load import CHURN, Arrivals, Gate, MatchList
+from runner.sandbox.options import PAGING, SandboxOptions
 from runner.sandbox.saved import PATH, segments_reply
-from runner.sandbox.shapes import shape
 
 OK_MESSAGE = b"Users fetched successfully"
 HTML_502 = (
@@ -40,49 +41,9 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True)
-class SandboxOptions:
-    host: str = "127.0.0.1"
-    port: int = 0
-    users: int = 1000
-    seed: int = 1
-    token: str = "sandbox-token"
-    page_size: int = 50
-    latency_ms: float = 0.0
-    faults: str = ""
-    churn: int = 0
-    anchor: str | None = None  # ISO instant the data is generated around; default today 00:00Z
-    slow_ms: float = 1500.0
-    retry_after: int = 1
-    ignore_page: bool = False  # the same as paging="ignore"
-    path: str = "/inbox/users"
-    paging: str = "pages"  # see PAGING
-    records: str = "contacts"  # see RECORDS
-    trickle_ms: float = 500.0  # the ``trickle`` fault: one byte every this many ms
-    bomb_mb: int = 1024  # the ``bomb`` fault: MiB of spaces once inflated
-    skip_cost_us: float = 0.0  # page N waits (N - 1) x page_size x this (a database's skip)
-    capacity: int = 0  # requests served at once (0: no limit); more are turned away with 429
-    churn_at: str = "top"  # see CHURN
-    ties: int = 0  # contacts moved onto one createdAt instant (Population.tie)
-    tie_at: str | None = None  # that instant; default the middle contact's
-    shape: str = "uniform"  # see runner.sandbox.shapes.SHAPES (stale:14d: N days)
-    missing_created: float = 0.0  # share of contacts without createdAt (0.02: 2 %)
-    missing_form: str = "absent"  # see shapes.MISSING_FORMS
-    missing_at: str = "end"  # see shapes.MISSING_AT
-    echo_form: str = "raw"  # how echo faults quote the Authorization header (ECHO_FORMS)
-    clock_skew_s: float = 0.0  # the Date header's clock ahead of this machine's (seconds)
-    saved: str = ""  # JSON of GET /inbox/segments' "data" instead of SAVED (a listing to survive)
-
-
-PAGING = {
-    "pages": "page N is the N-th slice of the matches, as the API does",
-    "ignore": "every page is page 1",
-    "rotate": "every page holds page 1's records, rotated by N - 1",
-    "alternate": "odd pages are page 1, even pages page 2",
-    "endless": "past the last page, pages of new contacts for ever",
-    "scrambled": "pages of a list in an order unrelated to createdAt (the same for a seed)",
-    "unfiltered": "pages as the API does, but createdAt ranges are not applied",
-}
+# Makes the contacts (runner.sandbox.dataset.build): a caller that starts many servers
+# can pass one that keeps what it built.
+Build = Callable[[Recipe], Dataset]
 
 
 def envelope(success: bool, message: str, code: int, data: Any = None) -> bytes:
@@ -99,30 +60,27 @@ class Sandbox:
         requests.post(api.url + "/inbox/users", json=body, headers=api.headers)
     """
 
-    def __init__(self, options: SandboxOptions | None = None) -> None:
-        self.options = options or SandboxOptions()
+    def __init__(self, options: SandboxOptions | None = None, build: Build = dataset.build) -> None:
+        self.options = opts = options or SandboxOptions()
         anchor = (
-            dt.datetime.fromisoformat(self.options.anchor.replace("Z", "+00:00"))
-            if self.options.anchor
+            dt.datetime.fromisoformat(opts.anchor.replace("Z", "+00:00"))
+            if opts.anchor
             else dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         )
         self.anchor = anchor
         for name, value, known in (
-            ("paging", self.options.paging, PAGING),
-            ("records", self.options.records, RECORDS),
-            ("churn_at", self.options.churn_at, CHURN),
-            ("echo_form", self.options.echo_form, ECHO_FORMS),
+            ("paging", opts.paging, PAGING),
+            ("records", opts.records, RECORDS),
+            ("churn_at", opts.churn_at, CHURN),
+            ("echo_form", opts.echo_form, ECHO_FORMS),
         ):
             if value not in known:
                 raise ValueError(f"sandbox {name} {value!r}; choose one of {', '.join(known)}")
-        self.population = Population.generate(self.options.users, self.options.seed, anchor)
-        opts = self.options
         missing = (opts.missing_created, opts.missing_form, opts.missing_at)
-        self.missing_created = shape(self.population, anchor, opts.shape, opts.seed, missing)
-        self.population.reshape(self.options.records)
-        self.tie_instant = self.population.tie(self.options.ties, self.options.tie_at)
-        if self.options.paging == "scrambled":
-            self.population.scramble(self.options.seed)
+        data = build(Recipe(opts.users, opts.seed, anchor, opts.shape, missing, opts.records,
+                            opts.ties, opts.tie_at, opts.paging == "scrambled"))  # fmt: skip
+        self.population, self.missing_created = data.population, data.missing_created
+        self.tie_instant = data.tie_instant
         self.faults = FaultPlan.parse(self.options.faults, self.options.seed)
         self.stats: Counter[str] = Counter()
         self.gate = Gate(self.options.capacity, self.stats)

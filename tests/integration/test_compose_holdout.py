@@ -14,8 +14,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import openpyxl
 import pytest
 
 from runner.run.route import held_back
@@ -149,12 +147,18 @@ def test_the_drift_guard_compares_the_whole_audience(sandbox: Start, tmp_path: P
     assert len(csv_ids(project / "out" / "everyone.csv")) == after  # the previous file kept
 
 
+# The readers are imported where used: a test process that runs none of these tests does
+# not load them (openpyxl alone is about 0.4 s).
 def read_xlsx(path: Path) -> list[list[Any]]:
+    import openpyxl
+
     book = openpyxl.load_workbook(path, read_only=True)
     return [list(row) for row in book.active.iter_rows(values_only=True)]
 
 
 def read_parquet(path: Path) -> list[list[Any]]:
+    import duckdb
+
     con = duckdb.connect()
     table = con.execute(f"select * from read_parquet('{path}')")
     names = [d[0] for d in table.description]

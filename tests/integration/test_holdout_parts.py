@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import openpyxl
 import pytest
 
 from runner.sandbox import Sandbox
@@ -62,7 +60,11 @@ def parts_of(folder: Path, name: str) -> list[Path]:
 
 def ids_in(path: Path, fmt: str) -> list[str]:
     """The ``_id`` column of one file, read by a reader other than ours."""
+    # The readers are imported where used: a test process that runs none of these tests
+    # does not load them (openpyxl alone is about 0.4 s).
     if fmt == "xlsx":
+        import openpyxl
+
         book = openpyxl.load_workbook(path, read_only=True)
         try:
             rows = [list(r) for sheet in book.worksheets for r in sheet.iter_rows(values_only=True)]
@@ -71,6 +73,8 @@ def ids_in(path: Path, fmt: str) -> list[str]:
         column = rows[0].index("_id")
         return [str(r[column]) for r in rows[1:]]
     if fmt == "parquet":
+        import duckdb
+
         return [r[0] for r in duckdb.connect().execute(f"select _id from '{path}'").fetchall()]
     if fmt == "jsonl":
         return [json.loads(line)["_id"] for line in path.read_text("utf-8").splitlines()]

@@ -10,9 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -115,6 +112,10 @@ def test_raw_records_get_the_flattened_schema_and_the_jsonl_values(
 def test_duckdb_pandas_polars_read_it_with_no_options(sandbox: Start, tmp_path: Path) -> None:
     records, path, _ = export_both(sandbox, tmp_path, users=700)
     ids = [r["_id"] for r in records]
+    # Imported here: three readers only this test uses (about 0.7 s a test process).
+    import duckdb
+    import pandas as pd
+    import polars as pl
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")

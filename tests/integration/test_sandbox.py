@@ -9,8 +9,9 @@ import orjson
 import pytest
 import requests
 
-from runner.sandbox import Sandbox
-from tests.conftest import full_body
+from runner.sandbox import Sandbox, SandboxOptions
+from runner.sandbox import dataset as dataset_module
+from tests.conftest import ANCHOR, BuiltOnce, full_body
 
 Start = Callable[..., Sandbox]
 
@@ -221,14 +222,56 @@ def test_filters_not_in_applicable_filters_are_ignored(sandbox: Start) -> None:
 
 
 def test_same_seed_same_contacts(sandbox: Start) -> None:
-    first, second, other = (
-        sandbox(users=100, seed=3),
-        sandbox(users=100, seed=3),
-        sandbox(users=100, seed=4),
-    )
-    body = {"isContact": False}
-    assert all_pages(first, **body) == all_pages(second, **body)
-    assert all_pages(first, **body) != all_pages(other, **body)
+    # The second is built here, not read from what the fixture kept of the first.
+    first, other = sandbox(users=100, seed=3), sandbox(users=100, seed=4)
+    with Sandbox(SandboxOptions(users=100, seed=3, anchor=ANCHOR)) as second:
+        body = {"isContact": False}
+        assert all_pages(first, **body) == all_pages(second, **body)
+        assert all_pages(first, **body) != all_pages(other, **body)
+
+
+# A recipe, and one of its fields changed: other contacts, not the ones kept for it.
+RECIPES = [
+    ({"users": 300, "seed": 7, "shape": "growth", "ties": 40, "missing_created": 0.05},
+     {"ties": 41}),
+    ({"users": 200, "seed": 2, "records": "int-ids", "paging": "scrambled"},
+     {"records": "missing-ids"}),
+    ({"users": 250, "seed": 5, "shape": "stale:30d", "missing_at": "start",
+      "missing_created": 0.1, "missing_form": "null"}, {"missing_form": "empty"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("recipe", "change"), RECIPES)
+def test_contacts_built_once_a_run_are_what_a_server_builds_itself(
+    sandbox: Start,
+    built_once: BuiltOnce,
+    monkeypatch: pytest.MonkeyPatch,
+    recipe: dict[str, Any],
+    change: dict[str, Any],
+) -> None:
+    """The fixture's servers share what one recipe built (a file of the run's): a server
+    started from it serves the contacts one built alone serves, contacts that arrived at
+    one server (churn) are in no other, and a recipe one field away is built apart."""
+    builds: list[object] = []
+    real = dataset_module.build
+    monkeypatch.setattr("tests.conftest.build", lambda r: builds.append(r) or real(r))
+    live = {"churn": 3, "churn_at": "now"}
+    first = sandbox(**recipe, **live)  # built, and kept: contacts arrive at it below
+    all_pages(first, isContact=False)
+    assert first.inserted
+    second = sandbox(**recipe)  # read back
+    assert len(builds) <= 1  # once, or not at all where another test built it first
+    with Sandbox(SandboxOptions(**{"anchor": ANCHOR, **recipe})) as alone:  # type: ignore[arg-type]
+        assert all_pages(second, isContact=False) == all_pages(alone, isContact=False)
+        assert second.population.facts == alone.population.facts
+        assert second.population.dated == alone.population.dated
+        assert (second.missing_created, second.tie_instant) == (
+            alone.missing_created,
+            alone.tie_instant,
+        )
+    assert not set(first.inserted) & {f.id for f in second.population.facts}
+    changed = sandbox(**{**recipe, **change})
+    assert changed.population.blobs != second.population.blobs and len(builds) <= 2
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openpyxl
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -27,6 +26,9 @@ from runner.sinks import DiscardUpload
 from runner.spec.segment import Column, CsvOptions, OutputSpec
 from tests.conftest import ANCHOR, api_env, cli_env, make_project, run_cli, wait_for
 from tests.unit.test_phones import meant_by, oracle
+
+if TYPE_CHECKING:
+    import openpyxl
 
 Start = Callable[..., Sandbox]
 
@@ -72,6 +74,14 @@ def excel_text(value: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
 
 
+def load_workbook(source: Path | io.BytesIO) -> openpyxl.Workbook:
+    """openpyxl's reading, imported on first use: a test process that runs none of these
+    tests does not load it (about 0.4 s)."""
+    import openpyxl
+
+    return openpyxl.load_workbook(source)
+
+
 def utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).astimezone(dt.UTC).replace(tzinfo=None)
 
@@ -86,7 +96,7 @@ def test_phones_and_ids_stay_text_dates_are_dates(sandbox: Start, tmp_path: Path
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
     assert manifest["format"] == "xlsx" and manifest["columns"][:2] == ["id", "phone"]
 
-    book = openpyxl.load_workbook(io.BytesIO(data))
+    book = load_workbook(io.BytesIO(data))
     (sheet,) = book.worksheets
     assert sheet.title == "contacts"
     assert sheet.freeze_panes == "A2"
@@ -130,7 +140,7 @@ def test_default_columns_are_the_csv_default(sandbox: Start, tmp_path: Path) -> 
     project = make_project(tmp_path, {"phones": segment})
     result = run_cli("export", "--as-of", ANCHOR, cwd=project, env=api_env(api))
     assert result.returncode == 0, result.stderr
-    sheet = openpyxl.load_workbook(project / "out" / "all.xlsx").worksheets[0]
+    sheet = load_workbook(project / "out" / "all.xlsx").worksheets[0]
     header = [c.value for c in sheet[1]]
     assert header[0] == "_id" and header[-1] == "_extra" and "createdAt" in header
     first = {h: c.value for h, c in zip(header, sheet[2], strict=True)}
@@ -174,7 +184,7 @@ def xlsx_of(values: list[Any], **spec: Any) -> tuple[openpyxl.Workbook, Encoder]
     for start in range(0, len(values), 7):
         encoder.write_page([{"v": v} for v in values[start : start + 7]])
     encoder.finish()
-    return openpyxl.load_workbook(io.BytesIO(bytes(sink.data))), encoder
+    return load_workbook(io.BytesIO(bytes(sink.data))), encoder
 
 
 def test_hostile_strings_round_trip_as_text() -> None:
@@ -292,8 +302,8 @@ def test_s3_object_is_the_local_file(sandbox: Start, s3: Any, tmp_path: Path) ->
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
     body = reply["Body"].read()
-    sheet = openpyxl.load_workbook(io.BytesIO(body)).worksheets[0]
-    local_sheet = openpyxl.load_workbook(project / "local" / "exports" / "daily" / "phones.xlsx")
+    sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+    local_sheet = load_workbook(project / "local" / "exports" / "daily" / "phones.xlsx")
     assert [[c.value for c in r] for r in sheet.iter_rows()] == [
         [c.value for c in r] for r in local_sheet.worksheets[0].iter_rows()
     ]
