@@ -296,7 +296,10 @@ class _Pump:
                 # A page waiting to try again holds no slot: it does not count.
                 retrying = sum(1 for _, _, again in sent.values() if again)
                 paging.retrying = retrying > 0
-                while len(sent) - retrying < paging.ahead and (request := paging.next()):
+                # Replies that came are filed first: one may end a window (asked past: waste).
+                while len(sent) - retrying < paging.ahead and answered.empty():
+                    if (request := paging.next()) is None:
+                        break
                     deadline = time.monotonic() + self.deadline
                     future = submit(self._tries.send, request, deadline)
                     sent[future] = (request, deadline, False)
@@ -313,8 +316,7 @@ class _Pump:
                     sent[again] = (request, deadline, True)
                     continue
                 paging.file(request, self._records(paging, request, future, deadline, retried))
-                # The pages next in the list's order, a page size each (and the rest
-                # when windowing stops).
+                # The pages next in the list's order (and the rest when windowing stops).
                 yield from (Page(n, records) for n, records in paging.passed())
                 if paging.ordered:
                     return True

@@ -208,17 +208,12 @@ class WindowPlan:
             return None
         return Window(self.whole.start, self.frontier, probe=True)
 
-    def first(self, probe: Window, count: int) -> Window | None:
-        """The window the run's first page opens: the whole range, read by page number
-        (its pages are the list's own) until :meth:`resume` cuts it; None when that page
-        is empty. No other window opens meanwhile."""
-        self.page_size = max(self.page_size, count)
+    def first(self) -> Window:
+        """The run's first window: the whole range, read by page number (its pages are
+        the list's own) until :meth:`resume` cuts it. No other window opens meanwhile.
+        The caller lists it in ``windows`` once its page 1 shows records."""
         self.frontier = None
-        if not count:
-            return None
-        window = Window(probe.start, probe.end)
-        self.windows.append(window)
-        return window
+        return Window(self.whole.start, self.whole.end)
 
     def resume(self, below: int) -> None:
         """The first window was cut where the records passed on end, at ``below``:

@@ -1,0 +1,108 @@
+"""Round trips a windowed read spends before, between and after its pages (issue 23):
+the strategy driven as the fetcher drives it, a round at a time (every request it may
+send at once, then every reply), against a list in memory. A plain loop that sends
+pages 1..k at once needs ceil((pages + 1) / k) rounds: the default must stay level
+with it, plus one round for its checks (the last page read again, and the pages past
+the count without the range, for contacts no window can see), and ask no more than a
+tenth more requests than page numbers would (one request a page, and the empty one)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runner.fetch.paging import Aside, NewRecords, PageNumbers
+from runner.fetch.records import Deduplicator
+from runner.fetch.redact import Redactor
+from runner.fetch.windows.plan import Range, text
+from runner.fetch.windows.strategy import Windows
+from tests.unit.test_depth_cost import END, listing, serve
+
+Serve = Callable[[dict[str, Any]], list[Any]]
+
+
+def windows(ahead: int) -> Windows:
+    records = NewRecords(Deduplicator("_id"), Redactor(""))
+
+    def plain(body: Any, start: int) -> PageNumbers:
+        return PageNumbers(body, records, ahead, 10_000, start)
+
+    return Windows({}, records, Range(None, END), plain, max_pages=10_000, ahead=lambda: ahead)
+
+
+def rounds(paging: Windows, answer: Serve, ahead: int) -> tuple[int, int, list[Any]]:
+    """Rounds, requests and the records passed on: each round sends what the strategy
+    gives (at most ``ahead``), then files every reply (in reverse, the deepest first).
+    Once it reads in order, a page that ends a run drops the rest of its round, as the
+    fetcher does."""
+    count, sent, handed = 0, 0, []
+    while True:
+        batch = []
+        while len(batch) < (paging.ahead if paging.ordered else ahead):
+            if (request := paging.next()) is None:
+                break
+            batch.append(request)
+        if not batch:
+            if not paging.ordered:
+                handed += [r for _, rows in paging.passed() for r in rows]
+            return count, sent, handed
+        count, sent = count + 1, sent + len(batch)
+        ordered = paging.ordered
+        for request in batch if ordered else reversed(batch):
+            kept = paging.read(request, answer(dict(request.body)))
+            if ordered and kept is None:
+                break
+            handed += kept if isinstance(kept, list) else []
+            if not ordered:
+                paging.timed(request, 0.02)
+                handed += [r for _, rows in paging.passed() for r in rows]
+            if kept is Aside.PAGE:
+                continue
+
+
+@pytest.mark.parametrize("ahead", [4, 8])
+@pytest.mark.parametrize("count", [0, 40, 50, 140, 150, 480, 500])
+def test_a_short_list_costs_a_plain_loops_round_trips_and_one_for_its_checks(
+    count: int, ahead: int
+) -> None:
+    records = listing(count, seed=count)
+    paging = windows(ahead)
+    trips, sent, handed = rounds(paging, lambda body: serve(records, body, 50), ahead)
+    assert [r["_id"] for r in handed] == [r["_id"] for r in records]
+    pages = math.ceil(count / 50)
+    loop = math.ceil((pages + 1) / ahead)  # pages 1..k at once, until an empty one
+    assert trips <= loop + 1  # (before: page 1 alone, then a round for each check: +3 or +4)
+    page_numbers = pages + 1  # each page once and the empty one, at the least
+    assert sent <= page_numbers + ahead + 3  # asked past the end in a round, and the checks
+
+
+def test_the_first_round_asks_as_many_pages_as_allowed_of_the_whole_range() -> None:
+    paging = windows(6)
+    first = [paging.next() for _ in range(6)]
+    assert [r.number for r in first if r] == [1, 2, 3, 4, 5, 6]
+    whole = {"startAt": "", "endsAt": text(END)}
+    assert all(r and r.body["createdAt"] == whole for r in first)
+
+
+@pytest.mark.parametrize("undated", [1, 49, 50, 120])
+def test_contacts_outside_every_window_cost_the_checks_round_and_no_more_than_they_fill(
+    undated: int,
+) -> None:
+    # 140 dated contacts and some without createdAt, listed last: the check's first
+    # round (the two pages past the count) goes out with the last page read again;
+    # what it finds past them is read page by page.
+    records = listing(140, seed=3) + [{"_id": f"u{i}"} for i in range(undated)]
+
+    def answer(body: dict[str, Any]) -> list[Any]:
+        if "createdAt" in body:
+            return serve(records[:140], body, 50)
+        return records[(body["page"] - 1) * 50 : body["page"] * 50]
+
+    paging = windows(8)
+    trips, _, handed = rounds(paging, answer, 8)
+    assert [r["_id"] for r in handed] == [r["_id"] for r in records]
+    past_count = math.ceil((140 + undated) / 50) - 140 // 50  # pages the check reads
+    assert trips <= 2 + max(0, past_count - 1)
