@@ -83,13 +83,13 @@ def everyone() -> dict[str, Any]:
 
 
 def trips(api: Sandbox, concurrency: int, body: dict[str, Any]) -> list[int]:
-    """Round trips of three reads of the same list, each checked against the truth.
+    """Round trips of five reads of the same list, each checked against the truth.
     Replies come back in any order: a page answered before the empty one makes the
     reader ask the next page, past the end, and while it is on its way the checks may
     wait for a seat (as a loop's thread that asked it waits for its reply): so the
-    fewest of three is what the strategy costs, and the most one more at worst."""
+    fewest of five is what the strategy costs, and the most one more at worst."""
     counts = []
-    for _ in range(3):
+    for _ in range(5):
         ids, transport = read(api, concurrency, body)
         assert ids == api.truth(body)
         counts.append(transport.round_trips())

@@ -5,8 +5,7 @@ A contact without a ``createdAt`` (or with one the API cannot compare) matches n
 say every contact has one. So once the closed range is read (``count`` records in
 pages of ``size``), :class:`Outside` asks the segment's own list, without the range,
 by page number from the page where that count ends (page ``count // size + 1``) to its
-first empty page, that page and the next at once (the next one is nearly always the
-empty one), then one page at a time:
+first empty page, one page at a time (its first round asked early: :class:`Early`):
 
 - a record read before: the range's own tail (or one pushed down by contacts created
   since the as-of, or by contacts listed first that lack a ``createdAt``);
@@ -58,6 +57,7 @@ class Outside:
     """The check described in the module docstring: a paging strategy of one request
     at a time (``ahead`` 1); ``found``: records passed on that no window saw."""
 
+    ahead = 1
     reread = False
     probing = False  # it reads from where the windows' count ends: nothing to find first
 
@@ -75,7 +75,7 @@ class Outside:
         self.arrived = 0  # records created after the as-of, seen on the way
         self.above = 0  # records no window saw, found above the count (listed first)
         self._phase = _Phase.TAIL
-        self._asked = self.page  # the next page to ask for
+        self._wire = False
 
     @property
     def done(self) -> bool:
@@ -86,27 +86,22 @@ class Outside:
         """Reading the pages past the count (:meth:`request` gives them; see :class:`Early`)."""
         return self._phase is _Phase.TAIL
 
-    @property
-    def ahead(self) -> int:
-        """Past the count, two pages at once: the tail and the empty page after it in one
-        round trip. Above it, one at a time (each page says whether to go on)."""
-        return 2 if self._phase is _Phase.TAIL else 1
-
     def request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})
 
     def next(self) -> PageRequest | None:
-        if self._phase is _Phase.DONE or self._asked - self.page >= self.ahead:
+        # One page at a time: read in parallel, a contact created meanwhile would push
+        # the last record of a page read later onto one read before: missed.
+        if self._phase is _Phase.DONE or self._wire:
             return None
-        self._asked += 1
-        return self.request(self._asked - 1)
+        self._wire = True
+        return self.request(self.page)
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+        self._wire = False
         self.page += 1
-        self._asked = max(self._asked, self.page)  # (pages read early were not asked here)
         if not records:
             self._end()
-            self._asked = self.page  # the pages asked past it are dropped unread
             return None
         ids = self.records.ids(request.number, records)
         new = self.records.keep_new(records, ids)
@@ -159,22 +154,28 @@ class Outside:
 class Early:
     """The check's first round, asked before it starts: while the last window's last page
     is read again (:meth:`InOrder._still <runner.fetch.windows.in_order.InOrder>`, one
-    round trip), the two pages where the count ends go out beside it, so that a check
-    that finds nothing costs no round trip of its own. Kept for the count they were asked
-    for (a window read again changes it; then they are not used)."""
+    round trip), the page where the count ends goes out beside it, and the page after it
+    when that one should be short (it holds the range's last ``count % size`` records):
+    a check that finds nothing then costs no round trip of its own. The page after is
+    used only when the first is short: read in parallel with a full page, it could have
+    been read before contacts created meanwhile pushed that page's last record onto it
+    (then it is asked again, after). Kept for the count they were asked for (a window
+    read again changes it; then they are not used)."""
 
     def __init__(self, body: Mapping[str, Any]) -> None:
         self.body = body
         self.count: int | None = None
         self.wire = 0  # requests on their way
+        self._size = 1
         self._ask: list[int] = []
         self._came: dict[int, list[Any]] = {}
 
     def next(self, count: int, size: int) -> PageRequest | None:
         """The next early page for a range of ``count`` records in pages of ``size``."""
         if count != self.count:
-            page = count // max(1, size) + 1
-            self.count, self._ask, self._came = count, [page, page + 1], {}
+            page, tail = count // max(1, size) + 1, count % max(1, size)
+            self.count, self._size, self._came = count, max(1, size), {}
+            self._ask = [page, page + 1] if tail else [page]
         if not self._ask:
             return None
         self.wire += 1
@@ -194,8 +195,15 @@ class Early:
     def feed(self, check: Outside, count: int) -> Iterator[tuple[int, list[Any]]]:
         """Read the pages that came into ``check`` (started for ``count`` records), in
         order, as far as it reads past the count: the records it passes on, by page."""
+        first = True
         while count == self.count and check.tail and check.page in self._came:
             number = check.page
-            kept = check.read(check.request(number), self._came.pop(number))
+            records = self._came.pop(number)
+            if not first and records:
+                return  # (the page before was short, this one is not: asked again, after)
+            first = False
+            kept = check.read(check.request(number), records)
             if kept:
                 yield number, kept
+            if len(records) >= self._size:
+                return  # a full page: the next one is asked after it
