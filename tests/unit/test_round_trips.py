@@ -33,11 +33,17 @@ def windows(ahead: int) -> Windows:
     return Windows({}, records, Range(None, END), plain, max_pages=10_000, ahead=lambda: ahead)
 
 
-def rounds(paging: Windows, answer: Serve, ahead: int) -> tuple[int, int, list[Any]]:
+def rounds(
+    paging: Windows,
+    answer: Serve,
+    ahead: int,
+    seconds: Callable[[int], float] = lambda page: 0.02,
+    log: list[list[Any]] | None = None,
+) -> tuple[int, int, list[Any]]:
     """Rounds, requests and the records passed on: each round sends what the strategy
-    gives (at most ``ahead``), then files every reply (in reverse, the deepest first).
-    Once it reads in order, a page that ends a run drops the rest of its round, as the
-    fetcher does."""
+    gives (at most ``ahead``), then files every reply (in reverse, the deepest first),
+    each answered in ``seconds(page)``. Once it reads in order, a page that ends a run
+    drops the rest of its round, as the fetcher does. ``log``: each round's requests."""
     count, sent, handed = 0, 0, []
     while True:
         batch = []
@@ -50,6 +56,8 @@ def rounds(paging: Windows, answer: Serve, ahead: int) -> tuple[int, int, list[A
                 handed += [r for _, rows in paging.passed() for r in rows]
             return count, sent, handed
         count, sent = count + 1, sent + len(batch)
+        if log is not None:
+            log.append(batch)
         ordered = paging.ordered
         for request in batch if ordered else reversed(batch):
             kept = paging.read(request, answer(dict(request.body)))
@@ -57,7 +65,7 @@ def rounds(paging: Windows, answer: Serve, ahead: int) -> tuple[int, int, list[A
                 break
             handed += kept if isinstance(kept, list) else []
             if not ordered:
-                paging.timed(request, 0.02)
+                paging.timed(request, seconds(request.number))
                 handed += [r for _, rows in paging.passed() for r in rows]
             if kept is Aside.PAGE:
                 continue
@@ -109,3 +117,22 @@ def test_contacts_outside_every_window_cost_the_checks_round_then_a_page_at_a_ti
     last = math.ceil(len(records) / 50)  # the last page with records
     after = 0 if last == 3 and len(records) % 50 else last - 3 + 1  # pages 4.. and the empty
     assert trips == 2 + after
+
+
+@pytest.mark.parametrize("count", [4000, 6010])
+def test_the_window_below_the_first_opens_with_its_pages_not_a_probe(count: int) -> None:
+    # Depth costs (0.5 ms a page): the first window ends past its 33 pages, and the
+    # window below it is sized from the first one's own pages (the time they spanned),
+    # so its pages go out together in the next round, instead of a "created before"
+    # page 1 alone, and its other pages a round trip later.
+    records = listing(count, seed=count)
+    paging, log = windows(8), []
+    _, _, handed = rounds(paging, lambda body: serve(records, body, 50), 8,
+                          lambda page: 0.02 + 0.0005 * page, log)  # fmt: skip
+    assert [r["_id"] for r in handed] == [r["_id"] for r in records]
+    whole = {"startAt": "", "endsAt": text(END)}
+    below = next(b for b in log if any(r.body["createdAt"] != whole for r in b))
+    second = [r for r in below if r.body["createdAt"] != whole]
+    assert len(second) >= 6 and sorted(r.number for r in second)[:2] == [1, 2]
+    assert all(r.body["createdAt"]["startAt"] for r in second)  # a sized window
+    assert paging.then.switched == "" and paging.windows > 2
