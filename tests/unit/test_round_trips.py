@@ -136,3 +136,42 @@ def test_the_window_below_the_first_opens_with_its_pages_not_a_probe(count: int)
     assert len(second) >= 6 and sorted(r.number for r in second)[:2] == [1, 2]
     assert all(r.body["createdAt"]["startAt"] for r in second)  # a sized window
     assert paging.then.switched == "" and paging.windows > 2
+
+
+def test_a_window_deeper_than_planned_is_cut_as_its_page_past_its_depth_comes() -> None:
+    # Depth costs (windows pay); the list is ten times denser below its first 2,000
+    # contacts, so the windows sized from the sparse part are deeper than planned. One
+    # reply in seven comes a round late (a slow page): a window past its depth is cut as
+    # its page past the depth comes, so the windows below it go out while a slow page
+    # above it is still on its way, not once every page above is passed on.
+    sparse = [END - i * 600_000 for i in range(2000)]
+    dense = [sparse[-1] - 1 - i * 60_000 for i in range(4000)]
+    records = [{"_id": i, "createdAt": text(s)} for i, s in enumerate(sparse + dense)]
+    paging = windows(8)
+    late: list[Any] = []  # (request, reply) answered a round after it was sent
+    sent_count, handed = 0, []
+    cut_below_while_late = False
+    while True:
+        batch = []
+        while not paging.ordered and len(batch) < 8 and (request := paging.next()) is not None:
+            batch.append(request)
+        if paging.ordered:
+            break
+        if not batch and not late:
+            handed += [r for _, rows in paging.passed() for r in rows]
+            break
+        sent_count += len(batch)
+        now, late = late, []
+        for request in batch:
+            reply = serve(records, dict(request.body), 50)
+            (late if request.number % 7 == 3 else now).append((request, reply))
+        for request, reply in now:
+            before = paging.windows - len(paging.plan.windows)  # windows opened by cuts
+            paging.timed(request, 0.02 + 0.0005 * request.number)
+            paging.read(request, reply)
+            handed += [r for _, rows in paging.passed() for r in rows]
+            if paging.windows - len(paging.plan.windows) > before:  # cut: a page above late?
+                above = [r for r, _ in late if r.window is request.window]
+                cut_below_while_late = cut_below_while_late or bool(above)
+    assert [r["_id"] for r in handed] == [r["_id"] for r in records]
+    assert cut_below_while_late

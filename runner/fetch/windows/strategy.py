@@ -71,7 +71,14 @@ from runner.fetch.paging import (
 )
 from runner.fetch.windows.depth_cost import Choice
 from runner.fetch.windows.handover import Handover, Plain
-from runner.fetch.windows.in_order import SMALL_REPLY, InOrder, OpenWindow, Phase, label
+from runner.fetch.windows.in_order import (
+    SMALL_REPLY,
+    InOrder,
+    OpenWindow,
+    Phase,
+    cut_here,
+    label,
+)
 from runner.fetch.windows.outside import Early
 from runner.fetch.windows.plan import (
     CREATED,
@@ -206,7 +213,9 @@ class _Opening:
         if self.ordered or size <= SMALL_REPLY:
             return False
         state = request.window
-        return state is not None and self._turns.later(state, request.number, request.generation)
+        if state is None or cut_here(state, request.number):
+            return False  # (where a window may be cut: read as it comes)
+        return self._turns.later(state, request.number, request.generation)
 
     def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
@@ -227,6 +236,9 @@ class _Opening:
             self._sized(state, len(decoded), ms(decoded[0].get(CREATED)))
         if request.generation == state.generation:  # else asked before a re-read: stale
             self._turns.held += state.file(request.number, records, ids, self.plan.page_size)
+            if decoded and cut_here(state, request.number):
+                last = decoded[-1].get(CREATED)
+                self._turns.cut(state, len(decoded), last, request.number)
 
     def _sized(self, first: OpenWindow, count: int, newest: int | None) -> None:
         """The first window's page 1 came with ``count`` records, the newest created at
