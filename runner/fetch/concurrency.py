@@ -4,28 +4,37 @@
 for its congestion window: slow start, then AIMD (additive increase, multiplicative
 decrease). A *round* is as many requests as the limit allows, started at this limit
 and answered; a round is *flat* when its median latency stayed within 1.5 times the
-lowest seen at the same depth (:mod:`runner.fetch.depth`: on some APIs deeper pages
-cost more, and that is not the server queueing); more requests at once then still
-means more throughput; when it rises the server is queueing.
+lowest seen at its depth (:mod:`runner.fetch.depth`: on some APIs deeper pages cost
+more, and that is not the server queueing: a shallower band's fastest counts plus what
+a page deeper was measured to cost); more requests at once then still means more
+throughput; when it rises the server is queueing. Replies on a connection opened for
+them are not judged (the connection's set-up is not the server's time: against a
+server that starts a thread per connection, the 8 opened by a doubling from 8 to 16
+took 60 to 75 ms where the others took 45).
 
 - start low (2 requests at once) and *double* after each flat round that used the
   limit in full (slow start: a run of 60 pages is over before a climb of one a round
   reaches 6, and every round spent below the server's limit is lost for good);
 - slow start ends at the first round that is not flat (back to the limit before it,
-  whose rounds were) or at the first 429: then the server turned away requests sent
-  while N were already on the wire (N counted here when each one went out), so it
-  serves fewer than N + 1 at once: the limit goes to N, at least the limit before the
-  last doubling (that one held), and N + 1 is the ceiling (below). Found at once,
-  in the run's first round trips, so that the ``Retry-After`` waits of the requests
-  turned away overlap instead of adding up. N is counted as requests went out, and
-  requests race: one sent just after the refused one can take the seat first, so N can
-  be one short. The requests on the wire when the 429 came back that are then served
-  were in service together (:class:`_Witnesses`): as many as that is a limit the server
+  whose rounds were; a round deeper than any seen, judged by a shallower band and the
+  cost so far, must be not flat twice in a row) or at the first 429: then the server
+  turned away requests sent while N were already on the wire (N counted here when each
+  one went out), so it serves fewer than N + 1 at once: the limit goes to N, at least
+  the limit before the last doubling (that one held), and N + 1 is the ceiling
+  (below). Found at once, in the run's first round trips, so that the ``Retry-After``
+  waits of the requests turned away overlap instead of adding up. N is counted as
+  requests went out, and requests race: one sent just after the refused one can take
+  the seat first, so N can be one short. The requests on the wire when the 429 came
+  back that are then served were in service together
+  (:class:`~runner.fetch.rounds.Witnesses`): as many as that is a limit the server
   showed it holds, and the limit goes up to it;
 - after slow start, grow by one after each flat round that used the limit in full;
 - on a 429 (once per round: the replies already on their way to the same crowd do
-  not count twice), or when two rounds in a row take twice the fastest (one slow
-  round is a pause), halve;
+  not count twice), or when two rounds in a row take twice the fastest at their depth
+  and that fastest ran with fewer at once (one slow round is a pause; slower at the
+  limit it was measured at is the server or the depth, which halving does not help),
+  halve;
+- slow start adds at most :data:`STEP` requests (connections) a round;
 - never above ``max_concurrency`` (16 by default).
 
 A run can start from what an earlier one against the same API learned
@@ -55,14 +64,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from runner.fetch.depth import Fastest
+from runner.fetch.depth import DepthCost, Fastest
+from runner.fetch.rounds import Line, Log, Round, Ticket, Witnesses
 
 START = 2
 CAP = 16
+# Most seats (connections) added in one round trip. Each request on the wire past the
+# most there ever were opens a connection, and a server whose accept queue is short
+# (Python's http.server listens with 5) drops the connections past it: the client's
+# TCP waits a second to try again, and the reader waits for that page. Sixteen
+# opened at once stalled a second in most bursts against such a server, 8 in none
+# when it was idle (README "Benchmarks").
+STEP = 8
 RISE = 2.0  # a round this many times slower than the fastest is a server queueing
 FLAT = 1.5  # up to this many times slower: more at once still means more throughput
 FIRST_RETRY = 32  # rounds spent below a ceiling before trying it again (doubles)
@@ -82,94 +98,6 @@ class Learned:
     ceiling: int
 
 
-@dataclass(eq=False)
-class Ticket:
-    """One request in a slot: when it started, at which round and limit."""
-
-    started: float
-    round: int
-    limit: int
-    active: int = 1  # requests on the wire as it went out, itself included
-    overloaded: bool = False
-    depth: int = 0  # pages below the first
-
-
-@dataclass
-class _Round:
-    number: int
-    started: float
-    latencies: list[float] = field(default_factory=list)  # of its requests answered
-    depths: list[int] = field(default_factory=list)  # theirs, in pages
-    full: bool = False  # the limit was reached during the round
-
-    @property
-    def latency(self) -> float:
-        """The median: one slow reply (a pause, a deep page) is not the server queueing."""
-        ordered = sorted(self.latencies)
-        return ordered[len(ordered) // 2]
-
-    @property
-    def depth(self) -> int:
-        return sorted(self.depths)[len(self.depths) // 2]
-
-
-@dataclass
-class _Log:
-    """The limit over time, for :attr:`Adaptive.settled`."""
-
-    since: float
-    current: int
-    seconds: dict[int, float] = field(default_factory=dict)
-
-    def change(self, now: float, limit: int) -> None:
-        self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self.since
-        self.since, self.current = now, limit
-
-
-class Line:
-    """Places in line for a slot, first come, first served; the caller holds the lock.
-
-    A thread woken for a free slot takes it only when it is first in line, so the
-    slots go out in the order they were asked for, whichever thread wakes first.
-    """
-
-    def __init__(self) -> None:
-        self._waiting: deque[object] = deque()
-
-    def join(self) -> object:
-        place = object()
-        self._waiting.append(place)
-        return place
-
-    def first(self, place: object) -> bool:
-        return self._waiting[0] is place
-
-    def leave(self, place: object) -> None:
-        """Out of line: served, or gave up waiting."""
-        self._waiting.remove(place)
-
-    def __len__(self) -> int:
-        return len(self._waiting)
-
-
-@dataclass(eq=False)
-class _Witnesses:
-    """The requests on the wire when slow start's first 429 came back. Those of them
-    that are then served were in service at the same moment, at the server, as the
-    one turned away: the server holds at least that many at once."""
-
-    waiting: set[Ticket]
-    served: int = 0
-
-    def ended(self, ticket: Ticket, overloaded: bool) -> bool:
-        """Count ``ticket`` if it is one of them; True when the last one has ended."""
-        if ticket not in self.waiting:
-            return False
-        self.waiting.discard(ticket)
-        self.served += not overloaded
-        return not self.waiting
-
-
 class _Rules:
     """The limit and the rules that move it (see the module docstring), on the clock
     readings :class:`Adaptive` gives them."""
@@ -178,33 +106,47 @@ class _Rules:
         self.cap = max(1, cap)
         self.limit = self.peak = limit
         self.ceiling = ceiling  # the lowest limit a 429 answered, while it holds
-        self._round = _Round(0, now)
+        self._round = Round(0, now)
         self._cut_round = 0  # requests from rounds before this one cannot cut again
         self._fastest = Fastest()
+        self._cost = DepthCost()
+        self.seats = 0  # the most requests ever on the wire at once (connections opened)
         self._slow = False  # the last round was more than RISE times the fastest
+        self._unsure = False  # the last round, in slow start, not flat at a depth not seen
         self._below = 0  # rounds spent one below the ceiling
         self._below_since = now  # since the ceiling was met, or last tried
         self._retry_after_rounds = FIRST_RETRY
         self._retry_after_seconds = FIRST_RETRY_SECONDS
-        self._log = _Log(now, self.limit)
+        self._log = Log(now, self.limit)
         self._starting = True  # slow start: doubling, until a 429 or a round not flat
         self._before = max(1, self.limit // 2)  # the limit before the last doubling: it held
         self._finding = False  # the last cut was slow start's first 429
-        self._witnesses: _Witnesses | None = None  # of that 429, while some are on the wire
+        self._witnesses: Witnesses | None = None  # of that 429, while some are on the wire
 
     def _decide(self, now: float) -> None:
         latency = self._round.latency
-        fastest = self._fastest.judge(latency, self._round.depth)
-        flat = latency <= FLAT * fastest
-        slow, self._slow = self._slow, latency > RISE * fastest
-        if self._starting and not flat:
+        base = self._fastest.judge(latency, self._round.depth, self._cost.slope(), self.limit)
+        flat = latency <= FLAT * base.seconds
+        slow, self._slow = self._slow, latency > RISE * base.seconds
+        self._unsure = self._unsure and not flat
+        ours = base.limit < self.limit  # slower than with fewer at once, at this depth
+        if self._starting and not flat and not base.seen and not self._unsure:
+            # Slower than a shallower band made deeper by what depth cost so far: the
+            # depth may explain it (slow start's rounds are twice as deep each, before
+            # the cost is measured): once, hold the limit and see the next round.
+            self._unsure = True
+            self._next_round(now, self.limit)
+        elif self._starting and not flat:
             # More at once stopped buying throughput: back to the limit whose rounds
             # were flat, and on by one from there.
             self._starting = False
             self._next_round(now, self._before)
-        elif slow and self._slow and self.limit > 1:
-            # Two slow rounds in a row: a slower server, not one pause (a collector, a
-            # neighbour); and not a limit it stated, so no ceiling.
+        elif slow and self._slow and ours and self.limit > 1:
+            # Two slow rounds in a row, slower than fewer at once were at this depth: a
+            # server that slows with more at once, not one pause (a collector, a
+            # neighbour); and not a limit it stated, so no ceiling. Slower than the same
+            # number at once were is not ours to answer (another client, a server
+            # slowing down): halving would not make it faster.
             self._cut(now, ceiling=None)
         elif self._round.full and flat and self.limit < self.cap:
             self._grow(now)
@@ -214,7 +156,7 @@ class _Rules:
     def _grow(self, now: float) -> None:
         if self._starting:
             self._before = self.limit
-            self._next_round(now, min(self.cap, self.limit * 2))
+            self._next_round(now, min(self.cap, self.limit * 2, max(self.limit, self.seats) + STEP))
             return
         if self.ceiling is not None and self.limit * 2 < self.ceiling:
             self._next_round(now, self.limit * 2)  # back to where it was safe: doubling
@@ -239,7 +181,7 @@ class _Rules:
         on the wire was turned away, so the server serves at most that many at once
         (``wire``: the requests on the wire now, witnesses of what it does serve)."""
         if self._starting:
-            self._witnesses = _Witnesses(set(wire))
+            self._witnesses = Witnesses(set(wire))
         self._starting, self._finding = False, True
         held = max(1, self._before)  # the limit before the last doubling was not refused
         self.ceiling = max(held + 1, min(active, self.ceiling or active))
@@ -275,7 +217,7 @@ class _Rules:
             self._log.change(now, limit)
         self.limit = limit
         self.peak = max(self.peak, limit)
-        self._round = _Round(self._round.number + 1, now)
+        self._round = Round(self._round.number + 1, now)
 
 
 class Adaptive(_Rules):
@@ -328,6 +270,8 @@ class Adaptive(_Rules):
                 self._round.full = True
             ticket = Ticket(self._clock(), self._round.number, self.limit, self.active)
             ticket.depth = depth
+            ticket.fresh = self.active > self.seats
+            self.seats = max(self.seats, self.active)
             self._wire.add(ticket)
             return ticket
 
@@ -347,10 +291,16 @@ class Adaptive(_Rules):
                     self._found(now, ticket.active, self._wire)  # the crowd that ended slow start
                 elif ticket.round >= self._cut_round:
                     self._cut(now, ceiling=ticket.limit)
-            elif ticket.round == self._round.number:
-                self._round.latencies.append(now - ticket.started)
-                self._round.depths.append(ticket.depth)
-                if len(self._round.latencies) >= self.limit:
+                self._cond.notify_all()
+                return
+            took = now - ticket.started
+            if not ticket.fresh:  # what depth costs: from every reply, of any round
+                self._cost.add((ticket.active, ticket.depth, took))
+            if ticket.round == self._round.number:
+                reply = (ticket.started, ticket.active, ticket.depth, took)
+                (self._round.fresh if ticket.fresh else self._round.replies).append(reply)
+                self._round.answered += 1
+                if self._round.answered >= self.limit:
                     self._decide(now)
             self._cond.notify_all()
 

@@ -23,8 +23,8 @@ import orjson
 import tenacity
 
 from runner.errors import FetchError
-from runner.fetch.concurrency import Line
 from runner.fetch.reply import Replies, Reply
+from runner.fetch.rounds import Line
 from runner.fetch.transport import Retryable, Transport
 
 if TYPE_CHECKING:

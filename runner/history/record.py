@@ -155,6 +155,10 @@ class RunRecord:
     added: int | None = None
     removed: int | None = None
     held_out: int | None = None  # holdout: the held-back rows (the audience is rows + these)
+    # The output path this run wrote (rendered; dated when incremental) and as written:
+    # the next run replaces this run's result when the template still renders to it.
+    output_path: str | None = None
+    output_template: str | None = None
 
     def __post_init__(self) -> None:
         if not SEGMENT_NAME.match(self.segment):

@@ -47,6 +47,7 @@ from runner.run.record import DONE, ExportResult, Listener, quiet
 from runner.run.remember import remember, run_record
 from runner.run.route import Router
 from runner.run.rows import Written, write_rows
+from runner.run.supersede import Earlier
 from runner.sinks import DiscardUpload, Upload
 from runner.spec.segment import Segment
 from runner.spec.workspace import Workspace
@@ -156,7 +157,8 @@ def _publish(
     manifest = Manifest.of(
         planned.seg, ws, live.result, written.columns, history, written.part_list, audience
     )
-    shown = publish(manifest, upload, planned.destination, companions, scrub)
+    earlier = Earlier.read(planned, ws)  # the previous result, before anything is replaced
+    shown = publish(manifest, upload, planned.destination, companions, scrub, earlier)
     live.result = replace(live.result, status=RunStatus.SUCCESS, published=True, manifest=shown)
 
 

@@ -56,6 +56,12 @@ class Plan:
         path = tagged_path(self.seg.output.path, tag)
         return destination_for(with_path(self.seg, path, spec), self.project, self.out)
 
+    def plain(self, path: str) -> Destination:
+        """The one file ``path`` names (never split: a set's parts and manifest are its
+        siblings), under this run's ``--out``."""
+        spec = dataclasses.replace(self.seg.output, split=None)
+        return destination_for(with_path(self.seg, path, spec), self.project, self.out)
+
 
 def plan(seg: Segment, ws: Workspace, out: OutputRoot | None, since: str | None = None) -> Plan:
     """``seg``'s run in ``ws``: HistoryError if the history cannot be read. ``since``

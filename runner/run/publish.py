@@ -1,4 +1,5 @@
-"""Step 5, publish: the written file, its delta files and its manifest, all or none."""
+"""Step 5, publish: the written file, its delta files and its manifest, all or none;
+then what the previous result left that this one does not have (:mod:`runner.run.supersede`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from collections.abc import Sequence
 
 from runner.fetch.redact import Redactor
 from runner.run.manifest import Manifest
+from runner.run.supersede import Earlier
 from runner.sinks import Destination, Upload, manifest_display
 from runner.sinks.group import publish_group
-from runner.sinks.parts import remove_old_set
 
 
 def publish(
@@ -17,12 +18,15 @@ def publish(
     destination: Destination,
     companions: Sequence[Upload],
     scrub: Redactor,
+    earlier: Earlier,
 ) -> str:
     """Publish the file with its delta files (if any), all or none; every text in the
-    manifest passes ``scrub``. Where the manifest was written, as a user would type it."""
+    manifest passes ``scrub``. Then the files of ``earlier`` (read before) that this
+    result does not have are removed. Where the manifest was written, as a user would
+    type it."""
     result = manifest.result
     metadata = {"rows": str(result.rows), "sha256": result.sha256, "as-of": manifest.as_of}
     document = manifest.to_bytes(scrub.document)
     publish_group(upload, companions, document, metadata)
-    remove_old_set(destination)  # one file where a set was (split turned off)
+    earlier.remove_superseded(manifest.document())
     return manifest_display(destination, result.parts)

@@ -54,6 +54,8 @@ def run_record(
         snapshot=kept.snapshot if ok and kept is not None else None,
         added=kept.added if kept is not None else None,
         removed=kept.removed if kept is not None else None,
+        output_path=seg.output.path,
+        output_template=seg.output.template or None,
         **shared,
     )
 
@@ -79,7 +81,7 @@ def remember(
 # The record's free text: what a server, an OS or a user's path put there. The other
 # strings are the runner's own identifiers (name, run id, times, digests), checked by
 # RunRecord: a token sharing six characters with a segment name must not mask it.
-FREE_TEXT = ("error", "destination")
+FREE_TEXT = ("error", "destination", "output_path", "output_template")
 
 
 def masked(record: RunRecord, redact: Callable[[str], str]) -> RunRecord:

@@ -184,9 +184,17 @@ class Destination(Protocol):
         """Feed what is published here now (a split output's parts joined) to ``digest``;
         False when nothing is. DestinationError when it cannot be read."""
 
-    def remove_old_set(self) -> None:
-        """After one file was published here: the set of parts published before under
-        this name (``split`` turned off), if its manifest is still there."""
+    def read_manifest(self) -> bytes | None:
+        """The bytes of the manifest beside this name (``<name>.manifest.json``); None
+        when there is none or it cannot be read."""
+
+    def remove_published(self, size: int, sha256: str) -> bool:
+        """Remove the file here if it is still the one a manifest listed: ``size`` bytes
+        whose sha256 is ``sha256`` (on S3 its ``sha256`` metadata). True when removed; a
+        file rewritten since, or one this runner did not write, stays."""
+
+    def remove_manifest(self, data: bytes) -> bool:
+        """Remove the manifest beside this name if its bytes are still ``data``."""
 
     def state_root(self) -> StateRoot:
         """Where the history of this destination lives (under ``--out`` if it was given)."""

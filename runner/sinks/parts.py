@@ -32,20 +32,17 @@ file's manifest.
   copied, server side, to its part's key or, alone, to the plain key by the single-file
   publish (:class:`~runner.sinks.s3.S3Upload`); a part of a platform's limit is at most
   5 GB, what one copy takes.
-- **The other shape**: once the new result and its manifest are in place, what the
-  other shape left under this name is removed, manifest first: the plain file and its
-  manifest when a set is published, the parts and the set's manifest when one plain
-  file is (and a set's parts past its count). A plain output that does not split at
-  all (``split`` turned off) removes, after it is published, the parts the set's
-  manifest lists that are still those parts, then that manifest
-  (:meth:`~runner.sinks.base.Destination.remove_old_set`).
+- **What the result before left**: once the new result and its manifest are in place,
+  the run removes the files the previous result's manifest listed that the new one does
+  not (the other shape, a set's parts past the new count, a holdout no longer held
+  back...): :mod:`runner.run.supersede`, through each destination's
+  :meth:`~runner.sinks.base.Destination.remove_published`, which removes only a file
+  that is still what that manifest listed.
 
 - **As a companion** (a holdout's set, published with the output: runner.run.route):
   its upload's ``placement()`` puts its parts in place as above but writes no manifest
   of its own (the output's lists them), keeps each replaced file or object until the
-  output is published, and puts them back if it is not; then the other shape and its
-  extra parts go. With ``split`` turned off, :func:`remove_old_set` also removes the
-  holdout parts the old set's manifest lists (:func:`held_parts`).
+  output is published, and puts them back if it is not.
 
 A run killed during the publishing itself (a handful of renames, or requests on S3)
 can leave new parts beside old ones with no manifest: a reader knows a set by its
@@ -54,15 +51,13 @@ manifest, whose parts' ``sha256`` it can check.
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from runner.sinks.base import Destination, Digest, StateRoot, Upload, set_name
 from runner.spec.split import SplitSpec
 from runner.spec.targets import part_path
 
-__all__ = ["PartsDestination", "remove_old_set"]
+__all__ = ["PartsDestination"]
 
 
 class PartsDestination:
@@ -113,30 +108,15 @@ class PartsDestination:
     def open_set(self, split: SplitSpec, content_type: str) -> Upload:
         return self.base.open_set(split, content_type)
 
-    def remove_old_set(self) -> None:
-        """Nothing: a split output's upload removes the other shape itself."""
+    def read_manifest(self) -> bytes | None:
+        """The plain file's manifest (the set's is :attr:`whole`'s)."""
+        return self.base.read_manifest()
+
+    def remove_published(self, size: int, sha256: str) -> bool:
+        return self.base.remove_published(size, sha256)
+
+    def remove_manifest(self, data: bytes) -> bool:
+        return self.base.remove_manifest(data)
 
     def state_root(self) -> StateRoot:
         return self.base.state_root()
-
-
-def held_parts(document: Any) -> list[tuple[str, Mapping[str, Any]]]:
-    """The parts of the holdout set a set's manifest lists beside its own (its
-    ``audience.holdout.parts``: runner.run.route), as (file name, entry): they go with
-    the set when ``split`` is turned off (the holdout is then one file, a new name).
-
-    >>> part = {"destination": "out/v.holdout-0001.csv"}
-    >>> held_parts({"audience": {"holdout": {"parts": [part]}}})
-    [('v.holdout-0001.csv', {'destination': 'out/v.holdout-0001.csv'})]
-    """
-    try:
-        listed = document["audience"]["holdout"]["parts"]
-        return [(posixpath.basename(str(entry["destination"])), entry) for entry in listed]
-    except (KeyError, TypeError):
-        return []
-
-
-def remove_old_set(dest: Destination) -> None:
-    """After one file was published to ``dest``: the set of parts published before under
-    its name, if any (:meth:`~runner.sinks.base.Destination.remove_old_set`)."""
-    dest.remove_old_set()

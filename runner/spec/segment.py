@@ -78,6 +78,9 @@ class OutputSpec:
     split: SplitSpec | None = None  # numbered parts (runner.spec.split)
     mode: int = DEFAULT_MODE  # of the local files written (runner.spec.modes)
     phone_region: str = ""  # where a phone with no country code is read (runner.rows.phones)
+    # The path as written, before rendering: a run whose earlier path this template still
+    # renders to replaces that earlier result (runner.run.supersede); "" when not known.
+    template: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,17 +201,19 @@ def load_segment(
     raw_labels: list[Any] = data["labels"] if isinstance(data.get("labels"), list) else []
     labels = tuple(label for label in raw_labels if isinstance(label, str))
     ctx = TemplateContext(clock, variables, {"name": name, "labels": list(labels)})
-    rendered = _render(doc, project, ctx, problems)
-    segment = None if problems else _build(doc, rendered, project, problems)
+    rendered, template = _render(doc, project, ctx, problems)
+    segment = None if problems else _build(doc, rendered, template, project, problems)
     return Loaded(shown, name, labels, segment, problems)
 
 
 def _render(
     doc: Document, project: Project, ctx: TemplateContext, problems: list[Problem]
-) -> dict[str, Any]:
-    """The segment with its templates rendered and its output merged with the defaults."""
+) -> tuple[dict[str, Any], str]:
+    """The segment with its templates rendered and its output merged with the defaults,
+    and its output path as written (before rendering)."""
     data: dict[str, Any] = doc.data
     rendered = dict(data)
+    template = ""
     if "filter" in data:
         rendered["filter"] = _render_tree(doc, data["filter"], ("filter",), ctx, problems)
     own_output = data.get("output", {})
@@ -220,13 +225,18 @@ def _render(
             gz = ".gz" if output.get("compression") == "gzip" else ""
             output["path"] = f"{DEFAULT_PATH}{ext}{gz}"
         if isinstance(output["path"], str):
+            template = output["path"]
             output["path"] = _render_tree(doc, output["path"], ("output", "path"), ctx, problems)
         rendered["output"] = output
-    return rendered
+    return rendered, template
 
 
 def _build(
-    doc: Document, rendered: dict[str, Any], project: Project, problems: list[Problem]
+    doc: Document,
+    rendered: dict[str, Any],
+    template: str,
+    project: Project,
+    problems: list[Problem],
 ) -> Segment | None:
     problems += rules.runner_owned(doc, rendered)
     problems += schema.check(doc, schema.SEGMENT_SCHEMA, data=rendered)
@@ -269,7 +279,7 @@ def _build(
         labels=tuple(rendered.get("labels", [])),
         filter=rendered["filter"],
         body=body,
-        output=_output_spec(output, columns),
+        output=_output_spec(output, columns, template),
         min_rows=expect.get("min_rows"),
         max_rows=expect.get("max_rows"),
         key_pos={str(k[0]): v for k, v in doc.key_pos.items() if len(k) == 1},
@@ -282,7 +292,9 @@ def _build(
     )
 
 
-def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) -> OutputSpec:
+def _output_spec(
+    output: Mapping[str, Any], columns: tuple[Column, ...] | None, template: str
+) -> OutputSpec:
     return OutputSpec(
         format=output["format"],
         path=output["path"],
@@ -299,4 +311,5 @@ def _output_spec(output: Mapping[str, Any], columns: tuple[Column, ...] | None) 
         split=split_spec(output.get("split")),
         mode=parse_mode(output.get("mode")),
         phone_region=output.get("phone_region", ""),
+        template=template,
     )

@@ -18,7 +18,7 @@ from runner.errors import DestinationError
 from runner.formats.split import PartFigures, PartSink
 from runner.history import open_history
 from runner.sinks import Destination, OutputRoot, destination_for, parse_output_root
-from runner.sinks.base import TEMP_PREFIX, published_sha256
+from runner.sinks.base import TEMP_PREFIX, published_sha256, set_name
 from runner.sinks.group import publish_group
 from runner.spec.segment import Segment
 from runner.spec.split import SplitSpec
@@ -173,19 +173,53 @@ def test_parts_are_one_set_and_one_plain_file_replaces_it(place: Place, count: i
     assert split.shown_manifest(0).endswith("out/t.csv.manifest.json")
     assert published_sha256(split) == hashlib.sha256(b"".join(parts)).hexdigest()
 
-    plain = place.dest("out/t.csv")  # split turned off: one file, then the set goes
+    plain = place.dest("out/t.csv")  # split turned off: one file; the set stays for now
     _publish(plain, b"id\n9\n", b'{"plain": true}')
-    plain.remove_old_set()
-    assert place.names() == {"t.csv", "t.csv.manifest.json"}
+    assert place.names() == names | {"t.csv.parts.manifest.json", "t.csv", "t.csv.manifest.json"}
     assert published_sha256(split) == hashlib.sha256(b"id\n9\n").hexdigest()
+    # then the run removes what the set's manifest listed (runner.run.supersede): only a
+    # file or manifest that is still what was listed
+    whole = plain.sibling(set_name)
+    first = place.dest("out/t-0001.csv")
+    sha = [hashlib.sha256(data).hexdigest() for data in parts]
+    assert not first.remove_published(len(parts[0]), sha[1])  # other bytes
+    assert not first.remove_published(len(parts[0]) + 1, sha[0])  # another size
+    assert not place.dest("out/t-0009.csv").remove_published(len(parts[0]), sha[0])  # none
+    assert not whole.remove_manifest(manifest + b" ")
+    assert place.names() == names | {"t.csv.parts.manifest.json", "t.csv", "t.csv.manifest.json"}
+    assert whole.read_manifest() == manifest and plain.read_manifest() == b'{"plain": true}'
+    assert whole.remove_manifest(manifest) and whole.read_manifest() is None
+    for number, data in enumerate(parts, 1):
+        assert place.dest(f"out/t-{number:04d}.csv").remove_published(len(data), sha[number - 1])
+    assert place.names() == {"t.csv", "t.csv.manifest.json"}
 
 
-def test_fewer_parts_replace_a_larger_set_whole(place: Place) -> None:
+def test_a_file_is_removed_only_while_it_is_the_one_listed(place: Place) -> None:
+    """Bytes the runner did not write stay even under a listed name, and an object with
+    no sha256 metadata (put by hand) is read and hashed."""
+    data = b"id\n1\n2\n"
+    sha = hashlib.sha256(data).hexdigest()
+    dest = place.dest("out/t.csv")
+    _publish(dest, b"id\n7\n8\n", b"{}")  # the same size, other bytes
+    assert not dest.remove_published(len(data), sha)
+    assert place.read("out/t.csv") == b"id\n7\n8\n"
+    if place.kind == "local":
+        (place.ws.project.local_root / "out" / "t.csv").write_bytes(data)
+    else:
+        place.client.put_object(Bucket=place.bucket, Key="out/t.csv", Body=data)
+    assert dest.remove_published(len(data), sha)
+    assert place.read("out/t.csv") is None
+
+
+def test_fewer_parts_replace_their_namesakes(place: Place) -> None:
+    """The parts past the new count are the run's to remove, by the old manifest
+    (runner.run.supersede; tests/integration/test_superseded.py)."""
     split = place.dest("out/t.csv", SplitSpec(max_rows=1))
     _publish_parts(split, [b"a\n", b"b\n", b"c\n"])
-    _publish_parts(split, [b"x\n"])
-    assert place.names() == {"t-0001.csv", "t.csv.parts.manifest.json"}
+    manifest = _publish_parts(split, [b"x\n"])
+    assert place.names() == {"t-0001.csv", "t-0002.csv", "t-0003.csv", "t.csv.parts.manifest.json"}
     assert place.read("out/t-0001.csv") == b"x\n"
+    assert place.read("out/t.csv.parts.manifest.json") == manifest
 
 
 def _group(place: Place, rels: list[str], tag: bytes) -> None:

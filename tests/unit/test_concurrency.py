@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned, Ticket
+from runner.fetch.concurrency import FIRST_RETRY, Adaptive, Learned
 from runner.fetch.retry import InFlight
+from runner.fetch.rounds import Ticket
 
 
 class Clock:
@@ -451,3 +452,25 @@ def test_slots_go_out_in_the_order_they_were_asked_for(
     for thread in threads:
         thread.join()
     assert order == list(range(12)) and slots.waiting == 0
+
+
+@pytest.mark.parametrize("cost", [0.001, 0.002])
+def test_a_steep_depth_cost_does_not_end_slow_start(cost: float) -> None:
+    # 5 ms a reply and 1 or 2 ms more a page deeper, read by page number from the top:
+    # each round of slow start is twice as deep as the one before, and judged against
+    # the band above it alone, a round at 8 (pages 6 to 13) was 1.8 times the round at
+    # 4 and ended slow start at 4.
+    reached: dict[int, float] = {}
+    limit, sent, turned, limits = simulate(
+        100, seconds=3.0, latency=0.005, skip_cost=cost, reached=reached
+    )
+    assert turned == 0 and reached.get(16, 99.0) < 0.5 and limit.settled == 16
+
+
+def test_slower_replies_at_the_same_limit_and_depth_are_not_ours_to_halve() -> None:
+    # The server slows down by itself (another client, a slower disk) while the limit
+    # stays where it was: halving it would not make the server faster.
+    clock = Clock()
+    limit = Adaptive(cap=16, clock=clock, learned=Learned(6, 7))  # held below its ceiling
+    assert rounds(limit, clock, 4) == [6, 6, 6, 6]
+    assert rounds(limit, clock, 4, wait=0.2) == [6, 6, 6, 6]  # it halved to 3

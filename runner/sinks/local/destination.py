@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from runner.errors import ManifestError
-from runner.sinks.base import PartWriter, Placement, Upload, before_manifest, set_name
+from runner.sinks.base import PartWriter, Placement, Upload, before_manifest
 from runner.sinks.local.files import Temporary, clean_stale_temporaries, fsync_dir, reason
 from runner.sinks.local.group import LocalPlacement, group_lock
 from runner.sinks.local.locks import target_lock
-from runner.sinks.local.parts import LocalParts, remove_old_local_set
+from runner.sinks.local.parts import LocalParts
 from runner.sinks.local.target import LocalTarget
 
 if TYPE_CHECKING:
@@ -134,6 +134,3 @@ class LocalDestination(LocalTarget):
 
     def open_set(self, split: SplitSpec, content_type: str) -> Upload:
         return LocalParts(self, split)
-
-    def remove_old_set(self) -> None:
-        remove_old_local_set(self, self.sibling(set_name))

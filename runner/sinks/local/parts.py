@@ -12,7 +12,6 @@ placed the same way, without a manifest, and put back if the output is not publi
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -26,8 +25,7 @@ from runner.sinks.local.group import group_lock
 from runner.sinks.local.locks import target_lock
 from runner.sinks.local.private import create_private, write_private
 from runner.sinks.local.target import LocalTarget
-from runner.sinks.parts import held_parts
-from runner.spec.targets import part_number, part_path
+from runner.spec.targets import part_path
 
 if TYPE_CHECKING:
     from runner.spec.split import SplitSpec
@@ -102,7 +100,6 @@ class LocalParts(PartsUpload):
         try:
             with target_lock(base):
                 self._swap(self.moves(plain), owner, staged_manifest)
-                self.remove_other_shape(plain)
         except OSError as exc:  # the lock file itself
             raise base.error(exc) from exc
         finally:
@@ -154,24 +151,6 @@ class LocalParts(PartsUpload):
         fsync_dir(owner.target.parent)
         return placed
 
-    def remove_other_shape(self, plain: bool) -> None:
-        """Once the new result and its manifest are in place: the other shape's files
-        (manifest first, so none describes what is left), and a set's extra parts."""
-        base = self.base
-        gone = [self.whole.manifest] if plain else [base.manifest, base.target]
-        for path in gone:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        count, folder = (0 if plain else len(self.staged)), base.target.parent
-        with os.scandir(folder) as entries:
-            names = [e.name for e in entries]
-        for name in names:
-            number = part_number(name, base.target.name)
-            if number is not None and number > count:
-                with contextlib.suppress(OSError):
-                    (folder / name).unlink()
-        fsync_dir(folder)
-
     def placement(self) -> Placement:
         """The set as a companion (a holdout's set beside the output): its parts put in
         place before the output, put back if the output is not published."""
@@ -215,31 +194,5 @@ class _SetPlacement:
         self.placed = []
 
     def drop(self) -> None:
-        """Published: the replaced files go, and the other shape's (the plain file where a
-        set is now, a set's parts past its count)."""
-        try:
-            self.upload.remove_other_shape(self.plain)
-        finally:
-            self.upload.staging.discard()
-
-
-def remove_old_local_set(dest: LocalTarget, whole: LocalTarget) -> None:
-    """:meth:`~runner.sinks.base.Destination.remove_old_set` on disk: each part the set's
-    manifest (``whole``'s) lists that is still that part (same size), then the manifest."""
-    try:
-        document = json.loads(whole.manifest.read_bytes())
-        listed = document["parts"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # no set here (or not one this runner wrote)
-    with contextlib.suppress(OSError), target_lock(dest):
-        for name, entry in held_parts(document):  # its holdout's set, if it had one
-            with contextlib.suppress(OSError):
-                held = dest.target.with_name(name)
-                if held.stat().st_size == entry["bytes"]:
-                    held.unlink()
-        for entry in listed:
-            part = dest.target.with_name(part_path(dest.target.name, int(entry["number"])))
-            if part.stat().st_size == entry["bytes"]:
-                part.unlink()
-        whole.manifest.unlink()
-        fsync_dir(dest.target.parent)
+        """Published: the replaced files go (with the staging folder)."""
+        self.upload.staging.discard()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import stat
 import uuid
@@ -107,6 +108,36 @@ class LocalTarget:
             return False
         except OSError as exc:
             raise self.error(exc) from exc
+        return True
+
+    def read_manifest(self) -> bytes | None:
+        try:
+            return self.manifest.read_bytes()
+        except OSError:
+            return None
+
+    def remove_published(self, size: int, sha256: str) -> bool:
+        """The size first (no read when it differs), then the sha256 of every byte: a
+        regular file only (a symlink or a folder in its place is not the file listed)."""
+        try:
+            found = os.lstat(self.target)
+            if not stat.S_ISREG(found.st_mode) or found.st_size != size:
+                return False
+            digest = hashlib.sha256()
+            if not self.published_into(digest) or digest.hexdigest() != sha256:
+                return False
+            self.target.unlink()
+        except (OSError, DestinationError):
+            return False
+        return True
+
+    def remove_manifest(self, data: bytes) -> bool:
+        try:
+            if self.manifest.read_bytes() != data:
+                return False
+            self.manifest.unlink()
+        except OSError:
+            return False
         return True
 
     def prepare(self) -> None:

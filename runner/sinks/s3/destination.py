@@ -16,8 +16,8 @@ from botocore.config import Config
 
 from runner.errors import DestinationError
 from runner.locations import S3Location
-from runner.sinks.base import Upload, set_name
-from runner.sinks.s3.parts import S3Parts, remove_old_s3_set
+from runner.sinks.base import Upload
+from runner.sinks.s3.parts import S3Parts
 from runner.sinks.s3.target import S3Target
 
 if TYPE_CHECKING:
@@ -76,6 +76,3 @@ class S3Destination(S3Target):
 
     def open_set(self, split: SplitSpec, content_type: str) -> Upload:
         return S3Parts(self, split, content_type)
-
-    def remove_old_set(self) -> None:
-        remove_old_s3_set(self, self.sibling(set_name))

@@ -7,8 +7,6 @@ set as a companion (a holdout's set: :meth:`S3Parts.placement`).
 from __future__ import annotations
 
 import contextlib
-import json
-import posixpath
 import secrets
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -17,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.errors import DestinationError
-from runner.locations import S3Location
 from runner.sinks.base import (
     MANIFEST_SUFFIX,
     TEMP_PREFIX,
@@ -26,10 +23,8 @@ from runner.sinks.base import (
     before_manifest,
     set_name,
 )
-from runner.sinks.parts import held_parts
 from runner.sinks.s3.errors import s3_reason
 from runner.sinks.s3.group import S3Placement
-from runner.sinks.s3.read import read_object
 from runner.sinks.s3.upload import S3Upload
 from runner.spec.targets import part_number, part_path
 
@@ -106,7 +101,6 @@ class S3Parts(PartsUpload):
             self._publish_plain(manifest, metadata)
         else:
             self._publish_set(manifest)
-        self.remove_other_shape(plain)
 
     def _publish_plain(self, manifest: bytes, metadata: Mapping[str, str]) -> None:
         """The one part as the plain file: the single-file publish (old manifest out,
@@ -169,18 +163,6 @@ class S3Parts(PartsUpload):
                 f"cannot write {where}: {s3_reason(exc, where)}; the previous set is kept"
             ) from exc
 
-    def remove_other_shape(self, plain: bool) -> None:
-        """Once the new result and its manifest are in place: the other shape's objects
-        (manifest first, so none describes what is left), and a set's extra parts."""
-        head, name = self._head_and_name()
-        client, bucket = self.base.client, self.base.bucket
-        plain_manifest = self.base.key + MANIFEST_SUFFIX
-        gone = [self.main.manifest_key] if plain else [plain_manifest, self.base.key]
-        with contextlib.suppress(ClientError, BotoCoreError):
-            for key in gone:
-                client.delete_object(Bucket=bucket, Key=key)
-        _delete_parts(client, bucket, head, name, above=0 if plain else len(self.uploads))
-
     def abort(self) -> None:
         for upload in self.uploads:
             upload.abort()
@@ -223,52 +205,6 @@ class _SetPlacement:
         _restore(self.placed)
 
     def drop(self) -> None:
-        """Published: the copies go, and the other shape's objects (the plain object
-        where a set is now, a set's parts past its count)."""
+        """Published: the copies go."""
         _drop(self.placed)
         self.upload.main.done = True
-        self.upload.remove_other_shape(self.plain)
-
-
-def remove_old_s3_set(dest: S3Target, whole: S3Target) -> None:
-    """:meth:`~runner.sinks.base.Destination.remove_old_set` on S3: the parts the set's
-    manifest (``whole``'s) lists that are still those parts (same ``sha256`` metadata),
-    then the manifest."""
-    client, bucket = dest.client, dest.bucket
-    manifest_key = whole.key + MANIFEST_SUFFIX
-    try:
-        body = read_object(client, bucket, manifest_key)
-        if body is None:
-            return  # no set here
-        document = json.loads(body)
-        listed = document["parts"]
-        folder = posixpath.dirname(dest.key)
-        for name, held in held_parts(document):  # its holdout's set, if it had one
-            _remove_if_same(client, bucket, posixpath.join(folder, name), held)
-        for entry in listed:
-            key = S3Location.parse(part_path(dest.display, int(entry["number"]))).key
-            _remove_if_same(client, bucket, key, entry)
-        client.delete_object(Bucket=bucket, Key=manifest_key)
-    except (ClientError, BotoCoreError, ValueError, KeyError, TypeError):
-        return  # no set here, or it stays: a set is what its manifest lists
-
-
-def _delete_parts(client: Any, bucket: str, head: str, name: str, above: int) -> None:
-    """The objects of the set ``head + name`` numbered past ``above``."""
-    stem = posixpath.splitext(name[:-3] if name.endswith(".gz") else name)[0]
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{head}{stem}-")
-    with contextlib.suppress(ClientError, BotoCoreError):
-        for page in pages:
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                number = part_number(key[len(head) :], name)
-                if number is not None and number > above:
-                    client.delete_object(Bucket=bucket, Key=key)
-
-
-def _remove_if_same(client: Any, bucket: str, key: str, entry: Mapping[str, Any]) -> None:
-    """The object at ``key`` if it is still the part ``entry`` lists (its sha256 metadata)."""
-    with contextlib.suppress(ClientError, BotoCoreError):
-        meta = client.head_object(Bucket=bucket, Key=key).get("Metadata", {})
-        if {k.lower(): v for k, v in meta.items()}.get("sha256") == entry["sha256"]:
-            client.delete_object(Bucket=bucket, Key=key)

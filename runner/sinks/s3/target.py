@@ -3,17 +3,19 @@ uses (:class:`~runner.sinks.s3.destination.S3Destination` adds how it is chosen)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from runner.errors import DestinationError
 from runner.locations import S3Location
 from runner.sinks.base import MANIFEST_SUFFIX, StateRoot
 from runner.sinks.s3.errors import error_code, s3_error
 from runner.sinks.s3.multipart import MIB, Parts
-from runner.sinks.s3.read import object_into
+from runner.sinks.s3.read import object_into, read_object
 from runner.sinks.s3.upload import S3Upload
 
 if TYPE_CHECKING:
@@ -112,6 +114,43 @@ class S3Target:
 
     def published_into(self, digest: Digest) -> bool:
         return object_into(self.client, self.location, digest)
+
+    def read_manifest(self) -> bytes | None:
+        try:
+            return read_object(self.client, self.bucket, self.key + MANIFEST_SUFFIX)
+        except (ClientError, BotoCoreError):
+            return None
+
+    def remove_published(self, size: int, sha256: str) -> bool:
+        """Its size, then its ``sha256`` metadata (every object this runner writes has one
+        but a companion's: that one is read and hashed)."""
+        client, bucket, key = self.client, self.bucket, self.key
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+            if head.get("ContentLength") != size:
+                return False
+            meta = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+            found = meta.get("sha256")
+            if found is None:
+                digest = hashlib.sha256()
+                object_into(client, self.location, digest)
+                found = digest.hexdigest()
+            if found != sha256:
+                return False
+            client.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError, DestinationError):
+            return False
+        return True
+
+    def remove_manifest(self, data: bytes) -> bool:
+        key = self.key + MANIFEST_SUFFIX
+        try:
+            if read_object(self.client, self.bucket, key) != data:
+                return False
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError):
+            return False
+        return True
 
     def _check_credentials(self) -> None:
         # HEAD gives no error code; a listing does. AccessDenied may still allow writing.
