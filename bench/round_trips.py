@@ -10,8 +10,8 @@ ceil((pages + 1) / k) round trips (auto starts at 2 at once: slow start). The fe
 the most of READS reads (5 by default); with ``--before TREE`` the same in TREE's code,
 each setting's reads taking turns with this checkout's.
 
-Each tree's reads run in a child process whose ``PYTHONPATH`` is that tree (this file
-imports only ``runner`` when run as the child).
+Each tree's reads run in a child process whose ``PYTHONPATH`` is that tree (run as the
+child, this file imports only ``runner``, from that tree).
 """
 
 from __future__ import annotations
@@ -29,46 +29,59 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runner.fetch.transport import Response, Transport
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = (1, 3, 10)
 SETTINGS: tuple[int | str, ...] = (4, 8, "auto")
 ANCHOR = "2026-11-25T00:00:00Z"
 
 
-def chain(log: list[tuple[float, float]]) -> int:
-    """The longest chain of requests each sent after the reply before it came."""
-    log = sorted(log)
-    best: list[int] = []
-    for began, _ in log:
-        before = [best[i] for i, (_, ended) in enumerate(log[: len(best)]) if ended <= began]
-        best.append(1 + max(before, default=0))
-    return max(best, default=0)
+class Timed:
+    """A transport that notes when each request went out and when its reply was read;
+    :meth:`round_trips` counts them (also used by ``tests/integration/test_round_trips.py``)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.log: list[tuple[float, float, str]] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
+        began = time.monotonic()
+        try:
+            with self.inner.post(label, body, deadline) as response:
+                yield response
+        finally:
+            with self._lock:
+                self.log.append((began, time.monotonic(), label))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def round_trips(self) -> int:
+        """The longest chain of requests each sent after the reply before it came."""
+        log = sorted(self.log)
+        best: list[int] = []
+        for began, _, _ in log:
+            before = [best[i] for i, (_, ended, _) in enumerate(log[: len(best)]) if ended <= began]
+            best.append(1 + max(before, default=0))
+        return max(best, default=0)
+
+    def show(self) -> str:
+        start = min((began for began, _, _ in self.log), default=0.0)
+        return "\n".join(
+            f"{b - start:6.3f} {e - start:6.3f} {label}" for b, e, label in sorted(self.log)
+        )
 
 
 def child(pages: int, concurrency: int | str) -> dict[str, int]:
     """One read in this process (``runner`` from ``PYTHONPATH``): requests, round trips."""
     from runner.fetch.fetcher import PageFetcher
-    from runner.fetch.transport import Response, UrllibTransport
+    from runner.fetch.transport import UrllibTransport
     from runner.sandbox import Sandbox, SandboxOptions
     from runner.spec import schema
     from runner.spec.project import ApiSettings
-
-    class Timed:
-        def __init__(self, inner: UrllibTransport) -> None:
-            self.inner, self.log, self.lock = inner, [], threading.Lock()
-
-        @contextlib.contextmanager
-        def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
-            began = time.monotonic()
-            try:
-                with self.inner.post(label, body, deadline) as response:
-                    yield response
-            finally:
-                with self.lock:
-                    self.log.append((began, time.monotonic()))
-
-        def close(self) -> None:
-            self.inner.close()
 
     options = SandboxOptions(users=50 * pages - 10, latency_ms=100, anchor=ANCHOR, token="t")
     as_of = dt.datetime.fromisoformat(ANCHOR.replace("Z", "+00:00"))
@@ -81,7 +94,7 @@ def child(pages: int, concurrency: int | str) -> dict[str, int]:
         rows = sum(len(page.records) for page in fetcher.pages())
         fetcher.close()
     assert rows == options.users, rows
-    return {"requests": len(timed.log), "round_trips": chain(timed.log)}
+    return {"requests": len(timed.log), "round_trips": timed.round_trips()}
 
 
 def read(tree: Path, pages: int, concurrency: int | str) -> dict[str, int]:

@@ -8,18 +8,16 @@ before the first of them is answered."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from bench.round_trips import Timed
 from runner.fetch.fetcher import PageFetcher
-from runner.fetch.transport import Response, UrllibTransport
+from runner.fetch.transport import UrllibTransport
 from runner.sandbox import Sandbox
 from runner.sandbox.shapes import SHAPES, segment_filter
 from runner.spec.project import ApiSettings
@@ -27,44 +25,6 @@ from tests.conftest import ANCHOR, full_body
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime.fromisoformat(ANCHOR.replace("Z", "+00:00"))
-
-
-class Timed:
-    """A transport that notes when each request went out and when its reply was read."""
-
-    def __init__(self, inner: UrllibTransport) -> None:
-        self.inner = inner
-        self.log: list[tuple[float, float, str]] = []
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
-        began = time.monotonic()
-        try:
-            with self.inner.post(label, body, deadline) as response:
-                yield response
-        finally:
-            with self._lock:
-                self.log.append((began, time.monotonic(), label))
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def show(self) -> str:
-        start = min((began for began, _, _ in self.log), default=0.0)
-        lines = [f"{b - start:6.3f} {e - start:6.3f} {label}" for b, e, label in sorted(self.log)]
-        return "\n".join(lines)
-
-    def round_trips(self) -> int:
-        """The longest chain of requests each sent after the reply before it came."""
-        log = sorted(self.log)
-        chain: list[int] = []
-        for began, _, _ in log:
-            before = [
-                chain[i] for i, (_, ended, _) in enumerate(log[: len(chain)]) if ended <= began
-            ]
-            chain.append(1 + max(before, default=0))
-        return max(chain, default=0)
 
 
 def read(api: Sandbox, concurrency: int, body: dict[str, Any]) -> tuple[list[Any], Timed]:
