@@ -77,10 +77,10 @@ def test_a_short_list_costs_a_plain_loops_round_trips_and_one_for_its_checks(
 def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_two_round_trips(
     sandbox: Start, shape: str
 ) -> None:
-    # 150 contacts (the sparse shape's segment matches a few dozen of 2,000): at 4 at
-    # once, pages 1-4 in one round, the checks in the next.
-    api = sandbox(users=2000 if shape == "sparse" else 150, latency_ms=150, shape=shape,
-                  anchor=ANCHOR)  # fmt: skip
+    # 150 contacts (the sparse shape's segment matches a few dozen of 2,000, the past
+    # shape's 99 of 400): at 4 at once, pages 1-4 in one round, the checks in the next.
+    users = {"sparse": 2000, "past": 400}.get(shape, 150)
+    api = sandbox(users=users, latency_ms=150, shape=shape, anchor=ANCHOR)
     body = full_body(
         **{"isContact": False, "applicableFilters": [], **segment_filter(shape, AS_OF)}
     )
