@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from runner.fetch.windows.plan import CREATED, created_after
+from runner.fetch.windows.plan import CREATED, all_canonical, created_after
 
 SKEW_TOLERANCE = 5.0  # seconds: a Date header has whole seconds, and a reply takes some
 
@@ -44,6 +44,9 @@ class AsOfCut:
     def keep(self, records: list[Any]) -> list[Any]:
         if self.as_of is None:
             return records
+        values = [r.get(CREATED) for r in records]
+        if all_canonical(values) and (not values or max(values) <= self.as_of):
+            return records  # the usual page: text order is time order, nothing after
         kept = [r for r in records if not created_after(r.get(CREATED), self.as_of)]
         self.after += len(records) - len(kept)
         return kept

@@ -142,7 +142,7 @@ class PageFetcher:
             whole,
             fallback,
             max_pages=self.max_pages,
-            ahead=lambda: self.in_flight.limit,
+            ahead=lambda: min(self.concurrency, self.in_flight.limit + 1),  # _send_answered
             depth=depth,
         )
 
@@ -280,6 +280,9 @@ class _Pump:
             future.add_done_callback(answered.put)
             return future
 
+        def send() -> None:
+            self._send_answered(paging, sent, submit, answered)
+
         try:
             while True:
                 if paging.ahead == 1 and not sent:
@@ -293,16 +296,7 @@ class _Pump:
                     if paging.ordered or request is None:
                         return paging.ordered
                     continue
-                # A page waiting to try again holds no slot: it does not count.
-                retrying = sum(1 for _, _, again in sent.values() if again)
-                paging.retrying = retrying > 0
-                # Replies that came are filed first: one may end a window (asked past: waste).
-                while len(sent) - retrying < paging.ahead and answered.empty():
-                    if (request := paging.next()) is None:
-                        break
-                    deadline = time.monotonic() + self.deadline
-                    future = submit(self._tries.send, request, deadline)
-                    sent[future] = (request, deadline, False)
+                send()
                 if not sent:
                     yield from (Page(n, records) for n, records in paging.passed())
                     return paging.ordered  # the check for contacts outside the windows
@@ -316,7 +310,10 @@ class _Pump:
                     sent[again] = (request, deadline, True)
                     continue
                 paging.file(request, self._records(paging, request, future, deadline, retried))
-                # The pages next in the list's order (and the rest when windowing stops).
+                # What this reply let go out goes now, not after its pages are written.
+                send()
+                # The pages next in the list's order, a page size each (and the rest
+                # when windowing stops).
                 yield from (Page(n, records) for n, records in paging.passed())
                 if paging.ordered:
                     return True
@@ -326,6 +323,31 @@ class _Pump:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             self._tries.stopped.clear()
+
+    def _send_answered(
+        self,
+        paging: AsAnswered[R],
+        sent: dict[Future[Any], tuple[R, float, bool]],
+        submit: Callable[..., Future[Any]],
+        answered: SimpleQueue[Future[Any]],
+    ) -> None:
+        """Up to ``paging.ahead`` requests on their way, as answered. The strategy asks
+        for one more than the wire holds (auto can settle at 1 at zero latency), waiting
+        for the slot the next reply frees: the wire is not left empty while this thread
+        decodes a page and passes it on, as page numbers keep theirs waiting. Replies
+        that came (``answered``) are filed first: one may end a window (an empty page),
+        and pages asked past it are requests for nothing that hold seats."""
+        if paging.ordered:
+            return  # page numbers took over: theirs go out in order (in_order)
+        # A page waiting to try again holds no slot: it does not count.
+        retrying = sum(1 for _, _, again in sent.values() if again)
+        paging.retrying = retrying > 0
+        while len(sent) - retrying < paging.ahead and answered.empty():
+            if (request := paging.next()) is None:
+                break
+            deadline = time.monotonic() + self.deadline
+            future = submit(self._tries.send, request, deadline)
+            sent[future] = (request, deadline, False)
 
     def _records(
         self,

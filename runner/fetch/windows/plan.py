@@ -42,6 +42,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import operator
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +112,29 @@ def canonical(value: Any) -> bool:
         and value[19] == "."
         and value[10] == "T"
     )
+
+
+# Instants in the API's form back to back: what :func:`canonical` checks, 24 characters each.
+_CANONICAL_RUN = re.compile(r"(?:.{10}T.{8}\..{3}Z)*", re.DOTALL)
+
+
+def all_canonical(values: Sequence[Any]) -> bool:
+    """Whether every value is in the API's own form (:func:`canonical`), in a few C calls
+    for a whole page instead of a Python call a record (issue 23: a page's CPU is a
+    zero-latency export's speed).
+
+    >>> all_canonical(["2026-11-20T12:00:00.000Z", "2026-11-20T11:59:59.999Z"])
+    True
+    >>> all_canonical(["2026-11-20T12:00:00.000Z", None]), all_canonical(["2026-11-20"])
+    (False, False)
+    """
+    try:
+        joined = "".join(values)  # TypeError: a value is not text
+    except TypeError:
+        return False
+    if len(joined) != 24 * len(values) or set(map(len, values)) - {24}:
+        return False
+    return _CANONICAL_RUN.fullmatch(joined) is not None
 
 
 def created_after(value: Any, as_of: str) -> bool:
@@ -287,12 +312,16 @@ class Order:
         down) and checked there: the order goes on after them."""
         raw: list[Any] = [r.get(CREATED) if isinstance(r, dict) else None for r in records]
         values: list[str] = (
-            raw
-            if all(map(canonical, raw))
-            else [self._normal(number, i, v) for i, v in enumerate(raw)]
+            raw if all_canonical(raw) else [self._normal(number, i, v) for i, v in enumerate(raw)]
         )
         previous = self.last or self.high
-        for index, value in enumerate(values[repeated:], repeated):
+        newest_first = [previous, *values[repeated:]]
+        if all(map(operator.ge, newest_first, newest_first[1:])):  # no Python step a record
+            previous = newest_first[-1]
+            values_left: list[str] = []
+        else:
+            values_left = values[repeated:]
+        for index, value in enumerate(values_left, repeated):
             if value > previous:
                 if value > self.high:
                     raise OutOfOrder(self._outside(number, index, value))

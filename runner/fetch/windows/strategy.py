@@ -363,6 +363,8 @@ class Windows(_Opening):
             self.then.switched = self.choice.decide(first.depth) or ""
             if self.then.switched:
                 return  # page numbers, until the next check
+        elif self.then.switched:
+            return  # the last check (1,025 pages) said page numbers: to the end
         # Windows pay: the pages on their way are passed on first (deep ones: the
         # server's dearest), then it ends, where its last page spans two instants.
         first.closing = first.out <= first.asked
