@@ -280,8 +280,9 @@ class _Pump:
             future.add_done_callback(answered.put)
             return future
 
-        def send() -> None:
-            self._send_answered(paging, sent, submit, answered)
+        def send() -> None:  # replies that came first: one may end a window (asked past: waste)
+            if answered.empty():
+                self._send_answered(paging, sent, submit)
 
         try:
             while True:
@@ -312,8 +313,7 @@ class _Pump:
                 paging.file(request, self._records(paging, request, future, deadline, retried))
                 # What this reply let go out goes now, not after its pages are written.
                 send()
-                # The pages next in the list's order, a page size each (and the rest
-                # when windowing stops).
+                # The pages next in the list's order (and the rest when windowing stops).
                 yield from (Page(n, records) for n, records in paging.passed())
                 if paging.ordered:
                     return True
@@ -329,22 +329,17 @@ class _Pump:
         paging: AsAnswered[R],
         sent: dict[Future[Any], tuple[R, float, bool]],
         submit: Callable[..., Future[Any]],
-        answered: SimpleQueue[Future[Any]],
     ) -> None:
         """Up to ``paging.ahead`` requests on their way, as answered. The strategy asks
         for one more than the wire holds (auto can settle at 1 at zero latency), waiting
         for the slot the next reply frees: the wire is not left empty while this thread
-        decodes a page and passes it on, as page numbers keep theirs waiting. Replies
-        that came (``answered``) are filed first: one may end a window (an empty page),
-        and pages asked past it are requests for nothing that hold seats."""
+        decodes a page and passes it on, as page numbers keep theirs waiting."""
         if paging.ordered:
             return  # page numbers took over: theirs go out in order (in_order)
         # A page waiting to try again holds no slot: it does not count.
         retrying = sum(1 for _, _, again in sent.values() if again)
         paging.retrying = retrying > 0
-        while len(sent) - retrying < paging.ahead and answered.empty():
-            if (request := paging.next()) is None:
-                break
+        while len(sent) - retrying < paging.ahead and (request := paging.next()):
             deadline = time.monotonic() + self.deadline
             future = submit(self._tries.send, request, deadline)
             sent[future] = (request, deadline, False)

@@ -73,7 +73,9 @@ class OpenWindow:
         the page above is passed on (it may be cut there: :meth:`InOrder.cut`); one that
         cannot be cut is read ``ahead`` pages past the highest page answered, the run's
         full concurrency."""
-        if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting:
+        # (once a reply came, not again before it is passed on: the fetcher sends before)
+        came = self.out in self.pages if self.phase is Phase.AGAIN else self.tail is not None
+        if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting and not came:
             self.waiting = True
             return self.out if self.phase is Phase.AGAIN else self.out - 1
         if self.phase is not Phase.FIRST or self.closing:

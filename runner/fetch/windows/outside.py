@@ -67,8 +67,7 @@ class Outside:
         self.body = body
         self.records = records
         self.as_of = as_of
-        self.page = count // max(1, size) + 1
-        self.expected = count - (self.page - 1) * size  # the range's records there
+        self.page, self.expected = past_count(count, size)  # the range's records there
         self.found = 0
         self.after = 0  # records created after the as-of: left for the next run
         self.excess = -self.expected  # read-before records past the count, beyond those
@@ -151,16 +150,30 @@ class Outside:
             )
 
 
+def past_count(count: int, size: int) -> tuple[int, int]:
+    """The page where ``count`` records in pages of ``size`` end, and how many of them it
+    holds. ``size`` is the longest page seen: a range no longer than that was one page,
+    maybe short, so the API's page size is not known and contacts listed after it may
+    share its page: from page 1 then.
+
+    >>> past_count(140, 50), past_count(150, 50), past_count(31, 31), past_count(0, 0)
+    ((3, 40), (4, 0), (1, 31), (1, 0))
+    """
+    if count <= size:
+        return 1, count
+    return count // size + 1, count % size
+
+
 class Early:
     """The check's first round, asked before it starts: while the last window's last page
     is read again (:meth:`InOrder._still <runner.fetch.windows.in_order.InOrder>`, one
     round trip), the page where the count ends goes out beside it, and the page after it
     when that one should be short (it holds the range's last ``count % size`` records):
     a check that finds nothing then costs no round trip of its own. The page after is
-    used only when the first is short: read in parallel with a full page, it could have
-    been read before contacts created meanwhile pushed that page's last record onto it
-    (then it is asked again, after). Kept for the count they were asked for (a window
-    read again changes it; then they are not used)."""
+    used only when the first is short, or is page 1 with nothing new on it: read in
+    parallel with a full page, it could have been read before contacts created meanwhile
+    pushed that page's last record onto it (then it is asked again, after). Kept for the
+    count they were asked for (a window read again changes it; then they are not used)."""
 
     def __init__(self, body: Mapping[str, Any]) -> None:
         self.body = body
@@ -173,7 +186,7 @@ class Early:
     def next(self, count: int, size: int) -> PageRequest | None:
         """The next early page for a range of ``count`` records in pages of ``size``."""
         if count != self.count:
-            page, tail = count // max(1, size) + 1, count % max(1, size)
+            page, tail = past_count(count, size)
             self.count, self._size, self._came = count, max(1, size), {}
             self._ask = [page, page + 1] if tail else [page]
         if not self._ask:
@@ -201,9 +214,12 @@ class Early:
             records = self._came.pop(number)
             if not first and records:
                 return  # (the page before was short, this one is not: asked again, after)
-            first = False
+            first, seen = False, check.found + check.after
             kept = check.read(check.request(number), records)
             if kept:
                 yield number, kept
-            if len(records) >= self._size:
-                return  # a full page: the next one is asked after it
+            # A full page: the next one is asked after it. But page 1 with nothing new on
+            # it (a range of one page) did not move: anything put in would be on it.
+            still = number == 1 and check.found + check.after == seen
+            if len(records) >= self._size and not still:
+                return
