@@ -96,6 +96,9 @@ test-airflow: $(RUN) $(AIRFLOW_STAMP)
 demo: $(RUN)
 	$(BIN)/python scripts/demo.py
 
+# Every benchmark target, a step at a time, each step's time printed (bench/run.py). The
+# steps, their times on a 2-core machine and the switches (BENCH_ONLY=step,...,
+# BENCH_BIG=N, BENCH_RUNS=N): README, "Benchmarks".
 bench: $(DEV)
 	$(BIN)/python -m bench.run
 

@@ -19,15 +19,12 @@ table's free slots), never as values or rows.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import CSV_SEGMENT, TOKEN, SandboxProcess
+from bench.common import CSV_SEGMENT, SandboxProcess, run_export
 
 LIMIT_MB = 30
 RUNNER_YAML = "version: 1\ntimezone: UTC\napi: {concurrency: 4, max_pages: 1000000}\n"
@@ -41,39 +38,26 @@ output: {path: out/others.csv, columns: [_id]}
 
 
 def _export(root: Path, url: str, composition: str) -> dict[str, Any]:
-    segment = CSV_SEGMENT + composition
-    (root / "segments" / "bench.yaml").write_text(segment)
-    env = {**os.environ, "FLOWMATIX_API_URL": url, "FLOWMATIX_TOKEN": TOKEN}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "export", "bench-csv", "--results", "r.json"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"the export with {composition.strip() or 'nothing'} failed")
-    (result,) = json.loads((root / "r.json").read_text())["results"]
-    return {"rows": result["rows"], "seconds": result["seconds"], "mb": usage.ru_maxrss / 1024}
+    (root / "segments" / "bench.yaml").write_text(CSV_SEGMENT + composition)
+    run = run_export(root, url, "bench-csv")
+    return {"rows": run.rows, "seconds": run.seconds, "mb": run.max_rss_mb}
 
 
-def measure(contacts: int) -> dict[str, Any]:
-    """Peak RSS of the three exports (see the module) and the two differences."""
+def measure_on(url: str, contacts: int, alone: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Peak RSS of the three exports (see the module) against the sandbox at ``url``
+    (``contacts`` contacts, pages of 200) and the two differences; ``alone``: that export's
+    figures when they were just measured against the same sandbox (`make bench`'s memory
+    step measures it as the big export's peak), so it is not run twice."""
     with tempfile.TemporaryDirectory(prefix="segments-composemem-") as tmp:
         root = Path(tmp)
         (root / "segments").mkdir()
         (root / "segments" / "others.yaml").write_text(OTHERS)
         (root / "runner.yaml").write_text(RUNNER_YAML)
-        api = SandboxProcess(contacts, page_size=200)
-        try:
-            runs = {
-                "alone": _export(root, api.url, ""),
-                "exclude": _export(root, api.url, "exclude: [others]\n"),
-                "only": _export(root, api.url, "only: [others]\n"),
-            }
-        finally:
-            api.stop()
+        runs = {
+            "alone": alone or _export(root, url, ""),
+            "exclude": _export(root, url, "exclude: [others]\n"),
+            "only": _export(root, url, "only: [others]\n"),
+        }
     if runs["alone"]["rows"] != contacts or runs["only"]["rows"] != contacts:
         raise RuntimeError(f"expected {contacts:,} rows: {runs}")
     if runs["exclude"]["rows"] != 0:
@@ -85,6 +69,24 @@ def measure(contacts: int) -> dict[str, Any]:
         "only_extra_mb": runs["only"]["mb"] - base,
         "limit_mb": LIMIT_MB,
     }
+
+
+def alone(url: str) -> dict[str, Any]:
+    """The export of every contact alone (the baseline of :func:`measure_on`)."""
+    with tempfile.TemporaryDirectory(prefix="segments-composemem-") as tmp:
+        root = Path(tmp)
+        (root / "segments").mkdir()
+        (root / "runner.yaml").write_text(RUNNER_YAML)
+        return _export(root, url, "")
+
+
+def measure(contacts: int) -> dict[str, Any]:
+    """:func:`measure_on` a sandbox of its own."""
+    api = SandboxProcess(contacts, page_size=200)
+    try:
+        return measure_on(api.url, contacts)
+    finally:
+        api.stop()
 
 
 def main() -> int:

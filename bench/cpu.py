@@ -18,16 +18,22 @@ least 0.9 of the bare loop, CSV at least 0.8.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.bare_loop import bare_loop
-from bench.common import CSV_SEGMENT, JSONL_SEGMENT, ROOT, TOKEN, SandboxProcess, table
+from bench.common import (
+    CSV_SEGMENT,
+    JSONL_SEGMENT,
+    ROOT,
+    TOKEN,
+    SandboxProcess,
+    run_export,
+    table,
+)
 
 RUNNER_YAML = """\
 version: 1
@@ -40,32 +46,19 @@ Row = list[str]
 def export(project: Path, url: str, fmt: str, code: Path) -> dict[str, float]:
     """One ``segments export`` run with the code at ``code``: rows/s, peak RSS, and the
     process's CPU seconds (user + system, start-up included)."""
-    results = project / "results.json"
-    env = {
-        **os.environ,
-        "FLOWMATIX_API_URL": url,
-        "FLOWMATIX_TOKEN": TOKEN,
-        "PYTHONPATH": str(code),
-    }
-    command = [sys.executable, "-m", "runner", "export", f"bench-{fmt}", "--results", str(results)]
-    proc = subprocess.Popen(
-        command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"export {fmt} with {code} failed")
-    (entry,) = json.loads(results.read_text())["results"]
-    return {
-        "rate": entry["rows"] / entry["seconds"],
-        "max_rss_mb": usage.ru_maxrss / 1024,
-        "cpu": usage.ru_utime + usage.ru_stime,
-    }
+    run = run_export(project, url, f"bench-{fmt}", code)
+    return {"rate": run.rate, "max_rss_mb": run.max_rss_mb, "cpu": run.cpu}
 
 
 def measure(
-    project: Path, users: int = 100_000, runs: int = 3, before: Path | None = None
+    project: Path,
+    users: int = 100_000,
+    runs: int = 3,
+    before: Path | None = None,
+    windows_settings: tuple[str, ...] = ("false", "true"),
 ) -> tuple[dict[str, Any], list[Row]]:
-    """The figures (for results.json) and the table rows."""
+    """The figures (for results.json) and the table rows; ``windows_settings``: the
+    values of ``api.windows`` measured (``true`` is the default)."""
     (project / "segments").mkdir(parents=True, exist_ok=True)
     (project / "segments" / "csv.yaml").write_text(CSV_SEGMENT)
     (project / "segments" / "jsonl.yaml").write_text(JSONL_SEGMENT)
@@ -74,7 +67,7 @@ def measure(
     api = SandboxProcess(users)
     try:
         bare_loop(api.url, TOKEN)  # warm the sandbox's filter cache
-        for windows in ("false", "true"):
+        for windows in windows_settings:
             (project / "runner.yaml").write_text(RUNNER_YAML % windows)
             runs_of: dict[str, list[dict[str, float]]] = {}
             for _ in range(runs):

@@ -14,11 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import run
+from bench.common import CSV_SEGMENT, SandboxProcess, run_export
 
 RUNNER_YAML = """\
 version: 1
-api: {concurrency: %%d, max_pages: 1000000, windows: %s}
+api: {concurrency: %d, max_pages: 1000000, windows: %s}
 timezone: UTC
 """
 
@@ -29,14 +29,14 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
         project = Path(tmp)
         (project / "segments").mkdir()
-        (project / "segments" / "csv.yaml").write_text(run.CSV_SEGMENT)
-        api = run.SandboxProcess(users, page_size=page_size)
+        (project / "segments" / "csv.yaml").write_text(CSV_SEGMENT)
+        api = SandboxProcess(users, page_size=page_size)
         try:
             for windows in ["false", "true"] * 3:
-                run.RUNNER_YAML = RUNNER_YAML % windows  # export() fills in the concurrency
-                result = run.export(project, api.url, "bench-csv", concurrency)
-                figures[windows].append((result["rate"], result["max_rss_mb"]))
-                rate, rss = result["rate"], result["max_rss_mb"]
+                (project / "runner.yaml").write_text(RUNNER_YAML % (concurrency, windows))
+                result = run_export(project, api.url, "bench-csv")
+                rate, rss = result.rate, result.max_rss_mb
+                figures[windows].append((rate, rss))
                 print(f"windows {windows}: {rate:,.0f} rec/s, {rss:.0f} MB")
         finally:
             api.stop()
