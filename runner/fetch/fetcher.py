@@ -280,8 +280,9 @@ class _Pump:
             future.add_done_callback(answered.put)
             return future
 
-        def send() -> None:
-            self._send_answered(paging, sent, submit)
+        def send() -> None:  # replies that came first: one may end a window (asked past: waste)
+            if answered.empty():
+                self._send_answered(paging, sent, submit)
 
         try:
             while True:
@@ -312,8 +313,7 @@ class _Pump:
                 paging.file(request, self._records(paging, request, future, deadline, retried))
                 # What this reply let go out goes now, not after its pages are written.
                 send()
-                # The pages next in the list's order, a page size each (and the rest
-                # when windowing stops).
+                # The pages next in the list's order (and the rest when windowing stops).
                 yield from (Page(n, records) for n, records in paging.passed())
                 if paging.ordered:
                     return True

@@ -63,6 +63,11 @@ class Handover:
         self.paging, self._check = self.plain(self.body, 1), False
         self._passed = self._new
 
+    @property
+    def checks(self) -> bool:
+        """Whether :meth:`check` will start the check (it has not yet)."""
+        return self._check and self.outside is None
+
     def check(self, count: int, size: int) -> bool:
         """Start the check for contacts outside every window, if it applies; whether it
         does (``count`` records passed on, in pages of ``size``)."""

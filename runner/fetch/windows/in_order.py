@@ -73,7 +73,9 @@ class OpenWindow:
         the page above is passed on (it may be cut there: :meth:`InOrder.cut`); one that
         cannot be cut is read ``ahead`` pages past the highest page answered, the run's
         full concurrency."""
-        if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting:
+        # (once a reply came, not again before it is passed on: the fetcher sends before)
+        came = self.out in self.pages if self.phase is Phase.AGAIN else self.tail is not None
+        if self.phase in (Phase.AGAIN, Phase.CHECK) and not self.waiting and not came:
             self.waiting = True
             return self.out if self.phase is Phase.AGAIN else self.out - 1
         if self.phase is not Phase.FIRST or self.closing:
@@ -201,6 +203,14 @@ class Repage:
         return pages
 
 
+def cut_here(state: OpenWindow, number: int) -> bool:
+    """Whether page ``number`` of ``state``, as it comes, is where it is cut: one past its
+    depth (decoded as it comes, so that the windows below open while the pages above it
+    are still on their way, not once they are all passed on: :meth:`InOrder.cut`)."""
+    fresh = state.phase is Phase.FIRST and state.end is None and not state.first
+    return fresh and not state.deep and number == state.depth + 1
+
+
 def label(state: OpenWindow, number: int) -> str:
     """``page 3``, or ``page 3 of createdAt A to B`` past the first window."""
     return f"page {number}" if state.first else f"page {number} of {state.window.label}"
@@ -323,26 +333,28 @@ class InOrder:
         kept = state.take_turn(records, ids, self.records.keep_new, self.size)
         self.out.records += kept
         self.count += len(kept)
-        if state.out > state.depth + 1 and not state.deep and state.phase is Phase.FIRST:
+        deeper = state.out > state.depth + 1 and state.end is None  # (not cut as it came)
+        if deeper and not state.deep and state.phase is Phase.FIRST:
             self.cut(state, len(records))
         return True
 
-    def cut(self, state: OpenWindow, count: int) -> None:
-        """``state`` is read past its depth: deeper than planned (the records above it were
-        sparser than the ones in it, or a bulk import sits inside). Its pages skip more
-        rows the deeper they go, and only one goes out at a time there: so it ends at the
-        page just passed on (``count`` records), and the rest of its range becomes windows
-        of ``depth`` pages each at the density it showed, read like any other. Ties at
-        the cut instant are read again by the window below and de-duplicated. A window
-        whose pages so far are all on its upper instant cannot be cut: it is read on,
-        ``ahead`` pages at a time (``deep``)."""
+    def cut(self, state: OpenWindow, count: int, last: Any = None, pages: int = 0) -> None:
+        """``state`` is read past its depth: deeper than planned (sparser records above, or
+        a bulk import inside). Its pages skip more rows the deeper they go, and only one
+        goes out at a time there: so it ends at page ``pages`` (``count`` records, the
+        last created at ``last``) as it comes (:func:`cut_here`), or else at the page just
+        passed on, and the rest of its range becomes windows of ``depth`` pages each at
+        the density it showed. Ties at the cut instant are read again by the window below
+        and de-duplicated. A window whose pages so far are all on its upper instant cannot
+        be cut: it is read on, ``ahead`` pages at a time (``deep``)."""
         top, start = state.window.end, state.window.start
-        oldest = ms(state.order.last) if state.order.last else None
+        last, pages = (last, pages) if pages else (state.order.last, state.out - 1)
+        oldest = ms(last) if last else None
         if count < self.size or oldest is None or oldest >= top:
             state.deep = True  # a short page (the end is near) or one instant
             return
-        self.held += state.ends(state.out)
-        passed = state.out - 1
+        self.held += state.ends(pages + 1)
+        passed = pages
         self.scale = max(1.0, self.scale / 2)
         below = [Window(start, oldest)]
         if start is not None:

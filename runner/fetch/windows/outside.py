@@ -5,7 +5,7 @@ A contact without a ``createdAt`` (or with one the API cannot compare) matches n
 say every contact has one. So once the closed range is read (``count`` records in
 pages of ``size``), :class:`Outside` asks the segment's own list, without the range,
 by page number from the page where that count ends (page ``count // size + 1``) to its
-first empty page, one page at a time:
+first empty page, one page at a time (its first round asked early: :class:`Early`):
 
 - a record read before: the range's own tail (or one pushed down by contacts created
   since the as-of, or by contacts listed first that lack a ``createdAt``);
@@ -39,7 +39,7 @@ PageRequest(number=2, body={'q': 1, 'page': 2})
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runner.errors import PagingError
@@ -67,8 +67,7 @@ class Outside:
         self.body = body
         self.records = records
         self.as_of = as_of
-        self.page = count // max(1, size) + 1
-        self.expected = count - (self.page - 1) * size  # the range's records there
+        self.page, self.expected = past_count(count, size)  # the range's records there
         self.found = 0
         self.after = 0  # records created after the as-of: left for the next run
         self.excess = -self.expected  # read-before records past the count, beyond those
@@ -81,11 +80,21 @@ class Outside:
     def done(self) -> bool:
         return self._phase is _Phase.DONE
 
+    @property
+    def tail(self) -> bool:
+        """Reading the pages past the count (:meth:`request` gives them; see :class:`Early`)."""
+        return self._phase is _Phase.TAIL
+
+    def request(self, number: int) -> PageRequest:
+        return PageRequest(number, {**self.body, "page": number})
+
     def next(self) -> PageRequest | None:
+        # One page at a time: read in parallel, a contact created meanwhile would push
+        # the last record of a page read later onto one read before: missed.
         if self._phase is _Phase.DONE or self._wire:
             return None
         self._wire = True
-        return PageRequest(self.page, {**self.body, "page": self.page})
+        return self.request(self.page)
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
         self._wire = False
@@ -139,3 +148,78 @@ class Outside:
                 "find them; nothing published (api.windows: false reads the list by page "
                 "number only)"
             )
+
+
+def past_count(count: int, size: int) -> tuple[int, int]:
+    """The page where ``count`` records in pages of ``size`` end, and how many of them it
+    holds. ``size`` is the longest page seen: a range no longer than that was one page,
+    maybe short, so the API's page size is not known and contacts listed after it may
+    share its page: from page 1 then.
+
+    >>> past_count(140, 50), past_count(150, 50), past_count(31, 31), past_count(0, 0)
+    ((3, 40), (4, 0), (1, 31), (1, 0))
+    """
+    if count <= size:
+        return 1, count
+    return count // size + 1, count % size
+
+
+class Early:
+    """The check's first round, asked before it starts: while the last window's last page
+    is read again (:meth:`InOrder._still <runner.fetch.windows.in_order.InOrder>`, one
+    round trip), the page where the count ends goes out beside it, and the page after it
+    when that one should be short (it holds the range's last ``count % size`` records):
+    a check that finds nothing then costs no round trip of its own. The page after is
+    used only when the first is short, or is page 1 with nothing new on it: read in
+    parallel with a full page, it could have been read before contacts created meanwhile
+    pushed that page's last record onto it (then it is asked again, after). Kept for the
+    count they were asked for (a window read again changes it; then they are not used)."""
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        self.count: int | None = None
+        self.wire = 0  # requests on their way
+        self._size = 1
+        self._ask: list[int] = []
+        self._came: dict[int, list[Any]] = {}
+
+    def next(self, count: int, size: int) -> PageRequest | None:
+        """The next early page for a range of ``count`` records in pages of ``size``."""
+        if count != self.count:
+            page, tail = past_count(count, size)
+            self.count, self._size, self._came = count, max(1, size), {}
+            self._ask = [page, page + 1] if tail else [page]
+        if not self._ask:
+            return None
+        self.wire += 1
+        number = self._ask.pop(0)
+        return PageRequest(number, {**self.body, "page": number})
+
+    def answered(self, count: int) -> bool:
+        """Whether the early pages for ``count`` records were all asked and came."""
+        return count == self.count and not self._ask and not self.wire
+
+    def file(self, count: int | None, number: int, records: list[Any]) -> None:
+        """Page ``number``, asked for ``count``, came."""
+        self.wire -= 1
+        if count == self.count:
+            self._came[number] = records
+
+    def feed(self, check: Outside, count: int) -> Iterator[tuple[int, list[Any]]]:
+        """Read the pages that came into ``check`` (started for ``count`` records), in
+        order, as far as it reads past the count: the records it passes on, by page."""
+        first = True
+        while count == self.count and check.tail and check.page in self._came:
+            number = check.page
+            records = self._came.pop(number)
+            if not first and records:
+                return  # (the page before was short, this one is not: asked again, after)
+            first, seen = False, check.found + check.after
+            kept = check.read(check.request(number), records)
+            if kept:
+                yield number, kept
+            # A full page: the next one is asked after it. But page 1 with nothing new on
+            # it (a range of one page) did not move: anything put in would be on it.
+            still = number == 1 and check.found + check.after == seen
+            if len(records) >= self._size and not still:
+                return

@@ -233,23 +233,31 @@ class WindowPlan:
             return None
         return Window(self.whole.start, self.frontier, probe=True)
 
-    def first(self, probe: Window, count: int) -> Window | None:
-        """The window the run's first page opens: the whole range, read by page number
-        (its pages are the list's own) until :meth:`resume` cuts it; None when that page
-        is empty. No other window opens meanwhile."""
-        self.page_size = max(self.page_size, count)
+    def first(self) -> Window:
+        """The run's first window: the whole range, read by page number (its pages are
+        the list's own) until :meth:`resume` cuts it. No other window opens meanwhile.
+        The caller lists it in ``windows`` once its page 1 shows records."""
         self.frontier = None
-        if not count:
-            return None
-        window = Window(probe.start, probe.end)
-        self.windows.append(window)
-        return window
+        return Window(self.whole.start, self.whole.end)
 
-    def resume(self, below: int) -> None:
+    def resume(self, below: int, span: float = 0.0) -> Window | None:
         """The first window was cut where the records passed on end, at ``below``:
         windows go on from there (inclusive: the records on that instant are read
-        again and de-duplicated, never missed)."""
+        again and de-duplicated, never missed). ``span``: milliseconds a page of it
+        spanned; the window below is then sized from that, ``depth`` pages of it, and
+        opened at once with no page 1 to size it (a round trip with little else on the
+        wire: nothing else is open then). None (no span): a probe sizes it."""
         self.frontier = below
+        if span <= 0:
+            return None
+        top, start = below, self.whole.start
+        edge = top - math.ceil(self.depth * span)
+        if edge <= (FLOOR if start is None else start):
+            window, self.frontier = Window(start, top), None
+        else:
+            window, self.frontier = Window(edge, top), edge
+        self.windows.append(window)
+        return window
 
     def opened(
         self, probe: Window, count: int, oldest: int | None, newest: int | None = None

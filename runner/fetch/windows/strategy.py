@@ -71,7 +71,15 @@ from runner.fetch.paging import (
 )
 from runner.fetch.windows.depth_cost import Choice
 from runner.fetch.windows.handover import Handover, Plain
-from runner.fetch.windows.in_order import SMALL_REPLY, InOrder, OpenWindow, Phase, label
+from runner.fetch.windows.in_order import (
+    SMALL_REPLY,
+    InOrder,
+    OpenWindow,
+    Phase,
+    cut_here,
+    label,
+)
+from runner.fetch.windows.outside import Early
 from runner.fetch.windows.plan import (
     CREATED,
     DEPTH,
@@ -94,14 +102,14 @@ class WindowRequest(PageRequest):
 
     window: OpenWindow | None = None
     probe: Window | None = None
-    first: bool = False  # the run's first request: page 1 of the whole list
     generation: int = 0  # the window's, when asked (a reply from before a re-read is stale)
+    early: int | None = None  # a page of the check past the windows, asked for this count
 
     @property
     def label(self) -> str:
         if self.window is not None:
             return label(self.window, self.number)
-        if self.probe is None or self.first:
+        if self.probe is None:
             return f"page {self.number}"
         return f"page {self.number} of {self.probe.label}"
 
@@ -130,12 +138,20 @@ class _Opening:
         self._ahead = ahead
         self._depth = depth
         self.then = Handover(body, records, whole, fallback)
+        self.early = Early(body)
         self.choice = Choice()
         self._probe: Window | None = None  # the opening request on its way
-        self._first: OpenWindow | None = None  # the first window, until it is passed on
+        self._newest: int | None = None  # the list's newest instant (the first page's top)
         self._turns = InOrder(records)
         self._wire = 0  # requests on their way
         self._pages = 0  # pages with records, every window's
+        # The first window is the whole range read by page number: its pages are known
+        # before any reply, so the first round asks pages 1, 2 ... as many as allowed
+        # (a list that ends inside it costs one round trip, as a plain loop's).
+        whole_range = self.plan.first()
+        first = OpenWindow(whole_range, depth(), first=True, deep=True, asked=0, came=set())
+        self._first: OpenWindow | None = first  # until it is passed on
+        self._turns.open.append(first)
 
     @property
     def ordered(self) -> bool:
@@ -166,8 +182,7 @@ class _Opening:
         wanted = self._turns.left < 2 * ahead and self._first is None
         if room and wanted and self._probe is None and (probe := self.plan.probe()):
             self._probe, self._wire = probe, self._wire + 1
-            first = not self.plan.windows
-            return WindowRequest(1, probe.body(self.body, 1), probe=probe, first=first)
+            return WindowRequest(1, probe.body(self.body, 1), probe=probe)
         for index, state in enumerate(self._turns.open):
             if index and not room:
                 break  # the head window's requests go out whatever is waiting
@@ -176,7 +191,20 @@ class _Opening:
                 self._wire += 1
                 body = state.window.body(self.body, page)
                 return WindowRequest(page, body, window=state, generation=state.generation)
+        if room and self._last_check():
+            count = self._turns.count
+            if (early := self.early.next(count, self._turns.size)) is not None:
+                self._wire += 1
+                return WindowRequest(early.number, early.body, early=count)
         return None
+
+    def _last_check(self) -> bool:
+        """Whether every record of the range is passed on (the last window's last page
+        may be on its way again) and the check for contacts outside every window is to
+        come: its first pages go out now (:class:`Early`)."""
+        if not self.plan.done or not self.then.checks or len(self._turns.open) > 1:
+            return False
+        return all(state.phase is Phase.CHECK for state in self._turns.open)
 
     def later(self, request: WindowRequest, size: int) -> bool:
         """Whether a reply of ``size`` bytes to ``request`` can wait for its turn
@@ -185,7 +213,9 @@ class _Opening:
         if self.ordered or size <= SMALL_REPLY:
             return False
         state = request.window
-        return state is not None and self._turns.later(state, request.number, request.generation)
+        if state is None or cut_here(state, request.number):
+            return False  # (where a window may be cut: read as it comes)
+        return self._turns.later(state, request.number, request.generation)
 
     def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
@@ -196,10 +226,29 @@ class _Opening:
         self._pages += bool(records)
         past_max_pages(self._pages, 2 * (self.max_pages + len(self.plan.windows)))
         state = request.window
+        if request.early is not None:
+            self.early.file(request.early, request.number, decoded)
+            return
         if state is None:
             self._opened(request, decoded, ids)
-        elif request.generation == state.generation:  # else asked before a re-read: stale
+            return
+        if state is self._first and request.number == 1 and decoded:
+            self._sized(state, len(decoded), ms(decoded[0].get(CREATED)))
+        if request.generation == state.generation:  # else asked before a re-read: stale
             self._turns.held += state.file(request.number, records, ids, self.plan.page_size)
+            if decoded and cut_here(state, request.number):
+                last = decoded[-1].get(CREATED)
+                self._turns.cut(state, len(decoded), last, request.number)
+
+    def _sized(self, first: OpenWindow, count: int, newest: int | None) -> None:
+        """The first window's page 1 came with ``count`` records, the newest created at
+        ``newest``: the page size, and the depth windows are sized to (the first one's
+        too, where its reply times decide)."""
+        self.plan.page_size = max(self.plan.page_size, count)
+        first.depth = self._turns.depth = max(self._depth(), window_pages(self.plan.page_size))
+        self.plan.depth = round(first.depth * self._turns.scale)
+        self.plan.windows.insert(0, first.window)
+        self._newest = newest
 
     def _opened(self, request: WindowRequest, records: list[Any], ids: list[Any]) -> None:
         assert request.probe is not None
@@ -209,14 +258,9 @@ class _Opening:
         size = max(self.plan.page_size, len(records), 1)
         depth = self._turns.depth = max(self._depth(), window_pages(size))
         self.plan.depth = round(depth * self._turns.scale)  # sized longer where it thins
-        if request.first:  # the whole range by page number, until _decide cuts it
-            window = self.plan.first(request.probe, len(records))
-        else:
-            window = self.plan.opened(request.probe, len(records), oldest, newest)
+        window = self.plan.opened(request.probe, len(records), oldest, newest)
         if window is not None:
-            first = request.first
-            state = OpenWindow(window, depth, first=first, deep=first, scale=self._turns.scale)
-            self._first = state if first else self._first
+            state = OpenWindow(window, depth, scale=self._turns.scale)
             self._turns.add(state, records, ids)
 
 
@@ -286,12 +330,15 @@ class Windows(_Opening):
                 more = False
             self._decide()
             out = self._turns.out
-            done = self.ordered or (self.plan.done and not self._turns.open)
+            # The check's first pages go out before it starts, and are waited for.
+            early = self.then.checks and not self.early.answered(self._turns.count)
+            done = self.ordered or (self.plan.done and not self._turns.open and not early)
             for page in out.pages(size, done):
                 past_max_pages(page[0], self.max_pages)
                 yield page
-            if done and not self.ordered:
-                self.then.check(self._turns.count, size)
+            if done and not self.ordered and self.then.check(self._turns.count, size):
+                assert self.then.outside is not None
+                yield from self.early.feed(self.then.outside, self._turns.count)
 
     def timed(self, request: WindowRequest, seconds: float) -> None:
         """``request`` was answered in ``seconds`` (at the first try): what depth costs."""
@@ -305,8 +352,8 @@ class Windows(_Opening):
         the wire, so the switch costs no request and no round trip; asked again each
         time it is twice as deep (:class:`Choice`)."""
         first = self._first
-        if first is None or self.ordered:
-            return
+        if first is None or self.ordered or first.out == 1:
+            return  # (nothing passed on yet: page 1, which sizes it, may still be on its way)
         if first.phase is Phase.DONE or first.end is not None:
             self._first = None  # the whole list fitted in it: nothing to decide
             return
@@ -326,7 +373,13 @@ class Windows(_Opening):
         if (stopped := first.stop()) is not None:
             below, held = stopped
             self._turns.held += held
-            self.plan.resume(below)
+            passed = max(1, first.out - 1)  # its pages, from its newest record down
+            span = (self._newest - below) / passed if self._newest is not None else 0.0
+            if (window := self.plan.resume(below, span)) is not None:
+                scale = self._turns.scale
+                depth = self._turns.depth
+                below_first = OpenWindow(window, depth, asked=0, came=set(), scale=scale)
+                self._turns.open.append(below_first)
             self._first = None
 
     def _stop(self, exc: OutOfOrder) -> None:

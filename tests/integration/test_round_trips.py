@@ -1,0 +1,89 @@
+"""The round trips of a default read (createdAt windows, the first one by page number)
+against the sandbox over a socket (issue 23): on a list of 1, 3 and 10 pages, on every
+data shape, as many in sequence as a plain loop that sends pages 1..k at once, and one
+more for the checks (the last page read again, the pages past the count without the
+range). Counted, not timed: a request is a round trip after another when it went out
+after that one's reply came; 150 ms a reply, so that a round's requests all go out
+before the first of them is answered."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bench.round_trips import Timed
+from runner.fetch.fetcher import PageFetcher
+from runner.fetch.transport import UrllibTransport
+from runner.sandbox import Sandbox
+from runner.sandbox.shapes import SHAPES, segment_filter
+from runner.spec.project import ApiSettings
+from tests.conftest import ANCHOR, full_body
+
+Start = Callable[..., Sandbox]
+AS_OF = dt.datetime.fromisoformat(ANCHOR.replace("Z", "+00:00"))
+
+
+def read(api: Sandbox, concurrency: int, body: dict[str, Any]) -> tuple[list[Any], Timed]:
+    settings = ApiSettings(base_url=api.url, concurrency=concurrency)
+    transport = Timed(UrllibTransport(settings, api.headers, concurrency + 1))
+    fetcher = PageFetcher(settings, api.options.token, body, transport=transport, as_of=AS_OF)
+    try:
+        ids = [r["_id"] for page in fetcher.pages() for r in page.records]
+    finally:
+        fetcher.close()
+    return ids, transport
+
+
+def everyone() -> dict[str, Any]:
+    return full_body(isContact=False, applicableFilters=[])
+
+
+def trips(api: Sandbox, concurrency: int, body: dict[str, Any]) -> list[int]:
+    """Round trips of five reads of the same list, each checked against the truth.
+    Replies come back in any order: a page answered before the empty one makes the
+    reader ask the next page, past the end, and while it is on its way the checks may
+    wait for a seat (as a loop's thread that asked it waits for its reply): so the
+    fewest of five is what the strategy costs, and the most one more at worst."""
+    counts = []
+    for _ in range(5):
+        ids, transport = read(api, concurrency, body)
+        assert ids == api.truth(body)
+        counts.append(transport.round_trips())
+        # Requests: a page each and the empty one, those asked past the end in the last
+        # round, the last page again and the check's two pages.
+        pages = math.ceil(len(ids) / 50)
+        assert len(transport.log) <= pages + 1 + concurrency + 3, transport.show()
+    return sorted(counts)
+
+
+@pytest.mark.parametrize("concurrency", [4, 8])
+@pytest.mark.parametrize("pages", [1, 3, 10])
+def test_a_short_list_costs_a_plain_loops_round_trips_and_one_for_its_checks(
+    sandbox: Start, pages: int, concurrency: int
+) -> None:
+    api = sandbox(users=50 * pages - 10, page_size=50, latency_ms=150, anchor=ANCHOR)
+    counts = trips(api, concurrency, everyone())
+    loop = math.ceil((pages + 1) / concurrency)  # pages 1..k at once until an empty one
+    # (before: page 1 alone, then the rest, then three checks one after another: 3, 5
+    # and 7 at 4 at once)
+    assert counts[0] <= loop + 1 and counts[-1] <= loop + 2, counts
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_two_round_trips(
+    sandbox: Start, shape: str
+) -> None:
+    # 150 contacts (the sparse shape's segment matches a few dozen of 2,000, the past
+    # shape's 99 of 400): at 4 at once, pages 1-4 in one round, the checks in the next.
+    users = {"sparse": 2000, "past": 400}.get(shape, 150)
+    api = sandbox(users=users, latency_ms=150, shape=shape, anchor=ANCHOR)
+    body = full_body(
+        **{"isContact": False, "applicableFilters": [], **segment_filter(shape, AS_OF)}
+    )
+    assert 0 < len(api.truth(body)) <= 150
+    counts = trips(api, 4, body)
+    assert counts[0] <= 2 and counts[-1] <= 3, counts
