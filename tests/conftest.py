@@ -6,6 +6,7 @@ import importlib.util
 import io
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -64,6 +65,14 @@ def cli_env(env: dict[str, str | None] | None = None) -> dict[str, str]:
         else:
             full[key] = value
     return full
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` of a child a test sends SIGINT: Ctrl-C at its default, as a terminal
+    starts a program. A child inherits an ignored SIGINT (a shell starts a job run with
+    ``&`` so, and ``make`` or CI may run the suite there), and Python then leaves it
+    ignored: the signal under test would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # ``segments`` with test hooks injected (tests/hooked.py): for runs a test stops or sizes.

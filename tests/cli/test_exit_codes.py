@@ -20,7 +20,16 @@ import pytest
 import runner.cli.commands
 from runner.errors import ExitCode, FetchError, Terminated, UsageError
 from runner.sandbox import Sandbox
-from tests.conftest import ANCHOR, ROOT, api_env, cli_env, make_project, run_cli, wait_for
+from tests.conftest import (
+    ANCHOR,
+    ROOT,
+    api_env,
+    cli_env,
+    make_project,
+    run_cli,
+    sigint_default,
+    wait_for,
+)
 
 Start = Callable[..., Sandbox]
 
@@ -254,6 +263,7 @@ def test_signal_mid_export_exits_with_its_code(
             env=cli_env(api_env(slow)),
             stdout=stdout,
             stderr=subprocess.PIPE,
+            preexec_fn=sigint_default,
         )
     err = bytearray()
     assert proc.stderr is not None

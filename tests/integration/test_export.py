@@ -26,6 +26,7 @@ from tests.conftest import (
     make_project,
     rendered_body,
     run_cli,
+    sigint_default,
     wait_for,
 )
 
@@ -178,6 +179,7 @@ def test_killed_export_keeps_previous_file(sandbox: Start, tmp_path: Path, sig: 
         env=cli_env(api_env(slow)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=sigint_default,
     )
     try:
         # Wait until the new file is really being written, then stop the run mid-way.
