@@ -240,24 +240,11 @@ class WindowPlan:
         self.frontier = None
         return Window(self.whole.start, self.whole.end)
 
-    def resume(self, below: int, span: float = 0.0) -> Window | None:
+    def resume(self, below: int) -> None:
         """The first window was cut where the records passed on end, at ``below``:
         windows go on from there (inclusive: the records on that instant are read
-        again and de-duplicated, never missed). ``span``: milliseconds a page of it
-        spanned; the window below is then sized from that, ``depth`` pages of it, and
-        opened at once with no page 1 to size it (a round trip with little else on the
-        wire: nothing else is open then). None (no span): a probe sizes it."""
+        again and de-duplicated, never missed)."""
         self.frontier = below
-        if span <= 0:
-            return None
-        top, start = below, self.whole.start
-        edge = top - math.ceil(self.depth * span)
-        if edge <= (FLOOR if start is None else start):
-            window, self.frontier = Window(start, top), None
-        else:
-            window, self.frontier = Window(edge, top), edge
-        self.windows.append(window)
-        return window
 
     def opened(
         self, probe: Window, count: int, oldest: int | None, newest: int | None = None

@@ -141,7 +141,6 @@ class _Opening:
         self.early = Early(body)
         self.choice = Choice()
         self._probe: Window | None = None  # the opening request on its way
-        self._newest: int | None = None  # the list's newest instant (the first page's top)
         self._turns = InOrder(records)
         self._wire = 0  # requests on their way
         self._pages = 0  # pages with records, every window's
@@ -233,22 +232,20 @@ class _Opening:
             self._opened(request, decoded, ids)
             return
         if state is self._first and request.number == 1 and decoded:
-            self._sized(state, len(decoded), ms(decoded[0].get(CREATED)))
+            self._sized(state, len(decoded))
         if request.generation == state.generation:  # else asked before a re-read: stale
             self._turns.held += state.file(request.number, records, ids, self.plan.page_size)
             if decoded and cut_here(state, request.number):
                 last = decoded[-1].get(CREATED)
                 self._turns.cut(state, len(decoded), last, request.number)
 
-    def _sized(self, first: OpenWindow, count: int, newest: int | None) -> None:
-        """The first window's page 1 came with ``count`` records, the newest created at
-        ``newest``: the page size, and the depth windows are sized to (the first one's
-        too, where its reply times decide)."""
+    def _sized(self, first: OpenWindow, count: int) -> None:
+        """The first window's page 1 came with ``count`` records: the page size, and the
+        depth windows are sized to (the first one's too, where its reply times decide)."""
         self.plan.page_size = max(self.plan.page_size, count)
         first.depth = self._turns.depth = max(self._depth(), window_pages(self.plan.page_size))
         self.plan.depth = round(first.depth * self._turns.scale)
         self.plan.windows.insert(0, first.window)
-        self._newest = newest
 
     def _opened(self, request: WindowRequest, records: list[Any], ids: list[Any]) -> None:
         assert request.probe is not None
@@ -373,13 +370,7 @@ class Windows(_Opening):
         if (stopped := first.stop()) is not None:
             below, held = stopped
             self._turns.held += held
-            passed = max(1, first.out - 1)  # its pages, from its newest record down
-            span = (self._newest - below) / passed if self._newest is not None else 0.0
-            if (window := self.plan.resume(below, span)) is not None:
-                scale = self._turns.scale
-                depth = self._turns.depth
-                below_first = OpenWindow(window, depth, asked=0, came=set(), scale=scale)
-                self._turns.open.append(below_first)
+            self.plan.resume(below)
             self._first = None
 
     def _stop(self, exc: OutOfOrder) -> None:
