@@ -59,11 +59,12 @@ def segment_for(api: Sandbox) -> str:
     return SEGMENT % orjson.dumps(wanted(api)).decode()
 
 
-def export(project: Path, api: Sandbox) -> tuple[bytes, dict[str, Any], str]:
+def export(project: Path, api: Sandbox, *options: str) -> tuple[bytes, dict[str, Any], str]:
     """The export's file, its results entry and its output; fails the test on an error."""
     done = run_cli(
-        "export", "--as-of", ANCHOR, "--results", "results.json", cwd=project, env=api_env(api)
-    )
+        "export", "--as-of", ANCHOR, "--results", "results.json", *options,
+        cwd=project, env=api_env(api),
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     entry = json.loads((project / "results.json").read_text())["results"][0]
     return (project / "out" / "shaped.jsonl").read_bytes(), entry, done.stdout
@@ -116,7 +117,13 @@ def test_every_shape_gives_the_file_page_numbers_give(
     for windows in ("true", "false"):
         project = make_project(tmp_path / windows, {"shaped": segment_for(api)}, RUNNER % windows)
         before = api.stats["requests"]
-        files[windows], entry, said[windows] = export(project, api)
+        # Where depth is free, at a fixed concurrency: at auto, slow start sends the deep
+        # pages of the first window with more on the wire than the shallow ones, and at 2
+        # ms a reply the server's own queueing reads as depth's cost (decisions measured
+        # over the 3 ms floor: 8 of 22 at auto, 2 of 28 at 8, on free lists): windows
+        # kept on a free list, 1.02-1.15 x the requests. Known, open (issue 23's note).
+        fixed = ("--concurrency", "8") if cost == 0 else ()
+        files[windows], entry, said[windows] = export(project, api, *fixed)
         requests[windows] = api.stats["requests"] - before
         assert (entry["windows"] >= 1) == (windows == "true") and entry["note"] == ""
     truth = api.truth(body_for(api))
