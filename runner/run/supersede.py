@@ -152,6 +152,8 @@ def earlier_path(plan: Plan, ws: Workspace) -> str | None:
     previous, path = plan.previous, plan.seg.output.path
     if previous is None or not previous.output_path or previous.output_template is None:
         return None
+    if "incremental" in (plan.seg.mode, previous.mode):
+        return None  # a window's file never replaces a whole audience's, nor the reverse
     if previous.output_path == path:
         return None
     seg = plan.seg

@@ -91,6 +91,9 @@ def place(
         yield Place("rclone", project, server)
 
 
+DAY_AFTER = "2026-11-26T00:00:00Z"
+
+
 def segment(path: str, output: str = "", holdout: str = "", name: str = "aud") -> str:
     text = (
         f"version: 1\nname: {name}\nfilter: {{isContact: false, applicableFilters: []}}\n"
@@ -285,6 +288,26 @@ def test_dated_files_of_other_days_stay_and_one_of_the_same_day_is_replaced(
         "aud-2026-11-26.jsonl",
         "aud-2026-11-26.jsonl.manifest.json",
     ]
+
+
+def test_an_incremental_run_after_a_full_one_keeps_the_full_export(
+    sandbox: Start, place: Place
+) -> None:
+    """A segment switched to ``mode: incremental`` writes a dated file of its window: the
+    whole audience the full run published before is not its to replace, nor the reverse.
+    (Found by review: the full export and its manifest were removed.)"""
+    api = sandbox(users=80, seed=15)
+    full = segment(place.path("aud.csv"), "columns: [_id]")
+    export(place, api, full)
+    whole = {n: b for n, b in place.files().items() if n.startswith("aud.csv")}
+    assert sorted(whole) == ["aud.csv", "aud.csv.manifest.json"]
+    export(place, api, full.replace("filter:", "mode: incremental\nfilter:"), DAY_AFTER)
+    after = place.files()
+    assert {n: after.get(n) for n in whole} == whole
+    dated = [n for n in after if n not in whole]
+    assert len(dated) == 2 and any(n.endswith(".csv.manifest.json") for n in dated), dated
+    export(place, api, full, "2026-11-27T00:00:00Z")  # back to full: the window's stay
+    assert all(n in place.files() for n in dated)
 
 
 @pytest.mark.usefixtures("preset_limit")
