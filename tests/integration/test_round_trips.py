@@ -68,9 +68,15 @@ def test_a_short_list_costs_a_plain_loops_round_trips_and_one_for_its_checks(
     api = sandbox(users=50 * pages - 10, page_size=50, latency_ms=150, anchor=ANCHOR)
     counts = trips(api, concurrency, everyone())
     loop = math.ceil((pages + 1) / concurrency)  # pages 1..k at once until an empty one
+    # Where the short last page is not the first of its round, a full page of that round
+    # may come first, as a reader would wish: it sends the next page at once, past the
+    # end, into a seat the checks then wait for (on a machine whose CPU is saturated, it
+    # always comes first: 10 pages at 4 counted 5 in every read). A loop pays no checks.
+    first = (pages - 1) // concurrency * concurrency + 1  # of the round with the last page
+    bound = loop + 1 + (pages != first)
     # (before: page 1 alone, then the rest, then three checks one after another: 3, 5
     # and 7 at 4 at once)
-    assert counts[0] <= loop + 1 and counts[-1] <= loop + 2, counts
+    assert counts[0] <= bound and counts[-1] <= bound + 1, counts
 
 
 @pytest.mark.parametrize("shape", SHAPES)

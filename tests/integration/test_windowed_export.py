@@ -171,15 +171,17 @@ def test_a_window_with_records_outside_it_stops_windowing(sandbox: Start) -> Non
 def test_max_pages_counts_the_lists_pages_as_page_numbers_do(
     sandbox: Start, tmp_path: Path
 ) -> None:
-    # 50 pages; two windows of 1,600 records at least
-    api = sandbox(users=2500, page_size=50, skip_cost_us=DEEP)
+    # 100 pages: the first window (32 pages) is decided at page 33, far above the list's
+    # end. (At 50 pages, a CPU-starved reader at 16 at once had seen the empty page 51
+    # before it passed page 33 on: the whole list in the first window, nothing to decide.)
+    api = sandbox(users=5000, page_size=50, skip_cost_us=DEEP)
     project = make_project(tmp_path, {"everyone": SEGMENT}, RUNNER % "  windows: true")
-    code, out, _ = export(project, api, "--max-pages", "49")
-    assert code == 1 and "stopped at max_pages 49 before the API's last page" in out
+    code, out, _ = export(project, api, "--max-pages", "99")
+    assert code == 1 and "stopped at max_pages 99 before the API's last page" in out
     assert not (project / "out" / "everyone.csv").exists()
     # Exactly the list's pages: windows read edge pages twice, and they do not count.
-    code, out, entry = export(project, api, "--max-pages", "50")
-    assert code == 0 and entry["pages"] == 50 and entry["windows"] > 1, out
+    code, out, entry = export(project, api, "--max-pages", "100")
+    assert code == 0 and entry["pages"] == 100 and entry["windows"] > 1, out
 
 
 @pytest.mark.parametrize("capacity", [2, 6, 12])
