@@ -50,9 +50,9 @@ class S3History:
 
     def __init__(self, prefix: S3Location, client: Any | None = None) -> None:
         if client is None:
-            import boto3
+            from runner.sinks.s3.session import new_session
 
-            client = boto3.session.Session().client("s3")  # credentials read now
+            client = new_session().client("s3")  # credentials read now
         self.objects = S3Objects(prefix, client)
         self.claim = KeyClaim(self.objects)
 

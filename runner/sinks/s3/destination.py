@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import boto3
 from botocore.config import Config
 
 from runner.errors import DestinationError
 from runner.locations import S3Location
 from runner.sinks.base import Upload
 from runner.sinks.s3.parts import S3Parts
+from runner.sinks.s3.session import new_session
 from runner.sinks.s3.target import S3Target
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def make_client(project: Project | None = None) -> Any:
         retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60
     )
     # A new session reads the credentials now (the default one keeps the first it found).
-    return boto3.session.Session().client(
+    return new_session().client(
         "s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config
     )
 
