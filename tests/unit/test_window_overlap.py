@@ -78,3 +78,20 @@ def test_a_page_out_of_order_after_the_shared_records_is_still_found(at: int) ->
     after = [c for c in before if c["_id"] not in deleted]
     with pytest.raises(OutOfOrder, match="later than the record before it"):
         read_in_order([page(after, 1), page(after, 2), early])
+
+
+@pytest.mark.parametrize("turn", [1, 10, 49])
+def test_the_page_above_handed_round_in_another_order_is_out_of_order(turn: int) -> None:
+    # An API that rotates instead of paging: page 2 holds page 1's records, turned.
+    first = page(contacts(200), 1)
+    with pytest.raises(OutOfOrder, match="later than the record before it"):
+        read_in_order([first, first[turn:] + first[:turn]])
+
+
+def test_pages_with_records_of_the_page_above_past_its_last_are_out_of_order() -> None:
+    before = contacts(200)
+    second = page(before, 2)
+    # page 2 again, but holding two of page 1's records after its own first ones
+    mixed = second[:10] + page(before, 1)[20:22] + second[12:]
+    with pytest.raises(OutOfOrder, match="later than the record before it"):
+        read_in_order([page(before, 1), mixed])

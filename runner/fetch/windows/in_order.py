@@ -169,9 +169,14 @@ class OpenWindow:
         the last record the page above has too: checked from the first, such a page
         seemed to go back in time, and the run took the API for one that does not list
         newest first and dropped its windows."""
-        seen, repeated = set(self.previous), 0
+        above, repeated = self.previous, 0
+        seen = set(above)
         if not seen.isdisjoint(ids):  # two C calls a page; rarely true
-            repeated = 1 + max(i for i, one in enumerate(ids) if one in seen)
+            shared = [i for i, one in enumerate(ids) if one in seen]
+            # The page above's last ones, in its order (an API that hands the same records
+            # round in another order is not paging: checked from the first, it fails).
+            if [ids[i] for i in shared] == above[len(above) - len(shared) :]:
+                repeated = shared[-1] + 1
         self.order.check(self.out, records, repeated)
         if ids == self.previous:
             raise PagingError(
