@@ -13,8 +13,6 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
-
 from runner.problems import Problem, did_you_mean
 from runner.spec import schema
 
@@ -45,7 +43,12 @@ def check(doc: Document, output: Mapping[str, Any], columns: Sequence[str]) -> l
 
 
 def _phone_region(doc: Document, region: Any) -> list[Problem]:
-    if not isinstance(region, str) or region in phonenumbers.SUPPORTED_REGIONS:
+    if not isinstance(region, str):
+        return []
+    # here, not at import: every `segments` command loads segments, few name a region
+    import phonenumbers
+
+    if region in phonenumbers.SUPPORTED_REGIONS:
         return []
     hint = " (did you mean 'GB'?)" if region == "UK" else ""
     hint = hint or did_you_mean(region, sorted(phonenumbers.SUPPORTED_REGIONS))
