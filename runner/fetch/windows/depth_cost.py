@@ -20,6 +20,29 @@ page 1 (a tenth more: about what windows add in requests; and at least
 server's work). Too few pages to tell: windows are kept (page numbers on a list where
 depth costs lose far more than windows where it does not).
 
+But pages read in order are deeper the later they go out, so the deep third is also the
+latest third, and time passes over it: a burst of a CPU-starved machine that lasts
+through it (at 2 ms a reply the whole third takes a few ms) reads as depth's cost. And
+at ``auto`` concurrency slow start sends the deep pages with more requests on the wire
+than the shallow ones, so the server's own queueing reads as depth's cost too. Both kept
+windows on lists where depth costs nothing, and nothing undid that (measured: 10 of 60
+exports of free lists beside a CPU hog, all at ``auto``). So where the pages say that
+depth costs, that is checked before windows are kept (:class:`Choice`): page 1 is asked
+again beside each of the next :data:`BESIDE` pages the first window asks for (every
+other one: spread over a few rounds), and windows are kept only when the deep pages
+cost clearly more than page 1 both ways, than the shallow third read earlier and than
+page 1 asked beside them. Page 1 asked beside deep pages goes out at the same moment,
+with as many on the wire: it meets the same burst and the same queue, and only depth
+tells it from them. The first window reads on by page number meanwhile (about ten
+pages more on a list where depth costs). Those requests are asked only where the
+pages looked dear: a free list on a quiet machine asks none, one
+that looked dear asks four (a few per cent of a list deep enough to decide, within the
+tenth that windows may add). They can only turn the answer to page numbers, the
+direction that is asked again below, where a wrong answer is found out; windows kept
+are kept to the end: the check comes before the one choice that is not undone (a way
+back from windows would hand the list to page numbers mid-list, from a count of records
+passed on, where a page can be lost or read twice).
+
 While the list goes on by page number, :class:`Choice` asks again each time it is
 twice as deep (pages 65, 129, 257 ... for windows of 32): what depth costs grows with
 depth and the noise does not, so a list sent to page numbers by a burst is found out
@@ -30,37 +53,49 @@ deep, :data:`CHECKS`: past that, a list read by page number keeps no time per pa
 'deep pages cost no more than page 1 (a page 32 deep: +0.0 ms on 50.0 ms)'
 >>> depth_cost({n: 0.02 + n * 0.0005 for n in range(1, 34)}, 32) is None  # 10 us a row
 True
+>>> burst = {n: 0.002 + 0.030 * (n > 22) for n in range(1, 34)}  # 2 ms, deep ones late
+>>> depth_cost(burst, 32) is None  # the deep third alone: it looks like depth
+True
+>>> depth_cost(burst, 32, beside=[0.032, 0.033, 0.032, 0.040])  # page 1 then: the same
+'deep pages cost no more than page 1 asked beside them (a page 32 deep: +0.0 ms on 32.0 ms)'
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 SHARE = 0.1  # a page at the window's depth this much slower than page 1: windows pay
 FLOOR_S = 0.003  # and at least this much slower (seconds): less is noise here
 PAGES = 6  # pages of the first window needed to tell anything
 CHECKS = 6  # decisions at most: at 33, 65, 129, 257, 513 and 1,025 pages of 50
+BESIDE = 4  # page 1 asked again beside this many deep pages, where they look dear
 
 
-def depth_cost(seconds: Mapping[int, float], depth: int) -> str | None:
+def depth_cost(
+    seconds: Mapping[int, float], depth: int, beside: Sequence[float] = ()
+) -> str | None:
     """Why page numbers beat windows for this list (None: windows pay, or too few pages
-    to tell). ``seconds``: reply time by page number of the first window's pages."""
+    to tell). ``seconds``: reply time by page number of the first window's pages;
+    ``beside``: reply times of page 1 asked beside its deep pages (none: not compared)."""
     if len(seconds) < PAGES:
         return None
     pages = sorted(seconds)
     third = max(2, len(pages) // 3)
     shallow, deep = pages[:third], pages[-third:]
-    span = statistics.mean(deep) - statistics.mean(shallow)
-    top = min(seconds[n] for n in shallow)
-    bottom = min(seconds[n] for n in deep)
-    extra = max(0.0, bottom - top) / span * depth if span > 0 else 0.0
-    if extra > max(SHARE * top, FLOOR_S):
-        return None
-    return (
-        f"deep pages cost no more than page 1 (a page {depth} deep: +{extra * 1000:.1f} ms "
-        f"on {top * 1000:.1f} ms)"
-    )
+    bottom, deepest = min(seconds[n] for n in deep), statistics.mean(deep)
+    # Against the shallow third (read earlier), then page 1 at the deep pages' moment.
+    against = [("", min(seconds[n] for n in shallow), deepest - statistics.mean(shallow))]
+    if beside:
+        against.append((" asked beside them", min(beside), deepest - 1))
+    for said, top, span in against:
+        extra = max(0.0, bottom - top) / span * depth if span > 0 else 0.0
+        if extra <= max(SHARE * top, FLOOR_S):
+            return (
+                f"deep pages cost no more than page 1{said} (a page {depth} deep: "
+                f"+{extra * 1000:.1f} ms on {top * 1000:.1f} ms)"
+            )
+    return None
 
 
 class Choice:
@@ -68,30 +103,68 @@ class Choice:
     where a page was asked twice), while it is read by page number: :meth:`due` when it
     is as deep as a window was sized, then twice as deep, four times ... up to
     :data:`CHECKS` times (see the module docstring); then no more is timed, so a list
-    read by page number to its end holds no time per page."""
+    read by page number to its end holds no time per page.
+
+    Where the pages say that depth costs, :meth:`decide` first asks for page 1 beside
+    the next :data:`BESIDE` pages (every other one) the first window asks for
+    (:meth:`beside`), and decides once they are all filed (:meth:`filed`), with their
+    times (``aside``): they count for that decision alone, the moment they went out."""
 
     def __init__(self) -> None:
         self.seconds: dict[int, float] = {}
+        self.aside: list[float] = []  # page 1 asked beside this decision's deep pages
         self.deciding = True
         self.check = 0  # pages passed on at the next decision (0: a window's depth + 1)
         self.checks = 0
+        self._wanted = 0  # pages to ask page 1 beside, still (every other page asked)
+        self._asked = 0  # page 1 asked beside pages, for this decision
+        self._filed = 0  # and filed
 
-    def timed(self, number: int, seconds: float) -> None:
-        if self.deciding:
+    @property
+    def asking(self) -> bool:
+        """Whether the decision waits for page 1 asked beside deep pages."""
+        return self._wanted > 0 or self._filed < self._asked
+
+    def timed(self, number: int, seconds: float, beside: int = 0) -> None:
+        """Page ``number`` came in ``seconds``; ``beside``: page 1 asked again beside
+        that page (:meth:`beside`)."""
+        if beside:
+            self.aside.append(seconds)
+        elif self.deciding:
             self.seconds[number] = min(seconds, self.seconds.get(number, seconds))
+
+    def beside(self) -> bool:
+        """Whether page 1 goes out again beside the page the first window just asked."""
+        if self._wanted <= 0:
+            return False
+        self._wanted -= 1
+        if self._wanted % 2:
+            return False  # every other page: spread over the time the deep pages take
+        self._asked += 1
+        return True
+
+    def filed(self) -> None:
+        """Page 1 asked beside a deep page came back (its time, if it came at the first
+        try, is in ``aside``)."""
+        self._filed += 1
 
     def due(self, passed: int, depth: int) -> bool:
         """Whether to decide, ``passed`` pages passed on of a window sized to ``depth``."""
         self.check = self.check or depth + 1
-        return passed >= self.check
+        return passed >= self.check and not self.asking
 
     def decide(self, depth: int) -> str | None:
-        """Why page numbers beat windows (None: windows pay, or too few pages to tell:
-        then no more is timed); asked again when twice as deep."""
-        why = depth_cost(self.seconds, depth)
+        """Why page numbers beat windows (None: windows pay, too few pages to tell, or
+        :attr:`asking`: page 1 is asked beside the next deep pages first, then due
+        again); asked again when twice as deep."""
+        why = depth_cost(self.seconds, depth, self.aside)
+        if why is None and not self._asked and len(self.seconds) >= PAGES:
+            self._wanted = 2 * BESIDE - 1  # (pages asked: page 1 beside every other one)
+            return None
         self.checks += 1
         self.deciding = why is not None and self.checks < CHECKS
         self.check = 2 * self.check - 1
+        self.aside, self._asked, self._filed = [], 0, 0
         if not self.deciding:
             self.seconds = {}
         return why
