@@ -119,6 +119,7 @@ class Choice:
         self._wanted = 0  # pages to ask page 1 beside, still (every other page asked)
         self._asked = 0  # page 1 asked beside pages, for this decision
         self._filed = 0  # and filed
+        self._said: str | None = None  # the last decision's answer
 
     @property
     def asking(self) -> bool:
@@ -154,13 +155,14 @@ class Choice:
         return passed >= self.check and not self.asking
 
     def decide(self, depth: int) -> str | None:
-        """Why page numbers beat windows (None: windows pay, too few pages to tell, or
-        :attr:`asking`: page 1 is asked beside the next deep pages first, then due
-        again); asked again when twice as deep."""
+        """Why page numbers beat windows (None: windows pay, or too few pages to tell);
+        asked again when twice as deep. While :attr:`asking` (page 1 is asked beside the
+        next deep pages first, then due again), the answer before this one holds."""
         why = depth_cost(self.seconds, depth, self.aside)
         if why is None and not self._asked and len(self.seconds) >= PAGES:
             self._wanted = 2 * BESIDE - 1  # (pages asked: page 1 beside every other one)
-            return None
+            return self._said
+        self._said = why
         self.checks += 1
         self.deciding = why is not None and self.checks < CHECKS
         self.check = 2 * self.check - 1
