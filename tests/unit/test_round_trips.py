@@ -120,16 +120,14 @@ def test_contacts_outside_every_window_cost_the_checks_round_then_a_page_at_a_ti
 
 
 def test_a_window_deeper_than_planned_is_cut_as_its_page_past_its_depth_comes() -> None:
-    # Depth costs (windows pay); the list is ten times denser below its first 4,400
+    # Depth costs (windows pay); the list is ten times denser below its first 4,000
     # contacts, so a window sized (by its page 1) in the sparse part that reaches into
     # the dense one is deeper than planned. One reply in seven comes a round late (a slow
     # page): a window past its depth is cut as its page past the depth comes, so the
     # windows below it go out while a slow page above it is still on its way, not once
-    # every page above is passed on. (4,400 each: the first window decides about ten
-    # pages deeper since it asks page 1 beside deep pages first, and a window below it
-    # must still reach the dense part.)
-    sparse = [END - i * 600_000 for i in range(4400)]
-    dense = [sparse[-1] - 1 - i * 60_000 for i in range(4400)]
+    # every page above is passed on.
+    sparse = [END - i * 600_000 for i in range(4000)]
+    dense = [sparse[-1] - 1 - i * 60_000 for i in range(4000)]
     records = [{"_id": i, "createdAt": text(s)} for i, s in enumerate(sparse + dense)]
     paging = windows(8)
     late: list[Any] = []  # (request, reply) answered a round after it was sent

@@ -104,12 +104,12 @@ class WindowRequest(PageRequest):
     probe: Window | None = None
     generation: int = 0  # the window's, when asked (a reply from before a re-read is stale)
     early: int | None = None  # a page of the check past the windows, asked for this count
-    beside: int = 0  # page 1 again, timed beside this page of the first window (depth_cost)
+    beside: int = 0  # page 1 again, timed beside deep pages: the Nth such (depth_cost)
 
     @property
     def label(self) -> str:
         if self.beside:
-            return f"page 1 (timed beside page {self.beside})"
+            return f"page 1 again (timing {self.beside})"
         if self.window is not None:
             return label(self.window, self.number)
         if self.probe is None:
@@ -223,7 +223,7 @@ class _Opening:
         """File a reply: it opens a window, or waits its turn in its window."""
         self._wire -= 1
         if request.beside:
-            self.choice.filed()  # its time is all it was asked for
+            self.choice.filed(request.beside)  # its time is all it was asked for
             return
         decoded = records if isinstance(records, list) else []
         ids = self.records.ids(request.number, decoded) if decoded else []
@@ -279,20 +279,14 @@ class Windows(_Opening):
     on by page number (windows do not pay); ``plan`` lists the windows opened.
     """
 
-    _beside = 0  # page 1 goes out again next, beside this page of the first window
-
     def next(self) -> WindowRequest | None:
-        """Page 1 again, timed, right after a page of the first window the depth decision
-        wants it beside (:meth:`Choice.beside`): at that moment, as many on the wire."""
-        if self._beside and self._first is not None and not self.ordered:
-            beside, self._beside = self._beside, 0
+        """Page 1 again, timed, where the depth decision wants it beside the deep pages
+        on the wire (:meth:`Choice.beside`); else :meth:`_Opening.next`."""
+        first = self._first
+        if first is not None and not self.ordered and (sent := self.choice.beside(first.asked)):
             self._wire += 1
-            return WindowRequest(1, self._first.window.body(self.body, 1), beside=beside)
-        request = super().next()
-        state = request.window if request is not None else None
-        if request and state and state is self._first and self.choice.beside():
-            self._beside = request.number
-        return request
+            return WindowRequest(1, first.window.body(self.body, 1), beside=sent)
+        return super().next()
 
     def pages(self, threads: Threads) -> Iterator[Page]:
         """Windows take replies as answered; page numbers, if they take over, in order."""
