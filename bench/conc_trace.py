@@ -16,50 +16,20 @@ Not part of `make bench`: it explains the offset-cost and capacity columns.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from bench.common import TOKEN, SandboxProcess
+from bench.traced import Traced
 from runner.fetch.concurrency import Adaptive
 from runner.fetch.fetcher import PageFetcher
-from runner.fetch.rounds import Ticket
-from runner.fetch.transport import Response, Transport, UrllibTransport
+from runner.fetch.transport import UrllibTransport
 from runner.spec import schema
 from runner.spec.project import ApiSettings
-
-
-class Traced:
-    """A transport that notes each request with the ticket of its slot (auto only)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.started = time.monotonic()
-        self.log: list[tuple[float, float, int | None, str, Ticket | None]] = []
-        self.slots: Adaptive | None = None
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
-        ticket = getattr(self.slots._local, "ticket", None) if self.slots else None
-        began, status = time.monotonic() - self.started, None
-        try:
-            with self.inner.post(label, body, deadline) as response:
-                status = response.status
-                yield response
-        finally:
-            with self._lock:
-                ended = time.monotonic() - self.started
-                self.log.append((began, ended, status, label, ticket))
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def watch(slots: Adaptive, started: float, out: list[str]) -> None:
@@ -146,7 +116,8 @@ def main(argv: list[str]) -> int:
         fetcher, traced = fetcher_for(args, api.url if api else args.url)
         decisions: list[str] = []
         if isinstance(fetcher.in_flight, Adaptive):
-            traced.slots = fetcher.in_flight
+            slots = fetcher.in_flight
+            traced.tag = lambda: getattr(slots._local, "ticket", None)
             watch(fetcher.in_flight, time.monotonic(), decisions)
         traced.started = time.monotonic()
         usage = time.process_time()
@@ -157,10 +128,10 @@ def main(argv: list[str]) -> int:
     finally:
         counts = api.stop() if api else {}
     report(traced, decisions, args.v)
-    most = max((t.active for *_, t in traced.log if t), default=0)
+    most = max((r.tag.active for r in traced.log if r.tag), default=0)
     print(
         f"{rows:,} rows in {seconds:.2f} s ({cpu:.2f} s CPU), {len(traced.log)} requests, "
-        f"{sum(1 for _, _, s, _, _ in traced.log if s == 429)} turned away, most on the "
+        f"{sum(1 for r in traced.log if r.status == 429)} turned away, most on the "
         f"wire {most}, settled {fetcher.settled}, {fetcher.windows} windows "
         f"{fetcher.read_as or fetcher.note} {counts}"
     )
@@ -172,7 +143,8 @@ def report(traced: Traced, decisions: list[str], verbose: bool) -> None:
     for line in decisions:
         lines.append((float(line.split()[0]), "  " + line))
     if verbose:
-        for began, ended, status, label, ticket in traced.log:
+        for r in traced.log:
+            began, ended, status, label, ticket = r.began, r.ended, r.status, r.label, r.tag
             where = (
                 f"depth {ticket.depth:4d}, {ticket.active:2d} on the wire, limit {ticket.limit:2d}"
                 if ticket

@@ -16,63 +16,21 @@ child, this file imports only ``runner``, from that tree).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
 import os
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runner.fetch.transport import Response, Transport
+from bench.traced import Traced
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = (1, 3, 10)
 SETTINGS: tuple[int | str, ...] = (4, 8, "auto")
 ANCHOR = "2026-11-25T00:00:00Z"
-
-
-class Timed:
-    """A transport that notes when each request went out and when its reply was read;
-    :meth:`round_trips` counts them (also used by ``tests/integration/test_round_trips.py``)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.log: list[tuple[float, float, str]] = []
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
-        began = time.monotonic()
-        try:
-            with self.inner.post(label, body, deadline) as response:
-                yield response
-        finally:
-            with self._lock:
-                self.log.append((began, time.monotonic(), label))
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def round_trips(self) -> int:
-        """The longest chain of requests each sent after the reply before it came."""
-        log = sorted(self.log)
-        best: list[int] = []
-        for began, _, _ in log:
-            before = [best[i] for i, (_, ended, _) in enumerate(log[: len(best)]) if ended <= began]
-            best.append(1 + max(before, default=0))
-        return max(best, default=0)
-
-    def show(self) -> str:
-        start = min((began for began, _, _ in self.log), default=0.0)
-        return "\n".join(
-            f"{b - start:6.3f} {e - start:6.3f} {label}" for b, e, label in sorted(self.log)
-        )
 
 
 def child(pages: int, concurrency: int | str) -> dict[str, int]:
@@ -87,7 +45,7 @@ def child(pages: int, concurrency: int | str) -> dict[str, int]:
     as_of = dt.datetime.fromisoformat(ANCHOR.replace("Z", "+00:00"))
     with Sandbox(options) as api:
         settings = ApiSettings(base_url=api.url, concurrency=concurrency)
-        timed = Timed(UrllibTransport(settings, api.headers, settings.max_concurrency + 1))
+        timed = Traced(UrllibTransport(settings, api.headers, settings.max_concurrency + 1))
         body = {**schema.filter_defaults(), "page": 1, "isExport": "none"}
         body.update(isContact=False, applicableFilters=[])
         fetcher = PageFetcher(settings, "t", body, transport=timed, as_of=as_of)

@@ -12,17 +12,15 @@ wait out their `Retry-After`).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
+from bench.traced import Traced
 from runner.fetch.concurrency import Learned
 from runner.fetch.fetcher import PageFetcher
-from runner.fetch.transport import Response, Transport, UrllibTransport
+from runner.fetch.transport import UrllibTransport
 from runner.sandbox import Sandbox, SandboxOptions
 from runner.sandbox.shapes import segment_filter
 from runner.spec import schema
@@ -30,48 +28,6 @@ from runner.spec.project import ApiSettings
 
 ANCHOR = "2026-11-25T00:00:00Z"
 USERS = 6000
-
-
-class Traced:
-    """A transport that notes each request: start and end (seconds from the run's
-    start), status, the requests on the wire as it went out, its label."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.log: list[tuple[float, float, int | None, int, str]] = []
-        self.started = time.monotonic()
-        self._on_wire = 0
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def post(self, label: str, body: bytes, deadline: float) -> Iterator[Response]:
-        with self._lock:
-            self._on_wire += 1
-            on_wire = self._on_wire
-        began, status = time.monotonic() - self.started, None
-        try:
-            with self.inner.post(label, body, deadline) as response:
-                status = response.status
-                yield response
-        finally:
-            with self._lock:
-                self._on_wire -= 1
-                ended = time.monotonic() - self.started
-                self.log.append((began, ended, status, on_wire, label))
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def idle(log: list[tuple[float, float, int | None, int, str]]) -> list[tuple[float, float]]:
-    """The stretches over 50 ms with no request on the wire."""
-    events = sorted([(s, 1) for s, *_ in log] + [(e, -1) for _, e, *_ in log])
-    gaps, on_wire, last = [], 0, 0.0
-    for at, change in events:
-        if on_wire == 0 and at - last > 0.05:
-            gaps.append((last, at))
-        on_wire, last = on_wire + change, at
-    return gaps
 
 
 def main(argv: list[str]) -> int:
@@ -104,14 +60,16 @@ def main(argv: list[str]) -> int:
             f"{shape}, concurrency {concurrency}, capacity {capacity}: {rows:,} rows in "
             f"{seconds:.2f} s, {api.gate.report()}, settled at {fetcher.settled}"
         )
-    gaps = idle(traced.log)
+    gaps = traced.idle()
     print(
         f"nothing on the wire {sum(b - a for a, b in gaps):.2f} s: "
         + ", ".join(f"{a:.2f}-{b:.2f}" for a, b in gaps)
     )
-    for began, ended, status, on_wire, label in sorted(traced.log):
-        if "-v" in argv or status != 200:
-            print(f"{began:7.3f} {ended:7.3f} {status} {on_wire:2d} on the wire  {label}")
+    for line, request in zip(
+        traced.show().splitlines(), sorted(traced.log, key=lambda r: r.began), strict=False
+    ):
+        if "-v" in argv or request.status != 200:
+            print(line)
     return 0
 
 

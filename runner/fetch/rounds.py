@@ -41,7 +41,7 @@ class Round:
         server's (a new connection's set-up is not the server queueing: a thread
         started for it, a TLS handshake); the new ones when there are no others (the
         run's first round)."""
-        return [reply for _, *reply in sorted(self.replies or self.fresh)]  # type: ignore[misc]
+        return [(wire, depth, took) for _, wire, depth, took in sorted(self.replies or self.fresh)]
 
     @property
     def latency(self) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bench.round_trips import Timed
+from bench.traced import Traced
 from runner.fetch.fetcher import PageFetcher
 from runner.fetch.transport import UrllibTransport
 from runner.sandbox import Sandbox
@@ -27,9 +27,9 @@ Start = Callable[..., Sandbox]
 AS_OF = dt.datetime.fromisoformat(ANCHOR.replace("Z", "+00:00"))
 
 
-def read(api: Sandbox, concurrency: int, body: dict[str, Any]) -> tuple[list[Any], Timed]:
+def read(api: Sandbox, concurrency: int, body: dict[str, Any]) -> tuple[list[Any], Traced]:
     settings = ApiSettings(base_url=api.url, concurrency=concurrency)
-    transport = Timed(UrllibTransport(settings, api.headers, concurrency + 1))
+    transport = Traced(UrllibTransport(settings, api.headers, concurrency + 1))
     fetcher = PageFetcher(settings, api.options.token, body, transport=transport, as_of=AS_OF)
     try:
         ids = [r["_id"] for page in fetcher.pages() for r in page.records]

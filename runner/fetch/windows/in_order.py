@@ -162,12 +162,21 @@ class OpenWindow:
 
     def check(self, records: list[Any], ids: list[Any]) -> None:
         """Page ``out`` in order, inside the window, not the page above once more. Its
-        first records may be the last ones of the page above, in their order, pushed
-        down by live data: the order goes on after them."""
+        first records may be the page above's last ones, checked there: pushed down by
+        contacts created since, or (this page answered first, contacts above deleted
+        before the page above was) the page above moved up onto them, without those of
+        them deleted meanwhile (r1 r2 r3 here, r3 last there). The order goes on after
+        the last record the page above has too: checked from the first, such a page
+        seemed to go back in time, and the run took the API for one that does not list
+        newest first and dropped its windows."""
         above, repeated = self.previous, 0
-        if ids and ids[0] in above:
-            start = above.index(ids[0])
-            repeated = len(above) - start if ids[: len(above) - start] == above[start:] else 0
+        seen = set(above)
+        if not seen.isdisjoint(ids):  # two C calls a page; rarely true
+            shared = [i for i, one in enumerate(ids) if one in seen]
+            # The page above's last ones, in its order (an API that hands the same records
+            # round in another order is not paging: checked from the first, it fails).
+            if [ids[i] for i in shared] == above[len(above) - len(shared) :]:
+                repeated = shared[-1] + 1
         self.order.check(self.out, records, repeated)
         if ids == self.previous:
             raise PagingError(
