@@ -39,6 +39,26 @@ class Phase(enum.Enum):
     DONE = "every record passed on"
 
 
+def shared_head(above: list[Any], ids: list[Any]) -> int:
+    """How many of a page's first records (ids ``ids``) the page above (``above``) ended
+    with, checked there: pushed down by contacts created since, or (this page answered
+    first, contacts above deleted before the page above was) the page above moved up
+    onto them, without those of them deleted meanwhile (r1 r2 r3 here, r3 last there).
+    The order check goes on after them: checked from the first, such a page seemed to
+    go back in time, and the run took the API for one that does not list newest first.
+    They must be the page above's last ones in its order: an API that hands the same
+    records round in another order is not paging (0: checked from the first, it fails).
+
+    >>> shared_head([7, 8, 1, 3], [1, 2, 3, 4]), shared_head([1, 2], [2, 1, 5])
+    (3, 0)
+    """
+    seen = set(above)
+    if seen.isdisjoint(ids):  # two C calls a page: the usual answer
+        return 0
+    shared = [i for i, one in enumerate(ids) if one in seen]
+    return shared[-1] + 1 if [ids[i] for i in shared] == above[len(above) - len(shared) :] else 0
+
+
 @dataclass
 class OpenWindow:
     """A window being read: pages asked, pages come and waiting, pages passed on."""
@@ -161,22 +181,9 @@ class OpenWindow:
         return oldest, self.ends(self.out)
 
     def check(self, records: list[Any], ids: list[Any]) -> None:
-        """Page ``out`` in order, inside the window, not the page above once more. Its
-        first records may be the page above's last ones, checked there: pushed down by
-        contacts created since, or (this page answered first, contacts above deleted
-        before the page above was) the page above moved up onto them, without those of
-        them deleted meanwhile (r1 r2 r3 here, r3 last there). The order goes on after
-        the last record the page above has too: checked from the first, such a page
-        seemed to go back in time, and the run took the API for one that does not list
-        newest first and dropped its windows."""
-        above, repeated = self.previous, 0
-        seen = set(above)
-        if not seen.isdisjoint(ids):  # two C calls a page; rarely true
-            shared = [i for i, one in enumerate(ids) if one in seen]
-            # The page above's last ones, in its order (an API that hands the same records
-            # round in another order is not paging: checked from the first, it fails).
-            if [ids[i] for i in shared] == above[len(above) - len(shared) :]:
-                repeated = shared[-1] + 1
+        """Page ``out`` in order, inside the window, not the page above once more; its
+        first records may be the page above's last ones (:func:`shared_head`)."""
+        repeated = shared_head(self.previous, ids)
         self.order.check(self.out, records, repeated)
         if ids == self.previous:
             raise PagingError(
