@@ -110,26 +110,18 @@ def test_each_shape_is_the_data_it_names(sandbox: Start) -> None:
 def test_every_shape_gives_the_file_page_numbers_give(
     sandbox: Start, tmp_path: Path, shape: str, cost: float
 ) -> None:
-    # Replies come back in any order (many at once); rows go out in the list's.
+    # Replies come back in any order (2 ms each, many at once); rows go out in the list's.
     users = 6000 if cost == 0 else 3000  # free: windows' few requests more, on 120 pages
-    # Free: 50 ms a reply, an API's own (the first window's 33 pages then take 200 ms,
-    # not 15: at 2 ms one burst of a CPU-starved machine slowed every deep page of it,
-    # read as depth's cost, and kept windows on a free list in about one CI run in two).
-    latency = 50 if cost == 0 else 2
-    api = sandbox(
-        users=users, page_size=50, seed=3, shape=shape, skip_cost_us=cost, latency_ms=latency
-    )
+    # Free at 2 ms and auto concurrency: a burst of a CPU-starved machine over the first
+    # window's deep pages, or slow start's queue, read as depth's cost and kept windows
+    # on a free list (about one CI run in two); the decision now asks page 1 beside the
+    # deep pages before it keeps them (runner/fetch/windows/depth_cost.py).
+    api = sandbox(users=users, page_size=50, seed=3, shape=shape, skip_cost_us=cost, latency_ms=2)
     files, requests, said = {}, {}, {}
     for windows in ("true", "false"):
         project = make_project(tmp_path / windows, {"shaped": segment_for(api)}, RUNNER % windows)
         before = api.stats["requests"]
-        # Where depth is free, at a fixed concurrency: at auto, slow start sends the deep
-        # pages of the first window with more on the wire than the shallow ones, and at 2
-        # ms a reply the server's own queueing reads as depth's cost (decisions measured
-        # over the 3 ms floor: 8 of 22 at auto, 2 of 28 at 8, on free lists): windows
-        # kept on a free list, 1.02-1.15 x the requests. Known, open (issue 23's note).
-        fixed = ("--concurrency", "8") if cost == 0 else ()
-        files[windows], entry, said[windows] = export(project, api, *fixed)
+        files[windows], entry, said[windows] = export(project, api)
         requests[windows] = api.stats["requests"] - before
         assert (entry["windows"] >= 1) == (windows == "true") and entry["note"] == ""
     truth = api.truth(body_for(api))

@@ -104,9 +104,12 @@ class WindowRequest(PageRequest):
     probe: Window | None = None
     generation: int = 0  # the window's, when asked (a reply from before a re-read is stale)
     early: int | None = None  # a page of the check past the windows, asked for this count
+    beside: int = 0  # page 1 again, timed beside deep pages: the Nth such (depth_cost)
 
     @property
     def label(self) -> str:
+        if self.beside:
+            return f"page 1 again (timing {self.beside})"
         if self.window is not None:
             return label(self.window, self.number)
         if self.probe is None:
@@ -219,6 +222,9 @@ class _Opening:
     def _take(self, request: WindowRequest, records: list[Any] | Later) -> None:
         """File a reply: it opens a window, or waits its turn in its window."""
         self._wire -= 1
+        if request.beside:
+            self.choice.filed(request.beside)  # its time is all it was asked for
+            return
         decoded = records if isinstance(records, list) else []
         ids = self.records.ids(request.number, decoded) if decoded else []
         # Requests too (edge pages twice, a moved window twice over): one never ending.
@@ -272,6 +278,15 @@ class Windows(_Opening):
     says why windowing stopped, if it did, ``then.switched`` why the first window read
     on by page number (windows do not pay); ``plan`` lists the windows opened.
     """
+
+    def next(self) -> WindowRequest | None:
+        """Page 1 again, timed, where the depth decision wants it beside the deep pages
+        on the wire (:meth:`Choice.beside`); else :meth:`_Opening.next`."""
+        first = self._first
+        if first is not None and not self.ordered and (sent := self.choice.beside(first.asked)):
+            self._wire += 1
+            return WindowRequest(1, first.window.body(self.body, 1), beside=sent)
+        return super().next()
 
     def pages(self, threads: Threads) -> Iterator[Page]:
         """Windows take replies as answered; page numbers, if they take over, in order."""
@@ -339,7 +354,7 @@ class Windows(_Opening):
 
     def timed(self, request: WindowRequest, seconds: float) -> None:
         """``request`` was answered in ``seconds`` (at the first try): what depth costs."""
-        self.choice.timed(request.number, seconds)
+        self.choice.timed(request.number, seconds, request.beside)
 
     def _decide(self) -> None:
         """Once the first window (the list's own pages, by page number) has passed on
@@ -358,8 +373,8 @@ class Windows(_Opening):
             if not self.choice.due(first.out - 1, first.depth):
                 return
             self.then.switched = self.choice.decide(first.depth) or ""
-            if self.then.switched:
-                return  # page numbers, until the next check
+            if self.then.switched or self.choice.asking:
+                return  # page numbers, until the next check (or page 1 beside deep pages)
         elif self.then.switched:
             return  # the last check (1,025 pages) said page numbers: to the end
         # Windows pay: the pages on their way are passed on first (deep ones: the
