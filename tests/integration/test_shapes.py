@@ -110,18 +110,24 @@ def test_each_shape_is_the_data_it_names(sandbox: Start) -> None:
 def test_every_shape_gives_the_file_page_numbers_give(
     sandbox: Start, tmp_path: Path, shape: str, cost: float
 ) -> None:
-    # Replies come back in any order (2 ms each, many at once); rows go out in the list's.
+    # Replies come back in any order (many at once); rows go out in the list's.
     users = 6000 if cost == 0 else 3000  # free: windows' few requests more, on 120 pages
-    # Free at 2 ms and auto concurrency: a burst of a CPU-starved machine over the first
-    # window's deep pages, or slow start's queue, read as depth's cost and kept windows
-    # on a free list (about one CI run in two); the decision now asks page 1 beside the
-    # deep pages before it keeps them (runner/fetch/windows/depth_cost.py).
-    api = sandbox(users=users, page_size=50, seed=3, shape=shape, skip_cost_us=cost, latency_ms=2)
+    # Free: 50 ms a reply, an API's own, and 8 at once. The depth decision's faults on a
+    # starved machine at 2 ms and auto (a burst over the deep pages, slow start's queue)
+    # are test_depth_decision*.py's; here, at 2 ms and auto, the sparse shape's list of a
+    # few pages took 14 requests against page numbers' 12 once in 18 loaded runs: replies
+    # racing in slow start, two pages asked past the end. Counted on a handful of
+    # requests, the bound is about the windows, not that race.
+    latency = 50 if cost == 0 else 2
+    api = sandbox(
+        users=users, page_size=50, seed=3, shape=shape, skip_cost_us=cost, latency_ms=latency
+    )
     files, requests, said = {}, {}, {}
     for windows in ("true", "false"):
         project = make_project(tmp_path / windows, {"shaped": segment_for(api)}, RUNNER % windows)
         before = api.stats["requests"]
-        files[windows], entry, said[windows] = export(project, api)
+        fixed = ("--concurrency", "8") if cost == 0 else ()
+        files[windows], entry, said[windows] = export(project, api, *fixed)
         requests[windows] = api.stats["requests"] - before
         assert (entry["windows"] >= 1) == (windows == "true") and entry["note"] == ""
     truth = api.truth(body_for(api))
