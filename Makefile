@@ -97,10 +97,10 @@ test-browser: $(DEV)
 AIRFLOW_VENV  := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-$(AIRFLOW_STAMP): pyproject.toml
+$(AIRFLOW_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8.0'
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8.0' 'pytest-timeout==2.3.1'
 	touch $(AIRFLOW_STAMP)
 
 test-airflow: $(RUN) $(AIRFLOW_STAMP)
