@@ -16,7 +16,7 @@ import pytest
 from runner.fetch.paging import NewRecords
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
-from runner.fetch.windows.depth_cost import BESIDE
+from runner.fetch.windows.depth_cost import BESIDE, Choice
 from runner.fetch.windows.plan import Range, text
 from runner.fetch.windows.strategy import WindowRequest, Windows
 from tests.unit.test_depth_cost import END, listing, plain, serve
@@ -139,3 +139,23 @@ def test_page_1_is_asked_beside_deep_pages_only_where_they_look_dear() -> None:
     labels = sorted(r.label for r in beside)
     assert labels == [f"page 1 again (timing {n})" for n in range(1, BESIDE + 1)]
     assert {r.body["createdAt"]["endsAt"] for r in beside} == {text(END)}
+
+
+def test_a_first_window_read_again_decides_without_waiting_for_page_1_beside() -> None:
+    # The deep pages look dear; page 1 is wanted beside the next 8 of them. One goes and
+    # comes back; then the first window is read again from page 1 (a reply cut short) and
+    # asks no deep page: the decision must not wait for the other 7 for ever (the list
+    # was read by page number to its end, one page at a time, windows never used).
+    choice = Choice()
+    for page in range(1, 34):
+        choice.timed(page, 0.020 + 0.0005 * page)  # 10 us a skipped row of 50
+    assert choice.due(33, 32)
+    assert choice.decide(32) is None and choice.asking  # first: page 1 beside them
+    sent = choice.beside(34)
+    choice.timed(1, 0.020, sent)
+    choice.filed(sent)
+    assert choice.asking and not choice.due(10_000, 32)  # 7 more wanted
+    choice.no_more_beside()
+    assert not choice.asking and choice.due(10_000, 32)
+    assert choice.decide(32) is None and not choice.asking  # windows pay: decided
+    assert not choice.deciding

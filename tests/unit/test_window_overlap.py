@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runner.fetch.windows.in_order import OpenWindow
+from runner.fetch.windows.in_order import OpenWindow, shared_head
 from runner.fetch.windows.plan import CREATED, OutOfOrder, Window, text
 
 TOP = 1_764_028_800_000  # 2025-11-25T00:00:00.000Z
@@ -95,3 +95,30 @@ def test_pages_with_records_of_the_page_above_past_its_last_are_out_of_order() -
     mixed = second[:10] + page(before, 1)[20:22] + second[12:]
     with pytest.raises(OutOfOrder, match="later than the record before it"):
         read_in_order([page(before, 1), mixed])
+
+
+def test_records_of_the_page_above_mid_page_are_out_of_order_even_as_its_tail() -> None:
+    # page 2's own first ten, then page 1's last two (its tail, in its order), then the
+    # rest of page 2: contact 49 after contact 60 is out of order wherever it comes from
+    before = contacts(200)
+    second = page(before, 2)
+    mixed = second[:10] + page(before, 1)[48:50] + second[12:]
+    with pytest.raises(OutOfOrder, match="later than the record before it"):
+        read_in_order([page(before, 1), mixed])
+
+
+@pytest.mark.parametrize("where", [0, 25, 49])
+def test_contacts_without_an_id_on_both_pages_match_none(where: int) -> None:
+    # An id-less contact on each page (a blank email): None is no record both hold.
+    before = contacts(200)
+    new = [{"_id": -n, CREATED: text(TOP + n)} for n in range(1, 4)]
+    after = sorted(new, key=lambda c: c[CREATED], reverse=True) + before
+    first, pushed = page(before, 1), page(after, 2)  # page 2 read after three arrived
+    first[where] = {**first[where], "_id": None}
+    pushed[20] = {**pushed[20], "_id": None}
+    window = OpenWindow(Window(None, TOP), depth=8)
+    for records in (first, pushed):
+        ids = [r["_id"] for r in records]
+        window.check(records, ids)  # in order: no OutOfOrder
+        window.passed(records, ids, records)
+    assert shared_head([c["_id"] for c in first], [c["_id"] for c in pushed]) in (2, 3)

@@ -131,6 +131,7 @@ class Choice:
         self._after: dict[int, int] = {}  # the page each went after, by its number in all
         self._filed = 0  # of this decision's, filed
         self._said: str | None = None  # the last decision's answer
+        self._none = False  # page 1 is no more asked beside (the first window read again)
 
     @property
     def asking(self) -> bool:
@@ -156,6 +157,12 @@ class Choice:
         self._after[self.sent] = asked
         return self.sent
 
+    def no_more_beside(self) -> None:
+        """The first window asks no more deep pages for page 1 to go beside (it is read
+        again from page 1): this decision and the later ones are taken with the pairs
+        filed, or without (the deep pages against the shallow ones alone)."""
+        self._wanted, self._none = 0, True
+
     def filed(self, beside: int) -> None:
         """Page 1 asked beside a deep page, the Nth, came back (its time, if it came at
         the first try, is in ``aside``); one of an earlier decision counts for none."""
@@ -173,7 +180,7 @@ class Choice:
         asked again when twice as deep. While :attr:`asking` (page 1 is asked beside the
         next deep pages first, then due again), the answer before this one holds."""
         why = depth_cost(self.seconds, depth, self.aside)
-        if why is None and not self._after and len(self.seconds) >= PAGES:
+        if why is None and not self._after and len(self.seconds) >= PAGES and not self._none:
             self._wanted = BESIDE
             return self._said
         self._said = why

@@ -44,8 +44,9 @@ def shared_head(above: list[Any], ids: list[Any]) -> int:
     with, checked there: pushed down by contacts created since, or (this page answered
     first, contacts above deleted before the page above was) the page above moved up
     onto them, without those of them deleted meanwhile (r1 r2 r3 here, r3 last there).
-    The order check goes on after them: checked from the first, such a page seemed to
-    go back in time, and the run took the API for one that does not list newest first.
+    The page is then not compared with the page above's last record: checked against
+    it, such a page seemed to go back in time, and the run took the API for one that
+    does not list newest first. (It is still checked in itself from its first record.)
     They must be the page above's last ones in its order: an API that hands the same
     records round in another order is not paging (0: checked from the first, it fails).
 
@@ -55,8 +56,11 @@ def shared_head(above: list[Any], ids: list[Any]) -> int:
     seen = set(above)
     if seen.isdisjoint(ids):  # two C calls a page: the usual answer
         return 0
+    above = [one for one in above if one is not None]  # contacts without an id match none
+    seen.discard(None)
     shared = [i for i, one in enumerate(ids) if one in seen]
-    return shared[-1] + 1 if [ids[i] for i in shared] == above[len(above) - len(shared) :] else 0
+    tail = above[len(above) - len(shared) :]
+    return shared[-1] + 1 if shared and [ids[i] for i in shared] == tail else 0
 
 
 @dataclass

@@ -295,20 +295,22 @@ class Order:
 
     def check(self, number: int, records: Sequence[Any], repeated: int = 0) -> int | None:
         """The oldest instant on the page (None when empty); raises :class:`OutOfOrder`.
-        Its first ``repeated`` records were read on the page above (live data pushed them
-        down) and checked there: the order goes on after them."""
+        Its first ``repeated`` records were the page above's last ones (live data moved
+        them, :func:`~runner.fetch.windows.in_order.shared_head`): the page is then not
+        compared with the page above's last record (it may be one deleted since), but
+        still checked in itself from its first record, under the window's upper edge."""
         raw: list[Any] = [r.get(CREATED) if isinstance(r, dict) else None for r in records]
         values: list[str] = (
             raw if all_canonical(raw) else [self._normal(number, i, v) for i, v in enumerate(raw)]
         )
-        previous = self.last or self.high
-        newest_first = [previous, *values[repeated:]]
+        previous = self.high if repeated else self.last or self.high
+        newest_first = [previous, *values]
+        values_left: list[str] = []
         if all(map(operator.ge, newest_first, newest_first[1:])):  # no Python step a record
             previous = newest_first[-1]
-            values_left: list[str] = []
         else:
-            values_left = values[repeated:]
-        for index, value in enumerate(values_left, repeated):
+            values_left = values
+        for index, value in enumerate(values_left):
             if value > previous:
                 if value > self.high:
                     raise OutOfOrder(self._outside(number, index, value))

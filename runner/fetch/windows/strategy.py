@@ -283,7 +283,9 @@ class Windows(_Opening):
         """Page 1 again, timed, where the depth decision wants it beside the deep pages
         on the wire (:meth:`Choice.beside`); else :meth:`_Opening.next`."""
         first = self._first
-        if first is not None and not self.ordered and (sent := self.choice.beside(first.asked)):
+        if first is not None and first.phase is not Phase.FIRST:
+            self.choice.no_more_beside()  # read again from page 1: it asks no deep page now
+        elif first is not None and not self.ordered and (sent := self.choice.beside(first.asked)):
             self._wire += 1
             return WindowRequest(1, first.window.body(self.body, 1), beside=sent)
         return super().next()
