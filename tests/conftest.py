@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import pickle
 import signal
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,6 +208,19 @@ def api_env(api: Sandbox, token: str | None = None) -> dict[str, str | None]:
         "FLOWMATIX_API_URL": api.url,
         "FLOWMATIX_TOKEN": api.options.token if token is None else token,
     }
+
+
+def export_ok(
+    project: Path, api: Sandbox, *options: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``segments export`` of ``project`` against ``api`` at :data:`ANCHOR`, which must
+    succeed: its output and its ``--results`` entry (the first segment's)."""
+    done = run_cli(
+        "export", "--as-of", ANCHOR, "--results", "results.json", *options,
+        cwd=project, env=api_env(api),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done, json.loads((project / "results.json").read_text())["results"][0]
 
 
 @contextmanager

@@ -8,7 +8,6 @@ at a fixed 8. (A CPU hog beside them: ``bench/decisions.py``, which counts decis
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -19,13 +18,11 @@ import pytest
 
 from runner.sandbox import Sandbox
 from tests.conftest import (
-    ANCHOR,
     EVERYONE_IDS,
     WINDOWS_RUNNER,
-    api_env,
+    export_ok,
     full_body,
     make_project,
-    run_cli,
 )
 
 Start = Callable[..., Sandbox]
@@ -77,12 +74,7 @@ def test_a_starved_machine_reads_a_free_list_by_page_numbers_and_a_deep_one_by_w
     monkeypatch.setattr(api, "page", burst)
     project = make_project(tmp_path, {"everyone": EVERYONE_IDS}, WINDOWS_RUNNER % "true")
     fixed = () if concurrency == "auto" else ("--concurrency", concurrency)
-    done = run_cli(
-        "export", "--as-of", ANCHOR, "--results", "results.json", *fixed,
-        cwd=project, env=api_env(api),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    entry = json.loads((project / "results.json").read_text())["results"][0]
+    done, entry = export_ok(project, api, *fixed)
     ids = (project / "out" / "everyone.csv").read_text("utf-8-sig").splitlines()[1:]
     assert ids == api.truth(full_body(isContact=False, applicableFilters=[]))
     assert burst.stalled > 20  # the burst was there, over the deep pages

@@ -9,7 +9,6 @@ edge, a window that moves) hold on every shape."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.sandbox.shapes import RARE, SHAPES, segment_filter
 from runner.spec.project import ApiSettings, RetryPolicy
-from tests.conftest import ANCHOR, WINDOWS_RUNNER, api_env, full_body, make_project, run_cli
+from tests.conftest import ANCHOR, WINDOWS_RUNNER, export_ok, full_body, make_project
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -61,12 +60,7 @@ def segment_for(api: Sandbox) -> str:
 
 def export(project: Path, api: Sandbox, *options: str) -> tuple[bytes, dict[str, Any], str]:
     """The export's file, its results entry and its output; fails the test on an error."""
-    done = run_cli(
-        "export", "--as-of", ANCHOR, "--results", "results.json", *options,
-        cwd=project, env=api_env(api),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    entry = json.loads((project / "results.json").read_text())["results"][0]
+    done, entry = export_ok(project, api, *options)
     return (project / "out" / "shaped.jsonl").read_bytes(), entry, done.stdout
 
 
