@@ -9,6 +9,7 @@ edge, a window that moves) hold on every shape."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -173,6 +174,57 @@ def test_a_window_that_moves_on_every_shape_loses_nothing(sandbox: Start, shape:
     ids, fetcher = fetch(api, body, concurrency=8)
     assert fetcher.note == "" and len(ids) == len(set(ids))
     assert truth <= set(ids) <= truth | set(api.inserted)
+
+
+class BottomUp:
+    """Page 1 of the run's list (the first request's) answered only once a page 2
+    of it asked meanwhile was (or half a second passed, when none is on its way): the
+    first pages answered bottom up, as a loaded server may. ``reversed``: how often page
+    2 was answered while a page 1 waited."""
+
+    def __init__(self, api: Sandbox) -> None:
+        self.page, self.lock, self.reversed = api.page, threading.Lock(), 0
+        self.waiting: list[threading.Event] = []
+        self.first: Any = None  # the createdAt range of the first request: the run's list
+
+    def __call__(self, body: dict[str, Any]) -> bytes:
+        with self.lock:
+            self.first = body.get("createdAt") if self.first is None else self.first
+        ours = body.get("createdAt") == self.first
+        if ours and body["page"] == 1:
+            served = threading.Event()
+            with self.lock:
+                self.waiting.append(served)
+            served.wait(0.5)
+        reply: bytes = self.page(body)
+        if ours and body["page"] == 2:
+            with self.lock:
+                self.reversed += len(self.waiting)
+                for event in self.waiting:
+                    event.set()
+                self.waiting.clear()
+        return reply
+
+
+@pytest.mark.parametrize(
+    ("shape", "windows"), [*((shape, True) for shape in SHAPE_NAMES), ("sparse", False)]
+)
+def test_pages_answered_bottom_up_while_contacts_are_put_in_lose_nothing(
+    sandbox: Start, monkeypatch: pytest.MonkeyPatch, shape: str, windows: bool
+) -> None:
+    # Page 2 answered before page 1, a contact put in on top between them: the record at
+    # their boundary is on neither, and no record repeats where the list has two pages
+    # (sparse). The last page read again shows it moved down: the list is read once more,
+    # in order (the first window lost that record before it looked).
+    api = sandbox(users=3000, page_size=25, seed=8, shape=shape, churn=1, churn_at="top")
+    bottom_up = BottomUp(api)
+    monkeypatch.setattr(api, "page", bottom_up)
+    body = body_for(api)
+    truth = set(api.truth(body))
+    ids, fetcher = fetch(api, body, concurrency=8, windows=windows)
+    assert bottom_up.reversed > 0 and fetcher.note == ""
+    assert len(ids) == len(set(ids)) and truth <= set(ids) <= truth | set(api.inserted)
+    assert fetcher.reread  # the moved list was read once more
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -25,10 +25,9 @@ from runner.fetch.paging import Later, NewRecords
 from runner.fetch.transport import Retryable
 from runner.fetch.windows.plan import CREATED, Order, Window, ms
 
-# A page that came early waits as its bytes (Later: a fifth of the memory of its
-# records) and is decoded in its turn. If its bytes are not a page (raises Retryable),
-# its window is read again from page 1, in order: asked again so late, this page alone
-# would come from a list live data may have moved since.
+# A page that came early waits as its bytes (Later) and is decoded in its turn; bytes
+# that are not a page (Retryable) read its window again from page 1, in order (asked
+# again so late, that page alone would come from a list live data may have moved since).
 SMALL_REPLY = 4096  # bytes: a reply this small is decoded as it comes (an empty page)
 
 
@@ -75,7 +74,7 @@ class OpenWindow:
     came: set[int] = field(default_factory=lambda: {1})  # pages answered
     out: int = 1  # the next page to pass on
     end: int | None = None  # the first empty page
-    parallel: bool = False  # a page was asked before the one above it came
+    parallel: bool = False  # a page past 1 was asked before the one above it came
     moved: bool = False  # a record repeated inside the window (not on its upper edge)
     waiting: bool = False  # a request of this window is on its way (AGAIN)
     generation: int = 0  # how many times it was read from page 1 again
@@ -112,7 +111,7 @@ class OpenWindow:
         if self.end is not None and page >= self.end:
             return None
         self.asked = page
-        self.parallel = self.parallel or page - 1 not in self.came
+        self.parallel = self.parallel or (page > 1 and page - 1 not in self.came)
         return page
 
     @property
@@ -231,6 +230,22 @@ def cut_here(state: OpenWindow, number: int) -> bool:
     return fresh and not state.deep and number == state.depth + 1
 
 
+def moved(state: OpenWindow, tail: list[Any]) -> tuple[int, bool]:
+    """How the last page of ``state`` moved from when it came to ``tail`` (its ids read
+    again, every page passed on): up by how many places (contacts deleted above it: the
+    record at a page boundary below them is never read, even in order), and whether,
+    read in parallel, it is not as it came (contacts put in above it, between a page
+    and the one above it answered after it, skip the record at their boundary, and none
+    need repeat where pages come bottom up). As sets: ties may come in another order.
+
+    >>> window = OpenWindow(Window(None, 0), 4, previous=["c", "d"], parallel=True)
+    >>> moved(window, ["d"]), moved(window, ["b", "c"]), moved(window, ["c", "d"])
+    ((1, True), (0, True), (0, False))
+    """
+    pushed = state.parallel and not state.generation and set(tail) != set(state.previous)
+    return moved_up(state.previous, tail), pushed
+
+
 def label(state: OpenWindow, number: int) -> str:
     """``page 3``, or ``page 3 of createdAt A to B`` past the first window."""
     return f"page {number}" if state.first else f"page {number} of {state.window.label}"
@@ -242,10 +257,8 @@ class InOrder:
     to decode). ``moved``: a window read in parallel moved and is read once more."""
 
     def __init__(self, records: NewRecords) -> None:
-        self.records = records
-        self.open: deque[OpenWindow] = deque()
-        self.held = 0
-        self.moved = False
+        self.records, self.open = records, deque[OpenWindow]()
+        self.held, self.moved = 0, False
         self.out = Repage()
         self.size = 1  # the API's page size, as far as seen (a full page holds this many)
         self.cuts = 0  # windows opened below windows cut
@@ -299,12 +312,10 @@ class InOrder:
             self.scale = min(16.0, max(1.0, state.scale * state.depth / pages))
 
     def _still(self, state: OpenWindow) -> bool:
-        """Whether ``state``, every page passed on, did not move up while it was read.
-        A contact deleted in a window above the page being read moves the pages below it
-        up, and the contact at the next boundary is never read, even in order. So the
-        last page is read again (one request; none for a one-page window): moved up, the
-        window is read once more, in order; moved up again, the run fails. False while
-        that page is on its way, or the window is read again."""
+        """Whether ``state``, every page passed on, did not move while it was read: its
+        last page is read again (one request; none for a one-page window) and compared
+        (:func:`moved`). Moved, the window is read once more, in order; moved up again,
+        the run fails. False while that page is on its way, or the window is read again."""
         if state.out <= 2 or state.checked == state.generation:
             return True
         if state.phase is not Phase.CHECK:
@@ -312,18 +323,18 @@ class InOrder:
             return False
         if state.tail is None:
             return False
-        state.checked, moved = state.generation, moved_up(state.previous, state.tail)
-        if moved and state.generation:
+        state.checked, (up, pushed) = state.generation, moved(state, state.tail)
+        if up and state.generation:
             where = "its first window" if state.first else state.window.label
             raise PagingError(
                 "contacts were deleted while the list was read, and again while it was read "
-                f"a second time ({where}: its last page moved up by {moved:,}): contacts "
+                f"a second time ({where}: its last page moved up by {up:,}): contacts "
                 "listed below a deleted one may have been skipped; nothing published (run it "
                 "again)"
             )
-        if moved:
+        if up or pushed:
             self.read_again(state)
-        return not moved
+        return not (up or pushed)
 
     def read_again(self, state: OpenWindow) -> None:
         """Read ``state`` once more from page 1, in order: what it passed on already is

@@ -27,8 +27,10 @@ a shift only repeats records; read in parallel, a later page can be read before 
 earlier one and a shift in between skips records at that boundary. A contact put in
 above pages already read pushes their last records into the next page, where they
 repeat: so a window read in parallel in which a record repeats (one not on its upper
-edge, which the window above shares) is read once more, in order (``reread``). A
-deletion is seen as page numbers see it: not below page 1.
+edge, which the window above shares) is read once more, in order (``reread``); so is
+one whose last page, read again, is not as it came (pages answered bottom up repeat
+nothing: :func:`~runner.fetch.windows.in_order.moved`). A deletion is seen as page
+numbers see it: not below page 1.
 
 Every page is checked (:class:`~runner.fetch.windows.plan.Order`): records newest first and
 inside their window. When a page fails that check the strategy stops windowing, says
