@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runner.fetch.windows.in_order import OpenWindow, shared_head
+from runner.fetch.windows.open_window import OpenWindow, shared_head
 from runner.fetch.windows.plan import CREATED, OutOfOrder, Window, text
 
 TOP = 1_764_028_800_000  # 2025-11-25T00:00:00.000Z

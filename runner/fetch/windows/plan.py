@@ -296,7 +296,7 @@ class Order:
     def check(self, number: int, records: Sequence[Any], repeated: int = 0) -> int | None:
         """The oldest instant on the page (None when empty); raises :class:`OutOfOrder`.
         Its first ``repeated`` records were the page above's last ones (live data moved
-        them, :func:`~runner.fetch.windows.in_order.shared_head`): the page is then not
+        them, :func:`~runner.fetch.windows.open_window.shared_head`): the page is then not
         compared with the page above's last record (it may be one deleted since), but
         still checked in itself from its first record, under the window's upper edge."""
         raw: list[Any] = [r.get(CREATED) if isinstance(r, dict) else None for r in records]

@@ -29,7 +29,7 @@ above pages already read pushes their last records into the next page, where the
 repeat: so a window read in parallel in which a record repeats (one not on its upper
 edge, which the window above shares) is read once more, in order (``reread``); so is
 one whose last page, read again, is not as it came (pages answered bottom up repeat
-nothing: :func:`~runner.fetch.windows.in_order.moved`). A deletion is seen as page
+nothing: :func:`~runner.fetch.windows.open_window.moved`). A deletion is seen as page
 numbers see it: not below page 1.
 
 Every page is checked (:class:`~runner.fetch.windows.plan.Order`): records newest first and
@@ -73,14 +73,8 @@ from runner.fetch.paging import (
 )
 from runner.fetch.windows.depth_cost import Choice
 from runner.fetch.windows.handover import Handover, Plain
-from runner.fetch.windows.in_order import (
-    SMALL_REPLY,
-    InOrder,
-    OpenWindow,
-    Phase,
-    cut_here,
-    label,
-)
+from runner.fetch.windows.in_order import SMALL_REPLY, InOrder
+from runner.fetch.windows.open_window import OpenWindow, Phase, cut_here, label
 from runner.fetch.windows.outside import Early
 from runner.fetch.windows.plan import (
     CREATED,

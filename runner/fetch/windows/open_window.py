@@ -1,0 +1,276 @@
+"""A ``createdAt`` window being read (:class:`OpenWindow`): the pages asked, those come
+and waiting for their turn, those passed on; and, once every page is passed on, the
+pages it reads again to see that live data did not move it meanwhile (:class:`Recheck`,
+:func:`moved`). :class:`~runner.fetch.windows.in_order.InOrder` keeps them in order.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.errors import PagingError
+from runner.fetch.end import moved_up
+from runner.fetch.paging import Later
+from runner.fetch.windows.plan import CREATED, Order, Window, ms
+
+Keep = Callable[[list[Any], list[Any]], list[Any]]  # a page's records not read before
+
+
+class Phase(enum.Enum):
+    FIRST = "pages asked ahead, passed on in order"
+    AGAIN = "it moved: the window once more, one page at a time"
+    CHECK = "every page passed on: its last page read again, to see it did not move up"
+    DONE = "every record passed on"
+
+
+def shared_head(above: list[Any], ids: list[Any]) -> int:
+    """How many of a page's first records (ids ``ids``) the page above (``above``) ended
+    with, checked there: pushed down by contacts created since, or (this page answered
+    first, contacts above deleted before the page above was) the page above moved up
+    onto them, without those of them deleted meanwhile (r1 r2 r3 here, r3 last there).
+    The page is then not compared with the page above's last record: checked against
+    it, such a page seemed to go back in time, and the run took the API for one that
+    does not list newest first. (It is still checked in itself from its first record.)
+    They must be the page above's last ones in its order: an API that hands the same
+    records round in another order is not paging (0: checked from the first, it fails).
+
+    >>> shared_head([7, 8, 1, 3], [1, 2, 3, 4]), shared_head([1, 2], [2, 1, 5])
+    (3, 0)
+    """
+    seen = set(above)
+    if seen.isdisjoint(ids):  # two C calls a page: the usual answer
+        return 0
+    above = [one for one in above if one is not None]  # contacts without an id match none
+    seen.discard(None)
+    shared = [i for i, one in enumerate(ids) if one in seen]
+    tail = above[len(above) - len(shared) :]
+    return shared[-1] + 1 if shared and [ids[i] for i in shared] == tail else 0
+
+
+@dataclass
+class OpenWindow:
+    """A window being read: pages asked, pages come and waiting, pages passed on."""
+
+    window: Window
+    depth: int  # pages it was sized to: asked ahead up to one past that
+    phase: Phase = Phase.FIRST
+    pages: dict[int, tuple[list[Any] | Later, list[Any], int]] = field(default_factory=dict)
+    asked: int = 1  # the highest page asked (page 1 came with the request that opened it)
+    came: set[int] = field(default_factory=lambda: {1})  # pages answered
+    out: int = 1  # the next page to pass on
+    end: int | None = None  # the first empty page
+    parallel: bool = False  # a page past 1 was asked before the one above it came
+    moved: bool = False  # a record repeated inside the window (not on its upper edge)
+    waiting: bool = False  # a request of this window is on its way (AGAIN)
+    end_first: bool = False  # its first empty page came before a page above it
+    generation: int = 0  # how many times it was read from page 1 again
+    first: bool = False  # opened by the run's first request: its pages are the list's
+    deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
+    spread: bool = False  # (the first window) its last page passed on: full, on two instants
+    closing: bool = False  # (the first window) to end once the pages asked are passed on
+    scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
+    previous: list[Any] = field(default_factory=list)
+    recheck: Recheck = field(default_factory=lambda: Recheck({}))  # (CHECK) pages read again
+    checked: int = -1  # the generation whose last page was read again
+    reference: tuple[int, list[Any]] | None = None  # (AGAIN) a page and its ids, read first
+    order: Order = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order = Order(self.window)
+
+    def ask(self, ahead: int) -> int | None:
+        """The next page to ask for, or None for now. Past its depth, a window waits until
+        the page above is passed on (it may be cut there: :meth:`InOrder.cut`); one that
+        cannot be cut is read ``ahead`` pages past the highest page answered, the run's
+        full concurrency."""
+        if self.phase is Phase.CHECK:
+            return self.recheck.ask()
+        # (once a reply came, not again before it is passed on: the fetcher sends before)
+        if self.phase is Phase.AGAIN and not self.waiting and self.out not in self.pages:
+            self.waiting = True
+            reference = self.reference is not None and not self.reference[1]
+            return self.reference[0] if self.reference is not None and reference else self.out
+        if self.phase is not Phase.FIRST or self.closing:
+            return None
+        page = self.asked + 1
+        if page > self.depth + 1:
+            past = page <= max(self.came, default=0) + ahead if self.deep else page <= self.out
+            if not past:
+                return None
+        if self.end is not None and page >= self.end:
+            return None
+        self.asked = page
+        self.parallel = self.parallel or (page > 1 and page - 1 not in self.came)
+        return page
+
+    @property
+    def left(self) -> int:
+        """Pages it will still ask for ahead of their turn (up to one past its depth)."""
+        if self.phase is not Phase.FIRST or self.end is not None:
+            return 0
+        return max(0, self.depth + 1 - self.asked)
+
+    def again(self) -> None:
+        """The window moved: read it once more from page 1, in order; its last page first
+        (the reference: read again once every page is passed on, it shows contacts
+        deleted above it meanwhile, as :class:`~runner.fetch.end.EndWatch` does)."""
+        last = self.out - 1 if self.end is not None and self.out >= self.end else 0
+        self.reference = (last, []) if last >= 2 else None
+        self.phase, self.pages, self.out, self.end = Phase.AGAIN, {}, 1, None
+        self.previous, self.waiting, self.end_first = [], False, False
+        self.order = Order(self.window)
+        self.generation += 1
+
+    def file(self, number: int, records: list[Any] | Later, ids: list[Any], size: int) -> int:
+        """Page ``number`` came (``records`` still to decode: ``size`` a page's records):
+        kept until its turn. The records held now more than before (fewer when an empty
+        page ends the window below pages asked ahead)."""
+        if self.phase is Phase.CHECK:  # replies asked ahead past the end are dropped
+            self.recheck.file(number, records, ids)
+            return 0
+        if self.reference is not None and not self.reference[1] and self.waiting:
+            self.waiting = False  # (AGAIN) the reference: none if the page is empty now
+            self.reference = (number, ids) if ids else None
+            return 0
+        if self.phase is Phase.FIRST and self.end is not None and number >= self.end:
+            return 0  # past the end
+        self.came.add(number)
+        self.waiting = False
+        if isinstance(records, list) and not records:
+            above = sum(1 for n in self.came if n < number)
+            self.end_first = self.phase is Phase.FIRST and above < number - 1
+            return self.ends(number)
+        held = 0 if self.phase is not Phase.FIRST else size if callable(records) else len(records)
+        self.pages[number] = (records, ids, held)
+        return held
+
+    def ends(self, number: int) -> int:
+        """Page ``number`` is empty (or the window is cut there): the window ends, pages
+        asked from it on are dropped. The records held now more than before (zero or
+        fewer)."""
+        self.end = number
+        late = [n for n in self.pages if n >= number]
+        return -sum(self.pages.pop(n)[2] for n in late)
+
+    def take_turn(self, records: list[Any], ids: list[Any], keep: Keep, size: int) -> list[Any]:
+        """Page ``out``, in its turn: checked before any of it is passed on, then its
+        records not read before (``keep``). ``size``: a full page's records."""
+        self.check(records, ids)
+        kept = keep(records, ids)
+        if self.first:  # where it may stop
+            spans = ms(records[0].get(CREATED)) != ms(self.order.last)
+            self.spread = len(records) >= size and spans
+        self.passed(records, ids, kept)
+        return kept
+
+    def stop(self) -> tuple[int, int] | None:
+        """End the first window (read by page number) at the page just passed on, for
+        windows to read the rest: the oldest instant passed on, where they begin, and
+        the records held now more than before (:meth:`ends`). None while it cannot end
+        there: a short page (the end is near) or one on a single instant (the windows
+        below would read its ties again from their page 1); it is tried again at the
+        next page."""
+        oldest = ms(self.order.last) if self.order.last else None
+        if oldest is None or not self.spread:
+            return None
+        return oldest, self.ends(self.out)
+
+    def check(self, records: list[Any], ids: list[Any]) -> None:
+        """Page ``out`` in order, inside the window, not the page above once more; its
+        first records may be the page above's last ones (:func:`shared_head`)."""
+        repeated = shared_head(self.previous, ids)
+        self.order.check(self.out, records, repeated)
+        if ids == self.previous:
+            raise PagingError(
+                f"{label(self, self.out)} returned exactly the records of page "
+                f"{self.out - 1}: the API seems to ignore the page number (check "
+                "api.path and api.base_url)"
+            )
+
+    def passed(self, records: list[Any], ids: list[Any], kept: list[Any]) -> None:
+        """Page ``out`` passed on (``kept``: its records not read before); a record read
+        before inside the window (not on its upper edge) marks the window moved."""
+        if len(kept) < len(records) and not self.moved:  # some read before: where?
+            edge, new = self.window.bounds[1], {id(r) for r in kept}
+            self.moved = any(r.get(CREATED) != edge for r in records if id(r) not in new)
+        self.previous, self.out = ids, self.out + 1
+
+
+@dataclass
+class Recheck:
+    """The pages a window reads again once every page is passed on, and their ids once
+    they came (None until then): see :func:`check_pages`."""
+
+    pages: dict[int, list[Any] | None]
+    asked: set[int] = field(default_factory=set)
+
+    def ask(self) -> int | None:
+        """The next of them to ask for (all at once), or None."""
+        number = next((n for n in self.pages if n not in self.asked), None)
+        if number is not None:
+            self.asked.add(number)
+        return number
+
+    def file(self, number: int, records: list[Any] | Later, ids: list[Any]) -> None:
+        if number in self.asked and self.pages.get(number, ()) is None:
+            self.pages[number] = ids if isinstance(records, list) else [None]
+
+    @property
+    def came(self) -> bool:
+        return None not in self.pages.values()
+
+
+def check_pages(state: OpenWindow) -> dict[int, list[Any] | None]:
+    """The pages ``state`` reads again, every page passed on: read a second time, its
+    reference (the page it ended on before, read first: :meth:`OpenWindow.again`); else
+    its last page (none in a one-page window), and its first empty page when that came
+    before a page above it."""
+    if state.reference is not None:
+        return {state.reference[0]: None}
+    pages: dict[int, list[Any] | None] = {} if state.out <= 2 else {state.out - 1: None}
+    if state.end_first and state.end is not None and not state.generation:
+        pages[state.end] = None
+    return pages
+
+
+def cut_here(state: OpenWindow, number: int) -> bool:
+    """Whether page ``number`` of ``state``, as it comes, is where it is cut: one past its
+    depth (decoded as it comes, so that the windows below open while the pages above it
+    are still on their way, not once they are all passed on: :meth:`InOrder.cut`)."""
+    fresh = state.phase is Phase.FIRST and state.end is None and not state.first
+    return fresh and not state.deep and number == state.depth + 1
+
+
+def moved(state: OpenWindow) -> tuple[int, bool]:
+    """How ``state`` moved while it was read, from the pages read again (:class:`Recheck`):
+    up by how many places (contacts deleted above its last page: the record at a page
+    boundary below them is never read, even in order; measured from its reference when
+    it is read a second time), and whether, read in parallel, its last page is not as it
+    came or its first empty page has records now (contacts put in above, between a page
+    and the one above it answered after it, skip the record at their boundary, and none
+    need repeat where pages come bottom up). As sets: ties may come in another order.
+
+    >>> window = OpenWindow(Window(None, 0), 4, out=3, end=3, previous=["c", "d"], parallel=True)
+    >>> def again(*pages): window.recheck = Recheck(dict(pages)); return moved(window)
+    >>> again((2, ["d"])), again((2, ["b", "c"])), again((2, ["c", "d"]), (3, ["e"]))
+    ((1, True), (0, True), (0, True))
+    >>> again((2, ["c", "d"])), again((2, ["c", "d"]), (3, []))
+    ((0, False), (0, False))
+    """
+    came = state.recheck.pages
+    if state.reference is not None:
+        number, before = state.reference
+        return moved_up(before, came.get(number) or []), False
+    up, pushed = 0, False
+    if (tail := came.get(state.out - 1)) is not None:
+        up = moved_up(state.previous, tail)
+        pushed = state.parallel and not state.generation and set(tail) != set(state.previous)
+    return up, pushed or bool(state.end is not None and came.get(state.end))
+
+
+def label(state: OpenWindow, number: int) -> str:
+    """``page 3``, or ``page 3 of createdAt A to B`` past the first window."""
+    return f"page {number}" if state.first else f"page {number} of {state.window.label}"

@@ -1,0 +1,138 @@
+"""A createdAt window that live data moves while it is read, against the sandbox over a
+real socket, with the replies and the changes put in the order that hides them: what
+the window reads again once every page is passed on (its last page, its first empty
+page when that came first, and, read a second time, the page it ended on before) must
+show the move, or the run must fail. Each test fails on the code before these checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runner.errors import PagingError
+from runner.fetch import PageFetcher
+from runner.sandbox import Sandbox
+from runner.spec.project import ApiSettings, RetryPolicy
+from tests.conftest import full_body
+
+Start = Callable[..., Sandbox]
+AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+FAST = RetryPolicy(
+    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
+)
+SIZE = 25
+# The segment's own createdAt range: no check for contacts outside every window (which
+# reads past the list's end by page number, and would find a pushed record there).
+BODY = full_body(
+    isContact=False,
+    applicableFilters=["createdAt"],
+    createdAt={"startAt": "", "endsAt": "2026-11-24T23:59:59.999Z"},
+)
+
+
+def fetch(api: Sandbox, concurrency: int) -> tuple[list[Any], PageFetcher]:
+    config = ApiSettings(
+        base_url=api.url, retry=FAST, max_pages=1000, concurrency=concurrency, windows=True
+    )
+    fetcher = PageFetcher(config, api.options.token, BODY, as_of=AS_OF)
+    try:
+        return [record["_id"] for page in fetcher.pages() for record in page.records], fetcher
+    finally:
+        fetcher.close()
+
+
+def delete(api: Sandbox, body: dict[str, Any], index: int) -> Any:
+    """The contact at ``index`` of ``body``'s list deleted, as the API would (from every
+    list); its id."""
+    found = api.matches(body)
+    with found.lock:
+        gone = found.ids.pop(index)
+        del found.blobs[index]
+    api.population.gone.add(gone)
+    return gone
+
+
+class EndFirst:
+    """The page past the list's end answered first, then a contact put in on top of the
+    list, then its pages with records (held until then, 10 s at most)."""
+
+    def __init__(self, api: Sandbox, pages: int) -> None:
+        self.api, self.page, self.pages = api, api.page, pages
+        self.lock, self.gate = threading.Lock(), threading.Event()
+        self.first: Any = None  # the createdAt range of the first request: the list's
+        self.inserted = False
+
+    def __call__(self, body: dict[str, Any]) -> bytes:
+        with self.lock:
+            self.first = body.get("createdAt") if self.first is None else self.first
+        ours = body.get("createdAt") == self.first
+        if ours and body["page"] <= self.pages and not self.inserted:
+            self.gate.wait(10)
+        reply: bytes = self.page(body)
+        with self.lock:
+            if ours and body["page"] == self.pages + 1 and not self.inserted:
+                self.api.arrivals.copy_top(1, self.api.matches(body))
+                self.inserted = True
+                self.gate.set()
+        return reply
+
+
+@pytest.mark.parametrize("pages", [1, 2, 3])
+def test_an_empty_page_answered_before_the_last_while_a_contact_is_put_in_loses_nothing(
+    sandbox: Start, monkeypatch: pytest.MonkeyPatch, pages: int
+) -> None:
+    # The last record is pushed onto the page already read empty: nothing repeats, and
+    # the last page, read after the contact came, is as it came. The empty page read
+    # again has a record now: the window is read once more (a one-page list too, which
+    # was never checked).
+    api = sandbox(users=pages * SIZE, page_size=SIZE, seed=8)
+    truth = api.truth(BODY)
+    end_first = EndFirst(api, pages)
+    monkeypatch.setattr(api, "page", end_first)
+    ids, fetcher = fetch(api, concurrency=8)
+    assert end_first.inserted and fetcher.note == ""
+    assert set(truth) <= set(ids) and len(ids) == len(set(ids))
+    assert fetcher.reread
+
+
+class SecondRead:
+    """Page ``last`` (the list's last) answered for the first time: a contact deleted
+    (the last page moves up: the window is read a second time). Page 2 answered in that
+    second read: the contact at ``index`` deleted, above the pages still to read, and
+    nothing after (the second read's own last page is as it came)."""
+
+    def __init__(self, api: Sandbox, last: int, index: int) -> None:
+        self.api, self.page, self.last, self.index = api, api.page, last, index
+        self.lock, self.served = threading.Lock(), {1: 0, 2: 0, last: 0}
+        self.gone: list[Any] = []
+
+    def __call__(self, body: dict[str, Any]) -> bytes:
+        reply: bytes = self.page(body)
+        with self.lock:
+            number = body["page"]
+            self.served[number] = self.served.get(number, 0) + 1
+            if number == self.last and self.served[number] == 1:
+                self.gone.append(delete(self.api, body, 30))
+            elif number == 2 and self.served[2] == 2:
+                self.gone.append(delete(self.api, body, self.index))
+        return reply
+
+
+@pytest.mark.parametrize("index", [5, 30, 45])
+def test_a_contact_deleted_while_a_window_is_read_a_second_time_fails_the_run(
+    sandbox: Start, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
+    # Read in order, a deletion above the next page skips the record at that boundary,
+    # and the last page, read after it, does not show it. The page the window ended on
+    # before, read first, shows it at the end, as page numbers' end probe does: a list
+    # that moves through its second read fails the run rather than be published short.
+    api = sandbox(users=3 * SIZE + 10, page_size=SIZE, seed=8)
+    second = SecondRead(api, last=4, index=index)
+    monkeypatch.setattr(api, "page", second)
+    with pytest.raises(PagingError, match="again while it was read a second time"):
+        fetch(api, concurrency=1)
+    assert len(second.gone) == 2 and second.served[1] == 2  # read twice, deleted twice
