@@ -227,13 +227,12 @@ class _Phase(enum.Enum):
 class PageNumbers:
     """Page 1, 2, 3 ... with ``page`` in the body, until the first page with no records.
 
-    Live data shifts pages while they are read. In order, a shift only repeats
-    records (dropped by id). Fetched in parallel, a later page can be read before
-    an earlier one and a shift in between skips records at that boundary. So after
-    a parallel pass page 1 (or the pass's first page, ``start``) is read again: if the
-    top of the list moved, the list is read once more, in order, and the duplicates are
-    dropped (``reread``); the same when contacts were deleted above the page being read
-    (:class:`~runner.fetch.end.EndWatch`).
+    Live data shifts pages while they are read. In order, a shift only repeats records
+    (dropped by id). Fetched in parallel, a later page can be read before an earlier
+    one and a shift in between skips records at that boundary. So after a parallel pass
+    page 1 (or ``start``) and the last page are read again: if either moved, the list is
+    read once more, in order, and the duplicates are dropped (``reread``); the same when
+    contacts were deleted above the page being read (:class:`~runner.fetch.end.EndWatch`).
 
     A list is refused rather than passed on partly: at ``max_pages`` pages with
     more to come, and when the API does not page (a page holding only records
@@ -358,9 +357,13 @@ class PageNumbers:
             self._ahead = 1 if self.reread else self.concurrency
 
     def _tail(self, records: list[Any]) -> None:
-        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`)."""
-        moved = self._end.moved(self.records.dedupe.ids(records) if records else [])
-        if not moved:
+        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`); after a
+        parallel pass, not as the probe found it: contacts put in between a page and the
+        one above it answered after it skip a record, none need repeat (bottom up)."""
+        ids, last = self.records.dedupe.ids(records) if records else [], self._end.last
+        moved, before = self._end.moved(ids), last[1] if last else []
+        pushed = self._check_top and set(ids) != set(before)  # (ties may come reordered)
+        if not moved and not pushed:
             self._phase = self._after_tail()
         elif self.reread:
             raise _deleted_twice(moved)
@@ -369,11 +372,8 @@ class PageNumbers:
 
     def _again(self) -> None:
         """Read the list once more, in order, from where its end now is."""
-        self.reread = True
-        self._phase = _Phase.PROBE
+        self.reread, self._phase, self._next, self._previous = True, _Phase.PROBE, self._start, None
         self._end.restart()
-        self._next = self._start
-        self._previous = None
 
 
 def _deleted_twice(moved: int) -> PagingError:
@@ -386,15 +386,14 @@ def _deleted_twice(moved: int) -> PagingError:
 
 def _ignored(number: int) -> PagingError:
     return PagingError(
-        f"page {number} returned exactly the records of page "
-        f"{number - 1}: the API seems to ignore the page number "
-        "(check api.path and api.base_url)"
+        f"page {number} returned exactly the records of page {number - 1}: the API seems "
+        "to ignore the page number (check api.path and api.base_url)"
     )
 
 
 def _not_paging(first: int, number: int) -> PagingError:
     return PagingError(
-        f"pages {first} to {number} hold only records read on "
-        "earlier pages: the API is not paging (it ignores or reorders 'page'), or the "
-        "list grows by a page or more with every request; nothing published"
+        f"pages {first} to {number} hold only records read on earlier pages: the API is "
+        "not paging (it ignores or reorders 'page'), or the list grows by a page or more "
+        "with every request; nothing published"
     )
