@@ -89,7 +89,7 @@ class InOrder:
                 return True
             if state.end is None or state.out < state.end:
                 return False
-            if state.phase is Phase.FIRST and state.parallel and state.moved:
+            if state.phase is Phase.FIRST and state.early and state.moved:
                 self.read_again(state)
                 return False
             if not self._still(state):

@@ -62,10 +62,10 @@ class OpenWindow:
     came: set[int] = field(default_factory=lambda: {1})  # pages answered
     out: int = 1  # the next page to pass on
     end: int | None = None  # the first empty page
-    parallel: bool = False  # a page past 1 was asked before the one above it came
+    early: set[int] = field(default_factory=set)  # pages asked before the page above came
     moved: bool = False  # a record repeated inside the window (not on its upper edge)
     waiting: bool = False  # a request of this window is on its way (AGAIN)
-    end_first: bool = False  # its first empty page came before a page above it
+    empty_end: bool = False  # it ends at an empty page (not cut), asked in its first read
     generation: int = 0  # how many times it was read from page 1 again
     first: bool = False  # opened by the run's first request: its pages are the list's
     deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
@@ -103,7 +103,8 @@ class OpenWindow:
         if self.end is not None and page >= self.end:
             return None
         self.asked = page
-        self.parallel = self.parallel or (page > 1 and page - 1 not in self.came)
+        if page > 1 and page - 1 not in self.came:
+            self.early.add(page)  # (read in parallel: it may be answered first)
         return page
 
     @property
@@ -120,7 +121,7 @@ class OpenWindow:
         last = self.out - 1 if self.end is not None and self.out >= self.end else 0
         self.reference = (last, []) if last >= 2 else None
         self.phase, self.pages, self.out, self.end = Phase.AGAIN, {}, 1, None
-        self.previous, self.waiting, self.end_first = [], False, False
+        self.previous, self.waiting = [], False
         self.order = Order(self.window)
         self.generation += 1
 
@@ -140,9 +141,9 @@ class OpenWindow:
         self.came.add(number)
         self.waiting = False
         if isinstance(records, list) and not records:
-            above = sum(1 for n in self.came if n < number)
-            self.end_first = self.phase is Phase.FIRST and above < number - 1
-            return self.ends(number)
+            held = self.ends(number)
+            self.empty_end = self.phase is Phase.FIRST
+            return held
         held = 0 if self.phase is not Phase.FIRST else size if callable(records) else len(records)
         self.pages[number] = (records, ids, held)
         return held
@@ -151,7 +152,7 @@ class OpenWindow:
         """Page ``number`` is empty (or the window is cut there): the window ends, pages
         asked from it on are dropped. The records held now more than before (zero or
         fewer)."""
-        self.end = number
+        self.end, self.empty_end = number, False
         late = [n for n in self.pages if n >= number]
         return -sum(self.pages.pop(n)[2] for n in late)
 
@@ -226,12 +227,12 @@ class Recheck:
 def check_pages(state: OpenWindow) -> dict[int, list[Any] | None]:
     """The pages ``state`` reads again, every page passed on: read a second time, its
     reference (the page it ended on before, read first: :meth:`OpenWindow.again`); else
-    its last page (none in a one-page window), and its first empty page when that came
-    before a page above it."""
+    its last page (none in a one-page window), and its first empty page when that was
+    asked before the page above it came (it may have been answered first)."""
     if state.reference is not None:
         return {state.reference[0]: None}
     pages: dict[int, list[Any] | None] = {} if state.out <= 2 else {state.out - 1: None}
-    if state.end_first and state.end is not None and not state.generation:
+    if state.empty_end and state.end in state.early and not state.generation:
         pages[state.end] = None
     return pages
 
@@ -253,7 +254,7 @@ def moved(state: OpenWindow) -> tuple[int, bool]:
     and the one above it answered after it, skip the record at their boundary, and none
     need repeat where pages come bottom up). As sets: ties may come in another order.
 
-    >>> window = OpenWindow(Window(None, 0), 4, out=3, end=3, previous=["c", "d"], parallel=True)
+    >>> window = OpenWindow(Window(None, 0), 4, out=3, end=3, previous=["c", "d"], early={3})
     >>> def again(*pages): window.recheck = Recheck(dict(pages)); return moved(window)
     >>> again((2, ["d"])), again((2, ["b", "c"])), again((2, ["c", "d"]), (3, ["e"]))
     ((1, True), (0, True), (0, True))
@@ -267,7 +268,7 @@ def moved(state: OpenWindow) -> tuple[int, bool]:
     up, pushed = 0, False
     if (tail := came.get(state.out - 1)) is not None:
         up = moved_up(state.previous, tail)
-        pushed = state.parallel and not state.generation and set(tail) != set(state.previous)
+        pushed = bool(state.early) and not state.generation and set(tail) != set(state.previous)
     return up, pushed or bool(state.end is not None and came.get(state.end))
 
 
