@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageNumbers
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
@@ -92,12 +93,16 @@ def plain(body: Any, start: int) -> PageNumbers:
 
 
 def read(
-    records: list[dict[str, Any]], seconds: Any, ahead: int = 4, serve: Any = serve
+    records: list[dict[str, Any]],
+    seconds: Any,
+    ahead: int = 4,
+    serve: Any = serve,
+    max_pages: int = 10_000,
 ) -> tuple[Windows, list[Any]]:
     """The list read as the fetcher reads it, ``ahead`` requests answered at a time,
     deepest first; ``seconds(page)`` each reply's time. The strategy and its requests."""
     paging = Windows({}, NewRecords(Deduplicator("_id"), Redactor("")), Range(None, END),
-                     plain, max_pages=10_000, ahead=lambda: ahead)  # fmt: skip
+                     plain, max_pages=max_pages, ahead=lambda: ahead)  # fmt: skip
     sent: list[Any] = []
     handed: list[Any] = []
     while True:
@@ -227,3 +232,12 @@ def test_a_list_deeper_than_the_last_check_goes_on_by_page_number_to_its_end(cou
     assert paging.choice.checks == 6 and not paging.choice.deciding
     assert paging.then.switched.startswith("deep pages cost no more than page 1")
     assert paging.windows == 1 and len(sent) <= 1.1 * (-(-count // 50) + 1)
+
+
+@pytest.mark.parametrize("ahead", [8, 16, 32])
+def test_a_cap_passed_first_by_pages_asked_ahead_is_told_as_the_cap_set(ahead: int) -> None:
+    # 16 or 32 pages answered at once pass the guard on requests (twice the cap and the
+    # windows) before the pages handed over pass the cap: the error said "max_pages 8"
+    # to a user who set 3.
+    with pytest.raises(PagingError, match=r"^stopped at max_pages 3 before the API's last page"):
+        read(listing(3000, seed=3), lambda page: 0.02, ahead=ahead, max_pages=3)
