@@ -268,17 +268,19 @@ def test_a_hook_that_answers_too_slowly_is_left_behind(hook: Hook) -> None:
 @pytest.mark.parametrize("mode", ["hang", "trickle"])
 def test_six_targets_that_never_answer_take_one_deadline_not_six(hook: Hook, mode: str) -> None:
     """Targets are sent to in parallel under one deadline: six hanging webhooks (real
-    sockets, real servers) and one that answers take the deadline plus a small margin."""
-    deadline = 2.0
+    sockets, real servers) and one that answers take the deadline plus a small margin.
+    (4 s: at 2 s the one that answers missed the deadline once on a doubly loaded 2-core
+    machine; six deadlines would be 24 s.)"""
+    deadline = 4.0
     targets = [NotifyTarget(hook.url(mode, f"hooks/SECRET-{n}")) for n in range(6)]
     targets.append(NotifyTarget(hook.url("ok")))
     started = time.monotonic()
     warnings = send(targets, record("failed", error="x"), timeout=deadline)
     elapsed = time.monotonic() - started
-    assert deadline <= elapsed < deadline + 1.0, f"took {elapsed:.2f}s"
+    assert deadline <= elapsed < deadline + 1.5, f"took {elapsed:.2f}s"
     label = f"json://127.0.0.1:{hook.port}"
     assert warnings == [
-        f"notification {n} ({label}) on failure: no answer within 2s; gave up" for n in range(1, 7)
+        f"notification {n} ({label}) on failure: no answer within 4s; gave up" for n in range(1, 7)
     ]
     assert "SECRET" not in " ".join(warnings)
     assert [p for p, _ in hook.received] == [f"/ok/{SECRET_PATH}"]
