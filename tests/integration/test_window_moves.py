@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -136,3 +137,44 @@ def test_a_contact_deleted_while_a_window_is_read_a_second_time_fails_the_run(
     with pytest.raises(PagingError, match="again while it was read a second time"):
         fetch(api, concurrency=1)
     assert len(second.gone) == 2 and second.served[1] == 2  # read twice, deleted twice
+
+
+class PushedDown:
+    """Page 7 of the run's list answered once page 6 was, after ``count`` contacts put in
+    on top of the list in between: page 7 holds only records of the pages above it."""
+
+    def __init__(self, api: Sandbox, count: int) -> None:
+        self.api, self.page, self.count = api, api.page, count
+        self.changed, self.served = threading.Condition(), Counter[int]()
+        self.first: Any = None  # the createdAt range of the first request: the list's
+        self.pushed = False
+
+    def __call__(self, body: dict[str, Any]) -> bytes:
+        with self.changed:
+            self.first = body.get("createdAt") if self.first is None else self.first
+            ours = body.get("createdAt") == self.first
+            if ours and body["page"] == 7 and not self.pushed:
+                self.pushed = self.changed.wait_for(lambda: self.served[6] > 0, 10)
+                self.api.arrivals.copy_top(self.count, self.api.matches(body))
+        reply: bytes = self.page(body)
+        with self.changed:
+            self.served[body["page"]] += ours
+            self.changed.notify_all()
+        return reply
+
+
+@pytest.mark.parametrize("count", [26, 40, 75])
+def test_a_page_pushed_down_by_more_than_a_page_is_read_again_not_taken_for_disorder(
+    sandbox: Start, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    # Contacts put in while pages are answered in parallel push page 7 down past page 6's
+    # last record: its first record is newer than that one. Read in order, the window
+    # gives every record; the API was not out of order (before, the run stopped
+    # windowing and said the API does not list newest createdAt first).
+    api = sandbox(users=3000, page_size=SIZE, seed=8)
+    truth = api.truth(BODY)
+    pushed = PushedDown(api, count)
+    monkeypatch.setattr(api, "page", pushed)
+    ids, fetcher = fetch(api, concurrency=8)
+    assert pushed.pushed and fetcher.note == "" and fetcher.reread
+    assert set(truth) <= set(ids) and len(ids) == len(set(ids))

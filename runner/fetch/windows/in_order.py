@@ -21,7 +21,7 @@ from runner.errors import PagingError
 from runner.fetch.paging import NewRecords
 from runner.fetch.transport import Retryable
 from runner.fetch.windows.open_window import OpenWindow, Phase, Recheck, check_pages, moved
-from runner.fetch.windows.plan import Window, ms
+from runner.fetch.windows.plan import OutOfOrder, Window, ms
 
 # A page that came early waits as its bytes (Later) and is decoded in its turn; bytes
 # that are not a page (Retryable) read its window again from page 1, in order (asked
@@ -45,6 +45,16 @@ class Repage:
             pages.append((self.handed, self.records[start : min(start + size, cut)]))
         del self.records[:cut]
         return pages
+
+
+def learned(scale: float, state: OpenWindow) -> float:
+    """How much longer than page 1 says the next window spans (was ``scale``), once
+    ``state`` is read: a window sized from its page 1 that ended short of its depth
+    shows the list thinning out below its top (growth), so the next windows span that
+    much more time. One that went deeper was cut, and so spans less."""
+    if state.scale and state.end is not None and not state.deep and state.window.start:
+        return min(16.0, max(1.0, state.scale * state.depth / max(1, state.end - 1)))
+    return scale
 
 
 class InOrder:
@@ -95,17 +105,9 @@ class InOrder:
             if not self._still(state):
                 return False
             state.phase = Phase.DONE
-            self._learn(state)
+            self.scale = learned(self.scale, state)
             self.open.popleft()
         return False
-
-    def _learn(self, state: OpenWindow) -> None:
-        """A window sized from its page 1 ended short of its depth: the list thins out
-        below its top (more contacts recently: growth), so the next windows span that
-        much more time. One that went deeper was cut, and so spans less."""
-        if state.scale and state.end is not None and not state.deep and state.window.start:
-            pages = max(1, state.end - 1)
-            self.scale = min(16.0, max(1.0, state.scale * state.depth / pages))
 
     def _still(self, state: OpenWindow) -> bool:
         """Whether ``state``, every page passed on, did not move while it was read: its
@@ -161,7 +163,13 @@ class InOrder:
                 return False
             ids = self.records.ids(state.out, records)
         # Straight out: a later page failing its check must not lose these.
-        kept = state.take_turn(records, ids, self.records.keep_new, self.size)
+        try:
+            kept = state.take_turn(records, ids, self.records.keep_new, self.size)
+        except OutOfOrder as exc:
+            if not (exc.above and state.early and state.phase is Phase.FIRST):
+                raise  # (read in order, or out of order inside the page: the API's own)
+            self.read_again(state)  # (pushed down by more than a page between two answers)
+            return False
         self.out.records += kept
         self.count += len(kept)
         deeper = state.out > state.depth + 1 and state.end is None  # (not cut as it came)

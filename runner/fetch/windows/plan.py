@@ -281,7 +281,13 @@ class WindowPlan:
 
 class OutOfOrder(Exception):
     """A page that cannot be windowed: its message says why (records not newest first,
-    outside their window, or without a readable ``createdAt``)."""
+    outside their window, or without a readable ``createdAt``). ``above``: only its
+    first record is newer than the page above's last (the page in order in itself), as
+    a page pushed down by contacts put in while pages are read in parallel can be."""
+
+    def __init__(self, message: str, above: bool = False) -> None:
+        super().__init__(message)
+        self.above = above
 
 
 class Order:
@@ -317,7 +323,8 @@ class Order:
                 raise OutOfOrder(
                     f"page {number} of {self.window.label}: record {index} was created at "
                     f"{value}, later than the record before it ({previous}): the API does "
-                    "not list newest createdAt first"
+                    "not list newest createdAt first",
+                    above=not index and not repeated and all(map(operator.ge, values, values[1:])),
                 )
             previous = value
         if values and self.low and values[-1] < self.low:
