@@ -28,10 +28,11 @@ FAST = RetryPolicy(
 SIZE = 25
 # The segment's own createdAt range: no check for contacts outside every window (which
 # reads past the list's end by page number, and would find a pushed record there).
+TOP = "2026-11-24T23:59:59.999Z"  # where the segment's own range ends
 BODY = full_body(
     isContact=False,
     applicableFilters=["createdAt"],
-    createdAt={"startAt": "", "endsAt": "2026-11-24T23:59:59.999Z"},
+    createdAt={"startAt": "", "endsAt": TOP},
 )
 
 
@@ -178,3 +179,84 @@ def test_a_page_pushed_down_by_more_than_a_page_is_read_again_not_taken_for_diso
     ids, fetcher = fetch(api, concurrency=8)
     assert pushed.pushed and fetcher.note == "" and fetcher.reread
     assert set(truth) <= set(ids) and len(ids) == len(set(ids))
+
+
+class TopMoved:
+    """A contact put in on top of the list's first window (the requests that end at the
+    list's own top) when one of its pages past 1 is asked a second time: the check of
+    its last page once its pages are passed on. ``asked``: its pages, in the order
+    asked; ``moved_at``: how many were asked before the contact was put in."""
+
+    def __init__(self, api: Sandbox) -> None:
+        self.api, self.page, self.lock = api, api.page, threading.Lock()
+        self.asked: list[int] = []
+        self.moved_at: int | None = None
+
+    def __call__(self, body: dict[str, Any]) -> bytes:
+        with self.lock:
+            if (body.get("createdAt") or {}).get("endsAt") == TOP:
+                number = body["page"]
+                if self.moved_at is None and number > 1 and number in self.asked:
+                    self.api.truth(body)  # (its list, as far as read: all of it)
+                    self.api.arrivals.copy_top(1, self.api.matches(body))
+                    self.moved_at = len(self.asked)
+                self.asked.append(number)
+        reply: bytes = self.page(body)
+        return reply
+
+
+@pytest.mark.parametrize(("users", "size", "cost"), [(8000, 100, 20.0), (6000, 50, 50.0)])
+def test_a_first_window_read_again_stops_where_the_windows_below_begin(
+    sandbox: Start, monkeypatch: pytest.MonkeyPatch, users: int, size: int, cost: float
+) -> None:
+    # Deep pages cost: the first window ends where windows pay and they read the rest.
+    # Moved, it is read again in order: down to where they begin, not to the end of
+    # the list (before, its range still ran to the list's end: the second read went on
+    # one page at a time through every page, and each window below then read again).
+    api = sandbox(users=users, page_size=size, seed=8, skip_cost_us=cost)
+    truth = api.truth(BODY)
+    moved = TopMoved(api)
+    monkeypatch.setattr(api, "page", moved)
+    ids, fetcher = fetch(api, concurrency=8)
+    assert moved.moved_at is not None and fetcher.reread and fetcher.windows > 1
+    first, again = moved.asked[: moved.moved_at], moved.asked[moved.moved_at :]
+    # (one page more for the contact put in, and the empty page after it)
+    assert max(again) <= max(first) + 2 < users // size  # not down to the list's end
+    assert set(truth) <= set(ids) and len(ids) == len(set(ids))
+
+
+class DeletedOnce:
+    """The contact at ``index`` deleted once the list's last page (``last``) is served the
+    first time: the window moves, and is read a second time, with nothing more moving."""
+
+    def __init__(self, api: Sandbox, last: int, index: int) -> None:
+        self.api, self.page, self.last, self.index = api, api.page, last, index
+        self.lock, self.gone = threading.Lock(), list[Any]()
+
+    def __call__(self, body: dict[str, Any]) -> bytes:
+        reply: bytes = self.page(body)
+        with self.lock:
+            if body["page"] == self.last and not self.gone:
+                self.gone.append(delete(self.api, body, self.index))
+        return reply
+
+
+@pytest.mark.parametrize("index", [5, 30, 55])
+def test_a_list_of_max_pages_read_a_second_time_is_not_refused(
+    sandbox: Start, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
+    # The pages a window reads again to check it (its last page twice, the page it ended
+    # on) counted against the guard on requests: a 4-page list read twice at max_pages 4
+    # was refused ("stopped at max_pages 10", not even the cap set).
+    api = sandbox(users=3 * SIZE + 10, page_size=SIZE, seed=8)
+    truth = api.truth(BODY)
+    deleted = DeletedOnce(api, last=4, index=index)
+    monkeypatch.setattr(api, "page", deleted)
+    config = ApiSettings(base_url=api.url, retry=FAST, max_pages=4, concurrency=1, windows=True)
+    fetcher = PageFetcher(config, api.options.token, BODY, as_of=AS_OF)
+    try:
+        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+    finally:
+        fetcher.close()
+    assert deleted.gone and fetcher.reread
+    assert set(truth) - set(deleted.gone) <= set(ids)

@@ -193,6 +193,7 @@ class InOrder:
             state.deep = True  # a short page (the end is near) or one instant
             return
         self.held += state.ends(pages + 1)
+        state.window = Window(oldest, top)  # (read again, it stops where those below begin)
         passed = pages
         self.scale = max(1.0, self.scale / 2)
         below = [Window(start, oldest)]

@@ -173,10 +173,11 @@ class OpenWindow:
         the records held now more than before (:meth:`ends`). None while it cannot end
         there: a short page (the end is near) or one on a single instant (the windows
         below would read its ties again from their page 1); it is tried again at the
-        next page."""
+        next page. Its range ends there too (read again, it stops where they begin)."""
         oldest = ms(self.order.last) if self.order.last else None
         if oldest is None or not self.spread:
             return None
+        self.window = Window(oldest, self.window.end)
         return oldest, self.ends(self.out)
 
     def check(self, records: list[Any], ids: list[Any]) -> None:

@@ -223,12 +223,12 @@ class _Opening:
             return
         decoded = records if isinstance(records, list) else []
         ids = self.records.ids(request.number, decoded) if decoded else []
-        # Requests too (edge pages twice, a moved window twice over): one never ending;
-        # told as the cap the user set (pages asked ahead may pass it first).
-        self._pages += bool(records)
+        # Requests too (edge pages twice, a moved window twice over; not its checks): one
+        # never ending; told as the cap set (pages asked ahead may pass it first).
+        state = request.window
+        self._pages += bool(records) and not (state and state.phase is Phase.CHECK)
         if self._pages > 2 * (self.max_pages + len(self.plan.windows)):
             past_max_pages(self.max_pages + 1, self.max_pages)
-        state = request.window
         if request.early is not None:
             self.early.file(request.early, request.number, decoded)
             return
