@@ -172,14 +172,19 @@ class EndWatch:
 
 def moved_up(before: list[Any], after: list[Any]) -> int:
     """How many places a page's records moved up between two reads (``before`` and
-    ``after``, their ids): records deleted above it. 0 when it did not move, or moved
-    down (contacts put in above it: in order, that only repeats records).
+    ``after``, their ids): records deleted above it, the first ones gone from it. 0 when
+    it did not move, moved down (contacts put in above it: in order, that only repeats
+    records), or holds the same records in another order (an API that hands ties round
+    differently each time: the page did not move; the first one's place said it did).
 
     >>> moved_up(["c", "d", "e"], ["e"]), moved_up(["c", "d"], []), moved_up(["c"], ["b", "c"])
     (2, 2, 0)
+    >>> moved_up(["c", "d", "e"], ["d", "c", "e"]), moved_up(["c", "d", "e"], ["e", "d", "f"])
+    (0, 1)
     """
     if not after:
         return len(before)
-    if after[0] is not None and after[0] in before:
-        return before.index(after[0])
-    return 0
+    still = set(after)
+    still.discard(None)
+    # (none of them there: moved a page or more either way; down is the usual, so 0)
+    return next((i for i, one in enumerate(before) if one in still), 0)

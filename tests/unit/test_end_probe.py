@@ -4,11 +4,12 @@ as one at a time, in a few round trips instead of 2 x log2(pages)."""
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import pytest
 
-from runner.fetch.end import EndProbe, EndWatch
+from runner.fetch.end import EndProbe, EndWatch, moved_up
 
 
 def find(pages: int, width: int, start: int = 1, max_pages: int = 100_000) -> EndProbe:
@@ -68,3 +69,16 @@ def test_the_watch_hands_out_a_round_then_waits_for_all_of_it() -> None:
             done = watch.probed(number, records)
     assert seen[0] == [1, 2, 4, 8] and seen[1] == [16, 32]  # each round as wide as allowed
     assert watch.last == (20, [20])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_page_read_again_with_its_records_in_another_order_did_not_move(seed: int) -> None:
+    # An API that hands ties round differently each time: the first record's place in the
+    # first read said the page moved up (and a second read then failed the run).
+    rng = random.Random(seed)
+    page = [f"r{n}" for n in range(25)]
+    shuffled = rng.sample(page, len(page))
+    assert moved_up(page, shuffled) == 0
+    for gone in (1, 3, 24):  # deleted above it: the first `gone` leave, as many come below
+        after = page[gone:] + [f"s{n}" for n in range(gone)]
+        assert moved_up(page, rng.sample(after, len(after))) == gone
