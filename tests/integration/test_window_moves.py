@@ -36,9 +36,9 @@ BODY = full_body(
 )
 
 
-def fetch(api: Sandbox, concurrency: int) -> tuple[list[Any], PageFetcher]:
+def fetch(api: Sandbox, concurrency: int, max_pages: int = 1000) -> tuple[list[Any], PageFetcher]:
     config = ApiSettings(
-        base_url=api.url, retry=FAST, max_pages=1000, concurrency=concurrency, windows=True
+        base_url=api.url, retry=FAST, max_pages=max_pages, concurrency=concurrency, windows=True
     )
     fetcher = PageFetcher(config, api.options.token, BODY, as_of=AS_OF)
     try:
@@ -101,26 +101,26 @@ def test_an_empty_page_answered_before_the_last_while_a_contact_is_put_in_loses_
     assert fetcher.reread
 
 
-class SecondRead:
-    """Page ``last`` (the list's last) answered for the first time: a contact deleted
-    (the last page moves up: the window is read a second time). Page 2 answered in that
-    second read: the contact at ``index`` deleted, above the pages still to read, and
-    nothing after (the second read's own last page is as it came)."""
+class Deletions:
+    """The contact at ``first`` deleted once page ``last`` (the list's last) is served the
+    first time: the last page moves up, and the window is read a second time. With
+    ``again``: the contact at ``again`` deleted once page 2 is served in that second
+    read, above the pages still to read, and nothing after (its own last page is as it
+    came)."""
 
-    def __init__(self, api: Sandbox, last: int, index: int) -> None:
-        self.api, self.page, self.last, self.index = api, api.page, last, index
-        self.lock, self.served = threading.Lock(), {1: 0, 2: 0, last: 0}
-        self.gone: list[Any] = []
+    def __init__(self, api: Sandbox, last: int, first: int, again: int | None = None) -> None:
+        self.api, self.page, self.last, self.first, self.again = api, api.page, last, first, again
+        self.lock, self.served, self.gone = threading.Lock(), Counter[int](), list[Any]()
 
     def __call__(self, body: dict[str, Any]) -> bytes:
         reply: bytes = self.page(body)
         with self.lock:
             number = body["page"]
-            self.served[number] = self.served.get(number, 0) + 1
+            self.served[number] += 1
             if number == self.last and self.served[number] == 1:
-                self.gone.append(delete(self.api, body, 30))
-            elif number == 2 and self.served[2] == 2:
-                self.gone.append(delete(self.api, body, self.index))
+                self.gone.append(delete(self.api, body, self.first))
+            elif number == 2 and self.served[2] == 2 and self.again is not None:
+                self.gone.append(delete(self.api, body, self.again))
         return reply
 
 
@@ -133,7 +133,7 @@ def test_a_contact_deleted_while_a_window_is_read_a_second_time_fails_the_run(
     # before, read first, shows it at the end, as page numbers' end probe does: a list
     # that moves through its second read fails the run rather than be published short.
     api = sandbox(users=3 * SIZE + 10, page_size=SIZE, seed=8)
-    second = SecondRead(api, last=4, index=index)
+    second = Deletions(api, last=4, first=30, again=index)
     monkeypatch.setattr(api, "page", second)
     with pytest.raises(PagingError, match="again while it was read a second time"):
         fetch(api, concurrency=1)
@@ -225,22 +225,6 @@ def test_a_first_window_read_again_stops_where_the_windows_below_begin(
     assert set(truth) <= set(ids) and len(ids) == len(set(ids))
 
 
-class DeletedOnce:
-    """The contact at ``index`` deleted once the list's last page (``last``) is served the
-    first time: the window moves, and is read a second time, with nothing more moving."""
-
-    def __init__(self, api: Sandbox, last: int, index: int) -> None:
-        self.api, self.page, self.last, self.index = api, api.page, last, index
-        self.lock, self.gone = threading.Lock(), list[Any]()
-
-    def __call__(self, body: dict[str, Any]) -> bytes:
-        reply: bytes = self.page(body)
-        with self.lock:
-            if body["page"] == self.last and not self.gone:
-                self.gone.append(delete(self.api, body, self.index))
-        return reply
-
-
 @pytest.mark.parametrize("index", [5, 30, 55])
 def test_a_list_of_max_pages_read_a_second_time_is_not_refused(
     sandbox: Start, monkeypatch: pytest.MonkeyPatch, index: int
@@ -250,13 +234,8 @@ def test_a_list_of_max_pages_read_a_second_time_is_not_refused(
     # was refused ("stopped at max_pages 10", not even the cap set).
     api = sandbox(users=3 * SIZE + 10, page_size=SIZE, seed=8)
     truth = api.truth(BODY)
-    deleted = DeletedOnce(api, last=4, index=index)
+    deleted = Deletions(api, last=4, first=index)
     monkeypatch.setattr(api, "page", deleted)
-    config = ApiSettings(base_url=api.url, retry=FAST, max_pages=4, concurrency=1, windows=True)
-    fetcher = PageFetcher(config, api.options.token, BODY, as_of=AS_OF)
-    try:
-        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
-    finally:
-        fetcher.close()
+    ids, fetcher = fetch(api, concurrency=1, max_pages=4)
     assert deleted.gone and fetcher.reread
     assert set(truth) - set(deleted.gone) <= set(ids)
