@@ -241,6 +241,20 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
+class RunsList:
+    """The run's own list, told from the others a stand-in is asked for: the ``createdAt``
+    range of the first request it sees (the first window's, or page numbers' own list).
+    Call it under the stand-in's lock."""
+
+    def __init__(self) -> None:
+        self.range: Any = ...  # (not seen yet)
+
+    def __call__(self, body: dict[str, Any]) -> bool:
+        if self.range is ...:
+            self.range = body.get("createdAt")
+        return bool(body.get("createdAt") == self.range)
+
+
 def full_body(**fields: object) -> dict[str, object]:
     from runner.spec.schema import filter_defaults
 

@@ -24,7 +24,14 @@ from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.sandbox.shapes import RARE, SHAPES, segment_filter
 from runner.spec.project import ApiSettings, RetryPolicy
-from tests.conftest import ANCHOR, WINDOWS_RUNNER, export_ok, full_body, make_project
+from tests.conftest import (
+    ANCHOR,
+    WINDOWS_RUNNER,
+    RunsList,
+    export_ok,
+    full_body,
+    make_project,
+)
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -185,14 +192,12 @@ class BottomUp:
 
     def __init__(self, api: Sandbox, nth: int) -> None:
         self.api, self.page, self.nth, self.changed = api, api.page, nth, threading.Condition()
-        self.first: Any = None  # the createdAt range of the first request: the run's list
         self.counts = Counter[int]()  # requests for pages 1 of the list, and pages 2 served
-        self.reversed = False
+        self.ours, self.reversed = RunsList(), False
 
     def __call__(self, body: dict[str, Any]) -> bytes:
         with self.changed:
-            self.first = body.get("createdAt") if self.first is None else self.first
-            ours = body.get("createdAt") == self.first
+            ours = self.ours(body)
             self.counts[1] += ours and body["page"] == 1
             if ours and body["page"] == 1 and self.counts[1] == self.nth:
                 self.reversed = self.changed.wait_for(lambda: self.counts[2] >= self.nth, 10)

@@ -18,7 +18,7 @@ from runner.errors import PagingError
 from runner.fetch import PageFetcher
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings, RetryPolicy
-from tests.conftest import full_body
+from tests.conftest import RunsList, full_body
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -65,13 +65,11 @@ class EndFirst:
     def __init__(self, api: Sandbox, pages: int) -> None:
         self.api, self.page, self.pages = api, api.page, pages
         self.lock, self.gate = threading.Lock(), threading.Event()
-        self.first: Any = None  # the createdAt range of the first request: the list's
-        self.inserted = False
+        self.ours, self.inserted = RunsList(), False
 
     def __call__(self, body: dict[str, Any]) -> bytes:
         with self.lock:
-            self.first = body.get("createdAt") if self.first is None else self.first
-        ours = body.get("createdAt") == self.first
+            ours = self.ours(body)
         if ours and body["page"] <= self.pages and not self.inserted:
             self.gate.wait(10)
         reply: bytes = self.page(body)
@@ -147,13 +145,11 @@ class PushedDown:
     def __init__(self, api: Sandbox, count: int) -> None:
         self.api, self.page, self.count = api, api.page, count
         self.changed, self.served = threading.Condition(), Counter[int]()
-        self.first: Any = None  # the createdAt range of the first request: the list's
-        self.pushed = False
+        self.ours, self.pushed = RunsList(), False
 
     def __call__(self, body: dict[str, Any]) -> bytes:
         with self.changed:
-            self.first = body.get("createdAt") if self.first is None else self.first
-            ours = body.get("createdAt") == self.first
+            ours = self.ours(body)
             if ours and body["page"] == 7 and not self.pushed:
                 self.pushed = self.changed.wait_for(lambda: self.served[6] > 0, 10)
                 self.api.arrivals.copy_top(self.count, self.api.matches(body))
