@@ -45,6 +45,13 @@ from runner.errors import PagingError
 from runner.fetch.end import EndWatch
 from runner.fetch.records import Deduplicator, first_non_object, json_type
 from runner.fetch.redact import Redactor
+from runner.fetch.refusals import (
+    deleted_twice,
+    ignored,
+    not_paging,
+    read_before_after_new,
+    reordered,
+)
 
 
 def past_max_pages(pages: int, max_pages: int) -> None:
@@ -312,22 +319,22 @@ class PageNumbers:
         self._end.read(request.number)
         ids = self.records.ids(request.number, records)
         if ids == self._previous:
-            raise _ignored(request.number)
-        first = self._phase is _Phase.FIRST
-        if first and request.number == self._start:
+            raise ignored(request.number)
+        if (first := self._phase is _Phase.FIRST) and request.number == self._start:
             self._first_ids = ids
         kept = self.records.keep_new(records, ids)
+        shifted = not kept or kept[0] is records[len(records) - len(kept)]  # (the usual)
+        if first and not shifted and read_before_after_new(records, ids, kept):
+            raise reordered(request.number)  # (not a shift of the list: see refusals)
         if len(kept) > ids.count(None):
             self._stale = 0
         elif first and len(records) >= len(self._previous or ()):
-            # Nothing new. Live data does this: new records on top push read ones
-            # down, by a page or more between two reads when pages are fetched in
-            # parallel, and the tail of a growing list is pages of pushed-down records
-            # that shrink. An API that ignores or reorders ``page`` does it for ever,
-            # in pages that do not shrink.
+            # Nothing new. Live data does this (records pushed down by a page or more,
+            # a growing list's shrinking tail); an API that ignores or reorders ``page``
+            # does it for ever, in pages that do not shrink.
             self._stale += 1
             if self._stale > self.ahead + 1:
-                raise _not_paging(request.number - self._stale + 1, request.number)
+                raise not_paging(request.number - self._stale + 1, request.number)
         self._previous = ids
         return kept
 
@@ -366,7 +373,7 @@ class PageNumbers:
         if not moved and not pushed:
             self._phase = self._after_tail()
         elif self.reread:
-            raise _deleted_twice(moved)
+            raise deleted_twice(moved)
         else:
             self._again()
 
@@ -374,26 +381,3 @@ class PageNumbers:
         """Read the list once more, in order, from where its end now is."""
         self.reread, self._phase, self._next, self._previous = True, _Phase.PROBE, self._start, None
         self._end.restart()
-
-
-def _deleted_twice(moved: int) -> PagingError:
-    return PagingError(
-        f"contacts were deleted while the list was read, and again while it was read "
-        f"a second time (its last page moved up by {moved:,}): contacts listed below "
-        "a deleted one may have been skipped; nothing published (run it again)"
-    )
-
-
-def _ignored(number: int) -> PagingError:
-    return PagingError(
-        f"page {number} returned exactly the records of page {number - 1}: the API seems "
-        "to ignore the page number (check api.path and api.base_url)"
-    )
-
-
-def _not_paging(first: int, number: int) -> PagingError:
-    return PagingError(
-        f"pages {first} to {number} hold only records read on earlier pages: the API is "
-        "not paging (it ignores or reorders 'page'), or the list grows by a page or more "
-        "with every request; nothing published"
-    )
