@@ -211,6 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "Express"
     sys_version = ""
+    _seated = False  # holds one of the gate's seats (capacity) for the request in hand
 
     def setup(self) -> None:
         super().setup()  # and no Nagle: keep-alive replies stall ~40 ms on delayed ACKs
@@ -233,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"Date: {faults.http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
+        self._leave()  # the work is done: the seat is free before the client can answer
         if trickle:
             self._trickle(head + body)
         else:
@@ -317,10 +319,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._fault("429")
             return
+        self._seated = True
         try:
             self._serve()
         finally:
-            sandbox.gate.leave()
+            self._leave()
+
+    def _leave(self) -> None:
+        """Give the seat back once the reply is made, before it is written: a seat given
+        back after the write raced the client's next request (its reply read, a new one
+        sent and turned away at the server's own capacity, on a loaded machine)."""
+        if self._seated:
+            self._seated = False
+            self.server.sandbox.gate.leave()
 
     def _serve(self) -> None:
         sandbox = self.server.sandbox

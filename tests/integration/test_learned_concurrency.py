@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runner.fetch.concurrency import Learned
+from runner.fetch.concurrency import START, Learned
 from runner.fetch.learned import keep
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, EVERYONE_IDS, api_env, make_project, run_cli
@@ -75,6 +75,19 @@ def test_what_was_learned_of_another_api_or_cannot_be_read_is_not_used(
         assert json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]["limit"] >= 3
 
 
+def most_turned_away(capacity: int) -> int:
+    """Slow start's requests past ``capacity``: those of the round that doubled past it,
+    and those sent while the round before it still answered (its replies read late on a
+    loaded machine: their seats are free at the server before the client knows it, and
+    the 429s of the doubled round are read late too), and never fewer than
+    ``capacity + 1``, the bound before (it held at capacities 3 and 6). Capacity 4:
+    8 - 4 + 3; under load, 5 of 24 runs turned 6 or 7 away."""
+    over = START
+    while over <= capacity:
+        over *= 2
+    return max(capacity + 1, over - capacity + over // 2 - 1)
+
+
 @pytest.mark.parametrize("capacity", [3, 4, 6])
 def test_a_first_run_finds_the_servers_limit_exactly(
     sandbox: Start, tmp_path: Path, capacity: int
@@ -85,7 +98,7 @@ def test_a_first_run_finds_the_servers_limit_exactly(
     api = sandbox(users=3000, page_size=50, capacity=capacity, latency_ms=100)
     project = make_project(tmp_path / "p", {"everyone": SEGMENT}, RUNNER)
     turned, entry = export(project, api)
-    assert 1 <= turned < capacity + 2 and entry["rows"] == 3000
+    assert 1 <= turned <= most_turned_away(capacity) and entry["rows"] == 3000
     kept = json.loads((project / KEPT).read_text())[f"{api.url}/inbox/users"]
     assert (kept["limit"], kept["ceiling"]) == (capacity, capacity + 1)
     # Where it settled at the end also answers replies slowed by this machine's own load
