@@ -43,6 +43,7 @@ class Gate:
         self.stats = stats
         self._seats = threading.BoundedSemaphore(capacity or 1)
         self._lock = threading.Lock()
+        self._held = threading.local()  # this thread (one a connection) holds a seat
 
     def count(self, key: str) -> None:
         with self._lock:
@@ -51,14 +52,21 @@ class Gate:
     def admit(self) -> bool:
         """Take a seat; False when all are taken (the caller answers 429)."""
         self.count("requests")
-        if not self.capacity or self._seats.acquire(blocking=False):
+        if not self.capacity:
+            return True
+        if self._seats.acquire(blocking=False):
+            self._held.seat = True
             return True
         self.count("turned_away")
         return False
 
     def leave(self) -> None:
-        """Give back the seat :meth:`admit` took."""
-        if self.capacity:
+        """Give back the seat :meth:`admit` took in this thread, if it still holds it.
+        The server gives it back once the reply is made, before it is written: given back
+        after, it raced the client's next request, which the reply let go (a 429 at the
+        server's own capacity, on a loaded machine: the client then kept one below it)."""
+        if getattr(self._held, "seat", False):
+            self._held.seat = False
             self._seats.release()
 
     def report(self) -> str:

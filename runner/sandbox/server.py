@@ -211,14 +211,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "Express"
     sys_version = ""
-    _seated = False  # holds one of the gate's seats (capacity) for the request in hand
 
     def setup(self) -> None:
         super().setup()  # and no Nagle: keep-alive replies stall ~40 ms on delayed ACKs
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stdout
-        return
+        pass
 
     def _send(
         self,
@@ -234,11 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
             f"Date: {faults.http_date(self.server.sandbox.options.clock_skew_s)}\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
-        self._leave()  # the work is done: the seat is free before the client can answer
-        if trickle:
-            self._trickle(head + body)
-        else:
-            self.wfile.write(head + body)
+        self.server.sandbox.gate.leave()  # the work is done; given back after, it raced
+        self._trickle(head + body) if trickle else self.wfile.write(head + body)
 
     def _trickle(self, reply: bytes) -> None:
         """One byte at a time, until the reply is out, the client leaves or the sandbox stops."""
@@ -314,24 +310,15 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_POST(self) -> None:
-        sandbox = self.server.sandbox
-        if not sandbox.gate.admit():  # a gateway's answer: at once, no latency
+        gate = self.server.sandbox.gate
+        if not gate.admit():  # a gateway's answer: at once, no latency
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._fault("429")
             return
-        self._seated = True
         try:
             self._serve()
         finally:
-            self._leave()
-
-    def _leave(self) -> None:
-        """Give the seat back once the reply is made, before it is written: a seat given
-        back after the write raced the client's next request (its reply read, a new one
-        sent and turned away at the server's own capacity, on a loaded machine)."""
-        if self._seated:
-            self._seated = False
-            self.server.sandbox.gate.leave()
+            gate.leave()
 
     def _serve(self) -> None:
         sandbox = self.server.sandbox
