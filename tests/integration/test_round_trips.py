@@ -47,7 +47,12 @@ def trips(api: Sandbox, concurrency: int, body: dict[str, Any]) -> list[int]:
     Replies come back in any order: a page answered before the empty one makes the
     reader ask the next page, past the end, and while it is on its way the checks may
     wait for a seat (as a loop's thread that asked it waits for its reply): so the
-    fewest of five is what the strategy costs, and the most one more at worst."""
+    fewest of five is what the strategy costs. The most is two more at worst: the
+    first empty page, asked before the page above it came, is read again with the last
+    page (a contact put in between would have been pushed onto it), and then the page
+    past the count without the range waits for a seat behind them and the pages asked
+    past the end (traced under load: pages 5, 6, 7 and 3 in the second round trip, the
+    empty page 4 twice in the third; [2, 2, 3, 3, 4] in a loaded run)."""
     counts = []
     for _ in range(5):
         ids, transport = read(api, concurrency, body)
@@ -92,4 +97,4 @@ def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_two_round_trips(
     )
     assert 0 < len(api.truth(body)) <= 150
     counts = trips(api, 4, body)
-    assert counts[0] <= 2 and counts[-1] <= 3, counts
+    assert counts[0] <= 2 and counts[-1] <= 4, counts
