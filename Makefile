@@ -53,9 +53,11 @@ imports: $(DEV)
 # processes, and six keep both cores busy (measured on 2 cores: 1 process ~820 s, 2 ~550 s,
 # 4 ~480 s, 6 ~380 s, the CPU then saturated); worksteal: an idle process takes a busy one's
 # queued tests, so no process is left with a long tail.
-# Tests marked `slow` (the scaffolded CI pipelines run job by job, a 9,999-part set) are
-# left to `make test-slow`, which CI runs too: the static checks of the same CI files
-# and the same part limit at 9 parts run in `make test`.
+# Tests marked `slow` (the scaffolded CI pipelines run job by job, a 9,999-part set, the
+# S3 tests on rclone's server, the every-shape tests on 4 of 7 shapes) are left to
+# `make test-slow`, which CI runs too: the static checks of the same CI files, the same
+# part limit at 9 parts, every S3 test on moto's server and every-shape tests on three
+# shapes run in `make test`.
 # Each process costs about 5 s of CPU before its first test (start-up, collecting every
 # test and doctest; measured with 2): `make test WORKERS=4` to compare on another machine.
 WORKERS ?= 6

@@ -297,7 +297,11 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
 
 
-@pytest.fixture(params=["moto", "rclone"])
+# The S3 servers a test runs against: rclone's runs are `slow` (see :func:`s3`).
+S3_SERVERS = ["moto", pytest.param("rclone", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=S3_SERVERS)
 def s3(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[object]:
@@ -305,7 +309,10 @@ def s3(
     and nothing else: moto's is shared by the tests of one process and emptied before
     each (its documented reset: every bucket, object and open multipart upload goes);
     rclone's is started for each test (it keeps open uploads in memory, and a Go
-    binary starts in milliseconds)."""
+    binary starts in milliseconds). Each test runs against both; rclone's runs are
+    `slow` (`make test-slow`, CI): the second server, 12 % of `make test`'s CPU. The
+    tests of what only rclone does (credentials, a folder in an object's place) name
+    it themselves and stay in `make test`."""
     from tests.integration.s3servers import reset_moto, run_server
 
     if request.param == "moto":

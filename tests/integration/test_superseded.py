@@ -19,7 +19,7 @@ import pytest
 
 from runner.sandbox import Sandbox
 from runner.sinks.base import TEMP_PREFIX
-from tests.conftest import ANCHOR, FAST_RETRY, api_env, make_project, run_cli
+from tests.conftest import ANCHOR, FAST_RETRY, S3_SERVERS, api_env, make_project, run_cli
 from tests.integration.s3servers import S3Server, reset_moto, run_server
 from tests.integration.test_holdout_parts import kill_9_when
 
@@ -72,7 +72,7 @@ class Place:
             self.server.client().put_object(Bucket="exports", Key=f"daily/{name}", Body=data)
 
 
-@pytest.fixture(params=["local", "moto", "rclone"])
+@pytest.fixture(params=["local", *S3_SERVERS])
 def place(
     request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Place]:
