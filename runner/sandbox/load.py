@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from runner.sandbox.data import Facts, Population, api_time
+from runner.sandbox.data import Facts, Population, api_time, facts_of
 
 CHURN = {
     "top": "copies of the list's first contact (its createdAt) on top of the list being paged",
@@ -157,6 +157,33 @@ class Arrivals:
                 found.blobs.insert(0, orjson.dumps(template))
                 found.ids.insert(0, template["_id"])
                 self.inserted.append(template["_id"])
+
+    def backdate(self, count: int, index: int, lists: Iterable[MatchList]) -> list[Any]:
+        """``count`` contacts imported now with the ``createdAt`` of population row
+        ``index`` (copies of it, new ids), put in beside it: in every list that holds it,
+        at its place, as in the population its lists read later. Their ids."""
+        pop = self.population
+        contact, anchor_id = orjson.loads(pop.blobs[index]), pop.facts[index].id
+        made = []
+        for _ in range(count):
+            contact["_id"] = f"{self._copies.getrandbits(96):024x}"
+            made.append((orjson.dumps(contact), facts_of(contact)))
+        pop.blobs[index:index] = [blob for blob, _ in made]
+        pop.facts[index:index] = [facts for _, facts in made]
+        if pop.dated.start <= index < pop.dated.stop:
+            pop.dated = range(pop.dated.start, pop.dated.stop + count)
+        for found in lists:
+            with found.lock:
+                if anchor_id in found.ids:  # read past it: the copies go in at its place
+                    at = found.ids.index(anchor_id)
+                    found.blobs[at:at] = [blob for blob, _ in made]
+                    found.ids[at:at] = [facts.id for _, facts in made]
+                if index < found.next_row:  # the rows it reads from move down
+                    found.next_row += count
+                if index < found.end_row:
+                    found.end_row += count
+        self.inserted += [facts.id for _, facts in made]
+        return [facts.id for _, facts in made]
 
     def _stamp(self) -> str:
         now = max(dt.datetime.now(dt.UTC), self.anchor + dt.timedelta(milliseconds=1))

@@ -192,6 +192,11 @@ class Sandbox:
                 self._bomb = faults.gzip_bomb(b'{"success":true,"data":[', self.options.bomb_mb)
             return self._bomb
 
+    def backdate(self, count: int, index: int) -> list[Any]:
+        """Contacts imported now with row ``index``'s createdAt: :meth:`Arrivals.backdate`."""
+        with self._cache_lock:
+            return self.arrivals.backdate(count, index, list(self._cache.values()))
+
     def _churn(self, found: MatchList) -> None:
         with self._cache_lock:  # see load.CHURN
             opts = self.options
