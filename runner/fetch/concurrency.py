@@ -242,29 +242,28 @@ class Adaptive(_Rules):
         self.active = 0
         self.turned_away = 0  # 429s seen
         self._clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # guards the rules; held while in line
         self._local = threading.local()
-        self._line = Line()
+        self._line = Line(self._lock)
         self._wire: set[Ticket] = set()
 
     # -- slots -------------------------------------------------------------
     @property
     def waiting(self) -> int:
         """Requests waiting for a slot."""
-        with self._cond:
+        with self._lock:
             return len(self._line)
 
     def begin(self, depth: int = 0) -> Ticket:
         """Wait for a free slot and take it, for a page ``depth`` pages below the first."""
-        with self._cond:
+        with self._lock:
             place = self._line.join()
             try:
                 while self.active >= self.limit or not self._line.first(place):
                     self._round.full = self._round.full or self.active >= self.limit
-                    self._cond.wait()
+                    place.wait()
             finally:
-                self._line.leave(place)
-                self._cond.notify_all()  # the next in line may take a slot too
+                self._line.leave(place)  # and the next in line may take a slot too
             self.active += 1
             if self.active >= self.limit:
                 self._round.full = True
@@ -277,7 +276,7 @@ class Adaptive(_Rules):
 
     def end(self, ticket: Ticket, overloaded: bool = False) -> None:
         """Give the slot back; ``overloaded``: the server answered 429."""
-        with self._cond:
+        with self._lock:
             self.active -= 1
             self._wire.discard(ticket)
             now = self._clock()
@@ -291,7 +290,7 @@ class Adaptive(_Rules):
                     self._found(now, ticket.active, self._wire)  # the crowd that ended slow start
                 elif ticket.round >= self._cut_round:
                     self._cut(now, ceiling=ticket.limit)
-                self._cond.notify_all()
+                self._line.wake()
                 return
             took = now - ticket.started
             if not ticket.fresh:  # what depth costs: from every reply, of any round
@@ -302,7 +301,7 @@ class Adaptive(_Rules):
                 self._round.answered += 1
                 if self._round.answered >= self.limit:
                     self._decide(now)
-            self._cond.notify_all()
+            self._line.wake()
 
     @contextlib.contextmanager
     def slot(self, depth: int = 0) -> Iterator[None]:
@@ -328,14 +327,14 @@ class Adaptive(_Rules):
         (or a try at it went through): the next one finds its own, and slow start costs
         a run without 429s a few round trips, where a limit learned from the work a run
         had (windows that did not fill the slots) would hold the next one back."""
-        with self._cond:
+        with self._lock:
             ceiling = self.ceiling
         return None if ceiling is None or ceiling < 2 else Learned(ceiling - 1, ceiling)
 
     @property
     def settled(self) -> int:
         """The limit the run spent most of its time at or around: the median by time."""
-        with self._cond:
+        with self._lock:
             seconds = dict(self._log.seconds)
             held = self._clock() - self._log.since
             seconds[self.limit] = seconds.get(self.limit, 0.0) + held

@@ -62,36 +62,35 @@ class InFlight:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
-        self._cond = threading.Condition()
-        self._line = Line()
+        self._lock = threading.RLock()
+        self._line = Line(self._lock)
 
     @contextlib.contextmanager
     def slot(self, depth: int = 0) -> Iterator[None]:
         del depth  # a number given does not move with the latency
-        with self._cond:
+        with self._lock:
             place = self._line.join()
             try:
                 while self.active >= self.limit or not self._line.first(place):
-                    self._cond.wait()
+                    place.wait()
             finally:
-                self._line.leave(place)
-                self._cond.notify_all()  # the next in line may take a slot too
+                self._line.leave(place)  # and the next in line may take a slot too
             self.active += 1
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self.active -= 1
-                self._cond.notify_all()
+                self._line.wake()
 
     @property
     def waiting(self) -> int:
         """Requests waiting for a slot."""
-        with self._cond:
+        with self._lock:
             return len(self._line)
 
     def slow_down(self) -> None:
-        with self._cond:
+        with self._lock:
             self.limit = max(1, self.limit // 2)
 
     @property

@@ -4,6 +4,7 @@ of slow start's first 429."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -69,26 +70,34 @@ class Log:
 
 
 class Line:
-    """Places in line for a slot, first come, first served; the caller holds the lock.
+    """Places in line for a slot, first come, first served, under ``lock`` (the caller
+    holds it). A place is a condition of its own on that lock, and only the first in
+    line is woken (:meth:`wake`): it takes a slot when one is free, then wakes the next.
+    Woken all at once on every reply, as they were, 16 threads in line switched in and
+    out for nothing: a zero-latency export of 100,000 contacts spent 1.4-1.9 s of system
+    time at auto concurrency, 0.7-1.0 s at a fixed one (``bench.cpu``)."""
 
-    A thread woken for a free slot takes it only when it is first in line, so the
-    slots go out in the order they were asked for, whichever thread wakes first.
-    """
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._waiting: deque[threading.Condition] = deque()
 
-    def __init__(self) -> None:
-        self._waiting: deque[object] = deque()
-
-    def join(self) -> object:
-        place = object()
+    def join(self) -> threading.Condition:
+        place = threading.Condition(self._lock)
         self._waiting.append(place)
         return place
 
-    def first(self, place: object) -> bool:
+    def first(self, place: threading.Condition) -> bool:
         return self._waiting[0] is place
 
-    def leave(self, place: object) -> None:
-        """Out of line: served, or gave up waiting."""
+    def leave(self, place: threading.Condition) -> None:
+        """Out of line: served, or gave up waiting; the next in line is woken."""
         self._waiting.remove(place)
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the first in line: a slot may be free for it (the caller holds the lock)."""
+        if self._waiting:
+            self._waiting[0].notify()
 
     def __len__(self) -> int:
         return len(self._waiting)
