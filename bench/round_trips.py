@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench.traced import Traced
 
@@ -33,7 +33,7 @@ SETTINGS: tuple[int | str, ...] = (4, 8, "auto")
 ANCHOR = "2026-11-25T00:00:00Z"
 
 
-def child(pages: int, concurrency: int | str) -> dict[str, int]:
+def child(pages: int, concurrency: int | Literal["auto"]) -> dict[str, int]:
     """One read in this process (``runner`` from ``PYTHONPATH``): requests, round trips."""
     from runner.fetch.fetcher import PageFetcher
     from runner.fetch.transport import UrllibTransport
@@ -65,7 +65,7 @@ def read(tree: Path, pages: int, concurrency: int | str) -> dict[str, int]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--child"]:
-        setting = argv[2] if argv[2] == "auto" else int(argv[2])
+        setting: int | Literal["auto"] = "auto" if argv[2] == "auto" else int(argv[2])
         print(json.dumps(child(int(argv[1]), setting)))
         return 0
     trees = {"after": ROOT}
