@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
-from bench.common import table
-from bench.shapes import ANCHOR, RUNNER_YAML, SEGMENT, SHAPES, TOKEN, _anchor, shaped_sandbox
+from bench.common import TOKEN, table
+from bench.shapes import ANCHOR, RUNNER_YAML, SEGMENT, SHAPES, _anchor, shaped_sandbox
 from runner.fetch.learned import FILE, keep, recall
 from runner.sandbox.shapes import segment_filter
 from runner.spec.project import ApiSettings

@@ -81,7 +81,9 @@ def measure(
                             {**run, "bare": bare, "ratio": run["rate"] / bare, "bare_cpu": loop.cpu}
                         )
             for key, figures in runs_of.items():
-                entry = {k: statistics.median(f[k] for f in figures) for k in figures[0]}
+                entry: dict[str, Any] = {
+                    k: statistics.median(f[k] for f in figures) for k in figures[0]
+                }
                 entry["ratios"] = [f["ratio"] for f in figures]
                 out[f"{key} windows {windows}"] = entry
                 rows.append(_row(f"{key}, {users:,}, windows {windows}", entry))

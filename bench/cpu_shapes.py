@@ -26,8 +26,8 @@ from pathlib import Path
 import orjson
 import yaml
 
-from bench.common import CSV_SEGMENT, JSONL_SEGMENT, table
-from bench.shapes import ANCHOR, TOKEN, Server, _anchor
+from bench.common import CSV_SEGMENT, JSONL_SEGMENT, TOKEN, table
+from bench.shapes import ANCHOR, _anchor, shaped_sandbox
 from runner.sandbox.shapes import segment_filter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
         (project / "segments").mkdir()
         for shape in shapes:
             segments(project, shape)
-            server = Server(shape, users)
+            server = shaped_sandbox(shape, users)
             try:
                 for windows in ("false", "true"):
                     (project / "runner.yaml").write_text(RUNNER_YAML % windows)
