@@ -172,6 +172,8 @@ class Arrivals:
         pop.facts[index:index] = [facts for _, facts in made]
         if pop.dated.start <= index < pop.dated.stop:
             pop.dated = range(pop.dated.start, pop.dated.stop + count)
+        elif index < pop.dated.start:  # above them: contacts without a createdAt listed first
+            pop.dated = range(pop.dated.start + count, pop.dated.stop + count)
         for found in lists:
             with found.lock:
                 if anchor_id in found.ids:  # read past it: the copies go in at its place
