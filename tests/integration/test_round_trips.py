@@ -84,17 +84,23 @@ def test_a_short_list_costs_a_plain_loops_round_trips_and_one_for_its_checks(
     assert counts[0] <= bound and counts[-1] <= bound + 1, counts
 
 
+@pytest.mark.parametrize(("concurrency", "best", "worst"), [(8, 2, 3), (4, 3, 4)])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_two_round_trips(
-    sandbox: Start, shape: str
+    sandbox: Start, shape: str, concurrency: int, best: int, worst: int
 ) -> None:
     # 150 contacts (the sparse shape's segment matches a few dozen of 2,000, the past
-    # shape's 99 of 400): at 4 at once, pages 1-4 in one round, the checks in the next.
+    # shape's 99 of 400): pages 1-4 and more in one round, the checks in the next. At 8
+    # at once the pages past the end all go in the first round and the checks find
+    # seats: two round trips whatever order the replies come in. At 4, a full page
+    # answered before the empty one sends page 5 (6, 7) into the seats the checks then
+    # wait for: on a loaded machine every read of five took three ([3, 3, 3, 3, 3] in 4
+    # of 12 loaded runs), on an idle one the empty page often comes first and it is two.
     users = {"sparse": 2000, "past": 400}.get(shape, 150)
     api = sandbox(users=users, latency_ms=150, shape=shape, anchor=ANCHOR)
     body = full_body(
         **{"isContact": False, "applicableFilters": [], **segment_filter(shape, AS_OF)}
     )
     assert 0 < len(api.truth(body)) <= 150
-    counts = trips(api, 4, body)
-    assert counts[0] <= 2 and counts[-1] <= 4, counts
+    counts = trips(api, concurrency, body)
+    assert counts[0] <= best and counts[-1] <= worst, counts
