@@ -142,15 +142,18 @@ class Outside:
         unexplained = self.excess - self.arrived - self.above if self._phase is _Phase.TOP else 0
         self._phase = _Phase.DONE
         if unexplained > 0:
-            # Two causes look alike from here: contacts the API lists among the others
-            # with no createdAt it can compare, and contacts imported with a past
-            # createdAt while the run went, into a window read before they came (a
-            # blind stand-in's imports got the first cause alone named in 30 of 44 runs).
+            # Three causes look alike from here: contacts the API lists among the others
+            # with no createdAt it can compare; contacts imported with a past createdAt
+            # while the run went, into a window read before they came (a blind
+            # stand-in's imports got the first cause alone named in 30 of 44 runs); an
+            # API that hands ties round in another order on each request (the same
+            # stand-in's 1,000 contacts on one instant: 353 "outside").
             raise PagingError(
                 f"{unexplained:,} contacts match the segment but no createdAt window read "
                 "them, and page numbers could not find them: contacts imported with a past "
                 "createdAt while the export ran, or without a createdAt the API can "
-                "compare; nothing published. Run the export again; if this repeats, "
+                "compare, or listed in another order on each request where they share an "
+                "instant; nothing published. Run the export again; if this repeats, "
                 "api.windows: false reads the list by page number only"
             )
 
