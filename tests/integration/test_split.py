@@ -515,6 +515,33 @@ def test_s3_parts_equal_the_local_export_and_shrink(
     assert s3.open_uploads("exports", "daily/everyone-0001.csv") == []
 
 
+def test_s3_parts_add_no_bucket_check_or_upload_listing_of_their_own(
+    sandbox: Start, s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set checks its bucket and aborts the uploads a killed run left on any part
+    once; each part then only uploads (before: a HeadBucket and a ListMultipartUploads
+    a part, 200 requests more for a 100-part set)."""
+    import botocore.client
+
+    calls: list[str] = []
+    call = botocore.client.BaseClient._make_api_call
+
+    def counted(client: object, name: str, params: object) -> object:
+        calls.append(name)
+        return call(client, name, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    env = {k: v for k, v in s3.env().items() if v is not None}
+    seen = {}
+    for parts in (2, 8):
+        project = make_project(tmp_path / str(parts), {"everyone": s3_segment("{max_rows: 50}")})
+        calls.clear()
+        assert export(project, sandbox(users=50 * parts, seed=parts), **env).returncode == 0
+        assert calls.count("UploadPart") >= parts  # every part went up
+        seen[parts] = (calls.count("HeadBucket"), calls.count("ListMultipartUploads"))
+    assert seen[2] == seen[8], seen
+
+
 def test_s3_kill_9_between_parts_keeps_the_previous_set(
     sandbox: Start, s3: S3Server, tmp_path: Path
 ) -> None:

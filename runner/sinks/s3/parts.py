@@ -72,7 +72,7 @@ class S3Parts(PartsUpload):
 
     def open_part(self, number: int) -> S3Upload:
         part = self.base.sibling(lambda name: part_path(name, number))
-        upload = part.open(self.content_type)
+        upload = part.open(self.content_type, swept=True)  # the set's: __init__
         if number == 1 and self.split.plain_if_one:
             # It may be the plain file: staged under a temporary key, copied to the part's
             # or the plain key when the run publishes, so neither is touched before then.

@@ -90,17 +90,13 @@ class S3Target:
             extra["StorageClass"] = opts["storage_class"]
         return extra
 
-    def open(self, content_type: str) -> S3Upload:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status != 403:
-                raise s3_error(exc, self.display) from exc
-            self._check_credentials()
-        except BotoCoreError as exc:
-            raise s3_error(exc, self.display) from exc
-        abort_stale_uploads(self.client, self.bucket, self.key)
+    def open(self, content_type: str, swept: bool = False) -> S3Upload:
+        """An upload of this object. First the bucket is checked and uploads a killed run
+        left open on the key are aborted, unless ``swept``: a split set did both for all
+        its parts at once (two requests a part fewer)."""
+        if not swept:
+            self._check_bucket()
+            abort_stale_uploads(self.client, self.bucket, self.key)
         parts = Parts(
             client=self.client,
             bucket=self.bucket,
@@ -111,6 +107,17 @@ class S3Target:
             metadata=dict(self.metadata),
         )
         return S3Upload(parts, manifest_extra=self._extra("application/json"))
+
+    def _check_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status != 403:
+                raise s3_error(exc, self.display) from exc
+            self._check_credentials()
+        except BotoCoreError as exc:
+            raise s3_error(exc, self.display) from exc
 
     def published_into(self, digest: Digest) -> bool:
         return object_into(self.client, self.location, digest)
