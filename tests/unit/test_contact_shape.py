@@ -111,3 +111,18 @@ def test_unchecked_lets_a_path_leave_the_shape_but_not_the_grammar() -> None:
     assert source_problem("profile.userDetails.loyaltyTier", unchecked=True) is None
     assert source_problem("profile.userDetails.loyaltyTier") is not None
     assert source_problem("e16(_id)", unchecked=True) is not None
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 10, 20, 1000, 400 * 86400, 2_999_999_999])
+def test_the_sandbox_draws_what_pythons_choice_and_randrange_draw(n: int) -> None:
+    """The generator's shortcut (:func:`runner.sandbox.data._below`) keeps a seed's
+    contacts: Python's own ``choice`` and ``randrange`` are the oracle, draw for draw."""
+    from runner.sandbox.data import _below
+
+    seq = range(n)
+    for seed in range(5):
+        ours, python = random.Random(seed), random.Random(seed)
+        for _ in range(200):
+            assert seq[_below(ours.getrandbits, n)] == python.choice(seq)
+            assert 7 + _below(ours.getrandbits, n) == python.randrange(7, 7 + n)
+        assert ours.random() == python.random()  # the streams are still in step
