@@ -150,12 +150,7 @@ def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict
         prefix = prefix.lstrip("+") if prefix.startswith("+") else "+" + prefix
     number = ("0" if rand() < 0.2 else "") + str(7_000_000_000 + _below(bits, 2_999_999_999))
     platform = PLATFORMS[_below(bits, len(PLATFORMS))]
-    created = anchor - dt.timedelta(
-        seconds=_below(bits, CREATED_SPAN), milliseconds=_below(bits, 1000)
-    )
-    last_seen = created + (anchor - created) * rand() ** 0.3
-    ordered = rand() < 0.45
-    ordered_at = _stamp(created + (anchor - created) * rand()) if ordered else ""
+    created, last_seen, ordered, ordered_at = _moments(rng, anchor)
     agent_by = AGENTS[_below(bits, len(AGENTS))]
     by = rng.choices([*BY, agent_by], [5, 4, 1])[0]
     tags = sorted(rng.sample(TAGS, TAG_COUNTS[_below(bits, 5)]))
@@ -164,9 +159,9 @@ def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict
         forms = (email, "", f'"weird,addr"@{city.lower()}.example', email.upper())
         email = forms[_below(bits, 4)]
     agent = MAYBE_AGENT[_below(bits, len(MAYBE_AGENT))]
-    bots = BOTS[platform]
-    seen = _stamp(last_seen)
-    contact = {
+    bots, seen = BOTS[platform], _stamp(last_seen)
+    phone, place = {"number": number, "prefix": prefix}, (country, city)
+    return {
         "_id": f"{bits(96):024x}",
         "_customer": customer,
         "_bot": bots[_below(bits, len(bots))],
@@ -180,14 +175,7 @@ def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict
         "isSubscriber": rand() < 0.6,
         "status": STATUSES[_below(bits, len(STATUSES))],
         # Here, between "status" and "lastMessage": the random draws keep their order.
-        "profile": _profile(
-            rng,
-            name,
-            first,
-            {"email": email, "phone": {"number": number, "prefix": prefix}},
-            tags,
-            (country, city),
-        ),
+        "profile": _profile(rng, name, first, {"email": email, "phone": phone}, tags, place),
         "lastMessage": {
             "by": by,
             "at": seen,
@@ -202,7 +190,19 @@ def make_contact(rng: random.Random, anchor: dt.datetime, customer: str) -> dict
         "updatedAt": seen,
         "__v": 0,
     }
-    return contact
+
+
+def _moments(rng: random.Random, anchor: dt.datetime) -> tuple[dt.datetime, dt.datetime, bool, str]:
+    """A contact's createdAt (up to 400 days before ``anchor``), its last sighting, and
+    whether and when it ordered."""
+    bits, rand = rng.getrandbits, rng.random
+    created = anchor - dt.timedelta(
+        seconds=_below(bits, CREATED_SPAN), milliseconds=_below(bits, 1000)
+    )
+    last_seen = created + (anchor - created) * rand() ** 0.3
+    ordered = rand() < 0.45
+    ordered_at = _stamp(created + (anchor - created) * rand()) if ordered else ""
+    return created, last_seen, ordered, ordered_at
 
 
 def _stamp(moment: dt.datetime) -> str:
