@@ -25,6 +25,7 @@ from runner.sinks.base import (
 )
 from runner.sinks.s3.errors import s3_reason
 from runner.sinks.s3.group import S3Placement
+from runner.sinks.s3.target import open_uploads
 from runner.sinks.s3.upload import S3Upload
 from runner.spec.targets import part_number, part_path
 
@@ -53,15 +54,23 @@ class S3Parts(PartsUpload):
         return (f"{head}/" if head else ""), name
 
     def _abort_stale_parts(self) -> None:
-        """Uploads a killed split run left open on any part of this set."""
+        """Uploads a killed split run left open on any part of this set: every upload
+        listed under the parts' names (``name-``) and under staged names, page after
+        page (:func:`~runner.sinks.s3.target.open_uploads`); each part then opens
+        without a listing of its own."""
         head, name = self._head_and_name()
         client, bucket = self.base.client, self.base.bucket
+        stem = part_path(name, 1).rsplit("-", 1)[0]  # the extension holds no "-"
         try:
-            reply = client.list_multipart_uploads(Bucket=bucket, Prefix=head)
+            uploads = [
+                upload
+                for prefix in (f"{head}{stem}-", f"{head}{TEMP_PREFIX}")
+                for upload in open_uploads(client, bucket, prefix)
+            ]
         except (ClientError, BotoCoreError):
             return
         first = "-" + part_path(name, 1)  # a staged first part: .segments-tmp-<hex>-name-0001.csv
-        for upload in reply.get("Uploads", []):
+        for upload in uploads:
             key, rel = upload.get("Key", ""), upload.get("Key", "")[len(head) :]
             staged = rel.startswith(TEMP_PREFIX) and rel.endswith(first)
             if key.startswith(head) and (staged or part_number(rel, name) is not None):

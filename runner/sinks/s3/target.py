@@ -4,7 +4,7 @@ uses (:class:`~runner.sinks.s3.destination.S3Destination` adds how it is chosen)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self
 
@@ -22,20 +22,33 @@ if TYPE_CHECKING:
     from runner.sinks.base import Digest
 
 
+UPLOADS_PAGE = 1000  # uploads a listing reply holds at most (S3's own limit)
+
+
+def open_uploads(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every multipart upload open under ``prefix``, reply after reply (S3 lists 1,000 at
+    most a reply: a folder other writers share can hold more). Raises what the client
+    raises (ClientError, BotoCoreError)."""
+    pages = client.get_paginator("list_multipart_uploads").paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": UPLOADS_PAGE}
+    )
+    for page in pages:
+        yield from page.get("Uploads", [])
+
+
 def abort_stale_uploads(client: Any, bucket: str, key: str) -> int:
     """Abort multipart uploads left open on exactly ``key`` by killed runs."""
     aborted = 0
     try:
-        reply = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+        uploads = [u for u in open_uploads(client, bucket, key) if u.get("Key") == key]
     except ClientError:
         return 0
-    for upload in reply.get("Uploads", []):
-        if upload.get("Key") == key:
-            try:
-                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
-                aborted += 1
-            except ClientError:
-                continue
+    for upload in uploads:
+        try:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            aborted += 1
+        except ClientError:
+            continue
     return aborted
 
 
