@@ -352,5 +352,7 @@ def test_s3_a_staged_first_part_left_open_by_kill_9_is_aborted_by_the_next_run(
     finally:
         proc.kill()
     assert objects(s3) == before  # no part, no temporary object; the plain file as it was
+    # And one a killed run left on the plain key itself (a run of the plain file alone).
+    s3.client().create_multipart_upload(Bucket="exports", Key="daily/handoff.csv")
     assert run(project, fast, None, **env).returncode == 0
     assert open_uploads(s3) == [] and sorted(objects(s3)) == PLAIN

@@ -25,7 +25,7 @@ from runner.sinks.base import (
 )
 from runner.sinks.s3.errors import s3_reason
 from runner.sinks.s3.group import S3Placement
-from runner.sinks.s3.target import open_uploads
+from runner.sinks.s3.target import abort_stale_uploads, open_uploads
 from runner.sinks.s3.upload import S3Upload
 from runner.spec.targets import part_number, part_path
 
@@ -69,6 +69,8 @@ class S3Parts(PartsUpload):
             ]
         except (ClientError, BotoCoreError):
             return
+        if self.split.plain_if_one:  # a set of one becomes the plain file: its key too
+            abort_stale_uploads(client, bucket, self.base.key)
         first = "-" + part_path(name, 1)  # a staged first part: .segments-tmp-<hex>-name-0001.csv
         for upload in uploads:
             key, rel = upload.get("Key", ""), upload.get("Key", "")[len(head) :]
