@@ -7,6 +7,7 @@ set as a companion (a holdout's set: :meth:`S3Parts.placement`).
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -32,6 +33,9 @@ from runner.spec.targets import part_number, part_path
 if TYPE_CHECKING:
     from runner.sinks.s3.target import S3Target
     from runner.spec.split import SplitSpec
+
+
+STAGED_BYTES = 4  # random bytes in a staged first part's name (hex: 8 characters)
 
 
 class S3Parts(PartsUpload):
@@ -71,10 +75,16 @@ class S3Parts(PartsUpload):
             return
         if self.split.plain_if_one:  # a set of one becomes the plain file: its key too
             abort_stale_uploads(client, bucket, self.base.key)
-        first = "-" + part_path(name, 1)  # a staged first part: .segments-tmp-<hex>-name-0001.csv
+        # A staged first part of this set, exactly: .segments-tmp-<8 hex>-name-0001.csv
+        # (a suffix test took another output's: x-name-0001.csv ends with -name-0001.csv).
+        staged_name = re.compile(
+            re.escape(TEMP_PREFIX)
+            + f"[0-9a-f]{{{2 * STAGED_BYTES}}}-"
+            + re.escape(part_path(name, 1))
+        )
         for upload in uploads:
             key, rel = upload.get("Key", ""), upload.get("Key", "")[len(head) :]
-            staged = rel.startswith(TEMP_PREFIX) and rel.endswith(first)
+            staged = staged_name.fullmatch(rel) is not None
             if key.startswith(head) and (staged or part_number(rel, name) is not None):
                 with contextlib.suppress(ClientError, BotoCoreError):
                     client.abort_multipart_upload(
@@ -89,7 +99,7 @@ class S3Parts(PartsUpload):
             # or the plain key when the run publishes, so neither is touched before then.
             head, _, name = part.key.rpartition("/")
             upload.parts.staging = f"{head}/" if head else ""
-            upload.parts.staging += f"{TEMP_PREFIX}{secrets.token_hex(4)}-{name}"
+            upload.parts.staging += f"{TEMP_PREFIX}{secrets.token_hex(STAGED_BYTES)}-{name}"
         self.uploads.append(upload)
         return upload
 

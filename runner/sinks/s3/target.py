@@ -41,7 +41,7 @@ def abort_stale_uploads(client: Any, bucket: str, key: str) -> int:
     aborted = 0
     try:
         uploads = [u for u in open_uploads(client, bucket, key) if u.get("Key") == key]
-    except ClientError:
+    except (ClientError, BotoCoreError):  # nothing aborted: the upload says what is wrong
         return 0
     for upload in uploads:
         try:
