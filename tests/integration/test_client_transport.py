@@ -28,7 +28,7 @@ from runner.fetch.client import ClientTransport, transport_for
 from runner.fetch.transport import Retryable, UrllibTransport, read_capped
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings
-from tests.conftest import full_body
+from tests.conftest import collector_held, full_body
 
 Start = Callable[..., Sandbox]
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -60,11 +60,12 @@ def calls_and_sends(transport: Any, body: bytes) -> tuple[int, int, Any]:
         elif event == "c_call" and getattr(arg, "__name__", "") == "sendall":
             sends[0] += 1
 
-    sys.setprofile(profile)
-    try:
-        content = post(transport, body)
-    finally:
-        sys.setprofile(None)
+    with collector_held():
+        sys.setprofile(profile)
+        try:
+            content = post(transport, body)
+        finally:
+            sys.setprofile(None)
     assert content is not None
     return calls[0], sends[0], orjson.loads(content)["data"]
 

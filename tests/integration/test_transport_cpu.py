@@ -18,7 +18,7 @@ import orjson
 from runner.fetch.transport import UrllibTransport, read_capped
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings
-from tests.conftest import full_body
+from tests.conftest import collector_held, full_body
 
 Start = Callable[..., Sandbox]
 
@@ -31,12 +31,13 @@ def calls_per_post(transport: UrllibTransport, body: bytes) -> tuple[int, list[A
         if event == "call":
             count[0] += 1
 
-    sys.setprofile(profile)
-    try:
-        with transport.post("page 1", body, time.monotonic() + 30) as response:
-            content = read_capped(response, 1 << 24)
-    finally:
-        sys.setprofile(None)
+    with collector_held():
+        sys.setprofile(profile)
+        try:
+            with transport.post("page 1", body, time.monotonic() + 30) as response:
+                content = read_capped(response, 1 << 24)
+        finally:
+            sys.setprofile(None)
     assert content is not None
     return count[0], orjson.loads(content)["data"]
 

@@ -5,7 +5,6 @@ the oracle: same answers, same records kept, same messages."""
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -27,6 +26,7 @@ from runner.fetch.windows.plan import (
     ms,
     text,
 )
+from tests.conftest import collector_held
 
 DAY = 86_400_000
 TOP = 1_764_028_800_000  # 2025-11-25T00:00:00.000Z
@@ -133,25 +133,18 @@ def test_the_as_of_cut_keeps_what_the_record_by_record_cut_kept(
 
 
 def python_calls(work: Callable[[], Any]) -> int:
-    """Python calls ``work`` makes. The collector is held off meanwhile: a collection
-    that falls inside it runs finalizers of other tests' objects (a socket's, a
-    generator's), a call more (counted 7 where 6 is the bound, once, in a loaded run)."""
     calls = 0
 
     def count(frame: FrameType, event: str, arg: Any) -> None:
         nonlocal calls
         calls += event == "call"
 
-    collecting = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    sys.setprofile(count)
-    try:
-        work()
-    finally:
-        sys.setprofile(None)
-        if collecting:
-            gc.enable()
+    with collector_held():
+        sys.setprofile(count)
+        try:
+            work()
+        finally:
+            sys.setprofile(None)
     return calls
 
 
