@@ -180,8 +180,10 @@ class PageFetcher:
 
     @property
     def duplicates(self) -> int:
-        """Records dropped because their id was already read."""
-        return self._dedupe.dropped + (self._again.dropped if self._again else 0)
+        """Records dropped because their id was already read, but for those the paging's
+        own checks read again (a windowed run's pages for contacts outside every window)."""
+        again = self._again.dropped if self._again else 0
+        return self._dedupe.dropped + again - self.paging.figures.rechecked
 
     @property
     def retries(self) -> int:

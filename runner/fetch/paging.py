@@ -103,6 +103,7 @@ class Figures:
     read_as: str = ""  # how the list was read past its windows ("": no other way)
     reread: bool = False  # the list moved while it was read, and was read again
     after_as_of: int = 0  # contacts created after the as-of it saw, left out
+    rechecked: int = 0  # records its own checks read again: not the API's duplicates
 
 
 class Aside(enum.Enum):

@@ -315,3 +315,26 @@ def test_contacts_without_an_id_are_each_passed_once(sandbox: Start, windows: bo
     assert len(with_email) == len(set(with_email))  # one contact an email,
     assert set(with_email) == {emails[i] for i in truth} - {""}  # every email
     assert fetcher.windows > 1 if windows else fetcher.windows == 0
+
+
+@pytest.mark.parametrize("users", [200, 1_000])
+def test_duplicates_are_the_apis_not_the_runners_own_checks(
+    sandbox: Start, tmp_path: Path, users: int
+) -> None:
+    """A list without a duplicate reports none, read by windows or by page numbers: the
+    pages a windowed run reads again without its range (for contacts no window could
+    see) are its own check, not duplicates the API sent (before: 91 of 200 with
+    windows, 0 with page numbers, the same file). The contacts put in after the as-of
+    make that check read the list's top again."""
+    api = sandbox(users=users, page_size=50, seed=12, anchor="2026-12-07T00:00:00Z")
+    entries, files = {}, []
+    for windows in ("true", "false"):
+        project = make_project(
+            tmp_path / windows, {"everyone": WHOLE}, RUNNER % f"  windows: {windows}"
+        )
+        code, out, entries[windows] = export(project, api)
+        assert code == 0, out
+        files.append((project / "out" / "everyone.jsonl").read_bytes())
+    assert files[0] == files[1]
+    assert entries["true"]["after_as_of"] == entries["false"]["after_as_of"] > 0
+    assert [entries[w]["duplicates"] for w in ("true", "false")] == [0, 0], entries

@@ -73,6 +73,7 @@ class Outside:
         self.excess = -self.expected  # read-before records past the count, beyond those
         self.arrived = 0  # records created after the as-of, seen on the way
         self.above = 0  # records no window saw, found above the count (listed first)
+        self.rechecked = 0  # records the windows passed on, read again here
         self._phase = _Phase.TAIL
         self._wire = False
 
@@ -103,7 +104,9 @@ class Outside:
             self._end()
             return None
         ids = self.records.ids(request.number, records)
+        dropped = self.records.dedupe.dropped
         new = self.records.keep_new(records, ids)
+        self.rechecked += self.records.dedupe.dropped - dropped  # read by the windows
         seen = len(records) - len(new) - ids.count(None)
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
         lost = [r for r in new if not self._after_as_of(r.get(CREATED))]

@@ -295,8 +295,9 @@ class Windows(_Opening):
 
     @property
     def figures(self) -> Figures:
-        after = self.then.outside.after if self.then.outside else 0
-        return Figures(self.windows, self.note, self.read_as, self.reread, after)
+        outside = self.then.outside
+        after, again = (outside.after, outside.rechecked) if outside else (0, 0)
+        return Figures(self.windows, self.note, self.read_as, self.reread, after, again)
 
     @property
     def read_as(self) -> str:
