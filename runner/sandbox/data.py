@@ -113,11 +113,10 @@ def _hex(rng: random.Random, bits: int = 96) -> str:
 
 
 def _below(bits: Callable[[int], int], n: int) -> int:
-    """``random.Random._randbelow(n)``, the same draws (CPython's: the fewest random bits
-    that cover ``n``, drawn again while out of range), two calls shorter: a contact takes
-    some thirty. ``rng.choice(seq)`` is ``seq[_below(rng.getrandbits, len(seq))]`` and
-    ``rng.randrange(a, b)`` is ``a + _below(rng.getrandbits, b - a)``: a test holds them
-    to Python's own."""
+    """``random.Random._randbelow(n)``'s draws (the fewest bits that cover ``n``, again
+    while out of range), two calls shorter: ``rng.choice(seq)`` is ``seq[_below(bits,
+    len(seq))]``, ``rng.randrange(a, b)`` ``a + _below(bits, b - a)`` (a test holds them
+    to Python's own)."""
     k = n.bit_length()
     r = bits(k)
     while r >= n:
@@ -127,12 +126,9 @@ def _below(bits: Callable[[int], int], n: int) -> int:
 
 PLATFORMS = tuple(BOTS)
 BY = ("user", "bot")  # lastMessage.by, weighted 5, 4, and 1 for an agent
-TAG_COUNTS = (0, 1, 1, 2, 3)
-SEGMENT_COUNTS = (0, 0, 1, 2)
-SECONDARY = ("website", "whatsapp", "api")
-PLANS = ("gold", "silver", "free")
-SOURCES = ("ads", "organic", "referral, partner")
-GENDERS = ("MALE", "FEMALE", "OTHER", "")
+TAG_COUNTS, SEGMENT_COUNTS = (0, 1, 1, 2, 3), (0, 0, 1, 2)  # how many a contact has
+SECONDARY, PLANS = ("website", "whatsapp", "api"), ("gold", "silver", "free")
+SOURCES, GENDERS = ("ads", "organic", "referral, partner"), ("MALE", "FEMALE", "OTHER", "")
 MAYBE_AGENT = (None, None, *AGENTS)
 CREATED_SPAN = 400 * 86400  # seconds: createdAt up to 400 days before the anchor
 
@@ -313,6 +309,17 @@ class Population:
         self.blobs[index] = orjson.dumps(contact)
         self.facts[index] = facts_of(contact)
 
+    def redate(self, index: int, stamp: str) -> None:
+        """Contact ``index`` created at ``stamp``: :meth:`edit`'s bytes, its one createdAt
+        replaced in place (a text value escapes its quotes: none holds the key's form)."""
+        key, facts = b'"createdAt":"', self.facts[index]
+        blob, old = self.blobs[index], key + facts.created_at.encode() + b'"'
+        if facts.created_at and blob.count(key) == 1 and old in blob:
+            self.blobs[index] = blob.replace(old, key + stamp.encode() + b'"', 1)
+            self.facts[index] = dataclasses.replace(facts, created_at=stamp)
+        else:
+            self.edit(index, lambda contact: contact.__setitem__("createdAt", stamp))
+
     def sort(self, missing_first: bool = False) -> None:
         """Newest ``createdAt`` first (a stable sort: ties keep their order), contacts
         without one after the dated ones, or before them (``missing_first``)."""
@@ -368,10 +375,7 @@ class Population:
         start = next((i for i, f in enumerate(self.facts) if f.created_at <= instant), None)
         chosen = range(0) if start is None else range(start, min(len(self.facts), start + count))
         for i in chosen:
-            contact = orjson.loads(self.blobs[i])
-            contact["createdAt"] = instant
-            self.blobs[i] = orjson.dumps(contact)
-            self.facts[i] = dataclasses.replace(self.facts[i], created_at=instant)
+            self.redate(i, instant)
         return instant
 
     def scramble(self, seed: int) -> None:

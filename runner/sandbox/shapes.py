@@ -150,15 +150,16 @@ def apply_shape(population: Population, spec: str, anchor: dt.datetime, seed: in
     rare = random.Random(f"{seed}:rare")
     for i, back in enumerate(before):
         stamp = api_time(top - dt.timedelta(milliseconds=back))
-        tagged = name == "sparse" and rare.random() < 0.01
+        if not (name == "sparse" and rare.random() < 0.01):
+            population.redate(i, stamp)
+            continue
 
-        def change(contact: dict[str, Any], stamp: str = stamp, tagged: bool = tagged) -> None:
+        def change(contact: dict[str, Any], stamp: str = stamp) -> None:
             contact["createdAt"] = stamp
-            if tagged:
-                details = contact["profile"]["userDetails"]
-                details["tags"] = sorted({*details["tags"], RARE})
+            details = contact["profile"]["userDetails"]
+            details["tags"] = sorted({*details["tags"], RARE})
 
-        population.edit(i, change)
+        population.edit(i, change)  # one in a hundred of sparse: the rare tag too
     population.sort()
 
 
