@@ -94,6 +94,20 @@ def place(
 DAY_AFTER = "2026-11-26T00:00:00Z"
 
 
+def cases_by_place(cases: list[str], on_moto: set[str]) -> list[Any]:
+    """(place, case) pairs: every case on a local folder; on moto's server the cases
+    ``on_moto`` in `make test` and the others marked `slow` (`make test-slow`, which CI
+    runs), as every case on rclone's: the S3 cases run the same publishing and removal
+    code with other file sets, which the local cases check one by one."""
+    pairs = []
+    for case in cases:
+        pairs.append(pytest.param("local", case, id=f"local-{case}"))
+        moto = () if case in on_moto else (pytest.mark.slow,)
+        pairs.append(pytest.param("moto", case, id=f"moto-{case}", marks=moto))
+        pairs.append(pytest.param("rclone", case, id=f"rclone-{case}", marks=pytest.mark.slow))
+    return pairs
+
+
 def segment(path: str, output: str = "", holdout: str = "", name: str = "aud") -> str:
     text = (
         f"version: 1\nname: {name}\nfilter: {{isContact: false, applicableFilters: []}}\n"
@@ -176,7 +190,9 @@ PRESET_SECOND = {
 }
 
 
-@pytest.mark.parametrize("second", list(PRESET_SECOND))
+@pytest.mark.parametrize(
+    ("place", "second"), cases_by_place(list(PRESET_SECOND), {"split-off"}), indirect=["place"]
+)
 @pytest.mark.usefixtures("preset_limit")
 def test_a_plain_preset_output_with_a_holdout_set_leaves_only_the_new_files(
     sandbox: Start, place: Place, second: str
@@ -208,7 +224,12 @@ SPLIT_SECOND = {
 }
 
 
-@pytest.mark.parametrize("second", list(SPLIT_SECOND))
+# On moto in `make test`: fewer parts, another format, compression (the rest: slow).
+@pytest.mark.parametrize(
+    ("place", "second"),
+    cases_by_place(list(SPLIT_SECOND), {"fewer-parts", "parquet", "gzipped"}),
+    indirect=["place"],
+)
 def test_a_split_output_whose_files_shrink_leaves_only_the_new_files(
     sandbox: Start, place: Place, second: str
 ) -> None:
