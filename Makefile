@@ -54,10 +54,11 @@ imports: $(DEV)
 # 4 ~480 s, 6 ~380 s, the CPU then saturated); worksteal: an idle process takes a busy one's
 # queued tests, so no process is left with a long tail.
 # Tests marked `slow` (the scaffolded CI pipelines run job by job, a 9,999-part set, the
-# S3 tests on rclone's server, the every-shape tests on 4 of 7 shapes) are left to
-# `make test-slow`, which CI runs too: the static checks of the same CI files, the same
-# part limit at 9 parts, every S3 test on moto's server and every-shape tests on three
-# shapes run in `make test`.
+# S3 tests on rclone's server, 5 of 8 split and 3 of 4 preset superseded-file cases on
+# moto's, the every-shape tests on 4 of 7 shapes) are left to `make test-slow`, which CI
+# runs too: the static checks of the same CI files, the same part limit at 9 parts, every
+# S3 test on moto's server (every superseded-file case locally) and every-shape tests on
+# three shapes run in `make test`.
 # Each process costs about 5 s of CPU before its first test (start-up, collecting every
 # test and doctest; measured with 2): `make test WORKERS=4` to compare on another machine.
 WORKERS ?= 6
