@@ -310,15 +310,15 @@ class Population:
         self.facts[index] = facts_of(contact)
 
     def redate(self, index: int, stamp: str) -> None:
-        """Contact ``index`` created at ``stamp``: :meth:`edit`'s bytes, its one createdAt
-        replaced in place (a text value escapes its quotes: none holds the key's form)."""
+        """Contact ``index`` created at ``stamp``, its one createdAt replaced in its bytes
+        (a text value escapes its quotes: none holds the key's form)."""
         key, facts = b'"createdAt":"', self.facts[index]
         blob, old = self.blobs[index], key + facts.created_at.encode() + b'"'
         if facts.created_at and blob.count(key) == 1 and old in blob:
             self.blobs[index] = blob.replace(old, key + stamp.encode() + b'"', 1)
-            self.facts[index] = dataclasses.replace(facts, created_at=stamp)
-        else:
-            self.edit(index, lambda contact: contact.__setitem__("createdAt", stamp))
+        else:  # facts replaced, not made again: a contact reshaped may have no _id
+            self.blobs[index] = orjson.dumps({**orjson.loads(blob), "createdAt": stamp})
+        self.facts[index] = dataclasses.replace(facts, created_at=stamp)
 
     def sort(self, missing_first: bool = False) -> None:
         """Newest ``createdAt`` first (a stable sort: ties keep their order), contacts

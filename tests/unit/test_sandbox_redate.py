@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from runner.sandbox.data import Population
+from runner.sandbox.dataset import Recipe, build
 
 ANCHOR = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 STAMP = "2025-01-02T03:04:05.678Z"
@@ -36,3 +37,16 @@ def test_redate_gives_the_bytes_and_facts_an_edit_gives() -> None:
         population.redate(index, STAMP)
         assert (population.blobs[index], population.facts[index]) == expected, index
         assert orjson.loads(population.blobs[index])["createdAt"] == STAMP
+
+
+def test_ties_reach_contacts_without_an_id_or_a_created_at() -> None:
+    """A tie that reaches contacts without createdAt, in a list whose ids were taken away
+    (``records: missing-ids``), builds as it did before redate (a reviewer's recipe: it
+    raised KeyError '_id' for a while); the tied contacts carry the tie's instant."""
+    recipe = Recipe(
+        users=200, seed=1, anchor=ANCHOR, missing=(0.1, "absent", "start"),
+        records="missing-ids", ties=20,
+    )  # fmt: skip
+    data = build(recipe)
+    created = [orjson.loads(blob).get("createdAt") for blob in data.population.blobs]
+    assert created.count(data.tie_instant) >= 20

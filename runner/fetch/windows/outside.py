@@ -44,6 +44,7 @@ from typing import Any
 
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest
+from runner.fetch.records import Deduplicator
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
 
@@ -104,9 +105,13 @@ class Outside:
             self._end()
             return None
         ids = self.records.ids(request.number, records)
-        dropped = self.records.dedupe.dropped
+        dropped, dedupe = self.records.dedupe.dropped, self.records.dedupe
         new = self.records.keep_new(records, ids)
-        self.rechecked += self.records.dedupe.dropped - dropped  # read by the windows
+        # Read before (by the windows), not repeated on this page: a repeat the API sent
+        # stays a duplicate. A page's own repeats: what a new de-duplicator drops of it.
+        repeats = Deduplicator(dedupe.id_key)
+        repeats.keep_new(records, ids)
+        self.rechecked += dedupe.dropped - dropped - repeats.dropped
         seen = len(records) - len(new) - ids.count(None)
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
         lost = [r for r in new if not self._after_as_of(r.get(CREATED))]
