@@ -52,8 +52,8 @@ imports: $(DEV)
 # Six processes on two cores (pytest-xdist): most tests wait on sockets, servers and child
 # processes, and six keep both cores busy (measured on 2 cores: 1 process ~820 s, 2 ~550 s,
 # 4 ~480 s, 6 ~380 s, the CPU then saturated; again 2026-12-07, pytest alone in a fresh
-# clone, one after another: 4 259 s, 6 191-197 s, 8 192 s with 10 % more CPU); worksteal: an idle process takes a busy one's
-# queued tests, so no process is left with a long tail.
+# clone, one after another: 4 259 s, 6 191-197 s, 8 192 s with 10 % more CPU); worksteal:
+# an idle process takes a busy one's queued tests, so no process is left with a long tail.
 # Tests marked `slow` (the scaffolded CI pipelines run job by job, a 9,999-part set, the
 # S3 tests on rclone's server, 5 of 8 split and 3 of 4 preset superseded-file cases on
 # moto's, the every-shape tests on 4 of 7 shapes) are left to `make test-slow`, which CI
