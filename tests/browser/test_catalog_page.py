@@ -49,6 +49,12 @@ class Visit:
             )
         )
 
+    def show(self, name: str) -> None:
+        """Open a segment's detail as a person does, and wait until it is drawn: the
+        detail renders on `hashchange`, after the click has returned."""
+        self.page.click(f"#segments a:text-is('{name}')")
+        self.page.wait_for_selector(f"#detail h2:text-is('{name}')")
+
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
@@ -104,7 +110,7 @@ def test_the_page_names_every_segment_with_its_owner(opened: Visit, site: Path) 
 
 def test_the_chart_of_a_segment_with_four_runs_draws_four_points(opened: Visit) -> None:
     page = opened.page
-    page.click("#segments a:text-is('four-runs')")
+    opened.show("four-runs")
     page.wait_for_selector("#detail .plot[data-points] canvas")
     points = json.loads(page.get_attribute("#detail .plot", "data-points"))
     assert len(points) == 4
@@ -152,7 +158,7 @@ def test_a_never_run_segment_is_not_shown_fresh(opened: Visit) -> None:
     row = opened.rows()["never-run"]
     assert row["freshness"] == "never"
     assert row["last"] == "never run"
-    opened.page.click("#segments a:text-is('never-run')")
+    opened.show("never-run")
     facts = opened.page.inner_text("#detail .facts")
     assert "never published" in facts and "fresh" not in facts.replace("fresh_within", "")
     assert opened.page.inner_text("#detail .chart-alt") == "No runs recorded yet."
@@ -161,17 +167,16 @@ def test_a_never_run_segment_is_not_shown_fresh(opened: Visit) -> None:
 def test_nothing_leaves_file_and_nothing_reaches_the_console(opened: Visit, site: Path) -> None:
     page = opened.page
     for name in ("four-runs", "flaky", "hourly", "never-run"):
-        page.click(f"#segments a:text-is('{name}')")
-        page.wait_for_selector(f"#detail h2:text-is('{name}')")
+        opened.show(name)
     page.click("#detail details.raw summary")
     assert opened.requests and all(url.startswith("file://") for url in opened.requests)
     assert opened.console == [] and opened.errors == []
     assert opened.dialogs == []  # flaky's description holds <script>alert(...)</script>
-    page.click("#segments a:text-is('flaky')")
+    opened.show("flaky")
     shown = page.eval_on_selector("#detail .description", "e => e.textContent")
     assert shown == HOSTILE  # shown as text, whole
     ARTIFACTS.mkdir(exist_ok=True)
-    page.click("#segments a:text-is('four-runs')")
+    opened.show("four-runs")
     page.wait_for_selector("#detail .plot[data-points]")
     shot = ARTIFACTS / "catalog.png"
     page.screenshot(path=str(shot), full_page=True)
