@@ -44,7 +44,6 @@ from typing import Any
 
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest
-from runner.fetch.records import Deduplicator
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
 
@@ -77,6 +76,7 @@ class Outside:
         self.rechecked = 0  # records the windows passed on, read again here
         self._phase = _Phase.TAIL
         self._wire = False
+        self._met: set[Any] = set()  # ids on the pages this check read
 
     @property
     def done(self) -> bool:
@@ -105,14 +105,9 @@ class Outside:
             self._end()
             return None
         ids = self.records.ids(request.number, records)
-        dropped, dedupe = self.records.dedupe.dropped, self.records.dedupe
+        read = self._read_before(ids)
         new = self.records.keep_new(records, ids)
-        # Read before (by the windows), not repeated on this page: a repeat the API sent
-        # stays a duplicate. A page's own repeats: what a new de-duplicator drops of it.
-        repeats = Deduplicator(dedupe.id_key)
-        repeats.keep_new(records, ids)
-        self.rechecked += dedupe.dropped - dropped - repeats.dropped
-        seen = len(records) - len(new) - ids.count(None)
+        self.rechecked += len(read)  # the runner's own re-reading: not the API's duplicates
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
         lost = [r for r in new if not self._after_as_of(r.get(CREATED))]
         self.arrived += len(later)
@@ -120,21 +115,28 @@ class Outside:
         self.found += len(lost)
         self.above += len(lost) if self._phase is _Phase.TOP else 0
         if self._phase is _Phase.TAIL:
-            self.excess += seen
-        elif not new or self._windows_read(records, new):  # the top the windows read
+            self.excess += len(read)
+        elif not new or self._windows_read(records, ids, read):  # the top the windows read
             self._end()
         return lost
 
-    def _windows_read(self, records: list[Any], new: list[Any]) -> bool:
+    def _read_before(self, ids: list[Any]) -> set[Any]:
+        """The ids on a page that the windows read: seen before this check began. A
+        contact the API repeats (on one page, or on a page after, as contacts without
+        createdAt listed last each sent twice) or this check's own reads pushed down a
+        page by contacts created meanwhile are not the windows' records: counted as the
+        range's they made the list look longer than the range and the run fail."""
+        seen, met = self.records.dedupe.seen, self._met
+        read = {key for key in ids if key is not None and key not in met and key in seen}
+        met.update(key for key in ids if key is not None)
+        return read
+
+    def _windows_read(self, records: list[Any], ids: list[Any], read: set[Any]) -> bool:
         """Whether ``records`` hold one the windows read (dated, up to the as-of): the
-        top of the list as they saw it. Records this scan read on the page above, pushed
-        down by contacts created meanwhile, do not count."""
-        fresh = {id(r) for r in new}
+        top of the list as they saw it."""
         return any(
-            id(r) not in fresh
-            and ms(r.get(CREATED)) is not None
-            and not self._after_as_of(r.get(CREATED))
-            for r in records
+            key in read and ms(r.get(CREATED)) is not None and not self._after_as_of(r.get(CREATED))
+            for r, key in zip(records, ids, strict=True)
         )
 
     def _after_as_of(self, value: Any) -> bool:
