@@ -370,8 +370,9 @@ class _Pump:
                 # One page at a time in this thread: no hand-offs between threads.
                 sent.append((request, None, None))
                 continue
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(ahead, thread_name_prefix="page")
+            if self._pool is None:  # (as many threads as may ever be ahead: the first
+                # round's width held every later round of an end probe to it)
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
             deadline = time.monotonic() + self.deadline
             sent.append((request, deadline, self._pool.submit(self._tries.send, request, deadline)))
 

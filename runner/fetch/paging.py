@@ -224,11 +224,8 @@ class NewRecords:
 class _Phase(enum.Enum):
     PROBE = "where the list ends, before the pass (EndProbe), a round of pages at a time"
     FIRST = "the first pass, ``ahead`` pages at once"
-    CHECK = "the first page again (page 1, or ``start``), to send"
-    CHECKING = "the first page again, on its way"
     AGAIN = "the list once more, in order"
-    TAIL = "the pass's last page again, to send"
-    TAILING = "the pass's last page again, on its way"
+    CHECKS = "the pass's last page again, and after a parallel pass its first, at once"
     DONE = "complete"
 
 
@@ -268,6 +265,8 @@ class PageNumbers:
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
         self._check_top = False  # the pass was parallel: page ``start`` is read again
+        self._checks: list[int] = []  # (CHECKS) the pages read again, to send first
+        self._checked: dict[int, list[Any]] = {}  # (CHECKS) what they hold, as they come
 
     @property
     def ahead(self) -> int:  # requests on their way at once: the probe's round, while it runs
@@ -276,14 +275,13 @@ class PageNumbers:
     def next(self) -> PageRequest | None:
         if self._phase is _Phase.PROBE:
             return None if (number := self._end.ask()) is None else self._request(number)
-        if self._phase is _Phase.CHECK:
-            self._phase = _Phase.CHECKING
-            return self._request(self._start)
-        if self._phase is _Phase.TAIL and self._end.last:
-            self._phase = _Phase.TAILING
-            return self._request(self._end.last[0])
-        waiting = (_Phase.CHECKING, _Phase.TAILING, _Phase.DONE)
-        if self._phase in waiting or self._next > self.max_pages + 1 or self._end.past(self._next):
+        if self._phase is _Phase.CHECKS:
+            return self._request(self._checks.pop(0)) if self._checks else None
+        if (
+            self._phase is _Phase.DONE
+            or self._next > self.max_pages + 1
+            or self._end.past(self._next)
+        ):
             return None
         self._next += 1
         return self._request(self._next - 1)
@@ -307,12 +305,8 @@ class PageNumbers:
         if self._phase is _Phase.PROBE:  # nothing to pass on: the pass reads these pages
             self._probed(request.number, records)
             return Aside.PAGE if self.probing else None  # the round's other pages go on
-        if self._phase is _Phase.CHECKING:
-            self._check(records)
-            return None
-        if self._phase is _Phase.TAILING:
-            self._tail(records)
-            return None
+        if self._phase is _Phase.CHECKS:
+            return self._check(request.number, records)
         if not records:
             self._end_pass()
             return None
@@ -340,19 +334,30 @@ class PageNumbers:
         return kept
 
     def _end_pass(self) -> None:
+        """The checks after a pass go out together: a contact put in above the first
+        page or deleted above the last one between the pass and either read shows in
+        one of them, whichever the API answers first (one page when they are the same)."""
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
         self._check_top = parallel and self._first_ids is not None
-        self._phase = _Phase.TAIL if self._end.last else self._after_tail()
-        self._ahead = 1
+        last = [self._end.last[0]] if self._end.last else []
+        top = [self._start] if self._check_top and self._start not in last else []
+        self._checks, self._checked = last + top, {}
+        self._phase = _Phase.CHECKS if self._checks else _Phase.DONE
+        self._ahead = max(1, len(self._checks))
 
-    def _after_tail(self) -> _Phase:
-        return _Phase.CHECK if self._check_top else _Phase.DONE
-
-    def _check(self, records: list[Any]) -> None:
-        if self.records.dedupe.ids(records) == self._first_ids:
+    def _check(self, number: int, records: list[Any]) -> Aside | None:
+        """One of the checks came; when all have: done, or the list read again."""
+        self._checked[number] = records
+        if len(self._checked) < self._ahead:
+            return Aside.PAGE  # (the other check is on its way: not to be dropped)
+        last, top = self._end.last, self._checked.get(self._start, [])
+        if (last is not None and self._tail(self._checked[last[0]])) or (
+            self._check_top and self.records.dedupe.ids(top) != self._first_ids
+        ):
+            self._again()
+        else:
             self._phase = _Phase.DONE
-            return
-        self._again()
+        return None
 
     @property
     def probing(self) -> bool:  # finding where the list ends: no page of the pass read yet
@@ -364,19 +369,17 @@ class PageNumbers:
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
             self._ahead = 1 if self.reread else self.concurrency
 
-    def _tail(self, records: list[Any]) -> None:
-        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`); after a
-        parallel pass, not as the probe found it: contacts put in between a page and the
-        one above it answered after it skip a record, none need repeat (bottom up)."""
+    def _tail(self, records: list[Any]) -> bool:
+        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`): whether
+        it moved (the list is to be read again); after a parallel pass, not as the probe
+        found it either: contacts put in between a page and the one above it answered
+        after it skip a record."""
         ids, last = self.records.dedupe.ids(records) if records else [], self._end.last
         moved, before = self._end.moved(ids), last[1] if last else []
         pushed = self._check_top and set(ids) != set(before)  # (ties may come reordered)
-        if not moved and not pushed:
-            self._phase = self._after_tail()
-        elif self.reread:
+        if moved and self.reread:
             raise deleted_twice(moved)
-        else:
-            self._again()
+        return bool(moved or pushed)
 
     def _again(self) -> None:
         """Read the list once more, in order, from where its end now is."""

@@ -104,3 +104,48 @@ def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_two_round_trips(
     assert 0 < len(api.truth(body)) <= 150
     counts = trips(api, concurrency, body)
     assert counts[0] <= best and counts[-1] <= worst, counts
+
+
+def page_numbers(api: Sandbox, concurrency: int | str) -> Traced:
+    """One read of everyone by page number (``windows: false``), checked against the truth."""
+    settings = ApiSettings(base_url=api.url, concurrency=concurrency, windows=False)
+    transport = Traced(UrllibTransport(settings, api.headers, settings.max_concurrency + 1))
+    fetcher = PageFetcher(settings, api.options.token, everyone(), transport=transport)
+    try:
+        ids = [r["_id"] for page in fetcher.pages() for r in page.records]
+    finally:
+        fetcher.close()
+    assert ids == api.truth(everyone())
+    return transport
+
+
+def pages_of(transport: Traced) -> list[int]:
+    return [int(r.label.rsplit(" ", 1)[-1]) for r in sorted(transport.log, key=lambda r: r.began)]
+
+
+def test_the_end_probes_rounds_go_out_as_wide_as_the_limit_has_grown(sandbox: Start) -> None:
+    """Auto starts at 2 at once and doubles after a flat round; the probe for the list's
+    end asks its second round that wide (pages 4, 8, 16 and 32 together). Before, the
+    threads that send were as many as the probe's first round (2) until the pass: every
+    later round of the probe went out two at a time, a round trip more each."""
+    api = sandbox(users=1_200, page_size=50, latency_ms=150, anchor=ANCHOR)
+    transport = page_numbers(api, "auto")
+    asked = pages_of(transport)
+    probe = asked[: asked.index(1, 1)]  # up to the pass, which starts at page 1 again
+    assert probe[:6] == [1, 2, 4, 8, 16, 32], asked
+    second = [r for r in transport.log if r.label.endswith((" 4", " 8", " 16", " 32"))][:4]
+    # (two threads: the third went out when a reply had freed one)
+    assert max(r.began for r in second) < min(r.ended for r in second), transport.show()
+
+
+def test_the_checks_after_a_parallel_pass_go_out_together(sandbox: Start) -> None:
+    """The last page and the first page read again after a parallel pass are asked at
+    once: one round trip, not two (a list of 4 pages at 4 at once: 5 round trips, the
+    probe's three, the pass and the checks; before, 6)."""
+    api = sandbox(users=190, page_size=50, latency_ms=150, anchor=ANCHOR)
+    transport = page_numbers(api, 4)
+    log = sorted(transport.log, key=lambda r: r.began)
+    *_, last, first = log
+    assert pages_of(transport)[-2:] == [4, 1], transport.show()
+    assert first.began < last.ended, transport.show()  # on the wire together
+    assert transport.round_trips() <= 5, transport.show()
