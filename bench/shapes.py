@@ -40,7 +40,7 @@ from runner.sandbox.shapes import segment_filter
 from runner.spec.project import ApiSettings
 
 ANCHOR = "2026-11-25T00:00:00Z"
-SHAPES = ["uniform", "stale:14d", "imports", "growth", "sparse", "past"]
+SHAPES = ["uniform", "stale:14d", "imports", "growth", "weekly", "sparse", "past"]
 PAGE = 50  # the sandbox's page size
 BIG = int(os.environ.get("BENCH_SHAPES_BIG", "20000"))
 SMALL = int(os.environ.get("BENCH_SHAPES_SMALL", "6000"))

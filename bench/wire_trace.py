@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
             max_pages=1_000_000,
         )
         body = {**schema.filter_defaults(), "page": 1, "isExport": "none"}
-        body.update(isContact=False, applicableFilters=[], **segment_filter(shape, anchor))
+        body.update({"isContact": False, "applicableFilters": [], **segment_filter(shape, anchor)})
         traced = Traced(UrllibTransport(settings, api.headers, settings.max_concurrency + 1))
         learned = Learned(capacity, capacity + 1) if "--learned" in argv else None
         fetcher = PageFetcher(settings, "t", body, transport=traced, as_of=anchor, learned=learned)

@@ -20,7 +20,8 @@ def sandbox_data(p: argparse.ArgumentParser) -> None:
         type=text,
         default="uniform",
         metavar="SHAPE",
-        help="uniform, stale:14d (newest contact 14 days old), imports, growth, sparse, past",
+        help="uniform, stale:14d (newest contact 14 days old), imports, growth, sparse, "
+        "weekly (one batch a week), past",
     )
     p.add_argument(
         "--missing-created",

@@ -370,8 +370,7 @@ class _Pump:
                 # One page at a time in this thread: no hand-offs between threads.
                 sent.append((request, None, None))
                 continue
-            if self._pool is None:  # (as many threads as may ever be ahead: the first
-                # round's width held every later round of an end probe to it)
+            if self._pool is None:  # as many threads as may ever be ahead (not this round's)
                 self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
             deadline = time.monotonic() + self.deadline
             sent.append((request, deadline, self._pool.submit(self._tries.send, request, deadline)))

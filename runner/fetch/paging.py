@@ -233,15 +233,14 @@ class PageNumbers:
     """Page 1, 2, 3 ... with ``page`` in the body, until the first page with no records.
 
     Live data shifts pages while they are read. In order, a shift only repeats records
-    (dropped by id). Fetched in parallel, a later page can be read before an earlier
-    one and a shift in between skips records at that boundary. So after a parallel pass
-    page 1 (or ``start``) and the last page are read again: if either moved, the list is
-    read once more, in order, and the duplicates are dropped (``reread``); the same when
-    contacts were deleted above the page being read (:class:`~runner.fetch.end.EndWatch`).
+    (dropped by id). Read in parallel, a later page can be read before an earlier one
+    and a shift in between skips records at that boundary. So after a parallel pass page
+    1 (or ``start``) and the last page are read again, together: if either moved (or
+    contacts above the page being read were deleted: :class:`~runner.fetch.end.EndWatch`)
+    the list is read once more, in order, and the duplicates dropped (``reread``).
 
-    A list is refused rather than passed on partly: at ``max_pages`` pages with
-    more to come, and when the API does not page (a page holding only records
-    already read, as when it ignores ``page`` or reorders).
+    A list is refused rather than passed on partly: at ``max_pages`` pages with more to
+    come, and when the API does not page (it ignores ``page`` or reorders).
     """
 
     def __init__(
@@ -265,8 +264,7 @@ class PageNumbers:
         self._stale = 0  # pages in a row with nothing new that are not a shrinking tail
         self._first_ids: list[Any] | None = None
         self._check_top = False  # the pass was parallel: page ``start`` is read again
-        self._checks: list[int] = []  # (CHECKS) the pages read again, to send first
-        self._checked: dict[int, list[Any]] = {}  # (CHECKS) what they hold, as they come
+        self._checks, self._checked = list[int](), dict[int, list[Any]]()  # (CHECKS) sent, came
 
     @property
     def ahead(self) -> int:  # requests on their way at once: the probe's round, while it runs
@@ -334,9 +332,8 @@ class PageNumbers:
         return kept
 
     def _end_pass(self) -> None:
-        """The checks after a pass go out together: a contact put in above the first
-        page or deleted above the last one between the pass and either read shows in
-        one of them, whichever the API answers first (one page when they are the same)."""
+        """The checks go out together: a contact put in above page 1 or deleted above the
+        last page since the pass shows in one, whichever is answered first."""
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
         self._check_top = parallel and self._first_ids is not None
         last = [self._end.last[0]] if self._end.last else []
@@ -351,9 +348,8 @@ class PageNumbers:
         if len(self._checked) < self._ahead:
             return Aside.PAGE  # (the other check is on its way: not to be dropped)
         last, top = self._end.last, self._checked.get(self._start, [])
-        if (last is not None and self._tail(self._checked[last[0]])) or (
-            self._check_top and self.records.dedupe.ids(top) != self._first_ids
-        ):
+        moved = last is not None and self._tail(self._checked[last[0]])
+        if moved or (self._check_top and self.records.dedupe.ids(top) != self._first_ids):
             self._again()
         else:
             self._phase = _Phase.DONE
@@ -370,10 +366,8 @@ class PageNumbers:
             self._ahead = 1 if self.reread else self.concurrency
 
     def _tail(self, records: list[Any]) -> bool:
-        """The list's last page read again (:class:`~runner.fetch.end.EndWatch`): whether
-        it moved (the list is to be read again); after a parallel pass, not as the probe
-        found it either: contacts put in between a page and the one above it answered
-        after it skip a record."""
+        """Whether the last page read again moved (:class:`~runner.fetch.end.EndWatch`);
+        after a parallel pass, whether it holds other records (a record skipped)."""
         ids, last = self.records.dedupe.ids(records) if records else [], self._end.last
         moved, before = self._end.moved(ids), last[1] if last else []
         pushed = self._check_top and set(ids) != set(before)  # (ties may come reordered)

@@ -9,7 +9,7 @@ same seed, stay the same), and a filter that a segment reading it uses
 (:attr:`Shape.filter`; most match everyone):
 
 >>> sorted(SHAPES)
-['growth', 'imports', 'past', 'sparse', 'stale', 'uniform']
+['growth', 'imports', 'past', 'sparse', 'stale', 'uniform', 'weekly']
 >>> parse_shape("stale:14d")
 ('stale', 14.0)
 >>> parse_shape("growth")
@@ -66,6 +66,12 @@ def _imports(rng: random.Random, count: float) -> int:
     return int(rng.random() * 400 * DAY)
 
 
+def _weekly(rng: random.Random, weeks: float) -> int:
+    # One two-hour batch a week (a weekly sync), the newest 3 days old: windows sized to
+    # a stretch of one batch find the six days after it empty.
+    return (3 + 7 * rng.randrange(max(1, int(weeks)))) * DAY + int(rng.random() * DAY / 12)
+
+
 SHAPES: dict[str, Shape] = {
     "uniform": Shape(
         "created evenly over the 400 days before the anchor",
@@ -89,6 +95,11 @@ SHAPES: dict[str, Shape] = {
         f"5 years evenly; 1 in 100 tagged {RARE!r}, the filter matches only those",
         lambda rng, _: int(rng.random() * 5 * YEAR),
         filter={"tags": [RARE]},
+    ),
+    "weekly": Shape(
+        "one two-hour batch of contacts a week (weekly:N weeks, 57 by default)",
+        _weekly,
+        default=57.0,
     ),
     "past": Shape(
         "400 days evenly; the segment's own createdAt range is 300 to 200 days ago",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections import deque
 from typing import Any
 
 import pytest
@@ -142,13 +143,55 @@ def test_where_depth_is_free_the_list_is_its_page_numbers_asked_once_each(count:
     assert len(sent) <= 1.1 * (pages + 1)
 
 
+def read_as_answered(records: list[dict[str, Any]], seconds: Any, ahead: int) -> list[Any]:
+    """As :func:`read`, but each reply taken alone, the oldest request first, while the
+    others stay on the wire and new ones go out into the seats freed: the requests."""
+    paging = Windows({}, NewRecords(Deduplicator("_id"), Redactor("")), Range(None, END),
+                     plain, max_pages=10_000, ahead=lambda: ahead)  # fmt: skip
+    sent: list[Any] = []
+    wire: deque[Any] = deque()
+    handed: list[Any] = []
+    while True:
+        while len(wire) < ahead and (request := paging.next()) is not None:
+            wire.append(request)
+            sent.append(request)
+        if not wire:
+            break
+        request = wire.popleft()
+        if not paging.ordered:
+            paging.timed(request, seconds(request.number))
+        kept = paging.read(request, serve(records, request.body, 50))
+        if kept is None:
+            wire.clear()  # (as the fetcher drops them)
+        handed += kept or []
+        handed += [r for _, rows in paging.passed() for r in rows]
+    assert [r["_id"] for r in handed] == [r["_id"] for r in records]
+    return sent
+
+
+@pytest.mark.parametrize("ahead", [5, 16])
+def test_while_page_1_is_timed_beside_deep_pages_the_first_window_goes_no_deeper(
+    ahead: int,
+) -> None:
+    # The decision waits for page 1 asked beside BESIDE deep pages and for those pages
+    # to be passed on; the first window asks no deeper page meanwhile (Choice.holding).
+    # Before, replies taken as they came sent it on at the run's full concurrency: to
+    # page 70 at 16 at once (73 against the sandbox over a socket), the run's dearest.
+    records = listing(6010, seed=6010)
+    sent = read_as_answered(records, lambda page: 0.02 + 0.0005 * page, ahead)
+    whole = {"startAt": "", "endsAt": text(END)}
+    asked = [r.number for r in sent if r.body.get("createdAt") == whole]
+    assert 33 < max(asked) <= 33 + ahead + BESIDE
+
+
 @pytest.mark.parametrize("count", [4000, 6010])
 def test_where_depth_costs_windows_read_on_below_the_first(count: int) -> None:
     # It ends once the pages on their way when windows won are passed on: none of
     # them (the deepest it asked, the server's dearest) is dropped, and the next
     # window begins at the oldest instant on the last of them.
     records = listing(count, seed=count)
-    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page, ahead=5)
+    ahead = 5
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page, ahead=ahead)
     assert paging.then.switched == "" and paging.windows > 2
     assert paging.plan.windows[0] == Window(None, END)
     whole = {"startAt": "", "endsAt": text(END)}
@@ -156,7 +199,7 @@ def test_where_depth_costs_windows_read_on_below_the_first(count: int) -> None:
     last = max(asked)
     # Past its depth, the requests on the wire at most, and the pages asked while page 1
     # was asked again just after each of BESIDE of them (the decision waits for those).
-    assert 33 < last <= 33 + 5 + BESIDE
+    assert 33 < last <= 33 + ahead + BESIDE
     probe = next(r for r in sent if r.body["createdAt"]["endsAt"] != text(END))
     assert probe.body["createdAt"]["endsAt"] == records[last * 50 - 1]["createdAt"]
 

@@ -138,6 +138,15 @@ class Choice:
         """Whether the decision waits for page 1 asked beside deep pages."""
         return self._wanted > 0 or self._filed < len(self._after)
 
+    @property
+    def holding(self) -> bool:
+        """Whether the first window asks no deeper page now: page 1 went out beside each
+        of the deep pages wanted, and the decision waits for them and for those pages to
+        be passed on. Read on by page number meanwhile at 16 at once, it went 17 pages
+        deeper (to page 73 on a list whose windows pay, each of them among the run's
+        dearest pages) before windows took over."""
+        return self._wanted <= 0 and bool(self._after) and not self._none
+
     def timed(self, number: int, seconds: float, beside: int = 0) -> None:
         """Page ``number`` came in ``seconds``; ``beside``: page 1 asked again so, the
         Nth (:meth:`beside`)."""

@@ -57,6 +57,24 @@ def learned(scale: float, state: OpenWindow) -> float:
     return scale
 
 
+def reach(before: int, state: OpenWindow) -> int:
+    """Pages the next window asks at once (was ``before``), once ``state`` is read: as
+    many as it held, a quarter more and its empty page, where it ended short of its
+    depth; else (it was full, or cut) up to one past its depth (0). Only windows sized
+    from a page 1, as :func:`learned` (not the first, the list's own pages).
+
+    >>> from runner.fetch.windows.plan import Window
+    >>> short = OpenWindow(Window(1, 9), 32, end=9, scale=1.0)  # 8 pages of 32
+    >>> full = OpenWindow(Window(1, 9), 32, end=33, scale=1.0)
+    >>> reach(0, short), reach(11, full), reach(11, OpenWindow(Window(1, 9), 32, end=9))
+    (11, 0, 11)
+    """
+    if not state.scale or state.end is None or state.deep or not state.window.start:
+        return before
+    pages = state.end - 1
+    return pages + 1 + max(2, pages // 4) if pages < state.depth else 0
+
+
 class InOrder:
     """The open windows, oldest first (the head is passed on next), and the records of
     pages that came before their turn (``held``, a full page's worth for a page still
@@ -69,7 +87,7 @@ class InOrder:
         self.size = 1  # the API's page size, as far as seen (a full page holds this many)
         self.cuts = 0  # windows opened below windows cut
         self.count = 0  # records passed on
-        self.scale = 1.0  # how much longer than page 1 says the next window spans
+        self.scale, self.reach = 1.0, 0  # for the next window: :func:`learned`, :func:`reach`
         self.depth = 1  # pages the last window opened was sized to
 
     @property
@@ -105,7 +123,7 @@ class InOrder:
             if not self._still(state):
                 return False
             state.phase = Phase.DONE
-            self.scale = learned(self.scale, state)
+            self.scale, self.reach = learned(self.scale, state), reach(self.reach, state)
             self.open.popleft()
         return False
 
@@ -204,5 +222,6 @@ class InOrder:
             below = [Window(low, high) for high, low in itertools.pairwise(edges)]
         at = self.open.index(state) + 1
         for offset, window in enumerate(below):
-            self.open.insert(at + offset, OpenWindow(window, state.depth, asked=0, came=set()))
+            fresh = OpenWindow(window, state.depth, asked=0, came=set(), reach=self.reach)
+            self.open.insert(at + offset, fresh)
         self.cuts += len(below)

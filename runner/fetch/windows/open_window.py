@@ -72,6 +72,7 @@ class OpenWindow:
     spread: bool = False  # (the first window) its last page passed on: full, on two instants
     closing: bool = False  # (the first window) to end once the pages asked are passed on
     scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
+    reach: int = 0  # pages asked at once from the start (0: to one past its depth: within)
     previous: list[Any] = field(default_factory=list)
     recheck: Recheck = field(default_factory=lambda: Recheck({}))  # (CHECK) pages read again
     checked: int = -1  # the generation whose last page was read again
@@ -82,10 +83,9 @@ class OpenWindow:
         self.order = Order(self.window)
 
     def ask(self, ahead: int) -> int | None:
-        """The next page to ask for, or None for now. Past its depth, a window waits until
-        the page above is passed on (it may be cut there: :meth:`InOrder.cut`); one that
-        cannot be cut is read ``ahead`` pages past the highest page answered, the run's
-        full concurrency."""
+        """The next page to ask for, or None for now (:func:`within` its depth). Past it,
+        a window waits until the page above is passed on (it may be cut there); one that
+        cannot be cut is read ``ahead`` pages past the highest page answered."""
         if self.phase is Phase.CHECK:
             return self.recheck.ask()
         # (once a reply came, not again before it is passed on: the fetcher sends before)
@@ -100,6 +100,8 @@ class OpenWindow:
             past = page <= max(self.came, default=0) + ahead if self.deep else page <= self.out
             if not past:
                 return None
+        elif page > within(self):
+            return None
         if self.end is not None and page >= self.end:
             return None
         self.asked = page
@@ -112,7 +114,7 @@ class OpenWindow:
         """Pages it will still ask for ahead of their turn (up to one past its depth)."""
         if self.phase is not Phase.FIRST or self.end is not None:
             return 0
-        return max(0, self.depth + 1 - self.asked)
+        return max(0, within(self) - self.asked)
 
     def again(self) -> None:
         """The window moved: read it once more from page 1, in order; its last page first
@@ -223,6 +225,27 @@ class Recheck:
     @property
     def came(self) -> bool:
         return None not in self.pages.values()
+
+
+def within(state: OpenWindow) -> int:
+    """The deepest page ``state`` asks now, up to one past its depth: with a ``reach``
+    (the window before it ended short of its depth), that far, then twice as deep (plus
+    one) each time the deepest page asked comes with records. On a list whose windows
+    hold far fewer pages than they were sized to (contacts in weekly clusters: 8 pages of
+    32), the pages asked at once past the end came back empty: 683 of 1,155 requests.
+
+    >>> from runner.fetch.windows.plan import Window
+    >>> state = OpenWindow(Window(1, 9), 32, reach=11)
+    >>> within(state), within(OpenWindow(Window(1, 9), 32))
+    (11, 33)
+    >>> state.asked, state.came = 11, {1, 11}
+    >>> within(state)
+    23
+    """
+    if not state.reach:
+        return state.depth + 1
+    deeper = 2 * state.asked + 1 if state.asked in state.came else state.asked
+    return min(state.depth + 1, max(state.reach, deeper))
 
 
 def check_pages(state: OpenWindow) -> dict[int, list[Any] | None]:

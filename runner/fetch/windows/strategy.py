@@ -128,14 +128,11 @@ class _Opening:
         ahead: Callable[[], int],
         depth: Callable[[], int] = lambda: DEPTH,
     ) -> None:
-        self.body = body
-        self.records = records
+        self.body, self.records, self.max_pages = body, records, max_pages
         self.plan = WindowPlan(whole, depth())
-        self.max_pages = max_pages
         self.note = ""
         self.retrying = False  # a page waits to try again
-        self._ahead = ahead
-        self._depth = depth
+        self._ahead, self._depth = ahead, depth
         self.then = Handover(body, records, whole, fallback)
         self.early = Early(body)
         self.choice = Choice()
@@ -184,6 +181,8 @@ class _Opening:
         for index, state in enumerate(self._turns.open):
             if index and not room:
                 break  # the head window's requests go out whatever is waiting
+            if state is self._first and state.phase is Phase.FIRST and self.choice.holding:
+                continue
             page = state.ask(ahead)
             if page is not None:
                 self._wire += 1
@@ -261,7 +260,7 @@ class _Opening:
         self.plan.depth = round(depth * self._turns.scale)  # sized longer where it thins
         window = self.plan.opened(request.probe, len(records), oldest, newest)
         if window is not None:
-            state = OpenWindow(window, depth, scale=self._turns.scale)
+            state = OpenWindow(window, depth, scale=self._turns.scale, reach=self._turns.reach)
             self._turns.add(state, records, ids)
 
 
