@@ -333,7 +333,7 @@ class PageNumbers:
 
     def _end_pass(self) -> None:
         """The checks go out together: a contact put in above page 1 or deleted above the
-        last page since the pass shows in one, whichever is answered first."""
+        last page since the pass shows in one of them, in whichever order they are served."""
         parallel = self._phase is _Phase.FIRST and self.ahead > 1
         self._check_top = parallel and self._first_ids is not None
         last = [self._end.last[0]] if self._end.last else []

@@ -144,8 +144,7 @@ def test_the_checks_after_a_parallel_pass_go_out_together(sandbox: Start) -> Non
     probe's three, the pass and the checks; before, 6)."""
     api = sandbox(users=190, page_size=50, latency_ms=150, anchor=ANCHOR)
     transport = page_numbers(api, 4)
-    log = sorted(transport.log, key=lambda r: r.began)
-    *_, last, first = log
-    assert pages_of(transport)[-2:] == [4, 1], transport.show()
-    assert first.began < last.ended, transport.show()  # on the wire together
+    *_, one, other = sorted(transport.log, key=lambda r: r.began)
+    assert sorted(pages_of(transport)[-2:]) == [1, 4], transport.show()  # (either first)
+    assert other.began < one.ended, transport.show()  # on the wire together
     assert transport.round_trips() <= 5, transport.show()
