@@ -311,6 +311,13 @@ def _run_failure(
             "ignores-page",
             "page 2 returned exactly the records of page 1: the API seems to ignore the page number",
         ),
+        (
+            # an object where the id should be: a traceback (TypeError) before
+            "object-id",
+            "has an object at 'profile.userDetails.contact.phone' (api.id_key), not an id: "
+            "choose a key whose value is text or a number (a key inside it, such as "
+            "'profile.userDetails.contact.phone.number')",
+        ),
     ],
 )
 def test_user_facing_failures_exit_1_with_one_clear_line(
@@ -320,6 +327,9 @@ def test_user_facing_failures_exit_1_with_one_clear_line(
     runner_yaml = FAST_RETRY + ("api_records: x\n" if False else "")
     if case == "records-path":
         runner_yaml = FAST_RETRY.replace("api:\n", "api:\n  records_path: items\n")
+    if case == "object-id":
+        phone = "  id_key: profile.userDetails.contact.phone\n"
+        runner_yaml = FAST_RETRY.replace("api:\n", "api:\n" + phone)
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")}, runner_yaml)
     env = api_env(api)
     if case == "no-token":
