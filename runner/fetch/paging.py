@@ -48,6 +48,7 @@ from runner.fetch.redact import Redactor
 from runner.fetch.refusals import (
     deleted_twice,
     ignored,
+    not_an_id,
     not_paging,
     read_before_after_new,
     reordered,
@@ -223,22 +224,6 @@ class NewRecords:
 
     def keep_new(self, records: list[Any], ids: list[Any]) -> list[Any]:
         return self.dedupe.keep_new(records, ids)
-
-
-def not_an_id(number: int, id_key: str, ids: list[Any]) -> PagingError:
-    """A page where ``api.id_key`` holds an object or a list: contacts are told apart,
-    pages compared and moves found by their ids, which must be text or numbers.
-
-    >>> print(not_an_id(2, "profile.phone", ["a", {"number": "1"}]))
-    page 2: record 1 has an object at 'profile.phone' (api.id_key), not an id: choose a key \
-whose value is text or a number (a key inside it, such as 'profile.phone.number')
-    """
-    index, value = next((i, v) for i, v in enumerate(ids) if isinstance(v, dict | list))
-    inside = f" (a key inside it, such as '{id_key}.{next(iter(value))}')" if value else ""
-    return PagingError(
-        f"page {number}: record {index} has {json_type(value)} at '{id_key}' (api.id_key), "
-        f"not an id: choose a key whose value is text or a number{inside}"
-    )
 
 
 class _Phase(enum.Enum):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from runner.errors import PagingError
+from runner.fetch.records import json_type
 
 
 def read_before_after_new(records: list[Any], ids: list[Any], kept: list[Any]) -> bool:
@@ -68,4 +69,20 @@ def reordered(number: int) -> PagingError:
         "before: the API does not list its records in the same order on every request "
         "(contacts sharing a createdAt listed differently each time?), and reading it by "
         "page number would skip some; nothing published"
+    )
+
+
+def not_an_id(number: int, id_key: str, ids: list[Any]) -> PagingError:
+    """A page where ``api.id_key`` holds an object or a list: contacts are told apart,
+    pages compared and moves found by their ids, which must be text or numbers.
+
+    >>> print(not_an_id(2, "profile.phone", ["a", {"number": "1"}]))
+    page 2: record 1 has an object at 'profile.phone' (api.id_key), not an id: choose a key \
+whose value is text or a number (a key inside it, such as 'profile.phone.number')
+    """
+    index, value = next((i, v) for i, v in enumerate(ids) if isinstance(v, dict | list))
+    inside = f" (a key inside it, such as '{id_key}.{next(iter(value))}')" if value else ""
+    return PagingError(
+        f"page {number}: record {index} has {json_type(value)} at '{id_key}' (api.id_key), "
+        f"not an id: choose a key whose value is text or a number{inside}"
     )
