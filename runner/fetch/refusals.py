@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from runner.errors import PagingError
-from runner.fetch.records import json_type
 
 
 def read_before_after_new(records: list[Any], ids: list[Any], kept: list[Any]) -> bool:
@@ -82,7 +81,8 @@ whose value is text or a number (a key inside it, such as 'profile.phone.number'
     """
     index, value = next((i, v) for i, v in enumerate(ids) if isinstance(v, dict | list))
     inside = f" (a key inside it, such as '{id_key}.{next(iter(value))}')" if value else ""
+    kind = "an object" if isinstance(value, dict) else "an array"
     return PagingError(
-        f"page {number}: record {index} has {json_type(value)} at '{id_key}' (api.id_key), "
+        f"page {number}: record {index} has {kind} at '{id_key}' (api.id_key), "
         f"not an id: choose a key whose value is text or a number{inside}"
     )
