@@ -82,12 +82,11 @@ class InOrder:
 
     def __init__(self, records: NewRecords) -> None:
         self.records, self.open = records, deque[OpenWindow]()
-        self.held, self.moved = 0, False
-        self.out = Repage()
+        self.held, self.moved, self.out = 0, False, Repage()
         self.size = 1  # the API's page size, as far as seen (a full page holds this many)
         self.cuts = 0  # windows opened below windows cut
         self.count = 0  # records passed on
-        self.scale, self.reach = 1.0, 0  # for the next window: :func:`learned`, :func:`reach`
+        self.scale, self.reach, self.edged = 1.0, 0, 0  # :func:`learned`, :func:`reach`; edged
         self.depth = 1  # pages the last window opened was sized to
 
     @property
@@ -124,6 +123,7 @@ class InOrder:
                 return False
             state.phase = Phase.DONE
             self.scale, self.reach = learned(self.scale, state), reach(self.reach, state)
+            self.edged += state.edged
             self.open.popleft()
         return False
 

@@ -73,6 +73,7 @@ class OpenWindow:
     closing: bool = False  # (the first window) to end once the pages asked are passed on
     scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     reach: int = 0  # pages asked at once from the start (0: to one past its depth: within)
+    edged: int = 0  # records on its upper edge the window above passed on, read again
     previous: list[Any] = field(default_factory=list)
     recheck: Recheck = field(default_factory=lambda: Recheck({}))  # (CHECK) pages read again
     checked: int = -1  # the generation whose last page was read again
@@ -83,9 +84,8 @@ class OpenWindow:
         self.order = Order(self.window)
 
     def ask(self, ahead: int) -> int | None:
-        """The next page to ask for, or None for now (:func:`within` its depth). Past it,
-        a window waits until the page above is passed on (it may be cut there); one that
-        cannot be cut is read ``ahead`` pages past the highest page answered."""
+        """The next page to ask for, or None for now (:func:`within`); past its depth, once
+        the page above is passed on (to cut it there), or ``ahead`` past the highest come."""
         if self.phase is Phase.CHECK:
             return self.recheck.ask()
         # (once a reply came, not again before it is passed on: the fetcher sends before)
@@ -118,8 +118,7 @@ class OpenWindow:
 
     def again(self) -> None:
         """The window moved: read it once more from page 1, in order; its last page first
-        (the reference: read again once every page is passed on, it shows contacts
-        deleted above it meanwhile, as :class:`~runner.fetch.end.EndWatch` does)."""
+        (the reference, read again at the end, shows deletions above it: as EndWatch)."""
         last = self.out - 1 if self.end is not None and self.out >= self.end else 0
         self.reference = (last, []) if last >= 2 else None
         self.phase, self.pages, self.out, self.end = Phase.AGAIN, {}, 1, None
@@ -195,11 +194,12 @@ class OpenWindow:
             )
 
     def passed(self, records: list[Any], ids: list[Any], kept: list[Any]) -> None:
-        """Page ``out`` passed on (``kept``: its records not read before); a record read
-        before inside the window (not on its upper edge) marks the window moved."""
-        if len(kept) < len(records) and not self.moved:  # some read before: where?
+        """Page ``out`` passed on (``kept``: its records not read before); one read before
+        inside the window marks it moved; on its upper edge (the window above's): edged."""
+        if len(kept) < len(records):  # some read before: where?
             edge, new = self.window.bounds[1], {id(r) for r in kept}
-            self.moved = any(r.get(CREATED) != edge for r in records if id(r) not in new)
+            on_edge = [r.get(CREATED) == edge for r in records if id(r) not in new]
+            self.edged, self.moved = self.edged + sum(on_edge), self.moved or not all(on_edge)
         self.previous, self.out = ids, self.out + 1
 
 

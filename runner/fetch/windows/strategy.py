@@ -296,6 +296,7 @@ class Windows(_Opening):
     def figures(self) -> Figures:
         outside = self.then.outside
         after, again = (outside.after, outside.rechecked) if outside else (0, 0)
+        again += self._turns.edged
         return Figures(self.windows, self.note, self.read_as, self.reread, after, again)
 
     @property
