@@ -353,7 +353,7 @@ class PageNumbers:
         if len(self._checked) < self._ahead:
             return Aside.PAGE  # (the other check is on its way: not to be dropped)
         last, top = self._end.last, self._checked.get(self._start, [])
-        moved = last is not None and self._tail(self._checked[last[0]])
+        moved = last is not None and self._tail(last[0], self._checked[last[0]])
         if moved or (self._check_top and self.records.dedupe.ids(top) != self._first_ids):
             self._again()
         else:
@@ -370,10 +370,10 @@ class PageNumbers:
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
             self._ahead = 1 if self.reread else self.concurrency
 
-    def _tail(self, records: list[Any]) -> bool:
+    def _tail(self, number: int, records: list[Any]) -> bool:
         """Whether the last page read again moved (:class:`~runner.fetch.end.EndWatch`);
         after a parallel pass, whether it holds other records (a record skipped)."""
-        ids, last = self.records.dedupe.ids(records) if records else [], self._end.last
+        ids, last = self.records.ids(number, records) if records else [], self._end.last
         moved, before = self._end.moved(ids), last[1] if last else []
         pushed = self._check_top and set(ids) != set(before)  # (ties may come reordered)
         if moved and self.reread:

@@ -73,14 +73,19 @@ def reordered(number: int) -> PagingError:
 
 def not_an_id(number: int, id_key: str, ids: list[Any]) -> PagingError:
     """A page where ``api.id_key`` holds an object or a list: contacts are told apart,
-    pages compared and moves found by their ids, which must be text or numbers.
+    pages compared and moves found by their ids, which must be text or numbers. Records
+    are counted from 1, as in the other messages about a page's records.
 
     >>> print(not_an_id(2, "profile.phone", ["a", {"number": "1"}]))
-    page 2: record 1 has an object at 'profile.phone' (api.id_key), not an id: choose a key \
+    page 2: record 2 has an object at 'profile.phone' (api.id_key), not an id: choose a key \
 whose value is text or a number (a key inside it, such as 'profile.phone.number')
+    >>> print(not_an_id(1, "tags", [["vip"]]))
+    page 1: record 1 has an array at 'tags' (api.id_key), not an id: choose a key whose \
+value is text or a number
     """
-    index, value = next((i, v) for i, v in enumerate(ids) if isinstance(v, dict | list))
-    inside = f" (a key inside it, such as '{id_key}.{next(iter(value))}')" if value else ""
+    index, value = next((i, v) for i, v in enumerate(ids, 1) if isinstance(v, dict | list))
+    keys = [key for key in value if "." not in key] if isinstance(value, dict) else []
+    inside = f" (a key inside it, such as '{id_key}.{keys[0]}')" if keys else ""
     kind = "an object" if isinstance(value, dict) else "an array"
     return PagingError(
         f"page {number}: record {index} has {kind} at '{id_key}' (api.id_key), "

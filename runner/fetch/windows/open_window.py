@@ -197,9 +197,7 @@ class OpenWindow:
         """Page ``out`` passed on (``kept``: its records not read before); one read before
         inside the window marks it moved; on its upper edge (the window above's): edged."""
         if len(kept) < len(records):  # some read before: where?
-            edge, new = self.window.bounds[1], {id(r) for r in kept}
-            on_edge = [r.get(CREATED) == edge for r in records if id(r) not in new]
-            self.edged, self.moved = self.edged + sum(on_edge), self.moved or not all(on_edge)
+            self.edged, self.moved = read_again(self, records, kept)
         self.previous, self.out = ids, self.out + 1
 
 
@@ -225,6 +223,15 @@ class Recheck:
     @property
     def came(self) -> bool:
         return None not in self.pages.values()
+
+
+def read_again(state: OpenWindow, records: list[Any], kept: list[Any]) -> tuple[int, bool]:
+    """``state``'s ``edged`` and ``moved`` once a page of ``records`` (``kept``: those not
+    read before) is passed on: a record read before on its upper instant was the window
+    above's (none above the first window); one anywhere else means the window moved."""
+    top, new = state.window.end, {id(r) for r in kept}
+    on_edge = [ms(r.get(CREATED)) == top for r in records if id(r) not in new]
+    return state.edged + sum(on_edge) * (not state.first), state.moved or not all(on_edge)
 
 
 def within(state: OpenWindow) -> int:
