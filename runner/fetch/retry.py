@@ -56,14 +56,30 @@ class Slots(Protocol):
 
 
 class InFlight:
-    """How many requests may be on the wire at once; halves on every 429, never grows back.
-    Slots go out first come, first served (:class:`~runner.fetch.concurrency.Line`)."""
+    """How many requests may be on the wire at once; halves on a 429, once for the requests
+    sent at one limit (8 at once against a server that serves 3 had five refused, halved
+    five times and ran at 1), and never grows back. Slots go out first come, first served
+    (:class:`~runner.fetch.concurrency.Line`).
+
+    >>> import threading
+    >>> gate, crowd = InFlight(8), threading.Barrier(5)
+    >>> def refused() -> None:
+    ...     with gate.slot():
+    ...         crowd.wait()  # five on the wire at limit 8, each answered 429
+    ...         gate.slow_down()
+    >>> threads = [threading.Thread(target=refused) for _ in range(5)]
+    >>> for t in threads: t.start()
+    >>> for t in threads: t.join()
+    >>> gate.limit
+    4
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
         self._lock = threading.RLock()
         self._line = Line(self._lock)
+        self._local = threading.local()  # the limit this thread's request went out at
 
     @contextlib.contextmanager
     def slot(self, depth: int = 0) -> Iterator[None]:
@@ -76,6 +92,7 @@ class InFlight:
             finally:
                 self._line.leave(place)  # and the next in line may take a slot too
             self.active += 1
+            self._local.sent_at = self.limit
         try:
             yield
         finally:
@@ -91,7 +108,8 @@ class InFlight:
 
     def slow_down(self) -> None:
         with self._lock:
-            self.limit = max(1, self.limit // 2)
+            if getattr(self._local, "sent_at", self.limit) <= self.limit:  # none since it went
+                self.limit = max(1, self.limit // 2)
 
     @property
     def settled(self) -> int:
