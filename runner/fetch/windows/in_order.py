@@ -20,7 +20,14 @@ from typing import Any
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords
 from runner.fetch.transport import Retryable
-from runner.fetch.windows.open_window import OpenWindow, Phase, Recheck, check_pages, moved
+from runner.fetch.windows.open_window import (
+    OpenWindow,
+    Phase,
+    Recheck,
+    check_pages,
+    moved,
+    reach,
+)
 from runner.fetch.windows.plan import OutOfOrder, Window, ms
 
 # A page that came early waits as its bytes (Later) and is decoded in its turn; bytes
@@ -55,24 +62,6 @@ def learned(scale: float, state: OpenWindow) -> float:
     if state.scale and state.end is not None and not state.deep and state.window.start:
         return min(16.0, max(1.0, state.scale * state.depth / max(1, state.end - 1)))
     return scale
-
-
-def reach(before: int, state: OpenWindow) -> int:
-    """Pages the next window asks at once (was ``before``), once ``state`` is read: as
-    many as it held, a quarter more and its empty page, where it ended short of its
-    depth; else (it was full, or cut) up to one past its depth (0). Only windows sized
-    from a page 1, as :func:`learned` (not the first, the list's own pages).
-
-    >>> from runner.fetch.windows.plan import Window
-    >>> short = OpenWindow(Window(1, 9), 32, end=9, scale=1.0)  # 8 pages of 32
-    >>> full = OpenWindow(Window(1, 9), 32, end=33, scale=1.0)
-    >>> reach(0, short), reach(11, full), reach(11, OpenWindow(Window(1, 9), 32, end=9))
-    (11, 0, 11)
-    """
-    if not state.scale or state.end is None or state.deep or not state.window.start:
-        return before
-    pages = state.end - 1
-    return pages + 1 + max(2, pages // 4) if pages < state.depth else 0
 
 
 class InOrder:

@@ -234,6 +234,25 @@ def read_again(state: OpenWindow, records: list[Any], kept: list[Any]) -> tuple[
     return state.edged + sum(on_edge) * (not state.first), state.moved or not all(on_edge)
 
 
+def reach(before: int, state: OpenWindow) -> int:
+    """Pages the next window asks at once (was ``before``), once ``state`` is read: as
+    many as it held, a quarter more and its empty page, where it ended short of its
+    depth; else (it was full, or cut) up to one past its depth (0). Only windows sized
+    from a page 1, as ``in_order.learned`` (not the first, the list's own pages). With
+    :func:`within` and :func:`wider`, all of how far a window asks at once.
+
+    >>> from runner.fetch.windows.plan import Window
+    >>> short = OpenWindow(Window(1, 9), 32, end=9, scale=1.0)  # 8 pages of 32
+    >>> full = OpenWindow(Window(1, 9), 32, end=33, scale=1.0)
+    >>> reach(0, short), reach(11, full), reach(11, OpenWindow(Window(1, 9), 32, end=9))
+    (11, 0, 11)
+    """
+    if not state.scale or state.end is None or state.deep or not state.window.start:
+        return before
+    pages = state.end - 1
+    return pages + 1 + max(2, pages // 4) if pages < state.depth else 0
+
+
 def within(state: OpenWindow) -> int:
     """The deepest page ``state`` asks now, up to one past its depth: with a ``reach``
     (the window before it ended short of its depth), that far, and half as far again
