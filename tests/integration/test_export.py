@@ -318,6 +318,11 @@ def _run_failure(
             "choose a key whose value is text or a number (a key inside it, such as "
             "'profile.userDetails.contact.phone.number')",
         ),
+        (
+            "array-id",  # a list of tags: an array, nothing inside to name
+            "has an array at 'profile.userDetails.tags' (api.id_key), not an id: "
+            "choose a key whose value is text or a number",
+        ),
     ],
 )
 def test_user_facing_failures_exit_1_with_one_clear_line(
@@ -327,9 +332,9 @@ def test_user_facing_failures_exit_1_with_one_clear_line(
     runner_yaml = FAST_RETRY + ("api_records: x\n" if False else "")
     if case == "records-path":
         runner_yaml = FAST_RETRY.replace("api:\n", "api:\n  records_path: items\n")
-    if case == "object-id":
-        phone = "  id_key: profile.userDetails.contact.phone\n"
-        runner_yaml = FAST_RETRY.replace("api:\n", "api:\n" + phone)
+    if case in ("object-id", "array-id"):
+        key = "contact.phone" if case == "object-id" else "tags"
+        runner_yaml = FAST_RETRY.replace("api:\n", f"api:\n  id_key: profile.userDetails.{key}\n")
     project = make_project(tmp_path, {"everyone": ALL_CONTACTS.format(fmt="csv")}, runner_yaml)
     env = api_env(api)
     if case == "no-token":
