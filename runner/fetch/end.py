@@ -40,10 +40,23 @@ class EndProbe:
     round (empty: done); ``page``: the first of them not read yet (None: done). ``end``:
     the last page with records and its ids, None when the list is empty, or where the
     probe gave up (past ``max_pages``, or a page equal to the one before: an API that
-    ignores the page number, which the pages read next will say)."""
+    ignores the page number, which the pages read next will say). ``near``: the end is
+    likely within a few times ``start`` (where a range read before ends): a round
+    gallops to twice the deepest page with records, not ``width`` doublings.
 
-    def __init__(self, start: int, max_pages: int, width: int = 1) -> None:
+    >>> probe = EndProbe(253, max_pages=10_000, width=8, near=True)
+    >>> probe.round
+    [283, 315, 346, 378, 409, 441, 472, 504]
+    >>> while probe.round:
+    ...     for number in probe.round:
+    ...         probe.read(number, [number] if number <= 500 else [])
+    >>> probe.end[0], probe.rounds
+    (500, 3)
+    """
+
+    def __init__(self, start: int, max_pages: int, width: int = 1, near: bool = False) -> None:
         self.start = start
+        self.near = near
         self.max_pages = max_pages
         self.width = max(1, width)
         self.end: tuple[int, list[Any]] | None = None
@@ -77,7 +90,11 @@ class EndProbe:
         self._next_round()
 
     def _next_round(self) -> None:
-        if not self._high:  # galloping: start, start + 1, start + 3, start + 7 ...
+        if not self._high and self.near:  # as far again as the deepest page with records
+            span = max(self._low, self.width)
+            far = {self._low + span * k // self.width for k in range(1, self.width + 1)}
+            self.round = sorted(n for n in far if n <= self.max_pages + 1)
+        elif not self._high:  # galloping: start, start + 1, start + 3, start + 7 ...
             steps = range(self._step, self._step + self.width)
             self._step += self.width
             pages = [self.start - 1 + 2**i for i in steps]

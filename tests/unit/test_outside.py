@@ -28,7 +28,8 @@ def windows_read(count: int) -> NewRecords:
 def run(check: Outside, pages: dict[int, list[dict[str, Any]]]) -> list[Any]:
     passed: list[Any] = []
     while (request := check.next()) is not None:
-        passed += check.read(request, pages.get(request.number, [])) or []
+        kept = check.read(request, pages.get(request.number, []))
+        passed += kept if isinstance(kept, list) else []
     return [r["_id"] for r in passed]
 
 

@@ -32,9 +32,15 @@ class Handover:
     ``outside`` the check, once it runs."""
 
     def __init__(
-        self, body: Mapping[str, Any], records: NewRecords, whole: Range, plain: Plain
+        self,
+        body: Mapping[str, Any],
+        records: NewRecords,
+        whole: Range,
+        plain: Plain,
+        width: Callable[[], int] = lambda: 1,
     ) -> None:
         self.body = body
+        self.width = width  # requests at once the check may send
         self.records = records
         self.whole = whole
         self.plain = plain
@@ -74,7 +80,9 @@ class Handover:
         if not self._check or self.outside is not None:
             return False
         as_of = text(self.whole.end)
-        self.paging = self.outside = Outside(self.body, self.records, as_of, count, size)
+        self.paging = self.outside = Outside(
+            self.body, self.records, as_of, count, size, self.width
+        )
         self._passed = _as_they_are
         return True
 

@@ -21,6 +21,11 @@ records. More read-before records there mean the list holds more above: then pag
 since the as-of and passing on the others; what is still unexplained is refused,
 naming the count, rather than published short.
 
+Once two pages past the count are read and the list goes on (contacts created after an
+``--as-of`` inside the data listed above the range, or many without createdAt after it),
+the rest is checked in a few rounds of pages at once (:class:`~runner.fetch.windows.jump.Jump`);
+where the list is not laid out as that check needs, one page at a time on from there.
+
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.records import Deduplicator
 >>> records = NewRecords(Deduplicator("_id"), Redactor(""))
@@ -39,12 +44,15 @@ PageRequest(number=2, body={'q': 1, 'page': 2})
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from runner.errors import PagingError
-from runner.fetch.paging import NewRecords, PageRequest
+from runner.fetch.paging import Aside, NewRecords, PageRequest
+from runner.fetch.windows.jump import Jump
 from runner.fetch.windows.plan import CREATED, created_after, ms
+
+JUMP_AFTER = 2  # pages past the count read one at a time before the rest is checked in rounds
 
 
 class _Phase(enum.Enum):
@@ -55,19 +63,30 @@ class _Phase(enum.Enum):
 
 class Outside:
     """The check described in the module docstring: a paging strategy of one request
-    at a time (``ahead`` 1); ``found``: records passed on that no window saw."""
+    at a time (``ahead`` 1), or a round of ``width()`` pages at once while it jumps;
+    ``found``: records passed on that no window saw."""
 
-    ahead = 1
     reread = False
     probing = False  # it reads from where the windows' count ends: nothing to find first
 
     def __init__(
-        self, body: Mapping[str, Any], records: NewRecords, as_of: str, count: int, size: int
+        self,
+        body: Mapping[str, Any],
+        records: NewRecords,
+        as_of: str,
+        count: int,
+        size: int,
+        width: Callable[[], int] = lambda: 1,
     ) -> None:
         self.body = body
         self.records = records
         self.as_of = as_of
+        self.count, self.size, self.width = count, size, width
         self.page, self.expected = past_count(count, size)  # the range's records there
+        self._start = self.page
+        self._jump: Jump | None = None  # the rest checked in rounds (tried once)
+        self._jumps = True
+        self._lost: set[Any] = set()  # ids of the records this check passed on
         self.found = 0
         self.after = 0  # records created after the as-of: left for the next run
         self.excess = -self.expected  # read-before records past the count, beyond those
@@ -77,6 +96,7 @@ class Outside:
         self._phase = _Phase.TAIL
         self._wire = False
         self._met: set[Any] = set()  # ids on the pages this check read
+        self._longest = 0  # the longest page this check read
 
     @property
     def done(self) -> bool:
@@ -87,19 +107,31 @@ class Outside:
         """Reading the pages past the count (:meth:`request` gives them; see :class:`Early`)."""
         return self._phase is _Phase.TAIL
 
+    @property
+    def ahead(self) -> int:
+        return self._jump.ahead if self._jump is not None else 1
+
     def request(self, number: int) -> PageRequest:
         return PageRequest(number, {**self.body, "page": number})
 
     def next(self) -> PageRequest | None:
         # One page at a time: read in parallel, a contact created meanwhile would push
-        # the last record of a page read later onto one read before: missed.
+        # the last record of a page read later onto one read before: missed (the jump
+        # reads in rounds, and checks that the list did not move).
         if self._phase is _Phase.DONE or self._wire:
             return None
+        if self._jumps and self._phase is _Phase.TAIL and self.page >= self._start + JUMP_AFTER:
+            self._jumps, self._jump = False, _jump(self, self._longest, self._lost)
+        if self._jump is not None:
+            return self._jump.next()
         self._wire = True
         return self.request(self.page)
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
+        if self._jump is not None:
+            return self._jumped(request, records)
         self._wire = False
+        self._longest = max(self._longest, len(records))
         self.page += 1
         if not records:
             self._end()
@@ -113,12 +145,31 @@ class Outside:
         self.arrived += len(later)
         self.after += len(later)
         self.found += len(lost)
+        self._lost.update(self.records.dedupe.ids(lost))
         self.above += len(lost) if self._phase is _Phase.TOP else 0
         if self._phase is _Phase.TAIL:
             self.excess += len(read)
         elif not new or self._windows_read(records, ids, read):  # the top the windows read
             self._end()
         return lost
+
+    def _jumped(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside:
+        """A page of the jump's (:class:`Jump`): done, the check is; failed, it reads on
+        one page at a time from where it stood, what the jump passed on its own reads."""
+        jump = self._jump
+        assert jump is not None
+        kept = jump.read(request, records)
+        if isinstance(kept, list):
+            ids = self.records.dedupe.ids(kept)
+            self.found += len(kept)
+            self._lost.update(ids)
+            self._met.update(ids)
+        if jump.done or jump.failed:
+            self._jump = None
+            self.rechecked += jump.rechecked
+        if jump.done:
+            self._phase, self.after = _Phase.DONE, jump.after
+        return kept
 
     def _read_before(self, ids: list[Any]) -> set[Any]:
         """The ids on a page that the windows read: seen before this check began. A
@@ -152,20 +203,41 @@ class Outside:
         unexplained = self.excess - self.arrived - self.above if self._phase is _Phase.TOP else 0
         self._phase = _Phase.DONE
         if unexplained > 0:
-            # Three causes look alike from here: contacts the API lists among the others
-            # with no createdAt it can compare; contacts imported with a past createdAt
-            # while the run went, into a window read before they came (a blind
-            # stand-in's imports got the first cause alone named in 30 of 44 runs); an
-            # API that hands ties round in another order on each request (the same
-            # stand-in's 1,000 contacts on one instant: 353 "outside").
-            raise PagingError(
-                f"{unexplained:,} contacts match the segment but no createdAt window read "
-                "them, and page numbers could not find them: contacts imported with a past "
-                "createdAt while the export ran, or without a createdAt the API can "
-                "compare, or listed in another order on each request where they share an "
-                "instant; nothing published. Run the export again; if this repeats, "
-                "api.windows: false reads the list by page number only"
-            )
+            raise _unexplained(unexplained)
+
+
+def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
+    """The rest of ``check`` in rounds, from its page (pages of the longest seen)."""
+    seen, size = check.records.dedupe.seen, max(check.size, longest)
+    return Jump(
+        check.body,
+        check.records,
+        check.as_of,
+        count=check.count,
+        size=size,
+        start=check.page,
+        width=check.width,
+        windows_read=lambda key: key in seen and key not in lost,
+    )
+
+
+def _unexplained(count: int) -> PagingError:
+    """The refusal for ``count`` records the list holds past the range's that the check
+    could not find."""
+    # Three causes look alike from here: contacts the API lists among the others
+    # with no createdAt it can compare; contacts imported with a past createdAt
+    # while the run went, into a window read before they came (a blind
+    # stand-in's imports got the first cause alone named in 30 of 44 runs); an
+    # API that hands ties round in another order on each request (the same
+    # stand-in's 1,000 contacts on one instant: 353 "outside").
+    return PagingError(
+        f"{count:,} contacts match the segment but no createdAt window read "
+        "them, and page numbers could not find them: contacts imported with a past "
+        "createdAt while the export ran, or without a createdAt the API can "
+        "compare, or listed in another order on each request where they share an "
+        "instant; nothing published. Run the export again; if this repeats, "
+        "api.windows: false reads the list by page number only"
+    )
 
 
 def past_count(count: int, size: int) -> tuple[int, int]:
@@ -234,7 +306,7 @@ class Early:
                 return  # (the page before was short, this one is not: asked again, after)
             first, seen = False, check.found + check.after
             kept = check.read(check.request(number), records)
-            if kept:
+            if isinstance(kept, list) and kept:
                 yield number, kept
             # A full page: the next one is asked after it. But page 1 with nothing new on
             # it (a range of one page) did not move: anything put in would be on it.

@@ -133,7 +133,7 @@ class _Opening:
         self.note = ""
         self.retrying = False  # a page waits to try again
         self._ahead, self._depth = ahead, depth
-        self.then = Handover(body, records, whole, fallback)
+        self.then = Handover(body, records, whole, fallback, ahead)
         self.early = Early(body)
         self.choice = Choice()
         self._probe: Window | None = None  # the opening request on its way

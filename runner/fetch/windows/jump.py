@@ -1,0 +1,278 @@
+"""The check for contacts outside every window in a few rounds: positions, not every
+page (issue 23).
+
+:class:`~runner.fetch.windows.outside.Outside` reads the segment's own list (without
+the range) past the windows' count one page at a time: safe while contacts are put in,
+but where the list holds much more than the range (an ``--as-of`` inside the data puts
+every contact created after it above the range) or many contacts without createdAt, it
+reads all of it again, a round trip a page (63 s where page numbers took 8.9). A list
+sorted newest first has a known layout: ``A`` contacts created after the as-of, the
+range's ``count`` records side by side, then contacts without a createdAt (where a
+database sorting newest first puts them). :class:`Jump` checks that layout in a few
+rounds of pages at once:
+
+1. the list's last page ``L`` (:class:`~runner.fetch.end.EndProbe`, from where the
+   check stands);
+2. pages ``L``, ``L - 1`` ... a round at a time, down to the one holding the range's
+   last record, at position ``last``: what follows it lies outside every window, passed
+   on in the list's order (at most :data:`HOLD` pages held until then);
+3. the range's first record must then be at ``first = last - count + 1`` (no record
+   between the range's that no window read): that record is one of the range's, the one
+   before it was created after the as-of, and so are page 1's before it (no contact
+   without createdAt listed first);
+4. page ``L`` again, the same ids in the same order: nothing moved above it while the
+   pages were read (a contact put in or deleted: the net move shows, as for page
+   numbers' own check).
+
+Anything else (a page of another length, records out of that layout, the list moved):
+``failed``, and :class:`Outside` reads on one page at a time as before; what was passed
+on stays passed on (it counts as the check's own reads, not the windows').
+
+>>> from runner.fetch.redact import Redactor
+>>> from runner.fetch.records import Deduplicator
+>>> records = NewRecords(Deduplicator("_id"), Redactor(""))
+>>> def made(key, day):  # day 0: no createdAt
+...     return {"_id": key, "createdAt": f"2026-11-{day}T00:00:00.000Z"} if day else {"_id": key}
+>>> new = [made(f"n{i}", 28) for i in range(5)]  # after the as-of
+>>> ours = [made(f"r{i}", 20 - i // 4) for i in range(8)]  # the range, read by the windows
+>>> _ = records.keep_new(ours, [r["_id"] for r in ours])
+>>> listed = new + ours + [made("u1", 0), made("u2", 0)]  # 15 records, pages of 4
+>>> pages = {n: listed[4 * n - 4 : 4 * n] for n in range(1, 6)}
+>>> jump = Jump({"q": 1}, records, "2026-11-25T00:00:00.000Z", count=8, size=4, start=3)
+>>> passed = []
+>>> while (request := jump.next()) is not None:
+...     while request is not None:
+...         kept = jump.read(request, pages.get(request.number, []))
+...         passed += kept if isinstance(kept, list) else []
+...         request = jump.next()
+>>> [r["_id"] for r in passed], jump.done, jump.after, jump.rounds
+(['u1', 'u2'], True, 5, 3)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runner.fetch.end import WIDTH, EndProbe
+from runner.fetch.paging import Aside, NewRecords, PageRequest
+from runner.fetch.windows.plan import CREATED, created_after, ms
+
+HOLD = 100  # pages after the range's last record held, at most, until that record is found
+MAX_PAGES = 1 << 24  # where the probe for the list's end gives up (the run's max_pages holds)
+
+
+class _Step(enum.Enum):
+    END = "the list's last page"
+    BACK = "pages from the last one down to the range's last record"
+    TOP = "where the range's first record must be, and page 1"
+    AGAIN = "the last page again: nothing moved"
+
+
+class Kinds:
+    """What a record of the segment's own list is, to the check: one of the range's
+    (read by the windows, created up to the as-of: ``ours``), or created after the
+    as-of (``newer``: listed above the range)."""
+
+    def __init__(self, as_of: str, windows_read: Callable[[Any], bool]) -> None:
+        self.as_of, self._windows_read = as_of, windows_read
+
+    def windows(self, key: Any) -> bool:
+        return key is not None and self._windows_read(key)
+
+    def ours(self, record: Any, key: Any) -> bool:
+        value = record.get(CREATED)
+        return self.windows(key) and ms(value) is not None and not created_after(value, self.as_of)
+
+    def newer(self, record: Any) -> bool:
+        value = record.get(CREATED)
+        return ms(value) is not None and created_after(value, self.as_of)
+
+
+Pages = dict[int, tuple[list[Any], list[Any]]]  # page number: its records, their ids
+
+
+def top_fits(came: Pages, first: int, size: int, last: int, kinds: Kinds) -> bool:
+    """Whether the pages read at the top hold the range's first record at position
+    ``first``, and records created after the as-of before it (on page 1 too: no contact
+    without createdAt listed first), in full pages of ``size`` above page ``last``."""
+
+    def at(position: int) -> tuple[Any, Any] | None:
+        records, ids = came[position // size + 1]
+        index = position % size
+        return (records[index], ids[index]) if index < len(records) else None
+
+    record, before = at(first), at(first - 1) if first else None
+    return (
+        record is not None
+        and kinds.ours(*record)
+        and (not first or (before is not None and kinds.newer(before[0])))
+        and all(kinds.newer(r) for r in came[1][0][: min(first, size)])
+        and all(len(came[n][0]) == size for n in came if n < last)
+    )
+
+
+def following(
+    pages: Pages, page: int, index: int, last: int, kinds: Kinds
+) -> list[tuple[list[Any], list[Any]]] | None:
+    """The records after record ``index`` of ``page``, to page ``last``, by page; None
+    where one was created after the as-of (below the range: not sorted newest first)."""
+    records, ids = pages[page]
+    after = [(records[index + 1 :], ids[index + 1 :])]
+    after += [pages[n] for n in range(page + 1, last + 1)]
+    if any(kinds.newer(r) for rs, _ in after for r in rs):
+        return None
+    return after
+
+
+class Jump:
+    """The check in the module docstring. ``next`` and ``read`` as an ordered strategy
+    (a round's pages at once: ``ahead``); ``read`` returns the records outside every
+    window, once, in the list's order. ``after``: contacts created after the as-of,
+    listed above the range (once ``done``); ``rechecked``: the windows' records read
+    again; ``failed``: not the layout (:class:`Outside` reads on page by page)."""
+
+    def __init__(
+        self,
+        body: Mapping[str, Any],
+        records: NewRecords,
+        as_of: str,
+        *,
+        count: int,
+        size: int,
+        start: int,
+        width: Callable[[], int] = lambda: 8,
+        windows_read: Callable[[Any], bool] | None = None,
+    ) -> None:
+        self.body, self.records, self.count, self.size = body, records, count, size
+        self.after = self.rechecked = self.rounds = 0
+        self.done = self.failed = False
+        self.kinds = Kinds(as_of, windows_read or (lambda key: key in records.dedupe.seen))
+        self._step = _Step.END
+        self._probe = EndProbe(start, MAX_PAGES, max(1, min(WIDTH, width())), near=True)
+        self._width = width
+        self._came: Pages = {}  # this round's: records, ids
+        self._pages: Pages = {}  # kept for later steps
+        self._queue: list[int] = []
+        self._wire = 0
+        self._last: tuple[int, list[Any]] = (0, [])  # page L, its ids as first read
+        self._back = self._first = 0  # the next page down to ask; the range's first record's place
+        self._plan(list(self._probe.round))
+
+    @property
+    def ahead(self) -> int:
+        return max(1, len(self._queue) + self._wire)
+
+    def next(self) -> PageRequest | None:
+        if not self._queue:
+            return None
+        number = self._queue.pop(0)
+        self._wire += 1
+        return PageRequest(number, {**self.body, "page": number})
+
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside:
+        self._wire -= 1
+        ids = self.records.ids(request.number, records) if records else []
+        self._came[request.number] = (records, ids)
+        self.rechecked += sum(1 for key in ids if self.kinds.windows(key))
+        if self._wire or self._queue:
+            return Aside.PAGE  # the round's other pages are on their way
+        came, self._came = self._came, {}
+        self._pages.update(came)
+        step = {
+            _Step.END: self._ended,
+            _Step.BACK: self._back_read,
+            _Step.TOP: self._top_read,
+            _Step.AGAIN: self._again_read,
+        }[self._step]
+        passed = step(came)
+        return passed if passed else Aside.PAGE
+
+    def _plan(self, pages: list[int]) -> None:
+        self._queue = pages
+        self.rounds += bool(pages)
+
+    def _fail(self) -> None:
+        self.failed, self._queue, self._pages = True, [], {}
+
+    def _ended(self, came: Pages) -> list[Any]:
+        for number in self._probe.round:
+            self._probe.read(number, came[number][1])
+        if self._probe.round:
+            self._plan(list(self._probe.round))
+            return []
+        end, seen = self._probe.end, self._pages
+        if end is None or any(len(rs) != self.size for n, (rs, _) in seen.items() if n < end[0]):
+            self._fail()  # no end found, or pages of another length than the windows' size
+            return []
+        # Page L as first read opens what page L read again closes: the pages below it
+        # are read after it (those the probe read with it or before only say how far).
+        self._last, self._pages = end, {end[0]: seen[end[0]]}
+        self._step, self._back = _Step.BACK, end[0]
+        hint = max((n for n, page in seen.items() if n < end[0] and self._holds(page)), default=0)
+        return self._back_read({}, hint)
+
+    def _holds(self, page: tuple[list[Any], list[Any]]) -> list[int]:
+        """Where the range's records are on ``page``."""
+        records, ids = page
+        return [
+            i
+            for i, (r, key) in enumerate(zip(records, ids, strict=True))
+            if self.kinds.ours(r, key)
+        ]
+
+    def _back_read(self, came: Pages, hint: int = 0) -> list[Any]:
+        last = self._last[0]
+        while self._back in self._pages:
+            if self._back < last and len(self._pages[self._back][0]) != self.size:
+                self._fail()
+                return []
+            if ours := self._holds(self._pages[self._back]):
+                return self._tail(self._back, ours[-1])
+            self._back -= 1
+        lowest = hint or self._back - max(1, self._width()) + 1
+        if self._back < 1 or last - lowest >= HOLD:
+            self._fail()  # no record of the range, or too many pages after it to hold
+            return []
+        self._plan(list(range(self._back, max(0, lowest - 1), -1)))
+        return []
+
+    def _tail(self, page: int, index: int) -> list[Any]:
+        """The range's last record is record ``index`` of ``page``: pass on what follows it
+        (pages ``page`` to L), then ask where its first record must be."""
+        last = self._last[0]
+        after = following(self._pages, page, index, last, self.kinds)
+        if after is None:
+            self._fail()
+            return []
+        passed = []
+        for records, ids in after:
+            passed += self.records.keep_new(records, ids)
+        first = self._first = (page - 1) * self.size + index - self.count + 1
+        if first < 0:
+            self._fail()  # fewer of the range's records above than it holds: deleted meanwhile
+            return passed
+        self._pages = {last: self._pages[last]}
+        top = {1, first // self.size + 1} | (
+            {first // self.size} if first and not first % self.size else set()
+        )
+        self._step = _Step.TOP
+        self._plan(sorted(top))
+        return passed
+
+    def _top_read(self, came: Pages) -> list[Any]:
+        if not top_fits(came, self._first, self.size, self._last[0], self.kinds):
+            self._fail()
+            return []
+        self._step = _Step.AGAIN
+        self._plan([self._last[0]])
+        return []
+
+    def _again_read(self, came: Pages) -> list[Any]:
+        number, ids = self._last
+        if came[number][1] != ids:
+            self._fail()  # the list moved while it was read
+            return []
+        self.after, self.done, self._pages = self._first, True, {}
+        return []
