@@ -14,8 +14,8 @@ rounds of pages at once:
 1. the list's last page ``L`` (:class:`~runner.fetch.end.EndProbe`, from where the
    check stands);
 2. pages ``L``, ``L - 1`` ... a round at a time, down to the one holding the range's
-   last record, at position ``last``: what follows it lies outside every window, passed
-   on in the list's order (at most :data:`HOLD` pages held until then);
+   last record, at position ``last``: what follows it lies outside every window, held
+   (at most :data:`HOLD` pages) and passed on in the list's order once step 4 holds;
 3. the range's first record must then be at ``first = last - count + 1`` (no record
    between the range's that no window read): that record is one of the range's, the one
    before it was created after the as-of, and so are page 1's before it (no contact
@@ -25,8 +25,8 @@ rounds of pages at once:
    numbers' own check).
 
 Anything else (a page of another length, records out of that layout, the list moved):
-``failed``, and :class:`Outside` reads on one page at a time as before; what was passed
-on stays passed on (it counts as the check's own reads, not the windows').
+``failed``, and :class:`Outside` reads on one page at a time as before: nothing was
+passed on yet, so it passes on everything in the list's order.
 
 >>> from runner.fetch.redact import Redactor
 >>> from runner.fetch.records import Deduplicator
@@ -113,6 +113,12 @@ def top_fits(came: Pages, first: int, size: int, last: int, kinds: Kinds) -> boo
     )
 
 
+def holds(page: tuple[list[Any], list[Any]], kinds: Kinds) -> list[int]:
+    """Where the range's records are on ``page`` (its records, their ids)."""
+    records, ids = page
+    return [i for i, (r, key) in enumerate(zip(records, ids, strict=True)) if kinds.ours(r, key)]
+
+
 def following(
     pages: Pages, page: int, index: int, last: int, kinds: Kinds
 ) -> list[tuple[list[Any], list[Any]]] | None:
@@ -131,7 +137,8 @@ class Jump:
     (a round's pages at once: ``ahead``); ``read`` returns the records outside every
     window, once, in the list's order. ``after``: contacts created after the as-of,
     listed above the range (once ``done``); ``rechecked``: the windows' records read
-    again; ``failed``: not the layout (:class:`Outside` reads on page by page)."""
+    again; ``failed``: not the layout (:class:`Outside` reads on page by page), or
+    ``moved`` while it was read."""
 
     def __init__(
         self,
@@ -144,19 +151,22 @@ class Jump:
         start: int,
         width: Callable[[], int] = lambda: 8,
         windows_read: Callable[[Any], bool] | None = None,
+        hint: int = 0,
     ) -> None:
         self.body, self.records, self.count, self.size = body, records, count, size
         self.after = self.rechecked = self.rounds = 0
-        self.done = self.failed = False
+        self.done = self.failed = self.moved = False
         self.kinds = Kinds(as_of, windows_read or (lambda key: key in records.dedupe.seen))
         self._step = _Step.END
         self._probe = EndProbe(start, MAX_PAGES, max(1, min(WIDTH, width())), near=True)
         self._width = width
         self._came: Pages = {}  # this round's: records, ids
         self._pages: Pages = {}  # kept for later steps
+        self._held: list[tuple[list[Any], list[Any]]] = []  # what follows the range, by page
         self._queue: list[int] = []
         self._wire = 0
         self._last: tuple[int, list[Any]] = (0, [])  # page L, its ids as first read
+        self._hint = hint  # a page read before that held the range's records
         self._back = self._first = 0  # the next page down to ask; the range's first record's place
         self._plan(list(self._probe.round))
 
@@ -194,7 +204,7 @@ class Jump:
         self.rounds += bool(pages)
 
     def _fail(self) -> None:
-        self.failed, self._queue, self._pages = True, [], {}
+        self.failed, self._queue, self._pages, self._held = True, [], {}, []
 
     def _ended(self, came: Pages) -> list[Any]:
         for number in self._probe.round:
@@ -210,17 +220,9 @@ class Jump:
         # are read after it (those the probe read with it or before only say how far).
         self._last, self._pages = end, {end[0]: seen[end[0]]}
         self._step, self._back = _Step.BACK, end[0]
-        hint = max((n for n, page in seen.items() if n < end[0] and self._holds(page)), default=0)
+        held = [n for n, page in seen.items() if holds(page, self.kinds)]
+        hint = max((n for n in [*held, self._hint] if n < end[0]), default=0)
         return self._back_read({}, hint)
-
-    def _holds(self, page: tuple[list[Any], list[Any]]) -> list[int]:
-        """Where the range's records are on ``page``."""
-        records, ids = page
-        return [
-            i
-            for i, (r, key) in enumerate(zip(records, ids, strict=True))
-            if self.kinds.ours(r, key)
-        ]
 
     def _back_read(self, came: Pages, hint: int = 0) -> list[Any]:
         last = self._last[0]
@@ -228,7 +230,7 @@ class Jump:
             if self._back < last and len(self._pages[self._back][0]) != self.size:
                 self._fail()
                 return []
-            if ours := self._holds(self._pages[self._back]):
+            if ours := holds(self._pages[self._back], self.kinds):
                 return self._tail(self._back, ours[-1])
             self._back -= 1
         lowest = hint or self._back - max(1, self._width()) + 1
@@ -239,27 +241,22 @@ class Jump:
         return []
 
     def _tail(self, page: int, index: int) -> list[Any]:
-        """The range's last record is record ``index`` of ``page``: pass on what follows it
-        (pages ``page`` to L), then ask where its first record must be."""
+        """The range's last record is record ``index`` of ``page``: what follows it (pages
+        ``page`` to L) is held until nothing moved, and where its first record must be
+        is asked."""
         last = self._last[0]
         after = following(self._pages, page, index, last, self.kinds)
-        if after is None:
-            self._fail()
-            return []
-        passed = []
-        for records, ids in after:
-            passed += self.records.keep_new(records, ids)
         first = self._first = (page - 1) * self.size + index - self.count + 1
-        if first < 0:
-            self._fail()  # fewer of the range's records above than it holds: deleted meanwhile
-            return passed
-        self._pages = {last: self._pages[last]}
+        if after is None or first < 0:
+            self._fail()  # not newest first; or fewer of the range's records than it holds
+            return []
+        self._held, self._pages = after, {last: self._pages[last]}
         top = {1, first // self.size + 1} | (
             {first // self.size} if first and not first % self.size else set()
         )
         self._step = _Step.TOP
         self._plan(sorted(top))
-        return passed
+        return []
 
     def _top_read(self, came: Pages) -> list[Any]:
         if not top_fits(came, self._first, self.size, self._last[0], self.kinds):
@@ -272,7 +269,11 @@ class Jump:
     def _again_read(self, came: Pages) -> list[Any]:
         number, ids = self._last
         if came[number][1] != ids:
-            self._fail()  # the list moved while it was read
+            self._fail()  # the list moved while it was read (tried again once: Outside)
+            self.moved = True
             return []
         self.after, self.done, self._pages = self._first, True, {}
-        return []
+        passed, held, self._held = [], self._held, []
+        for records, ids in held:
+            passed += self.records.keep_new(records, ids)
+        return passed

@@ -21,9 +21,10 @@ records. More read-before records there mean the list holds more above: then pag
 since the as-of and passing on the others; what is still unexplained is refused,
 naming the count, rather than published short.
 
-Once two pages past the count are read and the list goes on (contacts created after an
-``--as-of`` inside the data listed above the range, or many without createdAt after it),
-the rest is checked in a few rounds of pages at once (:class:`~runner.fetch.windows.jump.Jump`);
+Once :data:`JUMP_AFTER` pages past the count are read and the list goes on (contacts
+created after an ``--as-of`` inside the data listed above the range, or many without
+createdAt after it), the rest is checked in a few rounds of pages at once
+(:class:`~runner.fetch.windows.jump.Jump`);
 where the list is not laid out as that check needs, one page at a time on from there.
 
 >>> from runner.fetch.redact import Redactor
@@ -52,7 +53,8 @@ from runner.fetch.paging import Aside, NewRecords, PageRequest
 from runner.fetch.windows.jump import Jump
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
-JUMP_AFTER = 2  # pages past the count read one at a time before the rest is checked in rounds
+JUMP_AFTER = 6  # pages past the count read one at a time before the rest is checked in rounds
+# (about the round trips the rounds take: a shorter rest costs fewer one at a time)
 
 
 class _Phase(enum.Enum):
@@ -85,7 +87,8 @@ class Outside:
         self.page, self.expected = past_count(count, size)  # the range's records there
         self._start = self.page
         self._jump: Jump | None = None  # the rest checked in rounds (tried once)
-        self._jumps = True
+        self._jumps = 2  # tries: a list that moved while the rounds were read is tried again
+        self.jumped: bool | None = None  # the rest checked in rounds (True), or given up
         self._lost: set[Any] = set()  # ids of the records this check passed on
         self.found = 0
         self.after = 0  # records created after the as-of: left for the next run
@@ -97,6 +100,7 @@ class Outside:
         self._wire = False
         self._met: set[Any] = set()  # ids on the pages this check read
         self._longest = 0  # the longest page this check read
+        self.held = 0  # the last page this check read that held records the windows read
 
     @property
     def done(self) -> bool:
@@ -120,8 +124,9 @@ class Outside:
         # reads in rounds, and checks that the list did not move).
         if self._phase is _Phase.DONE or self._wire:
             return None
-        if self._jumps and self._phase is _Phase.TAIL and self.page >= self._start + JUMP_AFTER:
-            self._jumps, self._jump = False, _jump(self, self._longest, self._lost)
+        tail = self._phase is _Phase.TAIL and self.page >= self._start + JUMP_AFTER
+        if self._jump is None and self._jumps and tail:
+            self._jumps, self._jump = self._jumps - 1, _jump(self, self._longest, self._lost)
         if self._jump is not None:
             return self._jump.next()
         self._wire = True
@@ -149,6 +154,7 @@ class Outside:
         self.above += len(lost) if self._phase is _Phase.TOP else 0
         if self._phase is _Phase.TAIL:
             self.excess += len(read)
+            self.held = request.number if read else self.held
         elif not new or self._windows_read(records, ids, read):  # the top the windows read
             self._end()
         return lost
@@ -165,7 +171,8 @@ class Outside:
             self._lost.update(ids)
             self._met.update(ids)
         if jump.done or jump.failed:
-            self._jump = None
+            self._jump, self.jumped = None, jump.done
+            self._jumps *= jump.moved  # laid out otherwise: page by page from here
             self.rechecked += jump.rechecked
         if jump.done:
             self._phase, self.after = _Phase.DONE, jump.after
@@ -218,6 +225,7 @@ def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
         start=check.page,
         width=check.width,
         windows_read=lambda key: key in seen and key not in lost,
+        hint=check.held or check.page - JUMP_AFTER - 1,
     )
 
 

@@ -1,0 +1,183 @@
+"""The check for contacts outside every window in rounds (runner/fetch/windows/jump.py),
+driven as the fetcher drives it (a round's pages sent, then read in order) over lists
+laid out by hand: what it passes on is what the page-by-page check passes on, or the
+same refusal, on every layout; it asks a few pages where that one read them all; and a
+list that moves while it is read makes it read on page by page, losing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runner.errors import PagingError
+from runner.fetch.paging import NewRecords
+from runner.fetch.records import Deduplicator
+from runner.fetch.redact import Redactor
+from runner.fetch.windows.outside import Outside
+
+AS_OF = "2026-11-25T00:00:00.000Z"
+SIZE = 10
+Listing = list[dict[str, Any]]
+
+
+def newer(n: int) -> Listing:
+    """Contacts created after the as-of, newest first."""
+    made = [f"2026-12-{1 + i // 100:02d}T00:{i % 60:02d}:00.000Z" for i in range(n)]
+    return [{"_id": f"n{i}", "createdAt": at} for i, at in enumerate(made)][::-1]
+
+
+def ours(n: int) -> Listing:
+    """The range's records (read by the windows), newest first."""
+    return [
+        {"_id": f"r{i}", "createdAt": f"2026-{1 + i // 40:02d}-02T00:00:00.000Z"} for i in range(n)
+    ][::-1]
+
+
+def undated(n: int, tag: str = "u") -> Listing:
+    return [
+        {"_id": f"{tag}{i}"} if i % 2 else {"_id": f"{tag}{i}", "createdAt": None} for i in range(n)
+    ]
+
+
+def check_of(listing: Listing, jumps: bool = True) -> Outside:
+    records = NewRecords(Deduplicator("_id"), Redactor(""))
+    read = [r for r in listing if r["_id"].startswith("r")]
+    records.keep_new(read, [r["_id"] for r in read])
+    count = len({r["_id"] for r in read})
+    check = Outside({}, records, AS_OF, count=count, size=SIZE, width=lambda: 16)
+    check._jumps *= jumps
+    return check
+
+
+def drive(check: Outside, page: Callable[[int], Listing]) -> tuple[list[Any], int]:
+    """The ids passed on and the round trips taken: a round's pages sent (up to
+    ``ahead``), then read in the order sent, as the fetcher's in-order pass does."""
+    passed: list[Any] = []
+    trips = 0
+    while True:
+        wire = []
+        while len(wire) < check.ahead and (request := check.next()) is not None:
+            wire.append(request)
+        if not wire:
+            return [r["_id"] for r in passed], trips
+        trips += 1
+        for request in wire:
+            kept = check.read(request, page(request.number))
+            if kept is None:
+                break  # the page-by-page check's end of a run: the rest dropped
+            passed += kept if isinstance(kept, list) else []
+
+
+def pages_of(listing: Listing) -> Callable[[int], Listing]:
+    return lambda n: listing[(n - 1) * SIZE : n * SIZE]
+
+
+def outcome(listing: Listing, jumps: bool) -> tuple[Any, ...]:
+    check = check_of(listing, jumps)
+    try:
+        ids, trips = drive(check, pages_of(listing))
+    except PagingError as exc:
+        return ("refused", str(exc), check.jumped)
+    return (ids, check.found, check.after, trips, check.jumped)
+
+
+LAYOUTS = {
+    "as-of inside, undated last": newer(230) + ours(400) + undated(75),
+    "as-of inside, nothing undated": newer(95) + ours(400),
+    "as-of inside, far": newer(1900) + ours(400) + undated(3),
+    "undated last, many pages": ours(400) + undated(210),
+    "count a whole number of pages": newer(40) + ours(400) + undated(40),
+    "count mid-page": newer(47) + ours(403) + undated(53),
+}
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_the_rounds_pass_on_what_page_by_page_passes_on_in_fewer_round_trips(
+    name: str,
+) -> None:
+    listing = LAYOUTS[name]
+    ids, found, after, trips, jumped = outcome(listing, jumps=True)
+    slow_ids, slow_found, slow_after, slow_trips, _ = outcome(listing, jumps=False)
+    assert jumped is True
+    assert ids == slow_ids == [r["_id"] for r in listing if r["_id"][0] == "u"]
+    assert found == slow_found == len(ids)
+    assert after == slow_after == sum(r["_id"][0] == "n" for r in listing)
+    assert trips < slow_trips and (slow_trips < 20 or trips <= slow_trips / 2), (trips, slow_trips)
+
+
+@pytest.mark.parametrize("rest", [0, 9, 37])
+def test_a_short_rest_is_read_page_by_page_as_before(rest: int) -> None:
+    # Up to five pages past the count: fewer round trips one at a time than in rounds.
+    listing = ours(400) + undated(rest)
+    fast, slow = outcome(listing, jumps=True), outcome(listing, jumps=False)
+    assert fast[:4] == slow[:4] and fast[-1] is None
+
+
+LAID_OTHERWISE = {
+    # SQL's NULLS FIRST: page 1 is not contacts created after the as-of.
+    "undated first": undated(25) + newer(60) + ours(400),
+    # the range's records not side by side: one the windows could not see among them.
+    "undated among the range's": newer(60) + ours(400)[:200] + undated(1) + ours(400)[200:],
+    # the API sends one of the range's records twice.
+    "a record repeated": newer(60) + ours(400)[:200] + ours(400)[199:],
+    # created after the as-of, listed after the range: not newest first.
+    "newer below": ours(400) + newer(3) + undated(90),
+}
+
+
+@pytest.mark.parametrize("name", LAID_OTHERWISE)
+def test_a_list_laid_out_otherwise_is_read_on_page_by_page_with_the_same_outcome(
+    name: str,
+) -> None:
+    listing = LAID_OTHERWISE[name]
+    fast, slow = outcome(listing, jumps=True), outcome(listing, jumps=False)
+    assert fast[-1] is False  # the rounds gave up
+    assert fast[:2] == slow[:2] if fast[0] == "refused" else fast[:3] == slow[:3]
+
+
+class Moving:
+    """The list, a contact put on top (``put``) or one created after the as-of deleted
+    once page ``at`` was served (the first time only, unless ``every``)."""
+
+    def __init__(self, listing: Listing, at: int, put: bool, every: bool = False) -> None:
+        self.listing, self.at, self.put, self.every, self.moved = list(listing), at, put, every, 0
+
+    def __call__(self, number: int) -> Listing:
+        page = self.listing[(number - 1) * SIZE : number * SIZE]
+        if number == self.at and (self.every or not self.moved):
+            self.moved += 1
+            if self.put:
+                late = {"_id": f"late{self.moved}", "createdAt": "2026-12-24T00:00:00.000Z"}
+                self.listing.insert(0, late)
+            else:
+                del self.listing[30]
+        return page
+
+
+@pytest.mark.parametrize("put", [True, False], ids=["put-in", "deleted"])
+def test_a_list_that_moved_while_its_rounds_were_read_is_read_in_rounds_again(put: bool) -> None:
+    # Moved once the list's last page (70) is first read, before the pages below it
+    # are: read in one round after it, the page above the last loses its last record to
+    # the last page (put in) or the last page's first to it (deleted), or the other way
+    # round; the last page read again at the end shows it, and the rounds start over.
+    listing = newer(60) + ours(400) + undated(237)
+    check = check_of(listing)
+    moving = Moving(listing, -(-len(listing) // SIZE), put)
+    ids, _ = drive(check, moving)
+    assert moving.moved == 1 and check.jumped is True
+    assert ids == [r["_id"] for r in listing if r["_id"][0] == "u"]
+    assert check.after == 60 + (1 if put else -1)
+
+
+def test_a_list_that_moves_each_time_is_read_page_by_page_losing_nothing() -> None:
+    # A contact put in on top each time the last page is read: the rounds give up after
+    # two tries; one page at a time, forwards, a contact put in above repeats a record
+    # and loses none.
+    listing = newer(60) + ours(400) + undated(237)
+    check = check_of(listing)
+    moving = Moving(listing, -(-len(listing) // SIZE), put=True, every=True)
+    ids, _ = drive(check, moving)
+    assert moving.moved >= 2 and check.jumped is False
+    assert ids == [r["_id"] for r in listing if r["_id"][0] == "u"]
