@@ -201,7 +201,9 @@ def _fetch_and_write(
     )
     window, key = planned.window, ws.project.api.id_key  # see runner.fetch.undated
     first = window is not None and window.start is None
-    scan = undated_scan(seg.body, planned.body, key, scrub, first) if window else None
+
+    width = lambda: fetcher.in_flight.limit  # noqa: E731 (its end probe: as many at once)
+    scan = undated_scan(seg.body, planned.body, key, scrub, first, width) if window else None
     fetcher.last_pass = scan
     live.result = replace(live.result, undated_included=first and scan is not None)
     try:

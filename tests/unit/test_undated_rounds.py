@@ -1,0 +1,57 @@
+"""The incremental run's scan for contacts without createdAt (runner/fetch/undated.py)
+finds where the dated list ends in rounds of pages at once when the run sends several
+(driven as the fetcher's in-order pass drives it), one page at a time otherwise, and
+finds the same contacts either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runner.fetch.paging import NewRecords, PageRequest
+from runner.fetch.records import Deduplicator
+from runner.fetch.redact import Redactor
+from runner.fetch.undated import Undated
+
+AS_OF = "2026-11-25T00:00:00.000Z"
+SIZE = 10
+DATED = [{"_id": f"d{i}", "createdAt": "2026-11-01T00:00:00.000Z"} for i in range(1195)]
+WHOLE = DATED + [{"_id": f"u{i}"} for i in range(23)]  # listed last, as MongoDB sorts them
+
+
+def drive(width: int) -> tuple[list[Any], int, int]:
+    """The contacts passed on, the round trips and the requests."""
+    scan = Undated(
+        {"q": "closed"},
+        {"q": "whole"},
+        NewRecords(Deduplicator("_id"), Redactor("")),
+        AS_OF,
+        include=True,
+        width=lambda: width,
+    )
+
+    def page(request: PageRequest) -> list[Any]:
+        listing = DATED if request.body["q"] == "closed" else WHOLE
+        return listing[(request.number - 1) * SIZE : request.number * SIZE]
+
+    passed: list[Any] = []
+    trips = asked = 0
+    while True:
+        wire = []
+        while len(wire) < scan.ahead and (request := scan.next()) is not None:
+            wire.append(request)
+        if not wire:
+            return [r["_id"] for r in passed], trips, asked
+        trips, asked = trips + 1, asked + len(wire)
+        for request in wire:
+            passed += scan.read(request, page(request)) or []
+
+
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_the_end_of_the_dated_list_is_found_in_rounds(width: int) -> None:
+    one_ids, one_trips, one_asked = drive(1)
+    ids, trips, asked = drive(width)
+    assert ids == one_ids == [r["_id"] for r in WHOLE[1195:]]
+    # 120 pages: 14 requests one at a time; the tail (pages 120-123) and page 1 after.
+    assert one_trips == one_asked and trips <= one_trips - 8, (trips, one_trips)
