@@ -52,7 +52,7 @@ passed on yet, so it passes on everything in the list's order.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from runner.fetch.end import WIDTH, EndProbe
@@ -66,8 +66,8 @@ MAX_PAGES = 1 << 24  # where the probe for the list's end gives up (the run's ma
 class _Step(enum.Enum):
     END = "the list's last page"
     BACK = "pages from the last one down to the range's last record"
-    TOP = "where the range's first record must be, and page 1"
-    AGAIN = "the last page again: nothing moved"
+    TOP = "pages 1 to where the range's first record must be"
+    AGAIN = "the last page again, and the one after it: nothing moved"
 
 
 class Kinds:
@@ -75,11 +75,11 @@ class Kinds:
     (read by the windows, created up to the as-of: ``ours``), or created after the
     as-of (``newer``: listed above the range)."""
 
-    def __init__(self, as_of: str, windows_read: Callable[[Any], bool]) -> None:
-        self.as_of, self._windows_read = as_of, windows_read
+    def __init__(self, as_of: str, seen: Container[Any], passed: Container[Any]) -> None:
+        self.as_of, self._seen, self.passed = as_of, seen, passed  # passed: by the check
 
     def windows(self, key: Any) -> bool:
-        return key is not None and self._windows_read(key)
+        return key is not None and key in self._seen and key not in self.passed
 
     def ours(self, record: Any, key: Any) -> bool:
         value = record.get(CREATED)
@@ -93,24 +93,40 @@ class Kinds:
 Pages = dict[int, tuple[list[Any], list[Any]]]  # page number: its records, their ids
 
 
-def top_fits(came: Pages, first: int, size: int, last: int, kinds: Kinds) -> bool:
-    """Whether the pages read at the top hold the range's first record at position
-    ``first``, and records created after the as-of before it (on page 1 too: no contact
-    without createdAt listed first), in full pages of ``size`` above page ``last``."""
+class Top:
+    """Pages 1 to the one holding the range's first record (at position ``first``), read
+    in order as they come: before it, records created after the as-of (``newer``,
+    counted once each) and records no window could see (``outside``: contacts without
+    a createdAt listed first, or among the newer ones, held), none of the range's; at it,
+    one of the range's; full pages of ``size``."""
 
-    def at(position: int) -> tuple[Any, Any] | None:
-        records, ids = came[position // size + 1]
-        index = position % size
-        return (records[index], ids[index]) if index < len(records) else None
+    def __init__(self, first: int, size: int, kinds: Kinds) -> None:
+        self.first, self.size, self.kinds = first, size, kinds
+        self.pages = list(range(1, first // size + 2))
+        self.newer: set[Any] = set()
+        self.outside: list[tuple[list[Any], list[Any]]] = []
+        self.held = 0
 
-    record, before = at(first), at(first - 1) if first else None
-    return (
-        record is not None
-        and kinds.ours(*record)
-        and (not first or (before is not None and kinds.newer(before[0])))
-        and all(kinds.newer(r) for r in came[1][0][: min(first, size)])
-        and all(len(came[n][0]) == size for n in came if n < last)
-    )
+    def fits(self, number: int, records: list[Any], ids: list[Any]) -> bool:
+        if number < self.pages[-1] and len(records) != self.size:
+            return False
+        start, kinds = (number - 1) * self.size, self.kinds
+        out: tuple[list[Any], list[Any]] = ([], [])
+        for position, record, key in zip(
+            range(start, start + len(records)), records, ids, strict=True
+        ):
+            if position == self.first:
+                return kinds.ours(record, key)
+            if kinds.ours(record, key):
+                return False  # one of the range's above where its first must be
+            if kinds.newer(record):
+                self.newer.add(key if key is not None else ("no id", position))
+            else:
+                out[0].append(record)
+                out[1].append(key)
+        self.outside += [out] if out[0] else []
+        self.held += len(out[0])
+        return number < self.pages[-1] and self.held <= HOLD * self.size
 
 
 def holds(page: tuple[list[Any], list[Any]], kinds: Kinds) -> list[int]:
@@ -150,13 +166,14 @@ class Jump:
         size: int,
         start: int,
         width: Callable[[], int] = lambda: 8,
-        windows_read: Callable[[Any], bool] | None = None,
+        passed: Container[Any] = frozenset(),
         hint: int = 0,
     ) -> None:
         self.body, self.records, self.count, self.size = body, records, count, size
         self.after = self.rechecked = self.rounds = 0
         self.done = self.failed = self.moved = False
-        self.kinds = Kinds(as_of, windows_read or (lambda key: key in records.dedupe.seen))
+        self.kinds = Kinds(as_of, records.dedupe.seen, passed)
+        self._top: Top | None = None
         self._step = _Step.END
         self._probe = EndProbe(start, MAX_PAGES, max(1, min(WIDTH, width())), near=True)
         self._width = width
@@ -172,7 +189,7 @@ class Jump:
 
     @property
     def ahead(self) -> int:
-        return max(1, len(self._queue) + self._wire)
+        return max(1, min(len(self._queue) + self._wire, self._width()))
 
     def next(self) -> PageRequest | None:
         if not self._queue:
@@ -181,11 +198,19 @@ class Jump:
         self._wire += 1
         return PageRequest(number, {**self.body, "page": number})
 
-    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside:
+    def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
         self._wire -= 1
         ids = self.records.ids(request.number, records) if records else []
+        if self._top is not None and self._step is _Step.TOP:
+            if not self._top.fits(request.number, records, ids):
+                self._fail()
+                return None  # the pages still on their way are dropped
+            if self._wire or self._queue:
+                return Aside.PAGE
+            self._step = _Step.AGAIN
+            self._plan([self._last[0], self._last[0] + 1])
+            return Aside.PAGE
         self._came[request.number] = (records, ids)
-        self.rechecked += sum(1 for key in ids if self.kinds.windows(key))
         if self._wire or self._queue:
             return Aside.PAGE  # the round's other pages are on their way
         came, self._came = self._came, {}
@@ -193,7 +218,6 @@ class Jump:
         step = {
             _Step.END: self._ended,
             _Step.BACK: self._back_read,
-            _Step.TOP: self._top_read,
             _Step.AGAIN: self._again_read,
         }[self._step]
         passed = step(came)
@@ -251,29 +275,22 @@ class Jump:
             self._fail()  # not newest first; or fewer of the range's records than it holds
             return []
         self._held, self._pages = after, {last: self._pages[last]}
-        top = {1, first // self.size + 1} | (
-            {first // self.size} if first and not first % self.size else set()
-        )
-        self._step = _Step.TOP
-        self._plan(sorted(top))
-        return []
-
-    def _top_read(self, came: Pages) -> list[Any]:
-        if not top_fits(came, self._first, self.size, self._last[0], self.kinds):
-            self._fail()
-            return []
-        self._step = _Step.AGAIN
-        self._plan([self._last[0]])
+        self._top, self._step = Top(first, self.size, self.kinds), _Step.TOP
+        self._plan(list(self._top.pages))
         return []
 
     def _again_read(self, came: Pages) -> list[Any]:
         number, ids = self._last
-        if came[number][1] != ids:
-            self._fail()  # the list moved while it was read (tried again once: Outside)
+        if came[number][1] != ids or came[number + 1][0]:
+            # The list moved while it was read (or grew past a full last page): tried
+            # again once (Outside).
+            self._fail()
             self.moved = True
             return []
-        self.after, self.done, self._pages = self._first, True, {}
-        passed, held, self._held = [], self._held, []
-        for records, ids in held:
+        assert self._top is not None
+        self.after, self.done, self._pages = len(self._top.newer), True, {}
+        passed, held, self._held = [], [*self._held, *self._top.outside], []
+        for records, ids in held:  # (a record this check passed before: its own re-read)
+            self.rechecked += sum(key in self.kinds.passed for key in ids)
             passed += self.records.keep_new(records, ids)
         return passed

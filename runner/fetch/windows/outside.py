@@ -142,9 +142,9 @@ class Outside:
             self._end()
             return None
         ids = self.records.ids(request.number, records)
-        read = self._read_before(ids)
+        read, again = self._read_before(ids)
         new = self.records.keep_new(records, ids)
-        self.rechecked += len(read)  # the runner's own re-reading: not the API's duplicates
+        self.rechecked += len(read) + again  # the runner's own re-reading, not the API's
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
         lost = [r for r in new if not self._after_as_of(r.get(CREATED))]
         self.arrived += len(later)
@@ -159,7 +159,7 @@ class Outside:
             self._end()
         return lost
 
-    def _jumped(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside:
+    def _jumped(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
         """A page of the jump's (:class:`Jump`): done, the check is; failed, it reads on
         one page at a time from where it stood, what the jump passed on its own reads."""
         jump = self._jump
@@ -178,16 +178,18 @@ class Outside:
             self._phase, self.after = _Phase.DONE, jump.after
         return kept
 
-    def _read_before(self, ids: list[Any]) -> set[Any]:
+    def _read_before(self, ids: list[Any]) -> tuple[set[Any], int]:
         """The ids on a page that the windows read: seen before this check began. A
         contact the API repeats (on one page, or on a page after, as contacts without
         createdAt listed last each sent twice) or this check's own reads pushed down a
         page by contacts created meanwhile are not the windows' records: counted as the
-        range's they made the list look longer than the range and the run fail."""
+        range's they made the list look longer than the range and the run fail. And how
+        many this check read before (its own re-reading: not the API's duplicates)."""
         seen, met = self.records.dedupe.seen, self._met
         read = {key for key in ids if key is not None and key not in met and key in seen}
+        again = sum(1 for key in ids if key is not None and key in met and key in seen)
         met.update(key for key in ids if key is not None)
-        return read
+        return read, again
 
     def _windows_read(self, records: list[Any], ids: list[Any], read: set[Any]) -> bool:
         """Whether ``records`` hold one the windows read (dated, up to the as-of): the
@@ -215,7 +217,7 @@ class Outside:
 
 def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
     """The rest of ``check`` in rounds, from its page (pages of the longest seen)."""
-    seen, size = check.records.dedupe.seen, max(check.size, longest)
+    size = max(check.size, longest)
     return Jump(
         check.body,
         check.records,
@@ -224,7 +226,7 @@ def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
         size=size,
         start=check.page,
         width=check.width,
-        windows_read=lambda key: key in seen and key not in lost,
+        passed=lost,
         hint=check.held or check.page - JUMP_AFTER - 1,
     )
 
