@@ -20,9 +20,10 @@ rounds of pages at once:
    between the range's that no window read): that record is one of the range's, the one
    before it was created after the as-of, and so are page 1's before it (no contact
    without createdAt listed first);
-4. page ``L`` again, the same ids in the same order: nothing moved above it while the
-   pages were read (a contact put in or deleted: the net move shows, as for page
-   numbers' own check).
+4. page ``L`` again, the same ids in the same order, the page after it still empty, and
+   page 1 as it was when the rounds began: nothing moved while the pages were read (a
+   contact put in or deleted above page ``L``: the net move shows, as for page numbers'
+   own check; a contact put in on top, whatever was deleted below).
 
 Anything else (a page of another length, records out of that layout, the list moved):
 ``failed``, and :class:`Outside` reads on one page at a time as before: nothing was
@@ -185,7 +186,8 @@ class Jump:
         self._last: tuple[int, list[Any]] = (0, [])  # page L, its ids as first read
         self._hint = hint  # a page read before that held the range's records
         self._back = self._first = 0  # the next page down to ask; the range's first record's place
-        self._plan(list(self._probe.round))
+        self._opening: list[Any] | None = None  # page 1's ids, read with the first round
+        self._plan([1, *self._probe.round])
 
     @property
     def ahead(self) -> int:
@@ -208,8 +210,10 @@ class Jump:
             if self._wire or self._queue:
                 return Aside.PAGE
             self._step = _Step.AGAIN
-            self._plan([self._last[0], self._last[0] + 1])
+            self._plan([1, self._last[0], self._last[0] + 1])
             return Aside.PAGE
+        if self._step is _Step.END and request.number == 1 and self._opening is None:
+            self._opening = ids  # (read again at the end: a contact put in on top shows)
         self._came[request.number] = (records, ids)
         if self._wire or self._queue:
             return Aside.PAGE  # the round's other pages are on their way
@@ -281,9 +285,10 @@ class Jump:
 
     def _again_read(self, came: Pages) -> list[Any]:
         number, ids = self._last
-        if came[number][1] != ids or came[number + 1][0]:
-            # The list moved while it was read (or grew past a full last page): tried
-            # again once (Outside).
+        if came[number][1] != ids or came[number + 1][0] or came[1][1] != self._opening:
+            # The list moved while it was read (or grew past a full last page; or a
+            # contact was put in on top and one deleted below: page 1 shows the first):
+            # tried again once (Outside).
             self._fail()
             self.moved = True
             return []
