@@ -49,6 +49,7 @@ from runner.fetch.end import WIDTH, EndProbe
 from runner.fetch.paging import NewRecords, PageRequest
 from runner.fetch.records import Deduplicator, SeenIds
 from runner.fetch.redact import Redactor
+from runner.fetch.refusals import ignored
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
 
@@ -92,6 +93,7 @@ class Undated:
         # It stops at the first empty page.
         self._end_probe = EndProbe(1, max_pages=2**31, width=max(1, min(WIDTH, width())))
         self._asked: list[int] = []  # of the probe's round
+        self._previous: list[Any] = []  # the ids of the page read before (past the probe)
         self._page = 1
         self.last: PageRequest | None = None  # the request on its way
 
@@ -125,6 +127,9 @@ class Undated:
                 self._phase, self._page = _Phase.TAIL, end[0] if end else 1
             return []
         ids = self.records.ids(request.number, records) if records else []
+        if ids and ids == self._previous:  # (a list that ends does not repeat its last page)
+            raise ignored(request.number)
+        self._previous = ids
         found = [r for r, key in zip(records, ids, strict=True) if undated(r) and self._new(key)]
         self.found += len(found)
         self._page += 1

@@ -66,6 +66,7 @@ def drive(
         if not wire:
             return [r["_id"] for r in passed], trips
         trips += 1
+        assert trips < 5000, "the check does not end"
         served = {r.number: page(r.number) for r in (wire[::-1] if backwards else wire)}
         for request in wire:
             kept = check.read(request, served[request.number])
@@ -209,3 +210,17 @@ def test_a_list_that_moves_each_time_is_read_page_by_page_losing_nothing() -> No
     ids, _ = drive(check, moving)
     assert moving.moved >= 2 and check.jumped is False
     assert ids == [r["_id"] for r in listing if r["_id"][0] == "u"]
+
+
+@pytest.mark.parametrize("jumps", [True, False], ids=["rounds", "page-by-page"])
+def test_an_api_that_repeats_its_last_page_past_the_end_is_refused(jumps: bool) -> None:
+    # Past its last page the API sends the last page again (it ignores the page number
+    # there): one page at a time the check never met an empty page (found by review).
+    listing = ours(400) + undated(95)
+
+    def page(number: int) -> Listing:
+        return pages_of(listing)(min(number, 50))
+
+    with pytest.raises(PagingError, match="returned exactly the records of page"):
+        drive(check_of(listing, jumps), page)
+

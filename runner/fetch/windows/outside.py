@@ -50,6 +50,7 @@ from typing import Any
 
 from runner.errors import PagingError
 from runner.fetch.paging import Aside, NewRecords, PageRequest
+from runner.fetch.refusals import ignored
 from runner.fetch.windows.jump import Jump
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
@@ -80,9 +81,7 @@ class Outside:
         size: int,
         width: Callable[[], int] = lambda: 1,
     ) -> None:
-        self.body = body
-        self.records = records
-        self.as_of = as_of
+        self.body, self.records, self.as_of = body, records, as_of
         self.count, self.size, self.width = count, size, width
         self.page, self.expected = past_count(count, size)  # the range's records there
         self._start = self.page
@@ -100,6 +99,7 @@ class Outside:
         self._wire = False
         self._met: set[Any] = set()  # ids on the pages this check read
         self._longest = 0  # the longest page this check read
+        self._previous: list[Any] = []  # the ids of the page it read before
         self.held = 0  # the last page this check read that held records the windows read
 
     @property
@@ -139,9 +139,13 @@ class Outside:
         self._longest = max(self._longest, len(records))
         self.page += 1
         if not records:
+            self._previous = []
             self._end()
             return None
         ids = self.records.ids(request.number, records)
+        if ids == self._previous:  # (a list that ends does not repeat its last page)
+            raise ignored(request.number)
+        self._previous = ids
         read, again = self._read_before(ids)
         new = self.records.keep_new(records, ids)
         self.rechecked += len(read) + again  # the runner's own re-reading, not the API's
@@ -160,8 +164,7 @@ class Outside:
         return lost
 
     def _jumped(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
-        """A page of the jump's (:class:`Jump`): done, the check is; failed, it reads on
-        one page at a time from where it stood, what the jump passed on its own reads."""
+        """A page of the rounds' (:class:`Jump`); failed, one page at a time from here."""
         jump = self._jump
         assert jump is not None
         kept = jump.read(request, records)
@@ -179,12 +182,9 @@ class Outside:
         return kept
 
     def _read_before(self, ids: list[Any]) -> tuple[set[Any], int]:
-        """The ids on a page that the windows read: seen before this check began. A
-        contact the API repeats (on one page, or on a page after, as contacts without
-        createdAt listed last each sent twice) or this check's own reads pushed down a
-        page by contacts created meanwhile are not the windows' records: counted as the
-        range's they made the list look longer than the range and the run fail. And how
-        many this check read before (its own re-reading: not the API's duplicates)."""
+        """The ids on a page that the windows read, seen before this check began (a
+        repeat, or this check's own read pushed down a page, counted as the range's made
+        the list look longer and the run fail); and how many this check read before."""
         seen, met = self.records.dedupe.seen, self._met
         read = {key for key in ids if key is not None and key not in met and key in seen}
         again = sum(1 for key in ids if key is not None and key in met and key in seen)
