@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from runner.errors import PagingError
 from runner.fetch.paging import NewRecords, PageRequest
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
@@ -55,3 +56,24 @@ def test_the_end_of_the_dated_list_is_found_in_rounds(width: int) -> None:
     assert ids == one_ids == [r["_id"] for r in WHOLE[1195:]]
     # 120 pages: 14 requests one at a time; the tail (pages 120-123) and page 1 after.
     assert one_trips == one_asked and trips <= one_trips - 8, (trips, one_trips)
+
+
+def test_a_last_page_repeated_past_the_end_is_refused() -> None:
+    # The whole list's last page sent again for every page past it: read one page at a
+    # time to its first empty page, the scan never met one.
+    scan = Undated(
+        {"q": "closed"},
+        {"q": "whole"},
+        NewRecords(Deduplicator("_id"), Redactor("")),
+        AS_OF,
+        include=True,
+        width=lambda: 8,
+    )
+    last = -(-len(WHOLE) // SIZE)
+    with pytest.raises(PagingError, match="returned exactly the records of page"):
+        for _ in range(5000):
+            request = scan.next()
+            assert request is not None, "the scan ended"
+            listing = DATED if request.body["q"] == "closed" else WHOLE
+            number = request.number if request.body["q"] == "closed" else min(request.number, last)
+            scan.read(request, listing[(number - 1) * SIZE : number * SIZE])
