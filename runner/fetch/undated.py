@@ -90,8 +90,10 @@ class Undated:
         self.found = 0
         self._seen = SeenIds()
         self._phase = _Phase.END
-        # It stops at the first empty page.
-        self._end_probe = EndProbe(1, max_pages=2**31, width=max(1, min(WIDTH, width())))
+        # It stops at the first empty page; as many pages at once as the run reached by
+        # each round (it is made before the run's first request).
+        self._width = width
+        self._end_probe = EndProbe(1, max_pages=2**31, width=1)
         self._asked: list[int] = []  # of the probe's round
         self._previous: list[Any] = []  # the ids of the page read before (past the probe)
         self._page = 1
@@ -102,6 +104,8 @@ class Undated:
         return max(1, len(self._end_probe.round)) if self._phase is _Phase.END else 1
 
     def next(self) -> PageRequest | None:
+        if self._phase is _Phase.END and not self._end_probe.asked and not self._asked:
+            self._end_probe = EndProbe(1, max_pages=2**31, width=self._at_once())
         if self._phase is _Phase.END:
             waiting = [n for n in self._end_probe.round if n not in self._asked]
             if not waiting:
@@ -116,7 +120,7 @@ class Undated:
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
         self.last = None
         if self._phase is _Phase.END:
-            rounds = self._end_probe.rounds
+            rounds, self._end_probe.width = self._end_probe.rounds, self._at_once()
             self._end_probe.read(
                 request.number, self.records.ids(request.number, records) if records else []
             )
@@ -139,6 +143,9 @@ class Undated:
         elif self._phase is _Phase.TOP and not (found or later):
             self._phase = _Phase.DONE
         return found if self.include else []
+
+    def _at_once(self) -> int:
+        return max(1, min(WIDTH, self._width()))
 
     def _new(self, key: Any) -> bool:
         return key is None or self._seen.add(key)

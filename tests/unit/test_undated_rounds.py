@@ -77,3 +77,30 @@ def test_a_last_page_repeated_past_the_end_is_refused() -> None:
             listing = DATED if request.body["q"] == "closed" else WHOLE
             number = request.number if request.body["q"] == "closed" else min(request.number, last)
             scan.read(request, listing[(number - 1) * SIZE : number * SIZE])
+
+
+def test_the_probe_takes_as_many_at_once_as_the_run_reached_by_then() -> None:
+    # The scan is made before the run's first request, at auto's start (2 at once); by
+    # the time it reads, the run reached 8 (found by a second review: it kept 2).
+    reached = [2]
+    scan = Undated(
+        {"q": "closed"},
+        {"q": "whole"},
+        NewRecords(Deduplicator("_id"), Redactor("")),
+        AS_OF,
+        include=True,
+        width=lambda: reached[0],
+    )
+    reached[0] = 8
+    trips = 0
+    while True:
+        wire = []
+        while len(wire) < scan.ahead and (request := scan.next()) is not None:
+            wire.append(request)
+        if not wire:
+            break
+        trips += 1
+        for request in wire:
+            listing = DATED if request.body["q"] == "closed" else WHOLE
+            scan.read(request, listing[(request.number - 1) * SIZE : request.number * SIZE])
+    assert trips == drive(8)[1] < drive(2)[1]

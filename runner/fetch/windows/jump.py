@@ -92,6 +92,7 @@ class Kinds:
 
 
 Pages = dict[int, tuple[list[Any], list[Any]]]  # page number: its records, their ids
+Held = tuple[int, list[Any], list[Any]]  # records no window saw: page number, records, ids
 
 
 class Top:
@@ -105,29 +106,31 @@ class Top:
         self.first, self.size, self.kinds = first, size, kinds
         self.pages = list(range(1, first // size + 2))
         self.newer: set[Any] = set()
-        self.outside: list[tuple[list[Any], list[Any]]] = []
+        self.outside: list[Held] = []
         self.held = 0
 
     def fits(self, number: int, records: list[Any], ids: list[Any]) -> bool:
         if number < self.pages[-1] and len(records) != self.size:
             return False
         start, kinds = (number - 1) * self.size, self.kinds
-        out: tuple[list[Any], list[Any]] = ([], [])
+        out: Held = (number, [], [])
+        fits = number < self.pages[-1]  # (the page where the first must be: below)
         for position, record, key in zip(
             range(start, start + len(records)), records, ids, strict=True
         ):
             if position == self.first:
-                return kinds.ours(record, key)
+                fits = kinds.ours(record, key)
+                break
             if kinds.ours(record, key):
                 return False  # one of the range's above where its first must be
             if kinds.newer(record):
                 self.newer.add(key if key is not None else ("no id", position))
             else:
-                out[0].append(record)
-                out[1].append(key)
-        self.outside += [out] if out[0] else []
-        self.held += len(out[0])
-        return number < self.pages[-1] and self.held <= HOLD * self.size
+                out[1].append(record)
+                out[2].append(key)
+        self.outside += [out] if out[1] else []
+        self.held += len(out[1])
+        return fits and self.held <= HOLD * self.size
 
 
 def holds(page: tuple[list[Any], list[Any]], kinds: Kinds) -> list[int]:
@@ -136,17 +139,32 @@ def holds(page: tuple[list[Any], list[Any]], kinds: Kinds) -> list[int]:
     return [i for i, (r, key) in enumerate(zip(records, ids, strict=True)) if kinds.ours(r, key)]
 
 
-def following(
-    pages: Pages, page: int, index: int, last: int, kinds: Kinds
-) -> list[tuple[list[Any], list[Any]]] | None:
+def following(pages: Pages, page: int, index: int, last: int, kinds: Kinds) -> list[Held] | None:
     """The records after record ``index`` of ``page``, to page ``last``, by page; None
     where one was created after the as-of (below the range: not sorted newest first)."""
     records, ids = pages[page]
-    after = [(records[index + 1 :], ids[index + 1 :])]
-    after += [pages[n] for n in range(page + 1, last + 1)]
-    if any(kinds.newer(r) for rs, _ in after for r in rs):
+    after = [(page, records[index + 1 :], ids[index + 1 :])]
+    after += [(n, *pages[n]) for n in range(page + 1, last + 1)]
+    if any(kinds.newer(r) for _, rs, _ in after for r in rs):
         return None
     return after
+
+
+def pass_on(
+    top: list[Held], held: list[Held], began: int, start: int, jump: Jump
+) -> tuple[list[Any], int]:
+    """What no window saw, once each, in the order page by page passes it on: from the
+    page where it began (``began``) to the end, then from page 1 down to there; and how
+    many of them page by page passed on already, on the pages it read before the rounds
+    (``began`` to ``start``): its own re-reads, not the API's duplicates."""
+    parts = [h for h in top if h[0] >= began], held, [h for h in top if h[0] < began]
+    passed: list[Any] = []
+    again = 0
+    for number, records, ids in (h for part in parts for h in part):
+        if began <= number < start:
+            again += sum(key in jump.kinds.passed for key in ids)
+        passed += jump.records.keep_new(records, ids)
+    return passed, again
 
 
 class Jump:
@@ -169,6 +187,7 @@ class Jump:
         width: Callable[[], int] = lambda: 8,
         passed: Container[Any] = frozenset(),
         hint: int = 0,
+        tail: int = 0,
     ) -> None:
         self.body, self.records, self.count, self.size = body, records, count, size
         self.after = self.rechecked = self.rounds = 0
@@ -180,11 +199,12 @@ class Jump:
         self._width = width
         self._came: Pages = {}  # this round's: records, ids
         self._pages: Pages = {}  # kept for later steps
-        self._held: list[tuple[list[Any], list[Any]]] = []  # what follows the range, by page
+        self._held: list[Held] = []  # what follows the range, by page
         self._queue: list[int] = []
         self._wire = 0
         self._last: tuple[int, list[Any]] = (0, [])  # page L, its ids as first read
         self._hint = hint  # a page read before that held the range's records
+        self._start, self._began = start, tail or start  # where page by page began
         self._back = self._first = 0  # the next page down to ask; the range's first record's place
         self._opening: list[Any] | None = None  # page 1's ids, read with the first round
         self._plan([1, *self._probe.round])
@@ -292,10 +312,8 @@ class Jump:
             self._fail()
             self.moved = True
             return []
-        assert self._top is not None
+        assert self._top is not None, "read again after the top"
         self.after, self.done, self._pages = len(self._top.newer), True, {}
-        passed, held, self._held = [], [*self._held, *self._top.outside], []
-        for records, ids in held:  # (a record this check passed before: its own re-read)
-            self.rechecked += sum(key in self.kinds.passed for key in ids)
-            passed += self.records.keep_new(records, ids)
+        passed, again = pass_on(self._top.outside, self._held, self._began, self._start, self)
+        self.rechecked, self._held = self.rechecked + again, []
         return passed

@@ -89,8 +89,7 @@ class Outside:
         self._jumps = 2  # tries: a list that moved while the rounds were read is tried again
         self.jumped: bool | None = None  # the rest checked in rounds (True), or given up
         self._lost: set[Any] = set()  # ids of the records this check passed on
-        self.found = 0
-        self.after = 0  # records created after the as-of: left for the next run
+        self.found = self.after = 0  # after: records created after the as-of (the next run's)
         self.excess = -self.expected  # read-before records past the count, beyond those
         self.arrived = 0  # records created after the as-of, seen on the way
         self.above = 0  # records no window saw, found above the count (listed first)
@@ -100,6 +99,7 @@ class Outside:
         self._met: set[Any] = set()  # ids on the pages this check read
         self._longest = 0  # the longest page this check read
         self._previous: list[Any] = []  # the ids of the page it read before
+        self._numbers: set[int] = set()  # the pages it read
         self.held = 0  # the last page this check read that held records the windows read
 
     @property
@@ -125,7 +125,7 @@ class Outside:
         if self._phase is _Phase.DONE or self._wire:
             return None
         tail = self._phase is _Phase.TAIL and self.page >= self._start + JUMP_AFTER
-        if self._jump is None and self._jumps and tail:
+        if self._jump is None and self._jumps and tail and self.width() > 1:
             self._jumps, self._jump = self._jumps - 1, _jump(self, self._longest, self._lost)
         if self._jump is not None:
             return self._jump.next()
@@ -146,7 +146,8 @@ class Outside:
         if ids == self._previous:  # (a list that ends does not repeat its last page)
             raise ignored(request.number)
         self._previous = ids
-        read, again = self._read_before(ids)
+        read, again = self._read_before(request.number, ids)
+        self._numbers.add(request.number)
         new = self.records.keep_new(records, ids)
         self.rechecked += len(read) + again  # the runner's own re-reading, not the API's
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
@@ -181,7 +182,7 @@ class Outside:
             self._phase, self.after = _Phase.DONE, jump.after
         return kept
 
-    def _read_before(self, ids: list[Any]) -> tuple[set[Any], int]:
+    def _read_before(self, number: int, ids: list[Any]) -> tuple[set[Any], int]:
         """The ids on a page that the windows read, seen before this check began (a
         repeat, or this check's own read pushed down a page, counted as the range's made
         the list look longer and the run fail); and how many this check read before."""
@@ -189,7 +190,7 @@ class Outside:
         read = {key for key in ids if key is not None and key not in met and key in seen}
         again = sum(1 for key in ids if key is not None and key in met and key in seen)
         met.update(key for key in ids if key is not None)
-        return read, again
+        return read, again * (number in self._numbers)
 
     def _windows_read(self, records: list[Any], ids: list[Any], read: set[Any]) -> bool:
         """Whether ``records`` hold one the windows read (dated, up to the as-of): the
@@ -228,6 +229,7 @@ def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
         width=check.width,
         passed=lost,
         hint=check.held or check.page - JUMP_AFTER - 1,
+        tail=check.page - JUMP_AFTER,
     )
 
 
