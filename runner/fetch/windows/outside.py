@@ -21,7 +21,8 @@ records. More read-before records there mean the list holds more above: then pag
 since the as-of and passing on the others; what is still unexplained is refused,
 naming the count, rather than published short.
 
-Once :data:`JUMP_AFTER` pages past the count are read and the list goes on (contacts
+Once :data:`JUMP_AFTER` pages past the count are read (two, where a page or more of the
+range's records shows pushed down) and the list goes on (contacts
 created after an ``--as-of`` inside the data listed above the range, or many without
 createdAt after it), the rest is checked in a few rounds of pages at once
 (:class:`~runner.fetch.windows.jump.Jump`);
@@ -55,6 +56,8 @@ from runner.fetch.windows.jump import Jump
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
 JUMP_AFTER = 6  # pages past the count read one at a time before the rest is checked in rounds
+# (or two, where they show a page or more of the range's records pushed down: the list
+# holds that much above, read again from page 1 one at a time)
 # (about the round trips the rounds take: a shorter rest costs fewer one at a time)
 
 
@@ -84,7 +87,7 @@ class Outside:
         self.body, self.records, self.as_of = body, records, as_of
         self.count, self.size, self.width = count, size, width
         self.page, self.expected = past_count(count, size)  # the range's records there
-        self._start = self.page
+        self.began = self.page  # where it began: the page where the count ends
         self._jump: Jump | None = None  # the rest checked in rounds (tried once)
         self._jumps = 2  # tries: a list that moved while the rounds were read is tried again
         self.jumped: bool | None = None  # the rest checked in rounds (True), or given up
@@ -124,8 +127,7 @@ class Outside:
         # reads in rounds, and checks that the list did not move).
         if self._phase is _Phase.DONE or self._wire:
             return None
-        tail = self._phase is _Phase.TAIL and self.page >= self._start + JUMP_AFTER
-        if self._jump is None and self._jumps and tail and self.width() > 1:
+        if self._jump is None and self._jumps and self.tail and _due(self) and self.width() > 1:
             self._jumps, self._jump = self._jumps - 1, _jump(self, self._longest, self._lost)
         if self._jump is not None:
             return self._jump.next()
@@ -216,6 +218,12 @@ class Outside:
             raise _unexplained(unexplained)
 
 
+def _due(check: Outside) -> bool:
+    """Whether the rest past the count is checked in rounds now (:data:`JUMP_AFTER`)."""
+    read = check.page - check.began  # pages past the count read
+    return read >= JUMP_AFTER or (read >= 2 and check.excess >= check.size)
+
+
 def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
     """The rest of ``check`` in rounds, from its page (pages of the longest seen)."""
     size = max(check.size, longest)
@@ -228,8 +236,8 @@ def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:
         start=check.page,
         width=check.width,
         passed=lost,
-        hint=check.held or check.page - JUMP_AFTER - 1,
-        tail=check.page - JUMP_AFTER,
+        hint=check.held or check.began - 1,
+        tail=check.began,
     )
 
 
