@@ -7,6 +7,7 @@ list that moves while it is read makes it read on page by page, losing nothing."
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from runner.fetch.paging import NewRecords
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
 from runner.fetch.windows.outside import Outside
+from runner.fetch.windows.strategy import Windows
 
 AS_OF = "2026-11-25T00:00:00.000Z"
 SIZE = 10
@@ -240,3 +242,21 @@ def test_an_api_that_repeats_its_last_page_past_the_end_is_refused(jumps: bool) 
 
     with pytest.raises(PagingError, match="returned exactly the records of page"):
         drive(check_of(listing, jumps), page)
+
+
+@pytest.mark.parametrize("jumps", [True, False], ids=["rounds", "page-by-page"])
+def test_dated_contacts_no_window_read_are_not_called_undated(jumps: bool) -> None:
+    # An API whose createdAt range leaves out its ends (a blind stand-in's half-open
+    # ranges): contacts with a createdAt, on a window's edge, found past the range. The
+    # summary said "(no createdAt)" of all 4,552, 311 of them without one.
+    edge = [{"_id": f"v{i}", "createdAt": "2026-01-01T00:00:00.000Z"} for i in range(7)]
+    listing = ours(400) + edge + undated(95)
+    check = check_of(listing, jumps)
+    ids, _ = drive(check, pages_of(listing))
+    assert ids == outside(listing) and (check.found, check.dated) == (102, 7)
+    then = SimpleNamespace(switched="", outside=check)
+    said = Windows.read_as.fget(SimpleNamespace(then=then))  # type: ignore[attr-defined]
+    assert said == (
+        "102 contacts outside every window (95 without createdAt, 7 dated: "
+        "left out by the API's createdAt range)"
+    )

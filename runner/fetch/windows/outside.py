@@ -92,7 +92,8 @@ class Outside:
         self._jumps = 2  # tries: a list that moved while the rounds were read is tried again
         self.jumped: bool | None = None  # the rest checked in rounds (True), or given up
         self._lost: set[Any] = set()  # ids of the records this check passed on
-        self.found = self.after = 0  # after: records created after the as-of (the next run's)
+        # after: records created after the as-of (the next run's); dated: found, with one
+        self.found = self.after = self.dated = 0
         self.excess = -self.expected  # read-before records past the count, beyond those
         self.arrived = 0  # records created after the as-of, seen on the way
         self.above = 0  # records no window saw, found above the count (listed first)
@@ -156,7 +157,7 @@ class Outside:
         lost = [r for r in new if not self._after_as_of(r.get(CREATED))]
         self.arrived += len(later)
         self.after += len(later)
-        self.found += len(lost)
+        self.found, self.dated = self.found + len(lost), self.dated + _dated(lost)
         self._lost.update(self.records.dedupe.ids(lost))
         self.above += len(lost) if self._phase is _Phase.TOP else 0
         if self._phase is _Phase.TAIL:
@@ -173,7 +174,7 @@ class Outside:
         kept = jump.read(request, records)
         if isinstance(kept, list):
             ids = self.records.dedupe.ids(kept)
-            self.found += len(kept)
+            self.found, self.dated = self.found + len(kept), self.dated + _dated(kept)
             self._lost.update(ids)
             self._met.update(ids)
         if jump.done or jump.failed:
@@ -216,6 +217,10 @@ class Outside:
         self._phase = _Phase.DONE
         if unexplained > 0:
             raise _unexplained(unexplained)
+
+
+def _dated(records: list[Any]) -> int:
+    return sum(ms(r.get(CREATED)) is not None for r in records)
 
 
 def _due(check: Outside) -> bool:

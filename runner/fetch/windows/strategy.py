@@ -306,8 +306,10 @@ class Windows(_Opening):
         see."""
         parts = [f"then page numbers: {self.then.switched}"] if self.then.switched else []
         if self.then.outside and self.then.outside.found:
-            found = self.then.outside.found
-            parts.append(f"{found:,} contacts outside every window (no createdAt)")
+            found, dated = self.then.outside.found, self.then.outside.dated
+            why = f"{found - dated:,} without createdAt, {dated:,} dated" if dated else ""
+            why = f"{why}: left out by the API's createdAt range" if dated else "no createdAt"
+            parts.append(f"{found:,} contacts outside every window ({why})")
         return "; ".join(parts)
 
     def read(self, request: WindowRequest, records: list[Any]) -> list[Any] | Aside | None:
