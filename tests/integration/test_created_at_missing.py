@@ -49,6 +49,10 @@ def export(root: Path, api: Sandbox, windows: str, segment: str = EVERYONE) -> t
     return (project / "out" / "everyone.jsonl").read_bytes(), done.stdout
 
 
+def contacts(n: int) -> str:
+    return "contact" if n == 1 else "contacts"
+
+
 def undated(api: Sandbox) -> list[Any]:
     return [f.id for f in api.population.facts if not f.created_at]
 
@@ -70,7 +74,7 @@ def test_contacts_without_created_at_are_all_exported(
     ids = [orjson.loads(line)["_id"] for line in windowed.splitlines()]
     assert ids == api.truth(full_body(isContact=False, applicableFilters=[]))
     assert set(missing) <= set(ids) and windowed == plain  # last, as page numbers list them
-    assert f"{len(missing):,} contacts outside every window (no createdAt)" in said
+    assert f"{len(missing):,} {contacts(len(missing))} outside every window (no createdAt)" in said
 
 
 def test_contacts_without_created_at_listed_first_are_all_exported(
@@ -83,7 +87,7 @@ def test_contacts_without_created_at_listed_first_are_all_exported(
     ids = [orjson.loads(line)["_id"] for line in windowed.splitlines()]
     assert len(ids) == len(set(ids)) == 3000 and set(missing) <= set(ids)
     assert ids[-len(missing) :] == missing  # found after the windows, in the API's order
-    assert f"{len(missing):,} contacts outside every window (no createdAt)" in said
+    assert f"{len(missing):,} {contacts(len(missing))} outside every window (no createdAt)" in said
 
 
 def test_a_segment_with_its_own_created_at_range_leaves_them_out_as_the_api_does(

@@ -91,9 +91,10 @@ def test_an_as_of_inside_the_data_is_checked_in_a_few_requests(
     assert windowed == plain and len(ids) == len(set(ids)) and set(ids) == expected(api, as_of)
     # 120 pages of 25 in the whole list; one at a time the check read 60 of the range's
     # own pages again and 60 of contacts after the as-of above them (122 and 123
-    # requests, never two at once); in rounds it reads those 60, not the range's, and
-    # several at once (the round trips: tests/unit/test_jump.py).
-    assert checked <= 100 and most >= 4, (checked, most)
+    # requests, never two at once); in rounds it reads those 60 above, not the range's,
+    # and about 40 more (two one at a time, the end, the pages after the range, the last
+    # checks), several at once (the round trips: tests/unit/test_jump.py).
+    assert checked <= 110 and most >= 4, (checked, most)
     undated = sum(not f.created_at for f in api.population.facts)
     assert (f"{undated:,} contacts outside every window" in said) == bool(undated)
 

@@ -11,8 +11,8 @@ range's ``count`` records side by side, then contacts without a createdAt (where
 database sorting newest first puts them). :class:`Jump` checks that layout in a few
 rounds of pages at once:
 
-1. the list's last page ``L`` (:class:`~runner.fetch.end.EndProbe`, from where the
-   check stands);
+1. the list's last page ``L`` (:class:`~runner.fetch.end.EndProbe`, from the last page
+   the check read one at a time, which has records: a list that ends there is found too);
 2. pages ``L``, ``L - 1`` ... a round at a time, down to the one holding the range's
    last record, at position ``last``: what follows it lies outside every window, held
    (at most :data:`HOLD` pages) and passed on in the list's order once step 4 holds;
@@ -195,8 +195,8 @@ class Jump:
         self.kinds = Kinds(as_of, records.dedupe.seen, passed)
         self._top: Top | None = None
         self._step = _Step.END
-        self._probe = EndProbe(start, MAX_PAGES, max(1, min(WIDTH, width())), near=True)
-        self._width = width
+        self._width, at_once = width, max(1, min(WIDTH, width()))
+        self._probe = EndProbe(max(1, start - 1), MAX_PAGES, at_once, near=True)  # (see above)
         self._came: Pages = {}  # this round's: records, ids
         self._pages: Pages = {}  # kept for later steps
         self._held: list[Held] = []  # what follows the range, by page

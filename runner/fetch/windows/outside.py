@@ -21,8 +21,8 @@ records. More read-before records there mean the list holds more above: then pag
 since the as-of and passing on the others; what is still unexplained is refused,
 naming the count, rather than published short.
 
-Once :data:`JUMP_AFTER` pages past the count are read (two, where a page or more of the
-range's records shows pushed down) and the list goes on (contacts
+Once :data:`JUMP_AFTER` pages past the count are read (two, where both hold only the
+range's records, pushed down) and the list goes on (contacts
 created after an ``--as-of`` inside the data listed above the range, or many without
 createdAt after it), the rest is checked in a few rounds of pages at once
 (:class:`~runner.fetch.windows.jump.Jump`);
@@ -56,8 +56,8 @@ from runner.fetch.windows.jump import Jump
 from runner.fetch.windows.plan import CREATED, created_after, ms
 
 JUMP_AFTER = 6  # pages past the count read one at a time before the rest is checked in rounds
-# (or two, where they show a page or more of the range's records pushed down: the list
-# holds that much above, read again from page 1 one at a time)
+# (or two, where both hold only the range's records pushed down: the list holds two pages
+# or more above, read again from page 1 one at a time; the rounds cost about five)
 # (about the round trips the rounds take: a shorter rest costs fewer one at a time)
 
 
@@ -226,7 +226,9 @@ def _dated(records: list[Any]) -> int:
 def _due(check: Outside) -> bool:
     """Whether the rest past the count is checked in rounds now (:data:`JUMP_AFTER`)."""
     read = check.page - check.began  # pages past the count read
-    return read >= JUMP_AFTER or (read >= 2 and check.excess >= check.size)
+    goes_on = len(check._previous) >= check.size  # the last one read was full
+    pushed = check.excess + check.expected >= 2 * check.size  # both pages the range's
+    return goes_on and (read >= JUMP_AFTER or (read >= 2 and pushed))
 
 
 def _jump(check: Outside, longest: int, lost: set[Any]) -> Jump:

@@ -307,9 +307,10 @@ class Windows(_Opening):
         parts = [f"then page numbers: {self.then.switched}"] if self.then.switched else []
         if self.then.outside and self.then.outside.found:
             found, dated = self.then.outside.found, self.then.outside.dated
-            why = f"{found - dated:,} without createdAt, {dated:,} dated" if dated else ""
-            why = f"{why}: left out by the API's createdAt range" if dated else "no createdAt"
-            parts.append(f"{found:,} contacts outside every window ({why})")
+            why = [f"{found - dated:,} without createdAt"] if found > dated else []
+            why += [f"{dated:,} dated, outside every window's range"] if dated else []
+            what = "no createdAt" if not dated else ", ".join(why)
+            parts.append(f"{found:,} contact{'s' * (found != 1)} outside every window ({what})")
         return "; ".join(parts)
 
     def read(self, request: WindowRequest, records: list[Any]) -> list[Any] | Aside | None:
