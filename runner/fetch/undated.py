@@ -45,7 +45,7 @@ import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.fetch.end import WIDTH, EndProbe
+from runner.fetch.end import EndWatch
 from runner.fetch.paging import NewRecords, PageRequest
 from runner.fetch.records import Deduplicator, SeenIds
 from runner.fetch.redact import Redactor
@@ -91,27 +91,27 @@ class Undated:
         self._seen = SeenIds()
         self._phase = _Phase.END
         # It stops at the first empty page; as many pages at once as the run reached by
-        # each round (it is made before the run's first request).
+        # each round (made when the scan starts: this is before the run's first request).
         self._width = width
-        self._end_probe = EndProbe(1, max_pages=2**31, width=1)
-        self._asked: list[int] = []  # of the probe's round
+        self._watch: EndWatch | None = None
         self._previous: list[Any] = []  # the ids of the page read before (past the probe)
         self._page = 1
         self.last: PageRequest | None = None  # the request on its way
 
     @property
     def ahead(self) -> int:
-        return max(1, len(self._end_probe.round)) if self._phase is _Phase.END else 1
+        return max(1, len(self._end().probe.round)) if self._phase is _Phase.END else 1
+
+    def _end(self) -> EndWatch:
+        if self._watch is None:
+            self._watch = EndWatch(1, max_pages=2**31, width=self._width)
+        return self._watch
 
     def next(self) -> PageRequest | None:
-        if self._phase is _Phase.END and not self._end_probe.asked and not self._asked:
-            self._end_probe = EndProbe(1, max_pages=2**31, width=self._at_once())
         if self._phase is _Phase.END:
-            waiting = [n for n in self._end_probe.round if n not in self._asked]
-            if not waiting:
+            if (number := self._end().ask()) is None:
                 return None
-            self._asked.append(waiting[0])
-            return PageRequest(waiting[0], {**self.bodies[_Phase.END], "page": waiting[0]})
+            return PageRequest(number, {**self.bodies[_Phase.END], "page": number})
         if self._phase is _Phase.DONE or self.last is not None:
             return None
         self.last = PageRequest(self._page, {**self.bodies[self._phase], "page": self._page})
@@ -120,14 +120,9 @@ class Undated:
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | None:
         self.last = None
         if self._phase is _Phase.END:
-            rounds, self._end_probe.width = self._end_probe.rounds, self._at_once()
-            self._end_probe.read(
-                request.number, self.records.ids(request.number, records) if records else []
-            )
-            if self._end_probe.rounds != rounds:
-                self._asked = []  # the next round
-            if not self._end_probe.round:  # found (or given up: then from page 1)
-                end = self._end_probe.end
+            ids = self.records.ids(request.number, records) if records else []
+            if self._end().probed(request.number, ids):  # found (or given up: from page 1)
+                end = self._end().last
                 self._phase, self._page = _Phase.TAIL, end[0] if end else 1
             return []
         ids = self.records.ids(request.number, records) if records else []
@@ -143,9 +138,6 @@ class Undated:
         elif self._phase is _Phase.TOP and not (found or later):
             self._phase = _Phase.DONE
         return found if self.include else []
-
-    def _at_once(self) -> int:
-        return max(1, min(WIDTH, self._width()))
 
     def _new(self, key: Any) -> bool:
         return key is None or self._seen.add(key)

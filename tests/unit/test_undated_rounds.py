@@ -5,6 +5,7 @@ finds the same contacts either way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,21 +22,21 @@ DATED = [{"_id": f"d{i}", "createdAt": "2026-11-01T00:00:00.000Z"} for i in rang
 WHOLE = DATED + [{"_id": f"u{i}"} for i in range(23)]  # listed last, as MongoDB sorts them
 
 
-def drive(width: int) -> tuple[list[Any], int, int]:
+def scan_of(width: Callable[[], int]) -> Undated:
+    records = NewRecords(Deduplicator("_id"), Redactor(""))
+    return Undated({"q": "closed"}, {"q": "whole"}, records, AS_OF, include=True, width=width)
+
+
+def page(request: PageRequest, last: int = 1 << 30) -> list[Any]:
+    """The closed list's page, or the whole list's (its page ``last`` for any past it)."""
+    closed = request.body["q"] == "closed"
+    number = request.number if closed else min(request.number, last)
+    return (DATED if closed else WHOLE)[(number - 1) * SIZE : number * SIZE]
+
+
+def drive(width: int, scan: Undated | None = None) -> tuple[list[Any], int, int]:
     """The contacts passed on, the round trips and the requests."""
-    scan = Undated(
-        {"q": "closed"},
-        {"q": "whole"},
-        NewRecords(Deduplicator("_id"), Redactor("")),
-        AS_OF,
-        include=True,
-        width=lambda: width,
-    )
-
-    def page(request: PageRequest) -> list[Any]:
-        listing = DATED if request.body["q"] == "closed" else WHOLE
-        return listing[(request.number - 1) * SIZE : request.number * SIZE]
-
+    scan = scan or scan_of(lambda: width)
     passed: list[Any] = []
     trips = asked = 0
     while True:
@@ -61,46 +62,19 @@ def test_the_end_of_the_dated_list_is_found_in_rounds(width: int) -> None:
 def test_a_last_page_repeated_past_the_end_is_refused() -> None:
     # The whole list's last page sent again for every page past it: read one page at a
     # time to its first empty page, the scan never met one.
-    scan = Undated(
-        {"q": "closed"},
-        {"q": "whole"},
-        NewRecords(Deduplicator("_id"), Redactor("")),
-        AS_OF,
-        include=True,
-        width=lambda: 8,
-    )
+    scan = scan_of(lambda: 8)
     last = -(-len(WHOLE) // SIZE)
     with pytest.raises(PagingError, match="returned exactly the records of page"):
         for _ in range(5000):
             request = scan.next()
             assert request is not None, "the scan ended"
-            listing = DATED if request.body["q"] == "closed" else WHOLE
-            number = request.number if request.body["q"] == "closed" else min(request.number, last)
-            scan.read(request, listing[(number - 1) * SIZE : number * SIZE])
+            scan.read(request, page(request, last))
 
 
 def test_the_probe_takes_as_many_at_once_as_the_run_reached_by_then() -> None:
     # The scan is made before the run's first request, at auto's start (2 at once); by
     # the time it reads, the run reached 8 (found by a second review: it kept 2).
     reached = [2]
-    scan = Undated(
-        {"q": "closed"},
-        {"q": "whole"},
-        NewRecords(Deduplicator("_id"), Redactor("")),
-        AS_OF,
-        include=True,
-        width=lambda: reached[0],
-    )
+    scan = scan_of(lambda: reached[0])
     reached[0] = 8
-    trips = 0
-    while True:
-        wire = []
-        while len(wire) < scan.ahead and (request := scan.next()) is not None:
-            wire.append(request)
-        if not wire:
-            break
-        trips += 1
-        for request in wire:
-            listing = DATED if request.body["q"] == "closed" else WHOLE
-            scan.read(request, listing[(request.number - 1) * SIZE : request.number * SIZE])
-    assert trips == drive(8)[1] < drive(2)[1]
+    assert drive(8, scan)[1] == drive(8)[1] < drive(2)[1]

@@ -103,7 +103,6 @@ class Outside:
         self._met: set[Any] = set()  # ids on the pages this check read
         self._longest = 0  # the longest page this check read
         self._previous: list[Any] = []  # the ids of the page it read before
-        self._numbers: set[int] = set()  # the pages it read
         self.held = 0  # the last page this check read that held records the windows read
 
     @property
@@ -150,7 +149,6 @@ class Outside:
             raise ignored(request.number)
         self._previous = ids
         read, again = self._read_before(request.number, ids)
-        self._numbers.add(request.number)
         new = self.records.keep_new(records, ids)
         self.rechecked += len(read) + again  # the runner's own re-reading, not the API's
         later = [r for r in new if self._after_as_of(r.get(CREATED))]
@@ -193,7 +191,8 @@ class Outside:
         read = {key for key in ids if key is not None and key not in met and key in seen}
         again = sum(1 for key in ids if key is not None and key in met and key in seen)
         met.update(key for key in ids if key is not None)
-        return read, again * (number in self._numbers)
+        # (a page read before: from page 1 again, down to where it began past the count)
+        return read, again * (self._phase is _Phase.TOP and number >= self.began)
 
     def _windows_read(self, records: list[Any], ids: list[Any], read: set[Any]) -> bool:
         """Whether ``records`` hold one the windows read (dated, up to the as-of): the
