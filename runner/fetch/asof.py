@@ -61,15 +61,23 @@ class ApiClock:
     def __init__(self) -> None:
         self.skew: float | None = None
         self._lock = threading.Lock()
+        self._last: tuple[str, float | None] = ("", None)  # a Date header and its instant
 
     def reply(self, headers: Mapping[str, str]) -> None:
-        """Take a reply's headers, read as it arrives."""
+        """Take a reply's headers, read as it arrives. A header read last time is not
+        read again (at zero latency hundreds of replies share a second, and reading
+        one cost 3 % of a page's CPU)."""
         stamp = headers.get("Date")
         if not stamp:
             return
-        try:
-            theirs = email.utils.parsedate_to_datetime(stamp).timestamp()
-        except (TypeError, ValueError):
+        last, theirs = self._last
+        if stamp != last:
+            try:
+                theirs = email.utils.parsedate_to_datetime(stamp).timestamp()
+            except (TypeError, ValueError):
+                theirs = None
+            self._last = (stamp, theirs)
+        if theirs is None:
             return
         # The header drops the fraction of its second: compare with ours dropped too.
         skew = float(int(theirs) - int(time.time()))

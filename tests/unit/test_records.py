@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from hypothesis import given
@@ -93,3 +94,24 @@ def test_first_non_object() -> None:
         "a boolean",
         "a number",
     ]
+
+
+def test_a_page_at_once_gives_what_one_at_a_time_and_an_exact_set_give() -> None:
+    """add_many, the string path a page of ids takes, across the x4 growth of a small
+    shard into the x1.5 growth past SeenIds.SMALL, repeats within a page and across."""
+    pages_seen, one_seen, model = (
+        SeenIds(shards=1, capacity=8),
+        SeenIds(shards=1, capacity=8),
+        set(),
+    )
+    rng = random.Random(7)
+    universe = [f"{i:024x}" for i in range(0, 40_000 * 7919, 7919)] + ["", "\ud800", 5, 5.0]
+    for _ in range(1_200):
+        page = [rng.choice(universe) for _ in range(50)]
+        expected = []
+        for key in page:
+            expected.append(_model(key) not in model)
+            model.add(_model(key))
+        assert pages_seen.add_many(page) == expected
+        assert [one_seen.add(key) for key in page] == expected
+    assert len(pages_seen) == len(model) > SeenIds.SMALL
