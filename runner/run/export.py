@@ -185,10 +185,8 @@ def _fetch_and_write(
     def on_page(page: Records, rows: int) -> None:
         if deltas is not None:
             deltas.page(page)
-        pages, duplicates = live.result.pages + 1, fetcher.duplicates
-        live.result = replace(
-            live.result, pages=pages, rows=rows, duplicates=duplicates, held_out=router.held
-        )
+        result = live.result
+        live.result = result.paged(result.pages + 1, rows, fetcher.duplicates, router.held)
         live.tell("page")
 
     fetcher = open_pages(
