@@ -11,7 +11,6 @@ import functools
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
 from typing import Any, TypeAlias
 
@@ -20,6 +19,7 @@ from runner.errors import AuthError
 from runner.fetch.asof import ApiClock, AsOfCut
 from runner.fetch.client import transport_for
 from runner.fetch.concurrency import Adaptive, Learned
+from runner.fetch.lanes import Lanes, Sent
 from runner.fetch.paging import (
     AsAnswered,
     Aside,
@@ -211,7 +211,7 @@ class PageFetcher:
 
 # A request on its way: the request, its retry deadline (None: set when it is read, in
 # this thread) and its first try already under way in the pool (None: not sent yet).
-_Sent: TypeAlias = tuple[R, float | None, Future[Reply] | None]
+_Sent: TypeAlias = tuple[R, float | None, Sent[Reply] | None]
 
 
 class Stopwatch:
@@ -244,7 +244,7 @@ class _Pump:
         self._tries = tries
         self.deadline = deadline  # seconds a page's tries may take (api.retry.deadline)
         self.concurrency = concurrency
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Lanes | None = None
         self.seconds: dict[str, float] = {}  # the last try's time on the wire, by label
 
     def in_order(self, paging: Ordered[R]) -> Iterator[Page]:
@@ -273,14 +273,12 @@ class _Pump:
         thread; a page's further tries run in the pool, so one waiting out a
         ``Retry-After`` holds up no other. True when the strategy turns to pages in
         order (it fell back to page numbers)."""
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
-        sent: dict[Future[Any], tuple[R, float, bool]] = {}
-        answered: SimpleQueue[Future[Any]] = SimpleQueue()  # futures as they finish
+        pool = Lanes(self.concurrency, "page")
+        sent: dict[Sent[Any], tuple[R, float, bool]] = {}
+        answered: SimpleQueue[Sent[Any]] = SimpleQueue()  # calls as they finish
 
-        def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
-            future = pool.submit(work, *args)
-            future.add_done_callback(answered.put)
-            return future
+        def submit(work: Callable[..., Any], *args: Any) -> Sent[Any]:
+            return pool.submit(work, *args, then=answered.put)
 
         def send() -> None:  # replies that came first: one may end a window (asked past: waste)
             if answered.empty():
@@ -323,14 +321,14 @@ class _Pump:
             self._tries.stopped.set()
             for future in sent:
                 future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown()
             self._tries.stopped.clear()
 
     def _send_answered(
         self,
         paging: AsAnswered[R],
-        sent: dict[Future[Any], tuple[R, float, bool]],
-        submit: Callable[..., Future[Any]],
+        sent: dict[Sent[Any], tuple[R, float, bool]],
+        submit: Callable[..., Sent[Any]],
     ) -> None:
         """Up to ``paging.ahead`` requests on their way, as answered. The strategy asks
         for one more than the wire holds (auto can settle at 1 at zero latency), waiting
@@ -350,7 +348,7 @@ class _Pump:
         self,
         paging: AsAnswered[R],
         request: R,
-        future: Future[Any],
+        future: Sent[Any],
         deadline: float,
         retried: bool,
     ) -> list[Any] | Later:
@@ -371,7 +369,7 @@ class _Pump:
                 sent.append((request, None, None))
                 continue
             if self._pool is None:  # as many threads as may ever be ahead (not this round's)
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="page")
+                self._pool = Lanes(self.concurrency, "page")
             deadline = time.monotonic() + self.deadline
             sent.append((request, deadline, self._pool.submit(self._tries.send, request, deadline)))
 
@@ -383,6 +381,6 @@ class _Pump:
             for _, _, future in sent:
                 if future is not None:
                     future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown()
             self._tries.stopped.clear()
         sent.clear()

@@ -16,8 +16,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 import tenacity
@@ -31,6 +30,15 @@ if TYPE_CHECKING:
     from runner.fetch.concurrency import Learned
     from runner.fetch.paging import PageRequest
     from runner.spec.project import ApiSettings, RetryPolicy
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Pending(Protocol[T_co]):
+    """A call under way in another thread (:class:`runner.fetch.lanes.Sent`)."""
+
+    def result(self) -> T_co: ...
 
 
 class Slots(Protocol):
@@ -216,7 +224,7 @@ class Tries:
     def fetch(
         self,
         request: PageRequest,
-        first: Future[Reply] | None = None,
+        first: Pending[Reply] | None = None,
         deadline: float | None = None,
     ) -> list[Any]:
         """The records of ``request``'s reply; tries again within ``api.retry``.
