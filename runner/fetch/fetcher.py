@@ -278,7 +278,7 @@ class _Pump:
         answered: SimpleQueue[Sent[Any]] = SimpleQueue()  # calls as they finish
 
         def submit(work: Callable[..., Any], *args: Any) -> Sent[Any]:
-            return pool.submit(work, *args, then=answered.put)
+            return pool.submit(work, *args, done=answered)
 
         def send() -> None:  # replies that came first: one may end a window (asked past: waste)
             if answered.empty():

@@ -32,16 +32,16 @@ T = TypeVar("T")
 class Sent(Generic[T]):
     """A call handed to the lanes: its outcome, once run (:meth:`result` waits)."""
 
-    __slots__ = ("_box", "_cancelled", "_outcome", "_then", "_work")
+    __slots__ = ("_box", "_cancelled", "_done", "_outcome", "_work")
 
     def __init__(
         self,
         call: Callable[..., T],
         args: tuple[Any, ...],
-        then: Callable[[Sent[T]], object] | None,
+        done: SimpleQueue[Sent[Any]] | None,
     ) -> None:
         self._work: tuple[Callable[..., T], tuple[Any, ...]] | None = (call, args)
-        self._then = then
+        self._done = done
         self._box: SimpleQueue[tuple[bool, Any]] = SimpleQueue()
         self._outcome: tuple[bool, Any] | None = None
         self._cancelled = False
@@ -52,20 +52,18 @@ class Sent(Generic[T]):
         self._cancelled = True
 
     def run(self) -> None:
-        """In a lane: the call, its outcome kept, then the ``then`` callback."""
+        """In a lane: the call, its outcome kept, then this put in ``done``. (A queue, not
+        a callback: nothing that runs here can raise and end the lane.)"""
         work, self._work = self._work, None  # let go of the request once run
         if work is None or self._cancelled:
             self._box.put((False, CancelledError()))
         else:
-            call, args = work
-            try:
-                value = call(*args)
-            except BaseException as exc:  # handed to the thread that asked
-                self._box.put((False, exc))
-            else:
-                self._box.put((True, value))
-        if self._then is not None:
-            self._then(self)
+            self._box.put(_outcome(*work))
+        if self._done is not None:
+            self._done.put(self)
+        # A failure's traceback holds _outcome's frame, which holds this one (its
+        # caller): let go of this Sent here, as a ThreadPoolExecutor's work item does.
+        del self
 
     def _wait(self) -> tuple[bool, Any]:
         if self._outcome is None:
@@ -73,7 +71,8 @@ class Sent(Generic[T]):
         return self._outcome
 
     def result(self) -> T:
-        """The call's value, or its exception raised."""
+        """The call's value, or its exception raised. One thread reads a call's outcome
+        (the one that sent it: the outcome comes once out of its queue, then is kept)."""
         ok, value = self._wait()
         if ok:
             return cast(T, value)
@@ -96,10 +95,10 @@ class Lanes:
         self._name = name
 
     def submit(
-        self, call: Callable[..., T], *args: Any, then: Callable[[Sent[T]], object] | None = None
+        self, call: Callable[..., T], *args: Any, done: SimpleQueue[Sent[Any]] | None = None
     ) -> Sent[T]:
-        """``call(*args)`` in a lane; ``then(sent)`` in that lane once it is done."""
-        sent = Sent(call, args, then)
+        """``call(*args)`` in a lane; the :class:`Sent` put in ``done`` once it is done."""
+        sent = Sent(call, args, done)
         self._queue.put(sent)
         if len(self._threads) < self._most:
             name = f"{self._name}_{len(self._threads)}"
@@ -115,6 +114,15 @@ class Lanes:
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+
+
+def _outcome(call: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    """What ``call(*args)`` gave, or raised (its traceback holds this frame and, through
+    it, :meth:`Sent.run`'s, which lets go of its Sent: no cycle for the collector)."""
+    try:
+        return True, call(*args)
+    except BaseException as exc:  # handed to the thread that asked
+        return False, exc
 
 
 def _lane(queue: SimpleQueue[Sent[Any] | None]) -> None:

@@ -12,8 +12,8 @@ by their JSON text with sorted keys.
 How: :class:`SeenIds` stores a 96-bit digest of each id (64 bits in an
 open-addressing table of ``array``s, 32 more beside it), about 20 bytes per id
 instead of ~100 for a ``set`` of strings. A string id, the usual one, is digested
-by the interpreter's string hash (SipHash under a key drawn at start-up, so no API
-can choose ids that meet) and the CRC-32 of its UTF-8: 0.5 us where BLAKE2b took 1.2.
+by the interpreter's hash of its UTF-8 bytes (SipHash under a key drawn at start-up,
+so no API can choose ids that meet) and their CRC-32: 0.5 us where BLAKE2b took 1.2.
 Any other id by a BLAKE2b digest of its type-tagged bytes: nothing about its shape
 makes two digests equal (Python's ``hash`` maps the integers 0 and 1, -1 and -2, or
 n and n + 2⁶¹ - 1 to one value). Two different ids share a digest only by chance,
@@ -110,15 +110,21 @@ def id_digest(key: Any) -> tuple[int, int]:
 
 def _digest(key: Any) -> tuple[int, int]:
     """The 96 bits :class:`SeenIds` keeps for ``key``: for a string (the usual id), the
-    interpreter's own string hash (64 bits of SipHash under a key drawn at start-up,
-    computed once a string and kept in it) and the CRC-32 of its UTF-8; for any other
-    value :func:`id_digest`. A string and another type share them only by chance, as
-    two strings do. Never 0 in the first part (0 marks an empty slot)."""
+    interpreter's hash of its UTF-8 bytes (64 bits of SipHash under a key drawn at
+    start-up) and their CRC-32; for any other value :func:`id_digest`. Never 0 in the
+    first part (0 marks an empty slot).
+
+    The bytes, not the string: a string's own hash reads how it is stored, and "ab"
+    (one byte a character) and U+6261 (two) are stored as the same bytes, so every
+    such pair shares it, whatever the key, and the keyless CRC-32 alone, which anyone
+    can match, would be left to tell them apart (found by review).
+
+    >>> _digest("ab") != _digest(chr(0x6261)), _digest(chr(0xD800)) == _digest(chr(0xD800))
+    (True, True)
+    """
     if type(key) is str:
-        try:
-            return hash(key) or 1, _CRC(key.encode())
-        except UnicodeEncodeError:  # a lone surrogate
-            return hash(key) or 1, _CRC(key.encode("utf-8", "surrogatepass"))
+        data = key.encode("utf-8", "surrogatepass")  # a lone surrogate: bytes no text has
+        return hash(data) or 1, _CRC(data)
     h, rest = id_digest(key)
     return h or 1, rest
 
@@ -177,8 +183,8 @@ class SeenIds:
         new: list[bool] = []
         for key in keys:
             try:  # the usual id, a string, inline (a call costs as much as the digest)
-                rest = crc(key.encode())  # first: a list or dict has no hash
-                h = hash(key) or 1
+                data = key.encode()
+                h, rest = hash(data) or 1, crc(data)
             except (AttributeError, UnicodeEncodeError):  # not a str, or a lone surrogate
                 h, rest = _digest(key)
             shard = (h >> 40) & mask

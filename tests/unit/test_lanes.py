@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import CancelledError
 from queue import SimpleQueue
 from typing import Any
@@ -15,8 +17,8 @@ from runner.fetch.lanes import Lanes, Sent
 def test_a_call_cancelled_before_it_starts_never_runs_and_every_call_reports_done() -> None:
     lanes, release, ran = Lanes(1, "t"), threading.Event(), []
     done: SimpleQueue[Sent[Any]] = SimpleQueue()
-    first = lanes.submit(lambda: release.wait(10) and ran.append("first"), then=done.put)
-    second = lanes.submit(ran.append, "second", then=done.put)
+    first = lanes.submit(lambda: release.wait(10) and ran.append("first"), done=done)
+    second = lanes.submit(ran.append, "second", done=done)
     second.cancel()
     release.set()
     lanes.shutdown()
@@ -49,3 +51,27 @@ def test_calls_run_at_most_threads_at_once_and_each_outcome_is_its_own() -> None
     assert sent[5].exception() is sent[5].exception()  # read again: the same outcome
     lanes.shutdown()
     assert most[0] == 3 and not [t for t in threading.enumerate() if t.name.startswith("t_")]
+
+
+def test_a_failed_call_is_freed_without_the_cycle_collector() -> None:
+    """Its exception's traceback holds the frame that caught it: that frame must not
+    hold the Sent (as a ThreadPoolExecutor's work item lets go of itself)."""
+
+    class Refused(Exception):  # (a class of ours: a weak reference can follow it)
+        pass
+
+    def fail() -> None:
+        raise Refused("no")
+
+    lanes = Lanes(1, "t")
+    gc.disable()
+    try:
+        sent = lanes.submit(fail)
+        error = sent.exception()
+        assert isinstance(error, Refused)
+        gone = weakref.ref(error)  # held by the Sent's outcome, and by nothing else
+        del sent, error
+        lanes.shutdown()
+        assert gone() is None
+    finally:
+        gc.enable()
