@@ -103,7 +103,9 @@ def test_contacts_outside_every_window_cost_the_checks_round_then_a_page_at_a_ti
     # round (the page where the 140 end, 40 records in, and the page after) goes out
     # with the last page read again; where the first is short, the list ended there.
     # Past a full one, the rest one page at a time (read in parallel, a contact created
-    # meanwhile could push a record onto a page read before).
+    # meanwhile could push a record onto a page read before), and where two or more of
+    # those held records, one round more: they are read again, as a contact deleted
+    # meanwhile would have hidden one at a boundary (runner/fetch/windows/tail.py).
     records = listing(140, seed=3) + [{"_id": f"u{i}"} for i in range(undated)]
 
     def answer(body: dict[str, Any]) -> list[Any]:
@@ -116,7 +118,7 @@ def test_contacts_outside_every_window_cost_the_checks_round_then_a_page_at_a_ti
     assert [r["_id"] for r in handed] == [r["_id"] for r in records]
     last = math.ceil(len(records) / 50)  # the last page with records
     after = 0 if last == 3 and len(records) % 50 else last - 3 + 1  # pages 4.. and the empty
-    assert trips == 2 + after
+    assert trips == 2 + after + (last > 3)
 
 
 def test_a_window_deeper_than_planned_is_cut_as_its_page_past_its_depth_comes() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from runner.fetch.paging import Aside, NewRecords, PageNumbers, PageRequest
 from runner.fetch.windows.outside import Outside
 from runner.fetch.windows.plan import CREATED, Range, text
+from runner.fetch.windows.tail import TailCheck
 
 Plain = Callable[[Mapping[str, Any], int], PageNumbers]
 """Page numbers over a body from a page, with a de-duplicator of their own (so that
@@ -44,7 +45,7 @@ class Handover:
         self.records = records
         self.whole = whole
         self.plain = plain
-        self.paging: PageNumbers | Outside | None = None
+        self.paging: PageNumbers | Outside | TailCheck | None = None
         # What of a page the strategy in use keeps is passed on: page numbers have a
         # de-duplicator of their own (their rules see their own pages), so what the
         # windows passed on is dropped after them (_new); the check for contacts
@@ -88,7 +89,17 @@ class Handover:
 
     def next(self) -> PageRequest | None:
         assert self.paging is not None
-        return self.paging.next()
+        request = self.paging.next()
+        outside = self.outside
+        # The check's pages past the count, read one at a time, read again (two or more:
+        # one page has no boundary to lose a record at).
+        again = outside is not None and outside.done and len(outside.tail_pages) > 1
+        if request is None and self.paging is outside and again:
+            assert outside is not None
+            pages, as_of = outside.tail_pages, outside.as_of
+            self.paging = TailCheck(self.body, self.records, pages, as_of, self.width)
+            request = self.paging.next()
+        return request
 
     def read(self, request: PageRequest, records: list[Any]) -> list[Any] | Aside | None:
         assert self.paging is not None

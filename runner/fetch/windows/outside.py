@@ -104,6 +104,7 @@ class Outside:
         self._longest = 0  # the longest page this check read
         self._previous: list[Any] = []  # the ids of the page it read before
         self.held = 0  # the last page this check read that held records the windows read
+        self.tail_pages: list[int] = []  # past the count, read one at a time, with records
 
     @property
     def done(self) -> bool:
@@ -122,9 +123,8 @@ class Outside:
         return PageRequest(number, {**self.body, "page": number})
 
     def next(self) -> PageRequest | None:
-        # One page at a time: read in parallel, a contact created meanwhile would push
-        # the last record of a page read later onto one read before: missed (the jump
-        # reads in rounds, and checks that the list did not move).
+        # One page at a time: read in parallel, a contact created meanwhile would push the
+        # last record of a page read later onto one read before (the jump checks for it).
         if self._phase is _Phase.DONE or self._wire:
             return None
         if self._jump is None and self._jumps and self.tail and _due(self) and self.width() > 1:
@@ -159,6 +159,7 @@ class Outside:
         self._lost.update(self.records.dedupe.ids(lost))
         self.above += len(lost) if self._phase is _Phase.TOP else 0
         if self._phase is _Phase.TAIL:
+            self.tail_pages.append(request.number)
             self.excess += len(read)
             self.held = request.number if read else self.held
         elif not new or self._windows_read(records, ids, read):  # the top the windows read
