@@ -163,15 +163,18 @@ def test_deletions_inside_windows_through_the_second_read_fail_the_run(
     assert entry["status"] == "failed"
 
 
-def _delete_one_at(api: Sandbox, request: int) -> None:
-    """One contact deleted (anywhere below page 1 of the list served) as request number
-    ``request`` is served, and no other: ``api.page`` wrapped in this process."""
+def _delete_one_at(
+    api: Sandbox, request: int, counted: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> None:
+    """One contact deleted (anywhere below page 1 of the list served) as the ``request``-th
+    request that ``counted`` counts is served, and no other: ``api.page`` wrapped."""
     count, serve = [0], api.page
 
     def page(body: dict[str, Any]) -> bytes:
-        count[0] += 1
-        if count[0] == request:
-            api.options = dataclasses.replace(api.options, churn=1)
+        if counted(body):
+            count[0] += 1
+            if count[0] == request:
+                api.options = dataclasses.replace(api.options, churn=1)
         try:
             return serve(body)
         finally:
@@ -226,24 +229,10 @@ def test_one_contact_deleted_while_the_first_window_reads_on_hides_no_survivor(
     assert _single_deletions(sandbox, windows=True, concurrency=1) == []
 
 
-def _delete_one_in_the_check(api: Sandbox, nth: int) -> None:
-    """One contact deleted (anywhere below page 1) as the ``nth`` request of the
-    segment's own list past its page 1 is served: the check for contacts outside every
-    window, reading the pages past the windows' count (``api.page`` wrapped)."""
-    count, serve = [0], api.page
-
-    def page(body: dict[str, Any]) -> bytes:
-        if "createdAt" not in (body.get("applicableFilters") or []) and body["page"] >= 2:
-            count[0] += 1
-            if count[0] == nth:
-                api.options = dataclasses.replace(api.options, churn=1)
-        try:
-            return serve(body)
-        finally:
-            if api.deleted:
-                api.options = dataclasses.replace(api.options, churn=0)
-
-    api.page = page  # type: ignore[method-assign]
+def _in_the_check(body: dict[str, Any]) -> bool:
+    """A request of the segment's own list past its page 1: the check for contacts
+    outside every window, reading the pages past the windows' count."""
+    return "createdAt" not in (body.get("applicableFilters") or []) and body["page"] >= 2
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -259,7 +248,7 @@ def test_one_contact_deleted_while_the_check_reads_is_refused_not_lost(
         )
         body = full_body(**EVERYONE)
         before = api.truth(body)
-        _delete_one_in_the_check(api, nth)
+        _delete_one_at(api, nth, _in_the_check)
         config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=concurrency)
         fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
         try:
