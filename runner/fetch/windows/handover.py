@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.fetch.paging import Aside, NewRecords, PageNumbers, PageRequest
-from runner.fetch.windows.outside import Outside
+from runner.fetch.windows.outside import Outside, pages_read_alone
 from runner.fetch.windows.plan import CREATED, Range, text
 from runner.fetch.windows.tail import TailCheck
 
@@ -92,12 +92,12 @@ class Handover:
         request = self.paging.next()
         outside = self.outside
         # The check's pages past the count, read one at a time, read again (two or more:
-        # one page has no boundary to lose a record at).
-        again = outside is not None and outside.done and len(outside.tail_pages) > 1
-        if request is None and self.paging is outside and again:
+        # one page has no boundary to lose a record at: pages_read_alone).
+        pages = pages_read_alone(outside) if outside is not None and outside.done else []
+        if request is None and self.paging is outside and len(pages) > 1:
             assert outside is not None
-            pages, as_of = outside.tail_pages, outside.as_of
-            self.paging = TailCheck(self.body, self.records, pages, as_of, self.width)
+            as_of, size = outside.as_of, outside.size
+            self.paging = TailCheck(self.body, self.records, pages, as_of, size, self.width)
             request = self.paging.next()
         return request
 
