@@ -91,11 +91,12 @@ class Handover:
         assert self.paging is not None
         request = self.paging.next()
         outside = self.outside
-        # The check's pages past the count, read one at a time, read again (two or more:
-        # one page has no boundary to lose a record at: pages_read_alone).
-        pages = pages_read_alone(outside) if outside is not None and outside.done else []
-        if request is None and self.paging is outside and len(pages) > 1:
-            assert outside is not None
+        if request is not None or outside is None or self.paging is not outside:
+            return request
+        # The check done: its pages past the count, read one at a time, read again (two
+        # or more: one page has no boundary to lose a record at: pages_read_alone).
+        pages = pages_read_alone(outside) if outside.done else []
+        if len(pages) > 1:
             as_of, size = outside.as_of, outside.size
             self.paging = TailCheck(self.body, self.records, pages, as_of, size, self.width)
             request = self.paging.next()
