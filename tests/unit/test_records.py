@@ -6,10 +6,11 @@ import random
 import zlib
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.fetch.records import Deduplicator, SeenIds, first_non_object, json_type
+from runner.fetch.records import Deduplicator, SeenIds, _digest, first_non_object, json_type
 
 M = 2**61 - 1  # hash(n) == hash(n + M) for ints
 
@@ -136,3 +137,20 @@ def test_an_id_stored_as_another_ids_bytes_is_another_id() -> None:
         {"email": EMAIL},
         {"email": TWIN},
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "twin"),
+    [
+        ("ab", "\u6261"),  # one byte a character, and two
+        ("\xe9\x01", "\u01e9"),  # Latin-1 past ASCII, and two bytes
+        ("\U0001f600", "\uf600\x01"),  # four bytes a character, and two
+    ],
+)
+def test_strings_stored_as_the_same_bytes_get_their_own_digest(text: str, twin: str) -> None:
+    """Every kind of storage CPython has: its string hash reads the stored bytes, so
+    each pair shares it; the digest reads the UTF-8 and tells them apart."""
+    assert hash(text) == hash(twin) and text != twin
+    assert _digest(text)[0] != _digest(twin)[0]
+    seen = SeenIds()
+    assert seen.add_many([text, twin]) == [True, True]
