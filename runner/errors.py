@@ -109,5 +109,9 @@ class HistoryError(RunnerError):
     """The run history (or an id snapshot kept with it) cannot be read or written."""
 
 
+class SnapshotGone(HistoryError):
+    """An id snapshot a run entry references is not in the history (pruned, or removed)."""
+
+
 class SnapshotError(HistoryError):
     """An id snapshot is damaged, or was keyed by another ``api.id_key``."""

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from runner.errors import HistoryError
+from runner.errors import HistoryError, SnapshotGone
 from runner.history.layout import (
     is_snapshot_name,
     segment_folder,
@@ -142,6 +142,8 @@ class LocalHistory:
         path = self._snapshot_path(ref)
         try:
             return path.open("rb")
+        except FileNotFoundError as exc:
+            raise SnapshotGone(f"the id snapshot {path} is gone") from exc
         except OSError as exc:
             raise HistoryError(f"cannot read the id snapshot {path}: {reason(exc)}") from exc
 

@@ -31,7 +31,7 @@ from runner.errors import HistoryError, SnapshotError
 from runner.fetch.records import record_ids
 from runner.history.record import RunRecord
 from runner.history.snapshot import DIGEST_SIZE, canonical, read_digests
-from runner.history.store import HistoryStore, last_success
+from runner.history.store import HistoryStore, last_success, open_snapshot_of
 
 DIGESTS = pa.binary(DIGEST_SIZE)
 PARTS = 16  # the merge works on a sixteenth of the digest space at a time
@@ -132,7 +132,8 @@ def latest_audience(store: HistoryStore, segment: str, id_key: str) -> Audience:
             missing=f"its last successful run ({run.run_id}) kept no id snapshot ({why})",
         )
     try:
-        with store.open_snapshot(run.snapshot) as file:
+        run, opened = open_snapshot_of(store, segment, run)  # pruned since: the newest's
+        with opened as file:
             digests = load_digests(file, id_key, f"snapshot {run.snapshot}")
     except HistoryError as exc:  # SnapshotError too
         return Audience(segment, run=run, missing=str(exc), damaged=True)

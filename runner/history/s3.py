@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runner.errors import HistoryError
+from runner.errors import HistoryError, SnapshotGone
 from runner.history.layout import (
     is_snapshot_name,
     snapshot_ref,
@@ -134,6 +134,9 @@ class S3History:
             shutil.copyfileobj(self.objects.stream(key), local, 1024 * 1024)
         except (BotoCoreError, ClientError) as exc:
             local.close()
+            if isinstance(exc, ClientError) and _not_found(exc):
+                url = f"s3://{self.objects.bucket}/{key}"
+                raise SnapshotGone(f"the id snapshot {url} is gone") from exc
             raise self.objects.fail(exc, key, "read") from exc
         local.seek(0)
         return local
@@ -145,3 +148,7 @@ class S3History:
     def snapshots(self, segment: str) -> list[str]:
         folder = self.objects.segment_key(segment, "snapshots") + "/"
         return [f"{segment}/{n}" for n in self._names(folder) if is_snapshot_name(n)]
+
+
+def _not_found(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in ("NoSuchKey", "404")

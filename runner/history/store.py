@@ -8,11 +8,13 @@ thing in every store. :func:`open_history` picks the store for an output root.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
+from runner.errors import SnapshotGone
 from runner.history.layout import HISTORY_DIR
 from runner.history.record import RunRecord, RunStatus
 
@@ -80,24 +82,69 @@ def last_incremental(store: HistoryStore, segment: str) -> RunRecord | None:
     return next((r for r in store.newest(segment, RunStatus.SUCCESS) if r.watermark), None)
 
 
-def prune_snapshots(store: HistoryStore, segment: str, keep: int = 2) -> list[str]:
-    """Remove the snapshots older than those of the newest ``keep`` successful runs.
+ORPHAN_AGE = dt.timedelta(days=1)  # a snapshot no entry references, this much older: removed
+LOOK_BACK = 8  # successful runs past the kept ones whose snapshots a prune removes
+OPEN_TRIES = 5  # newer runs may prune a snapshot between reading the history and opening it
 
-    A snapshot newer than those (a run between storing it and recording itself)
-    is never touched; a reader that opened an older one keeps reading it (POSIX
-    keeps an open file; an S3 snapshot is copied whole when opened). Returns the
+
+def prune_snapshots(store: HistoryStore, segment: str, keep: int = 2) -> list[str]:
+    """Remove the snapshots of the successful runs past the newest ``keep``, and those
+    no entry references that are a day older than the oldest kept. Returns the
     references removed.
+
+    A snapshot no entry references yet is a run's between storing it and recording
+    itself, however its name sorts: that run may wait for its file's publish lock
+    while newer runs publish and record, and then record itself as the newest. Only
+    age removes such a snapshot (a run killed in between leaves it). A reader that
+    opened an older one keeps reading it (POSIX keeps an open file; an S3 snapshot is
+    copied whole when opened); one that had not opened it yet takes the newest
+    (:func:`open_snapshot_of`).
     """
     if keep < 1:
         raise ValueError("keep at least one snapshot: the next delta run needs it")
-    referenced = (r.snapshot for r in store.newest(segment, RunStatus.SUCCESS) if r.snapshot)
-    kept = list(itertools.islice(referenced, keep))
+    successes = (r.snapshot for r in store.newest(segment, RunStatus.SUCCESS) if r.snapshot)
+    referenced = list(itertools.islice(successes, keep + LOOK_BACK))
+    kept = referenced[:keep]
     if not kept:
         return []
-    stale = [ref for ref in store.snapshots(segment) if ref < min(kept)]
+    oldest = _snapshot_time(min(kept))
+    stale = []
+    for ref in store.snapshots(segment):
+        if ref in kept:
+            continue
+        when = _snapshot_time(ref)
+        orphan = oldest is not None and when is not None and when < oldest - ORPHAN_AGE
+        if ref in referenced[keep:] or orphan:
+            stale.append(ref)
     for ref in stale:
         store.discard_snapshot(ref)
     return stale
+
+
+def open_snapshot_of(
+    store: HistoryStore, segment: str, record: RunRecord
+) -> tuple[RunRecord, IO[bytes]]:
+    """``record``'s snapshot, open; if newer runs pruned it since ``record`` was read,
+    the newest successful run's instead. Returns the run whose snapshot it is.
+    SnapshotGone if the newest successful run's own is gone (removed by hand, or by an
+    older runner that pruned it while that run was publishing)."""
+    for _ in range(OPEN_TRIES):
+        try:
+            return record, store.open_snapshot(record.snapshot or "")
+        except SnapshotGone:
+            newer = last_success(store, segment)
+            if newer is None or newer.run_id <= record.run_id or not newer.snapshot:
+                raise
+            record = newer
+    raise SnapshotGone(f"the id snapshot of {segment}'s run {record.run_id} kept going")
+
+
+def _snapshot_time(ref: str) -> dt.datetime | None:
+    """When the run that stored ``ref`` stored it (its name's run id), or None."""
+    try:
+        return dt.datetime.strptime(ref.partition("/")[2][:19], "%Y%m%dT%H%M%S.%f")
+    except ValueError:
+        return None
 
 
 def open_history(output_root: str | Path, client: object | None = None) -> HistoryStore:

@@ -19,10 +19,10 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from runner.errors import HistoryError, RunnerError
+from runner.errors import HistoryError, RunnerError, SnapshotGone
 from runner.fetch import PageFetcher
 from runner.fetch.records import SeenIds, record_ids
-from runner.history import last_success
+from runner.history import last_success, open_snapshot_of
 from runner.history.record import parse_time
 from runner.history.snapshot import SnapshotBase, canonical, digest
 from runner.run.plan import Plan, store_for
@@ -202,8 +202,14 @@ class Audiences:
             raise HistoryError(
                 f"{key}: segment '{seg.name}' (from: last-published) {why} in its history: {fix}"
             )
+        try:  # pruned since the history was read: the newest run's
+            record, file = open_snapshot_of(store, seg.name, record)
+        except SnapshotGone as exc:
+            fix = f"export '{seg.name}' again to keep a new one"
+            why = f"{key}: segment '{seg.name}' (from: last-published): {exc}; {fix}"
+            raise HistoryError(why) from exc
         name = f"the id snapshot of '{seg.name}' (run {record.run_id})"
-        base = SnapshotBase(store.open_snapshot(record.snapshot), self.ws.project.api.id_key, name)
+        base = SnapshotBase(file, self.ws.project.api.id_key, name)
         base.close()  # loaded: only its digests are asked
         ended = parse_time(record.ended)
         source = {

@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runner.errors import SnapshotGone
 from runner.formats import Encoder, content_type
-from runner.history import HistoryStore, RunRecord, new_run_id
+from runner.history import HistoryStore, RunRecord, new_run_id, open_snapshot_of
 from runner.history.delta import DeltaSummary, DeltaTracker
 from runner.history.record import utc_now
 from runner.history.snapshot import SnapshotBase
@@ -75,10 +76,14 @@ class Deltas:
     def open(cls, plan: Plan) -> Deltas:
         """With ``output.delta``, load the last snapshot (SnapshotError if damaged), open files."""
         seg, previous, id_key = plan.seg, plan.previous, plan.project.api.id_key
-        ref = previous.snapshot if previous and seg.output.delta else None
         base = None  # the first delta run: every row is added
-        if ref:
-            base = SnapshotBase(plan.store.open_snapshot(ref), id_key, f"snapshot {ref}")
+        if previous and previous.snapshot and seg.output.delta:
+            try:  # newer runs may have pruned it since the plan read the history
+                previous, file = open_snapshot_of(plan.store, seg.name, previous)
+            except SnapshotGone as exc:
+                fix = f"export '{seg.name}' once without output.delta to keep a new one"
+                raise SnapshotGone(f"{exc}: the removed file needs it; {fix}") from exc
+            base = SnapshotBase(file, id_key, f"snapshot {previous.snapshot}")
         tracker = DeltaTracker(id_key, base, Path(tempfile.gettempdir()))
         deltas = cls(seg, plan.store, tracker, previous)
         for tag in DELTA_TAGS if seg.output.delta else ():

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from runner.errors import HistoryError
+from runner.errors import HistoryError, SnapshotGone
 from runner.history import (
     RunRecord,
     RunStatus,
     last_success,
     new_run_id,
     open_history,
+    open_snapshot_of,
     prune_snapshots,
     runs,
     watermark,
@@ -108,29 +109,43 @@ def check_queries(store: Any) -> None:
 
 def check_snapshots(store: Any, tmp_path: Path) -> None:
     source = tmp_path / "ids.gz"
-    refs = []
+    refs, records = [], []
     for day in range(1, 5):
         source.write_bytes(b"snapshot %d" % day)
         ended = f"2026-11-0{day}T00:00:00.000Z"
         run_id = new_run_id(ended)
         ref = store.put_snapshot("vip", run_id, source)
         refs.append(ref)
-        store.append(
+        records.append(
             RunRecord(
                 run_id=run_id, segment="vip", status=RunStatus.SUCCESS, ended=ended, snapshot=ref
             )
         )
+        store.append(records[-1])
     with store.open_snapshot(refs[2]) as file:
         assert file.read() == b"snapshot 3"
     in_flight = store.put_snapshot("vip", new_run_id("2026-11-09T00:00:00.000Z"), source)
-    assert prune_snapshots(store, "vip", keep=2) == refs[:2]
-    assert store.snapshots("vip") == [*refs[2:], in_flight]
-    with pytest.raises(HistoryError):
+    # a run that stored its snapshot before the two kept ones and has not recorded itself
+    # yet (it waits for its publish lock): its name sorts before theirs, it is not stale
+    waiting = store.put_snapshot("vip", new_run_id("2026-11-02T12:00:00.000Z"), source)
+    # what a run killed between storing and recording left, a day older than those kept
+    orphan = store.put_snapshot("vip", new_run_id("2026-11-01T12:00:00.000Z"), source)
+    assert prune_snapshots(store, "vip", keep=2) == [refs[0], orphan, refs[1]]
+    assert store.snapshots("vip") == [waiting, *refs[2:], in_flight]
+    with pytest.raises(SnapshotGone):
         store.open_snapshot(refs[0])
+    # a reader that read the history before the prune gets the newest run's snapshot
+    run, file = open_snapshot_of(store, "vip", records[0])
+    with file:
+        assert (run, file.read()) == (records[3], b"snapshot 4")
+    store.discard_snapshot(refs[3])
+    with pytest.raises(SnapshotGone, match="is gone"):
+        open_snapshot_of(store, "vip", records[3])
     with pytest.raises(HistoryError, match="is not a snapshot reference"):
         store.open_snapshot("vip/../../secret")
-    store.discard_snapshot(in_flight)
-    assert store.snapshots("vip") == refs[2:]
+    for ref in (in_flight, waiting):
+        store.discard_snapshot(ref)
+    assert store.snapshots("vip") == refs[2:3]
 
 
 # -- local ----------------------------------------------------------------------------

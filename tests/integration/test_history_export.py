@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import pytest
 from runner.history import open_history, runs
 from runner.history.record import RunRecord
 from runner.sandbox import Sandbox
+from runner.sinks.local.locks import lock_path
 from tests.conftest import FAST_RETRY, api_env, cli_env, full_body, make_project, run_cli, wait_for
 from tests.integration.s3servers import S3Server
 
@@ -648,3 +651,36 @@ def test_a_token_sharing_characters_with_a_segment_name_is_recorded_by_name(
     assert (record.segment, record.status, record.rows) == ("bench-csv", "success", len(published))
     assert published
     assert "bench-token" not in run.stdout + run.stderr
+
+
+def test_a_run_waiting_to_publish_while_newer_runs_publish_keeps_its_snapshot(
+    sandbox: Start, tmp_path: Path
+) -> None:
+    """Run A stores its snapshot, then waits for its file's publish lock while B and C
+    publish elsewhere and prune; A then records itself as the newest success. Its snapshot
+    must still be there: the next delta run reads it (it failed on that, every time)."""
+    api = sandbox(users=600, page_size=50)
+    path = "out/seen-{{ var('part', 'a') }}.csv"
+    project = make_project(tmp_path, {"seen": seen(path=path)})
+    snapshots = project / ".segments" / "history" / "seen" / "snapshots"
+    lock = lock_path(project, project / "out" / "seen-a.csv")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        waiting = spawn(project, api_env(api), "--as-of", A1, "--var", "part=a")
+        wait_for(lambda: any(p.name.endswith(".ids.gz") for p in snapshots.glob("*")), 60)
+        for part in "bc":  # each publishes, records itself and prunes
+            done = export(project, api, "--as-of", A2, "--var", f"part={part}")
+            assert done.returncode == 0, done.stderr
+    finally:
+        os.close(fd)  # A publishes now
+    err = waiting.communicate(timeout=120)[1]
+    assert waiting.returncode == 0, err
+    newest = history(project, "seen")[-1]
+    assert newest.snapshot and (snapshots / newest.snapshot.split("/")[1]).is_file()
+    after = export(project, api, "--as-of", A2, "--var", "part=d")
+    assert after.returncode == 0, after.stderr
+    assert {r["_id"] for r in csv_rows(project / "out" / "seen-d.added.csv")} == (
+        seen_truth(api, A2) - seen_truth(api, A1)
+    )
