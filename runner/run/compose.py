@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from runner.errors import HistoryError, RunnerError, SnapshotGone
 from runner.fetch import PageFetcher
 from runner.fetch.records import SeenIds, record_ids
-from runner.history import last_success, open_snapshot_of
+from runner.history import HistoryStore, RunRecord, last_success, open_snapshot_of
 from runner.history.record import parse_time
 from runner.history.snapshot import SnapshotBase, canonical, digest
 from runner.run.plan import Plan, store_for
@@ -71,6 +71,21 @@ def export_order(segments: Sequence[Segment]) -> list[Segment]:
     for seg in segments:
         visit(seg, frozenset())
     return list(done.values())
+
+
+def _published_ids(
+    store: HistoryStore, segment: str, record: RunRecord, key: str, id_key: str
+) -> tuple[RunRecord, SnapshotBase]:
+    """The ids ``record`` published, from its snapshot; if newer runs pruned it since
+    the history was read, the newest run's (and its record)."""
+    try:
+        record, file = open_snapshot_of(store, segment, record)
+    except SnapshotGone as exc:
+        fix = f"export '{segment}' again to keep a new one"
+        why = f"{key}: segment '{segment}' (from: last-published): {exc}; {fix}"
+        raise HistoryError(why) from exc
+    name = f"the id snapshot of '{segment}' (run {record.run_id})"
+    return record, SnapshotBase(file, id_key, name)
 
 
 class Audiences:
@@ -202,14 +217,7 @@ class Audiences:
             raise HistoryError(
                 f"{key}: segment '{seg.name}' (from: last-published) {why} in its history: {fix}"
             )
-        try:  # pruned since the history was read: the newest run's
-            record, file = open_snapshot_of(store, seg.name, record)
-        except SnapshotGone as exc:
-            fix = f"export '{seg.name}' again to keep a new one"
-            why = f"{key}: segment '{seg.name}' (from: last-published): {exc}; {fix}"
-            raise HistoryError(why) from exc
-        name = f"the id snapshot of '{seg.name}' (run {record.run_id})"
-        base = SnapshotBase(file, self.ws.project.api.id_key, name)
+        record, base = _published_ids(store, seg.name, record, key, self.ws.project.api.id_key)
         base.close()  # loaded: only its digests are asked
         ended = parse_time(record.ended)
         source = {

@@ -51,6 +51,7 @@ class Kept:
     added: int | None = None
     removed: int | None = None
     manifest: dict[str, Any] | None = None
+    source: Path | None = None  # the snapshot's local file, until the deltas are closed
 
 
 @dataclasses.dataclass
@@ -110,9 +111,10 @@ class Deltas:
         snapshot = self.store.put_snapshot(self.seg.name, run_id, summary.snapshot)
         uploads = tuple(f.upload for f in self.files)
         if not self.files:
-            return Kept(uploads, snapshot)
+            return Kept(uploads, snapshot, source=summary.snapshot)
         fields = self._manifest_fields(summary)
-        return Kept(uploads, snapshot, summary.added, summary.removed, fields)
+        added, removed = summary.added, summary.removed
+        return Kept(uploads, snapshot, added, removed, fields, source=summary.snapshot)
 
     def _manifest_fields(self, summary: DeltaSummary) -> dict[str, Any]:
         previous = self.previous

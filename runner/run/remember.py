@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from runner import __version__
 from runner.errors import HistoryError
-from runner.history import RunRecord, RunStatus, new_run_id, prune_snapshots
+from runner.history import HistoryStore, RunRecord, RunStatus, new_run_id, prune_snapshots
+from runner.history.layout import split_snapshot_ref
 from runner.history.record import body_fingerprint, git_commit, utc_now, utc_text
 from runner.run.deltas import Kept
 from runner.run.plan import Plan
@@ -69,6 +71,8 @@ def remember(
     record = masked(record, redact)
     warnings: list[str] = []
     try:
+        if record.ok and kept is not None and kept.source is not None:
+            record = still_stored(plan.store, record, kept.source)
         record = plan.store.append(record)
         prune_snapshots(plan.store, plan.seg.name)
     except HistoryError as exc:
@@ -76,6 +80,18 @@ def remember(
     if not record.ok and kept is not None:
         plan.store.discard_snapshot(kept.snapshot)
     return record, warnings
+
+
+def still_stored(store: HistoryStore, record: RunRecord, source: Path) -> RunRecord:
+    """``record``, its snapshot stored again under a new name if it is gone. A snapshot
+    no entry references is removed by another run's prune once it is a day older than
+    the ones kept: a run that waited that long for its publish lock, kept only as the
+    newest entry, would leave the next delta run a reference to nothing."""
+    segment, _ = split_snapshot_ref(record.snapshot or "")
+    if record.snapshot in store.snapshots(segment):
+        return record
+    ref = store.put_snapshot(segment, new_run_id(utc_now()), source)
+    return dataclasses.replace(record, snapshot=ref)
 
 
 # The record's free text: what a server, an OS or a user's path put there. The other

@@ -28,7 +28,16 @@ from runner.history import open_history, runs
 from runner.history.record import RunRecord
 from runner.sandbox import Sandbox
 from runner.sinks.local.locks import lock_path
-from tests.conftest import FAST_RETRY, api_env, cli_env, full_body, make_project, run_cli, wait_for
+from tests.conftest import (
+    FAST_RETRY,
+    HOOKED,
+    api_env,
+    cli_env,
+    full_body,
+    make_project,
+    run_cli,
+    wait_for,
+)
 from tests.integration.s3servers import S3Server
 
 Start = Callable[..., Sandbox]
@@ -653,12 +662,15 @@ def test_a_token_sharing_characters_with_a_segment_name_is_recorded_by_name(
     assert "bench-token" not in run.stdout + run.stderr
 
 
+@pytest.mark.parametrize("days", [0, 2])
 def test_a_run_waiting_to_publish_while_newer_runs_publish_keeps_its_snapshot(
-    sandbox: Start, tmp_path: Path
+    sandbox: Start, tmp_path: Path, days: int
 ) -> None:
     """Run A stores its snapshot, then waits for its file's publish lock while B and C
     publish elsewhere and prune; A then records itself as the newest success. Its snapshot
-    must still be there: the next delta run reads it (it failed on that, every time)."""
+    must still be there: the next delta run reads it (it failed on that, every time).
+    Waiting two days (its snapshot named so), the others' prunes remove it as a killed
+    run's: A stores it again before it records itself (a review found that)."""
     api = sandbox(users=600, page_size=50)
     path = "out/seen-{{ var('part', 'a') }}.csv"
     project = make_project(tmp_path, {"seen": seen(path=path)})
@@ -668,7 +680,15 @@ def test_a_run_waiting_to_publish_while_newer_runs_publish_keeps_its_snapshot(
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        waiting = spawn(project, api_env(api), "--as-of", A1, "--var", "part=a")
+        env = {**api_env(api), "SEGMENTS_TEST_SNAPSHOT_DAYS_AGO": str(days)}
+        waiting = subprocess.Popen(
+            [*HOOKED, "export", "--as-of", A1, "--var", "part=a"],
+            cwd=project,
+            env=cli_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: any(p.name.endswith(".ids.gz") for p in snapshots.glob("*")), 60)
         for part in "bc":  # each publishes, records itself and prunes
             done = export(project, api, "--as-of", A2, "--var", f"part={part}")
