@@ -6,26 +6,67 @@ The hooks are chosen by the environment of this launcher only:
 - ``SEGMENTS_TEST_STOP_BEFORE_MANIFEST``: the run stops itself (SIGSTOP) once its data is
   in place and before its manifest is, so a test can kill it exactly there;
 - ``SEGMENTS_TEST_PRESET_LIMITS``: JSON ``{preset: limits}`` replacing those platforms'
-  documented limits, so a few hundred rows pass a limit of 50 MB.
+  documented limits, so a few hundred rows pass a limit of 50 MB;
+- ``SEGMENTS_TEST_STOP_AT``: the run stops itself (SIGSTOP) once, ``read-earlier``: having
+  read its output's previous result, ``checked-superseded``: having checked the first file
+  it would remove (its sha256), so a test can let another run go meanwhile;
+- ``SEGMENTS_TEST_SNAPSHOT_DAYS_AGO``: the run's id snapshot is named that many days in
+  the past (as if it stored it and then waited that long for its publish lock).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import sys
+from typing import Any
 
 from runner.cli.main import main
+from runner.history.record import utc_text
+from runner.run import deltas, supersede
 from runner.sinks import local
+from runner.sinks.local import target
 from runner.spec import split
 
 STOP_HOOK = "SEGMENTS_TEST_STOP_BEFORE_MANIFEST"
 LIMITS = "SEGMENTS_TEST_PRESET_LIMITS"
+DAYS_AGO = "SEGMENTS_TEST_SNAPSHOT_DAYS_AGO"
+STOP_AT = "SEGMENTS_TEST_STOP_AT"
 
 
 def _stop() -> None:
     os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _stop_at(point: str) -> None:
+    """Stop once, at ``point`` (see the module docstring)."""
+    stopped: list[bool] = []
+
+    def once() -> None:
+        if not stopped:
+            stopped.append(True)
+            _stop()
+
+    if point == "read-earlier":
+        read = supersede.Earlier.read
+
+        def read_then_stop(*args: Any) -> supersede.Earlier:
+            found = read(*args)
+            once()
+            return found
+
+        supersede.Earlier.read = read_then_stop  # type: ignore[method-assign,assignment]
+    elif point == "checked-superseded":
+        published_into = target.LocalTarget.published_into
+
+        def checked_then_stop(self: target.LocalTarget, digest: Any) -> bool:
+            found = published_into(self, digest)
+            once()
+            return found
+
+        target.LocalTarget.published_into = checked_then_stop  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
@@ -33,4 +74,9 @@ if __name__ == "__main__":
         local.BEFORE_MANIFEST.append(_stop)
     if os.environ.get(LIMITS):
         split.PRESET_LIMITS = {**split.PRESET_LIMITS, **json.loads(os.environ[LIMITS])}
+    if point := os.environ.get(STOP_AT):
+        _stop_at(point)
+    if days := os.environ.get(DAYS_AGO):
+        ago = dt.timedelta(days=float(days))
+        vars(deltas)["utc_now"] = lambda: utc_text(dt.datetime.now(dt.UTC) - ago)
     sys.exit(main(sys.argv[1:]))

@@ -157,8 +157,11 @@ def _publish(
     manifest = Manifest.of(
         planned.seg, ws, live.result, written.columns, history, written.part_list, audience
     )
-    earlier = Earlier.read(planned, ws)  # the previous result, before anything is replaced
-    shown = publish(manifest, upload, planned.destination, companions, scrub, earlier)
+    # One publisher of this output at a time, from reading its previous result to
+    # clearing what this one supersedes (a run waiting meanwhile reads this one's).
+    with upload.group_lock():
+        earlier = Earlier.read(planned, ws)  # the previous result, before it is replaced
+        shown = publish(manifest, upload, planned.destination, companions, scrub, earlier)
     live.result = replace(live.result, status=RunStatus.SUCCESS, published=True, manifest=shown)
 
 

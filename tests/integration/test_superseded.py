@@ -10,7 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import posixpath
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,17 @@ import pytest
 
 from runner.sandbox import Sandbox
 from runner.sinks.base import TEMP_PREFIX
-from tests.conftest import ANCHOR, FAST_RETRY, S3_SERVERS, api_env, make_project, run_cli
+from tests.conftest import (
+    ANCHOR,
+    FAST_RETRY,
+    HOOKED,
+    S3_SERVERS,
+    api_env,
+    cli_env,
+    make_project,
+    run_cli,
+    wait_for,
+)
 from tests.integration.s3servers import S3Server, reset_moto, run_server
 from tests.integration.test_holdout_parts import kill_9_when
 
@@ -359,3 +373,87 @@ def test_a_run_that_fails_leaves_the_previous_files_as_they_were(
     kill_9_when(place.project, {**api_env(slow), **place.env()}, lambda: slow.stats["pages"] >= 5)
     after = {k: v for k, v in place.files().items() if not k.startswith(TEMP_PREFIX)}
     assert after == before
+
+
+# -- two runs of one output at once ------------------------------------------------------
+
+SPLIT = """\
+version: 1
+name: everyone
+filter:
+  applicableFilters: [lastSeenAt]
+  lastSeenAt:
+    startAt: "{{ now | minus(days=30) | api }}"
+    endsAt: "{{ now | api }}"
+  isContact: false
+output:
+  format: csv
+  path: out/everyone.csv
+  split: {max_rows: 20}
+  columns: [_id]
+"""
+EIGHT, NINE = "2026-11-01T00:00:00Z", "2026-11-11T00:00:00Z"  # 8 and 9 parts of 20 rows
+
+
+def _stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] == "T"
+
+
+def _done_or_waiting_for_a_lock(proc: subprocess.Popen[str]) -> bool:
+    """``proc`` ended, or waits for an ``flock`` (a ``->`` line of /proc/locks)."""
+    if proc.poll() is not None:
+        return True
+    waiting = [
+        line.split() for line in Path("/proc/locks").read_text().splitlines() if "->" in line
+    ]
+    return any(fields[5] == str(proc.pid) for fields in waiting if len(fields) > 5)
+
+
+@pytest.mark.parametrize(
+    ("point", "before", "mine", "other"),
+    [("read-earlier", EIGHT, EIGHT, NINE), ("checked-superseded", NINE, EIGHT, NINE)],
+)
+def test_a_run_of_the_same_output_meanwhile_leaves_exactly_the_files_listed(
+    sandbox: Start, tmp_path: Path, point: str, before: str, mine: str, other: str
+) -> None:
+    """Run A stops where another run of the same output could publish meanwhile: once it
+    read the previous result (it then cleared that one's extra parts, not the newer run's:
+    a ninth part listed by no manifest, left for good), or once it checked a part it would
+    remove (it then removed the newer run's ninth part, which the manifest lists). Both
+    found by a review; an output's lock is now held from reading the previous result to
+    clearing it, so the other run waits."""
+    api = sandbox(users=600, page_size=50)
+    project = make_project(tmp_path, {"everyone": SPLIT})
+    out = project / "out"
+    assert run_cli("export", "--as-of", before, cwd=project, env=api_env(api)).returncode == 0
+    env = cli_env({**api_env(api), "SEGMENTS_TEST_STOP_AT": point})
+    a = subprocess.Popen(
+        [*HOOKED, "export", "--as-of", mine],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    b = None
+    try:
+        wait_for(lambda: _stopped(a.pid) or a.poll() is not None, 120)
+        assert a.poll() is None, a.communicate()[1]
+        b = subprocess.Popen(
+            [sys.executable, "-m", "runner", "export", "--as-of", other],
+            cwd=project,
+            env=cli_env(api_env(api)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: _done_or_waiting_for_a_lock(b), 120)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    for proc in (a, b):
+        assert proc is not None
+        err = proc.communicate(timeout=120)[1]
+        assert proc.returncode == 0, err
+    manifest = json.loads((out / "everyone.csv.parts.manifest.json").read_text())
+    listed = sorted(Path(p["destination"]).name for p in manifest["parts"])
+    assert sorted(p.name for p in out.glob("everyone-*.csv")) == listed

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -42,10 +43,26 @@ def lock_path(root: Path, target: Path) -> Path:
     return root / LOCKS_DIR / f"{digest}-{target.name[:_NAME_KEPT]}"
 
 
+# The locks this process holds, by thread: a run holds its output's lock from reading
+# the previous result to clearing what it superseded, and publishing inside takes it
+# again (flock on a second descriptor of the same file would wait for itself).
+_HELD: dict[tuple[Path, int], int] = {}
+
+
 @contextlib.contextmanager
 def target_lock(dest: Lockable) -> Iterator[None]:
-    """Held from the first rename of a publish to the last: one publisher per target."""
+    """Held from the first rename of a publish to the last, and by an export from reading
+    its output's previous result to clearing it: one publisher per target. Taken again
+    by the thread that holds it, it is held on (reentrant)."""
     path = dest.lock
+    key = (path, threading.get_ident())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
@@ -53,6 +70,8 @@ def target_lock(dest: Lockable) -> Iterator[None]:
         # An earlier version's lock beside the target would be handed on with the files.
         with contextlib.suppress(OSError):
             dest.target.with_name(LEGACY_LOCK_PREFIX + dest.target.name[:_NAME_KEPT]).unlink()
+        _HELD[key] = 1
         yield
     finally:
+        _HELD.pop(key, None)
         os.close(fd)
