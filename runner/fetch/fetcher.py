@@ -19,6 +19,7 @@ from runner.errors import AuthError
 from runner.fetch.asof import ApiClock, AsOfCut
 from runner.fetch.client import transport_for
 from runner.fetch.concurrency import Adaptive, Learned
+from runner.fetch.end import EndWatch
 from runner.fetch.lanes import Lanes, Sent
 from runner.fetch.paging import (
     AsAnswered,
@@ -133,9 +134,6 @@ class PageFetcher:
             again = NewRecords(self._again, records.scrub)
             return PageNumbers(body, again, self.concurrency, self.max_pages, start, width)
 
-        def depth() -> int:  # windows open one a round trip: as deep as requests at once
-            return self.in_flight.limit
-
         return Windows(
             self.body,
             records,
@@ -143,7 +141,8 @@ class PageFetcher:
             fallback,
             max_pages=self.max_pages,
             ahead=lambda: min(self.concurrency, self.in_flight.limit + 1),  # _send_answered
-            depth=depth,
+            depth=width,  # windows open one a round trip: as deep as requests at once
+            end=EndWatch(1, self.max_pages, width),  # found before the first window (deletions)
         )
 
     @property

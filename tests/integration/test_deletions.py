@@ -95,14 +95,22 @@ DEEP = 50.0  # us a skipped row: deep pages cost, so the windows are kept (no pa
 def _still_once_read_twice(api: Sandbox) -> list[tuple[str, int]]:
     """Deletions go on while each list is read once, and stop at the first page the run
     asks twice (a window's last page read again, or its second read): ``api.page``
-    wrapped in this process. The pages served, in order, are returned."""
+    wrapped in this process. The pages served, in order, are returned. (Where the list
+    ends is found before the first window's pass: that pass, from page 1 again, is the
+    list's first read.)"""
     served: list[tuple[str, int]] = []
+    seen: set[tuple[str, int]] = set()
+    passing: list[bool] = []
     serve = api.page
 
     def page(body: dict[str, Any]) -> bytes:
         key = (json.dumps({k: v for k, v in body.items() if k != "page"}), body["page"])
-        if key in served:
+        if key in seen and not passing:
+            passing.append(True)  # the end probe asks each page once: the pass begins
+            seen.clear()
+        elif key in seen:
             api.options = dataclasses.replace(api.options, churn=0)
+        seen.add(key)
         served.append(key)
         return serve(body)
 
@@ -222,15 +230,14 @@ def test_one_contact_deleted_at_any_moment_of_a_page_number_read_hides_no_surviv
     assert _single_deletions(sandbox, windows=False, concurrency=concurrency) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (README, Exports: deletions): the first window reads on by page number "
-    "without an end probe, so a deletion before its last page is read is not seen",
-)
+@pytest.mark.parametrize("concurrency", [1, 4])
 def test_one_contact_deleted_while_the_first_window_reads_on_hides_no_survivor(
-    sandbox: Start,
+    sandbox: Start, concurrency: int
 ) -> None:
-    assert _single_deletions(sandbox, windows=True, concurrency=1) == []
+    # The same blind fuzz: with windows, 24 of its 34 lost contacts were the first
+    # window's, reading on by page number without knowing where the list ended (7 of
+    # these 13 moments lost one). It finds the end first now, as page numbers do.
+    assert _single_deletions(sandbox, windows=True, concurrency=concurrency) == []
 
 
 def _in_the_check(body: dict[str, Any]) -> bool:

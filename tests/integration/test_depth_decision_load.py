@@ -33,18 +33,23 @@ PAGE_NUMBERS = "then page numbers: deep pages cost no more than page 1"
 class Burst:
     """The sandbox's ``page`` (wrapped on the instance), every reply ``STALL`` late from
     the moment page ``first`` of the whole list is asked until page ``last`` is: a
-    stretch of time, over every reply served in it, whatever its page."""
+    stretch of time, over every reply served in it, whatever its page. Pages of the
+    first window's pass: where the list ends is found before it (pages 1, 2, 4 ...),
+    and the pass begins at page 1 again."""
 
     def __init__(self, api: Sandbox, first: int, last: int) -> None:
         self.serve = api.page
         self.first, self.last = first, last
         self.on = self.over = False
+        self.ones = 0  # page 1 of the whole list asked: the probe's, then the pass's
         self.stalled = 0  # replies made late
         self.lock = threading.Lock()
 
     def __call__(self, body: dict[str, Any]) -> bytes:
         whole = not (body.get("createdAt") or {}).get("startAt")  # the list, or a window
         with self.lock:
+            self.ones += whole and body["page"] == 1
+            whole = whole and self.ones >= 2
             if whole and not self.over and body["page"] >= self.first:
                 self.on = True
             if whole and body["page"] >= self.last:

@@ -10,6 +10,7 @@ stay as they were.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +87,10 @@ def test_a_reply_that_says_failure_publishes_nothing(
     errors = [line for line in failed.stdout.splitlines() if line.startswith("error: everyone:")]
     assert len(errors) == 1, failed.stdout
     code, message = NAMED[kind]
-    assert f"page {page}:" in errors[0] and code in errors[0] and message in errors[0], errors[0]
+    # (the first of the failing pages the run asks: where the list ends is found first)
+    asked = re.search(r"page (\d+):", errors[0])
+    assert asked and page <= int(asked[1]) < page + 9, errors[0]
+    assert code in errors[0] and message in errors[0], errors[0]
     assert api.stats[f"fault:{kind}"] >= 1
     after = snapshot(published)
     # the data, its manifest and every earlier history entry are as they were ...

@@ -1,15 +1,18 @@
 """The round trips of a default read (createdAt windows, the first one by page number)
 against the sandbox over a socket (issue 23): on a list of 1, 3 and 10 pages, on every
-data shape, as many in sequence as a plain loop that sends pages 1..k at once, and one
-more for the checks (the last page read again, the pages past the count without the
-range). Counted, not timed: a request is a round trip after another when it went out
-after that one's reply came; 150 ms a reply, so that a round's requests all go out
-before the first of them is answered."""
+data shape, no more in sequence than page numbers (``windows: false``) on the same
+list, and at most two requests more (the check for contacts without createdAt). Both
+find where the list ends before their pass and read that page again after it: a
+contact deleted above the page being read moves the pages below up and hides the
+record at the next boundary, and that page, moved up, is what shows it (a blind fuzz
+lost contacts with windows, none by page numbers, before the windows did this too).
+Counted, not timed: a request is a round trip after another when it went out after
+that one's reply came; 150 ms a reply, so that a round's requests all go out before
+the first of them is answered."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,83 +30,61 @@ Start = Callable[..., Sandbox]
 AS_OF = dt.datetime.fromisoformat(ANCHOR.replace("Z", "+00:00"))
 
 
-def read(api: Sandbox, concurrency: int, body: dict[str, Any]) -> tuple[list[Any], Traced]:
-    settings = ApiSettings(base_url=api.url, concurrency=concurrency)
-    transport = Traced(UrllibTransport(settings, api.headers, concurrency + 1))
-    fetcher = PageFetcher(settings, api.options.token, body, transport=transport, as_of=AS_OF)
-    try:
-        ids = [r["_id"] for page in fetcher.pages() for r in page.records]
-    finally:
-        fetcher.close()
-    return ids, transport
-
-
 def everyone() -> dict[str, Any]:
     return full_body(isContact=False, applicableFilters=[])
 
 
-def trips(api: Sandbox, concurrency: int, body: dict[str, Any]) -> list[int]:
-    """Round trips of five reads of the same list, each checked against the truth.
-    Replies come back in any order: a page answered before the empty one makes the
-    reader ask the next page, past the end, and while it is on its way the checks may
-    wait for a seat (as a loop's thread that asked it waits for its reply): so the
-    fewest of five is what the strategy costs. The most is two more at worst: the
-    first empty page, asked before the page above it came, is read again with the last
-    page (a contact put in between would have been pushed onto it), and then the page
-    past the count without the range waits for a seat behind them and the pages asked
-    past the end (traced under load: pages 5, 6, 7 and 3 in the second round trip, the
-    empty page 4 twice in the third; [2, 2, 3, 3, 4] in a loaded run)."""
-    counts = []
-    for _ in range(5):
-        ids, transport = read(api, concurrency, body)
+def costs(api: Sandbox, concurrency: int, body: dict[str, Any], windows: bool) -> list[int]:
+    """Round trips and requests of three reads of the same list, each checked against
+    the truth: the fewest round trips of three (replies come in any order: a page
+    answered before the empty one makes a reader ask the next, past the end, into a
+    seat the checks then wait for), and the most requests."""
+    trips, requests = [], []
+    for _ in range(3):
+        settings = ApiSettings(base_url=api.url, concurrency=concurrency, windows=windows)
+        transport = Traced(UrllibTransport(settings, api.headers, concurrency + 1))
+        fetcher = PageFetcher(settings, api.options.token, body, transport=transport, as_of=AS_OF)
+        try:
+            ids = [r["_id"] for page in fetcher.pages() for r in page.records]
+        finally:
+            fetcher.close()
         assert ids == api.truth(body)
-        counts.append(transport.round_trips())
-        # Requests: a page each and the empty one, those asked past the end in the last
-        # round, the last page again and the check's two pages.
-        pages = math.ceil(len(ids) / 50)
-        assert len(transport.log) <= pages + 1 + concurrency + 3, transport.show()
-    return sorted(counts)
+        trips.append(transport.round_trips())
+        requests.append(len(transport.log))
+    return [min(trips), max(requests)]
+
+
+def no_more_than_page_numbers(api: Sandbox, concurrency: int, body: dict[str, Any]) -> None:
+    (trips, requests), (plain, asked) = (costs(api, concurrency, body, w) for w in (True, False))
+    assert trips <= plain and requests <= asked + 2, (trips, plain, requests, asked)
 
 
 @pytest.mark.parametrize("concurrency", [4, 8])
 @pytest.mark.parametrize("pages", [1, 3, 10])
-def test_a_short_list_costs_a_plain_loops_round_trips_and_one_for_its_checks(
+def test_a_short_list_costs_no_more_round_trips_than_page_numbers(
     sandbox: Start, pages: int, concurrency: int
 ) -> None:
+    # (measured 2026-12-07: 3, 4 and 8 round trips at 4 at once, 3, 4 and 5 at 8, both
+    # ways; windows asked 2 requests more. Before the end probe: 2, 2 and 5 at 4 at once,
+    # and a contact deleted during the read could be lost)
     api = sandbox(users=50 * pages - 10, page_size=50, latency_ms=150, anchor=ANCHOR)
-    counts = trips(api, concurrency, everyone())
-    loop = math.ceil((pages + 1) / concurrency)  # pages 1..k at once until an empty one
-    # Where the short last page is not the first of its round, a full page of that round
-    # may come first, as a reader would wish: it sends the next page at once, past the
-    # end, into a seat the checks then wait for (on a machine whose CPU is saturated, it
-    # always comes first: 10 pages at 4 counted 5 in every read). A loop pays no checks.
-    first = (pages - 1) // concurrency * concurrency + 1  # of the round with the last page
-    bound = loop + 1 + (pages != first)
-    # (before: page 1 alone, then the rest, then three checks one after another: 3, 5
-    # and 7 at 4 at once)
-    assert counts[0] <= bound and counts[-1] <= bound + 1, counts
+    no_more_than_page_numbers(api, concurrency, everyone())
 
 
-@pytest.mark.parametrize(("concurrency", "best", "worst"), [(8, 2, 3), (4, 3, 4)])
+@pytest.mark.parametrize("concurrency", [4, 8])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_two_round_trips(
-    sandbox: Start, shape: str, concurrency: int, best: int, worst: int
+def test_a_list_of_three_pages_or_fewer_of_every_shape_costs_no_more_than_page_numbers(
+    sandbox: Start, shape: str, concurrency: int
 ) -> None:
     # 150 contacts (the sparse shape's segment matches a few dozen of 2,000, the past
-    # shape's 99 of 400): pages 1-4 and more in one round, the checks in the next. At 8
-    # at once the pages past the end all go in the first round and the checks find
-    # seats: two round trips whatever order the replies come in. At 4, a full page
-    # answered before the empty one sends page 5 (6, 7) into the seats the checks then
-    # wait for: on a loaded machine every read of five took three ([3, 3, 3, 3, 3] in 4
-    # of 12 loaded runs), on an idle one the empty page often comes first and it is two.
+    # shape's 99 of 400).
     users = {"sparse": 2000, "past": 400}.get(shape, 150)
     api = sandbox(users=users, latency_ms=150, shape=shape, anchor=ANCHOR)
     body = full_body(
         **{"isContact": False, "applicableFilters": [], **segment_filter(shape, AS_OF)}
     )
     assert 0 < len(api.truth(body)) <= 150
-    counts = trips(api, concurrency, body)
-    assert counts[0] <= best and counts[-1] <= worst, counts
+    no_more_than_page_numbers(api, concurrency, body)
 
 
 def page_numbers(api: Sandbox, concurrency: int | str) -> Traced:

@@ -144,10 +144,11 @@ def test_every_shape_gives_the_file_page_numbers_give(
     assert files["true"] == files["false"]
     assert [orjson.loads(line)["_id"] for line in files["true"].splitlines()] == truth
     if cost == 0:
-        # Where depth is free the first window reads on by page number: at most a tenth
-        # more requests than page numbers (its pages asked past the end while the empty
-        # one was on its way, against page numbers' search for the end before the pass).
-        assert requests["true"] <= 1.1 * requests["false"]
+        # Where depth is free the first window reads on by page number, finding where the
+        # list ends first as page numbers do: at most a tenth more requests, or the two
+        # pages of the check for contacts without createdAt on a list of a few pages (the
+        # sparse shape's: 16 against 14).
+        assert requests["true"] <= max(1.1 * requests["false"], requests["false"] + 2)
 
 
 @pytest.mark.parametrize("shape", EVERY_SHAPE)
@@ -235,8 +236,8 @@ def test_pages_answered_bottom_up_while_contacts_are_put_in_lose_nothing(
     # on every page served (test_a_window_that_moves...) pushes a page down by more than
     # a page now and then on a loaded machine, which windows take for an API out of order.
     api = sandbox(users=3000, page_size=25, seed=8, shape=shape)
-    # (page numbers' first round finds where the list ends: their pass's page 1 is the 2nd)
-    bottom_up = BottomUp(api, nth=1 if windows else 2)
+    # (the first round finds where the list ends, both ways: the pass's page 1 is the 2nd)
+    bottom_up = BottomUp(api, nth=2)
     monkeypatch.setattr(api, "page", bottom_up)
     body = body_for(api)
     truth = set(api.truth(body))

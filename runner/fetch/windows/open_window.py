@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import PagingError
-from runner.fetch.end import moved_up
+from runner.fetch.end import EndWatch, moved_up
 from runner.fetch.paging import Later
 from runner.fetch.windows.plan import CREATED, Order, Window, ms
 
@@ -78,6 +78,8 @@ class OpenWindow:
     recheck: Recheck = field(default_factory=lambda: Recheck({}))  # (CHECK) pages read again
     checked: int = -1  # the generation whose last page was read again
     reference: tuple[int, list[Any]] | None = None  # (AGAIN) a page and its ids, read first
+    watch: EndWatch | None = None  # (the first window) where the list ended before its pass
+    whole: Window | None = None  # (the first window) its range then: the list the watch read
     order: Order = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +104,7 @@ class OpenWindow:
                 return None
         elif page > within(self):
             return None
-        if self.end is not None and page >= self.end:
+        if (self.end is not None and page >= self.end) or past_end(self.watch, page):
             return None
         self.asked = page
         if page > 1 and page - 1 not in self.came:
@@ -146,6 +148,7 @@ class OpenWindow:
             self.empty_end = self.phase is Phase.FIRST
             return held
         held = 0 if self.phase is not Phase.FIRST else size if callable(records) else len(records)
+        past_end(self.watch if self.phase is Phase.FIRST else None, number, came=True)
         self.pages[number], self.reach = (records, ids, held), wider(self.reach, number)
         return held
 
@@ -187,11 +190,7 @@ class OpenWindow:
         repeated = shared_head(self.previous, ids)
         self.order.check(self.out, records, repeated)
         if ids == self.previous:
-            raise PagingError(
-                f"{label(self, self.out)} returned exactly the records of page "
-                f"{self.out - 1}: the API seems to ignore the page number (check "
-                "api.path and api.base_url)"
-            )
+            raise same_page(self)
 
     def passed(self, records: list[Any], ids: list[Any], kept: list[Any]) -> None:
         """Page ``out`` passed on (``kept``: its records not read before); one read before
@@ -291,7 +290,51 @@ def check_pages(state: OpenWindow) -> dict[int, list[Any] | None]:
     pages: dict[int, list[Any] | None] = {} if state.out <= 2 else {state.out - 1: None}
     if state.empty_end and state.end in state.early and not state.generation:
         pages[state.end] = None
+    if (end := watched(state)) is not None:
+        pages[end] = None
     return pages
+
+
+def same_page(state: OpenWindow) -> PagingError:
+    """Page ``out`` holds exactly the records of the page above: not paging."""
+    return PagingError(
+        f"{label(state, state.out)} returned exactly the records of page "
+        f"{state.out - 1}: the API seems to ignore the page number (check "
+        "api.path and api.base_url)"
+    )
+
+
+def past_end(watch: EndWatch | None, number: int, came: bool = False) -> bool:
+    """Whether page ``number`` is past the page after where the list ended (the end
+    probe's, ``watch``, while it did not grow); ``came``: it came with records (past
+    the end: the list grew, and pages past it are asked again)."""
+    if watch is not None and came:
+        watch.read(number)
+    return watch is not None and watch.past(number)
+
+
+def watched(state: OpenWindow) -> int | None:
+    """The page where the list ended before the first window's pass (its end probe), to
+    read again once the window is passed on; None for another window, a second read (its
+    reference does this), or a list of one page (no boundary to skip a record at).
+
+    A contact deleted above the page being read moves the pages below it up, and the
+    record at the next boundary is never read: even in order, and the window's own last
+    page, read again, shows nothing when it was first read after the deletion. That page,
+    read before any page of the pass, moved up since, shows it: as page numbers' EndWatch.
+    """
+    last = state.watch.last if state.watch is not None and not state.generation else None
+    return last[0] if last is not None and (last[0] >= 2 or state.out > 2) else None
+
+
+def asked_of(state: OpenWindow, number: int) -> Window:
+    """The range page ``number`` of ``state`` is asked in: its own, but for the page the
+    end probe found, read again in the range the probe read (the first window stopped
+    where windows begin ends its own range there: that page would be empty in it)."""
+    whole = state.whole
+    if whole is not None and state.phase is Phase.CHECK and number == watched(state):
+        return whole
+    return state.window
 
 
 def cut_here(state: OpenWindow, number: int) -> bool:
@@ -326,6 +369,9 @@ def moved(state: OpenWindow) -> tuple[int, bool]:
     if (tail := came.get(state.out - 1)) is not None:
         up = moved_up(state.previous, tail)
         pushed = bool(state.early) and not state.generation and set(tail) != set(state.previous)
+    if (end := watched(state)) is not None and (now := came.get(end)) is not None:
+        assert state.watch is not None
+        up = max(up, state.watch.moved(now))
     return up, pushed or bool(state.end is not None and came.get(state.end))
 
 

@@ -2,7 +2,9 @@
 
 :class:`Windows` drives a :class:`~runner.fetch.windows.plan.WindowPlan`. The first
 window is the whole closed range read by page number, the list's own pages, as many at
-once as the run allows, until it is as deep as a window is sized: its reply times then
+once as the run allows (once it is known where the list ends: an end probe, as page
+numbers find it, read again once the window is passed on; see below), until it is as
+deep as a window is sized: its reply times then
 tell whether windows pay (:mod:`~runner.fetch.windows.depth_cost`). If they do not, it
 reads on to the end of the list: page numbers, with no request or round trip to switch.
 If they do, it ends at the page just passed on, and windows read the rest from the
@@ -29,8 +31,13 @@ above pages already read pushes their last records into the next page, where the
 repeat: so a window read in parallel in which a record repeats (one not on its upper
 edge, which the window above shares) is read once more, in order (``reread``); so is
 one whose last page, read again, is not as it came (pages answered bottom up repeat
-nothing: :func:`~runner.fetch.windows.open_window.moved`). A deletion is seen as page
-numbers see it: not below page 1.
+nothing: :func:`~runner.fetch.windows.open_window.moved`). A contact deleted above the
+page being read moves the pages below it up, and the record at the next boundary is
+never read, even in order: the page where the list ended before the first window's
+pass, read again once it is passed on, shows that it moved up, and the window is read
+once more (:func:`~runner.fetch.windows.open_window.watched`). A window's second read
+reads its old last page first, for the same reason. A window below the first, read once,
+has no such page: a deletion inside it while it is read can still hide a record.
 
 Every page is checked (:class:`~runner.fetch.windows.plan.Order`): records newest first and
 inside their window. When a page fails that check the strategy stops windowing, says
@@ -58,23 +65,22 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from runner.fetch.end import EndWatch
 from runner.fetch.paging import (
     Aside,
     Figures,
     Later,
     NewRecords,
     Page,
-    PageRequest,
     Threads,
     past_max_pages,
 )
 from runner.fetch.windows.depth_cost import Choice
 from runner.fetch.windows.handover import Handover, Plain
 from runner.fetch.windows.in_order import SMALL_REPLY, InOrder
-from runner.fetch.windows.open_window import OpenWindow, Phase, cut_here, label
+from runner.fetch.windows.open_window import OpenWindow, Phase, asked_of, cut_here
 from runner.fetch.windows.outside import Early
 from runner.fetch.windows.plan import (
     CREATED,
@@ -89,28 +95,7 @@ from runner.fetch.windows.plan import (
     ms,
     window_pages,
 )
-
-
-@dataclass(frozen=True)
-class WindowRequest(PageRequest):
-    """A page of a window (``window``), or the page 1 that opens one (``probe``); neither:
-    a page of the page numbers windows handed over to."""
-
-    window: OpenWindow | None = None
-    probe: Window | None = None
-    generation: int = 0  # the window's, when asked (a reply from before a re-read is stale)
-    early: int | None = None  # a page of the check past the windows, asked for this count
-    beside: int = 0  # page 1 again, timed beside deep pages: the Nth such (depth_cost)
-
-    @property
-    def label(self) -> str:
-        if self.beside:
-            return f"page 1 again (timing {self.beside})"
-        if self.window is not None:
-            return label(self.window, self.number)
-        if self.probe is None:
-            return f"page {self.number}"
-        return f"page {self.number} of {self.probe.label}"
+from runner.fetch.windows.request import WindowRequest, end_probe, end_probed, finding_end
 
 
 class _Opening:
@@ -127,6 +112,7 @@ class _Opening:
         max_pages: int,
         ahead: Callable[[], int],
         depth: Callable[[], int] = lambda: DEPTH,
+        end: EndWatch | None = None,
     ) -> None:
         self.body, self.records, self.max_pages = body, records, max_pages
         self.plan = WindowPlan(whole, depth())
@@ -140,11 +126,10 @@ class _Opening:
         self._turns = InOrder(records)
         self._wire = 0  # requests on their way
         self._pages = 0  # pages with records, every window's
-        # The first window is the whole range read by page number: its pages are known
-        # before any reply, so the first round asks pages 1, 2 ... as many as allowed
-        # (a list that ends inside it costs one round trip, as a plain loop's).
-        whole_range = self.plan.first()
-        first = OpenWindow(whole_range, depth(), first=True, deep=True, asked=0, came=set())
+        # The first window: the whole range by page number, its pages known before any
+        # reply (its round asks as many as allowed, once ``end`` is found: Windows.next).
+        first = OpenWindow(self.plan.first(), depth(), first=True, deep=True, asked=0, came=set())
+        first.watch, first.whole = end, first.window
         self._first: OpenWindow | None = first  # until it is passed on
         self._turns.open.append(first)
 
@@ -186,7 +171,7 @@ class _Opening:
             page = state.ask(ahead)
             if page is not None:
                 self._wire += 1
-                body = state.window.body(self.body, page)
+                body = asked_of(state, page).body(self.body, page)
                 return WindowRequest(page, body, window=state, generation=state.generation)
         if room and self._last_check():
             count = self._turns.count
@@ -277,9 +262,14 @@ class Windows(_Opening):
     """
 
     def next(self) -> WindowRequest | None:
-        """Page 1 again, timed, where the depth decision wants it beside the deep pages
-        on the wire (:meth:`Choice.beside`); else :meth:`_Opening.next`."""
+        """The end probe's pages, before the first window reads (``end``); page 1 again,
+        timed, where the depth decision wants it beside the deep pages on the wire
+        (:meth:`Choice.beside`); else :meth:`_Opening.next`."""
         first = self._first
+        if finding_end(first):  # the pass waits for the end probe
+            end = end_probe(first, self.body) if self._wire < self._ahead() else None
+            self._wire += end is not None
+            return end
         if first is not None and first.phase is not Phase.FIRST:
             self.choice.no_more_beside()  # read again from page 1: it asks no deep page now
         elif first is not None and not self.ordered and (sent := self.choice.beside(first.asked)):
@@ -324,6 +314,10 @@ class Windows(_Opening):
         """As :meth:`AsAnswered.file`; ``records`` may be a reply still to decode (where
         :meth:`later` said so). Records are handed over by :meth:`passed`; None means
         windowing stopped (:attr:`ordered`)."""
+        if request.end:  # the end probe's: only while the first window waits for it
+            self._wire -= 1
+            end_probed(self._first, request, records, self.records, self.max_pages)
+            return []
         try:
             self._take(request, records)
             return []
@@ -357,8 +351,11 @@ class Windows(_Opening):
                 yield from self.early.feed(self.then.outside, self._turns.count)
 
     def timed(self, request: WindowRequest, seconds: float) -> None:
-        """``request`` was answered in ``seconds`` (at the first try): what depth costs."""
-        self.choice.timed(request.number, seconds, request.beside)
+        """``request`` was answered in ``seconds`` (at the first try): what depth costs
+        (the first window's pages; not the end probe's, asked before it, while requests
+        at once still grow)."""
+        if not request.end:
+            self.choice.timed(request.number, seconds, request.beside)
 
     def _decide(self) -> None:
         """Once the first window (the list's own pages, by page number) has passed on
