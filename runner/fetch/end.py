@@ -29,7 +29,7 @@ time, finding the end of a list of 120 pages takes 14 round trips; 8 at once, 3.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 WIDTH = 8  # pages at most that the probe asks at once (a round gallops that many doublings)
@@ -89,22 +89,16 @@ class EndProbe:
             self._low, self._low_ids = number, read[number]
         self._next_round()
 
-    def _within(self, pages: Iterable[int]) -> list[int]:
-        """``pages`` past the deepest read, capped at ``max_pages + 1`` (not dropped: a
-        list as long as ``max_pages`` has an end the probe must find, or the pass has
-        nothing to read again; records there refuse the run)."""
-        capped = {min(n, self.max_pages + 1) for n in pages}
-        return sorted(n for n in capped if n > self._low)
-
     def _next_round(self) -> None:
         if not self._high and self.near:  # as far again as the deepest page with records
             span = max(self._low, self.width)
             far = {self._low + span * k // self.width for k in range(1, self.width + 1)}
-            self.round = self._within(far)
+            self.round = sorted(n for n in far if n <= self.max_pages + 1)
         elif not self._high:  # galloping: start, start + 1, start + 3, start + 7 ...
             steps = range(self._step, self._step + self.width)
             self._step += self.width
-            self.round = self._within(self.start - 1 + 2**i for i in steps)
+            pages = [self.start - 1 + 2**i for i in steps]
+            self.round = [n for n in pages if n <= self.max_pages + 1]
         elif 1 < self._high - self._low <= self.width + 1:  # every page left, at once
             self.round = list(range(self._low + 1, self._high))
         elif self._high - self._low > 1:
