@@ -25,8 +25,10 @@ True
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +39,7 @@ from runner.fetch.concurrency import Learned
 from runner.locations import public_url
 
 FILE = "concurrency.json"
+LOCK = "concurrency.lock"
 KEEP = 50  # APIs remembered, the most recent
 
 
@@ -54,8 +57,9 @@ def recall(folder: Path, url: str) -> Learned | None:
 
 def keep(folder: Path, url: str, learned: Learned | None) -> None:
     """Keep ``learned`` for the next run against ``url`` (None: forget what was kept);
-    the file is written whole or not at all."""
-    with contextlib.suppress(OSError, ValueError, TypeError):
+    the file is written whole or not at all, one run at a time (runs against other APIs
+    that end together each keep theirs: read, changed and written under a lock)."""
+    with contextlib.suppress(OSError, ValueError, TypeError), _locked(folder):
         try:
             known = _read(folder)
         except (OSError, ValueError):
@@ -65,7 +69,6 @@ def keep(folder: Path, url: str, learned: Learned | None) -> None:
         if learned is not None:
             known[_key(url)] = {"limit": learned.limit, "ceiling": learned.ceiling}
         kept = dict(list(known.items())[-KEEP:])
-        folder.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".segments-", dir=folder)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -74,6 +77,19 @@ def keep(folder: Path, url: str, learned: Learned | None) -> None:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """The file's lock (``concurrency.lock`` beside it), held while it is read and
+    written again."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (the lock goes with it)
 
 
 def _key(url: str) -> str:
