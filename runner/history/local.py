@@ -38,7 +38,7 @@ from runner.history.layout import (
     split_snapshot_ref,
 )
 from runner.history.record import SEGMENT_NAME, RunRecord, RunStatus
-from runner.sinks.local.files import atomic_file, fsync_dir, reason
+from runner.sinks.local.files import atomic_file, clean_stale_temporaries, fsync_dir, reason
 
 RUNS_FILE = "runs.jsonl"
 LOCK_WAIT = 60.0  # seconds a writer waits for another run's append (a few ms each)
@@ -130,6 +130,7 @@ class LocalHistory:
         ref = snapshot_ref(segment, run_id)
         target = self._snapshot_path(ref)
         try:
+            clean_stale_temporaries(target.parent)  # a run's killed while it stored its own
             # As an output is written: a flock-ed temporary (0600) a killed run's clean-up
             # can tell from a live one, renamed whole.
             with source.open("rb") as src, atomic_file(target) as dst:

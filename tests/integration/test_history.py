@@ -3,6 +3,8 @@ processes, writers killed with SIGKILL mid-append, and S3 on moto and rclone."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -24,8 +26,9 @@ from runner.history import (
     watermark,
 )
 from runner.history.local import RUNS_FILE, LocalHistory
+from runner.history.record import utc_now
 from runner.history.s3 import Conditional, S3History
-from tests.conftest import ROOT, cli_env
+from tests.conftest import ROOT, cli_env, wait_for
 
 # A writer process: appends COUNT entries to the store at ROOT, printing each index.
 WRITER = """
@@ -336,3 +339,64 @@ def test_s3_missing_bucket_is_one_line(s3: Any) -> None:
         match=r"^cannot write the run history: s3://no-such-bucket/x/.segments/history/.probe/[0-9a-f]+: bucket 'no-such-bucket' does not exist$",
     ):
         store.append(entry())
+
+
+SNAPSHOTTER = """
+import sys
+from pathlib import Path
+from runner.history import new_run_id
+from runner.history.local import LocalHistory
+from runner.history.record import utc_now
+LocalHistory(Path(sys.argv[1])).put_snapshot("vip", new_run_id(utc_now()), Path(sys.argv[2]))
+"""
+
+
+def test_a_run_killed_while_storing_its_snapshot_leaves_nothing_the_next_one_keeps(
+    tmp_path: Path,
+) -> None:
+    # A review (2026-12-07): a run killed inside put_snapshot left its temporary in
+    # snapshots/ for ever. The next snapshot stored there removes it (nobody holds its
+    # flock); a live writer's stays.
+    folder = tmp_path / "vip" / "snapshots"
+
+    def writing(name: str) -> tuple[subprocess.Popen[bytes], Any]:
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        child = subprocess.Popen(
+            [sys.executable, "-c", SNAPSHOTTER, str(tmp_path), str(fifo)], env=cli_env()
+        )
+        fds: list[int] = []
+
+        def reading() -> bool:  # (the child opens the pipe: not before, or open blocks)
+            assert child.poll() is None, "the snapshot writer ended early"
+            with contextlib.suppress(OSError):
+                fds.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return bool(fds)
+
+        wait_for(reading)
+        os.set_blocking(fds[0], True)
+        feed = os.fdopen(fds[0], "wb")
+        feed.write(b"\x1f\x8b" * 10)
+        feed.flush()
+        return child, feed
+
+    def temporaries() -> set[str]:
+        return {p.name for p in folder.glob(".segments-tmp-*")} if folder.exists() else set()
+
+    killed, feed = writing("one")
+    wait_for(lambda: len(temporaries()) == 1)
+    left = temporaries()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    feed.close()
+    assert temporaries() == left  # what the killed run leaves
+    live, still = writing("two")  # it stores its own: the leftover goes, its own appears
+    wait_for(lambda: len(temporaries()) == 1 and temporaries() != left)
+    mine = temporaries()
+    source = tmp_path / "ids.gz"
+    source.write_bytes(b"\x1f\x8b")
+    ref = LocalHistory(tmp_path).put_snapshot("vip", new_run_id(utc_now()), source)
+    assert temporaries() == mine  # a live writer's stays
+    still.close()
+    assert live.wait(timeout=30) == 0 and temporaries() == set()
+    assert len(LocalHistory(tmp_path).snapshots("vip")) == 2 and ref.startswith("vip/")
