@@ -29,10 +29,21 @@ time, finding the end of a list of 120 pages takes 14 round trips; 8 at once, 3.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from runner.errors import PagingError
+
 WIDTH = 8  # pages at most that the probe asks at once (a round gallops that many doublings)
+
+
+def past_max_pages(pages: int, max_pages: int) -> None:
+    """Refuse page ``pages`` of records past ``max_pages``: the list is not complete."""
+    if pages > max_pages:
+        raise PagingError(
+            f"stopped at max_pages {max_pages} before the API's last page; "
+            "nothing published (raise --max-pages or api.max_pages)"
+        )
 
 
 class EndProbe:
@@ -40,7 +51,10 @@ class EndProbe:
     round (empty: done); ``page``: the first of them not read yet (None: done). ``end``:
     the last page with records and its ids, None when the list is empty, or where the
     probe gave up (past ``max_pages``, or a page equal to the one before: an API that
-    ignores the page number, which the pages read next will say). ``near``: the end is
+    ignores the page number, which the pages read next will say). ``longer``: page
+    ``max_pages + 1`` holds records none of the probe's pages held: the list is longer
+    than ``max_pages`` (records there that were read before are an API that does not
+    page: the probe gives up, and the pass names it). ``near``: the end is
     likely within a few times ``start`` (where a range read before ends): a round
     gallops to twice the deepest page with records, not ``width`` doublings.
 
@@ -66,6 +80,9 @@ class EndProbe:
         self._read: dict[int, list[Any]] = {}
         self._low, self._high, self._step = start - 1, 0, 0
         self._low_ids: list[Any] = []
+        self._seen: set[Any] = set()  # ids on the probe's pages (a few pages' worth)
+        self.longer = False
+        self.empty = False  # page ``start`` was empty: no page of the list has records
         self._next_round()
 
     @property
@@ -78,6 +95,9 @@ class EndProbe:
         if len(self._read) < len(self.round):
             return
         read, self._read = self._read, {}
+        if self._past_max_pages(read):
+            self.round = []
+            return
         empty = [n for n, got in read.items() if not got]
         self._high = min([*empty, *([self._high] if self._high else [])], default=0)
         for number in sorted(n for n, got in read.items() if got):
@@ -89,16 +109,31 @@ class EndProbe:
             self._low, self._low_ids = number, read[number]
         self._next_round()
 
+    def _past_max_pages(self, read: dict[int, list[Any]]) -> bool:
+        """Whether the round read records past ``max_pages`` (the probe is done: ``longer``
+        when they are new, or gave up when they were read before: not paging)."""
+        within = (i for n, got in read.items() if n <= self.max_pages for i in got)
+        self._seen.update(i for i in within if i is not None)
+        over = [i for n, got in read.items() if n > self.max_pages for i in got]
+        self.longer = bool(over) and not self._seen.intersection(over)
+        return bool(over)
+
+    def _within(self, pages: Iterable[int]) -> list[int]:
+        """``pages`` past the deepest read, capped at ``max_pages + 1`` (not dropped: a
+        list as long as ``max_pages`` has an end to find, or the pass has no page to read
+        again after it)."""
+        capped = {min(n, self.max_pages + 1) for n in pages}
+        return sorted(n for n in capped if n > self._low)
+
     def _next_round(self) -> None:
         if not self._high and self.near:  # as far again as the deepest page with records
             span = max(self._low, self.width)
             far = {self._low + span * k // self.width for k in range(1, self.width + 1)}
-            self.round = sorted(n for n in far if n <= self.max_pages + 1)
+            self.round = self._within(far)
         elif not self._high:  # galloping: start, start + 1, start + 3, start + 7 ...
             steps = range(self._step, self._step + self.width)
             self._step += self.width
-            pages = [self.start - 1 + 2**i for i in steps]
-            self.round = [n for n in pages if n <= self.max_pages + 1]
+            self.round = self._within(self.start - 1 + 2**i for i in steps)
         elif 1 < self._high - self._low <= self.width + 1:  # every page left, at once
             self.round = list(range(self._low + 1, self._high))
         elif self._high - self._low > 1:
@@ -108,6 +143,7 @@ class EndProbe:
         else:
             self.round = []
             self.end = (self._low, self._low_ids) if self._low >= self.start else None
+            self.empty = self.end is None
         self.rounds += bool(self.round)
 
 
@@ -137,6 +173,7 @@ class EndWatch:
         self._wanted = width  # pages at once, asked as each round is planned
         self.probe = EndProbe(start, max_pages, self.width())
         self.last: tuple[int, list[Any]] | None = None  # the last page: number, ids
+        self.found: tuple[int, list[Any]] | None = None  # the same, as the probe read it
         self._asked: list[int] = []  # of the probe's round
         self._grew = False  # a page past the end had records
 
@@ -153,25 +190,33 @@ class EndWatch:
         return waiting[0]
 
     def probed(self, number: int, ids: list[Any]) -> bool:
-        """Take the ids of the probe's page ``number``; True when the end is found."""
+        """Take the ids of the probe's page ``number``; True when the end is found. New
+        records past ``max_pages`` refuse the list now, before the pass."""
         before = self.probe.rounds
         self.probe.width = max(1, self.width())
         self.probe.read(number, ids)
+        if self.probe.longer:
+            past_max_pages(self.max_pages + 1, self.max_pages)
         if self.probe.rounds != before or not self.probe.round:
             self._asked = []  # a new round (or none): its pages are to ask
         if not self.probe.round:
-            self.last = self.probe.end
+            self.last = self.found = self.probe.end
         return not self.probe.round
 
     def past(self, number: int) -> bool:
         """Whether page ``number`` is past the page after the end (while none past the
         end had records: the list grew). A pass asks no such page ahead: requests for
         nothing, that take slots from the pages that count."""
-        return self.last is not None and not self._grew and number > self.last[0] + 1
+        if self._grew:
+            return False
+        if self.last is None:  # an empty list: its first page is the one to read
+            return self.probe.empty and number > self.start
+        return number > self.last[0] + 1
 
     def read(self, number: int) -> None:
         """The pass read page ``number``, with records."""
-        self._grew = self._grew or (self.last is not None and number > self.last[0])
+        end = self.last[0] if self.last is not None else self.start - 1
+        self._grew = self._grew or (bool(self.last or self.probe.empty) and number > end)
 
     def moved(self, ids: list[Any]) -> int:
         """The last page read again (its ``ids``): how far it moved up since it was last
@@ -184,6 +229,7 @@ class EndWatch:
     def restart(self) -> None:
         """Find the end again (before a second pass)."""
         self.probe, self.last = EndProbe(self.start, self.max_pages, self.width()), None
+        self.found = None
         self._asked, self._grew = [], False
 
 

@@ -42,7 +42,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 import orjson
 
 from runner.errors import PagingError
-from runner.fetch.end import EndWatch
+from runner.fetch.end import EndWatch, past_max_pages
 from runner.fetch.records import Deduplicator, first_non_object, json_type
 from runner.fetch.redact import Redactor
 from runner.fetch.refusals import (
@@ -53,15 +53,6 @@ from runner.fetch.refusals import (
     read_before_after_new,
     reordered,
 )
-
-
-def past_max_pages(pages: int, max_pages: int) -> None:
-    """Refuse page ``pages`` of records past ``max_pages``: the list is not complete."""
-    if pages > max_pages:
-        raise PagingError(
-            f"stopped at max_pages {max_pages} before the API's last page; "
-            "nothing published (raise --max-pages or api.max_pages)"
-        )
 
 
 @dataclass(frozen=True)
@@ -365,7 +356,6 @@ class PageNumbers:
         return self._phase is _Phase.PROBE
 
     def _probed(self, number: int, records: list[Any]) -> None:
-        past_max_pages(number if records else 0, self.max_pages)  # before the pass, not after
         if self._end.probed(number, self.records.ids(number, records) if records else []):
             self._phase = _Phase.AGAIN if self.reread else _Phase.FIRST
             self._ahead = 1 if self.reread else self.concurrency

@@ -118,3 +118,22 @@ def test_contacts_without_created_at_on_the_page_of_a_range_shorter_than_a_page(
     assert (
         ids["true"] == ids["false"] == api.truth(full_body(isContact=False, applicableFilters=[]))
     )
+
+
+@pytest.mark.parametrize("concurrency", ["1", "2", "4"])
+def test_a_list_of_only_contacts_without_created_at_is_exported_whole(
+    sandbox: Start, tmp_path: Path, concurrency: str
+) -> None:
+    # The windows' range is empty: the end probe finds it so, and the check for contacts
+    # outside every window finds them all. A review (2026-12-07) found that check never
+    # asked one at a time once the empty list's page 1 went out alone first: 0 of 120
+    # exported, exit 0.
+    api = sandbox(users=120, page_size=50, seed=2, missing_created=1.0)
+    project = make_project(tmp_path, {"everyone": EVERYONE}, RUNNER % "true")
+    done = run_cli(
+        "export", "--as-of", ANCHOR, "--concurrency", concurrency, cwd=project, env=api_env(api)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = (project / "out" / "everyone.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line)["_id"] for line in lines] == undated(api)
+    assert len(lines) == 120 and "120 contacts outside every window (no createdAt)" in done.stdout

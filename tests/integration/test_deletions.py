@@ -196,12 +196,19 @@ def _delete_one_at(
     api.page = page  # type: ignore[method-assign]
 
 
-def _single_deletions(sandbox: Start, windows: bool, concurrency: int) -> list[str]:
+def _single_deletions(
+    sandbox: Start,
+    windows: bool,
+    concurrency: int,
+    moments: range = range(3, 40, 3),
+    **options: Any,
+) -> list[str]:
     """For one deletion at each of many moments of a read: the runs that passed on a
     list without a contact that was never deleted (refusing is allowed)."""
     silent = []
-    for request in range(3, 40, 3):
-        api = sandbox(users=1200, page_size=50, seed=request, churn=0, churn_at="delete")
+    for request in moments:
+        shape = {"users": 1200, "page_size": 50, **options}
+        api = sandbox(seed=request, churn=0, churn_at="delete", **shape)
         body = full_body(**EVERYONE)
         before = api.truth(body)
         _delete_one_at(api, request)
@@ -215,6 +222,7 @@ def _single_deletions(sandbox: Start, windows: bool, concurrency: int) -> list[s
             fetcher.close()
             api.stop()
         assert len(api.deleted) >= 1 or request > 24, request  # 24 pages: later, none
+        assert fetcher.windows >= 2 or "skip_cost_us" not in options, fetcher.windows
         missing = set(before) - set(api.deleted) - set(ids)
         if missing:
             silent.append(f"deleted at request {request}: {len(missing)} never read")
@@ -238,6 +246,20 @@ def test_one_contact_deleted_while_the_first_window_reads_on_hides_no_survivor(
     # window's, reading on by page number without knowing where the list ended (7 of
     # these 13 moments lost one). It finds the end first now, as page numbers do.
     assert _single_deletions(sandbox, windows=True, concurrency=concurrency) == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_one_contact_deleted_while_windows_below_the_first_read_hides_no_survivor(
+    sandbox: Start, concurrency: int
+) -> None:
+    # Deep pages dear: the first window stops at its depth and two or three windows read
+    # the rest, each read once with no page of its own read before its others. A
+    # deletion while they were read lost a contact at 5 of 16 moments at 4 at once, 6 of
+    # 7 one at a time (2026-12-07); the page the end probe found, read again once they
+    # are read, shows it now, and page numbers read the list once more.
+    moments = range(73, 102, 14)
+    silent = _single_deletions(sandbox, True, concurrency, moments, users=4000, skip_cost_us=DEEP)
+    assert silent == []
 
 
 def _in_the_check(body: dict[str, Any]) -> bool:
@@ -276,3 +298,33 @@ def test_one_contact_deleted_while_the_check_reads_is_refused_not_lost(
         outcomes.append(f"{len(missing)} never read" if missing else "whole")
     assert not [o for o in outcomes if o.endswith("never read")], outcomes
     assert any("check for contacts outside every" in o for o in outcomes), outcomes
+
+
+@pytest.mark.parametrize("over", [0, 1])
+@pytest.mark.parametrize("windows", [True, False])
+def test_a_list_as_long_as_max_pages_still_finds_its_end_and_its_deletions(
+    sandbox: Start, windows: bool, over: int
+) -> None:
+    # A review (2026-12-07): the end probe dropped the pages past max_pages + 1 instead
+    # of asking that page, so a list of 20 pages at max_pages 20 or 21 had no end (pages
+    # 1, 2, 4, 8, 16 with records, 32 dropped): no page to read again, and a contact
+    # deleted during the pass hid another, both ways.
+    api = sandbox(users=1000, page_size=50, seed=1, churn=1, churn_at="delete")
+    body = full_body(**EVERYONE)
+    before = api.truth(body)
+    pages = -(-len(before) // 50)
+    config = ApiSettings(
+        base_url=api.url, retry=FAST, windows=windows, concurrency=1, max_pages=pages + over
+    )
+    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+    ids: list[Any] = []
+    try:
+        for page in fetcher.pages():
+            ids += [record["_id"] for record in page.records]
+            if page.number >= 5:  # deletions stop: the second read sees a still list
+                api.options = dataclasses.replace(api.options, churn=0)
+    finally:
+        fetcher.close()
+    survivors = set(before) - set(api.deleted)
+    assert api.deleted and survivors <= set(ids), len(survivors - set(ids))
+    assert len(ids) == len(set(ids)) and fetcher.reread

@@ -129,3 +129,15 @@ def test_the_checks_after_a_parallel_pass_go_out_together(sandbox: Start) -> Non
     assert sorted(pages_of(transport)[-2:]) == [1, 4], transport.show()  # (either first)
     assert other.began < one.ended, transport.show()  # on the wire together
     assert transport.round_trips() <= 5, transport.show()
+
+
+@pytest.mark.parametrize("concurrency", [4, 8])
+def test_an_empty_list_takes_two_round_trips_both_ways(sandbox: Start, concurrency: int) -> None:
+    # Where the list ends (page 1 empty, with the probe's others), then page 1 again:
+    # nothing past it is asked. Before, the windows' pass asked its first round after the
+    # probe had found the list empty (3 round trips against page numbers' 2; a review).
+    api = sandbox(users=0, page_size=50, latency_ms=150, anchor=ANCHOR)
+    (trips, requests), (plain, asked) = (
+        costs(api, concurrency, everyone(), w) for w in (True, False)
+    )
+    assert trips == plain == 2 and requests <= asked + 2, (trips, plain, requests, asked)

@@ -53,7 +53,31 @@ def test_a_page_that_repeats_the_one_before_it_gives_up_as_one_at_a_time_does() 
 
 def test_the_probe_stops_past_max_pages() -> None:
     probe = find(10_000, 8, max_pages=50)
-    assert probe.end is None and max(probe.asked) <= 51
+    assert probe.end is None and max(probe.asked) <= 51 and probe.longer
+
+
+@pytest.mark.parametrize("width", [1, 3, 8])
+@pytest.mark.parametrize("max_pages", [17, 20, 21, 63, 64, 100])
+def test_a_list_as_long_as_max_pages_has_its_end_found(max_pages: int, width: int) -> None:
+    # The probe asks page max_pages + 1 instead of dropping the doubling past it: a list
+    # of max_pages pages whose length lies between two doublings has an end to read again.
+    for pages in (max_pages - 1, max_pages):
+        probe = find(pages, width, max_pages=max_pages)
+        assert probe.end == (pages, [f"{pages}"]) and not probe.longer
+        assert max(probe.asked) <= max_pages + 1
+    longer = find(max_pages + 1, width, max_pages=max_pages)
+    assert longer.end is None and longer.longer and max(longer.asked) == max_pages + 1
+
+
+@pytest.mark.parametrize("width", [1, 8])
+def test_records_past_max_pages_read_before_are_not_a_longer_list(width: int) -> None:
+    # An API that does not page (every page page 1's records, rotated): page max_pages + 1
+    # holds records read before. The probe gives up; the pass names an API not paging.
+    probe = EndProbe(1, 100, width)
+    while probe.round:
+        for number in list(probe.round):
+            probe.read(number, [f"{(number + k) % 5}" for k in range(5)])
+    assert probe.end is None and not probe.longer and 101 in probe.asked
 
 
 def test_the_watch_hands_out_a_round_then_waits_for_all_of_it() -> None:

@@ -16,8 +16,8 @@ from runner.errors import PagingError
 from runner.fetch.paging import NewRecords
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
+from runner.fetch.windows.handover import Handover
 from runner.fetch.windows.outside import Outside
-from runner.fetch.windows.strategy import Windows
 
 AS_OF = "2026-11-25T00:00:00.000Z"
 SIZE = 10
@@ -266,7 +266,7 @@ def test_dated_contacts_no_window_read_are_not_called_undated(
     assert ids == outside(listing) and check.dated == 7 and check.found == undated_n + 7
     assert check.jumped is (True if jumps else None)
     then = SimpleNamespace(switched="", outside=check)
-    said = Windows.read_as.fget(SimpleNamespace(then=then))  # type: ignore[attr-defined]
+    said = Handover.read_as.fget(then)  # type: ignore[attr-defined]
     assert said == phrase + "outside every window's range)"
 
 

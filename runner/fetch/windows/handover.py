@@ -66,6 +66,20 @@ class Handover:
     def reread(self) -> bool:
         return bool(self.paging and self.paging.reread)
 
+    @property
+    def read_as(self) -> str:
+        """How the list was read past its windows, for the summary ("" when only by
+        windows): page numbers after the first window, and contacts no window could
+        see."""
+        parts = [f"then page numbers: {self.switched}"] if self.switched else []
+        if self.outside and self.outside.found:
+            found, dated = self.outside.found, self.outside.dated
+            why = [f"{found - dated:,} without createdAt"] if found > dated else []
+            why += [f"{dated:,} dated, outside every window's range"] if dated else []
+            what = "no createdAt" if not dated else ", ".join(why)
+            parts.append(f"{found:,} contact{'s' * (found != 1)} outside every window ({what})")
+        return "; ".join(parts)
+
     def restart(self) -> None:
         self.paging, self._check = self.plain(self.body, 1), False
         self._passed = self._new

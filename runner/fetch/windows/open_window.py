@@ -148,7 +148,7 @@ class OpenWindow:
             self.empty_end = self.phase is Phase.FIRST
             return held
         held = 0 if self.phase is not Phase.FIRST else size if callable(records) else len(records)
-        past_end(self.watch if self.phase is Phase.FIRST else None, number, came=True)
+        came_with_records(self.watch if self.phase is Phase.FIRST else None, number)
         self.pages[number], self.reach = (records, ids, held), wider(self.reach, number)
         return held
 
@@ -304,13 +304,17 @@ def same_page(state: OpenWindow) -> PagingError:
     )
 
 
-def past_end(watch: EndWatch | None, number: int, came: bool = False) -> bool:
+def past_end(watch: EndWatch | None, number: int) -> bool:
     """Whether page ``number`` is past the page after where the list ended (the end
-    probe's, ``watch``, while it did not grow); ``came``: it came with records (past
-    the end: the list grew, and pages past it are asked again)."""
-    if watch is not None and came:
-        watch.read(number)
+    probe's, ``watch``, while the list did not grow)."""
     return watch is not None and watch.past(number)
+
+
+def came_with_records(watch: EndWatch | None, number: int) -> None:
+    """Page ``number`` of the first window's pass came with records (past the end: the
+    list grew, and pages past it are asked again)."""
+    if watch is not None:
+        watch.read(number)
 
 
 def watched(state: OpenWindow) -> int | None:

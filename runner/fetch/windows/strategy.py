@@ -36,8 +36,9 @@ page being read moves the pages below it up, and the record at the next boundary
 never read, even in order: the page where the list ended before the first window's
 pass, read again once it is passed on, shows that it moved up, and the window is read
 once more (:func:`~runner.fetch.windows.open_window.watched`). A window's second read
-reads its old last page first, for the same reason. A window below the first, read once,
-has no such page: a deletion inside it while it is read can still hide a record.
+reads its old last page first, for the same reason. Windows below the first have no
+such page: that one is read again once they are read, and moved up, page numbers read
+the list once more (:class:`~runner.fetch.windows.request.EndAgain`).
 
 Every page is checked (:class:`~runner.fetch.windows.plan.Order`): records newest first and
 inside their window. When a page fails that check the strategy stops windowing, says
@@ -64,19 +65,11 @@ handed over), and a page equal to the one above it fails, as with page numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
-from runner.fetch.end import EndWatch
-from runner.fetch.paging import (
-    Aside,
-    Figures,
-    Later,
-    NewRecords,
-    Page,
-    Threads,
-    past_max_pages,
-)
+from runner.fetch.end import EndWatch, past_max_pages
+from runner.fetch.paging import Aside, Figures, Later, NewRecords, Page, Threads
 from runner.fetch.windows.depth_cost import Choice
 from runner.fetch.windows.handover import Handover, Plain
 from runner.fetch.windows.in_order import SMALL_REPLY, InOrder
@@ -95,7 +88,7 @@ from runner.fetch.windows.plan import (
     ms,
     window_pages,
 )
-from runner.fetch.windows.request import WindowRequest, end_probe, end_probed, finding_end
+from runner.fetch.windows.request import EndAgain, WindowRequest, end_probe, end_probed, finding_end
 
 
 class _Opening:
@@ -130,6 +123,7 @@ class _Opening:
         # reply (its round asks as many as allowed, once ``end`` is found: Windows.next).
         first = OpenWindow(self.plan.first(), depth(), first=True, deep=True, asked=0, came=set())
         first.watch, first.whole = end, first.window
+        self.look = EndAgain(end, first.window)  # that page again, once windows below read
         self._first: OpenWindow | None = first  # until it is passed on
         self._turns.open.append(first)
 
@@ -144,7 +138,7 @@ class _Opening:
 
     @property
     def reread(self) -> bool:
-        return self.then.reread or self._turns.moved
+        return self.then.reread or self._turns.moved or bool(self.look.moved)
 
     @property
     def windows(self) -> int:
@@ -173,20 +167,15 @@ class _Opening:
                 self._wire += 1
                 body = asked_of(state, page).body(self.body, page)
                 return WindowRequest(page, body, window=state, generation=state.generation)
-        if room and self._last_check():
+        if room and all_read(self._first, self.plan, self._turns.open):
+            if (look := self.look.ask(self.body)) is not None:
+                self._wire += 1
+                return look
             count = self._turns.count
-            if (early := self.early.next(count, self._turns.size)) is not None:
+            if self.then.checks and (early := self.early.next(count, self._turns.size)):
                 self._wire += 1
                 return WindowRequest(early.number, early.body, early=count)
         return None
-
-    def _last_check(self) -> bool:
-        """Whether every record of the range is passed on (the last window's last page
-        may be on its way again) and the check for contacts outside every window is to
-        come: its first pages go out now (:class:`Early`)."""
-        if not self.plan.done or not self.then.checks or len(self._turns.open) > 1:
-            return False
-        return all(state.phase is Phase.CHECK for state in self._turns.open)
 
     def later(self, request: WindowRequest, size: int) -> bool:
         """Whether a reply of ``size`` bytes to ``request`` can wait for its turn
@@ -287,21 +276,7 @@ class Windows(_Opening):
         outside = self.then.outside
         after, again = (outside.after, outside.rechecked) if outside else (0, 0)
         again += self._turns.edged
-        return Figures(self.windows, self.note, self.read_as, self.reread, after, again)
-
-    @property
-    def read_as(self) -> str:
-        """How the list was read past its windows, for the summary ("" when only by
-        windows): page numbers after the first window, and contacts no window could
-        see."""
-        parts = [f"then page numbers: {self.then.switched}"] if self.then.switched else []
-        if self.then.outside and self.then.outside.found:
-            found, dated = self.then.outside.found, self.then.outside.dated
-            why = [f"{found - dated:,} without createdAt"] if found > dated else []
-            why += [f"{dated:,} dated, outside every window's range"] if dated else []
-            what = "no createdAt" if not dated else ", ".join(why)
-            parts.append(f"{found:,} contact{'s' * (found != 1)} outside every window ({what})")
-        return "; ".join(parts)
+        return Figures(self.windows, self.note, self.then.read_as, self.reread, after, again)
 
     def read(self, request: WindowRequest, records: list[Any]) -> list[Any] | Aside | None:
         """As :meth:`Ordered.read` once page numbers took over (:attr:`ordered`); while
@@ -316,7 +291,14 @@ class Windows(_Opening):
         windowing stopped (:attr:`ordered`)."""
         if request.end:  # the end probe's: only while the first window waits for it
             self._wire -= 1
-            end_probed(self._first, request, records, self.records, self.max_pages)
+            end_probed(self._first, request, records, self.records)
+            return []
+        if request.last:  # (records in it: decoded, as every page outside a window)
+            self._wire -= 1
+            decoded = records if isinstance(records, list) else []
+            if self.look.file(self.records.ids(request.number, decoded) if decoded else []):
+                self._stop(f"its last page moved up by {self.look.moved} while windows read it")
+                return None
             return []
         try:
             self._take(request, records)
@@ -342,6 +324,7 @@ class Windows(_Opening):
             out = self._turns.out
             # The check's first pages go out before it starts, and are waited for.
             early = self.then.checks and not self.early.answered(self._turns.count)
+            early = early or self.look.waiting
             done = self.ordered or (self.plan.done and not self._turns.open and not early)
             for page in out.pages(size, done):
                 past_max_pages(page[0], self.max_pages)
@@ -354,7 +337,7 @@ class Windows(_Opening):
         """``request`` was answered in ``seconds`` (at the first try): what depth costs
         (the first window's pages; not the end probe's, asked before it, while requests
         at once still grow)."""
-        if not request.end:
+        if not (request.end or request.last):
             self.choice.timed(request.number, seconds, request.beside)
 
     def _decide(self) -> None:
@@ -387,9 +370,23 @@ class Windows(_Opening):
             below, held = stopped
             self._turns.held += held
             self.plan.resume(below)
-            self._first = None
+            self._first, self.look.due = None, True
 
-    def _stop(self, exc: OutOfOrder) -> None:
+    def _stop(self, exc: OutOfOrder | str) -> None:
         note = f"{exc}; paging by page number instead, without windows"
         self.note = self.records.scrub(note, 500)  # a record's text is the server's
         self.then.restart()
+
+
+def all_read(first: OpenWindow | None, plan: WindowPlan, open_: Collection[OpenWindow]) -> bool:
+    """Whether every record of the range is passed on (the last window's last page may
+    be on its way again) and the check for contacts outside every window is to come: its
+    first pages go out now (:class:`Early`; the end probe's page again: ``EndAgain``);
+    beside the first window's page 1 when the end probe found the list empty (then it is
+    all the pass asks)."""
+    watch, asked = (first.watch, first.asked) if first is not None else (None, 0)
+    if watch is not None and watch.probe.empty and watch.past(asked + 1) and len(open_) == 1:
+        return True  # (else as any list: one at a time, page 1 came and closed it)
+    if not plan.done or len(open_) > 1:
+        return False
+    return all(state.phase is Phase.CHECK for state in open_)
