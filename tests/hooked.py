@@ -9,7 +9,8 @@ The hooks are chosen by the environment of this launcher only:
   documented limits, so a few hundred rows pass a limit of 50 MB;
 - ``SEGMENTS_TEST_STOP_AT``: the run stops itself (SIGSTOP) once, ``read-earlier``: having
   read its output's previous result, ``checked-superseded``: having checked the first file
-  it would remove (its sha256), so a test can let another run go meanwhile;
+  it would remove (its sha256; an S3 object: before its check and removal), so a test can
+  let another run go meanwhile;
 - ``SEGMENTS_TEST_SNAPSHOT_DAYS_AGO``: the run's id snapshot is named that many days in
   the past (as if it stored it and then waited that long for its publish lock).
 """
@@ -28,6 +29,7 @@ from runner.history.record import utc_text
 from runner.run import deltas, supersede
 from runner.sinks import local
 from runner.sinks.local import target
+from runner.sinks.s3 import target as s3_target
 from runner.spec import split
 
 STOP_HOOK = "SEGMENTS_TEST_STOP_BEFORE_MANIFEST"
@@ -67,6 +69,13 @@ def _stop_at(point: str) -> None:
             return found
 
         target.LocalTarget.published_into = checked_then_stop  # type: ignore[method-assign]
+        remove = s3_target.S3Target.remove_published  # (S3: its check and removal, at once)
+
+        def stop_then_remove(self: s3_target.S3Target, size: int, sha256: str) -> bool:
+            once()
+            return remove(self, size, sha256)
+
+        s3_target.S3Target.remove_published = stop_then_remove  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO
 
@@ -151,6 +152,12 @@ class LocalHistory:
     def discard_snapshot(self, ref: str) -> None:
         with contextlib.suppress(OSError):
             self._snapshot_path(ref).unlink()
+
+    def publish_lock(
+        self, target: str, said: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        """None: a local output is published under its own ``flock``."""
+        return contextlib.nullcontext()
 
     def snapshots(self, segment: str) -> list[str]:
         folder = self._folder(segment) / "snapshots"

@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +39,7 @@ from runner.history.layout import (
 )
 from runner.history.record import SEGMENT_NAME, RunRecord, RunStatus, new_run_id
 from runner.history.s3_claim import Conditional, KeyClaim
+from runner.history.s3_lock import publish_lock
 from runner.history.s3_objects import S3Objects
 from runner.locations import S3Location
 
@@ -114,6 +115,19 @@ class S3History:
     def _snapshot_key(self, ref: str) -> str:
         segment, name = split_snapshot_ref(ref)
         return self.objects.segment_key(segment, "snapshots", name)
+
+    @contextlib.contextmanager
+    def publish_lock(self, target: str, said: Callable[[str], None]) -> Iterator[None]:
+        """A lock object under the history (:mod:`runner.history.s3_lock`)."""
+        try:
+            held = publish_lock(self.claim, target, said)
+            held.__enter__()
+        except (BotoCoreError, ClientError) as exc:
+            raise self.objects.fail(exc, self.objects.key("locks/"), "lock an output in") from exc
+        try:
+            yield
+        finally:
+            held.__exit__(None, None, None)
 
     def put_snapshot(self, segment: str, run_id: str, source: Path) -> str:
         ref = snapshot_ref(segment, run_id)

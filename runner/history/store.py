@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -55,6 +56,16 @@ class HistoryStore(Protocol):
 
     def snapshots(self, segment: str) -> list[str]:
         """The references of every snapshot stored for ``segment``, oldest first."""
+        ...
+
+    def publish_lock(
+        self, target: str, said: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        """Held while the output ``target`` (its URL, safe to print) is published, from
+        reading its previous result to removing what the new one supersedes: one run at
+        a time among those sharing this store (a local output has its own ``flock``:
+        none here; S3 outputs: :mod:`runner.history.s3_lock`). ``said``: told once, in a
+        line, that the run waits for another."""
         ...
 
 

@@ -103,6 +103,8 @@ class Progress:
             if self.live:
                 self.stream.write("\r\x1b[K")
             self._log(f"{r.segment}: warning: {event[8:]}")
+        elif event.startswith("waiting:"):
+            self._log(f"{r.segment}: {event[8:]}")
         elif event.startswith("retry:"):
             if not self.live:
                 self._log(f"{r.segment}: retrying {event[6:]}")

@@ -159,7 +159,8 @@ def _publish(
     )
     # One publisher of this output at a time, from reading its previous result to
     # clearing what this one supersedes (a run waiting meanwhile reads this one's).
-    with upload.group_lock():
+    target, said = planned.destination.display, lambda line: live.tell("waiting:" + line)
+    with planned.store.publish_lock(target, said), upload.group_lock():
         earlier = Earlier.read(planned, ws)  # the previous result, before it is replaced
         shown = publish(manifest, upload, planned.destination, companions, scrub, earlier)
     live.result = replace(live.result, status=RunStatus.SUCCESS, published=True, manifest=shown)

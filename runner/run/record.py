@@ -93,7 +93,7 @@ class ExportResult:
 
 
 # What a step tells whoever watches the run: "start:N" (N rows expected, or nothing),
-# "page", "retry:REASON", "warning:TEXT", "end"; with the record as it stands.
+# "page", "retry:REASON", "warning:TEXT", "waiting:TEXT", "end"; with the record as it stands.
 Listener = Callable[[str, ExportResult], None]
 
 

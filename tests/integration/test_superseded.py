@@ -457,3 +457,58 @@ def test_a_run_of_the_same_output_meanwhile_leaves_exactly_the_files_listed(
     manifest = json.loads((out / "everyone.csv.parts.manifest.json").read_text())
     listed = sorted(Path(p["destination"]).name for p in manifest["parts"])
     assert sorted(p.name for p in out.glob("everyone-*.csv")) == listed
+
+
+def test_a_run_of_the_same_s3_output_meanwhile_leaves_exactly_the_objects_listed(
+    sandbox: Start, tmp_path: Path, s3: S3Server
+) -> None:
+    """The same on S3, which has no lock: a lock object under the history
+    (runner/history/s3_lock.py) is held from reading the previous result to removing
+    what the new one supersedes. Before it, run B published its ninth part while A
+    removed the earlier run's ninth (the same bytes: its check passed): B's manifest
+    listed a part that was gone (README said so). (A run stopped once it read the
+    previous result has its parts' uploads still open: B, starting, aborts them as a
+    killed run's, and A fails, nothing published.)"""
+    point, before, mine, other = "checked-superseded", NINE, EIGHT, NINE
+    api = sandbox(users=600, page_size=50)
+    split = SPLIT.replace("out/everyone.csv", "s3://exports/daily/everyone.csv")
+    project = make_project(tmp_path, {"everyone": split})
+    env = {**api_env(api), **s3.env()}
+    assert run_cli("export", "--as-of", before, cwd=project, env=env).returncode == 0
+    a = subprocess.Popen(
+        [*HOOKED, "export", "--as-of", mine],
+        cwd=project,
+        env=cli_env({**env, "SEGMENTS_TEST_STOP_AT": point}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    said = tmp_path / "b.err"
+    try:
+        wait_for(lambda: _stopped(a.pid) or a.poll() is not None, 120)
+        assert a.poll() is None, a.communicate()[1]
+        with said.open("w") as err:  # (B: a file, read while it runs)
+            b = subprocess.Popen(
+                [sys.executable, "-m", "runner", "export", "--as-of", other],
+                cwd=project,
+                env=cli_env(env),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        waiting = "everyone: waiting for another run publishing s3://exports/daily/everyone.csv"
+        wait_for(lambda: b.poll() is not None or waiting in said.read_text(), 120)
+        assert b.poll() is None, said.read_text()  # it waits for A's lock
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    left = a.communicate(timeout=120)[1]
+    assert a.returncode == 0, left
+    assert b.wait(timeout=120) == 0, said.read_text()
+    client = s3.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="exports").get("Contents", [])]
+    shown = client.get_object(Bucket="exports", Key="daily/everyone.csv.parts.manifest.json")
+    listed = sorted(
+        posixpath.basename(p["destination"]) for p in json.loads(shown["Body"].read())["parts"]
+    )
+    parts = sorted(posixpath.basename(k) for k in keys if k.startswith("daily/everyone-"))
+    assert parts == listed and len(listed) == 9
+    assert not [k for k in keys if "/locks/" in k]  # released
