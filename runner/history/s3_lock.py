@@ -8,9 +8,12 @@ or remove a part the newer manifest lists. So a run takes a lock object first,
 another's (:class:`~runner.history.s3_claim.KeyClaim`: ``If-None-Match: *`` where the
 server honours it, else looked at before and after the PUT), and removes it once done.
 
-A run that finds it held waits, and says so once; a lock older than :data:`STALE` is a
-killed run's and is taken over (publishing holds it for seconds: the copies and the
-manifest, never the download). Its body names the run's token and when it was taken.
+A run that finds it held waits, and says so once. A lock whose holder ran on this host
+(the same boot and PID namespace) and is gone is taken over at once (a run killed while
+it published: the next scheduled run does not wait); one older than :data:`STALE` is
+taken over whoever held it (publishing holds it for seconds: the copies and the
+manifest, never the download). Its body names the run, its process and when it was
+taken.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import os
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,13 +50,14 @@ def publish_lock(
     errors (the caller names the store)."""
     objects = claim.objects
     key = objects.key(f"locks/{hashlib.sha256(target.encode()).hexdigest()[:32]}.lock")
-    body = orjson.dumps({"run": secrets.token_hex(8), "target": target, "taken": _text(now())})
+    mine = {"run": secrets.token_hex(8), "target": target, "taken": _text(now()), **_process()}
+    body = orjson.dumps(mine)
     wait, told, first = FIRST_WAIT, False, now()
     while not claim.put(key, body):
         if (data := objects.read(key)) is None:
             continue  # released meanwhile
         held = _taken(data) or first  # (a body that says nothing: from when it was seen)
-        if now() - held > STALE:
+        if now() - held > STALE or _gone(data):
             objects.delete(key)  # a killed run's
             continue
         if not told:
@@ -68,6 +75,36 @@ def publish_lock(
 
 def _text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _process() -> dict[str, object]:
+    """This process, as another run on this host can tell it is gone: host, boot, PID
+    namespace and PID."""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return {"host": socket.gethostname(), "boot": boot, "pid": os.getpid(), "ns": _ns()}
+    return {}
+
+
+def _ns() -> int:
+    return os.stat("/proc/self/ns/pid").st_ino
+
+
+def _gone(data: bytes) -> bool:
+    """Whether the lock ``data`` was taken by a process of this host that is gone."""
+    here = _process()
+    try:
+        held = orjson.loads(data)
+        same = here and all(held.get(k) == here[k] for k in ("host", "boot", "ns"))
+        pid = held["pid"]
+        if not same or type(pid) is not int or pid <= 0:
+            return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, TypeError, KeyError, AttributeError, OSError):
+        return False
+    return False
 
 
 def _taken(data: bytes) -> dt.datetime | None:

@@ -6,7 +6,11 @@ taken over once stale; the lock object goes once released."""
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +18,7 @@ import orjson
 from runner.history.s3 import S3History
 from runner.history.s3_lock import STALE, publish_lock
 from runner.locations import S3Location
-from tests.conftest import wait_for
+from tests.conftest import cli_env, wait_for
 from tests.integration.s3servers import S3Server
 
 TARGET = "s3://exports/daily/everyone.csv"
@@ -87,3 +91,37 @@ def test_a_lock_that_says_nothing_is_taken_over_once_stale_from_when_it_was_seen
     with publish_lock(history.claim, TARGET, said.append, now=lambda: clock[0], sleep=later):
         minutes = (clock[0] - dt.datetime.now(dt.UTC)).total_seconds() / 60
     assert len(said) == 1 and 15 <= minutes <= 17 and locks(s3) == []
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from runner.history.s3 import S3History
+from runner.history.s3_lock import publish_lock
+from runner.locations import S3Location
+from runner.sinks.s3.session import new_session
+history = S3History(S3Location.parse(sys.argv[1]), new_session().client("s3"))
+with publish_lock(history.claim, sys.argv[2]):
+    Path(sys.argv[3]).write_text("held")
+    time.sleep(600)
+"""
+
+
+def test_a_lock_whose_holder_on_this_host_was_killed_is_taken_over_at_once(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    # A run killed while it published left its lock: the next run waited 15 minutes
+    # (a test that kills a run at its manifest found it). Its process is gone: at once.
+    held = tmp_path / "held"
+    where = "s3://exports/daily/.segments/history"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, where, TARGET, str(held)], env=cli_env(s3.env())
+    )
+    wait_for(lambda: held.exists() or holder.poll() is not None)
+    assert holder.poll() is None and len(locks(s3)) == 1
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    said: list[str] = []
+    with publish_lock(store(s3).claim, TARGET, said.append):
+        assert len(locks(s3)) == 1
+    assert said == [] and locks(s3) == []
