@@ -35,11 +35,12 @@ from typing import Any
 from runner.errors import PagingError
 
 WIDTH = 8  # pages at most that the probe asks at once (a round gallops that many doublings)
-# ... before a pass (EndWatch), 4: its round goes out while auto concurrency is still in
-# slow start (2, 4, 8 at once), and a round at 8 against a server that serves 6 had a
-# request turned away whose Retry-After (a second) the whole run waited out: a first
-# run at capacity 6 reached 0.61 of a fixed 6, 0.92 at 4 (`python -m bench.capacity`).
-WATCH_WIDTH = 4
+# ... with auto concurrency (runner.fetch.fetcher), 4: the probe before a pass goes out
+# while auto is still in slow start (2, 4, 8 at once), and a round at 8 against a server
+# that serves 6 had a request turned away whose Retry-After (a second) the whole run
+# waited out: a first run at capacity 6 reached 0.61 of a fixed 6, 0.92 at 4
+# (`python -m bench.capacity`). A fixed concurrency is the server's known to take.
+AUTO_WIDTH = 4
 
 
 def past_max_pages(pages: int, max_pages: int) -> None:
@@ -183,7 +184,7 @@ class EndWatch:
         self._grew = False  # a page past the end had records
 
     def width(self) -> int:
-        return max(1, min(WATCH_WIDTH, self._wanted()))
+        return max(1, min(WIDTH, self._wanted()))
 
     def ask(self) -> int | None:
         """The probe's next page; None while its round's pages are on their way, or

@@ -19,7 +19,7 @@ from runner.errors import AuthError
 from runner.fetch.asof import ApiClock, AsOfCut
 from runner.fetch.client import transport_for
 from runner.fetch.concurrency import Adaptive, Learned
-from runner.fetch.end import EndWatch
+from runner.fetch.end import AUTO_WIDTH, EndWatch
 from runner.fetch.lanes import Lanes, Sent
 from runner.fetch.paging import (
     AsAnswered,
@@ -120,11 +120,14 @@ class PageFetcher:
         self.last_pass: Ordered[PageRequest] | None = None  # after the list (fetch.undated)
 
     def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
-        def width() -> int:  # the probe for the list's end: as many at once as allowed
+        def width() -> int:  # windows open one a round trip: as deep as requests at once
             return self.in_flight.limit
 
+        def probe() -> int:  # the probe for the list's end: as many at once as allowed
+            return min(AUTO_WIDTH, width()) if self.auto else width()
+
         def plain(records: NewRecords = records) -> PageNumbers:
-            return PageNumbers(self.body, records, self.concurrency, self.max_pages, 1, width)
+            return PageNumbers(self.body, records, self.concurrency, self.max_pages, 1, probe)
 
         if not self.api.windows or whole is None:
             return plain()
@@ -132,7 +135,7 @@ class PageFetcher:
         def fallback(body: Mapping[str, Any], start: int) -> PageNumbers:
             self._again = Deduplicator(self.api.id_key)
             again = NewRecords(self._again, records.scrub)
-            return PageNumbers(body, again, self.concurrency, self.max_pages, start, width)
+            return PageNumbers(body, again, self.concurrency, self.max_pages, start, probe)
 
         return Windows(
             self.body,
@@ -142,7 +145,7 @@ class PageFetcher:
             max_pages=self.max_pages,
             ahead=lambda: min(self.concurrency, self.in_flight.limit + 1),  # _send_answered
             depth=width,  # windows open one a round trip: as deep as requests at once
-            end=EndWatch(1, self.max_pages, width),  # found before the first window (deletions)
+            end=EndWatch(1, self.max_pages, probe),  # found before the first window (deletions)
         )
 
     @property

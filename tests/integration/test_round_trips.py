@@ -147,7 +147,8 @@ def test_the_end_probe_against_a_server_of_6_at_once_is_never_turned_away(sandbo
     """Auto's slow start goes 2, 4, 8 at once; the probe's rounds went out 8 wide, and
     a server that serves 6 turned one away: its Retry-After (a second) held up the
     whole run, which waits for the probe (a first run at capacity 6: 0.61 of a fixed 6,
-    `python -m bench.capacity`). The probe asks 4 at most at once now (0.92)."""
+    `python -m bench.capacity`). With auto, the probe asks 4 at most at once now (0.92);
+    a fixed concurrency is the server's known to take (test_end_probe.py)."""
     api = sandbox(users=6000, page_size=20, latency_ms=50, capacity=6, anchor=ANCHOR)
     transport = page_numbers(api, "auto")
     ordered = sorted(transport.log, key=lambda r: r.began)
