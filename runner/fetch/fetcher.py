@@ -120,11 +120,9 @@ class PageFetcher:
         self.last_pass: Ordered[PageRequest] | None = None  # after the list (fetch.undated)
 
     def _strategy(self, records: NewRecords, whole: Range | None) -> Paging:
-        def width() -> int:  # windows open one a round trip: as deep as requests at once
-            return self.in_flight.limit
-
         def probe() -> int:  # the probe for the list's end: as many at once as allowed
-            return min(AUTO_WIDTH, width()) if self.auto else width()
+            limit = self.in_flight.limit
+            return min(AUTO_WIDTH, limit) if self.auto else limit
 
         def plain(records: NewRecords = records) -> PageNumbers:
             return PageNumbers(self.body, records, self.concurrency, self.max_pages, 1, probe)
@@ -144,7 +142,7 @@ class PageFetcher:
             fallback,
             max_pages=self.max_pages,
             ahead=lambda: min(self.concurrency, self.in_flight.limit + 1),  # _send_answered
-            depth=width,  # windows open one a round trip: as deep as requests at once
+            depth=lambda: self.in_flight.limit,  # windows open one a round trip: as deep
             end=EndWatch(1, self.max_pages, probe),  # found before the first window (deletions)
         )
 
