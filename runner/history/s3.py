@@ -119,15 +119,13 @@ class S3History:
     @contextlib.contextmanager
     def publish_lock(self, target: str, said: Callable[[str], None]) -> Iterator[None]:
         """A lock object under the history (:mod:`runner.history.s3_lock`)."""
-        try:
-            held = publish_lock(self.claim, target, said)
-            held.__enter__()
-        except (BotoCoreError, ClientError) as exc:
-            raise self.objects.fail(exc, self.objects.key("locks/"), "lock an output in") from exc
-        try:
+        with contextlib.ExitStack() as held:
+            try:  # (taking it: its errors name the store; the publish's are its own)
+                held.enter_context(publish_lock(self.claim, target, said))
+            except (BotoCoreError, ClientError) as exc:
+                where = self.objects.key("locks/")
+                raise self.objects.fail(exc, where, "lock an output in") from exc
             yield
-        finally:
-            held.__exit__(None, None, None)
 
     def put_snapshot(self, segment: str, run_id: str, source: Path) -> str:
         ref = snapshot_ref(segment, run_id)
