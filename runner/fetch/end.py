@@ -25,6 +25,28 @@ time, finding the end of a list of 120 pages takes 14 round trips; 8 at once, 3.
 ...         probe.read(number, pages.get(number, []))
 >>> probe.end[0], probe.rounds, len(probe.asked)
 (120, 3, 23)
+
+With ``early`` (windows, whose pass reads more than the list's own pages), the pass of
+:class:`EndWatch` need not wait for the probe's last rounds. Once the probe has a page
+with records and an empty one far past it, that page is ``held``: the pass reads every
+page above it (and windows every contact created after its first record, ``top``)
+while the probe goes on; nothing from it down until the end is found and the held page
+is read once more (:meth:`EndWatch.ask`). That read, after the end's, is where
+watching passes from one page to the other: moved up (``shifted``), contacts above it
+were deleted while the pages above it were read, and the end, found after, cannot show
+it. Where deep pages cost 10 us a skipped row, the probe's last rounds were a third of
+an export of 20,000 contacts (`python -m bench.conc_trace --skip-cost-us 10`).
+
+>>> watch = EndWatch(1, max_pages=1000, width=lambda: 4, early=True)
+>>> pages = {n: [f"{n}a"] for n in range(1, 301)}  # 300 pages
+>>> while watch.held is None:
+...     _ = watch.probed(number := watch.ask(), pages.get(number, []), top=-number)
+>>> watch.held, watch.top, watch.past(255), watch.past(256), watch.floor
+((256, ['256a']), -256, False, True, -255)
+>>> while (number := watch.ask()) is not None:
+...     _ = watch.probed(number, pages.get(number, []))
+>>> watch.last, watch.held, watch.shifted, watch.done, watch.past(300), watch.floor
+((300, ['300a']), None, 0, True, False, None)
 """
 
 from __future__ import annotations
@@ -41,6 +63,7 @@ WIDTH = 8  # pages at most that the probe asks at once (a round gallops that man
 # waited out: a first run at capacity 6 reached 0.61 of a fixed 6, 0.92 at 4
 # (`python -m bench.capacity`). A fixed concurrency is the server's known to take.
 AUTO_WIDTH = 4
+HELD_ALL = 2**62  # EndWatch.floor when the held page's first record has no createdAt
 
 
 def past_max_pages(pages: int, max_pages: int) -> None:
@@ -115,6 +138,14 @@ class EndProbe:
             self._low, self._low_ids = number, read[number]
         self._next_round()
 
+    @property
+    def bracket(self) -> tuple[int, list[Any]] | None:
+        """The deepest page with records read and its ids, once a page past it came empty
+        and two rounds or more are to come, several pages at once (the end is between,
+        far enough to be worth a page read again: :meth:`EndWatch.probed`); else None."""
+        far = self._high - self._low > 2 * (self.width + 1) and self.width > 1
+        return (self._low, self._low_ids) if self._high and far else None
+
     def _past_max_pages(self, read: dict[int, list[Any]]) -> bool:
         """Whether the round read records past ``max_pages`` (the probe is done: ``longer``
         when they are new, or gave up when they were read before: not paging)."""
@@ -171,35 +202,77 @@ class EndWatch:
     True
     >>> watch.last, watch.moved(["3b"]), watch.moved(["3b"])
     ((3, ['3a', '3b']), 1, 0)
+
+    ``early``: the pass may start before the end is found (the module docstring).
     """
 
-    def __init__(self, start: int, max_pages: int, width: Callable[[], int] = lambda: 1) -> None:
+    def __init__(
+        self,
+        start: int,
+        max_pages: int,
+        width: Callable[[], int] = lambda: 1,
+        early: bool = False,
+    ) -> None:
         self.start = start
         self.max_pages = max_pages
+        self.early = early  # the pass may start before the end is found (see ``held``)
         self._wanted = width  # pages at once, asked as each round is planned
         self.probe = EndProbe(start, max_pages, self.width())
         self.last: tuple[int, list[Any]] | None = None  # the last page: number, ids
         self.found: tuple[int, list[Any]] | None = None  # the same, as the probe read it
         self._asked: list[int] = []  # of the probe's round
         self._grew = False  # a page past the end had records
+        self.held: tuple[int, list[Any]] | None = None  # the page the pass stops above
+        self.top: int | None = None  # createdAt (ms) of its first record, None: unknown
+        self._tops: dict[int, int | None] = {}  # of the probe's pages with records
+        self._again = False  # ``held`` asked again, the end found (the hand-over)
+        self.shifted = 0  # ``held`` moved up by then: contacts deleted meanwhile
+        self.handed, self.held_at = 0, 0  # the page held, and the probe's pages asked then
 
     def width(self) -> int:
         return max(1, min(WIDTH, self._wanted()))
 
-    def ask(self) -> int | None:
-        """The probe's next page; None while its round's pages are on their way, or
-        when it is done."""
-        waiting = [n for n in self.probe.round if n not in self._asked]
-        if not waiting:
-            return None
-        self._asked.append(waiting[0])
-        return waiting[0]
+    @property
+    def ready(self) -> bool:
+        """Whether the pass may read (the end found, or a page ``held``)."""
+        return not self.probe.round or self.held is not None
 
-    def probed(self, number: int, ids: list[Any]) -> bool:
-        """Take the ids of the probe's page ``number``; True when the end is found. New
-        records past ``max_pages`` refuse the list now, before the pass."""
+    @property
+    def done(self) -> bool:
+        """Whether the end is found and nothing is held."""
+        return not self.probe.round and self.held is None
+
+    @property
+    def floor(self) -> int | None:
+        """While a page is held: windows read only contacts created at this instant (ms)
+        or after (none, when its first record has no readable createdAt)."""
+        if self.held is None:
+            return None
+        return HELD_ALL if self.top is None else self.top + 1
+
+    def ask(self) -> int | None:
+        """The probe's next page (then the held page again); None while its round's
+        pages are on their way, or when it is done."""
+        waiting = [n for n in self.probe.round if n not in self._asked]
+        if waiting:
+            self._asked.append(waiting[0])
+            return waiting[0]
+        if self.held is not None and not self.probe.round and not self._again:
+            self._again = True
+            return self.held[0]
+        return None
+
+    def probed(self, number: int, ids: list[Any], top: int | None = None) -> bool:
+        """Take the ids of the probe's page ``number`` (``top``: its first record's
+        createdAt, ms); True when the end is found (and nothing held). New records past
+        ``max_pages`` refuse the list now, before the pass."""
+        if self._again and self.held is not None and number == self.held[0]:
+            self.shifted = moved_up(self.held[1], ids)  # (its ids as first read)
+            self.held = self.top = None
+            return True
         before = self.probe.rounds
         self.probe.width = max(1, self.width())
+        self._tops[number] = top
         self.probe.read(number, ids)
         if self.probe.longer:
             past_max_pages(self.max_pages + 1, self.max_pages)
@@ -207,12 +280,20 @@ class EndWatch:
             self._asked = []  # a new round (or none): its pages are to ask
         if not self.probe.round:
             self.last = self.found = self.probe.end
-        return not self.probe.round
+            if self.held is not None and self.held == self.probe.end:
+                self.held = self.top = None  # it was the end: nothing to hand over
+        elif self.early and self.held is None and not self._again and self.probe.bracket:
+            self.held = self.last = self.probe.bracket
+            self.top, self.handed = self._tops.get(self.held[0]), self.held[0]
+            self.held_at = len(self.probe.asked)
+        return self.done
 
     def past(self, number: int) -> bool:
         """Whether page ``number`` is past the page after the end (while none past the
         end had records: the list grew). A pass asks no such page ahead: requests for
         nothing, that take slots from the pages that count."""
+        if self.held is not None:  # (for now: until the end is found and handed over)
+            return number >= self.held[0]
         if self._grew:
             return False
         if self.last is None:  # an empty list: its first page is the one to read
@@ -224,10 +305,14 @@ class EndWatch:
         end = self.last[0] if self.last is not None else self.start - 1
         self._grew = self._grew or (bool(self.last or self.probe.empty) and number > end)
 
-    def moved(self, ids: list[Any]) -> int:
-        """The last page read again (its ``ids``): how far it moved up since it was last
-        read; what it holds now is compared the next time."""
+    def moved(self, ids: list[Any], number: int | None = None) -> int:
+        """The last page (or page ``number``, a page it was) read again (its ``ids``):
+        how far it moved up since it was last read; what it holds now is compared the
+        next time (0: not a page this watch read)."""
         assert self.last is not None
+        if number is not None and number != self.last[0]:
+            was = next((p for p in (self.held, self.found) if p and p[0] == number), None)
+            return moved_up(was[1], ids) if was is not None else 0
         number, before = self.last
         self.last = (number, ids)
         return moved_up(before, ids)
@@ -235,8 +320,8 @@ class EndWatch:
     def restart(self) -> None:
         """Find the end again (before a second pass)."""
         self.probe, self.last = EndProbe(self.start, self.max_pages, self.width()), None
-        self.found = None
-        self._asked, self._grew = [], False
+        self.found = self.held = self.top = None
+        self._asked, self._grew, self._again, self._tops = [], False, False, {}
 
 
 def moved_up(before: list[Any], after: list[Any]) -> int:

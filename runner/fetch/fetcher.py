@@ -143,7 +143,7 @@ class PageFetcher:
             max_pages=self.max_pages,
             ahead=lambda: min(self.concurrency, self.in_flight.limit + 1),  # _send_answered
             depth=lambda: self.in_flight.limit,  # windows open one a round trip: as deep
-            end=EndWatch(1, self.max_pages, probe),  # found before the first window (deletions)
+            end=EndWatch(1, self.max_pages, probe, early=True),  # (deletions: strategy)
         )
 
     @property

@@ -79,6 +79,7 @@ class OpenWindow:
     checked: int = -1  # the generation whose last page was read again
     reference: tuple[int, list[Any]] | None = None  # (AGAIN) a page and its ids, read first
     watch: EndWatch | None = None  # (the first window) where the list ended before its pass
+    watching: int | None = None  # (CHECK) the watch's page it reads again (check_pages)
     whole: Window | None = None  # (the first window) its range then: the list the watch read
     order: Order = field(init=False)
 
@@ -285,13 +286,15 @@ def check_pages(state: OpenWindow) -> dict[int, list[Any] | None]:
     reference (the page it ended on before, read first: :meth:`OpenWindow.again`); else
     its last page (none in a one-page window), and its first empty page when that was
     asked before the page above it came (it may have been answered first)."""
+    state.watching = None
     if state.reference is not None:
         return {state.reference[0]: None}
     pages: dict[int, list[Any] | None] = {} if state.out <= 2 else {state.out - 1: None}
     if state.empty_end and state.end in state.early and not state.generation:
         pages[state.end] = None
     if (end := watched(state)) is not None:
-        pages[end] = None
+        pages[end] = None  # (the watch's last page now: the end, or the page it holds)
+    state.watching = end
     return pages
 
 
@@ -336,7 +339,7 @@ def asked_of(state: OpenWindow, number: int) -> Window:
     end probe found, read again in the range the probe read (the first window stopped
     where windows begin ends its own range there: that page would be empty in it)."""
     whole = state.whole
-    if whole is not None and state.phase is Phase.CHECK and number == watched(state):
+    if whole is not None and state.phase is Phase.CHECK and number == state.watching:
         return whole
     return state.window
 
@@ -373,9 +376,9 @@ def moved(state: OpenWindow) -> tuple[int, bool]:
     if (tail := came.get(state.out - 1)) is not None:
         up = moved_up(state.previous, tail)
         pushed = bool(state.early) and not state.generation and set(tail) != set(state.previous)
-    if (end := watched(state)) is not None and (now := came.get(end)) is not None:
+    if (end := state.watching) is not None and (now := came.get(end)) is not None:
         assert state.watch is not None
-        up = max(up, state.watch.moved(now))
+        up = max(up, state.watch.moved(now, end))
     return up, pushed or bool(state.end is not None and came.get(state.end))
 
 

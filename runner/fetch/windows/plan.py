@@ -222,16 +222,25 @@ class WindowPlan:
         self.frontier: int | None = whole.end  # None: every window is open
         self.page_size = 0  # the longest page seen: a page this long is full
         self.windows: list[Window] = []
+        # Windows open above this instant only, for now (None: down to the range's
+        # start): contacts created before it wait for the list's end (EndWatch.floor).
+        self.floor: int | None = None
 
     @property
     def done(self) -> bool:
         return self.frontier is None
 
     def probe(self) -> Window | None:
-        """Page 1 of this window opens the next one; None when the range is covered."""
+        """Page 1 of this window opens the next one; None when the range is covered, or
+        what is left is below the ``floor`` (for now)."""
         if self.frontier is None:
             return None
-        return Window(self.whole.start, self.frontier, probe=True)
+        start = self.whole.start
+        if self.floor is not None and (start is None or self.floor > start):
+            if self.frontier < self.floor:
+                return None
+            start = self.floor
+        return Window(start, self.frontier, probe=True)
 
     def first(self) -> Window:
         """The run's first window: the whole range, read by page number (its pages are
@@ -260,7 +269,8 @@ class WindowPlan:
         self.page_size = max(self.page_size, count)
         top, start = probe.end, probe.start
         if not count or oldest is None:
-            self.frontier = None
+            floored = start is not None and start != self.whole.start
+            self.frontier = start - 1 if floored and start is not None else None  # (below)
             return None
         newest = top if newest is None else min(newest, top)
         if count < self.page_size:  # not full: everything left is on this page
@@ -275,6 +285,8 @@ class WindowPlan:
                 window, self.frontier = Window(start, top), None
             else:
                 window, self.frontier = Window(edge, top), edge
+        if self.frontier is None and start is not None and start != self.whole.start:
+            self.frontier = start - 1  # (opened above the floor: the rest waits below it)
         self.windows.append(window)
         return window
 

@@ -9,7 +9,7 @@ from typing import Any
 from runner.fetch.end import EndWatch, moved_up
 from runner.fetch.paging import Later, NewRecords, PageRequest
 from runner.fetch.windows.open_window import OpenWindow, label
-from runner.fetch.windows.plan import Window
+from runner.fetch.windows.plan import CREATED, Window, ms
 
 
 @dataclass(frozen=True)
@@ -39,25 +39,26 @@ class WindowRequest(PageRequest):
         return f"page {self.number} of {self.probe.label}"
 
 
-def finding_end(first: OpenWindow | None) -> bool:
-    """Whether ``first`` (the first window) waits for its end probe (``watch``)."""
-    return first is not None and first.watch is not None and bool(first.watch.probe.round)
-
-
-def end_probe(first: OpenWindow | None, body: Mapping[str, Any]) -> WindowRequest | None:
-    """The end probe's next page, or None while its round's pages are on their way."""
-    assert first is not None and first.watch is not None
-    page = first.watch.ask()
-    return None if page is None else WindowRequest(page, first.window.body(body, page), end=True)
+def end_probe(look: EndAgain, body: Mapping[str, Any]) -> WindowRequest | None:
+    """The end probe's next page (then its held page again: :class:`EndWatch`), in the
+    range the probe reads; None while its round's pages are on their way, or done."""
+    watch, whole = look.watch, look.whole
+    if watch is None or whole is None or watch.done or (page := watch.ask()) is None:
+        return None
+    return WindowRequest(page, whole.body(body, page), end=True)
 
 
 def end_probed(
-    first: OpenWindow | None, request: WindowRequest, records: list[Any] | Later, new: NewRecords
-) -> None:
-    """A page of the end probe came (new records past ``max_pages``: refused now)."""
-    assert first is not None and first.watch is not None
+    look: EndAgain, request: WindowRequest, records: list[Any] | Later, new: NewRecords
+) -> int:
+    """A page of the end probe came (new records past ``max_pages``: refused now): how
+    far the held page moved up, when it was that page read again."""
+    assert look.watch is not None
     decoded = records if isinstance(records, list) else []
-    first.watch.probed(request.number, new.ids(request.number, decoded) if decoded else [])
+    top = decoded[0].get(CREATED) if decoded and isinstance(decoded[0], dict) else None
+    ids = new.ids(request.number, decoded) if decoded else []
+    look.watch.probed(request.number, ids, ms(top))
+    return look.watch.shifted
 
 
 @dataclass

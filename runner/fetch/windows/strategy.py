@@ -88,7 +88,7 @@ from runner.fetch.windows.plan import (
     ms,
     window_pages,
 )
-from runner.fetch.windows.request import EndAgain, WindowRequest, end_probe, end_probed, finding_end
+from runner.fetch.windows.request import EndAgain, WindowRequest, end_probe, end_probed
 
 
 class _Opening:
@@ -254,11 +254,12 @@ class Windows(_Opening):
         """The end probe's pages, before the first window reads (``end``); page 1 again,
         timed, where the depth decision wants it beside the deep pages on the wire
         (:meth:`Choice.beside`); else :meth:`_Opening.next`."""
-        first = self._first
-        if finding_end(first):  # the pass waits for the end probe
-            end = end_probe(first, self.body) if self._wire < self._ahead() else None
+        first, watch = self._first, self.look.watch
+        if watch is not None and not watch.done and not self.ordered:  # its pages first
+            end = end_probe(self.look, self.body) if self._wire < self._ahead() else None
             self._wire += end is not None
-            return end
+            if end is not None or not watch.ready:
+                return end  # (the pass waits for the end probe, or a page it holds)
         if first is not None and first.phase is not Phase.FIRST:
             self.choice.no_more_beside()  # read again from page 1: it asks no deep page now
         elif first is not None and not self.ordered and (sent := self.choice.beside(first.asked)):
@@ -289,9 +290,12 @@ class Windows(_Opening):
         """As :meth:`AsAnswered.file`; ``records`` may be a reply still to decode (where
         :meth:`later` said so). Records are handed over by :meth:`passed`; None means
         windowing stopped (:attr:`ordered`)."""
-        if request.end:  # the end probe's: only while the first window waits for it
+        if request.end:  # the end probe's (the pass reads above the page it holds)
             self._wire -= 1
-            end_probed(self._first, request, records, self.records)
+            if (up := end_probed(self.look, request, records, self.records)) and not self.ordered:
+                self._stop(f"page {request.number} moved up by {up} while its end was found")
+                return None
+            self.plan.floor = self.look.watch.floor if self.look.watch else None
             return []
         if request.last:  # (records in it: decoded, as every page outside a window)
             self._wire -= 1

@@ -1,0 +1,85 @@
+"""Windows read while the end probe finds a deep end (``EndWatch(early=True)``), against
+the sandbox over a real socket: once the probe has a page with records and an empty
+one far past it, the pass reads above that page (the first window's pages and windows
+of contacts created after its first record) while the probe's last rounds, the list's
+dearest pages where depth costs, are on their way. Nothing of the list from that page
+down is read before the end is found and the page is read again (the hand-over): a
+contact deleted meanwhile is found there, and no survivor is lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runner.fetch import PageFetcher
+from runner.sandbox import Sandbox
+from runner.spec.project import ApiSettings
+from tests.conftest import full_body
+from tests.integration.test_deletions import AS_OF, EVERYONE, FAST, _single_deletions
+
+Start = Callable[..., Sandbox]
+DEEP = 50.0  # us a skipped row: the probe's deep pages are the dearest of the run
+
+
+def _served(api: Sandbox) -> list[tuple[bool, int]]:
+    """Requests as the server takes them: (of the whole list, up to the as-of, not a
+    window below the first; page)."""
+    log: list[tuple[bool, int]] = []
+    lock, serve = threading.Lock(), api.page
+    top = AS_OF.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def page(body: dict[str, Any]) -> bytes:
+        whole = (body.get("createdAt") or {}).get("endsAt") == top
+        with lock:
+            log.append((whole, body["page"]))
+        return serve(body)
+
+    api.page = page  # type: ignore[method-assign]
+    return log
+
+
+@pytest.mark.parametrize("concurrency", [4, 8, "auto"])
+def test_the_pass_reads_above_a_held_page_while_the_probe_looks_for_a_deep_end(
+    sandbox: Start, concurrency: int | str
+) -> None:
+    # 6,000 contacts, 120 pages: the probe gallops to 64 (records) and 128 (empty), then
+    # splits that gap in rounds of deep pages. Before, the first window waited for them
+    # all, and the windows below it for the first window.
+    users, size = 6000, 50
+    api = sandbox(users=users, page_size=size, seed=3, skip_cost_us=DEEP)
+    body = full_body(**EVERYONE)
+    truth = api.truth(body)
+    log = _served(api)
+    config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=concurrency)
+    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+    try:
+        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+    finally:
+        fetcher.close()
+    assert ids == truth and fetcher.windows >= 2 and not fetcher.read_as
+    # The pass begins (page 1 asked again) with a page held, the deepest with records the
+    # probe read: read again (the hand-over) once the probe's last pages, asked
+    # meanwhile, are read.
+    passing = [i for i, (whole, n) in enumerate(log) if whole and n == 1][1]
+    held = fetcher.paging.look.watch.handed  # type: ignore[attr-defined]
+    again = [i for i, (whole, n) in enumerate(log) if whole and n == held]
+    assert len(again) == 2, (held, log[: passing + 1])
+    later = [n for whole, n in log[passing : again[1]] if whole and n > held]
+    assert later and all((True, n) not in log[:passing] for n in later), later
+
+
+@pytest.mark.parametrize("concurrency", [4, 8])
+def test_one_contact_deleted_while_the_probe_holds_a_page_hides_no_survivor(
+    sandbox: Start, concurrency: int
+) -> None:
+    # Moments 11 on: the pass has begun and the probe still looks for the end. Deleted
+    # above the held page, it moved up at the hand-over and page numbers read the list
+    # again; below it, nothing there was read yet.
+    moments = range(11, 60, 12)
+    silent = _single_deletions(
+        sandbox, True, concurrency, moments, restarts=True, users=6000, skip_cost_us=DEEP
+    )
+    assert silent == []
