@@ -35,7 +35,8 @@ class Burst:
     the moment page ``first`` of the whole list is asked until page ``last`` is: a
     stretch of time, over every reply served in it, whatever its page. Pages of the
     first window's pass: where the list ends is found before it (pages 1, 2, 4 ...),
-    and the pass begins at page 1 again."""
+    and the pass begins at page 1 again (the probe's last pages, which may go out
+    meanwhile, far past the pass's, do not count)."""
 
     def __init__(self, api: Sandbox, first: int, last: int) -> None:
         self.serve = api.page
@@ -43,13 +44,16 @@ class Burst:
         self.on = self.over = False
         self.ones = 0  # page 1 of the whole list asked: the probe's, then the pass's
         self.stalled = 0  # replies made late
+        self.front = 0  # the pass's deepest page asked
         self.lock = threading.Lock()
 
     def __call__(self, body: dict[str, Any]) -> bytes:
         whole = not (body.get("createdAt") or {}).get("startAt")  # the list, or a window
         with self.lock:
             self.ones += whole and body["page"] == 1
-            whole = whole and self.ones >= 2
+            # (the probe's last pages, far past the pass, may still be asked meanwhile)
+            whole = whole and self.ones >= 2 and body["page"] <= self.front + 16
+            self.front = max(self.front, body["page"]) if whole else self.front
             if whole and not self.over and body["page"] >= self.first:
                 self.on = True
             if whole and body["page"] >= self.last:

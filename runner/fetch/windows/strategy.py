@@ -3,9 +3,9 @@
 :class:`Windows` drives a :class:`~runner.fetch.windows.plan.WindowPlan`. The first
 window is the whole closed range read by page number, the list's own pages, as many at
 once as the run allows (once it is known where the list ends: an end probe, as page
-numbers find it, read again once the window is passed on; see below), until it is as
-deep as a window is sized: its reply times then
-tell whether windows pay (:mod:`~runner.fetch.windows.depth_cost`). If they do not, it
+numbers find it, read again once the window is passed on, see below; or above a page
+the probe holds while it finds a deep end, :class:`~runner.fetch.end.EndWatch`), until
+it is as deep as a window is sized: its reply times then tell whether windows pay (:mod:`~runner.fetch.windows.depth_cost`). If they do not, it
 reads on to the end of the list: page numbers, with no request or round trip to switch.
 If they do, it ends at the page just passed on, and windows read the rest from the
 oldest instant passed on. The request that opens the next window ("created before F",
