@@ -8,6 +8,7 @@ contact deleted meanwhile is found there, and no survivor is lost."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,13 @@ from runner.fetch import PageFetcher
 from runner.sandbox import Sandbox
 from runner.spec.project import ApiSettings
 from tests.conftest import full_body
-from tests.integration.test_deletions import AS_OF, EVERYONE, FAST, _single_deletions
+from tests.integration.test_deletions import (
+    AS_OF,
+    EVERYONE,
+    FAST,
+    _delete_one_at,
+    _single_deletions,
+)
 
 Start = Callable[..., Sandbox]
 DEEP = 50.0  # us a skipped row: the probe's deep pages are the dearest of the run
@@ -83,3 +90,28 @@ def test_one_contact_deleted_while_the_probe_holds_a_page_hides_no_survivor(
         sandbox, True, concurrency, moments, restarts=True, users=6000, skip_cost_us=DEEP
     )
     assert silent == []
+
+
+def test_a_deletion_found_at_the_hand_over_is_told_as_a_read_again(sandbox: Start) -> None:
+    # Deleted above the held page while the pass read above it: page numbers read the
+    # list again, and the run says it was read again (the manifest's reread_after_churn;
+    # a review found it false on this path).
+    found = []
+    for moment in (20, 25, 30):
+        api = sandbox(users=2000, page_size=50, seed=moment, churn=0, churn_at="delete")
+        api.options = dataclasses.replace(api.options, skip_cost_us=30.0)
+        body = full_body(**EVERYONE)
+        before = api.truth(body)
+        _delete_one_at(api, moment)
+        config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=8)
+        fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+        try:
+            ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+        finally:
+            fetcher.close()
+            api.stop()
+        assert set(before) - set(api.deleted) <= set(ids) and len(ids) == len(set(ids))
+        if "while its end was found" in fetcher.note:
+            found.append(moment)
+            assert fetcher.reread, moment
+    assert found  # (the deletion fell in the hold at one moment at least)

@@ -5,8 +5,9 @@ window is the whole closed range read by page number, the list's own pages, as m
 once as the run allows (once it is known where the list ends: an end probe, as page
 numbers find it, read again once the window is passed on, see below; or above a page
 the probe holds while it finds a deep end, :class:`~runner.fetch.end.EndWatch`), until
-it is as deep as a window is sized: its reply times then tell whether windows pay (:mod:`~runner.fetch.windows.depth_cost`). If they do not, it
-reads on to the end of the list: page numbers, with no request or round trip to switch.
+it is as deep as a window is sized: its reply times then tell whether windows pay
+(:mod:`~runner.fetch.windows.depth_cost`). If they do not, it reads on to the end of
+the list: page numbers, with no request or round trip to switch.
 If they do, it ends at the page just passed on, and windows read the rest from the
 oldest instant passed on. The request that opens the next window ("created before F",
 page 1) goes first, so windows open one a round trip while the open ones are paged;
@@ -138,7 +139,8 @@ class _Opening:
 
     @property
     def reread(self) -> bool:
-        return self.then.reread or self._turns.moved or bool(self.look.moved)
+        shifted = self.look.watch is not None and self.look.watch.shifted  # (held page)
+        return self.then.reread or self._turns.moved or bool(self.look.moved or shifted)
 
     @property
     def windows(self) -> int:
