@@ -214,7 +214,12 @@ class TopMoved:
     def __call__(self, body: dict[str, Any]) -> bytes:
         with self.lock:
             ends = (body.get("createdAt") or {}).get("endsAt") == TOP
-            if ends and self.passing(body["page"]):
+            # (not the end probe's last pages, asked while the pass reads: far past it)
+            if (
+                ends
+                and self.passing(body["page"])
+                and body["page"] <= max(self.asked, default=0) + 16
+            ):
                 number = body["page"]
                 if self.moved_at is None and number > 1 and number in self.asked:
                     self.api.truth(body)  # (its list, as far as read: all of it)

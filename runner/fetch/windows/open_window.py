@@ -167,8 +167,7 @@ class OpenWindow:
         self.check(records, ids)
         kept = keep(records, ids)
         if self.first:  # where it may stop
-            spans = ms(records[0].get(CREATED)) != ms(self.order.last)
-            self.spread = len(records) >= size and spans
+            self.spread = len(records) >= size and self.order.spans
         self.passed(records, ids, kept)
         return kept
 

@@ -310,6 +310,7 @@ class Order:
         self.window = window
         self.low, self.high = window.bounds
         self.last = last  # the oldest instant read so far in this window, API form
+        self.spans = False  # the last page checked holds more than one instant
 
     def check(self, number: int, records: Sequence[Any], repeated: int = 0) -> int | None:
         """The oldest instant on the page (None when empty); raises :class:`OutOfOrder`.
@@ -317,7 +318,10 @@ class Order:
         them, :func:`~runner.fetch.windows.open_window.shared_head`): the page is then not
         compared with the page above's last record (it may be one deleted since), but
         still checked in itself from its first record, under the window's upper edge."""
-        raw: list[Any] = [r.get(CREATED) if isinstance(r, dict) else None for r in records]
+        try:  # (records are objects: no test a record)
+            raw: list[Any] = [r.get(CREATED) for r in records]
+        except AttributeError:
+            raw = [r.get(CREATED) if isinstance(r, dict) else None for r in records]
         values: list[str] = (
             raw if all_canonical(raw) else [self._normal(number, i, v) for i, v in enumerate(raw)]
         )
@@ -342,6 +346,9 @@ class Order:
         if values and self.low and values[-1] < self.low:
             raise OutOfOrder(self._outside(number, len(values) - 1, values[-1]))
         self.last = previous
+        self.spans = (
+            bool(values) and values[0] != values[-1]
+        )  # (the API's form: one instant, one text)
         return ms(values[-1]) if values else None
 
     def _normal(self, number: int, index: int, value: Any) -> str:
