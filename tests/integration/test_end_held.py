@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from runner.fetch import PageFetcher
@@ -115,3 +116,29 @@ def test_a_deletion_found_at_the_hand_over_is_told_as_a_read_again(sandbox: Star
             found.append(moment)
             assert fetcher.reread, moment
     assert found  # (the deletion fell in the hold at one moment at least)
+
+
+def test_a_first_window_inside_thousands_of_contacts_on_one_instant_stops_there(
+    sandbox: Start,
+) -> None:
+    # 3,000 of 6,000 contacts on one instant from page 26 to page 85, deep pages dear.
+    # The first window decides at 33 pages that windows pay; on a page of one instant it
+    # could not stop, and read every page of the tie at the list's depth. Now it stops
+    # half its depth later (48) and a window of that instant reads the rest, shallow.
+    users, size = 6000, 50
+    plain = sandbox(users=users, page_size=size, seed=5)
+    at = orjson.loads(plain.page({**full_body(**EVERYONE), "page": 26}))["data"][0]["createdAt"]
+    plain.stop()
+    api = sandbox(users=users, page_size=size, seed=5, ties=3000, tie_at=at, skip_cost_us=DEEP)
+    body = full_body(**EVERYONE)
+    truth = api.truth(body)
+    log = _served(api)
+    config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=8)
+    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
+    try:
+        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+    finally:
+        fetcher.close()
+    assert ids == truth and fetcher.windows >= 2 and not fetcher.read_as
+    deep = sorted({n for whole, n in log if whole and 56 <= n <= 85})
+    assert len(deep) <= 10, deep  # (the probe's and the checks' pages; before: all 30)
