@@ -217,14 +217,16 @@ def test_a_list_sent_to_page_numbers_by_noise_is_found_out_twice_as_deep() -> No
     assert 65 <= max(asked) <= 65 + 4 + BESIDE
 
 
-@pytest.mark.parametrize(("above", "tied"), [(1000, 800), (1640, 100), (400, 3000)])
+@pytest.mark.parametrize(
+    ("above", "tied"), [(1000, 800), (1640, 100), (400, 3000), (1250, 3000), (0, 3000)]
+)
 def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: int) -> None:
     # Where windows pay and the first window's last page is on one instant (a bulk
     # import), it ends at the first page past it that spans two instants (the windows
     # below would read the import's contacts again from their page 1), or inside it once
-    # half its depth past where it was to end (48 pages: then a window of that instant
-    # reads the rest, shallow; open_window.tied_long): every contact once, in order, and
-    # windows below it.
+    # half its depth past where it was to end (49 pages: then a window of that instant
+    # reads the rest, shallow; open_window.tied_long), where the import began deep enough
+    # (page b: fewer than b pages read again from it). Every contact once, in order.
     rng = random.Random(above)
     at = END - 3 * 86_400_000
     stamps = [END - rng.randrange(86_400_000) for _ in range(above)] + [at] * tied
@@ -239,10 +241,17 @@ def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: 
         rows = records[(number - 1) * 50 : number * 50]
         return len(rows) == 50 and rows[0]["createdAt"] != rows[-1]["createdAt"]
 
-    ends = next(n for n in range(33, 200) if spans(n) or n > 32 + 16)  # past it, or 48 deep
+    began = next(n for n in range(1, 200) if not spans(n))  # the import's first full page
+    ends = next(n for n in range(33, 200) if spans(n) or (n > 48 and 49 - began < began))
     # And the pages asked past it, at most those on the wire (past the pages asked with
     # page 1 again, where the decision came later than the import's end).
     assert ends <= last <= max(ends, 33 + BESIDE) + 4
+    # Read again: no page of the import where the first window read on through it (from
+    # page 1, its window's pages are the list's own: 2,550 records, 52 requests more);
+    # where it stopped inside, about as many of its pages as it began deep (one round
+    # past 49 at most).
+    again, inside = paging.figures.rechecked, not spans(ends)
+    assert again <= (50 * began if inside else 49), (again, began, ends)
 
 
 def test_a_list_read_by_page_number_is_asked_six_times_and_then_holds_no_times() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from runner.fetch.windows.open_window import OpenWindow, shared_head
-from runner.fetch.windows.plan import CREATED, OutOfOrder, Window, text
+from runner.fetch.windows.open_window import OpenWindow
+from runner.fetch.windows.plan import CREATED, OutOfOrder, Window, shared_head, text
 
 TOP = 1_764_028_800_000  # 2025-11-25T00:00:00.000Z
 SIZE = 50

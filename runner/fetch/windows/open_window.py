@@ -14,7 +14,7 @@ from typing import Any
 from runner.errors import PagingError
 from runner.fetch.end import EndWatch, moved_up
 from runner.fetch.paging import Later
-from runner.fetch.windows.plan import CREATED, Order, Window, ms
+from runner.fetch.windows.plan import CREATED, Order, Window, ms, shared_head
 
 Keep = Callable[[list[Any], list[Any]], list[Any]]  # a page's records not read before
 
@@ -24,30 +24,6 @@ class Phase(enum.Enum):
     AGAIN = "it moved: the window once more, one page at a time"
     CHECK = "every page passed on: its last page read again, to see it did not move up"
     DONE = "every record passed on"
-
-
-def shared_head(above: list[Any], ids: list[Any]) -> int:
-    """How many of a page's first records (ids ``ids``) the page above (``above``) ended
-    with, checked there: pushed down by contacts created since, or (this page answered
-    first, contacts above deleted before the page above was) the page above moved up
-    onto them, without those of them deleted meanwhile (r1 r2 r3 here, r3 last there).
-    The page is then not compared with the page above's last record: checked against
-    it, such a page seemed to go back in time, and the run took the API for one that
-    does not list newest first. (It is still checked in itself from its first record.)
-    They must be the page above's last ones in its order: an API that hands the same
-    records round in another order is not paging (0: checked from the first, it fails).
-
-    >>> shared_head([7, 8, 1, 3], [1, 2, 3, 4]), shared_head([1, 2], [2, 1, 5])
-    (3, 0)
-    """
-    seen = set(above)
-    if seen.isdisjoint(ids):  # two C calls a page: the usual answer
-        return 0
-    above = [one for one in above if one is not None]  # contacts without an id match none
-    seen.discard(None)
-    shared = [i for i, one in enumerate(ids) if one in seen]
-    tail = above[len(above) - len(shared) :]
-    return shared[-1] + 1 if shared and [ids[i] for i in shared] == tail else 0
 
 
 @dataclass
@@ -71,6 +47,7 @@ class OpenWindow:
     deep: bool = False  # past its depth and not to be cut (one instant): read ahead freely
     spread: bool = False  # (the first window) its last page passed on: full, on two instants
     full: bool = False  # (the first window) its last page passed on was a full one
+    tied: int = 0  # (the first window) where its full pages of one instant began (0: none)
     closing: bool = False  # (the first window) to end once the pages asked are passed on
     scale: float = 0.0  # the stretch its range was sized with (0: not sized from a page 1)
     reach: int = 0  # pages asked at once from the start (0: to one past its depth: within)
@@ -170,17 +147,16 @@ class OpenWindow:
         if self.first:  # where it may stop
             self.full = len(records) >= size
             self.spread = self.full and self.order.spans
+            self.tied = 0 if self.spread or not self.full else self.tied or self.out
         self.passed(records, ids, kept)
         return kept
 
     def stop(self) -> tuple[int, int] | None:
-        """End the first window (read by page number) at the page just passed on, for
-        windows to read the rest: the oldest instant passed on, where they begin, and
-        the records held now more than before (:meth:`ends`). None while it cannot end
-        there: a short page (the end is near) or one on a single instant (the windows
-        below would read its ties again from their page 1), but past half its depth
-        again (:func:`tied_long`); it is tried again at the next page. Its range ends
-        there too (read again, it stops where they begin)."""
+        """End the first window at the page just passed on, for windows to read the rest:
+        the oldest instant passed on (where they begin; its range ends there too) and
+        the records held now more than before (:meth:`ends`). None (tried again at the
+        next page) on a short page (the end is near) or one on a single instant (the
+        windows below would read its ties again from their page 1; :func:`tied_long`)."""
         oldest = ms(self.order.last) if self.order.last else None
         if oldest is None or not self.full or (not self.spread and not tied_long(self)):
             return None
@@ -257,13 +233,23 @@ def reach(before: int, state: OpenWindow) -> int:
 
 def tied_long(first: OpenWindow) -> bool:
     """Whether ``first`` (the first window) has gone half its depth again past where it
-    was to end, on pages of one instant: thousands of contacts imported at once. The
-    windows below read that instant as a window of its own from its page 1 (what was
-    passed on of it read again: at most that half depth, shallow), where reading on read
+    was to end, on pages of one instant (thousands of contacts imported at once) that
+    began deep enough to pay for a window of their own. That window reads the instant
+    from its own page 1: what was passed on of it again (shallow), and the rest as many
+    pages shallower as the tie began deep (from page 26: 25), where reading on read
     every page of it at the list's depth, the dearest there are: on 20,000 contacts
     (imports, 10 us a skipped row, 20 ms) 2.7-2.8 s against 3.3-3.5 s
-    (`python -m bench.conc_trace --shape imports --skip-cost-us 10`)."""
-    return first.out > first.depth + first.depth // 2
+    (`python -m bench.conc_trace --shape imports --skip-cost-us 10`). Not where the
+    pages read again would outnumber the pages each page is read shallower: a tie from
+    the list's first page is read on (its window's pages are the list's own: 52 more
+    requests where it began at page 1, and nothing saved).
+
+    >>> from runner.fetch.windows.plan import Window
+    >>> [tied_long(OpenWindow(Window(1, 9), 32, out=52, tied=b)) for b in (1, 24, 25, 60)]
+    [False, False, True, True]
+    """
+    past = first.depth + first.depth // 2 + 1  # the first page it may stop at
+    return first.out >= past and past - first.tied < first.tied
 
 
 def within(state: OpenWindow) -> int:

@@ -302,6 +302,30 @@ class OutOfOrder(Exception):
         self.above = above
 
 
+def shared_head(above: list[Any], ids: list[Any]) -> int:
+    """How many of a page's first records (ids ``ids``) the page above (``above``) ended
+    with, checked there: pushed down by contacts created since, or (this page answered
+    first, contacts above deleted before the page above was) the page above moved up
+    onto them, without those of them deleted meanwhile (r1 r2 r3 here, r3 last there).
+    The page is then not compared with the page above's last record: checked against
+    it, such a page seemed to go back in time, and the run took the API for one that
+    does not list newest first. (It is still checked in itself from its first record.)
+    They must be the page above's last ones in its order: an API that hands the same
+    records round in another order is not paging (0: checked from the first, it fails).
+
+    >>> shared_head([7, 8, 1, 3], [1, 2, 3, 4]), shared_head([1, 2], [2, 1, 5])
+    (3, 0)
+    """
+    seen = set(above)
+    if seen.isdisjoint(ids):  # two C calls a page: the usual answer
+        return 0
+    above = [one for one in above if one is not None]  # contacts without an id match none
+    seen.discard(None)
+    shared = [i for i, one in enumerate(ids) if one in seen]
+    tail = above[len(above) - len(shared) :]
+    return shared[-1] + 1 if shared and [ids[i] for i in shared] == tail else 0
+
+
 class Order:
     """Checks the pages of one window, in page order: each record's ``createdAt`` inside
     the window and no newer than the one before (across pages too)."""
