@@ -31,7 +31,6 @@ api:
   timeout: {connect: 2, read: 5}
 timezone: UTC
 """
-EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 
 
 def export(project: Path, api: Sandbox, as_of: str) -> tuple[int, str, dict[str, Any]]:

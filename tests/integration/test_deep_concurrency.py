@@ -12,15 +12,12 @@ import pytest
 from runner.fetch import PageFetcher
 from runner.fetch.concurrency import Adaptive
 from runner.sandbox import Sandbox
-from runner.spec.project import ApiSettings, RetryPolicy
+from runner.spec.project import ApiSettings
 from tests.conftest import full_body
+from tests.integration.fetching import EVERYONE, FAST
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-FAST = RetryPolicy(
-    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
-)
-EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 # 200 pages of 20; 50 us a record skipped: the last page takes 200 ms more than the first
 DEEP = {"users": 4000, "page_size": 20, "latency_ms": 20, "skip_cost_us": 50.0}
 

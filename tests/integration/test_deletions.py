@@ -8,7 +8,6 @@ publishes nothing."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import re
 from collections.abc import Callable
@@ -20,15 +19,11 @@ import pytest
 from runner.errors import PagingError
 from runner.fetch import PageFetcher
 from runner.sandbox import Sandbox
-from runner.spec.project import ApiSettings, RetryPolicy
+from runner.spec.project import ApiSettings
 from tests.conftest import ANCHOR, EVERYONE_IDS, api_env, full_body, make_project, run_cli
+from tests.integration.fetching import AS_OF, EVERYONE, FAST, fetched
 
 Start = Callable[..., Sandbox]
-FAST = RetryPolicy(
-    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
-)
-EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
-AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 SEGMENT = EVERYONE_IDS
 RUNNER = """\
 version: 1
@@ -134,12 +129,7 @@ def test_contacts_deleted_inside_a_window_while_it_is_read_hide_no_survivor(
     body = full_body(**EVERYONE)
     before = api.truth(body)
     served = _still_once_read_twice(api)
-    config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=concurrency)
-    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
-    try:
-        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
-    finally:
-        fetcher.close()
+    ids, fetcher = fetched(api, body, windows=True, concurrency=concurrency)
     survivors = set(before) - set(api.deleted)
     assert fetcher.windows >= 1 and not fetcher.read_as, fetcher.read_as  # windows read it
     assert len(api.deleted) >= 10 * per_page
@@ -218,14 +208,11 @@ def _single_deletions(
         body = full_body(**EVERYONE)
         before = api.truth(body)
         _delete_one_at(api, request)
-        config = ApiSettings(base_url=api.url, retry=FAST, windows=windows, concurrency=concurrency)
-        fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
         try:
-            ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+            ids, fetcher = fetched(api, body, windows=windows, concurrency=concurrency)
         except PagingError:
             continue  # refused: nothing would be published
         finally:
-            fetcher.close()
             api.stop()
         assert len(api.deleted) >= 1 or request > 24, request  # 24 pages: later, none
         windowed = fetcher.windows >= 2 or (restarts and "page number" in fetcher.note)
@@ -290,15 +277,12 @@ def test_one_contact_deleted_while_the_check_reads_is_refused_not_lost(
         body = full_body(**EVERYONE)
         before = api.truth(body)
         _delete_one_at(api, nth, _in_the_check, contacts)
-        config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=concurrency)
-        fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
         try:
-            ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+            ids, _ = fetched(api, body, windows=True, concurrency=concurrency)
         except PagingError as exc:
             outcomes.append("refused: " + str(exc)[:100])
             continue
         finally:
-            fetcher.close()
             api.stop()
         assert api.deleted, nth
         missing = set(before) - set(api.deleted) - set(ids)

@@ -16,17 +16,10 @@ from typing import Any
 import orjson
 import pytest
 
-from runner.fetch import PageFetcher
 from runner.sandbox import Sandbox
-from runner.spec.project import ApiSettings
 from tests.conftest import full_body
-from tests.integration.test_deletions import (
-    AS_OF,
-    EVERYONE,
-    FAST,
-    _delete_one_at,
-    _single_deletions,
-)
+from tests.integration.fetching import AS_OF, EVERYONE, fetched
+from tests.integration.test_deletions import _delete_one_at, _single_deletions
 
 Start = Callable[..., Sandbox]
 DEEP = 50.0  # us a skipped row: the probe's deep pages are the dearest of the run
@@ -61,12 +54,7 @@ def test_the_pass_reads_above_a_held_page_while_the_probe_looks_for_a_deep_end(
     body = full_body(**EVERYONE)
     truth = api.truth(body)
     log = _served(api)
-    config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=concurrency)
-    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
-    try:
-        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
-    finally:
-        fetcher.close()
+    ids, fetcher = fetched(api, body, windows=True, concurrency=concurrency)
     assert ids == truth and fetcher.windows >= 2 and not fetcher.read_as
     # The pass begins (page 1 asked again) with a page held, the deepest with records the
     # probe read: read again (the hand-over) once the probe's last pages, asked
@@ -104,12 +92,9 @@ def test_a_deletion_found_at_the_hand_over_is_told_as_a_read_again(sandbox: Star
         body = full_body(**EVERYONE)
         before = api.truth(body)
         _delete_one_at(api, moment)
-        config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=8)
-        fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
         try:
-            ids = [record["_id"] for page in fetcher.pages() for record in page.records]
+            ids, fetcher = fetched(api, body, windows=True, concurrency=8)
         finally:
-            fetcher.close()
             api.stop()
         assert set(before) - set(api.deleted) <= set(ids) and len(ids) == len(set(ids))
         if "while its end was found" in fetcher.note:
@@ -133,12 +118,7 @@ def test_a_first_window_inside_thousands_of_contacts_on_one_instant_stops_there(
     body = full_body(**EVERYONE)
     truth = api.truth(body)
     log = _served(api)
-    config = ApiSettings(base_url=api.url, retry=FAST, windows=True, concurrency=8)
-    fetcher = PageFetcher(config, api.options.token, body, as_of=AS_OF)
-    try:
-        ids = [record["_id"] for page in fetcher.pages() for record in page.records]
-    finally:
-        fetcher.close()
+    ids, fetcher = fetched(api, body, windows=True, concurrency=8)
     assert ids == truth and fetcher.windows >= 2 and not fetcher.read_as
     deep = sorted({n for whole, n in log if whole and 56 <= n <= 85})
     assert len(deep) <= 10, deep  # (the probe's and the checks' pages; before: all 30)

@@ -17,9 +17,9 @@ import requests
 
 from runner.sandbox import Sandbox
 from tests.conftest import ANCHOR, ROOT, full_body, run_cli, wait_for
+from tests.integration.fetching import EVERYONE
 
 Start = Callable[..., Sandbox]
-EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 
 
 def post(api: Sandbox, **fields: Any) -> requests.Response:

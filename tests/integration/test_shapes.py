@@ -23,7 +23,7 @@ from runner.fetch.windows.plan import ms, text
 from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
 from runner.sandbox.shapes import RARE, SHAPES, segment_filter
-from runner.spec.project import ApiSettings, RetryPolicy
+from runner.spec.project import ApiSettings
 from tests.conftest import (
     ANCHOR,
     WINDOWS_RUNNER,
@@ -32,12 +32,10 @@ from tests.conftest import (
     full_body,
     make_project,
 )
+from tests.integration.fetching import FAST
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-FAST = RetryPolicy(
-    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
-)
 SHAPE_NAMES = [*SHAPES, "stale:30d"]
 # `make test` runs every test below on three shapes: stale (the newest contact two weeks
 # old: the slowest), sparse (a few contacts over years: two pages, where the

@@ -17,14 +17,12 @@ import pytest
 from runner.errors import PagingError
 from runner.fetch import PageFetcher
 from runner.sandbox import Sandbox
-from runner.spec.project import ApiSettings, RetryPolicy
+from runner.spec.project import ApiSettings
 from tests.conftest import RunsList, full_body
+from tests.integration.fetching import FAST
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-FAST = RetryPolicy(
-    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
-)
 SIZE = 25
 # The segment's own createdAt range: no check for contacts outside every window (which
 # reads past the list's end by page number, and would find a pushed record there).

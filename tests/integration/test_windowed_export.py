@@ -18,15 +18,12 @@ from runner.fetch.concurrency import Adaptive
 from runner.fetch.windows.plan import ms, text
 from runner.fetch.windows.strategy import Windows
 from runner.sandbox import Sandbox
-from runner.spec.project import ApiSettings, RetryPolicy
+from runner.spec.project import ApiSettings
 from tests.conftest import ANCHOR, EVERYONE_IDS, api_env, full_body, make_project, run_cli
+from tests.integration.fetching import EVERYONE, FAST
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)  # ANCHOR: no contact is created after it
-FAST = RetryPolicy(
-    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
-)
-EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 # A server that pays for skipped rows (50 us each: a page 32 deep takes 80 ms more than
 # page 1, clear of a loaded machine's noise): there windows pay, and are kept (on a free
 # one the first window's reply times hand the rest to page numbers).

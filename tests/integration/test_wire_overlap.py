@@ -20,15 +20,12 @@ from runner.fetch.client import transport_for
 from runner.fetch.concurrency import Learned
 from runner.fetch.transport import Response, Transport
 from runner.sandbox import Sandbox
-from runner.spec.project import ApiSettings, RetryPolicy
+from runner.spec.project import ApiSettings
 from tests.conftest import full_body
+from tests.integration.fetching import EVERYONE, FAST
 
 Start = Callable[..., Sandbox]
 AS_OF = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-FAST = RetryPolicy(
-    max_attempts=12, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=0.05, deadline=60
-)
-EVERYONE: dict[str, Any] = {"isContact": False, "applicableFilters": []}
 
 
 class Watched:
