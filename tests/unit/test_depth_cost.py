@@ -143,9 +143,12 @@ def test_where_depth_is_free_the_list_is_its_page_numbers_asked_once_each(count:
     assert len(sent) <= 1.1 * (pages + 1)
 
 
-def read_as_answered(records: list[dict[str, Any]], seconds: Any, ahead: int) -> list[Any]:
+def read_as_answered(
+    records: list[dict[str, Any]], seconds: Any, ahead: int, beside: list[int] | None = None
+) -> list[Any]:
     """As :func:`read`, but each reply taken alone, the oldest request first, while the
-    others stay on the wire and new ones go out into the seats freed: the requests."""
+    others stay on the wire and new ones go out into the seats freed: the requests (and
+    in ``beside``, for each, how many were on the wire as it went out)."""
     paging = Windows({}, NewRecords(Deduplicator("_id"), Redactor("")), Range(None, END),
                      plain, max_pages=10_000, ahead=lambda: ahead)  # fmt: skip
     sent: list[Any] = []
@@ -153,6 +156,8 @@ def read_as_answered(records: list[dict[str, Any]], seconds: Any, ahead: int) ->
     handed: list[Any] = []
     while True:
         while len(wire) < ahead and (request := paging.next()) is not None:
+            if beside is not None:
+                beside.append(len(wire))
             wire.append(request)
             sent.append(request)
         if not wire:
@@ -252,6 +257,23 @@ def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: 
     # past 49 at most).
     again, inside = paging.figures.rechecked, not spans(ends)
     assert again <= (50 * began if inside else 49), (again, began, ends)
+
+
+def test_a_first_window_that_reads_on_through_an_import_keeps_its_pages_on_the_wire() -> None:
+    # An import from page 2 to page 101, windows found to pay at 33: the first window
+    # cannot stop inside it (open_window.tied_in) and reads on. Before, it asked its
+    # pages a round at a time there (the pages asked passed on before the next went
+    # out, as where it may stop), each round waiting for its deepest page; now the
+    # wire empties once, while page 1 is timed beside deep pages (the decision).
+    ahead, at = 8, END - 3 * 86_400_000
+    stamps = [END - 1] * 50 + [at] * 5000 + [at - 1 - n * 60_000 for n in range(3000)]
+    records = [{"_id": i, "createdAt": text(s)} for i, s in enumerate(stamps)]
+    beside: list[int] = []
+    sent = read_as_answered(records, lambda page: 0.02 + 0.0005 * page, ahead, beside)
+    whole = {"startAt": "", "endsAt": text(END)}
+    tied = [b for r, b in zip(sent, beside, strict=True)
+            if r.body.get("createdAt") == whole and 40 <= r.number <= 100]  # fmt: skip
+    assert len(tied) >= 61 and tied.count(0) <= 1, str(tied)
 
 
 def test_a_list_read_by_page_number_is_asked_six_times_and_then_holds_no_times() -> None:

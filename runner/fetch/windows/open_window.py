@@ -155,10 +155,9 @@ class OpenWindow:
         """End the first window at the page just passed on, for windows to read the rest:
         the oldest instant passed on (where they begin; its range ends there too) and
         the records held now more than before (:meth:`ends`). None (tried again at the
-        next page) on a short page (the end is near) or one on a single instant (the
-        windows below would read its ties again from their page 1; :func:`tied_long`)."""
+        next page) on a short page (the end is near) or inside a tie (:func:`tied_in`)."""
         oldest = ms(self.order.last) if self.order.last else None
-        if oldest is None or not self.full or (not self.spread and not tied_long(self)):
+        if oldest is None or not self.full or tied_in(self):
             return None
         self.window = Window(oldest, self.window.end)
         return oldest, self.ends(self.out)
@@ -229,6 +228,14 @@ def reach(before: int, state: OpenWindow) -> int:
         return before
     pages = state.end - 1
     return pages + 1 + max(2, pages // 4) if pages < state.depth else 0
+
+
+def tied_in(first: OpenWindow) -> bool:
+    """Whether ``first`` (the first window) passed on a full page of one instant last:
+    the windows below would read its ties again from their page 1 (but :func:`tied_long`).
+    It reads on, its pages asked ahead as before windows were found to pay (else a round
+    at a time: 81 pages of a tie from page 2)."""
+    return first.full and not first.spread and not tied_long(first)
 
 
 def tied_long(first: OpenWindow) -> bool:

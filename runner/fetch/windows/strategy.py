@@ -74,7 +74,7 @@ from runner.fetch.paging import Aside, Figures, Later, NewRecords, Page, Threads
 from runner.fetch.windows.depth_cost import Choice
 from runner.fetch.windows.handover import Handover, Plain
 from runner.fetch.windows.in_order import SMALL_REPLY, InOrder
-from runner.fetch.windows.open_window import OpenWindow, Phase, asked_of, cut_here
+from runner.fetch.windows.open_window import OpenWindow, Phase, asked_of, cut_here, tied_in
 from runner.fetch.windows.outside import Early
 from runner.fetch.windows.plan import (
     CREATED,
@@ -369,7 +369,7 @@ class Windows(_Opening):
             return  # the last check (1,025 pages) said page numbers: to the end
         # Windows pay: the pages on their way are passed on first (deep ones: the
         # server's dearest), then it ends, where its last page spans two instants.
-        first.closing = first.out <= first.asked
+        first.closing = first.out <= first.asked and not tied_in(first)
         if first.closing:
             return
         if (stopped := first.stop()) is not None:
