@@ -58,12 +58,14 @@ def test_the_pass_reads_above_a_held_page_while_the_probe_looks_for_a_deep_end(
     assert ids == truth and fetcher.windows >= 2 and not fetcher.read_as
     # The pass begins (page 1 asked again) with a page held, the deepest with records the
     # probe read: read again (the hand-over) once the probe's last pages, asked
-    # meanwhile, are read.
+    # meanwhile, are read. (Once more between the two where the first window's own check
+    # came before the end was found: its watch's page is then the held one. On a loaded
+    # machine, a fresh clone's make test: 3 and 4 in 15 runs beside two busy cores.)
     passing = [i for i, (whole, n) in enumerate(log) if whole and n == 1][1]
     held = fetcher.paging.look.watch.handed  # type: ignore[attr-defined]
     again = [i for i, (whole, n) in enumerate(log) if whole and n == held]
-    assert len(again) == 2, (held, log[: passing + 1])
-    later = [n for whole, n in log[passing : again[1]] if whole and n > held]
+    assert 2 <= len(again) <= 3 and again[0] < passing < again[1], (held, log[: passing + 1])
+    later = [n for whole, n in log[passing : again[-1]] if whole and n > held]
     assert later and all((True, n) not in log[:passing] for n in later), later
 
 

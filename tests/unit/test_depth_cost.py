@@ -259,6 +259,23 @@ def test_the_first_window_ends_past_an_import_it_is_inside_of(above: int, tied: 
     assert again <= (50 * began if inside else 49), (again, began, ends)
 
 
+@pytest.mark.parametrize("into", [0, 20])
+def test_an_import_right_after_another_is_judged_by_where_it_began(into: int) -> None:
+    # Two imports back to back: A on pages 2-49, B (another instant) from page 50's
+    # first record (or 20 records into it) for 60 pages. B began deep enough to stop in
+    # (49 - 50 < 50): a window of its instant reads it, shallow. Before (a review), a
+    # page boundary between them left A's first page as where B began: B read on by
+    # page number, at the list's depth (to page 111).
+    at = END - 3 * 86_400_000
+    stamps = [END - 1] * 50 + [at] * (2400 + into) + [at - 1] * 3000
+    stamps += [at - 2 - n * 60_000 for n in range(2550 - into)]
+    records = [{"_id": i, "createdAt": text(s)} for i, s in enumerate(stamps)]
+    paging, sent = read(records, lambda page: 0.02 + 0.0005 * page)
+    whole = {"startAt": "", "endsAt": text(END)}
+    last = max(r.number for r in sent if r.body.get("createdAt") == whole)
+    assert last <= 51 + 4 + BESIDE, last
+
+
 def test_a_first_window_that_reads_on_through_an_import_keeps_its_pages_on_the_wire() -> None:
     # An import from page 2 to page 101, windows found to pay at 33: the first window
     # cannot stop inside it (open_window.tied_in) and reads on. Before, it asked its

@@ -20,15 +20,9 @@ from typing import Any
 from runner.errors import PagingError
 from runner.fetch.paging import NewRecords
 from runner.fetch.transport import Retryable
-from runner.fetch.windows.open_window import (
-    OpenWindow,
-    Phase,
-    Recheck,
-    check_pages,
-    moved,
-    reach,
-)
+from runner.fetch.windows.open_window import OpenWindow, Phase, check_pages, moved, reach
 from runner.fetch.windows.plan import OutOfOrder, Window, ms
+from runner.fetch.windows.recheck import Recheck
 
 # A page that came early waits as its bytes (Later) and is decoded in its turn; bytes
 # that are not a page (Retryable) read its window again from page 1, in order (asked

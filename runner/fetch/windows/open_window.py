@@ -15,6 +15,7 @@ from runner.errors import PagingError
 from runner.fetch.end import EndWatch, moved_up
 from runner.fetch.paging import Later
 from runner.fetch.windows.plan import CREATED, Order, Window, ms, shared_head
+from runner.fetch.windows.recheck import Recheck
 
 Keep = Callable[[list[Any], list[Any]], list[Any]]  # a page's records not read before
 
@@ -142,12 +143,12 @@ class OpenWindow:
     def take_turn(self, records: list[Any], ids: list[Any], keep: Keep, size: int) -> list[Any]:
         """Page ``out``, in its turn: checked before any of it is passed on, then its
         records not read before (``keep``). ``size``: a full page's records."""
+        before = self.order.last  # (the instant the page above ended on)
         self.check(records, ids)
         kept = keep(records, ids)
         if self.first:  # where it may stop
             self.full = len(records) >= size
-            self.spread = self.full and self.order.spans
-            self.tied = 0 if self.spread or not self.full else self.tied or self.out
+            self.spread, self.tied = self.full and self.order.spans, tie_began(self, before)
         self.passed(records, ids, kept)
         return kept
 
@@ -178,30 +179,6 @@ class OpenWindow:
         self.previous, self.out = ids, self.out + 1
 
 
-@dataclass
-class Recheck:
-    """The pages a window reads again once every page is passed on, and their ids once
-    they came (None until then): see :func:`check_pages`."""
-
-    pages: dict[int, list[Any] | None]
-    asked: set[int] = field(default_factory=set)
-
-    def ask(self) -> int | None:
-        """The next of them to ask for (all at once), or None."""
-        number = next((n for n in self.pages if n not in self.asked), None)
-        if number is not None:
-            self.asked.add(number)
-        return number
-
-    def file(self, number: int, records: list[Any] | Later, ids: list[Any]) -> None:
-        if number in self.asked and self.pages.get(number, ()) is None:
-            self.pages[number] = ids if isinstance(records, list) else [None]
-
-    @property
-    def came(self) -> bool:
-        return None not in self.pages.values()
-
-
 def read_again(state: OpenWindow, records: list[Any], kept: list[Any]) -> tuple[int, bool]:
     """``state``'s ``edged`` and ``moved`` once a page of ``records`` (``kept``: those not
     read before) is passed on: a record read before on its upper instant was the window
@@ -228,6 +205,30 @@ def reach(before: int, state: OpenWindow) -> int:
         return before
     pages = state.end - 1
     return pages + 1 + max(2, pages // 4) if pages < state.depth else 0
+
+
+def tie_began(first: OpenWindow, before: str | None) -> int:
+    """Where the pages of one instant ``first`` (the first window) passes on began, page
+    ``out`` just checked (``before``: the instant the page above ended on): none past a
+    page that spans two instants, or a short one; this page where its instant is new (two
+    imports, one ending on a page's last record, the other from the next page's first:
+    counted as one, the second was judged by where the first began); the page above
+    where that page ended on it.
+
+    >>> from runner.fetch.windows.plan import Window
+    >>> state = OpenWindow(Window(1, 9), 32, out=7, full=True, tied=3)
+    >>> state.order.last = "b"
+    >>> tie_began(state, "a"), tie_began(state, "b")
+    (7, 3)
+    >>> state.tied = 0
+    >>> tie_began(state, "b")
+    6
+    """
+    if first.spread or not first.full:
+        return 0
+    if first.order.last != before:
+        return first.out
+    return first.tied or max(1, first.out - 1)
 
 
 def tied_in(first: OpenWindow) -> bool:
