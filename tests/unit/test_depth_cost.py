@@ -17,6 +17,7 @@ from runner.fetch.paging import NewRecords, PageNumbers
 from runner.fetch.records import Deduplicator
 from runner.fetch.redact import Redactor
 from runner.fetch.windows.depth_cost import BESIDE, Choice, depth_cost
+from runner.fetch.windows.open_window import OpenWindow
 from runner.fetch.windows.plan import Range, Window, ms, text
 from runner.fetch.windows.strategy import Windows
 
@@ -274,6 +275,21 @@ def test_an_import_right_after_another_is_judged_by_where_it_began(into: int) ->
     whole = {"startAt": "", "endsAt": text(END)}
     last = max(r.number for r in sent if r.body.get("createdAt") == whole)
     assert last <= 51 + 4 + BESIDE, last
+
+
+def test_where_the_first_windows_pages_of_one_instant_began_page_by_page() -> None:
+    # Pages of 3: two instants; ending on A; A; A; B alone from a page's first record
+    # (a new tie: a review found it counted from A's); B to C; C. Each page's tie is
+    # judged from its own spread, not the page above's (a tuple assignment did that).
+    a, b, c = (text(END - n * 60_000) for n in (10, 20, 30))
+    pages = [[text(END - 1), text(END - 2), text(END - 3)], [text(END - 4), a, a], [a] * 3,
+             [a] * 3, [b] * 3, [b, b, c], [c] * 3]  # fmt: skip
+    first, began = OpenWindow(Window(None, END), 32, first=True), []
+    for number, stamps in enumerate(pages, 1):
+        records = [{"_id": f"{number}.{i}", "createdAt": t} for i, t in enumerate(stamps)]
+        first.take_turn(records, [r["_id"] for r in records], lambda rows, ids: rows, 3)
+        began.append(first.tied)
+    assert began == [0, 0, 2, 2, 5, 0, 6]
 
 
 def test_a_first_window_that_reads_on_through_an_import_keeps_its_pages_on_the_wire() -> None:

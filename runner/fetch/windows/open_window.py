@@ -148,7 +148,8 @@ class OpenWindow:
         kept = keep(records, ids)
         if self.first:  # where it may stop
             self.full = len(records) >= size
-            self.spread, self.tied = self.full and self.order.spans, tie_began(self, before)
+            self.spread = self.full and self.order.spans
+            self.tied = tie_began(self, before)
         self.passed(records, ids, kept)
         return kept
 
