@@ -13,7 +13,8 @@ from runner.fetch.paging import Later
 @dataclass
 class Recheck:
     """The pages a window reads again once every page is passed on, and their ids once
-    they came (None until then): see :func:`check_pages`."""
+    they came (None until then): see
+    :func:`~runner.fetch.windows.open_window.check_pages`."""
 
     pages: dict[int, list[Any] | None]
     asked: set[int] = field(default_factory=set)

@@ -368,7 +368,8 @@ class Windows(_Opening):
         elif self.then.switched:
             return  # the last check (1,025 pages) said page numbers: to the end
         # Windows pay: the pages on their way are passed on first (deep ones: the
-        # server's dearest), then it ends, where its last page spans two instants.
+        # server's dearest), then it ends, where its last page spans two instants (or
+        # inside a tie that began deep: tied_long); inside one it reads on, not closing.
         first.closing = first.out <= first.asked and not tied_in(first)
         if first.closing:
             return
